@@ -1,0 +1,159 @@
+"""Organisations, users and their tokens: sign-up, login, roles, API keys."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mobile_sync.errors import ServiceError, conflict, forbidden, not_found
+from mobile_sync.passwords import hash_password, verify_password
+from mobile_sync.tokens import API_KEY, USER_TOKEN, new_token
+from server.models import AccessToken, ApiKey, LoginFailure, Organization, User
+
+
+def email_taken(session, email: str) -> bool:
+    found = session.execute(
+        select(User.id).where(User.email == email).execution_options(all_organizations=True)
+    ).first()
+    return found is not None
+
+
+def issue_user_token(session, user: User) -> str:
+    """Create a bearer token for `user`; return it in clear (shown once)."""
+    clear, digest = new_token(USER_TOKEN)
+    session.add(AccessToken(organization_id=user.organization_id, user_id=user.id, token_hash=digest))
+    session.flush()
+    return clear
+
+
+def create_user(session, *, organization_id: int, name: str, email: str, password: str, role: str) -> User:
+    if email_taken(session, email):
+        raise conflict("email_taken", "An account with this e-mail address already exists.")
+    user = User(organization_id=organization_id, name=name, email=email,
+                password_hash=hash_password(password), role=role)
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise conflict("email_taken", "An account with this e-mail address already exists.")
+    return user
+
+
+def signup(session, *, organization: str, region: str, name: str, email: str, password: str,
+           now: datetime, trial_days: int) -> tuple[Organization, User, str]:
+    """Create an organisation on a trial plan with its first user, an admin."""
+    if email_taken(session, email):
+        raise conflict("email_taken", "An account with this e-mail address already exists.")
+    org = Organization(name=organization, region=region, plan="trial",
+                       trial_ends_at=now + timedelta(days=trial_days), settings={}, created_at=now)
+    session.add(org)
+    session.flush()
+    user = create_user(session, organization_id=org.id, name=name, email=email, password=password, role="admin")
+    return org, user, issue_user_token(session, user)
+
+
+@dataclass
+class LoginLimits:
+    secret: str
+    max_failures: int
+    max_failures_per_address: int
+    window_s: int
+
+
+def _throttle_key(secret: str, kind: str, value: str) -> str:
+    return hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _retry_after(session, key: str, limit: int, window_s: int, now: datetime) -> int | None:
+    since = now - timedelta(seconds=window_s)
+    count, oldest = session.execute(
+        select(func.count(), func.min(LoginFailure.failed_at))
+        .where(LoginFailure.key_hash == key, LoginFailure.failed_at > since)
+    ).one()
+    if count < limit:
+        return None
+    wait = (oldest + timedelta(seconds=window_s) - now).total_seconds()
+    return max(1, math.ceil(wait))
+
+
+def login(session, *, email: str, password: str, address: str, now: datetime,
+          limits: LoginLimits) -> tuple[User, str]:
+    """Check a password; throttle repeated failures per account and per address."""
+    account_key = _throttle_key(limits.secret, "account", email)
+    address_key = _throttle_key(limits.secret, "address", address)
+    for key, limit in ((account_key, limits.max_failures), (address_key, limits.max_failures_per_address)):
+        wait = _retry_after(session, key, limit, limits.window_s, now)
+        if wait is not None:
+            raise ServiceError(429, "too_many_attempts",
+                               "Too many failed logins. Try again later.", headers={"Retry-After": str(wait)})
+    user = session.execute(
+        select(User).where(User.email == email).execution_options(all_organizations=True)
+    ).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or user.disabled_at or user.organization.closing_at:
+        session.add_all([LoginFailure(key_hash=account_key, failed_at=now),
+                         LoginFailure(key_hash=address_key, failed_at=now)])
+        session.execute(delete(LoginFailure).where(LoginFailure.failed_at < now - timedelta(seconds=limits.window_s)))
+        session.flush()
+        raise ServiceError(401, "invalid_credentials", "The e-mail address or password is wrong.")
+    session.execute(delete(LoginFailure).where(LoginFailure.key_hash == account_key))
+    return user, issue_user_token(session, user)
+
+
+def get_user(session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+def update_user(session, acting: User, user_id: int, changes: dict, now: datetime) -> User:
+    """An admin changes a teammate's role, name, region or access."""
+    user = get_user(session, user_id)
+    if user.id == acting.id and (changes.get("role", "admin") != "admin" or changes.get("disabled")):
+        raise forbidden("You cannot demote or disable yourself; ask another admin.")
+    for key in ("role", "name", "region"):
+        if key in changes:
+            setattr(user, key, changes[key])
+    if "disabled" in changes:
+        user.disabled_at = now if changes["disabled"] else None
+        if changes["disabled"]:
+            session.execute(update(AccessToken).where(AccessToken.user_id == user.id, AccessToken.revoked_at.is_(None))
+                            .values(revoked_at=now))
+    session.flush()
+    return user
+
+
+def list_users(session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.id)).scalars())
+
+
+def create_api_key(session, *, organization_id: int, created_by: int, name: str) -> tuple[ApiKey, str]:
+    clear, digest = new_token(API_KEY)
+    key = ApiKey(organization_id=organization_id, name=name, prefix=clear[:8], key_hash=digest,
+                 created_by_id=created_by)
+    session.add(key)
+    session.flush()
+    return key, clear
+
+
+def revoke_api_key(session, key_id: int, now: datetime) -> None:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.revoked_at:
+        raise not_found("API key")
+    key.revoked_at = now
+    session.flush()
+
+
+def list_api_keys(session) -> list[ApiKey]:
+    return list(session.execute(select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)).scalars())
+
+
+def revoke_token(session, token_hash: str, now: datetime) -> None:
+    session.execute(update(AccessToken).where(AccessToken.token_hash == token_hash).values(revoked_at=now))

@@ -1,0 +1,67 @@
+"""Phones: registration, FCM token rotation, revocation."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+
+from mobile_sync.errors import forbidden, not_found
+from mobile_sync.tokens import DEVICE_TOKEN, new_token
+from server.models import AccessToken, Device, User
+
+
+def register_device(session, *, user: User, fields: dict, now: datetime) -> tuple[Device, str]:
+    """Register a phone for `user`; return it and its device token (shown once)."""
+    device = Device(organization_id=user.organization_id, user_id=user.id, created_at=now, updated_at=now, **fields)
+    session.add(device)
+    session.flush()
+    clear, digest = new_token(DEVICE_TOKEN)
+    session.add(AccessToken(organization_id=user.organization_id, user_id=user.id, device_id=device.id,
+                            token_hash=digest, created_at=now))
+    session.flush()
+    return device, clear
+
+
+def get_device(session, device_id: int) -> Device:
+    device = session.get(Device, device_id)
+    if device is None or device.revoked_at is not None:
+        raise not_found("device")
+    return device
+
+
+def owned_device(session, device_id: int, *, user: User, acting_device: Device | None = None,
+                 allow_admin: bool = False) -> Device:
+    """The device if the caller may act on it. Another user's device is a 404
+    to a rep (it is not theirs to know of), a 403 to nobody."""
+    device = get_device(session, device_id)
+    if acting_device is not None and acting_device.id != device.id:
+        raise not_found("device")
+    if device.user_id != user.id and not (allow_admin and user.role == "admin"):
+        raise not_found("device")
+    return device
+
+
+def update_device(session, device: Device, changes: dict, now: datetime) -> Device:
+    for key, value in changes.items():
+        setattr(device, key, value)
+    device.updated_at = now
+    session.flush()
+    return device
+
+
+def revoke_device(session, device: Device, now: datetime) -> None:
+    """Revoke the device and every token it holds; forget its push token."""
+    device.revoked_at = now
+    device.fcm_token = None
+    session.execute(update(AccessToken).where(AccessToken.device_id == device.id, AccessToken.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    session.flush()
+
+
+def forget_fcm_token(session, device_id: int) -> None:
+    """Drop an FCM token that Google reported unregistered or invalid."""
+    session.execute(update(Device).where(Device.id == device_id).values(fcm_token=None))
+
+
+__all__ = ["register_device", "get_device", "owned_device", "update_device", "revoke_device",
+           "forget_fcm_token", "forbidden"]

@@ -1,0 +1,68 @@
+"""Invites: a one-time, expiring token e-mailed to a future teammate."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from mobile_sync.accounts import create_user, email_taken, issue_user_token
+from mobile_sync.errors import ServiceError, conflict, not_found
+from mobile_sync.tokens import INVITE_TOKEN, hash_token, new_token
+from server.models import Invite, User
+
+
+def create_invite(session, *, inviter: User, email: str, role: str, now: datetime,
+                  ttl_hours: int) -> tuple[Invite, str]:
+    """Record an invite; return it and the clear token for the e-mailed link."""
+    if email_taken(session, email):
+        raise conflict("email_taken", "An account with this e-mail address already exists.")
+    clear, digest = new_token(INVITE_TOKEN)
+    invite = Invite(organization_id=inviter.organization_id, email=email, role=role, token_hash=digest,
+                    invited_by_id=inviter.id, created_at=now, expires_at=now + timedelta(hours=ttl_hours))
+    session.add(invite)
+    session.flush()
+    return invite, clear
+
+
+def withdraw_invite(session, invite_id: int, now: datetime) -> None:
+    """Withdraw an open invite and forget the address it was sent to."""
+    invite = session.get(Invite, invite_id)
+    if invite is None:
+        raise not_found("invite")
+    if invite.accepted_at is None:
+        invite.withdrawn_at = invite.withdrawn_at or now
+    invite.email = None
+    session.flush()
+
+
+def accept_invite(session, *, token: str, name: str, password: str, now: datetime) -> tuple[User, str]:
+    """Turn an invite into a user, once. A reused, withdrawn or expired token fails."""
+    invite = session.execute(
+        select(Invite).where(Invite.token_hash == hash_token(token)).execution_options(all_organizations=True)
+    ).scalar_one_or_none()
+    if invite is None or invite.withdrawn_at is not None or invite.email is None:
+        raise ServiceError(404, "invite_not_found", "This invitation link is not valid.")
+    if invite.accepted_at is not None:
+        raise ServiceError(410, "invite_used", "This invitation has already been used.")
+    if invite.expires_at <= now:
+        raise ServiceError(410, "invite_expired", "This invitation has expired; ask for a new one.")
+    # Claim the invite atomically so two simultaneous accepts make one user.
+    claimed = session.execute(
+        update(Invite).where(Invite.id == invite.id, Invite.accepted_at.is_(None)).values(accepted_at=now)
+    ).rowcount
+    if claimed != 1:
+        raise ServiceError(410, "invite_used", "This invitation has already been used.")
+    user = create_user(session, organization_id=invite.organization_id, name=name, email=invite.email,
+                       password=password, role=invite.role)
+    return user, issue_user_token(session, user)
+
+
+def render_invite_email(*, organization_name: str, inviter_name: str, link: str, expires_at: datetime) -> tuple[str, str]:
+    """Subject and plain-text body of the invitation e-mail."""
+    subject = f"{inviter_name} invited you to {organization_name} on CallSync"
+    body = (
+        f"{inviter_name} invited you to join {organization_name} on CallSync.\n\n"
+        f"Open this link to choose your password (valid until {expires_at:%Y-%m-%d %H:%M} UTC, once):\n\n"
+        f"{link}\n\nIf you did not expect this, ignore this e-mail.\n"
+    )
+    return subject, body

@@ -1,0 +1,84 @@
+"""Devices, consent and the disclosure policy."""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from schemas.fields import Text
+
+
+def _check_public_key(value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("Must be a base64 X25519 public key (32 bytes).")
+    if len(raw) != 32:
+        raise ValidationError("Must be a base64 X25519 public key (32 bytes).")
+
+
+class DeviceCreateSchema(Schema):
+    platform = fields.String(required=True, validate=validate.OneOf(["android"]))
+    model = Text(validate=validate.Length(max=100), allow_none=True)
+    os_version = Text(validate=validate.Length(max=32), allow_none=True)
+    app_version = Text(validate=validate.Length(max=32), allow_none=True)
+    fcm_token = Text(validate=validate.Length(min=1, max=4096), allow_none=True)
+    push_public_key = Text(allow_none=True, validate=validate.Length(max=64))
+
+    @validates("push_public_key")
+    def _public_key(self, value, **kwargs):
+        _check_public_key(value)
+
+
+class DeviceCreatedSchema(Schema):
+    device_id = fields.Integer(required=True)
+    device_token = fields.String(required=True)
+
+
+class DeviceUpdateSchema(Schema):
+    fcm_token = Text(validate=validate.Length(min=1, max=4096), allow_none=True)
+    push_public_key = Text(allow_none=True, validate=validate.Length(max=64))
+    app_version = Text(validate=validate.Length(max=32), allow_none=True)
+    os_version = Text(validate=validate.Length(max=32), allow_none=True)
+
+    @validates("push_public_key")
+    def _public_key(self, value, **kwargs):
+        _check_public_key(value)
+
+
+class DeviceSchema(Schema):
+    id = fields.Integer()
+    user_id = fields.Integer()
+    platform = fields.String()
+    model = fields.String(allow_none=True)
+    os_version = fields.String(allow_none=True)
+    app_version = fields.String(allow_none=True)
+    has_fcm_token = fields.Function(lambda d: bool(d.fcm_token))
+    has_push_public_key = fields.Function(lambda d: bool(d.push_public_key))
+    created_at = fields.AwareDateTime()
+
+
+class ConsentUpdateSchema(Schema):
+    contacts = fields.Boolean(required=True)
+    call_log = fields.Boolean(required=True)
+    policy_version = Text(required=True, validate=validate.Length(min=1, max=32))
+
+
+class ScopeStateSchema(Schema):
+    granted = fields.Boolean()
+    policy_version = fields.String(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+
+
+class ConsentStateSchema(Schema):
+    device_id = fields.Integer()
+    contacts = fields.Nested(ScopeStateSchema)
+    call_log = fields.Nested(ScopeStateSchema)
+
+
+class PolicySchema(Schema):
+    version = fields.String(required=True)
+    text = fields.String(required=True)

@@ -1,0 +1,135 @@
+"""Sign-up, login, teammates, invites and API keys."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+from marshmallow import Schema, fields
+
+from mobile_sync import accounts, invites
+from mobile_sync.accounts import LoginLimits
+from mobile_sync.errors import ServiceError
+from schemas.accounts import (
+    ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema,
+    InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
+    UserUpdateSchema,
+)
+from server.api.routing import after_commit, operation
+from server.auth import PUBLIC, USER
+from server.clock import now
+from server.extensions import db
+from server.mail import send_email
+
+bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
+
+
+class UserListSchema(Schema):
+    items = fields.List(fields.Nested(UserSchema))
+    next_page = fields.Integer(allow_none=True)
+
+
+class ApiKeyListSchema(Schema):
+    items = fields.List(fields.Nested(ApiKeySchema))
+    next_page = fields.Integer(allow_none=True)
+
+
+@operation(bp, "/signup", "POST", auth=PUBLIC, body=SignupSchema, response=SignupResultSchema, status=201)
+def signup(principal, body):
+    """Create an organisation and its first user (an admin)."""
+    org, user, token = accounts.signup(db.session, now=now(), trial_days=current_app.config["TRIAL_DAYS"], **body)
+    return {"organization_id": org.id, "user_id": user.id, "token": token}
+
+
+@operation(bp, "/auth/login", "POST", auth=PUBLIC, body=LoginSchema, response=LoginResultSchema)
+def login(principal, body):
+    """Exchange e-mail and password for a user token; failures are throttled."""
+    cfg = current_app.config
+    limits = LoginLimits(secret=cfg["SECRET_KEY"], max_failures=cfg["LOGIN_MAX_FAILURES"],
+                         max_failures_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+                         window_s=cfg["LOGIN_WINDOW_S"])
+    try:
+        user, token = accounts.login(db.session, email=body["email"], password=body["password"],
+                                     address=request.remote_addr or "unknown", now=now(), limits=limits)
+    except ServiceError:
+        db.session.commit()  # keep the recorded failure
+        raise
+    return {"token": token, "user": user}
+
+
+@operation(bp, "/me", "GET", auth=USER, response=UserSchema)
+def me(principal):
+    """The signed-in user."""
+    return principal.user
+
+
+@operation(bp, "/users", "GET", auth=USER, roles=("admin", "manager"), response=UserListSchema)
+def list_users(principal):
+    """Teammates of the organisation."""
+    return {"items": accounts.list_users(db.session), "next_page": None}
+
+
+@operation(bp, "/users/<int:user_id>", "GET", auth=USER, roles=("admin", "manager"), response=UserSchema)
+def get_user(principal, user_id):
+    """One teammate."""
+    return accounts.get_user(db.session, user_id)
+
+
+@operation(bp, "/users/<int:user_id>", "PATCH", auth=USER, roles=("admin",), body=UserUpdateSchema,
+           response=UserSchema)
+def update_user(principal, body, user_id):
+    """Change a teammate's role, name, region, or disable the account."""
+    return accounts.update_user(db.session, principal.user, user_id, body, now())
+
+
+@operation(bp, "/invites", "POST", auth=USER, roles=("admin",), body=InviteCreateSchema,
+           response=InviteCreatedSchema, status=201)
+def create_invite(principal, body):
+    """Invite a teammate; a one-time link is e-mailed."""
+    cfg = current_app.config
+    invite, token = invites.create_invite(db.session, inviter=principal.user, email=body["email"],
+                                          role=body["role"], now=now(), ttl_hours=cfg["INVITE_TTL_HOURS"])
+    subject, text = invites.render_invite_email(
+        organization_name=principal.user.organization.name, inviter_name=principal.user.name,
+        link=f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/invite#token={token}", expires_at=invite.expires_at)
+    result = {"invite_id": invite.id, "expires_at": invite.expires_at, "delivery": "pending"}
+
+    def deliver():
+        result["delivery"] = send_email(cfg, to=body["email"], subject=subject, body=text, purpose="invite")
+        invite.delivery = result["delivery"]
+        db.session.commit()
+
+    after_commit(deliver)
+    return result
+
+
+@operation(bp, "/invites/<int:invite_id>", "DELETE", auth=USER, roles=("admin",), status=204)
+def withdraw_invite(principal, invite_id):
+    """Withdraw an invite and forget the invited address."""
+    invites.withdraw_invite(db.session, invite_id, now())
+
+
+@operation(bp, "/invites/accept", "POST", auth=PUBLIC, body=InviteAcceptSchema, response=InviteAcceptedSchema,
+           status=201)
+def accept_invite(principal, body):
+    """Accept an invite with the e-mailed token; works once."""
+    user, token = invites.accept_invite(db.session, now=now(), **body)
+    return {"user_id": user.id, "token": token}
+
+
+@operation(bp, "/api-keys", "GET", auth=USER, roles=("admin",), response=ApiKeyListSchema)
+def list_api_keys(principal):
+    """The organisation's active integration keys (without the keys)."""
+    return {"items": accounts.list_api_keys(db.session), "next_page": None}
+
+
+@operation(bp, "/api-keys", "POST", auth=USER, roles=("admin",), body=ApiKeyCreateSchema, response=ApiKeySchema,
+           status=201)
+def create_api_key(principal, body):
+    """Create an integration key for a PBX or call-tracking webhook; shown once."""
+    key, clear = accounts.create_api_key(db.session, organization_id=principal.organization_id,
+                                         created_by=principal.user_id, name=body["name"])
+    return {"id": key.id, "name": key.name, "prefix": key.prefix, "created_at": key.created_at, "key": clear}
+
+
+@operation(bp, "/api-keys/<int:key_id>", "DELETE", auth=USER, roles=("admin",), status=204)
+def revoke_api_key(principal, key_id):
+    """Revoke an integration key."""
+    accounts.revoke_api_key(db.session, key_id, now())

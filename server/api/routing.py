@@ -1,0 +1,120 @@
+"""Declaring an API operation: one decorator that authenticates, checks the
+role, loads the body and query with marshmallow, commits once at the edge,
+runs side effects after the commit, and records the operation for the
+OpenAPI document.
+
+    @operation(bp, "/devices/<int:device_id>", "PATCH", auth=USER,
+               body=DeviceUpdateSchema, response=DeviceSchema)
+    def update_device(principal, body, device_id): ...
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Callable
+
+from flask import Response, g, jsonify, request
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from server.auth import authenticate
+from server.errors import ApiError, forbidden
+from server.extensions import db
+
+OPERATIONS: list["Operation"] = []
+
+
+@dataclass
+class Operation:
+    rule: str
+    method: str
+    endpoint: str
+    auth: str
+    roles: tuple[str, ...] | None
+    body: type[Schema] | None
+    query: type[Schema] | None
+    response: type[Schema] | None
+    status: int
+    summary: str
+    tags: list[str] = field(default_factory=list)
+    request_content_type: str = "application/json"
+    responses: dict = field(default_factory=dict)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction has committed."""
+    g.setdefault("after_commit", []).append(callback)
+
+
+def _load_json_body():
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    if request.mimetype not in ("application/json", "") and not request.mimetype.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "The JSON body is nested too deeply.")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.")
+
+
+def load_with(schema: Schema, data, *, what: str = "body"):
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+        raise ApiError(422, "invalid_fields", f"Some fields of the {what} are invalid.", fields=messages)
+
+
+def _render(result, op: Operation):
+    if isinstance(result, Response):
+        return result
+    status = op.status
+    if isinstance(result, tuple):
+        result, status = result
+    if status == 204 or result is None:
+        return Response(status=204)
+    payload = op.response().dump(result) if op.response else result
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, query=None,
+              response=None, status: int = 200, summary: str = "", tags=None,
+              request_content_type: str = "application/json", responses=None):
+    """Register `fn` as the view of `method rule` on blueprint `bp`."""
+
+    def decorator(fn):
+        op = Operation(rule=(bp.url_prefix or "") + rule, method=method.upper(), endpoint=f"{bp.name}.{fn.__name__}",
+                       auth=auth, roles=tuple(roles) if roles else None, body=body, query=query,
+                       response=response, status=status, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
+                       tags=tags or [bp.name], request_content_type=request_content_type,
+                       responses=responses or {})
+
+        @wraps(fn)
+        def view(**path_args):
+            principal = authenticate(op.auth)
+            if op.roles and (principal is None or principal.role not in op.roles):
+                raise forbidden("Your role does not allow this.")
+            g.principal = principal
+            kwargs = dict(path_args)
+            if op.body is not None:
+                kwargs["body"] = load_with(op.body(), _load_json_body())
+            elif request_content_type != "application/json":
+                kwargs["raw_body"] = request.get_data(cache=True)
+            if op.query is not None:
+                kwargs["args"] = load_with(op.query(unknown=EXCLUDE), request.args.to_dict(), what="query")
+            result = fn(principal, **kwargs)
+            db.session.commit()
+            for callback in g.pop("after_commit", []):
+                callback()
+            return _render(result, op)
+
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[op.method])
+        OPERATIONS.append(op)
+        return view
+
+    return decorator

@@ -1,0 +1,64 @@
+"""The app factory proper (see `server.create_app`)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from server.config import is_production, load_config
+from server.errors import register_error_handlers
+from server.extensions import db, install_sqlite_pragmas, migrate, sqlite_engine_options
+from server.log_privacy import configure_logging
+
+log = logging.getLogger(__name__)
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _check_production(app: Flask) -> None:
+    if not is_production(app.config):
+        return
+    problems = []
+    if not app.config.get("REDIS_URL"):
+        problems.append("REDIS_URL is required in production (jobs must not run inside web requests)")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("DATABASE_URL must point to PostgreSQL in production")
+    if problems:
+        raise RuntimeError("Refusing to start: " + "; ".join(problems))
+
+
+def build_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder="templates")
+    app.config.update(load_config())
+    if config:
+        app.config.update(config)
+    configure_logging(app.config["LOG_LEVEL"])
+    _check_production(app)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", sqlite_engine_options())
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_size": 10,
+                                                            "max_overflow": 10})
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    with app.app_context():
+        if uri.startswith("sqlite"):
+            install_sqlite_pragmas(db.engine)
+    if app.config.get("TRUST_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    from server.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from server.api import accounts, devices, meta
+
+    for module in (meta, accounts, devices):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,106 @@
+"""Who is calling: bearer tokens (user or device) and organisation API keys.
+
+`authenticate(mode)` is called by the route declaration for every API
+request, so no view resolves credentials or checks roles by itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request
+from sqlalchemy import select
+
+from mobile_sync.tokens import hash_token
+from server.errors import ApiError
+from server.extensions import db
+from server.models import AccessToken, ApiKey, Device, User
+from server.tenancy import set_session_organization
+
+PUBLIC = "public"        # no credentials needed (a valid token is still read)
+USER = "user"            # a user's own token; device tokens are refused
+ANY = "any"              # a user token or a device token
+DEVICE = "device"        # a device token only
+API_KEY_AUTH = "api_key"  # an organisation's integration key
+
+
+@dataclass
+class Principal:
+    kind: str  # "user", "device" or "api_key"
+    organization_id: int
+    user: User | None = None
+    device: Device | None = None
+    api_key: ApiKey | None = None
+
+    @property
+    def role(self) -> str | None:
+        return self.user.role if self.user else None
+
+    @property
+    def user_id(self) -> int | None:
+        return self.user.id if self.user else None
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role in ("admin", "manager")
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _unauthorized(message: str = "A valid bearer token is required.") -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _token_principal(token: str) -> Principal | None:
+    row = db.session.execute(
+        select(AccessToken, User, Device)
+        .join(User, User.id == AccessToken.user_id)
+        .outerjoin(Device, Device.id == AccessToken.device_id)
+        .where(AccessToken.token_hash == hash_token(token))
+        .execution_options(all_organizations=True)
+    ).first()
+    if row is None:
+        return None
+    access, user, device = row
+    if access.revoked_at or user.disabled_at or (access.device_id and (device is None or device.revoked_at)):
+        return None
+    if user.organization.closing_at is not None:
+        return None
+    kind = "device" if access.device_id else "user"
+    return Principal(kind=kind, organization_id=user.organization_id, user=user, device=device)
+
+
+def _api_key_principal(token: str) -> Principal | None:
+    key = db.session.execute(
+        select(ApiKey).where(ApiKey.key_hash == hash_token(token)).execution_options(all_organizations=True)
+    ).scalar_one_or_none()
+    if key is None or key.revoked_at:
+        return None
+    return Principal(kind="api_key", organization_id=key.organization_id, api_key=key)
+
+
+def authenticate(mode: str) -> Principal | None:
+    """Resolve the caller for an endpoint of the given mode, or raise 401/403."""
+    token = _bearer() or (request.headers.get("X-Api-Key") if mode == API_KEY_AUTH else None)
+    principal = None
+    if token:
+        principal = _api_key_principal(token) if mode == API_KEY_AUTH else _token_principal(token)
+    if mode == PUBLIC:
+        if principal is not None:
+            set_session_organization(db.session, principal.organization_id)
+        return principal
+    if principal is None:
+        if mode == API_KEY_AUTH:
+            raise _unauthorized("A valid organisation API key is required.")
+        raise _unauthorized()
+    if mode == USER and principal.kind != "user":
+        raise ApiError(403, "user_token_required", "This needs a user token; a device token cannot do it.")
+    if mode == DEVICE and principal.kind != "device":
+        raise ApiError(403, "device_token_required", "This needs the phone's device token.")
+    set_session_organization(db.session, principal.organization_id)
+    return principal

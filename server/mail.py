@@ -1,0 +1,60 @@
+"""Outgoing e-mail: SMTP when SMTP_URL is set, else a local outbox folder.
+
+SMTP_URL forms: smtp://host:25, smtp+starttls://user:pass@host:587,
+smtps://user:pass@host:465.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+log = logging.getLogger(__name__)
+
+
+def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{uuid.uuid4()}@callsync>"
+    msg.set_content(body)
+    return msg
+
+
+def _send_smtp(url: str, msg: EmailMessage) -> None:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    if parts.scheme == "smtps":
+        client = smtplib.SMTP_SSL(host, port or 465, timeout=10)
+    else:
+        client = smtplib.SMTP(host, port or 25, timeout=10)
+    with client:
+        if parts.scheme == "smtp+starttls":
+            client.starttls()
+        if parts.username:
+            client.login(unquote(parts.username), unquote(parts.password or ""))
+        client.send_message(msg)
+
+
+def send_email(config, *, to: str, subject: str, body: str, purpose: str) -> str:
+    """Deliver one e-mail; return "sent", "outbox" or "failed". Never raises."""
+    msg = _message(config["MAIL_FROM"], to, subject, body)
+    if config.get("SMTP_URL"):
+        try:
+            _send_smtp(config["SMTP_URL"], msg)
+        except (OSError, smtplib.SMTPException) as err:
+            log.warning("e-mail (%s) not delivered: %s", purpose, type(err).__name__)
+            return "failed"
+        log.info("e-mail (%s) handed to SMTP", purpose)
+        return "sent"
+    outbox = Path(config["OUTBOX_DIR"])
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{uuid.uuid4().hex}.eml"
+    path.write_bytes(bytes(msg))
+    path.chmod(0o600)
+    log.info("e-mail (%s) written to the outbox as %s", purpose, path.name)
+    return "outbox"

@@ -1,0 +1,6 @@
+"""All models, imported so the metadata is complete for migrations."""
+from server.models.base import Base, OrgScoped, UTCDateTime, utcnow  # noqa: F401
+from server.models.accounts import (  # noqa: F401
+    AccessToken, ApiKey, Invite, LoginFailure, Organization, User,
+)
+from server.models.devices import ConsentEvent, ConsentState, Device  # noqa: F401
