@@ -1,0 +1,12 @@
+"""gunicorn settings (read by `gunicorn` from the working directory).
+
+Access log: the path without the query string (%(U)s), so numbers looked up
+through `/api/v1/caller-id?number=...` never reach a log.
+"""
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = 30
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
