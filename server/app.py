@@ -32,6 +32,7 @@ def build_app(config: dict | None = None) -> Flask:
     app.config.update(load_config())
     if config:
         app.config.update(config)
+    app.config["HASH_KEY"] = app.config.get("HASH_KEY") or app.config["SECRET_KEY"]
     configure_logging(app.config["LOG_LEVEL"])
     _check_production(app)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -58,7 +59,7 @@ def build_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from server.api import accounts, devices, meta
+    from server.api import accounts, devices, meta, sync
 
-    for module in (meta, accounts, devices):
+    for module in (meta, accounts, devices, sync):
         app.register_blueprint(module.bp)

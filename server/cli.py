@@ -17,3 +17,27 @@ def register_cli(app: Flask) -> None:
                 if key in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "SMTP_URL") and value and "@" in str(value):
                     value = "***@" + str(value).rsplit("@", 1)[1]
                 click.echo(f"{key}={value}")
+
+    @app.cli.command("worker")
+    @click.option("--queues", default="push,default,maintenance", help="comma-separated, in priority order")
+    @click.option("--burst", is_flag=True, help="stop when the queues are empty")
+    def worker(queues, burst):
+        """Run an RQ worker (long-lived, no fork per job)."""
+        from server.worker import run_worker
+
+        run_worker(app, tuple(q for q in queues.split(",") if q), burst=burst)
+
+    @app.cli.command("scheduler")
+    def scheduler():
+        """Run the periodic jobs of server/schedule.py (rq cron)."""
+        from server.schedule import run_scheduler
+
+        run_scheduler(app)
+
+    @app.cli.command("sweep-outbox")
+    @click.option("--min-age", default=0, help="only uploads older than this many seconds")
+    def sweep(min_age):
+        """Queue (or, without Redis, run) every upload not yet processed."""
+        from server.jobs import sweep_outbox
+
+        click.echo(f"{sweep_outbox(min_age)} uploads queued")

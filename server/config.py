@@ -63,6 +63,7 @@ def load_config() -> dict:
         "FCM_CREDENTIALS": env.get("FCM_CREDENTIALS") or None,
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "TRUST_PROXY": _bool(env.get("TRUST_PROXY")),
+        "HASH_KEY": env.get("HASH_KEY") or None,
         "JSON_SORT_KEYS": False,
     }
 

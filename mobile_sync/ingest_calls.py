@@ -1,0 +1,177 @@
+"""Storing a phone's call-log upload, exactly once per call.
+
+A call's identity is (device, Android `_id`, `date`). Rows are inserted with
+ON CONFLICT DO NOTHING against that unique key, so a batch sent again, rows
+repeated across batches, or ten copies racing each other store each call
+once; the rest count as duplicates. The upload row written in the same
+transaction is the processing outbox (see `server.models.calls.SyncUpload`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, insert, select
+
+from mobile_sync.call_rows import read_call_row
+from mobile_sync.consent import on_revocation, require_consent
+from mobile_sync.errors import ServiceError
+from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.phones import normalize_number, region_for
+from mobile_sync.plans import check_record_limit
+from schemas.sync import MAX_BATCH
+from server.models import Call, Device, Organization, SyncCursor, SyncUpload, User
+
+
+@dataclass
+class UploadResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list = field(default_factory=list)
+    cursor: str | None = None
+    upload_id: int | None = None
+
+
+def check_batch_size(rows: list, what: str) -> None:
+    if len(rows) > MAX_BATCH:
+        raise ServiceError(413, "batch_too_large",
+                           f"A batch holds at most {MAX_BATCH} {what}; this one has {len(rows)}. "
+                           "Nothing of it was stored: split it and send again.")
+
+
+def dialect_insert(session, model):
+    """INSERT ... ON CONFLICT for the session's database (PostgreSQL or SQLite)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model)
+    return insert(model)
+
+
+def _to_datetime(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+
+
+def _rows_for_insert(device: Device, user: User, org: Organization, clean_rows, now: datetime) -> list[dict]:
+    fallback = region_for(user.region, org.region)
+    out = []
+    for row in clean_rows:
+        region = region_for(row["countryiso"], fallback) or fallback
+        number = normalize_number(row["number"], region, row["presentation"])
+        via = normalize_number(row["via_number"], region) if row["via_number"] else None
+        out.append({
+            "organization_id": org.id, "device_id": device.id, "user_id": user.id,
+            "android_id": row["_id"], "date_ms": row["date"], "started_at": _to_datetime(row["date"]),
+            "duration_s": row["duration"], "call_type": row["type"], "presentation": row["presentation"],
+            "raw_number": row["number"], "e164": number.e164, "number_status": number.status,
+            "extension": number.extension, "countryiso": (row["countryiso"] or None) and row["countryiso"].upper(),
+            "cached_name": row["name"] or None, "via_number": row["via_number"] or None,
+            "via_e164": via.e164 if via else None, "subscription_id": row["subscription_id"],
+            "last_modified_ms": row["last_modified"], "created_at": now,
+        })
+    return out
+
+
+def _existing_identities(session, device_id: int, rows: list[dict]) -> set[tuple[int, int]]:
+    ids = {row["android_id"] for row in rows}
+    found = session.execute(
+        select(Call.android_id, Call.date_ms).where(Call.device_id == device_id, Call.android_id.in_(ids))
+    ).all()
+    return {(a, d) for a, d in found}
+
+
+def advance_cursor(session, *, device: Device, kind: str, value: int | None, now: datetime) -> str | None:
+    """Move the device's cursor forward (never back); return it as a string."""
+    cursor = session.execute(
+        select(SyncCursor).where(SyncCursor.device_id == device.id, SyncCursor.kind == kind)
+    ).scalar_one_or_none()
+    if cursor is None:
+        stmt = dialect_insert(session, SyncCursor).values(
+            organization_id=device.organization_id, device_id=device.id, kind=kind, cursor=value or 0,
+            last_synced_at=now)
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["device_id", "kind"]))
+        cursor = session.execute(
+            select(SyncCursor).where(SyncCursor.device_id == device.id, SyncCursor.kind == kind)
+        ).scalar_one()
+    if value is not None and value > cursor.cursor:
+        cursor.cursor = value
+    cursor.last_synced_at = now
+    return str(cursor.cursor)
+
+
+def ingest_calls(session, *, device: Device, user: User, org: Organization, batch_id: str, rows: list,
+                 now: datetime, hash_key: str) -> UploadResult:
+    """Validate, normalise and store a call-log batch; return what happened.
+
+    Rows that cannot be used are reported by index; the others are kept.
+    """
+    require_consent(session, device.id, "call_log")
+    check_batch_size(rows, "calls")
+    result = UploadResult()
+    clean_rows, indexes = [], []
+    for index, row in enumerate(rows):
+        clean, problem = read_call_row(row)
+        if clean is None:
+            result.rejected.append({"index": index, "code": "invalid_row", "message": problem})
+        else:
+            clean_rows.append(clean)
+            indexes.append(index)
+    values = _rows_for_insert(device, user, org, clean_rows, now)
+    erased = erased_numbers(session, org.id, {v["e164"] for v in values if v["e164"]}, hash_key)
+    if erased:
+        kept = []
+        for index, value in zip(indexes, values):
+            if value["e164"] in erased:
+                result.rejected.append({"index": index, "code": "erased_number",
+                                        "message": "This number was erased at the person's request."})
+            else:
+                kept.append(value)
+        values = kept
+    # Same identity twice in one batch: keep the first.
+    unique, seen = [], set()
+    for value in values:
+        key = (value["android_id"], value["date_ms"])
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
+        unique.append(value)
+    if unique:
+        existing = _existing_identities(session, device.id, unique)
+        new_rows = [v for v in unique if (v["android_id"], v["date_ms"]) not in existing]
+        check_record_limit(session, org, len(new_rows))
+        if new_rows:
+            upload = SyncUpload(organization_id=org.id, device_id=device.id, user_id=user.id, kind="calls",
+                                batch_id=batch_id, created_at=now)
+            session.add(upload)
+            session.flush()
+            for value in new_rows:
+                value["upload_id"] = upload.id
+            stmt = dialect_insert(session, Call).on_conflict_do_nothing(
+                index_elements=["device_id", "android_id", "date_ms"]).returning(Call.id)
+            inserted = session.execute(stmt, new_rows).all()
+            result.accepted = len(inserted)
+            if result.accepted:
+                upload.accepted = result.accepted
+                result.upload_id = upload.id
+            else:
+                session.delete(upload)
+        result.duplicates += len(unique) - result.accepted
+    result.rejected.sort(key=lambda r: r["index"])
+    newest = max((v["date_ms"] for v in values), default=None)
+    result.cursor = advance_cursor(session, device=device, kind="calls", value=newest, now=now)
+    session.flush()
+    return result
+
+
+@on_revocation("call_log")
+def delete_device_calls(session, device_id: int) -> None:
+    """Consent to the call log withdrawn: delete every call this phone uploaded."""
+    session.execute(delete(Call).where(Call.device_id == device_id))
+    session.execute(delete(SyncUpload).where(SyncUpload.device_id == device_id, SyncUpload.kind == "calls"))
+    session.execute(delete(SyncCursor).where(SyncCursor.device_id == device_id, SyncCursor.kind == "calls"))

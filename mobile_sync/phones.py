@@ -1,0 +1,146 @@
+"""Phone numbers: normalise what phones and people type to E.164, and say
+why a string is not a matchable number.
+
+Region to read a national number: the row's `countryiso`, else the
+user's/device's region, else the organisation's. Results are cached, and the
+library's compiled-pattern cache is on, because a call log repeats the same
+few hundred numbers thousands of times.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
+
+phonenumbers.enable_pattern_cache()
+
+# Why a string is not matchable. Stored with the row; such rows are never
+# matched and never made into leads.
+OK = "ok"
+EMPTY = "empty"
+RESTRICTED = "restricted"        # presentation 2: the caller withheld it
+UNKNOWN = "unknown"              # presentation 3: the network did not give it
+PAYPHONE = "payphone"            # presentation 4
+EMERGENCY = "emergency"
+SHORT_CODE = "short_code"
+SERVICE = "service"              # premium-rate, voicemail access, shared cost
+INVALID = "invalid"
+
+_PRESENTATION = {2: RESTRICTED, 3: UNKNOWN, 4: PAYPHONE}
+# What Android's call log and some dialers store for withheld numbers.
+_WITHHELD = {"-1": RESTRICTED, "-2": UNKNOWN, "-3": PAYPHONE, "private": RESTRICTED, "restricted": RESTRICTED,
+             "anonymous": RESTRICTED, "unknown": UNKNOWN, "unavailable": UNKNOWN, "payphone": PAYPHONE}
+_SERVICE_TYPES = {PhoneNumberType.PREMIUM_RATE, PhoneNumberType.VOICEMAIL, PhoneNumberType.SHARED_COST}
+_INTERNATIONAL_PREFIX = re.compile(r"^\s*(?:00|011)\s*(?=[1-9])")
+SUFFIX_DIGITS = 7  # Android's PhoneNumberUtils MIN_MATCH
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A normalised number: `e164` is set only when `status` is OK."""
+
+    e164: str | None
+    status: str
+    extension: str | None = None
+    suffix: str | None = None
+    region: str | None = None
+
+    @property
+    def matchable(self) -> bool:
+        return self.status == OK
+
+
+def _digits_and_plus(text: str) -> str:
+    """Unicode digits (Arabic-Indic, full-width, ...) become ASCII."""
+    out = []
+    for ch in text:
+        if ch.isdigit():
+            try:
+                out.append(str(unicodedata.digit(ch)))
+                continue
+            except (TypeError, ValueError):
+                pass
+        out.append(ch)
+    return "".join(out)
+
+
+def suffix_key(national_number: str) -> str:
+    """The last digits of a national significant number (Android's min match)."""
+    return national_number[-SUFFIX_DIGITS:]
+
+
+def _parse(text: str, region: str | None):
+    try:
+        return phonenumbers.parse(text, region or "ZZ")
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _short_status(text: str, region: str | None) -> str | None:
+    digits = re.sub(r"\D", "", text)
+    if not digits or len(digits) > 8:
+        return None
+    if not region:
+        return SHORT_CODE if len(digits) <= 6 else None
+    if shortnumberinfo.is_emergency_number(digits, region):
+        return EMERGENCY
+    try:
+        short = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if shortnumberinfo.is_valid_short_number_for_region(short, region) or len(digits) <= 6:
+        # Up to six digits is never a subscriber number anywhere: an SMS
+        # short code or a service the metadata does not list.
+        return SHORT_CODE
+    return None
+
+
+@lru_cache(maxsize=262_144)
+def normalize_number(raw: str | None, region: str | None, presentation: int = 1) -> Number:
+    """Normalise one number as the phone or a person wrote it."""
+    if presentation in _PRESENTATION:
+        return Number(None, _PRESENTATION[presentation])
+    if raw is None:
+        return Number(None, EMPTY)
+    text = _digits_and_plus(str(raw)).strip()
+    if not text:
+        return Number(None, EMPTY)
+    lowered = text.lower()
+    if lowered in _WITHHELD:
+        return Number(None, _WITHHELD[lowered])
+    if lowered.startswith("tel:"):
+        text = text[4:].strip()
+    region = region.upper() if region else None
+    parsed = _parse(text, region)
+    if (parsed is None or not phonenumbers.is_valid_number(parsed)) and _INTERNATIONAL_PREFIX.match(text):
+        # "00 44 ..." or "011 44 ..." dialled from a region whose own
+        # international prefix is different: read it as "+44 ...".
+        parsed = _parse("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None)
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        return Number(None, _short_status(text, region) or INVALID, region=region)
+    if phonenumbers.number_type(parsed) in _SERVICE_TYPES:
+        return Number(None, SERVICE, region=region)
+    e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+    national = phonenumbers.national_significant_number(parsed)
+    return Number(e164, OK, extension=parsed.extension or None, suffix=suffix_key(national),
+                  region=phonenumbers.region_code_for_number(parsed))
+
+
+def format_international(e164: str) -> str:
+    """"+919876543210" → "+91 98765 43210", for names of auto-created leads."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def region_for(*candidates: str | None) -> str | None:
+    """The first usable region among the row's, the user's and the organisation's."""
+    for candidate in candidates:
+        if candidate and len(candidate) == 2 and candidate.upper() in phonenumbers.SUPPORTED_REGIONS:
+            return candidate.upper()
+    return None

@@ -1,0 +1,46 @@
+"""Plans and their limits. An organisation's settings may override a limit
+(`record_limit`, `daily_request_limit`); None means unlimited."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from mobile_sync.errors import ServiceError
+
+PLANS = {
+    "trial": {"record_limit": 250_000, "daily_request_limit": 200_000},
+    "team": {"record_limit": 2_000_000, "daily_request_limit": 2_000_000},
+    "business": {"record_limit": 20_000_000, "daily_request_limit": 20_000_000},
+    "unlimited": {"record_limit": None, "daily_request_limit": None},
+}
+
+
+def plan_limit(org, name: str):
+    settings = org.settings or {}
+    if name in settings:
+        return settings[name]
+    return PLANS.get(org.plan, PLANS["trial"])[name]
+
+
+def record_count(session, organization_id: int) -> int:
+    """Contacts + leads + calls of the organisation: what the record limit counts."""
+    from server.models import Call, Contact, Lead
+
+    total = 0
+    for model in (Call, Contact, Lead):
+        total += session.execute(
+            select(func.count()).select_from(model).where(model.organization_id == organization_id)
+        ).scalar_one()
+    return total
+
+
+def check_record_limit(session, org, adding: int) -> None:
+    """Refuse an upload that would take the organisation over its record limit."""
+    limit = plan_limit(org, "record_limit")
+    if limit is None or adding <= 0:
+        return
+    current = record_count(session, org.id)
+    if current + adding > limit:
+        raise ServiceError(
+            403, "record_limit_reached",
+            f"Your organisation's plan allows {limit} records and has {current}; this upload would add "
+            f"{adding}. Nothing from it was stored; keep it queued and upgrade the plan or delete old data.")

@@ -1,0 +1,42 @@
+"""Uploads from the phone: call log and contact list (device token)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from mobile_sync.ingest_calls import ingest_calls
+from mobile_sync.ingest_contacts import ingest_contacts
+from mobile_sync.sync_state import sync_state
+from schemas.sync import CallBatchSchema, ContactBatchSchema, SyncStateSchema, UploadResultSchema
+from server.api.routing import after_commit, operation
+from server.auth import DEVICE
+from server.clock import now
+from server.extensions import db
+from server.jobs import process_call_upload
+from server.queue import enqueue
+
+bp = Blueprint("sync", __name__, url_prefix="/api/v1")
+
+
+@operation(bp, "/sync/calls", "POST", auth=DEVICE, body=CallBatchSchema, response=UploadResultSchema)
+def upload_calls(principal, body):
+    """Upload CallLog.Calls rows; idempotent, per-row errors by index."""
+    result = ingest_calls(db.session, device=principal.device, user=principal.user,
+                          org=principal.user.organization, batch_id=body["batch_id"], rows=body["calls"],
+                          now=now(), hash_key=current_app.config["HASH_KEY"])
+    if result.upload_id is not None:
+        after_commit(lambda: enqueue(process_call_upload, result.upload_id))
+    return result
+
+
+@operation(bp, "/sync/contacts", "POST", auth=DEVICE, body=ContactBatchSchema, response=UploadResultSchema)
+def upload_contacts(principal, body):
+    """Upload ContactsContract rows and deletions; only keyed hashes are kept by default."""
+    return ingest_contacts(db.session, device=principal.device, user=principal.user,
+                           org=principal.user.organization, contacts=body["contacts"], deleted=body["deleted"],
+                           now=now(), hash_key=current_app.config["HASH_KEY"])
+
+
+@operation(bp, "/sync/state", "GET", auth=DEVICE, response=SyncStateSchema)
+def get_sync_state(principal):
+    """Cursors and consent, so a reinstalled app knows where to resume."""
+    return sync_state(db.session, principal.device.id)

@@ -1,0 +1,49 @@
+"""One `enqueue()` for background work.
+
+REDIS_URL set: the job goes to RQ, to run in a worker. Unset (the embedded
+default): it runs now, in this process, after the caller's commit; this is
+logged once, and refused in production (see `server.app`). Jobs take ids and
+plain values only, never personal data, because RQ keeps arguments in Redis.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from redis.exceptions import RedisError
+
+from server.extensions import db, redis_connection
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("push", "default", "maintenance")
+# Failed jobs keep their (id-only) arguments for a week, not RQ's default year.
+JOB_DEFAULTS = {"result_ttl": 300, "failure_ttl": 7 * 86400, "job_timeout": 600}
+
+
+def rq_queue(name: str = "default"):
+    from rq import Queue
+
+    return Queue(name, connection=redis_connection())
+
+
+def enqueue(func, *args, queue: str = "default", **options) -> bool:
+    """Run `func(*args)` in the background; return False if it could not be
+    queued (the outbox sweeper picks such work up later)."""
+    if redis_connection() is None:
+        if not current_app.extensions.get("inline_jobs_logged"):
+            log.info("REDIS_URL is not set: background jobs run in process")
+            current_app.extensions["inline_jobs_logged"] = True
+        try:
+            func(*args)
+        except Exception as err:  # the request already committed; the sweeper retries
+            db.session.rollback()
+            log.warning("inline job %s failed: %s", func.__name__, type(err).__name__)
+            return False
+        return True
+    try:
+        rq_queue(queue).enqueue(func, *args, **{**JOB_DEFAULTS, **options})
+        return True
+    except RedisError as err:
+        log.warning("could not queue %s (%s); the outbox keeps it", func.__name__, type(err).__name__)
+        return False
