@@ -121,6 +121,8 @@ def update_user(session, acting: User, user_id: int, changes: dict, now: datetim
     for key in ("role", "name", "region"):
         if key in changes:
             setattr(user, key, changes[key])
+    if "phone" in changes:
+        set_user_phone(session, user, changes["phone"], now)
     if "disabled" in changes:
         user.disabled_at = now if changes["disabled"] else None
         if changes["disabled"]:
@@ -128,6 +130,16 @@ def update_user(session, acting: User, user_id: int, changes: dict, now: datetim
                             .values(revoked_at=now))
     session.flush()
     return user
+
+
+def set_user_phone(session, user: User, raw: str | None, now: datetime) -> None:
+    """A colleague's own number joins the phone index (calls from it are never leads)."""
+    from mobile_sync.phone_index import parse_phones, set_record_phones
+
+    numbers = parse_phones([raw], user.region or user.organization.region, field="phone") if raw else []
+    user.phone = numbers[0].e164 if numbers else None
+    set_record_phones(session, organization_id=user.organization_id, record_type="user", record_id=user.id,
+                      numbers=numbers, now=now)
 
 
 def list_users(session) -> list[User]:

@@ -34,6 +34,7 @@ class UserSchema(Schema):
     role = fields.String()
     organization_id = fields.Integer()
     region = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
 
 
@@ -48,6 +49,8 @@ class UserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(["admin", "manager", "rep"]))
     name = NonEmptyText(200)
     region = Region(allow_none=True)
+    phone = Text(allow_none=True, validate=validate.Length(max=64),
+                 metadata={"description": "The teammate's own work number; calls from it never become leads"})
     disabled = fields.Boolean()
 
 

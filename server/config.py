@@ -61,6 +61,8 @@ def load_config() -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 2 * 1024 * 1024),
         "TRIAL_DAYS": _int("TRIAL_DAYS", 30),
         "FCM_CREDENTIALS": env.get("FCM_CREDENTIALS") or None,
+        "FCM_PROJECT_ID": env.get("FCM_PROJECT_ID") or None,
+        "FCM_URL": env.get("FCM_URL") or None,
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "TRUST_PROXY": _bool(env.get("TRUST_PROXY")),
         "HASH_KEY": env.get("HASH_KEY") or None,

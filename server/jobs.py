@@ -35,3 +35,39 @@ def sweep_outbox(min_age_s: int = 60) -> int:
     if ids:
         log.info("outbox sweep: %s uploads queued again", len(ids))
     return len(ids)
+
+
+def send_push(message_id: int) -> str:
+    """Deliver one recorded push; remove the device's token if FCM says it is gone."""
+    from flask import current_app
+
+    from mobile_sync.pushes import forget_fcm_token
+    from mobile_sync.push_payloads import NOTIFICATIONS
+    from server.models import Device, PushMessage
+    from server.push import deliver, sender_for
+
+    message = db.session.get(PushMessage, message_id)
+    if message is None or message.status != "queued":
+        return "skipped"
+    device = db.session.get(Device, message.device_id) if message.device_id else None
+    if device is None or device.revoked_at or not device.fcm_token:
+        message.status, message.error = "failed", "NO_TOKEN"
+        db.session.commit()
+        return message.status
+    token = device.fcm_token
+    send = dict(token=token, data=message.data, collapse_key=message.collapse_key, ttl_s=message.ttl_s,
+                notification=NOTIFICATIONS.get(message.kind), expires_at=message.expires_at)
+    db.session.rollback()  # no transaction held open while talking to FCM
+    outcome = deliver(sender_for(current_app), now=now, **send)
+    message = db.session.get(PushMessage, message_id)
+    message.status, message.attempts, message.error = outcome.status, outcome.attempts, outcome.error
+    message.fcm_message_id = outcome.message_id
+    if outcome.status in ("sent", "sink"):
+        message.sent_at = now()
+    if outcome.status == "sent":
+        message.data = None  # delivered: keep the record, not the (sealed) payload
+    if outcome.status == "token_removed":
+        forget_fcm_token(db.session, message.device_id, token)
+    db.session.commit()
+    log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
+    return outcome.status

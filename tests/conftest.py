@@ -4,6 +4,7 @@ and factory fixtures that return functions."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,24 @@ os.environ.pop("SMTP_URL", None)
 os.environ.pop("APP_ENV", None)
 
 PASSWORD = "correct horse battery staple"
+
+
+def _loopback_only(event, args):
+    """Refuse any network connection that is not to this machine."""
+    if event == "socket.getaddrinfo":
+        host = args[0]
+    elif event == "socket.connect" and isinstance(args[1], tuple):
+        host = args[1][0]
+    else:
+        return
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in (None, "", "localhost", "::1") or str(host).startswith("127."):
+        return
+    raise ConnectionRefusedError(f"tests may only connect to loopback, not {host!r}")
+
+
+sys.addaudithook(_loopback_only)
 
 
 def pytest_addoption(parser):
@@ -226,3 +245,23 @@ def make_device(client):
         return actor
 
     return make
+
+
+@pytest.fixture(scope="session")
+def fake_fcm_server():
+    from tests.fake_fcm import FakeFcm
+
+    server = FakeFcm()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fcm(clean_app, fake_fcm_server):
+    """The app sends pushes through the real firebase-admin client to a fake FCM on 127.0.0.1."""
+    fake_fcm_server.reset()
+    clean_app.config.update({"FCM_CREDENTIALS": "token:test-token", "FCM_PROJECT_ID": fake_fcm_server.project,
+                             "FCM_URL": fake_fcm_server.url})
+    clean_app.extensions.pop("push_sender", None)
+    yield fake_fcm_server
+    clean_app.extensions.pop("push_sender", None)

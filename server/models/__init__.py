@@ -8,3 +8,4 @@ from server.models.records import Contact, Lead, RecordPhone  # noqa: F401
 from server.models.calls import Call, SyncCursor, SyncUpload  # noqa: F401
 from server.models.phonebook import PhonebookContact, PhonebookNumber  # noqa: F401
 from server.models.erasure import ErasedNumber  # noqa: F401
+from server.models.push import DirectoryChange, PushMessage  # noqa: F401

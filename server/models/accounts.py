@@ -33,6 +33,8 @@ class User(Base, OrgScoped):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     region: Mapped[str | None] = mapped_column(String(2))
+    # The teammate's own work number, E.164: calls from it are never leads.
+    phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -1,0 +1,76 @@
+"""Caller ID, ringing pushes, the on-device directory and the push sink."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from sqlalchemy import select
+
+from mobile_sync.caller_id import lookup_caller
+from mobile_sync.directory import directory_delta
+from mobile_sync.ringing import ring_for_user, ring_from_telephony
+from schemas.caller_id import (
+    CallerIdQuerySchema, CallerIdSchema, DirectoryQuerySchema, DirectorySchema, PushAcceptedSchema, PushListSchema,
+    RingingSchema, TelephonyRingingSchema,
+)
+from server.api.routing import after_commit, operation
+from server.auth import ANY, API_KEY_AUTH, DEVICE, USER
+from server.clock import now
+from server.extensions import db
+from server.jobs import send_push
+from server.models import Organization, PushMessage
+from server.queue import enqueue
+
+bp = Blueprint("caller_id", __name__, url_prefix="/api/v1")
+
+
+@operation(bp, "/ping", "GET", auth=ANY)
+def ping(principal):
+    """Authenticated no-op (a baseline for latency measurements)."""
+    return {"ok": True}
+
+
+@operation(bp, "/caller-id", "GET", auth=ANY, query=CallerIdQuerySchema, response=CallerIdSchema)
+def caller_id(principal, args):
+    """Who is calling: the caller's context for a number."""
+    user = principal.user
+    return lookup_caller(db.session, org_id=principal.organization_id, org_region=user.organization.region,
+                         user_id=user.id, user_region=user.region, raw_number=args["number"],
+                         hash_key=current_app.config["HASH_KEY"])
+
+
+def _send_after_commit(message_ids: list[int]) -> None:
+    for message_id in message_ids:
+        after_commit(lambda message_id=message_id: enqueue(send_push, message_id, queue="push"))
+
+
+@operation(bp, "/calls/ringing", "POST", auth=DEVICE, body=RingingSchema, response=PushAcceptedSchema, status=202)
+def ringing(principal, body):
+    """The phone is ringing: push the caller's context to the user's devices."""
+    push_id, message_ids = ring_for_user(db.session, org=principal.user.organization, user=principal.user,
+                                         raw_number=body["number"], hash_key=current_app.config["HASH_KEY"],
+                                         now=now())
+    _send_after_commit(message_ids)
+    return {"push_id": push_id, "devices": len(message_ids)}
+
+
+@operation(bp, "/telephony/ringing", "POST", auth=API_KEY_AUTH, body=TelephonyRingingSchema,
+           response=PushAcceptedSchema, status=202)
+def telephony_ringing(principal, body):
+    """PBX / call-tracking webhook: push to the owner of the dialled number or of the caller's record."""
+    org = db.session.get(Organization, principal.organization_id)
+    push_id, message_ids = ring_from_telephony(db.session, org=org, from_raw=body["from_"], to_raw=body["to"],
+                                               hash_key=current_app.config["HASH_KEY"], now=now())
+    _send_after_commit(message_ids)
+    return {"push_id": push_id, "devices": len(message_ids)}
+
+
+@operation(bp, "/directory", "GET", auth=DEVICE, query=DirectoryQuerySchema, response=DirectorySchema)
+def directory(principal, args):
+    """Caller cards changed since `cursor` (0: everything), so the phone can name callers offline."""
+    return directory_delta(db.session, principal.organization_id, args["cursor"])
+
+
+@operation(bp, "/push-sink", "GET", auth=USER, roles=("admin",), response=PushListSchema)
+def push_sink(principal):
+    """The latest 100 pushes recorded (what was, or would have been, sent)."""
+    rows = db.session.execute(select(PushMessage).order_by(PushMessage.id.desc()).limit(100)).scalars().all()
+    return {"items": rows, "next_page": None}

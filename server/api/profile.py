@@ -1,0 +1,34 @@
+"""The signed-in user's own profile."""
+from __future__ import annotations
+
+from flask import Blueprint
+from marshmallow import Schema, validate
+
+from mobile_sync.accounts import set_user_phone
+from schemas.accounts import UserSchema
+from schemas.fields import NonEmptyText, Region, Text
+from server.api.routing import operation
+from server.auth import USER
+from server.clock import now
+from server.extensions import db
+
+bp = Blueprint("profile", __name__, url_prefix="/api/v1")
+
+
+class ProfileUpdateSchema(Schema):
+    name = NonEmptyText(200)
+    region = Region(allow_none=True)
+    phone = Text(allow_none=True, validate=validate.Length(max=64))
+
+
+@operation(bp, "/me", "PATCH", auth=USER, body=ProfileUpdateSchema, response=UserSchema)
+def update_me(principal, body):
+    """Change your own name, region (to read national numbers) or work number."""
+    user = principal.user
+    for key in ("name", "region"):
+        if key in body:
+            setattr(user, key, body[key])
+    if "phone" in body:
+        set_user_phone(db.session, user, body["phone"], now())
+    db.session.flush()
+    return user

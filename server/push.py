@@ -1,0 +1,161 @@
+"""Sending pushes: the only module that imports firebase_admin.
+
+With FCM credentials: FCM HTTP v1 data messages through firebase-admin,
+high priority with a personal-data-free notification, TTL and collapse key.
+Without (the embedded default): a local sink that records what would have
+been sent; `flask push-sink` and /push-sink show it.
+
+Retries are ours, not the SDK's: its HTTP adapter is mounted with
+`max_retries=0`, and `deliver()` retries quota/unavailable/internal errors
+with exponential backoff and jitter, honouring Retry-After, until the
+message's TTL runs out. An unregistered or invalid token is removed from the
+device; an invalid argument is not retried.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = "retryable"
+TOKEN_GONE = "token_gone"
+REFUSED = "refused"
+
+
+@dataclass
+class PushFailure(Exception):
+    kind: str            # RETRYABLE, TOKEN_GONE or REFUSED
+    code: str            # e.g. "UNREGISTERED", "QUOTA_EXCEEDED"
+    retry_after: float | None = None
+
+
+def _retry_after(err) -> float | None:
+    response = getattr(err, "http_response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+class FcmSender:
+    """firebase-admin's messaging client, built once per process and reused
+    (one persistent HTTPS connection pool to FCM)."""
+
+    name = "fcm"
+
+    def __init__(self, config):
+        import firebase_admin
+        import requests
+        from firebase_admin import credentials, messaging
+
+        self._messaging = messaging
+        self._exceptions = firebase_admin.exceptions
+        source = config["FCM_CREDENTIALS"]
+        options = {"httpTimeout": config.get("FCM_HTTP_TIMEOUT", 5)}
+        if config.get("FCM_PROJECT_ID"):
+            options["projectId"] = config["FCM_PROJECT_ID"]
+        if source.startswith("token:"):
+            # A fixed OAuth token, for a local fake FCM server in tests and benchmarks.
+            import google.oauth2.credentials
+
+            credential = google.oauth2.credentials.Credentials(token=source[len("token:"):])
+        elif source.lstrip().startswith("{"):
+            credential = credentials.Certificate(json.loads(source))
+        else:
+            credential = credentials.Certificate(source)
+        if config.get("FCM_URL"):
+            messaging._MessagingService.FCM_URL = config["FCM_URL"]
+        self.app = firebase_admin.initialize_app(credential, options=options, name=f"callsync-{id(self)}")
+        service = messaging._get_messaging_service(self.app)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+        for prefix in ("https://", "http://", "https://fcm.googleapis.com"):
+            service._client.session.mount(prefix, adapter)
+
+    def send(self, token: str, data: dict[str, str], *, collapse_key: str, ttl_s: int, notification) -> str:
+        m = self._messaging
+        android_notification = None
+        if notification:
+            android_notification = m.AndroidNotification(title=notification[0], body=notification[1],
+                                                         tag=collapse_key, channel_id="callsync")
+        message = m.Message(
+            token=token, data=data,
+            android=m.AndroidConfig(priority="high", ttl=ttl_s, collapse_key=collapse_key,
+                                    notification=android_notification))
+        try:
+            return m.send(message, app=self.app)
+        except (m.UnregisteredError, m.SenderIdMismatchError) as err:
+            raise PushFailure(TOKEN_GONE, type(err).__name__)
+        except self._exceptions.InvalidArgumentError as err:
+            if "token" in str(err).lower():
+                raise PushFailure(TOKEN_GONE, "INVALID_TOKEN")
+            raise PushFailure(REFUSED, "INVALID_ARGUMENT")
+        except (m.QuotaExceededError, self._exceptions.UnavailableError, self._exceptions.InternalError,
+                self._exceptions.DeadlineExceededError, self._exceptions.ResourceExhaustedError) as err:
+            raise PushFailure(RETRYABLE, type(err).__name__, _retry_after(err))
+        except self._exceptions.FirebaseError as err:
+            raise PushFailure(REFUSED, type(err).__name__)
+
+
+class SinkSender:
+    """The embedded default: nothing leaves the machine; the push record is the sink."""
+
+    name = "sink"
+
+    def send(self, token, data, *, collapse_key, ttl_s, notification) -> str:
+        return "sink"
+
+
+def sender_for(app):
+    """The process's sender, built on first use and kept for the process."""
+    sender = app.extensions.get("push_sender")
+    if sender is None:
+        sender = FcmSender(app.config) if app.config.get("FCM_CREDENTIALS") else SinkSender()
+        app.extensions["push_sender"] = sender
+    return sender
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 8.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class Outcome:
+    status: str
+    attempts: int
+    error: str | None = None
+    message_id: str | None = None
+
+
+def deliver(sender, *, token: str, data: dict, collapse_key: str, ttl_s: int, notification,
+            expires_at: datetime, now=lambda: datetime.now(timezone.utc), sleep=time.sleep) -> Outcome:
+    """Send one message, retrying what may succeed later until it expires."""
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            message_id = sender.send(token, data, collapse_key=collapse_key, ttl_s=ttl_s, notification=notification)
+            return Outcome("sent" if sender.name == "fcm" else "sink", attempts, None, message_id)
+        except PushFailure as failure:
+            if failure.kind == TOKEN_GONE:
+                return Outcome("token_removed", attempts, failure.code)
+            if failure.kind == REFUSED:
+                return Outcome("failed", attempts, failure.code)
+            wait = max(failure.retry_after or 0.0, backoff(attempts))
+            if now() + timedelta(seconds=wait) >= expires_at:
+                return Outcome("expired", attempts, failure.code)
+            log.info("push retry in %.2fs after %s", wait, failure.code)
+            sleep(wait)
