@@ -17,10 +17,14 @@ import json
 import logging
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger(__name__)
+# The Android app registers with an FCM registration token, which FCM's v1 API
+# still takes as `token`; firebase-admin 7.7 warns in favour of installation ids.
+warnings.filterwarnings("ignore", message="Message.token is deprecated", category=DeprecationWarning)
 
 RETRYABLE = "retryable"
 TOKEN_GONE = "token_gone"
