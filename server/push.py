@@ -80,10 +80,12 @@ class FcmSender:
             credential = credentials.Certificate(json.loads(source))
         else:
             credential = credentials.Certificate(source)
-        if config.get("FCM_URL"):
-            messaging._MessagingService.FCM_URL = config["FCM_URL"]
         self.app = firebase_admin.initialize_app(credential, options=options, name=f"callsync-{id(self)}")
         service = messaging._get_messaging_service(self.app)
+        if config.get("FCM_URL"):
+            # A local fake FCM (tests, benchmarks). Private attribute of the
+            # pinned firebase-admin; tests/jobs/test_push_delivery.py checks it.
+            service._fcm_url = config["FCM_URL"].format(service._project_id)
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
         for prefix in ("https://", "http://", "https://fcm.googleapis.com"):
             service._client.session.mount(prefix, adapter)

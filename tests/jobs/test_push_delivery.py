@@ -147,3 +147,14 @@ def test_the_private_fcm_url_hook_still_exists():
     from firebase_admin import messaging
 
     assert messaging._MessagingService.FCM_URL.startswith("https://fcm.googleapis.com/v1/projects/{0}")
+    import firebase_admin
+    import google.oauth2.credentials
+
+    app = firebase_admin.initialize_app(google.oauth2.credentials.Credentials(token="t"),
+                                        options={"projectId": "p"}, name="fcm-url-check")
+    try:
+        service = messaging._get_messaging_service(app)
+        assert service._fcm_url == "https://fcm.googleapis.com/v1/projects/p/messages:send"
+        assert service._project_id == "p"
+    finally:
+        firebase_admin.delete_app(app)
