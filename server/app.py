@@ -59,7 +59,7 @@ def build_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from server.api import accounts, caller_id, devices, meta, profile, sync
+    from server.api import accounts, caller_id, contacts, devices, meta, profile, sync
 
-    for module in (meta, accounts, profile, devices, sync, caller_id):
+    for module in (meta, accounts, profile, devices, sync, caller_id, contacts):
         app.register_blueprint(module.bp)

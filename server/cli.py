@@ -6,6 +6,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
+    from server.contacts_cli import register_contacts_cli
+
+    register_contacts_cli(app)
     @app.cli.command("show-config")
     def show_config():
         """Print the effective configuration (secrets masked)."""
