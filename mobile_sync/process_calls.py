@@ -1,4 +1,5 @@
-"""Processing an accepted call upload: match, attach, apply the lead rules.
+"""Processing an accepted call upload: match, apply the lead rules, open or
+close call-back tasks, attach calls to their records.
 
 Runs as a job after the upload's commit (or inline in the embedded mode).
 Idempotent: the upload row is locked and marked processed in the same
@@ -13,17 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from mobile_sync.call_matching import CallFacts, attach_calls_to_records, match_calls
-from server.models import Call, SyncUpload
-
-# Called as handler(session, upload, unmatched_calls, now) for the calls that
-# matched no record; the auto-lead rules register here.
-UNMATCHED_CALL_HANDLERS: list = []
-
-
-def on_unmatched_calls(fn):
-    UNMATCHED_CALL_HANDLERS.append(fn)
-    return fn
-
+from mobile_sync.callback_tasks import update_callback_tasks
+from mobile_sync.lead_rules import apply_auto_lead_rules
+from server.models import Call, Organization, SyncUpload
 
 def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
     groups: dict[tuple, list[int]] = defaultdict(list)
@@ -37,28 +30,32 @@ def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
                 .execution_options(synchronize_session=False))
 
 
-def process_upload(session, upload_id: int, now: datetime) -> int:
-    """Process the upload's unprocessed calls; return how many were processed."""
+def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tuple[int, list[int]]:
+    """Process the upload's unprocessed calls.
+
+    Returns (calls processed, ids of the pushes to send after the commit).
+    """
     upload = session.execute(
         select(SyncUpload).where(SyncUpload.id == upload_id).with_for_update()
         .execution_options(all_organizations=True)
     ).scalar_one_or_none()
     if upload is None or upload.processed_at is not None:
-        return 0
+        return 0, []
     rows = session.execute(
         select(*CallFacts.columns()).where(Call.upload_id == upload_id, Call.processed_at.is_(None))
         .order_by(Call.started_at, Call.id)
     ).all()
     calls = [CallFacts(*row) for row in rows]
-    unmatched = match_calls(session, upload.organization_id, calls)
-    for handler in UNMATCHED_CALL_HANDLERS:
-        handler(session, upload, unmatched, now)
+    org = session.get(Organization, upload.organization_id)
+    match_calls(session, upload.organization_id, calls)
+    pushes = apply_auto_lead_rules(session, org=org, calls=calls, now=now, hash_key=hash_key)
+    pushes += update_callback_tasks(session, organization_id=org.id, calls=calls, now=now, hash_key=hash_key)
     attach_calls_to_records(session, calls)
     _write_outcomes(session, calls, now)
     upload.processed_at = now
     upload.attempts += 1
     session.flush()
-    return len(calls)
+    return len(calls), pushes
 
 
 def pending_upload_ids(session, *, older_than: datetime | None = None, limit: int = 500) -> list[int]:

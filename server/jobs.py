@@ -16,8 +16,14 @@ log = logging.getLogger(__name__)
 
 def process_call_upload(upload_id: int) -> int:
     """Match and attach the calls of one upload; apply the lead rules."""
-    processed = process_upload(db.session, upload_id, now())
+    from flask import current_app
+
+    from server.queue import enqueue
+
+    processed, pushes = process_upload(db.session, upload_id, now(), current_app.config["HASH_KEY"])
     db.session.commit()
+    for message_id in pushes:
+        enqueue(send_push, message_id, queue="push")
     if processed:
         log.info("upload %s: %s calls processed", upload_id, processed)
     return processed

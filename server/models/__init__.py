@@ -4,7 +4,7 @@ from server.models.accounts import (  # noqa: F401
     AccessToken, ApiKey, Invite, LoginFailure, Organization, User,
 )
 from server.models.devices import ConsentEvent, ConsentState, Device  # noqa: F401
-from server.models.records import Contact, Lead, RecordPhone  # noqa: F401
+from server.models.records import Contact, Lead, Note, RecordPhone, Suppression, Task  # noqa: F401
 from server.models.calls import Call, SyncCursor, SyncUpload  # noqa: F401
 from server.models.phonebook import PhonebookContact, PhonebookNumber  # noqa: F401
 from server.models.erasure import ErasedNumber  # noqa: F401

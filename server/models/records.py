@@ -35,7 +35,9 @@ class Lead(Base, OrgScoped):
     """A possible customer, usually made from a call with an unknown number."""
 
     __tablename__ = "leads"
-    __table_args__ = (Index("ix_leads_org_created", "organization_id", "created_at"),)
+    # One lead per (organisation, number): concurrent uploads make one.
+    __table_args__ = (Index("ix_leads_org_created", "organization_id", "created_at"),
+                      UniqueConstraint("organization_id", "phone"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -53,6 +55,8 @@ class Lead(Base, OrgScoped):
     last_spoken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_call_type: Mapped[int | None] = mapped_column(SmallInteger)
     last_note: Mapped[str | None] = mapped_column(Text)
+    reject_reason: Mapped[str | None] = mapped_column(String(16))
+    created_from_call_id: Mapped[int | None] = mapped_column(Integer)
     merged_into_type: Mapped[str | None] = mapped_column(String(16))
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
 
@@ -78,3 +82,53 @@ class RecordPhone(Base, OrgScoped):
     suffix: Mapped[str] = mapped_column(String(16))
     raw: Mapped[str | None] = mapped_column(String(64))
     extension: Mapped[str | None] = mapped_column(String(16))
+
+
+class Note(Base, OrgScoped):
+    """A note on a contact or lead, e.g. typed on the phone after a call."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_record", "organization_id", "record_type", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Task(Base, OrgScoped):
+    """A call-back task: a known customer's call was missed."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_owner_status", "organization_id", "owner_id", "status"),
+                      Index("ix_tasks_org_e164", "organization_id", "e164"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    record_type: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[int] = mapped_column(Integer)
+    e164: Mapped[str | None] = mapped_column(String(20))
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    missed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    missed_count: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class Suppression(Base, OrgScoped):
+    """A number that must not become a lead again: rejected as spam (for the
+    whole organisation, `user_id` NULL) or as personal (for that rep)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("ix_suppressions_org_hash", "organization_id", "number_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(16))
+    lead_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

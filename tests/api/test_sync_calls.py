@@ -100,7 +100,7 @@ def test_record_limit_refuses_the_whole_batch(rep, clean_app):
 
     with clean_app.app_context():
         org = db.session.get(Organization, rep.organization_id)
-        org.settings = {"record_limit": 3}
+        org.settings = {"record_limit": 3, "auto_leads": {"enabled": False}}
         db.session.commit()
     assert upload(rep, [call_row(1), call_row(2)]).json["accepted"] == 2
     response = upload(rep, [call_row(3), call_row(4)], batch_id="b2")
@@ -155,8 +155,8 @@ def test_calls_match_crm_contacts_and_update_last_spoken(rep, clean_app):
     upload(rep, [call_row(1, "+91 98765 43210"), call_row(2, "98765 43210", type_=3, duration=0),
                  call_row(3, "+44 20 7946 0958")])
     calls = stored_calls(clean_app)
-    assert [(c.record_type, c.record_id) for c in calls] == [("contact", contact_id), ("contact", contact_id),
-                                                             (None, None)]
+    assert [(c.record_type, c.record_id) for c in calls[:2]] == [("contact", contact_id), ("contact", contact_id)]
+    assert (calls[2].record_type, calls[2].outcome) == ("lead", "lead_created")  # the unknown caller
     with clean_app.app_context():
         contact = db.session.get(Contact, contact_id)
         assert contact.last_spoken_at == datetime.fromtimestamp(call_row(1)["date"] / 1000, tz=timezone.utc)

@@ -1,0 +1,184 @@
+"""The auto-lead rules: which unknown callers become leads, and why not.
+
+Every call that matched no record gets an outcome: `lead_created`,
+`attached_to_lead`, or `skip:<reason>`, so each decision can be explained.
+One lead per (organisation, number) is enforced by a unique constraint, so
+two reps' uploads processed at once still make one lead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+
+from mobile_sync.call_matching import CallFacts
+from mobile_sync.ingest_calls import dialect_insert
+from mobile_sync.number_hash import PHONEBOOK, number_hash
+from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
+from mobile_sync.phone_index import set_record_phones
+from mobile_sync.phones import format_international, normalize_number
+from mobile_sync.pushes import queue_push
+from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression
+
+ANSWERED = (1, 2, 7)
+SUPPRESS = "suppress"
+
+
+@dataclass
+class RuleContext:
+    """Everything the rules need, loaded once per batch."""
+
+    rules: dict
+    timezone: ZoneInfo
+    colleagues: set[str] = field(default_factory=set)
+    tracking: set[str] = field(default_factory=set)
+    spam: set[str] = field(default_factory=set)
+    personal: set[tuple[int, str]] = field(default_factory=set)     # (user id, e164)
+    phone_book: set[tuple[int, str]] = field(default_factory=set)   # (user id, e164)
+    prior_calls: dict[str, int] = field(default_factory=dict)
+
+
+def _in_business_hours(hours: dict, started_at: datetime, tz: ZoneInfo) -> bool:
+    local = started_at.astimezone(tz)
+    if local.weekday() not in hours.get("days", [0, 1, 2, 3, 4, 5, 6]):
+        return False
+    start = time.fromisoformat(hours.get("start", "00:00"))
+    end = time.fromisoformat(hours.get("end", "23:59"))
+    return start <= local.time().replace(tzinfo=None) <= end
+
+
+def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> str | None:
+    """Why this unmatched call must not make a lead, or None if it should."""
+    rules = ctx.rules
+    if not rules["enabled"]:
+        return "skip:disabled"
+    if call.e164 is None:
+        return f"not_matchable:{call.number_status}"
+    if call.e164 in ctx.colleagues:
+        return "skip:colleague"
+    if call.e164 in ctx.tracking:
+        return "skip:tracking_number"
+    if call.e164 in ctx.spam:
+        return "skip:spam"
+    if (call.user_id, call.e164) in ctx.personal:
+        return "skip:personal"
+    if rules["skip_device_contacts"] and (call.user_id, call.e164) in ctx.phone_book:
+        return "skip:phone_book"
+    allowed = {CALL_TYPE_NAMES[name] for name in rules["call_types"] if name in CALL_TYPE_NAMES}
+    if call.call_type not in allowed:
+        return "skip:call_type"
+    if call.call_type in ANSWERED and call.duration_s < rules["min_duration_s"]:
+        return "skip:short_call"
+    if rules.get("business_hours") and not _in_business_hours(rules["business_hours"], call.started_at,
+                                                              ctx.timezone):
+        return "skip:outside_business_hours"
+    if ctx.prior_calls.get(call.e164, 0) + seen_in_batch + 1 < rules["repeat_caller_threshold"]:
+        return "skip:below_repeat_threshold"
+    return None
+
+
+def source_for(call: CallFacts, settings: dict) -> str:
+    """The tracking number's source when the call came through one, else the
+    device's campaign, else `phone_call`."""
+    if call.via_e164:
+        for tracking in settings["tracking_numbers"]:
+            if _tracking_e164(tracking) == call.via_e164 and _valid_at(tracking, call.started_at):
+                return tracking.get("source") or "tracking_number"
+    campaign = settings["campaign_devices"].get(str(call.device_id))
+    return campaign or "phone_call"
+
+
+def _tracking_e164(tracking: dict) -> str | None:
+    return normalize_number(tracking.get("number"), None).e164
+
+
+def _valid_at(tracking: dict, at: datetime) -> bool:
+    start, end = tracking.get("valid_from"), tracking.get("valid_to")
+    day = at.date().isoformat()
+    return (not start or start <= day) and (not end or day <= end)
+
+
+def load_context(session, org: Organization, calls: list[CallFacts], hash_key: str) -> RuleContext:
+    settings = effective_settings(org)
+    try:
+        tz = ZoneInfo(settings.get("timezone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    ctx = RuleContext(rules=settings["auto_leads"], timezone=tz)
+    numbers = {c.e164 for c in calls if c.e164}
+    if not numbers:
+        return ctx
+    ctx.colleagues = set(session.execute(
+        select(RecordPhone.e164).where(RecordPhone.organization_id == org.id, RecordPhone.record_type == "user",
+                                       RecordPhone.e164.in_(numbers))).scalars())
+    ctx.tracking = {_tracking_e164(t) for t in settings["tracking_numbers"]} & numbers
+    by_hash = {number_hash(hash_key, SUPPRESS, org.id, n): n for n in numbers}
+    for digest, user_id in session.execute(
+        select(Suppression.number_hash, Suppression.user_id)
+        .where(Suppression.organization_id == org.id, Suppression.number_hash.in_(list(by_hash)))
+    ).all():
+        if user_id is None:
+            ctx.spam.add(by_hash[digest])
+        else:
+            ctx.personal.add((user_id, by_hash[digest]))
+    book = {number_hash(hash_key, PHONEBOOK, org.id, n): n for n in numbers}
+    for user_id, digest in session.execute(
+        select(PhonebookNumber.user_id, PhonebookNumber.number_hash)
+        .where(PhonebookNumber.organization_id == org.id, PhonebookNumber.number_hash.in_(list(book)))
+    ).all():
+        ctx.phone_book.add((user_id, book[digest]))
+    if ctx.rules["repeat_caller_threshold"] > 1:
+        batch_ids = [c.id for c in calls]
+        ctx.prior_calls = dict(session.execute(
+            select(Call.e164, func.count()).where(Call.organization_id == org.id, Call.e164.in_(numbers),
+                                                  Call.id.not_in(batch_ids)).group_by(Call.e164)).all())
+    return ctx
+
+
+def lead_for_number(session, *, org: Organization, e164: str, call: CallFacts, source: str,
+                    now: datetime) -> tuple[int, bool]:
+    """The organisation's lead for `e164`, created from `call` if there is none."""
+    name = (call.cached_name or "").strip() or format_international(e164)
+    lead_id = session.execute(
+        dialect_insert(session, Lead).values(
+            organization_id=org.id, name=name[:200], phone=e164, source=source, status="pending_review",
+            owner_id=call.user_id, created_at=now, updated_at=now, calls_count=0, created_from_call_id=call.id)
+        .on_conflict_do_nothing(index_elements=["organization_id", "phone"]).returning(Lead.id)
+    ).scalar_one_or_none()
+    if lead_id is not None:
+        set_record_phones(session, organization_id=org.id, record_type="lead", record_id=lead_id,
+                          numbers=[normalize_number(e164, None)], now=now)
+        return lead_id, True
+    return session.execute(
+        select(Lead.id).where(Lead.organization_id == org.id, Lead.phone == e164)).scalar_one(), False
+
+
+def apply_auto_lead_rules(session, *, org: Organization, calls: list[CallFacts], now: datetime,
+                          hash_key: str) -> list[int]:
+    """Decide each unmatched call; make or attach leads. Returns push message ids to send."""
+    unmatched = [c for c in calls if c.outcome == "unmatched"]
+    if not unmatched:
+        return []
+    ctx = load_context(session, org, unmatched, hash_key)
+    settings = effective_settings(org)
+    seen: dict[str, int] = {}
+    pushes: list[int] = []
+    for call in sorted(unmatched, key=lambda c: (c.started_at, c.id)):
+        reason = skip_reason(call, ctx, seen.get(call.e164, 0))
+        if call.e164:
+            seen[call.e164] = seen.get(call.e164, 0) + 1
+        if reason is not None:
+            call.outcome = reason
+            continue
+        lead_id, created = lead_for_number(session, org=org, e164=call.e164, call=call,
+                                           source=source_for(call, settings), now=now)
+        call.record_type, call.record_id = "lead", lead_id
+        call.outcome = "lead_created" if created else "attached_to_lead"
+        if created:
+            _, ids = queue_push(session, organization_id=org.id, user_ids=[call.user_id], kind="new_lead",
+                                context={"lead_id": lead_id, "number": call.e164, "name": call.cached_name},
+                                e164=call.e164, hash_key=hash_key, now=now)
+            pushes.extend(ids)
+    return pushes

@@ -1,0 +1,243 @@
+"""Leads and their review: list, read, manual entry, approve, reject (which
+suppresses the number), merge into another record, reassign, bulk actions.
+
+Visibility: a rep sees and edits their own leads; managers and admins see
+all. Someone else's lead is "not found" to a rep, like another
+organisation's.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from mobile_sync.call_matching import relink_calls
+from mobile_sync.errors import ServiceError, conflict, forbidden, invalid, not_found
+from mobile_sync.lead_rules import SUPPRESS
+from mobile_sync.number_hash import number_hash
+from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
+from mobile_sync.phones import normalize_number
+from server.models import Call, Contact, Lead, Note, Suppression, Task, User
+
+PAGE_SIZE = 50
+REJECT_REASONS = ("personal", "spam", "not_a_lead")
+
+
+def _visible(query, user: User):
+    if user.role == "rep":
+        query = query.where(Lead.owner_id == user.id)
+    return query
+
+
+def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, page: int = 1):
+    """Newest first, filtered; returns (leads, next page or None)."""
+    query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user)
+    if status:
+        query = query.where(Lead.status == status)
+    if owner_id:
+        query = query.where(Lead.owner_id == owner_id)
+    if source:
+        query = query.where(Lead.source == source)
+    if since:
+        query = query.where(Lead.created_at >= since)
+    rows = list(session.execute(
+        query.order_by(Lead.created_at.desc(), Lead.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    ).scalars())
+    return rows[:PAGE_SIZE], (page + 1 if len(rows) > PAGE_SIZE else None)
+
+
+def get_lead(session, lead_id: int, user: User) -> Lead:
+    lead = session.get(Lead, lead_id)
+    if lead is None or lead.organization_id != user.organization_id:
+        raise not_found("lead")
+    if user.role == "rep" and lead.owner_id != user.id:
+        raise not_found("lead")
+    return lead
+
+
+def lead_details(session, lead: Lead) -> dict:
+    """The lead with its calls and notes, for the API and the web page."""
+    calls = session.execute(
+        select(Call).where(Call.organization_id == lead.organization_id, Call.record_type == "lead",
+                           Call.record_id == lead.id).order_by(Call.started_at.desc()).limit(200)
+    ).scalars().all()
+    notes = session.execute(
+        select(Note).where(Note.organization_id == lead.organization_id, Note.record_type == "lead",
+                           Note.record_id == lead.id).order_by(Note.created_at.desc())
+    ).scalars().all()
+    return {"lead": lead, "calls": calls, "notes": notes}
+
+
+def _user_in_org(session, organization_id: int, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.organization_id != organization_id or user.disabled_at:
+        raise invalid({"user_id": ["No such user in your organisation."]})
+    return user
+
+
+def create_manual_lead(session, *, user: User, fields: dict, now: datetime) -> Lead:
+    """A lead typed in by a user (no consent needed)."""
+    region = user.region or user.organization.region
+    number = parse_phones([fields["phone"]], region, field="phone")[0]
+    existing = session.execute(
+        select(Lead.id).where(Lead.organization_id == user.organization_id, Lead.phone == number.e164)).scalar()
+    if existing:
+        raise ServiceError(409, "lead_exists", "A lead with this number already exists.",
+                           fields={"lead_id": existing})
+    lead = Lead(organization_id=user.organization_id, name=fields["name"], phone=number.e164,
+                company=fields.get("company"), email=fields.get("email"), source=fields.get("source") or "manual",
+                status="pending_review", owner_id=user.id, created_at=now, updated_at=now, calls_count=0)
+    session.add(lead)
+    session.flush()
+    set_record_phones(session, organization_id=lead.organization_id, record_type="lead", record_id=lead.id,
+                      numbers=[number], now=now)
+    if fields.get("note"):
+        add_note(session, user=user, record_type="lead", record_id=lead.id, text=fields["note"], now=now)
+    return lead
+
+
+def update_lead(session, lead: Lead, changes: dict, now: datetime) -> Lead:
+    for key in ("name", "company", "email", "source"):
+        if key in changes:
+            setattr(lead, key, changes[key])
+    lead.updated_at = now
+    if lead.phone:
+        from mobile_sync.phone_index import log_directory_change
+
+        log_directory_change(session, lead.organization_id, [lead.phone], now)
+    session.flush()
+    return lead
+
+
+def _require_reviewer(user: User) -> None:
+    if user.role not in ("admin", "manager"):
+        raise forbidden("Only managers and admins review leads.")
+
+
+def approve(session, lead: Lead, user: User, now: datetime) -> Lead:
+    _require_reviewer(user)
+    if lead.status == "merged":
+        raise conflict("lead_merged", "This lead was merged into another record.")
+    lead.status, lead.reject_reason, lead.updated_at = "approved", None, now
+    session.flush()
+    return lead
+
+
+def reject(session, lead: Lead, user: User, reason: str, now: datetime, hash_key: str) -> Lead:
+    """Reject a lead; `spam` suppresses its number for the whole organisation,
+    `personal` only for the rep who owns it."""
+    _require_reviewer(user)
+    if lead.status == "merged":
+        raise conflict("lead_merged", "This lead was merged into another record.")
+    lead.status, lead.reject_reason, lead.updated_at = "rejected", reason, now
+    if lead.phone and reason in ("spam", "personal"):
+        digest = number_hash(hash_key, SUPPRESS, lead.organization_id, lead.phone)
+        scope_user = None if reason == "spam" else lead.owner_id
+        exists = session.execute(select(Suppression.id).where(
+            Suppression.organization_id == lead.organization_id, Suppression.number_hash == digest,
+            Suppression.user_id.is_(None) if scope_user is None else Suppression.user_id == scope_user)).scalar()
+        if not exists:
+            session.add(Suppression(organization_id=lead.organization_id, number_hash=digest, user_id=scope_user,
+                                    reason=reason, lead_id=lead.id, created_at=now))
+    session.flush()
+    return lead
+
+
+def merge(session, lead: Lead, user: User, into_type: str, into_id: int, now: datetime) -> Lead:
+    """Merge a lead into a contact or another lead: its number joins that
+    record, and its calls, notes and open tasks move there."""
+    _require_reviewer(user)
+    if lead.status == "merged":
+        raise conflict("lead_merged", "This lead was already merged.")
+    model = Contact if into_type == "contact" else Lead
+    target = session.get(model, into_id)
+    if target is None or target.organization_id != lead.organization_id or (into_type == "lead" and (
+            target.id == lead.id or target.status == "merged")):
+        raise not_found(into_type)
+    org_id = lead.organization_id
+    moved_numbers = record_numbers(session, org_id, "lead", [lead.id])[lead.id]
+    if moved_numbers:
+        target_numbers = record_numbers(session, org_id, into_type, [target.id])[target.id]
+        combined = [normalize_number(e, None) for e in dict.fromkeys(target_numbers + moved_numbers)]
+        set_record_phones(session, organization_id=org_id, record_type="lead", record_id=lead.id, numbers=[],
+                          now=now)
+        set_record_phones(session, organization_id=org_id, record_type=into_type, record_id=target.id,
+                          numbers=combined, now=now)
+    relink_calls(session, org_id, "lead", lead.id, into_type, target.id)
+    session.execute(update(Note).where(Note.organization_id == org_id, Note.record_type == "lead",
+                                       Note.record_id == lead.id).values(record_type=into_type, record_id=target.id))
+    session.execute(update(Task).where(Task.organization_id == org_id, Task.record_type == "lead",
+                                       Task.record_id == lead.id).values(record_type=into_type, record_id=target.id))
+    _fold_activity(target, lead)
+    lead.status, lead.merged_into_type, lead.merged_into_id = "merged", into_type, target.id
+    lead.phone, lead.updated_at = None, now
+    session.flush()
+    return lead
+
+
+def _fold_activity(target, lead: Lead) -> None:
+    for attr in ("last_spoken_at",):
+        values = [v for v in (getattr(target, attr), getattr(lead, attr)) if v]
+        setattr(target, attr, max(values) if values else None)
+    if lead.last_call_at and (target.last_call_at is None or lead.last_call_at > target.last_call_at):
+        target.last_call_at, target.last_call_type = lead.last_call_at, lead.last_call_type
+    if lead.last_note and not target.last_note:
+        target.last_note = lead.last_note
+    if isinstance(target, Lead):
+        target.calls_count = (target.calls_count or 0) + (lead.calls_count or 0)
+        firsts = [v for v in (target.first_call_at, lead.first_call_at) if v]
+        target.first_call_at = min(firsts) if firsts else None
+
+
+def assign(session, lead: Lead, user: User, new_owner_id: int, now: datetime) -> Lead:
+    _require_reviewer(user)
+    _user_in_org(session, lead.organization_id, new_owner_id)
+    lead.owner_id, lead.updated_at = new_owner_id, now
+    session.flush()
+    return lead
+
+
+def add_note(session, *, user: User, record_type: str, record_id: int, text: str, now: datetime) -> Note:
+    """A note on a record the user may see; it becomes the record's last note."""
+    if record_type == "lead":
+        record = get_lead(session, record_id, user)
+    elif record_type == "contact":
+        record = session.get(Contact, record_id)
+        if record is None or record.organization_id != user.organization_id:
+            raise not_found("contact")
+    else:
+        raise not_found("record type")
+    note = Note(organization_id=user.organization_id, record_type=record_type, record_id=record_id,
+                author_id=user.id, text=text, created_at=now)
+    session.add(note)
+    record.last_note = text
+    session.flush()
+    return note
+
+
+def pending_count(session, organization_id: int) -> int:
+    return session.execute(select(func.count()).select_from(Lead).where(
+        Lead.organization_id == organization_id, Lead.status == "pending_review")).scalar_one()
+
+
+
+def bulk(session, *, user: User, ids: list[int], action: str, params: dict, now: datetime,
+         hash_key: str) -> list[dict]:
+    """Apply one review action to many leads; each id succeeds or fails alone."""
+    results = []
+    for lead_id in ids:
+        try:
+            with session.begin_nested():
+                lead = get_lead(session, lead_id, user)
+                if action == "approve":
+                    approve(session, lead, user, now)
+                elif action == "reject":
+                    reject(session, lead, user, params["reason"], now, hash_key)
+                elif action == "assign":
+                    assign(session, lead, user, params["user_id"], now)
+                elif action == "merge":
+                    merge(session, lead, user, params["into_type"], params["into_id"], now)
+            results.append({"id": lead_id, "status": "ok"})
+        except ServiceError as err:
+            results.append({"id": lead_id, "status": "error", "code": err.code, "message": err.message})
+    return results

@@ -1,0 +1,39 @@
+"""An organisation's settings, with the defaults of DESIGN.md."""
+from __future__ import annotations
+
+import copy
+
+CALL_TYPE_NAMES = {"incoming": 1, "outgoing": 2, "missed": 3, "voicemail": 4, "rejected": 5,
+                   "answered_externally": 7}
+
+DEFAULTS = {
+    "auto_leads": {
+        "enabled": True,
+        "call_types": ["incoming", "outgoing", "missed"],
+        "min_duration_s": 5,              # answered calls shorter than this are ignored
+        "skip_device_contacts": True,     # numbers in the rep's phone book never become leads
+        "business_hours": None,           # e.g. {"days": [0,1,2,3,4], "start": "09:00", "end": "18:00"}
+        "repeat_caller_threshold": 1,     # calls from a number before it becomes a lead
+        "queue_alert_threshold": 20,      # tell managers when this many leads wait for review
+    },
+    "timezone": "UTC",
+    "tracking_numbers": [],               # [{number, source, valid_from?, valid_to?, owner_id?}]
+    "campaign_devices": {},               # {"<device id>": "<source>"}
+    "keep_phone_contacts": False,
+    "retention_days": 730,
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def effective_settings(org) -> dict:
+    """The organisation's settings over the defaults."""
+    return _merge(DEFAULTS, org.settings or {})
