@@ -59,7 +59,7 @@ def build_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from server.api import accounts, caller_id, contacts, devices, leads, meta, profile, sync
+    from server.api import accounts, caller_id, contacts, devices, leads, meta, profile, settings, sync
 
-    for module in (meta, accounts, profile, devices, sync, caller_id, contacts, leads):
+    for module in (meta, accounts, profile, settings, devices, sync, caller_id, contacts, leads):
         app.register_blueprint(module.bp)

@@ -1,0 +1,59 @@
+"""Organisation settings (admin)."""
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from schemas.fields import NonEmptyText, Region, Text
+
+CALL_TYPES = ["incoming", "outgoing", "missed", "voicemail", "rejected", "answered_externally"]
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour.")
+
+
+class BusinessHoursSchema(Schema):
+    days = fields.List(fields.Integer(validate=validate.Range(min=0, max=6)), required=True,
+                       metadata={"description": "0 = Monday"})
+    start = fields.String(required=True, validate=HHMM)
+    end = fields.String(required=True, validate=HHMM)
+
+
+class AutoLeadsSchema(Schema):
+    enabled = fields.Boolean()
+    call_types = fields.List(fields.String(validate=validate.OneOf(CALL_TYPES)))
+    min_duration_s = fields.Integer(validate=validate.Range(min=0, max=3600))
+    skip_device_contacts = fields.Boolean()
+    business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)
+    repeat_caller_threshold = fields.Integer(validate=validate.Range(min=1, max=100))
+    queue_alert_threshold = fields.Integer(validate=validate.Range(min=1, max=100_000))
+
+
+class TrackingNumberSchema(Schema):
+    number = Text(required=True, validate=validate.Length(min=1, max=64))
+    source = NonEmptyText(100, required=True)
+    valid_from = fields.Date(allow_none=True)
+    valid_to = fields.Date(allow_none=True)
+    owner_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2**62))
+
+
+class SettingsSchema(Schema):
+    name = NonEmptyText(200)
+    region = Region()
+    timezone = Text(validate=validate.Length(max=64))
+    auto_leads = fields.Nested(AutoLeadsSchema)
+    tracking_numbers = fields.List(fields.Nested(TrackingNumberSchema), validate=validate.Length(max=500))
+    campaign_devices = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^\d{1,18}$")),
+                                   values=NonEmptyText(100))
+    keep_phone_contacts = fields.Boolean()
+    retention_days = fields.Integer(validate=validate.Range(min=30, max=3650))
+    consent_text = Text(validate=validate.Length(max=20_000), allow_none=True)
+    consent_policy_version = Text(validate=validate.Length(min=1, max=32), allow_none=True)
+    plan = fields.String(dump_only=True)
+    trial_ends_at = fields.AwareDateTime(dump_only=True)
+    record_limit = fields.Integer(dump_only=True, allow_none=True)
+    records = fields.Integer(dump_only=True)
+
+    @validates("timezone")
+    def _timezone(self, value, **kwargs):
+        if value not in available_timezones():
+            raise ValidationError("Not an IANA time zone, e.g. Asia/Kolkata.")
