@@ -38,6 +38,10 @@ def _loopback_only(event, args):
 
 sys.addaudithook(_loopback_only)
 
+from mobile_sync.passwords import use_test_parameters  # noqa: E402
+
+use_test_parameters()
+
 
 def pytest_addoption(parser):
     parser.addoption("--db", default=os.environ.get("TEST_DATABASE", "sqlite"),
