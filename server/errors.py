@@ -64,4 +64,6 @@ def register_error_handlers(app) -> None:
         frames = traceback.extract_tb(err.__traceback__)[-6:]
         where = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}:{f.name}" for f in reversed(frames))
         log.error("unhandled %s at %s", type(err).__name__, where)
+        if app.testing:  # kept in memory for the test that hit it, never logged
+            app.extensions["last_unhandled_error"] = err
         return error_response(500, "internal_error", "Something went wrong on our side.")

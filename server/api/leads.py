@@ -18,10 +18,19 @@ bp = Blueprint("leads", __name__, url_prefix="/api/v1")
 REVIEWERS = ("admin", "manager")
 
 
+class _LeadWithActivity:
+    """A lead plus its calls and notes, for LeadDetailSchema."""
+
+    def __init__(self, lead, calls, notes):
+        self._lead, self.calls, self.notes = lead, calls, notes
+
+    def __getattr__(self, name):
+        return getattr(self._lead, name)
+
+
 def _detail(lead):
     details = leads.lead_details(db.session, lead)
-    payload = LeadSchema().dump(details["lead"])
-    return {**payload, "calls": details["calls"], "notes": details["notes"]}
+    return _LeadWithActivity(details["lead"], details["calls"], details["notes"])
 
 
 @operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema)
