@@ -20,7 +20,7 @@ from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
 from mobile_sync.phone_index import set_record_phones
 from mobile_sync.phones import format_international, normalize_number
 from mobile_sync.pushes import queue_push
-from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression
+from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
 
 ANSWERED = (1, 2, 7)
 SUPPRESS = "suppress"
@@ -165,6 +165,7 @@ def apply_auto_lead_rules(session, *, org: Organization, calls: list[CallFacts],
     settings = effective_settings(org)
     seen: dict[str, int] = {}
     pushes: list[int] = []
+    created_count = 0
     for call in sorted(unmatched, key=lambda c: (c.started_at, c.id)):
         reason = skip_reason(call, ctx, seen.get(call.e164, 0))
         if call.e164:
@@ -177,8 +178,26 @@ def apply_auto_lead_rules(session, *, org: Organization, calls: list[CallFacts],
         call.record_type, call.record_id = "lead", lead_id
         call.outcome = "lead_created" if created else "attached_to_lead"
         if created:
+            created_count += 1
             _, ids = queue_push(session, organization_id=org.id, user_ids=[call.user_id], kind="new_lead",
                                 context={"lead_id": lead_id, "number": call.e164, "name": call.cached_name},
                                 e164=call.e164, hash_key=hash_key, now=now)
             pushes.extend(ids)
+    if created_count:
+        pushes.extend(_alert_growing_queue(session, org, created_count, ctx.rules["queue_alert_threshold"],
+                                           hash_key, now))
     return pushes
+
+
+def _alert_growing_queue(session, org: Organization, created: int, threshold: int, hash_key: str,
+                         now: datetime) -> list[int]:
+    """Tell managers each time the review queue passes another `threshold` leads."""
+    pending = session.execute(select(func.count()).select_from(Lead).where(
+        Lead.organization_id == org.id, Lead.status == "pending_review")).scalar_one()
+    if (pending - created) // threshold >= pending // threshold:
+        return []
+    reviewers = session.execute(select(User.id).where(
+        User.organization_id == org.id, User.role.in_(("admin", "manager")), User.disabled_at.is_(None))).scalars()
+    _, ids = queue_push(session, organization_id=org.id, user_ids=list(reviewers), kind="lead_queue",
+                        context={"pending": pending}, e164=None, hash_key=hash_key, now=now)
+    return ids

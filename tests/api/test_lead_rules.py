@@ -180,3 +180,17 @@ def test_the_same_unknown_number_called_by_two_reps_at_once_makes_one_lead(team,
     assert sorted(set(outcomes(clean_app))) == ["attached_to_lead", "lead_created", "matched_lead"] or \
         sorted(set(outcomes(clean_app))) == ["attached_to_lead", "lead_created"]
     assert outcomes(clean_app).count("lead_created") == 1
+
+
+def test_managers_hear_when_the_review_queue_grows(make_org, make_user, make_device, clean_app):
+    from server.extensions import db
+    from server.models import PushMessage
+
+    admin = make_device(make_org(region="IN"))
+    set_settings(admin, auto_leads={"queue_alert_threshold": 3})
+    ravi = make_device(make_user(admin))
+    upload(ravi, *[call_row(i, f"+91 90000 1000{i}") for i in range(1, 3)])
+    upload(ravi, *[call_row(i, f"+91 90000 1000{i}") for i in range(3, 5)], batch="b2")
+    with clean_app.app_context():
+        alerts = [p for p in db.session.query(PushMessage).all() if p.kind == "lead_queue"]
+    assert [a.user_id for a in alerts] == [admin.user_id]
