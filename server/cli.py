@@ -6,9 +6,13 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
+    from server.backup_cli import register_backup_cli
     from server.contacts_cli import register_contacts_cli
+    from server.data_cli import register_data_cli
 
     register_contacts_cli(app)
+    register_data_cli(app)
+    register_backup_cli(app)
     @app.cli.command("show-config")
     def show_config():
         """Print the effective configuration (secrets masked)."""
