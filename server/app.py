@@ -59,7 +59,9 @@ def build_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from server.api import accounts, caller_id, contacts, devices, leads, meta, profile, settings, sync
+    from server.api import (
+        accounts, caller_id, contacts, data_rights, devices, leads, meta, profile, settings, sync,
+    )
 
-    for module in (meta, accounts, profile, settings, devices, sync, caller_id, contacts, leads):
+    for module in (meta, accounts, profile, settings, devices, sync, caller_id, contacts, leads, data_rights):
         app.register_blueprint(module.bp)
