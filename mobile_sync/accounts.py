@@ -96,7 +96,8 @@ def login(session, *, email: str, password: str, address: str, now: datetime,
         select(User).where(User.email == email).execution_options(all_organizations=True)
     ).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or user.disabled_at or user.organization.closing_at:
+    closing = user is not None and user.organization.closing_at is not None and user.role != "admin"
+    if not ok or user is None or user.disabled_at or closing:
         session.add_all([LoginFailure(key_hash=account_key, failed_at=now),
                          LoginFailure(key_hash=address_key, failed_at=now)])
         session.execute(delete(LoginFailure).where(LoginFailure.failed_at < now - timedelta(seconds=limits.window_s)))

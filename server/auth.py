@@ -69,8 +69,6 @@ def _token_principal(token: str) -> Principal | None:
     access, user, device = row
     if access.revoked_at or user.disabled_at or (access.device_id and (device is None or device.revoked_at)):
         return None
-    if user.organization.closing_at is not None:
-        return None
     kind = "device" if access.device_id else "user"
     return Principal(kind=kind, organization_id=user.organization_id, user=user, device=device)
 

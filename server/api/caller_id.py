@@ -28,7 +28,13 @@ def ping(principal):
     return {"ok": True}
 
 
-@operation(bp, "/caller-id", "GET", auth=ANY, query=CallerIdQuerySchema, response=CallerIdSchema)
+def _audit_lookup(result, path_args):
+    match = result["match"] or {}
+    return ("caller_id.lookup", match.get("record_type"), match.get("record_id"), len(result["candidates"]))
+
+
+@operation(bp, "/caller-id", "GET", auth=ANY, query=CallerIdQuerySchema, response=CallerIdSchema,
+           audit=_audit_lookup)
 def caller_id(principal, args):
     """Who is calling: the caller's context for a number."""
     user = principal.user
@@ -42,7 +48,8 @@ def _send_after_commit(message_ids: list[int]) -> None:
         after_commit(lambda message_id=message_id: enqueue(send_push, message_id, queue="push"))
 
 
-@operation(bp, "/calls/ringing", "POST", auth=DEVICE, body=RingingSchema, response=PushAcceptedSchema, status=202)
+@operation(bp, "/calls/ringing", "POST", auth=DEVICE, body=RingingSchema, response=PushAcceptedSchema, status=202,
+           audit="ringing.lookup")
 def ringing(principal, body):
     """The phone is ringing: push the caller's context to the user's devices."""
     push_id, message_ids = ring_for_user(db.session, org=principal.user.organization, user=principal.user,
@@ -53,7 +60,7 @@ def ringing(principal, body):
 
 
 @operation(bp, "/telephony/ringing", "POST", auth=API_KEY_AUTH, body=TelephonyRingingSchema,
-           response=PushAcceptedSchema, status=202)
+           response=PushAcceptedSchema, status=202, audit="telephony.lookup")
 def telephony_ringing(principal, body):
     """PBX / call-tracking webhook: push to the owner of the dialled number or of the caller's record."""
     org = db.session.get(Organization, principal.organization_id)
@@ -63,13 +70,14 @@ def telephony_ringing(principal, body):
     return {"push_id": push_id, "devices": len(message_ids)}
 
 
-@operation(bp, "/directory", "GET", auth=DEVICE, query=DirectoryQuerySchema, response=DirectorySchema)
+@operation(bp, "/directory", "GET", auth=DEVICE, query=DirectoryQuerySchema, response=DirectorySchema,
+           audit=lambda result, _: ("directory.read", None, None, len(result["cards"])))
 def directory(principal, args):
     """Caller cards changed since `cursor` (0: everything), so the phone can name callers offline."""
     return directory_delta(db.session, principal.organization_id, args["cursor"])
 
 
-@operation(bp, "/push-sink", "GET", auth=USER, roles=("admin",), response=PushListSchema)
+@operation(bp, "/push-sink", "GET", auth=USER, roles=("admin",), response=PushListSchema, audit="push.list")
 def push_sink(principal):
     """The latest 100 pushes recorded (what was, or would have been, sent)."""
     rows = db.session.execute(select(PushMessage).order_by(PushMessage.id.desc()).limit(100)).scalars().all()

@@ -33,7 +33,7 @@ def _detail(lead):
     return _LeadWithActivity(details["lead"], details["calls"], details["notes"])
 
 
-@operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema)
+@operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema, audit="lead.list")
 def list_leads(principal, args):
     """Leads, newest first: a rep's own; all for managers and admins."""
     items, next_page = leads.list_leads(db.session, user=principal.user, **args)
@@ -46,13 +46,14 @@ def create_lead(principal, body):
     return leads.create_manual_lead(db.session, user=principal.user, fields=body, now=now())
 
 
-@operation(bp, "/leads/<int:lead_id>", "GET", auth=ANY, response=LeadDetailSchema)
+@operation(bp, "/leads/<int:lead_id>", "GET", auth=ANY, response=LeadDetailSchema, audit="lead.read")
 def get_lead(principal, lead_id):
     """A lead with its calls and notes."""
     return _detail(leads.get_lead(db.session, lead_id, principal.user))
 
 
-@operation(bp, "/leads/<int:lead_id>", "PATCH", auth=ANY, body=LeadUpdateSchema, response=LeadDetailSchema)
+@operation(bp, "/leads/<int:lead_id>", "PATCH", auth=ANY, body=LeadUpdateSchema, response=LeadDetailSchema,
+           audit="lead.update")
 def update_lead(principal, body, lead_id):
     """Add details to a lead (its owner, managers, admins)."""
     lead = leads.get_lead(db.session, lead_id, principal.user)
@@ -106,7 +107,7 @@ def add_note(principal, body, record_type, record_id):
                           text=body["text"], now=now())
 
 
-@operation(bp, "/tasks", "GET", auth=ANY, query=TaskQuerySchema, response=TaskListSchema)
+@operation(bp, "/tasks", "GET", auth=ANY, query=TaskQuerySchema, response=TaskListSchema, audit="task.list")
 def list_tasks(principal, args):
     """Your call-back tasks (missed calls from known customers)."""
     items = callback_tasks.list_tasks(db.session, organization_id=principal.organization_id,

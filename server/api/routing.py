@@ -17,9 +17,11 @@ from typing import Callable
 from flask import Response, g, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
+from server.audit import push_pending_events
 from server.auth import authenticate
 from server.errors import ApiError, forbidden
 from server.extensions import db
+from server.request_limits import count_request
 
 OPERATIONS: list["Operation"] = []
 
@@ -39,6 +41,9 @@ class Operation:
     tags: list[str] = field(default_factory=list)
     request_content_type: str = "application/json"
     responses: dict = field(default_factory=dict)
+    # Access audit: an action name ("lead.read": object from the path id), or
+    # a function (result, path_args) -> (action, object_type, object_id, count).
+    audit: object = None
 
 
 def after_commit(callback: Callable[[], None]) -> None:
@@ -82,24 +87,56 @@ def _render(result, op: Operation):
     return response
 
 
+def _audit(op: Operation, principal, result, path_args: dict) -> None:
+    from server.audit import record_access
+
+    if callable(op.audit):
+        details = op.audit(result, path_args)
+        if details:
+            record_access(principal, *details)
+        return
+    object_type = op.audit.split(".")[0]
+    ids = [v for v in path_args.values() if isinstance(v, int)]
+    count = len(result["items"]) if isinstance(result, dict) and isinstance(result.get("items"), list) else None
+    record_access(principal, op.audit, object_type, ids[-1] if ids else None, count)
+
+
+# Endpoints an organisation that is closing (grace period) may still use.
+WHILE_CLOSING = {"data_rights.export", "organization.cancel_closing", "organization.organization_status",
+                 "accounts.me"}
+
+
 def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, query=None,
               response=None, status: int = 200, summary: str = "", tags=None,
-              request_content_type: str = "application/json", responses=None):
-    """Register `fn` as the view of `method rule` on blueprint `bp`."""
+              request_content_type: str = "application/json", responses=None,
+              max_body_bytes: Callable[[], int | None] | None = None, audit=None):
+    """Register `fn` as the view of `method rule` on blueprint `bp`.
+
+    `max_body_bytes` returns this operation's own body limit (instead of
+    MAX_CONTENT_LENGTH); it is applied after the role check, before the body is read.
+    """
 
     def decorator(fn):
         op = Operation(rule=(bp.url_prefix or "") + rule, method=method.upper(), endpoint=f"{bp.name}.{fn.__name__}",
                        auth=auth, roles=tuple(roles) if roles else None, body=body, query=query,
                        response=response, status=status, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                        tags=tags or [bp.name], request_content_type=request_content_type,
-                       responses=responses or {})
+                       responses=responses or {}, audit=audit)
 
         @wraps(fn)
         def view(**path_args):
             principal = authenticate(op.auth)
             if op.roles and (principal is None or principal.role not in op.roles):
                 raise forbidden("Your role does not allow this.")
+            if principal is not None:
+                closing = principal.user.organization.closing_at if principal.user else None
+                if closing is not None and op.endpoint not in WHILE_CLOSING:
+                    raise ApiError(403, "organization_closing",
+                                   "This organisation is being deleted; only its export is still available.")
+                count_request(principal)
             g.principal = principal
+            if max_body_bytes is not None:
+                request.max_content_length = max_body_bytes()
             kwargs = dict(path_args)
             if op.body is not None:
                 kwargs["body"] = load_with(op.body(), _load_json_body())
@@ -108,7 +145,10 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
             if op.query is not None:
                 kwargs["args"] = load_with(op.query(unknown=EXCLUDE), request.args.to_dict(), what="query")
             result = fn(principal, **kwargs)
+            if op.audit and principal is not None:
+                _audit(op, principal, result, path_args)
             db.session.commit()
+            push_pending_events()
             for callback in g.pop("after_commit", []):
                 callback()
             return _render(result, op)

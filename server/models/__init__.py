@@ -9,3 +9,4 @@ from server.models.calls import Call, SyncCursor, SyncUpload  # noqa: F401
 from server.models.phonebook import PhonebookContact, PhonebookNumber  # noqa: F401
 from server.models.erasure import ErasedNumber  # noqa: F401
 from server.models.push import DirectoryChange, PushMessage  # noqa: F401
+from server.models.audit import AccessEvent, RequestCounter  # noqa: F401
