@@ -36,6 +36,10 @@ _WITHHELD = {"-1": RESTRICTED, "-2": UNKNOWN, "-3": PAYPHONE, "private": RESTRIC
              "anonymous": RESTRICTED, "unknown": UNKNOWN, "unavailable": UNKNOWN, "payphone": PAYPHONE}
 _SERVICE_TYPES = {PhoneNumberType.PREMIUM_RATE, PhoneNumberType.VOICEMAIL, PhoneNumberType.SHARED_COST}
 _INTERNATIONAL_PREFIX = re.compile(r"^\s*(?:00|011)\s*(?=[1-9])")
+# Per-call caller-ID codes that Android keeps in the number it logs for an
+# outgoing call: GSM "#31#" (hide) / "*31#" (show), North American "*67" /
+# "*82". The rest is the customer's number.
+_CALLER_ID_PREFIX = re.compile(r"^(?:[#*]31#|\*67|\*82)\s*(?=[+\d(])")
 SUFFIX_DIGITS = 7  # Android's PhoneNumberUtils MIN_MATCH
 
 
@@ -81,6 +85,8 @@ def _parse(text: str, region: str | None):
 
 
 def _short_status(text: str, region: str | None) -> str | None:
+    if text.startswith(("+", "\uff0b")):
+        return None  # written with a country code: an international number, never a short code
     digits = re.sub(r"\D", "", text)
     if not digits or len(digits) > 8:
         return None
@@ -114,6 +120,7 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
         return Number(None, _WITHHELD[lowered])
     if lowered.startswith("tel:"):
         text = text[4:].strip()
+    text = _CALLER_ID_PREFIX.sub("", text, count=1)
     region = region.upper() if region else None
     parsed = _parse(text, region)
     if (parsed is None or not phonenumbers.is_valid_number(parsed)) and _INTERNATIONAL_PREFIX.match(text):
