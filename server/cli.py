@@ -48,3 +48,25 @@ def register_cli(app: Flask) -> None:
         from server.jobs import sweep_outbox
 
         click.echo(f"{sweep_outbox(min_age)} uploads queued")
+
+    @app.cli.command("purge")
+    def purge():
+        """Apply retention now: old calls, trial and closing organisations."""
+        from server.jobs import run_retention
+
+        for key, value in run_retention().items():
+            click.echo(f"{key}: {value}")
+
+    @app.cli.command("push-sink")
+    @click.option("--limit", default=20)
+    def push_sink(limit):
+        """Show the latest pushes recorded (what was, or would have been, sent)."""
+        from sqlalchemy import select
+
+        from server.extensions import db
+        from server.models import PushMessage
+
+        rows = db.session.execute(select(PushMessage).order_by(PushMessage.id.desc()).limit(limit)).scalars()
+        for row in rows:
+            click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S} #{row.id} {row.kind:<18} device={row.device_id} "
+                       f"status={row.status} attempts={row.attempts} data={row.data}")

@@ -77,3 +77,39 @@ def send_push(message_id: int) -> str:
     db.session.commit()
     log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
     return outcome.status
+
+
+def run_retention() -> dict:
+    """Daily: purge calls past retention, warn trial organisations a week before
+    their data is deleted, delete what is due."""
+    from flask import current_app
+
+    from mobile_sync import retention
+    from server.mail import send_email
+
+    moment = now()
+    purged = retention.purge_old_calls(db.session, moment)
+    db.session.commit()
+    warned = 0
+    for org, admins in retention.organizations_to_warn(db.session, moment):
+        due = retention.trial_deletion_date(org)
+        for admin in admins:
+            send_email(current_app.config, to=admin.email, purpose="trial-deletion-warning",
+                       subject="Your CallSync trial data will be deleted",
+                       body=(f"Your organisation's trial ended. Its data will be deleted on {due:%Y-%m-%d}.\n"
+                             "Export it from Settings, or choose a plan to keep it.\n"))
+        retention.mark_warned(org, moment)
+        warned += 1
+    db.session.commit()
+    deleted = retention.delete_due_organizations(db.session, moment)
+    db.session.commit()
+    log.info("retention: %s calls purged, %s organisations warned, %s deleted",
+             sum(purged.values()), warned, len(deleted))
+    return {"purged_calls": sum(purged.values()), "warned": warned, "deleted_organizations": len(deleted)}
+
+
+def flush_audit_events() -> int:
+    """Move buffered access-audit events from Redis into the database."""
+    from server.audit import flush_audit
+
+    return flush_audit()

@@ -6,6 +6,8 @@ from server import jobs
 # (function, queue, interval in seconds or None, cron string or None)
 SCHEDULE = [
     (jobs.sweep_outbox, "maintenance", 60, None),
+    (jobs.flush_audit_events, "maintenance", 5, None),
+    (jobs.run_retention, "maintenance", None, "30 1 * * *"),
 ]
 
 
