@@ -10,3 +10,11 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def child_exit(server, worker):
+    """Forget a dead worker's metrics (prometheus_client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

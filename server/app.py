@@ -52,6 +52,9 @@ def build_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
     register_error_handlers(app)
     _register_blueprints(app)
+    from server.metrics import init_metrics
+
+    init_metrics(app)
     from server.cli import register_cli
 
     register_cli(app)

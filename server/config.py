@@ -66,6 +66,7 @@ def load_config() -> dict:
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "TRUST_PROXY": _bool(env.get("TRUST_PROXY")),
         "HASH_KEY": env.get("HASH_KEY") or None,
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
         "JSON_SORT_KEYS": False,
     }
 

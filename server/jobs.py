@@ -67,6 +67,9 @@ def send_push(message_id: int) -> str:
     outcome = deliver(sender_for(current_app), now=now, **send)
     message = db.session.get(PushMessage, message_id)
     message.status, message.attempts, message.error = outcome.status, outcome.attempts, outcome.error
+    from server.metrics import PUSH_SENT
+
+    PUSH_SENT.labels(message.kind, outcome.status).inc()
     message.fcm_message_id = outcome.message_id
     if outcome.status in ("sent", "sink"):
         message.sent_at = now()

@@ -12,6 +12,7 @@ from server.auth import DEVICE
 from server.clock import now
 from server.extensions import db
 from server.jobs import process_call_upload
+from server.metrics import observe_ingest
 from server.queue import enqueue
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
@@ -25,15 +26,18 @@ def upload_calls(principal, body):
                           now=now(), hash_key=current_app.config["HASH_KEY"])
     if result.upload_id is not None:
         after_commit(lambda: enqueue(process_call_upload, result.upload_id))
+    after_commit(lambda: observe_ingest("calls", result.accepted, result.duplicates, len(result.rejected)))
     return result
 
 
 @operation(bp, "/sync/contacts", "POST", auth=DEVICE, body=ContactBatchSchema, response=UploadResultSchema)
 def upload_contacts(principal, body):
     """Upload ContactsContract rows and deletions; only keyed hashes are kept by default."""
-    return ingest_contacts(db.session, device=principal.device, user=principal.user,
-                           org=principal.user.organization, contacts=body["contacts"], deleted=body["deleted"],
-                           now=now(), hash_key=current_app.config["HASH_KEY"])
+    result = ingest_contacts(db.session, device=principal.device, user=principal.user,
+                             org=principal.user.organization, contacts=body["contacts"], deleted=body["deleted"],
+                             now=now(), hash_key=current_app.config["HASH_KEY"])
+    after_commit(lambda: observe_ingest("contacts", result.accepted, result.duplicates, len(result.rejected)))
+    return result
 
 
 @operation(bp, "/sync/state", "GET", auth=DEVICE, response=SyncStateSchema)
