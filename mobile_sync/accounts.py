@@ -143,6 +143,17 @@ def set_user_phone(session, user: User, raw: str | None, now: datetime) -> None:
                       numbers=numbers, now=now)
 
 
+def update_profile(session, user: User, changes: dict, now: datetime) -> User:
+    """The user changes their own name, region or work number."""
+    for key in ("name", "region"):
+        if key in changes:
+            setattr(user, key, changes[key])
+    if "phone" in changes:
+        set_user_phone(session, user, changes["phone"], now)
+    session.flush()
+    return user
+
+
 def list_users(session) -> list[User]:
     return list(session.execute(select(User).order_by(User.id)).scalars())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint
 from marshmallow import Schema, validate
 
-from mobile_sync.accounts import set_user_phone
+from mobile_sync.accounts import update_profile
 from schemas.accounts import UserSchema
 from schemas.fields import NonEmptyText, Region, Text
 from server.api.routing import operation
@@ -24,11 +24,4 @@ class ProfileUpdateSchema(Schema):
 @operation(bp, "/me", "PATCH", auth=USER, body=ProfileUpdateSchema, response=UserSchema)
 def update_me(principal, body):
     """Change your own name, region (to read national numbers) or work number."""
-    user = principal.user
-    for key in ("name", "region"):
-        if key in body:
-            setattr(user, key, body[key])
-    if "phone" in body:
-        set_user_phone(db.session, user, body["phone"], now())
-    db.session.flush()
-    return user
+    return update_profile(db.session, principal.user, body, now())
