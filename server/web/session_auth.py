@@ -1,0 +1,75 @@
+"""Browser sessions for the manager's pages, apart from API bearer tokens.
+
+The signed Flask session cookie holds the user id, a session version and a
+CSRF token. The version is a fingerprint of the password hash, so changing
+the password ends every browser session of that user. The API never reads
+this cookie, and these pages never read an `Authorization` header.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+from flask import current_app, session
+
+from server.extensions import db
+from server.models import User
+
+REVIEWER_ROLES = ("admin", "manager")
+CSRF_FIELD = "csrf_token"
+MAX_AGE_S = 12 * 3600  # a browser session lasts one working day at most
+
+
+def configure_cookie(app) -> None:
+    """HttpOnly, SameSite=Lax, and Secure when the service is served over https."""
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = str(app.config.get("PUBLIC_BASE_URL", "")).startswith("https://")
+
+
+def session_version(user: User) -> str:
+    return hashlib.sha256(f"web-session:{user.password_hash}".encode()).hexdigest()[:24]
+
+
+def start_session(user: User) -> None:
+    """A fresh session for `user` (nothing of the anonymous one survives)."""
+    session.clear()
+    session["uid"] = user.id
+    session["ver"] = session_version(user)
+    session["iat"] = int(time.time())
+    session[CSRF_FIELD] = secrets.token_urlsafe(32)
+
+
+def end_session() -> None:
+    session.clear()
+
+
+def signed_in_user() -> User | None:
+    """The manager or admin of this browser session, or None (the session is then cleared)."""
+    uid = session.get("uid")
+    if not isinstance(uid, int):
+        return None
+    user = db.session.get(User, uid)
+    valid = (user is not None and user.disabled_at is None and user.organization.closing_at is None
+             and user.role in REVIEWER_ROLES and secrets.compare_digest(str(session.get("ver", "")),
+                                                                        session_version(user))
+             and time.time() - int(session.get("iat", 0)) < current_app.config.get("WEB_SESSION_MAX_AGE_S",
+                                                                                 MAX_AGE_S))
+    if not valid:
+        end_session()
+        return None
+    return user
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, made on first use (the sign-in form needs one too)."""
+    token = session.get(CSRF_FIELD)
+    if not token:
+        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_ok(submitted: str | None) -> bool:
+    expected = session.get(CSRF_FIELD)
+    return bool(expected and submitted) and secrets.compare_digest(str(submitted), str(expected))

@@ -1,0 +1,286 @@
+"""The manager's pages: sign in, the review queue, a lead with its calls and
+notes. Server-rendered forms; every POST carries the session's CSRF token,
+checked once in `_guard`. Each view calls the same domain functions as the
+API and commits once.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from marshmallow import EXCLUDE, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from mobile_sync import accounts, leads
+from mobile_sync.accounts import LoginLimits
+from mobile_sync.errors import ServiceError
+from mobile_sync.org_settings import effective_settings
+from mobile_sync.phones import format_international
+from mobile_sync.tokens import hash_token
+from schemas.accounts import LoginSchema
+from schemas.leads import REASONS, STATUSES, AssignSchema, MergeSchema, NoteCreateSchema, RejectSchema
+from server.clock import now
+from server.extensions import db
+from server.models.calls import CALL_TYPES
+from server.tenancy import set_session_organization
+from server.web import session_auth
+from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
+
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/web/static")
+log = logging.getLogger(__name__)
+PUBLIC_ENDPOINTS = ("web.login", "web.static")
+REP_REFUSED = ("This account is a sales rep's. The review pages are for managers and admins; "
+               "reps work from the phone app.")
+
+
+@bp.record_once
+def _configure(state) -> None:
+    session_auth.configure_cookie(state.app)
+
+
+# --- one gate for every page: CSRF on POST, then the signed-in manager -----
+
+@bp.before_request
+def _guard():
+    if request.endpoint == "web.static":
+        return None
+    if request.method == "POST" and not session_auth.csrf_ok(request.form.get(session_auth.CSRF_FIELD)):
+        return _error_page(400, "This form has expired",
+                           "The page was open too long or came from elsewhere. Go back, reload it and try again.")
+    user = session_auth.signed_in_user()
+    g.web_user = user
+    if user is not None:
+        set_session_organization(db.session, user.organization_id)
+        g.web_tz = zone(effective_settings(user.organization).get("timezone"))
+        return None
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    target = _safe_next(request.full_path) if request.method == "GET" else None
+    return redirect(url_for("web.login", next=target))
+
+
+@bp.after_request
+def _headers(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'")
+    return response
+
+
+@bp.context_processor
+def _template_globals():
+    return {"csrf_token": session_auth.csrf_token, "csrf_field": session_auth.CSRF_FIELD,
+            "current_user": g.get("web_user"), "statuses": STATUSES, "reasons": REASONS,
+            "here": _safe_next(request.full_path)}
+
+
+@bp.app_template_filter("phone")
+def _phone(e164):
+    return format_international(e164) if e164 else "—"
+
+
+@bp.app_template_filter("local_time")
+def _local_time(value, fmt="%d %b %Y, %H:%M"):
+    if value is None:
+        return "—"
+    return value.astimezone(g.get("web_tz") or zone(None)).strftime(fmt)
+
+
+@bp.app_template_filter("duration")
+def _duration(seconds):
+    seconds = int(seconds or 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@bp.app_template_filter("call_type")
+def _call_type(code):
+    return CALL_TYPES.get(code, str(code)).replace("_", " ")
+
+
+@bp.app_template_filter("humanize")
+def _humanize(code):
+    return (code or "—").replace("_", " ").replace(":", ": ")
+
+
+# --- errors are pages here, not the API's JSON ------------------------------
+
+def _error_page(status: int, title: str, message: str, headers=None):
+    return render_template("web/error.html", status=status, title=title, message=message), status, headers or {}
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(err: ServiceError):
+    db.session.rollback()
+    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts"}
+    return _error_page(err.status, titles.get(err.status, "Something is wrong"), err.message, err.headers)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    db.session.rollback()
+    message = "There is no such page." if err.code == 404 else err.description
+    return _error_page(err.code or 500, err.name, message)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(err: Exception):
+    db.session.rollback()
+    frames = traceback.extract_tb(err.__traceback__)[-4:]
+    where = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in reversed(frames))
+    log.error("unhandled %s on a web page at %s", type(err).__name__, where)
+    return _error_page(500, "Something went wrong", "Something went wrong on our side. Please try again.")
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (no scheme, no host) may be a redirect target."""
+    value = (value or "").rstrip("?")
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return url_for("web.review")
+    return value
+
+
+# --- sign in and out --------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with e-mail and password (the API's throttling); managers and admins only."""
+    target = _safe_next(request.values.get("next"))
+    if g.web_user is not None:
+        return redirect(target)
+    if request.method == "GET":
+        return render_template("web/login.html", next=target, email="", error=None)
+    email = request.form.get("email", "")
+    try:
+        body = LoginSchema(unknown=EXCLUDE).load(request.form.to_dict())
+    except ValidationError:
+        return render_template("web/login.html", next=target, email=email,
+                               error="Enter your e-mail address and password."), 400
+    cfg = current_app.config
+    limits = LoginLimits(secret=cfg["SECRET_KEY"], max_failures=cfg["LOGIN_MAX_FAILURES"],
+                         max_failures_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+                         window_s=cfg["LOGIN_WINDOW_S"])
+    try:
+        user, token = accounts.login(db.session, email=body["email"], password=body["password"],
+                                     address=request.remote_addr or "unknown", now=now(), limits=limits)
+    except ServiceError as err:
+        db.session.commit()  # keep the recorded failure, as the API does
+        return render_template("web/login.html", next=target, email=email, error=err.message), err.status, \
+            err.headers
+    # The browser signs in with the cookie; the bearer token login() made is not handed out.
+    accounts.revoke_token(db.session, hash_token(token), now())
+    db.session.commit()
+    if user.role not in session_auth.REVIEWER_ROLES:
+        return render_template("web/login.html", next=target, email=email, error=REP_REFUSED), 403
+    session_auth.start_session(user)
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout():
+    session_auth.end_session()
+    flash("You are signed out.", "ok")
+    return redirect(url_for("web.login"))
+
+
+# --- the review queue and a lead's page -------------------------------------
+
+@bp.get("/")
+def home():
+    return redirect(url_for("web.review"))
+
+
+@bp.get("/review")
+def review():
+    """The queue, newest first, filtered by status, owner, source and creation date."""
+    filters, ignored = load_filters(request.args)
+    since = start_of_day(filters["since"], g.web_tz) if filters.get("since") else None
+    status = None if filters["status"] == ANY_STATUS else filters["status"]
+    items, next_page = leads.list_leads(db.session, user=g.web_user, status=status,
+                                        owner_id=filters.get("owner_id"), source=filters.get("source"),
+                                        since=since, page=filters["page"])
+    users = accounts.list_users(db.session)
+    page_args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("web/review.html", leads=items, users=users, owners={u.id: u for u in users},
+                           filters=filters, ignored=ignored, page=filters["page"], next_page=next_page,
+                           page_args=page_args)
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead_page(lead_id: int):
+    """A lead with its calls and notes, the review actions and a note form."""
+    details = leads.lead_details(db.session, leads.get_lead(db.session, lead_id, g.web_user))
+    users = accounts.list_users(db.session)
+    return render_template("web/lead.html", users=users, owners={u.id: u for u in users}, **details)
+
+
+def _explain(err: ServiceError) -> str:
+    """The error's message, or its per-field messages when it has them."""
+    details = [m for messages in (err.fields or {}).values() if isinstance(messages, list)
+               for m in messages if isinstance(m, str)]
+    return " ".join(details) or err.message
+
+
+def _act(lead_id: int, schema, action, done: str):
+    """Run one review action on a lead of this organisation, commit, and go back
+    to the page it came from with a message."""
+    lead = leads.get_lead(db.session, lead_id, g.web_user)  # another organisation's lead: 404 page
+    back = _safe_next(request.form.get("next"))
+    try:
+        body = schema(unknown=EXCLUDE).load(request.form.to_dict()) if schema else {}
+        action(lead, body)
+        db.session.commit()
+    except ValidationError as err:
+        db.session.rollback()
+        fields = ", ".join(sorted(err.messages)) if isinstance(err.messages, dict) else "form"
+        flash(f"Lead #{lead_id}: please check {fields.replace('_', ' ')}.", "error")
+    except ServiceError as err:
+        db.session.rollback()
+        flash(f"Lead #{lead_id}: {_explain(err)}", "error")
+    else:
+        flash(done.format(id=lead_id, **body), "ok")
+    return redirect(back)
+
+
+@bp.post("/leads/<int:lead_id>/approve")
+def approve(lead_id: int):
+    return _act(lead_id, None, lambda lead, _: leads.approve(db.session, lead, g.web_user, now()),
+                "Lead #{id} approved.")
+
+
+@bp.post("/leads/<int:lead_id>/reject")
+def reject(lead_id: int):
+    def run(lead, body):
+        leads.reject(db.session, lead, g.web_user, body["reason"], now(), current_app.config["HASH_KEY"])
+
+    return _act(lead_id, RejectSchema, run, "Lead #{id} rejected ({reason}).")
+
+
+@bp.post("/leads/<int:lead_id>/merge")
+def merge(lead_id: int):
+    def run(lead, body):
+        leads.merge(db.session, lead, g.web_user, body["into_type"], body["into_id"], now())
+
+    return _act(lead_id, MergeSchema, run, "Lead #{id} merged into {into_type} #{into_id}.")
+
+
+@bp.post("/leads/<int:lead_id>/assign")
+def assign(lead_id: int):
+    def run(lead, body):
+        leads.assign(db.session, lead, g.web_user, body["user_id"], now())
+
+    return _act(lead_id, AssignSchema, run, "Lead #{id} reassigned.")
+
+
+@bp.post("/leads/<int:lead_id>/notes")
+def add_note(lead_id: int):
+    def run(lead, body):
+        leads.add_note(db.session, user=g.web_user, record_type="lead", record_id=lead.id, text=body["text"],
+                       now=now())
+
+    return _act(lead_id, NoteCreateSchema, run, "Note added to lead #{id}.")
