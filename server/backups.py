@@ -1,0 +1,519 @@
+"""Daily backups and verified restores of the whole database.
+
+SQLite is copied with its online backup API, PostgreSQL with `pg_dump
+--format=custom`. Every backup has a sidecar manifest (`<file>.json`) with the
+file's SHA-256, the schema revision and, per table, a row count and a checksum
+of the rows, so a restore can prove it brought back what was saved. The
+checksums normalise values (UTC timestamps, sorted JSON keys, booleans), so the
+same data gives the same checksum on SQLite and on PostgreSQL.
+
+Backups hold personal data: files are created 0600 in a 0700 folder.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import MetaData, column, create_engine, inspect, select, table, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+DEFAULT_KEEP = 14
+NAME = re.compile(r"^callsync-(\d{8}T\d{6}Z)\.(sqlite3|dump)$")
+# What a killed backup leaves behind: `.callsync-<time>.<ext>[.json].partial`.
+PARTIAL = re.compile(r"^\.callsync-(\d{8}T\d{6}Z)\.(sqlite3|dump)(\.json)?\.partial$")
+MANIFEST_FORMAT = 1
+# libpq settings that may ride in the URL's query string, passed as environment.
+PG_QUERY_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
+                "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT",
+                "application_name": "PGAPPNAME", "options": "PGOPTIONS"}
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot go on; the message says why."""
+
+
+@dataclass
+class TableCheck:
+    table: str
+    expected: dict | None
+    actual: dict | None
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"OK  {self.table}: {self.actual['rows']} rows"
+        if self.actual is None:
+            return f"MISSING  {self.table}: in the backup ({self.expected['rows']} rows), not in the database"
+        if self.expected is None:
+            return f"UNEXPECTED  {self.table}: in the database ({self.actual['rows']} rows), not in the backup"
+        problems = []
+        if self.expected["rows"] != self.actual["rows"]:
+            problems.append(f"{self.expected['rows']} rows in the backup, {self.actual['rows']} restored")
+        if self.expected["sha256"] != self.actual["sha256"]:
+            problems.append("content checksum differs")
+        return f"MISMATCH  {self.table}: " + "; ".join(problems)
+
+
+# --- checksums ---------------------------------------------------------------
+
+def normalise(value):
+    """A JSON-ready form of a column value that SQLite and PostgreSQL agree on."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite keeps UTC timestamps naive
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict):
+        return {str(k): normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalise(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "hex:" + bytes(value).hex()
+    return str(value)
+
+
+def table_checksums(conn, metadata: MetaData) -> dict[str, dict]:
+    """Per table of the database: row count and SHA-256 of its rows in primary-key order.
+
+    Columns are read through the models' types where the models know the table
+    (so JSON and timestamps come back as Python values on both engines) and
+    through reflected types otherwise (alembic_version, tables the code dropped).
+    """
+    reflected = MetaData()
+    reflected.reflect(bind=conn)
+    result = {}
+    for name in sorted(reflected.tables):
+        found = reflected.tables[name]
+        known = metadata.tables.get(name)
+        names = sorted(c.name for c in found.columns)
+        typed = table(name, *[column(n, (known.c[n] if known is not None and n in known.c else found.c[n]).type)
+                              for n in names])
+        order = [typed.c[c.name] for c in found.primary_key.columns] or list(typed.c)
+        digest = hashlib.sha256(json.dumps(names).encode() + b"\n")
+        rows = 0
+        query = select(*typed.c).order_by(*order).execution_options(yield_per=2000)
+        for row in conn.execute(query):
+            line = json.dumps([normalise(v) for v in row], sort_keys=True, ensure_ascii=False,
+                              separators=(",", ":"))
+            digest.update(line.encode() + b"\n")
+            rows += 1
+        result[name] = {"rows": rows, "sha256": digest.hexdigest()}
+    return result
+
+
+def schema_revision(conn) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    revisions = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalars()
+    return ",".join(revisions) or None
+
+
+def database_checksums(uri: str, metadata: MetaData) -> dict[str, dict]:
+    """Checksums of the database at `uri`, read on a connection of our own."""
+    engine = create_engine(uri, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return table_checksums(conn, metadata)
+    finally:
+        engine.dispose()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- files and retention -----------------------------------------------------
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def private_dir(directory: Path) -> Path:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    return directory
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all, readable by the owner only."""
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _reserve_name(directory: Path, moment: datetime, suffix: str) -> Path:
+    """Claim `callsync-<UTC time>.<suffix>`; a clash (a job run twice) takes the next second."""
+    stamp = int(moment.astimezone(timezone.utc).timestamp())
+    for step in range(120):
+        name = datetime.fromtimestamp(stamp + step, timezone.utc).strftime("callsync-%Y%m%dT%H%M%SZ")
+        path = directory / f"{name}.{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return path
+        except FileExistsError:
+            continue
+    raise BackupError(f"could not find a free backup name in {directory}")
+
+
+def list_backups(directory: Path) -> list[tuple[datetime, Path]]:
+    """Complete backups (a file and its manifest), oldest first."""
+    found = []
+    for path in directory.iterdir() if directory.is_dir() else ():
+        match = NAME.match(path.name)
+        if match and manifest_path(path).exists():
+            moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            found.append((moment, path))
+    return sorted(found)
+
+
+def prune_backups(directory: Path, keep: int) -> list[Path]:
+    """Keep every backup of the `keep` most recent days that have one; delete older ones.
+
+    Only complete backups count towards the days kept, so the newest
+    restorable copy is never deleted, whatever `keep` is (at least 1).
+    """
+    if keep < 1:
+        raise BackupError("keep must be at least 1")
+    backups = list_backups(directory)
+    days = sorted({moment.date() for moment, _ in backups}, reverse=True)
+    if len(days) <= keep:
+        return []
+    oldest_kept = days[keep - 1]
+    removed = []
+    for path in sorted(directory.iterdir()):
+        match = NAME.match(path.name) or PARTIAL.match(path.name)
+        if match and datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").date() < oldest_kept:
+            if path.name.startswith("."):
+                path.unlink(missing_ok=True)
+                continue
+            manifest_path(path).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+# --- backing up ----------------------------------------------------------------
+
+def engine_name(uri: str) -> str:
+    backend = make_url(uri).get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise BackupError(f"backups support SQLite and PostgreSQL, not {backend}")
+    return backend
+
+
+def sqlite_path(uri: str) -> Path:
+    database = make_url(uri).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise BackupError("the SQLite database must be a plain file to back it up")
+    return Path(database).resolve()
+
+
+def find_pg_tool(name: str) -> str | None:
+    """`pg_dump`/`pg_restore` on PATH, else the newest under /usr/lib/postgresql."""
+    found = shutil.which(name)
+    if found:
+        return found
+    def version(bindir: str):
+        label = Path(bindir).parent.name
+        return int(label) if label.isdigit() else 0
+    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
+        candidate = os.path.join(bindir, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def pg_command(tool: str, uri: str) -> tuple[list[str], dict]:
+    """The tool with the URL's host, port, user and database; the password in PGPASSWORD."""
+    binary = find_pg_tool(tool)
+    if binary is None:
+        raise BackupError(f"{tool} was not found on PATH or in /usr/lib/postgresql/*/bin "
+                          "(apt-get install postgresql-client)")
+    url = make_url(uri)
+    env = dict(os.environ)
+    args = [binary, "--no-password"]
+    host = url.host or url.query.get("host")
+    if host:
+        args += ["--host", host]
+    if url.port:
+        args += ["--port", str(url.port)]
+    if url.username:
+        args += ["--username", url.username]
+    if url.password is not None:
+        env["PGPASSWORD"] = url.password
+    for key, variable in PG_QUERY_ENV.items():
+        if isinstance(url.query.get(key), str):
+            env[variable] = url.query[key]
+    args += ["--dbname", url.database or ""]
+    return args, env
+
+
+def _run(args: list[str], env: dict, **kwargs) -> None:
+    done = subprocess.run(args, env=env, stderr=subprocess.PIPE, **kwargs)
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip()
+        raise BackupError(f"{os.path.basename(args[0])} failed (exit {done.returncode}): {message}")
+
+
+def _sqlite_backup(uri: str, target: Path, metadata: MetaData) -> tuple[dict, str | None]:
+    source = sqlite_path(uri)
+    if not source.exists():
+        raise BackupError(f"there is no database at {source}")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)  # one step: a consistent snapshot even while the app writes
+        dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+    finally:
+        dst.close()
+        src.close()
+    engine = create_engine(f"sqlite:///{target}", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return table_checksums(conn, metadata), schema_revision(conn)
+    finally:
+        engine.dispose()
+
+
+def _postgres_backup(uri: str, target: Path, metadata: MetaData) -> tuple[dict, str | None]:
+    """pg_dump and our checksums read the same exported snapshot, so they agree
+    even while the app keeps writing."""
+    args, env = pg_command("pg_dump", uri)
+    engine = create_engine(uri, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            with open(target, "wb") as out:
+                _run(args + ["--format=custom", f"--snapshot={snapshot}"], env, stdout=out)
+                out.flush()
+                os.fsync(out.fileno())
+            tables, revision = table_checksums(conn, metadata), schema_revision(conn)
+            conn.rollback()
+            return tables, revision
+    finally:
+        engine.dispose()
+
+
+def create_backup(uri: str, directory: Path, moment: datetime, metadata: MetaData) -> Path:
+    """Back the database at `uri` up into `directory`; returns the backup file.
+
+    The file appears under its final name only once complete, and its manifest
+    right after it; a backup without a manifest is never counted as kept.
+    """
+    engine = engine_name(uri)
+    directory = private_dir(Path(directory))
+    path = _reserve_name(directory, moment, "sqlite3" if engine == "sqlite" else "dump")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        backup = _sqlite_backup if engine == "sqlite" else _postgres_backup
+        tables, revision = backup(uri, partial, metadata)
+        os.replace(partial, path)
+        manifest = {
+            "format": MANIFEST_FORMAT, "created_at": moment.astimezone(timezone.utc).isoformat(),
+            "engine": engine, "file": path.name, "size": path.stat().st_size, "sha256": file_sha256(path),
+            "alembic_revision": revision, "tables": tables,
+        }
+        _write_private(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True).encode())
+        _fsync_dir(directory)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- restoring -----------------------------------------------------------------
+
+def read_verified_manifest(path: Path, engine: str) -> dict:
+    """The manifest of `path`, once the file's SHA-256 matches it."""
+    path = Path(path)
+    if not path.is_file():
+        raise BackupError(f"no backup file at {path}")
+    try:
+        manifest = json.loads(manifest_path(path).read_text())
+    except FileNotFoundError:
+        raise BackupError(f"{manifest_path(path).name} is missing: without it the backup cannot be verified")
+    except ValueError:
+        raise BackupError(f"{manifest_path(path).name} is not valid JSON")
+    if file_sha256(path) != manifest.get("sha256"):
+        raise BackupError(f"{path.name} does not match the SHA-256 in its manifest: "
+                          "the file is damaged or was changed; refusing to restore it")
+    if manifest.get("engine") != engine:
+        raise BackupError(f"{path.name} is a {manifest.get('engine')} backup; the database is {engine}")
+    return manifest
+
+
+def compare(expected: dict, actual: dict) -> list[TableCheck]:
+    return [TableCheck(name, expected.get(name), actual.get(name)) for name in sorted(set(expected) | set(actual))]
+
+
+def _release_sqlite(live: Path) -> None:
+    """Fold the live database's WAL into it and make sure nobody has it open."""
+    if not live.exists():
+        for extra in ("-wal", "-shm"):  # stale leftovers would be applied to the new file
+            live.with_name(live.name + extra).unlink(missing_ok=True)
+        return
+    conn = sqlite3.connect(live, timeout=5)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    except sqlite3.OperationalError as err:
+        raise BackupError(f"the database is in use ({err}): stop the web and worker processes first")
+    finally:
+        conn.close()
+    if mode.lower() != "delete" or live.with_name(live.name + "-wal").exists():
+        raise BackupError("the database is in use: stop the web and worker processes first")
+
+
+def _restore_sqlite(uri: str, path: Path, manifest: dict, metadata: MetaData) -> None:
+    """Copy the backup into a file beside the database, check it, then swap it in."""
+    live = sqlite_path(uri)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    incoming = live.with_name(f".{live.name}.restoring")
+    incoming.unlink(missing_ok=True)
+    os.close(os.open(incoming, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    try:
+        src = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        dst = sqlite3.connect(incoming)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+            src.close()
+        wrong = [c for c in compare(manifest["tables"], database_checksums(f"sqlite:///{incoming}", metadata))
+                 if not c.ok]
+        if wrong:
+            raise BackupError("the backup does not hold what its manifest says; the database was not touched:\n"
+                              + "\n".join(c.describe() for c in wrong))
+        if live.exists():  # the restored file takes the old one's owner and mode
+            st = live.stat()
+            os.chmod(incoming, st.st_mode & 0o777)
+            if os.geteuid() == 0:
+                os.chown(incoming, st.st_uid, st.st_gid)
+        _release_sqlite(live)
+        os.replace(incoming, live)
+        _fsync_dir(live.parent)
+    finally:
+        incoming.unlink(missing_ok=True)
+
+
+def _restore_postgres(uri: str, path: Path) -> None:
+    args, env = pg_command("pg_restore", uri)
+    # Waiting forever on a lock held by a running app helps nobody: fail instead.
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c lock_timeout=60s").strip()
+    _run(args + ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
+                 str(path)], env, stdout=subprocess.DEVNULL)
+
+
+def restore_backup(uri: str, path: Path, metadata: MetaData, confirm=None) -> tuple[dict, list[TableCheck]]:
+    """Restore `path` over the database at `uri` and check every table against the manifest.
+
+    `confirm(manifest)` is called once the file is verified and before anything
+    changes (it may raise to stop). The caller must have closed the app's own
+    connections. Returns the manifest and one check per table; any check not ok
+    means the restore failed.
+    """
+    engine = engine_name(uri)
+    path = Path(path)
+    manifest = read_verified_manifest(path, engine)
+    if confirm is not None:
+        confirm(manifest)
+    if engine == "sqlite":
+        _restore_sqlite(uri, path, manifest, metadata)
+    else:
+        _restore_postgres(uri, path)
+    return manifest, compare(manifest["tables"], database_checksums(uri, metadata))
+
+
+# --- inside the app ------------------------------------------------------------
+
+def configured_dir(config) -> Path:
+    """BACKUP_DIR (config or environment), else DATA_DIR/backups."""
+    chosen = config.get("BACKUP_DIR") or os.environ.get("BACKUP_DIR")
+    return Path(chosen or Path(config["DATA_DIR"]) / "backups")
+
+
+def configured_keep(config) -> int:
+    raw = config.get("BACKUP_KEEP") or os.environ.get("BACKUP_KEEP")
+    return int(raw) if raw not in (None, "") else DEFAULT_KEEP
+
+
+def run_backup(directory: Path | None = None, keep: int | None = None) -> tuple[Path, list[Path]]:
+    """Back up the app's database, then prune; returns the new file and the pruned ones."""
+    from flask import current_app
+
+    from server.clock import now
+    from server.extensions import db
+
+    config = current_app.config
+    directory = Path(directory) if directory else configured_dir(config)
+    keep = configured_keep(config) if keep is None else keep
+    if keep < 1:
+        raise BackupError("keep must be at least 1")
+    path = create_backup(config["SQLALCHEMY_DATABASE_URI"], directory, now(), db.metadata)
+    return path, prune_backups(directory, keep)
+
+
+def run_restore(path: Path, confirm=None) -> tuple[dict, list[TableCheck]]:
+    """Restore into the app's database, with the app's own connections closed."""
+    from flask import current_app
+
+    from server.extensions import db
+
+    db.session.remove()
+    for engine in db.engines.values():
+        engine.dispose()
+    try:
+        return restore_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path), db.metadata, confirm)
+    finally:
+        for engine in db.engines.values():
+            engine.dispose()  # no pooled connection to the replaced file or dropped tables
+
+
+def backup_job() -> str:
+    """RQ entry point for the daily backup (BACKUP_DIR, BACKUP_KEEP); returns the file's path."""
+    import logging
+
+    path, pruned = run_backup()
+    logging.getLogger(__name__).info("backup %s written; %s old backups pruned", path.name, len(pruned))
+    return str(path)
