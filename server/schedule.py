@@ -1,13 +1,14 @@
 """Periodic jobs, declared as data and run by `flask scheduler` (rq cron)."""
 from __future__ import annotations
 
-from server import jobs
+from server import backups, jobs
 
-# (function, queue, interval in seconds or None, cron string or None)
+# (function, queue, interval in seconds or None, cron string or None, job timeout in seconds)
 SCHEDULE = [
-    (jobs.sweep_outbox, "maintenance", 60, None),
-    (jobs.flush_audit_events, "maintenance", 5, None),
-    (jobs.run_retention, "maintenance", None, "30 1 * * *"),
+    (jobs.sweep_outbox, "maintenance", 60, None, 600),
+    (jobs.flush_audit_events, "maintenance", 5, None, 120),
+    (jobs.run_retention, "maintenance", None, "30 1 * * *", 3600),
+    (backups.backup_job, "maintenance", None, "15 2 * * *", 3600),
 ]
 
 
@@ -21,6 +22,7 @@ def run_scheduler(app) -> None:
     if connection is None:
         raise SystemExit("REDIS_URL is not set: the scheduler needs Redis.")
     scheduler = CronScheduler(connection=connection, logging_level=app.config["LOG_LEVEL"])
-    for func, queue, interval, cron in SCHEDULE:
-        scheduler.register(func, queue_name=queue, interval=interval, cron=cron, failure_ttl=7 * 86400)
+    for func, queue, interval, cron, timeout in SCHEDULE:
+        scheduler.register(func, queue_name=queue, interval=interval, cron=cron, job_timeout=timeout,
+                           failure_ttl=7 * 86400)
     scheduler.start()
