@@ -20,6 +20,8 @@ from mobile_sync.phones import format_international
 from mobile_sync.tokens import hash_token
 from schemas.accounts import LoginSchema
 from schemas.leads import REASONS, STATUSES, AssignSchema, MergeSchema, NoteCreateSchema, RejectSchema
+from server.audit import push_pending_events, record_access
+from server.auth import Principal
 from server.clock import now
 from server.extensions import db
 from server.models.calls import CALL_TYPES
@@ -195,6 +197,15 @@ def home():
     return redirect(url_for("web.review"))
 
 
+def _audit_read(action: str, object_id: int | None = None, count: int | None = None) -> None:
+    """Pages read client data too: into the access audit, like the API's reads; one commit."""
+    user = g.web_user
+    record_access(Principal(kind="user", organization_id=user.organization_id, user=user), action, "lead",
+                  object_id, count)
+    db.session.commit()
+    push_pending_events()
+
+
 @bp.get("/review")
 def review():
     """The queue, newest first, filtered by status, owner, source and creation date."""
@@ -205,6 +216,7 @@ def review():
                                         owner_id=filters.get("owner_id"), source=filters.get("source"),
                                         since=since, page=filters["page"])
     users = accounts.list_users(db.session)
+    _audit_read("lead.list", count=len(items))
     page_args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("web/review.html", leads=items, users=users, owners={u.id: u for u in users},
                            filters=filters, ignored=ignored, page=filters["page"], next_page=next_page,
@@ -216,6 +228,7 @@ def lead_page(lead_id: int):
     """A lead with its calls and notes, the review actions and a note form."""
     details = leads.lead_details(db.session, leads.get_lead(db.session, lead_id, g.web_user))
     users = accounts.list_users(db.session)
+    _audit_read("lead.read", lead_id)
     return render_template("web/lead.html", users=users, owners={u.id: u for u in users}, **details)
 
 

@@ -174,6 +174,22 @@ def test_session_cookie_is_httponly_lax_and_secure_behind_https(client, database
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
 
 
+def test_page_reads_go_into_the_access_audit(client, clean_app, signed_in):
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import AccessEvent
+
+    (_, manager, _, _), ids = signed_in
+    client.get("/review")
+    client.get(f"/leads/{ids['asha']}")
+    with clean_app.app_context():
+        events = db.session.execute(select(AccessEvent).where(AccessEvent.actor_user_id == manager.user_id)
+                                    .order_by(AccessEvent.id)).scalars().all()
+    assert [(e.action, e.object_type, e.object_id, e.count) for e in events] == [
+        ("lead.list", "lead", None, 3), ("lead.read", "lead", ids["asha"], None)]
+
+
 def test_pages_are_not_cached_nor_framed(client, signed_in):
     response = client.get("/review")
     assert response.headers["Cache-Control"] == "no-store"
