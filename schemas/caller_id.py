@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.fields import Text
+from schemas.fields import MAX_ID, Text
 
 
 class CallerIdQuerySchema(Schema):
@@ -47,7 +47,7 @@ class PushAcceptedSchema(Schema):
 
 
 class DirectoryQuerySchema(Schema):
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
 
 
 class DirectoryCardSchema(Schema):

@@ -46,4 +46,8 @@ class Email(fields.Email):
         return address.lower()
 
 
+# Row ids are PostgreSQL `integer` (32-bit): a larger id in a path, query or
+# body could only fail in the database, as a 500, instead of being invalid.
+MAX_ID = 2**31 - 1
+
 ROLE = fields.String(required=True, validate=validate.OneOf(["admin", "manager", "rep"]))

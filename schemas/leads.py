@@ -5,7 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import Email, NonEmptyText, Text
+from schemas.fields import MAX_ID, Email, NonEmptyText, Text
 
 STATUSES = ["pending_review", "approved", "rejected", "merged"]
 REASONS = ["personal", "spam", "not_a_lead"]
@@ -37,7 +37,7 @@ class LeadListSchema(Schema):
 
 class LeadQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
-    owner_id = fields.Integer(validate=validate.Range(min=1, max=2**62))
+    owner_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     source = Text(validate=validate.Length(max=100))
     since = fields.AwareDateTime(default_timezone=timezone.utc)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
@@ -90,21 +90,21 @@ class RejectSchema(Schema):
 
 class MergeSchema(Schema):
     into_type = fields.String(required=True, validate=validate.OneOf(["contact", "lead"]))
-    into_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
+    into_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class AssignSchema(Schema):
-    user_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
+    user_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class BulkSchema(Schema):
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**62)), required=True,
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=MAX_ID)), required=True,
                       validate=validate.Length(min=1, max=500))
     action = fields.String(required=True, validate=validate.OneOf(["approve", "reject", "assign", "merge"]))
     reason = fields.String(validate=validate.OneOf(REASONS))
-    user_id = fields.Integer(validate=validate.Range(min=1, max=2**62))
+    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     into_type = fields.String(validate=validate.OneOf(["contact", "lead"]))
-    into_id = fields.Integer(validate=validate.Range(min=1, max=2**62))
+    into_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
     @validates_schema
     def _needs(self, data, **kwargs):

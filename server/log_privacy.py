@@ -14,10 +14,14 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # optionally led by + : phone numbers in any common notation.
 _PHONE = re.compile(r"(?<!\w)\+?\(?\d(?:[\s().-]{0,2}\d){6,}(?!\w)")
 _TOKEN = re.compile(r"(?i)(bearer\s+|token[=:]\s*)[\w.~+/-]+=*")
+# The service's own user, device, API-key and invite tokens (mobile_sync.tokens
+# prefixes), wherever they appear: in a dict's repr, a URL, a bare argument.
+_SERVICE_TOKEN = re.compile(r"(?<![A-Za-z0-9])cs[udki]_[\w-]{8,}")
 
 
 def redact(text: str) -> str:
     text = _TOKEN.sub(r"\1[redacted]", text)
+    text = _SERVICE_TOKEN.sub("[token]", text)
     text = _EMAIL.sub("[email]", text)
     return _PHONE.sub("[number]", text)
 

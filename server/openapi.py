@@ -9,7 +9,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 
 from schemas.errors import ErrorSchema
-from server.api.routing import OPERATIONS
+from server.api.routing import MAX_PATH_ID, OPERATIONS
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
 
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -37,7 +37,8 @@ def _path_and_params(rule: str):
 
     def replace(match):
         converter, name = match.group(1) or "string", match.group(2)
-        schema = {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"}
+        schema = ({"type": "integer", "minimum": 0, "maximum": MAX_PATH_ID} if converter == "int"
+                  else {"type": "string"})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 

@@ -17,6 +17,7 @@ from typing import Callable
 from flask import Response, g, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
+from schemas.fields import MAX_ID
 from server.audit import push_pending_events
 from server.auth import authenticate
 from server.errors import ApiError, forbidden
@@ -24,6 +25,10 @@ from server.extensions import db
 from server.request_limits import count_request
 
 OPERATIONS: list["Operation"] = []
+
+# The largest id a path may name (PostgreSQL `integer` keys): a larger one is
+# not found, rather than an error in the database.
+MAX_PATH_ID = MAX_ID
 
 
 @dataclass
@@ -134,6 +139,8 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
                     raise ApiError(403, "organization_closing",
                                    "This organisation is being deleted; only its export is still available.")
                 count_request(principal)
+            if any(isinstance(v, int) and v > MAX_PATH_ID for v in path_args.values()):
+                raise ApiError(404, "not_found", "No such resource.")
             g.principal = principal
             if max_body_bytes is not None:
                 request.max_content_length = max_body_bytes()
