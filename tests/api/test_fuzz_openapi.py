@@ -45,18 +45,24 @@ class World:
 
     def __init__(self, client, make_org, make_user, make_device):
         self.client = client
-        self.org = build_org(client, make_org, make_user, make_device, "Fuzzed Org")
+        self.factories = (make_org, make_user, make_device)
+        self.org = build_org(client, *self.factories, "Fuzzed Org")
         self.finder = ObjectFinder(client)
         self.calls = 0
 
     def refresh(self) -> None:
         admin = self.org.admin
+        key = self.client.post("/api/v1/api-keys", headers=admin.headers(), json={"name": "fuzz"})
+        if key.status_code != 201:
+            # The organisation was closed (or its admin locked out): carry on with another.
+            self.org = build_org(self.client, *self.factories, f"Fuzzed Org {self.calls}")
+            return
+        self.org.api_key = key.json["key"]
         if self.client.get(f"/api/v1/devices/{admin.device_id}", headers=admin.headers(device=True)).status_code != 200:
             created = self.client.post("/api/v1/devices", headers=admin.headers(),
                                        json={"platform": "android", "fcm_token": "fuzz-refresh"})
+            assert created.status_code == 201, created.json
             admin.device_id, admin.device_token = created.json["device_id"], created.json["device_token"]
-        key = self.client.post("/api/v1/api-keys", headers=admin.headers(), json={"name": "fuzz"})
-        self.org.api_key = key.json["key"]
         self.org.ids.clear()
 
     def headers(self, op) -> dict:
