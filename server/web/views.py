@@ -223,6 +223,19 @@ def review():
                            page_args=page_args)
 
 
+@bp.get("/push-sink")
+def push_sink():
+    """The latest pushes recorded: what was sent, or (without FCM credentials)
+    what would have been. Values are opaque ids or sealed for the device."""
+    from sqlalchemy import select
+
+    from server.models import PushMessage
+
+    rows = db.session.execute(select(PushMessage).where(PushMessage.organization_id == g.web_user.organization_id)
+                              .order_by(PushMessage.id.desc()).limit(100)).scalars().all()
+    return render_template("web/push_sink.html", pushes=rows)
+
+
 @bp.get("/leads/<int:lead_id>")
 def lead_page(lead_id: int):
     """A lead with its calls and notes, the review actions and a note form."""

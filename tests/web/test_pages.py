@@ -442,3 +442,17 @@ def test_user_text_is_escaped(client, signed_in):
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
         assert "<script>" not in html and "<img src=x" not in html
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in client.get(f"/leads/{lead_id}").get_data(as_text=True)
+
+
+
+def test_push_sink_page_shows_what_would_have_been_sent(client, signed_in, make_org, make_device):
+    """Without FCM credentials the new-lead pushes of the seeded calls are in the sink, shown to
+    the organisation's managers, with no personal data in them."""
+    page = client.get("/push-sink")
+    assert page.status_code == 200
+    html = page.data.decode()
+    assert html.lower().count("new lead") >= 3 and "sink" in html
+    assert "98765" not in html and "Asha" not in html
+    stranger = make_device(make_org(region="IN"))
+    stranger.post("/api/v1/calls/ringing", device=True, json={"number": "+91 98765 43210"})
+    assert client.get("/push-sink").data.decode().lower().count("ringing") == 0
