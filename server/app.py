@@ -12,6 +12,7 @@ from server.extensions import db, install_sqlite_pragmas, migrate, sqlite_engine
 from server.log_privacy import configure_logging
 
 log = logging.getLogger(__name__)
+
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
 

@@ -28,6 +28,7 @@ from server.models.calls import CALL_TYPES
 from server.tenancy import set_session_organization
 from server.web import session_auth
 from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
+from schemas.fields import MAX_ID
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/web/static")
@@ -54,6 +55,8 @@ def _guard():
     user = session_auth.signed_in_user()
     g.web_user = user
     if user is not None:
+        if any(isinstance(v, int) and v > MAX_ID for v in (request.view_args or {}).values()):
+            return _error_page(404, "Not found", "There is no such page.")  # beyond any stored id
         set_session_organization(db.session, user.organization_id)
         g.web_tz = zone(effective_settings(user.organization).get("timezone"))
         return None

@@ -472,12 +472,6 @@ def test_web_pages_with_ids_beyond_the_integer_range_are_not_found(request, clie
     routes = web_id_routes(clean_app)
     if not routes:
         pytest.skip("no web page takes an id")
-    if request.config.getoption("--db") == "postgresql":
-        # Known bug outside these tests' reach: the web blueprint has no id bound (the API's is
-        # routing.MAX_PATH_ID), so PostgreSQL fails with "integer out of range". Strict: remove
-        # this marker once it is fixed (e.g. an int converter bounded by schemas.fields.MAX_ID).
-        request.node.add_marker(pytest.mark.xfail(reason="web pages: ids > 2**31-1 give a 500 on PostgreSQL",
-                                                  strict=True))
     finder = ObjectFinder(client)
     org_a, _ = two_orgs
     browser, csrf = web_session(clean_app, org_a.admin)
