@@ -1,0 +1,228 @@
+"""Erasing a person at their request, by phone number or by record.
+
+By number: every call with it; the contacts and leads holding it, with
+everything of theirs (notes, tasks, index rows, the calls linked to them, the
+leads merged into them); the phone-book contacts holding it; suppressions,
+pushes and directory entries derived from it; teammates lose it as their own
+number; notes that quote it have it blanked out. By record: the record and
+everything of it, and every number it held, erased as above.
+
+What is left is one salted hash per number in `erased_numbers`, so later
+uploads of the number are dropped (see `mobile_sync.erasure_check`). Nothing
+is queued: background jobs take ids only and Redis never sees the number.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import phonenumbers
+from sqlalchemy import delete, or_, select, update
+
+from mobile_sync.errors import not_found
+from mobile_sync.lead_rules import SUPPRESS
+from mobile_sync.number_hash import ERASED, PHONEBOOK, number_hash
+from mobile_sync.phone_index import log_directory_change, parse_phones
+from mobile_sync.phones import region_for
+from server.models import (
+    Call, Contact, DirectoryChange, ErasedNumber, Lead, Note, Organization, PhonebookContact, PhonebookNumber,
+    PushMessage, RecordPhone, Suppression, Task, User,
+)
+
+RECORD_MODELS = {"contact": Contact, "lead": Lead}
+# Every table an erasure deletes from, reported even when nothing was there.
+DELETED_TABLES = ("calls", "contacts", "leads", "notes", "tasks", "record_phones", "directory_changes",
+                  "phonebook_contacts", "phonebook_numbers", "suppressions", "push_messages")
+REDACTED = "[erased]"
+CHUNK = 500
+
+
+@dataclass
+class ErasureResult:
+    deleted: Counter = field(default_factory=lambda: Counter({name: 0 for name in DELETED_TABLES}))
+    redacted: Counter = field(default_factory=Counter)
+    numbers_erased: int = 0
+    # What was asked for, for the access audit (ids only).
+    record_type: str | None = None
+    record_id: int | None = None
+
+    @property
+    def total_deleted(self) -> int:
+        return sum(self.deleted.values())
+
+    def finish(self) -> "ErasureResult":
+        self.redacted = Counter({name: count for name, count in self.redacted.items() if count})
+        return self
+
+
+def _chunks(ids: list, size: int = CHUNK):
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def _rows_changed(session, statement) -> int:
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
+
+
+def erase_phone(session, *, org: Organization, raw_phone: str, region: str | None, hash_key: str,
+                now: datetime) -> ErasureResult:
+    """Erase everything about one number (read with `region`, else the organisation's)."""
+    number = parse_phones([raw_phone], region_for(region, org.region), field="phone")[0]
+    result = ErasureResult()
+    erase_number(session, org=org, e164=number.e164, hash_key=hash_key, now=now, result=result)
+    session.flush()
+    return result.finish()
+
+
+def erase_record(session, *, org: Organization, record_type: str, record_id: int, hash_key: str,
+                 now: datetime) -> ErasureResult:
+    """Erase a contact or lead, everything of it, and every number it held."""
+    model = RECORD_MODELS.get(record_type)
+    record = session.execute(select(model).where(model.id == record_id, model.organization_id == org.id)
+                             .execution_options(all_organizations=True)).scalar_one_or_none() if model else None
+    if record is None:
+        raise not_found(record_type if model else "record type")
+    numbers = set(session.execute(select(RecordPhone.e164).where(
+        RecordPhone.organization_id == org.id, RecordPhone.record_type == record_type,
+        RecordPhone.record_id == record_id)).scalars())
+    if record_type == "lead" and record.phone:
+        numbers.add(record.phone)
+    result = ErasureResult(record_type=record_type, record_id=record_id)
+    # Deleted first, so its other numbers are not announced to the phones'
+    # directories as "changed" while they are being erased.
+    _delete_records(session, org.id, {(record_type, record_id)}, numbers, now, result)
+    for e164 in sorted(numbers):
+        erase_number(session, org=org, e164=e164, hash_key=hash_key, now=now, result=result)
+    session.flush()
+    return result.finish()
+
+
+def erase_number(session, *, org: Organization, e164: str, hash_key: str, now: datetime,
+                 result: ErasureResult) -> None:
+    """Erase one E.164 number of the organisation; add what went to `result`."""
+    org_id = org.id
+    holders = {tuple(row) for row in session.execute(select(RecordPhone.record_type, RecordPhone.record_id).where(
+        RecordPhone.organization_id == org_id, RecordPhone.e164 == e164,
+        RecordPhone.record_type.in_(list(RECORD_MODELS))))}
+    holders |= {("lead", lead_id) for lead_id in session.execute(
+        select(Lead.id).where(Lead.organization_id == org_id, Lead.phone == e164)).scalars()}
+    _delete_records(session, org_id, holders, {e164}, now, result)
+
+    result.deleted["calls"] += _rows_changed(session, delete(Call).where(
+        Call.organization_id == org_id, Call.e164 == e164))
+    result.deleted["calls"] += _delete_unparsed_calls(session, org_id, e164)
+    result.redacted["calls"] += _rows_changed(session, update(Call).where(
+        Call.organization_id == org_id, Call.via_e164 == e164).values(via_number=None, via_e164=None))
+    result.deleted["tasks"] += _rows_changed(session, delete(Task).where(
+        Task.organization_id == org_id, Task.e164 == e164))
+    result.redacted["users"] += _rows_changed(session, update(User).where(
+        User.organization_id == org_id, User.phone == e164).values(phone=None))
+    result.deleted["record_phones"] += _rows_changed(session, delete(RecordPhone).where(
+        RecordPhone.organization_id == org_id, RecordPhone.e164 == e164))
+    result.deleted["directory_changes"] += _rows_changed(session, delete(DirectoryChange).where(
+        DirectoryChange.organization_id == org_id, DirectoryChange.e164 == e164))
+
+    book_hash = number_hash(hash_key, PHONEBOOK, org_id, e164)
+    book_ids = list(session.execute(select(PhonebookNumber.contact_id).where(
+        PhonebookNumber.organization_id == org_id,
+        or_(PhonebookNumber.number_hash == book_hash, PhonebookNumber.e164 == e164))).scalars().unique())
+    for ids in _chunks(book_ids):
+        result.deleted["phonebook_numbers"] += _rows_changed(session, delete(PhonebookNumber).where(
+            PhonebookNumber.contact_id.in_(ids)))
+        result.deleted["phonebook_contacts"] += _rows_changed(session, delete(PhonebookContact).where(
+            PhonebookContact.id.in_(ids)))
+    result.deleted["suppressions"] += _rows_changed(session, delete(Suppression).where(
+        Suppression.organization_id == org_id,
+        Suppression.number_hash == number_hash(hash_key, SUPPRESS, org_id, e164)))
+    # Collapse keys are "<kind>-<first 20 hex digits of the number's keyed hash>".
+    collapse = number_hash(hash_key, "collapse", org_id, e164)[:20]
+    result.deleted["push_messages"] += _rows_changed(session, delete(PushMessage).where(
+        PushMessage.organization_id == org_id, PushMessage.collapse_key.like(f"%-{collapse}")))
+    _redact_texts(session, org, e164, result)
+
+    digest = number_hash(hash_key, ERASED, org_id, e164)
+    exists = session.execute(select(ErasedNumber.id).where(
+        ErasedNumber.organization_id == org_id, ErasedNumber.number_hash == digest)).first()
+    if exists is None:
+        session.add(ErasedNumber(organization_id=org_id, number_hash=digest, erased_at=now))
+    result.numbers_erased += 1
+    session.flush()
+
+
+def _delete_records(session, org_id: int, refs: set[tuple[str, int]], erased: set[str], now: datetime,
+                    result: ErasureResult) -> None:
+    """Delete contacts and leads with their notes, tasks, index rows and
+    linked calls, and the leads merged into them (the same person)."""
+    refs = set(refs)
+    frontier = set(refs)
+    while frontier:
+        merged = set()
+        for record_type in RECORD_MODELS:
+            ids = [rid for rtype, rid in frontier if rtype == record_type]
+            for chunk in _chunks(ids):
+                merged |= {("lead", lead_id) for lead_id in session.execute(select(Lead.id).where(
+                    Lead.organization_id == org_id, Lead.merged_into_type == record_type,
+                    Lead.merged_into_id.in_(chunk))).scalars()}
+        frontier = merged - refs
+        refs |= frontier
+    for record_type, model in RECORD_MODELS.items():
+        ids = sorted(rid for rtype, rid in refs if rtype == record_type)
+        for chunk in _chunks(ids):
+            of_records = (RecordPhone.organization_id == org_id, RecordPhone.record_type == record_type,
+                          RecordPhone.record_id.in_(chunk))
+            # Their other numbers stay in the organisation: tell the phones'
+            # directories to drop these cards. The erased ones are not logged.
+            others = set(session.execute(select(RecordPhone.e164).where(*of_records)).scalars()) - erased
+            log_directory_change(session, org_id, others, now)
+            result.deleted["record_phones"] += _rows_changed(session, delete(RecordPhone).where(*of_records))
+            for activity in (Note, Task, Call):
+                result.deleted[activity.__tablename__] += _rows_changed(session, delete(activity).where(
+                    activity.organization_id == org_id, activity.record_type == record_type,
+                    activity.record_id.in_(chunk)))
+            result.deleted[model.__tablename__] += _rows_changed(session, delete(model).where(
+                model.organization_id == org_id, model.id.in_(chunk)))
+
+
+def _national_digits(e164: str) -> str:
+    return phonenumbers.national_significant_number(phonenumbers.parse(e164, None))
+
+
+def _delete_unparsed_calls(session, org_id: int, e164: str) -> int:
+    """Calls whose number could not be read but whose raw digits are this number's."""
+    national = _national_digits(e164)
+    rows = session.execute(select(Call.id, Call.raw_number).where(
+        Call.organization_id == org_id, Call.e164.is_(None), Call.raw_number.is_not(None),
+        Call.raw_number.like(f"%{national[-1]}%"))).all()
+    doomed = [cid for cid, raw in rows if re.sub(r"\D", "", raw).endswith(national)]
+    return sum(_rows_changed(session, delete(Call).where(Call.id.in_(chunk))) for chunk in _chunks(doomed))
+
+
+def without_number(text: str, e164: str, region: str | None) -> str:
+    """`text` with every way of writing `e164` in it replaced by a marker."""
+    spans = []
+    for match in phonenumbers.PhoneNumberMatcher(text, region or "ZZ", leniency=phonenumbers.Leniency.POSSIBLE):
+        if phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164) == e164:
+            spans.append((match.start, match.end))
+    for start, end in reversed(spans):
+        text = text[:start] + REDACTED + text[end:]
+    for literal in (e164, e164[1:], _national_digits(e164)):
+        text = text.replace(literal, REDACTED)
+    return text
+
+
+def _redact_texts(session, org: Organization, e164: str, result: ErasureResult) -> None:
+    """Blank the number out of free text (notes, and the last note shown by caller ID)."""
+    last_digits = _national_digits(e164)[-2:]
+    for model, column, label in ((Note, Note.text, "notes"), (Contact, Contact.last_note, "contacts"),
+                                 (Lead, Lead.last_note, "leads")):
+        rows = session.execute(select(model.id, column).where(
+            model.organization_id == org.id, column.like(f"%{last_digits}%"))
+            .execution_options(all_organizations=True)).all()
+        for row_id, value in rows:
+            cleaned = without_number(value, e164, org.region)
+            if cleaned != value:
+                session.execute(update(model).where(model.id == row_id).values({column.key: cleaned})
+                                .execution_options(synchronize_session=False))
+                result.redacted[label] += 1
