@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select, update
 
 from mobile_sync.consent import on_revocation, require_consent
+from mobile_sync.erasure_check import erased_numbers
 from mobile_sync.ingest_calls import UploadResult, advance_cursor, check_batch_size, dialect_insert
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import normalize_number, region_for
@@ -106,7 +107,9 @@ def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list
             if pk is None:  # a concurrent copy of this batch stored it first
                 result.duplicates += 1
                 continue
-        _store_numbers(session, contact_id=pk, user_id=user.id, org_id=org.id, e164s=_numbers(row, region),
+        numbers = _numbers(row, region)
+        numbers -= erased_numbers(session, org.id, numbers, hash_key)  # erased people stay erased
+        _store_numbers(session, contact_id=pk, user_id=user.id, org_id=org.id, e164s=numbers,
                        keep=keep, hash_key=hash_key)
         result.accepted += 1
     for index, raw in enumerate(deleted):

@@ -43,7 +43,8 @@ def list_leads(principal, args):
 @operation(bp, "/leads", "POST", auth=ANY, body=LeadCreateSchema, response=LeadSchema, status=201)
 def create_lead(principal, body):
     """Enter a lead by hand (no consent needed)."""
-    return leads.create_manual_lead(db.session, user=principal.user, fields=body, now=now())
+    return leads.create_manual_lead(db.session, user=principal.user, fields=body, now=now(),
+                                    hash_key=current_app.config["HASH_KEY"])
 
 
 @operation(bp, "/leads/<int:lead_id>", "GET", auth=ANY, response=LeadDetailSchema, audit="lead.read")

@@ -107,7 +107,7 @@ def _audit(op: Operation, principal, result, path_args: dict) -> None:
 
 
 # Endpoints an organisation that is closing (grace period) may still use.
-WHILE_CLOSING = {"data_rights.export", "organization.cancel_closing", "organization.organization_status",
+WHILE_CLOSING = {"data_rights.export", "data_rights.erase", "organization.cancel_closing", "organization.organization_status",
                  "accounts.me"}
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.api.test_export import export_zip, run_cli, upload_calls, upload_phonebook
-from tests.phone_data import call_row, contact_row
+from tests.phone_data import BASE_MS, call_row, contact_row
 
 ASHA = "+91 98765 43210"          # a customer: a contact with a second number
 ASHA_E164, ASHA_DIGITS = "+919876543210", "9876543210"
@@ -281,3 +281,16 @@ def test_redis_and_job_payloads_never_hold_the_number(make_org, make_user, make_
         connection.flushdb()
         clean_app.extensions.pop("redis_client", None)
 
+
+
+def test_an_erased_number_stays_erased_in_phone_books_and_manual_leads(world, clean_app):
+    from server.models import PhonebookNumber
+
+    admin, rep = world["admin"], world["rep"]
+    assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
+    before = count_rows(clean_app, PhonebookNumber)
+    upload_phonebook(rep, contact_row(7, "Asha again", "098765 43210", updated=BASE_MS + 1))
+    assert count_rows(clean_app, PhonebookNumber) == before  # the contact is kept, the number is not
+    assert count_rows(clean_app, PhonebookNumber, e164=ASHA_E164) == 0
+    response = rep.post("/api/v1/leads", json={"name": "Asha", "phone": ASHA})
+    assert response.status_code == 409 and response.json["error"]["code"] == "erased_number"
