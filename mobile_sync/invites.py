@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from mobile_sync.accounts import create_user, email_taken, issue_user_token
 from mobile_sync.errors import ServiceError, conflict, not_found
+from mobile_sync.passwords import hash_password
 from mobile_sync.tokens import INVITE_TOKEN, hash_token, new_token
 from server.models import Invite, User
 
@@ -14,7 +15,7 @@ from server.models import Invite, User
 def create_invite(session, *, inviter: User, email: str, role: str, now: datetime,
                   ttl_hours: int) -> tuple[Invite, str]:
     """Record an invite; return it and the clear token for the e-mailed link."""
-    if email_taken(session, email):
+    if email_taken(session, email) and _imported_teammate(session, inviter.organization_id, email) is None:
         raise conflict("email_taken", "An account with this e-mail address already exists.")
     clear, digest = new_token(INVITE_TOKEN)
     invite = Invite(organization_id=inviter.organization_id, email=email, role=role, token_hash=digest,
@@ -52,9 +53,25 @@ def accept_invite(session, *, token: str, name: str, password: str, now: datetim
     ).rowcount
     if claimed != 1:
         raise ServiceError(410, "invite_used", "This invitation has already been used.")
-    user = create_user(session, organization_id=invite.organization_id, name=name, email=invite.email,
-                       password=password, role=invite.role)
+    user = _imported_teammate(session, invite.organization_id, invite.email)
+    if user is not None:
+        # A teammate restored from an export: the invite lets them set a password.
+        user.name, user.role, user.password_hash = name, invite.role, hash_password(password)
+        session.flush()
+    else:
+        user = create_user(session, organization_id=invite.organization_id, name=name, email=invite.email,
+                           password=password, role=invite.role)
     return user, issue_user_token(session, user)
+
+
+def _imported_teammate(session, organization_id: int, email: str) -> User | None:
+    """A user of this organisation restored by an import, who has no password yet."""
+    from mobile_sync.import_data import PASSWORD_NOT_SET
+
+    return session.execute(
+        select(User).where(User.organization_id == organization_id, User.email == email,
+                           User.password_hash == PASSWORD_NOT_SET).execution_options(all_organizations=True)
+    ).scalar_one_or_none()
 
 
 def render_invite_email(*, organization_name: str, inviter_name: str, link: str, expires_at: datetime) -> tuple[str, str]:

@@ -508,3 +508,28 @@ def test_a_closing_organisation_can_still_export_everything(team):
     assert admin.delete("/api/v1/organization", json={"confirm": name}).status_code == 202
     _, tables = read_export(export_zip(admin))
     assert len(tables["calls"]) == 1 and tables["organizations"][0]["closing_at"]
+
+
+def test_imported_teammates_are_let_in_by_a_new_invite(team, make_org, clean_app, tmp_path):
+    """The organisation moves: its old accounts are gone, a new admin signs up, imports the
+    export, and invites the imported teammates again; accepting sets their password."""
+    admin, manager, rep = team
+    path = tmp_path / "a.zip"
+    path.write_bytes(export_zip(admin))
+    delete_org(clean_app, admin.organization_id)
+    target = make_org(region="IN")
+    result = cli_import(clean_app, path, target.organization_id)
+    assert result.exit_code == 0, result.output
+    invite = target.post("/api/v1/invites", json={"email": rep.email, "role": "rep"})
+    assert invite.status_code == 201, invite.json
+    import email
+    import glob
+
+    newest = max(glob.glob(os.path.join(clean_app.config["OUTBOX_DIR"], "*.eml")), key=os.path.getmtime)
+    body = email.message_from_bytes(open(newest, "rb").read()).get_payload(decode=True).decode()
+    token = body.split("token=")[1].split()[0]
+    accepted = target.client.post("/api/v1/invites/accept", json={"token": token, "name": "Ravi Again",
+                                                                   "password": "a brand new password"})
+    assert accepted.status_code == 201, accepted.json
+    login = target.client.post("/api/v1/auth/login", json={"email": rep.email, "password": "a brand new password"})
+    assert login.status_code == 200 and login.json["user"]["organization_id"] == target.organization_id
