@@ -1,6 +1,70 @@
-"""CRM contacts: CRUD and CSV import (being built)."""
+"""CRM contacts: CRUD and CSV import."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, request
+
+from mobile_sync import contacts
+from schemas.contacts import (
+    ContactCreateSchema, ContactImportQuerySchema, ContactImportResultSchema, ContactListQuerySchema,
+    ContactPageSchema, ContactSchema, ContactUpdateSchema,
+)
+from server.api.routing import operation
+from server.auth import ANY, USER
+from server.clock import now
+from server.errors import ApiError
+from server.extensions import db
 
 bp = Blueprint("contacts", __name__, url_prefix="/api/v1")
+
+CSV_IMPORT_MAX_BYTES = 64 * 1024 * 1024
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+@operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema)
+def list_contacts(principal, args):
+    """The organisation's contacts, newest first; `q` is a name or company prefix."""
+    return contacts.list_contacts(db.session, principal.organization_id, **args)
+
+
+@operation(bp, "/contacts", "POST", auth=USER, body=ContactCreateSchema, response=ContactSchema, status=201)
+def create_contact(principal, body):
+    """Add a contact; its numbers are answered in E.164 and caller ID names it."""
+    return contacts.create_contact(db.session, org=principal.user.organization, user=principal.user, fields=body,
+                                   now=now())
+
+
+@operation(bp, "/contacts/<int:contact_id>", "GET", auth=ANY, response=ContactSchema)
+def get_contact(principal, contact_id):
+    """One contact with its numbers."""
+    return contacts.read_contact(db.session, principal.organization_id, contact_id)
+
+
+@operation(bp, "/contacts/<int:contact_id>", "PATCH", auth=USER, body=ContactUpdateSchema, response=ContactSchema)
+def update_contact(principal, body, contact_id):
+    """Change a contact (reps: their own); `phones` replaces its numbers."""
+    return contacts.update_contact(db.session, org=principal.user.organization, user=principal.user,
+                                   contact_id=contact_id, changes=body, now=now())
+
+
+@operation(bp, "/contacts/<int:contact_id>", "DELETE", auth=USER, status=204)
+def delete_contact(principal, contact_id):
+    """Delete a contact (reps: their own); caller ID stops naming its numbers."""
+    contacts.delete_contact(db.session, organization_id=principal.organization_id, user=principal.user,
+                            contact_id=contact_id, now=now())
+
+
+def _import_limit() -> int:
+    return current_app.config.get("CSV_IMPORT_MAX_BYTES") or CSV_IMPORT_MAX_BYTES
+
+
+@operation(bp, "/contacts/import", "POST", auth=USER, roles=("admin", "manager"), query=ContactImportQuerySchema,
+           response=ContactImportResultSchema, request_content_type="text/csv", max_body_bytes=_import_limit)
+def import_contacts(principal, raw_body, args):
+    """Import contacts from CSV (`name,company,email,source,phones`, phones separated by `;`)."""
+    if request.mimetype not in CSV_TYPES:
+        raise ApiError(415, "unsupported_media_type", "Send the file as text/csv.")
+    user, config = principal.user, current_app.config
+    owner_id = contacts.import_owner(db.session, principal.organization_id, user, args.get("owner_id"))
+    return contacts.import_contacts_csv(db.session, org=user.organization, data=raw_body, owner_id=owner_id,
+                                        region=user.region, hash_key=config["HASH_KEY"], now=now(),
+                                        workers=config.get("CSV_IMPORT_WORKERS") or contacts.default_workers())

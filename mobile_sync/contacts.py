@@ -1,0 +1,495 @@
+"""CRM contacts: create, read, update, delete, and bulk CSV import.
+
+Every change of a contact's numbers goes through the phone index
+(`set_record_phones`), and every change of what its caller card shows (name,
+company, source, owner) is logged for the phones' directories, so caller ID
+and the offline directory never name a deleted or renamed contact.
+
+Visibility: anyone in the organisation reads every contact; a rep changes
+only the contacts they own; managers and admins change all of them.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from marshmallow import ValidationError, validate
+from sqlalchemy import bindparam, exists, func, select, text, update
+
+from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
+from mobile_sync.phone_index import (
+    log_directory_change, parse_phones, record_numbers, remove_record_phones, set_record_phones,
+)
+from mobile_sync.phones import Number, normalize_number, region_for
+from mobile_sync.plans import check_record_limit
+from schemas.contacts import COMPANY_MAX, NAME_MAX, PHONE_MAX, PHONES_MAX, SOURCE_MAX
+from server.models import Call, Contact, DirectoryChange, ErasedNumber, Organization, RecordPhone, User
+
+RECORD_TYPE = "contact"
+PAGE_SIZE = 50
+MANAGERS = ("admin", "manager")
+# What a contact's caller card shows besides its numbers.
+CARD_FIELDS = ("name", "company", "source", "owner_id")
+
+
+# --- reading -----------------------------------------------------------------
+
+def contact_dict(contact: Contact, phones: list[str]) -> dict:
+    return {"id": contact.id, "name": contact.name, "company": contact.company, "email": contact.email,
+            "source": contact.source, "owner_id": contact.owner_id, "phones": phones,
+            "created_at": contact.created_at, "updated_at": contact.updated_at,
+            "last_spoken_at": contact.last_spoken_at, "last_call_at": contact.last_call_at}
+
+
+def get_contact(session, organization_id: int, contact_id: int) -> Contact:
+    """The contact, or 404 (also when it belongs to another organisation)."""
+    contact = session.execute(
+        select(Contact).where(Contact.id == contact_id, Contact.organization_id == organization_id)
+    ).scalar_one_or_none()
+    if contact is None:
+        raise not_found("contact")
+    return contact
+
+
+def read_contact(session, organization_id: int, contact_id: int) -> dict:
+    contact = get_contact(session, organization_id, contact_id)
+    return contact_dict(contact, record_numbers(session, organization_id, RECORD_TYPE, [contact.id])[contact.id])
+
+
+def _prefix_pattern(prefix: str) -> str:
+    escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def list_contacts(session, organization_id: int, *, page: int = 1, q: str | None = None,
+                  owner_id: int | None = None, page_size: int = PAGE_SIZE) -> dict:
+    """A page of contacts, newest first, optionally by name/company prefix or owner."""
+    query = select(Contact).where(Contact.organization_id == organization_id)
+    if q:
+        pattern = _prefix_pattern(q)
+        query = query.where(Contact.name.ilike(pattern, escape="\\") | Contact.company.ilike(pattern, escape="\\"))
+    if owner_id is not None:
+        query = query.where(Contact.owner_id == owner_id)
+    rows = session.execute(
+        query.order_by(Contact.id.desc()).offset((page - 1) * page_size).limit(page_size + 1)
+    ).scalars().all()
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    phones = record_numbers(session, organization_id, RECORD_TYPE, [c.id for c in rows])
+    return {"items": [contact_dict(c, phones[c.id]) for c in rows], "next_page": page + 1 if more else None}
+
+
+# --- writing -----------------------------------------------------------------
+
+def _check_owner(session, organization_id: int, user: User, owner_id: int | None) -> int | None:
+    """`owner_id` if `user` may give a contact to that owner: a rep only to
+    themselves; a manager or admin to any active user of the organisation."""
+    if owner_id == user.id:
+        return owner_id
+    if user.role not in MANAGERS:
+        raise forbidden("Only managers and admins may give a contact to another owner.")
+    if owner_id is None:
+        return None
+    found = session.execute(
+        select(User.id).where(User.id == owner_id, User.organization_id == organization_id,
+                              User.disabled_at.is_(None))
+    ).first()
+    if found is None:
+        raise invalid({"owner_id": ["No such user in your organisation."]})
+    return owner_id
+
+
+def _check_may_change(user: User, contact: Contact) -> None:
+    if user.role not in MANAGERS and contact.owner_id != user.id:
+        raise forbidden("Reps may change only the contacts they own.")
+
+
+def create_contact(session, *, org: Organization, user: User, fields: dict, now: datetime) -> dict:
+    """Add a contact with its numbers to the phone index; the owner defaults to `user`."""
+    owner_id = _check_owner(session, org.id, user, fields["owner_id"]) if "owner_id" in fields else user.id
+    numbers = parse_phones(fields["phones"], region_for(user.region, org.region))
+    check_record_limit(session, org, 1)
+    contact = Contact(organization_id=org.id, name=fields["name"], company=fields.get("company"),
+                      email=fields.get("email"), source=fields.get("source"), owner_id=owner_id,
+                      created_at=now, updated_at=now)
+    session.add(contact)
+    session.flush()
+    phones = set_record_phones(session, organization_id=org.id, record_type=RECORD_TYPE, record_id=contact.id,
+                               numbers=numbers, now=now, raw=fields["phones"])
+    return contact_dict(contact, phones)
+
+
+def update_contact(session, *, org: Organization, user: User, contact_id: int, changes: dict,
+                   now: datetime) -> dict:
+    """Change a contact; `phones`, when given, replaces its numbers."""
+    contact = get_contact(session, org.id, contact_id)
+    _check_may_change(user, contact)
+    if "owner_id" in changes and changes["owner_id"] != contact.owner_id:
+        _check_owner(session, org.id, user, changes["owner_id"])
+    numbers = parse_phones(changes["phones"], region_for(user.region, org.region)) if "phones" in changes else None
+    card_changed = False
+    for key, value in changes.items():
+        if key != "phones" and getattr(contact, key) != value:
+            card_changed = card_changed or key in CARD_FIELDS
+            setattr(contact, key, value)
+    contact.updated_at = now
+    session.flush()
+    if numbers is not None:
+        # Logs every old and new number, which also covers a changed card.
+        phones = set_record_phones(session, organization_id=org.id, record_type=RECORD_TYPE,
+                                   record_id=contact.id, numbers=numbers, now=now, raw=changes["phones"])
+    else:
+        phones = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
+        if card_changed:
+            log_directory_change(session, org.id, phones, now)
+    return contact_dict(contact, phones)
+
+
+def delete_contact(session, *, organization_id: int, user: User, contact_id: int, now: datetime) -> None:
+    """Delete a contact: its numbers leave the phone index (caller ID stops
+    naming it) and its calls are no longer linked to it."""
+    contact = get_contact(session, organization_id, contact_id)
+    _check_may_change(user, contact)
+    remove_record_phones(session, organization_id=organization_id, record_type=RECORD_TYPE, record_id=contact.id,
+                         now=now)
+    session.execute(update(Call).where(Call.organization_id == organization_id, Call.record_type == RECORD_TYPE,
+                                       Call.record_id == contact.id).values(record_type=None, record_id=None))
+    session.delete(contact)
+    session.flush()
+
+
+# --- CSV import --------------------------------------------------------------
+#
+# 100,000 lines must import in seconds, so nothing here is per line on the
+# database: contacts get ids reserved in one statement and are written with
+# their numbers and the directory log in bulk (COPY on PostgreSQL). Reading a
+# number that is new to the normaliser's cache costs ~50 µs of pure Python and a
+# CRM file rarely repeats one, so a large file's numbers are shared out to
+# forked worker processes.
+
+CSV_HEADER = ("name", "company", "email", "source", "phones")
+ERRORS_SHOWN = 1000
+CHUNK = 10_000
+PARALLEL_MIN = 20_000  # distinct numbers; fewer are read faster in this process
+ANALYZE_MIN = 10_000  # contacts imported at once
+_check_email = validate.Email()
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    errors: list = field(default_factory=list)
+
+    def fail(self, line: int, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < ERRORS_SHOWN:
+            self.errors.append({"line": line, "message": message})
+
+
+def _bad_file(message: str) -> ServiceError:
+    return invalid({"body": [message]}, message)
+
+
+def read_csv(data: bytes) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
+    """The file's records as (line, fields in CSV_HEADER order), and the lines
+    that could not be read. 422 for an empty file, one that is not UTF-8, or a
+    header that is not `name,company,email,source,phones` (in any order)."""
+    if not data.strip():
+        raise _bad_file("The file is empty.")
+    try:
+        text_ = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _bad_file("The file is not UTF-8 text.")
+    reader = csv.reader(io.StringIO(text_, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (csv.Error, StopIteration):
+        header = []
+    if sorted(header) != sorted(CSV_HEADER):
+        raise _bad_file("The first line must be the header " + ",".join(CSV_HEADER) + ".")
+    order = [header.index(name) for name in CSV_HEADER]
+    records, unreadable = [], []
+    line = reader.line_num
+    while True:
+        start = line + 1  # a quoted field may span lines: report where the record starts
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            unreadable.append((start, f"Not a readable CSV line ({err})."))
+            line = reader.line_num
+            continue
+        line = reader.line_num
+        if not any(f.strip() for f in fields):
+            continue  # blank lines, and the trailing ",,,," of spreadsheets
+        if len(fields) != len(CSV_HEADER):
+            unreadable.append((start, f"Expected {len(CSV_HEADER)} fields, found {len(fields)}."))
+            continue
+        records.append((start, [fields[i] for i in order]))
+    return records, unreadable
+
+
+def _clean_fields(fields: list[str]) -> tuple | str:
+    """(name, company, email, source, raw phones), or why the line is unusable:
+    the API schema's rules without its per-row cost."""
+    if any("\x00" in f for f in fields):
+        return "Must not contain NUL characters."
+    name, company, email, source, phones = (f.strip() for f in fields)
+    if not name:
+        return "name: a name is required."
+    if len(name) > NAME_MAX:
+        return f"name: longer than {NAME_MAX} characters."
+    if len(company) > COMPANY_MAX:
+        return f"company: longer than {COMPANY_MAX} characters."
+    if len(source) > SOURCE_MAX:
+        return f"source: longer than {SOURCE_MAX} characters."
+    if email:
+        try:
+            _check_email(email)
+        except ValidationError:
+            return "email: not a valid e-mail address."
+        if len(email) > 320:
+            return "email: not a valid e-mail address."
+    raws = [p for p in (p.strip() for p in phones.split(";")) if p]
+    if not raws:
+        return "phones: at least one phone number is required."
+    if len(raws) > PHONES_MAX:
+        return f"phones: at most {PHONES_MAX} numbers per contact."
+    if any(len(raw) > PHONE_MAX for raw in raws):
+        return f"phones: a number is longer than {PHONE_MAX} characters."
+    return name, company or None, email.lower() or None, source or None, raws
+
+
+def default_workers() -> int:
+    """Processes reading numbers for a large import: the CPUs this process may use, at most 4."""
+    try:
+        return min(4, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return min(4, os.cpu_count() or 1)
+
+
+def _normalize_part(raws: list[str], region: str | None) -> list[tuple]:
+    return [(n.e164, n.status, n.extension, n.suffix, n.region) for n in map(normalize_number, raws,
+                                                                               [region] * len(raws))]
+
+
+def normalize_all(raws: list[str], region: str | None, workers: int = 1,
+                  progress: Progress | None = None) -> dict[str, Number]:
+    """Each distinct string read by the shared normaliser. With `workers` > 1
+    and many numbers, forked processes read shares of each block while this
+    one reads its own (same code, same results)."""
+    unique = list(dict.fromkeys(raws))
+    parallel = workers > 1 and len(unique) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
+    pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork")) if parallel else None
+    block = CHUNK * (workers if parallel else 1)
+    numbers: dict[str, Number] = {}
+    try:
+        for start in range(0, len(unique), block):
+            part = unique[start:start + block]
+            size = -(-len(part) // workers) if pool else len(part)
+            shares = [part[i:i + size] for i in range(0, len(part), size)]
+            futures = [pool.submit(_normalize_part, share, region) for share in shares[1:]] if pool else []
+            numbers.update((raw, normalize_number(raw, region)) for raw in shares[0])
+            for share, future in zip(shares[1:], futures):
+                numbers.update(zip(share, (Number(*values) for values in future.result())))
+            if progress:
+                progress("numbers", start + len(part), len(unique))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return numbers
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _in(column, values: list):
+    """`column IN (values)` with the values written into the SQL: each chunk's
+    statement is then new to the server, so PostgreSQL plans it with the
+    values known (and hashes the list) instead of falling back, after a few
+    executions of a prepared statement, to a generic plan that compares every
+    row with every value."""
+    return column.in_(bindparam(f"{column.name}_values", values, literal_execute=True))
+
+
+def _existing_keys(session, organization_id: int, first_numbers: set[str]) -> set[tuple[str, str]]:
+    """(lower-cased name, number) of the organisation's contacts having one of `first_numbers`."""
+    keys: set[tuple[str, str]] = set()
+    if not first_numbers or not session.execute(
+            select(exists().where(Contact.organization_id == organization_id))).scalar():
+        return keys
+    phones, contacts = RecordPhone.__table__.c, Contact.__table__.c  # Core rows: no ORM loading cost
+    for chunk in _chunks(sorted(first_numbers), 5000):
+        pairs = session.execute(
+            select(phones.record_id, phones.e164)
+            .where(phones.organization_id == organization_id, phones.record_type == RECORD_TYPE,
+                   _in(phones.e164, chunk))
+        ).all()
+        names: dict[int, str] = {}
+        for ids in _chunks(sorted({record_id for record_id, _ in pairs}), 5000):
+            names.update(session.execute(select(contacts.id, contacts.name).where(
+                contacts.organization_id == organization_id, _in(contacts.id, ids))).all())
+        keys.update((names[record_id].lower(), e164) for record_id, e164 in pairs if record_id in names)
+    return keys
+
+
+def _erased(session, organization_id: int, numbers: set[str], hash_key: str) -> set[str]:
+    if not numbers or not session.execute(
+            select(exists().where(ErasedNumber.organization_id == organization_id))).scalar():
+        return set()
+    found: set[str] = set()
+    for chunk in _chunks(sorted(numbers), 5000):
+        found |= erased_numbers(session, organization_id, set(chunk), hash_key)
+    return found
+
+
+def _reserve_ids(session, table, count: int) -> list[int]:
+    """`count` new primary keys of `table`, so rows and their children go in without RETURNING."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": table.name, "count": count}).scalars())
+    # SQLite: the transaction holds the database's write lock (it begins
+    # IMMEDIATE), so nobody else takes these ids; if someone did, the insert
+    # would fail on the primary key rather than mix rows up.
+    start = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
+def _bulk_insert(session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Rows into `table`: COPY on PostgreSQL; on SQLite one executemany, each
+    distinct value converted once by its column's type (one timestamp per import)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    converters = []
+    for position, name in enumerate(columns):
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            converters.append((position, processor, {}))
+    if converters:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, processor, seen in converters:
+                value = row[position]
+                if value not in seen:
+                    seen[value] = processor(value)
+                row[position] = seen[value]
+            converted.append(tuple(row))
+        rows = converted
+    placeholders = ", ".join("?" * len(columns))
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+
+
+CONTACT_COLUMNS = ("id", "organization_id", "name", "company", "email", "source", "owner_id", "created_at",
+                   "updated_at")
+PHONE_COLUMNS = ("organization_id", "record_type", "record_id", "e164", "suffix", "raw", "extension")
+
+
+def import_contacts_csv(session, *, org: Organization, data: bytes, owner_id: int | None, region: str | None,
+                        hash_key: str, now: datetime, workers: int = 1,
+                        progress: Progress | None = None) -> ImportReport:
+    """Import a CSV of contacts (header `name,company,email,source,phones`,
+    phones separated by `;`). A bad line is reported by its line number and the
+    rest are imported. A line whose (name, first number) is already a contact,
+    in the database or earlier in the file, is a duplicate, so importing the
+    same file again adds nothing. A number erased at its owner's request fails
+    its line rather than bring the person back."""
+    report = ImportReport()
+    records, unreadable = read_csv(data)
+    problems = dict(unreadable)
+    cleaned = []
+    for line, fields in records:
+        values = _clean_fields(fields)
+        if isinstance(values, str):
+            problems[line] = values
+        else:
+            cleaned.append((line, values))
+    if progress:
+        progress("reading", len(records), len(records))
+
+    numbers = normalize_all([raw for _, values in cleaned for raw in values[4]], region_for(region, org.region),
+                            workers, progress)
+    candidates = []  # (line, values, numbers unique by E.164, their raw strings)
+    for line, values in cleaned:
+        found, raws = {}, []
+        for position, raw in enumerate(values[4], start=1):
+            number = numbers[raw]
+            if not number.matchable:
+                problems[line] = f"phones: number {position} is not a usable phone number ({number.status})."
+                break
+            if number.e164 not in found:
+                found[number.e164] = number
+                raws.append(raw)
+        else:
+            candidates.append((line, values, list(found.values()), raws))
+
+    erased = _erased(session, org.id, {n.e164 for c in candidates for n in c[2]}, hash_key)
+    existing = _existing_keys(session, org.id, {c[2][0].e164 for c in candidates})
+    new = []
+    for candidate in candidates:
+        line, values, found, _ = candidate
+        if erased and any(n.e164 in erased for n in found):
+            problems[line] = "phones: a number on this line was erased at the person's request."
+            continue
+        key = (values[0].lower(), found[0].e164)
+        if key in existing:
+            report.duplicates += 1
+            continue
+        existing.add(key)
+        new.append(candidate)
+    for line in sorted(problems):
+        report.fail(line, problems[line])
+
+    check_record_limit(session, org, len(new))
+    ids = _reserve_ids(session, Contact.__table__, len(new))
+    for start in range(0, len(new), CHUNK):
+        chunk = list(zip(ids[start:start + CHUNK], new[start:start + CHUNK]))
+        _bulk_insert(session, Contact.__table__, CONTACT_COLUMNS, [
+            (contact_id, org.id, name, company, email, source, owner_id, now, now)
+            for contact_id, (_, (name, company, email, source, _), _, _) in chunk])
+        _bulk_insert(session, RecordPhone.__table__, PHONE_COLUMNS, [
+            (org.id, RECORD_TYPE, contact_id, n.e164, n.suffix, raw, n.extension)
+            for contact_id, (_, _, found, raws) in chunk for n, raw in zip(found, raws)])
+        report.imported += len(chunk)
+        if progress:
+            progress("saving", report.imported, len(new))
+    # The directory log, as log_directory_change writes it: one row per number.
+    _bulk_insert(session, DirectoryChange.__table__, ("organization_id", "e164", "created_at"),
+                 [(org.id, e164, now) for e164 in sorted({n.e164 for c in new for n in c[2]})])
+    if len(new) >= ANALYZE_MIN and session.get_bind().dialect.name == "postgresql":
+        # As after any bulk load: fresh statistics, so that caller ID's look-ups
+        # are planned for the tables' new size before autovacuum gets to them.
+        session.execute(text("ANALYZE contacts, record_phones, directory_changes"))
+    return report
+
+
+def import_owner(session, organization_id: int, user: User | None, owner_id: int | None) -> int | None:
+    """The owner of imported contacts: the importer unless another (checked) user is named."""
+    if user is None:
+        if owner_id is not None and session.execute(select(User.id).where(
+                User.id == owner_id, User.organization_id == organization_id)).first() is None:
+            raise invalid({"owner_id": ["No such user in your organisation."]})
+        return owner_id
+    return user.id if owner_id is None else _check_owner(session, organization_id, user, owner_id)
