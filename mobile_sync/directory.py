@@ -13,9 +13,34 @@ from mobile_sync.caller_id import _cards, _shared
 from server.models import DirectoryChange, RecordPhone
 
 PAGE = 1000
+RESET_MARKER = ""
 
 
-def directory_delta(session, organization_id: int, cursor: int, page: int = PAGE) -> dict:
+def require_directory_reset(session, org) -> None:
+    """After an erasure: every phone whose cursor is older must rebuild its
+    directory from scratch (the erased number's change rows are gone)."""
+    # A marker row (no number) ends the old history: cursors before it rebuild,
+    # and ids never go back below it.
+    marker = DirectoryChange(organization_id=org.id, e164=RESET_MARKER)
+    session.add(marker)
+    session.flush()
+    org.settings = {**(org.settings or {}), "directory_reset_after": marker.id - 1}
+
+
+def directory_delta(session, organization_id: int, cursor_text: str, page: int = PAGE) -> dict:
+    """Cards changed after the cursor; `reset` tells the phone to drop its cache first.
+
+    Cursors are change ids; "r<id>" continues a rebuild that started from 0.
+    """
+    from server.models import Organization
+
+    org = session.get(Organization, organization_id)
+    reset_after = int((org.settings or {}).get("directory_reset_after", 0))
+    rebuilding = cursor_text.startswith("r")
+    cursor = int(cursor_text.lstrip("r") or 0)
+    reset = not rebuilding and 0 < cursor <= reset_after
+    if reset:
+        cursor, rebuilding = 0, True
     changes = session.execute(
         select(DirectoryChange.id, DirectoryChange.e164)
         .where(DirectoryChange.organization_id == organization_id, DirectoryChange.id > cursor)
@@ -23,7 +48,7 @@ def directory_delta(session, organization_id: int, cursor: int, page: int = PAGE
     ).all()
     more = len(changes) > page
     changes = changes[:page]
-    numbers = sorted({e164 for _, e164 in changes})
+    numbers = sorted({e164 for _, e164 in changes if e164 != RESET_MARKER})
     refs: dict[str, list[tuple[str, int]]] = {}
     if numbers:
         for e164, record_type, record_id in session.execute(
@@ -45,7 +70,8 @@ def directory_delta(session, organization_id: int, cursor: int, page: int = PAGE
         cards.append({"number": e164, "name": card["name"], "company": card["company"], "source": card["source"],
                       "owner": card["owner"], "record_type": card["record_type"], "record_id": card["record_id"]})
     next_cursor = changes[-1][0] if changes else cursor
-    return {"cards": cards, "removed": removed, "cursor": str(next_cursor), "has_more": more}
+    token = f"r{next_cursor}" if rebuilding and more else str(next_cursor)
+    return {"cards": cards, "removed": removed, "cursor": token, "has_more": more, "reset": reset}
 
 
 def latest_change_id(session, organization_id: int) -> int:

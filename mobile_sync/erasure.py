@@ -24,6 +24,7 @@ from sqlalchemy import delete, or_, select, update
 from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import ERASED, PHONEBOOK, number_hash
+from mobile_sync.directory import require_directory_reset
 from mobile_sync.phone_index import log_directory_change, parse_phones
 from mobile_sync.phones import region_for
 from server.models import (
@@ -123,6 +124,8 @@ def erase_number(session, *, org: Organization, e164: str, hash_key: str, now: d
         RecordPhone.organization_id == org_id, RecordPhone.e164 == e164))
     result.deleted["directory_changes"] += _rows_changed(session, delete(DirectoryChange).where(
         DirectoryChange.organization_id == org_id, DirectoryChange.e164 == e164))
+    # Phones that cached the card must drop it though its change rows are gone.
+    require_directory_reset(session, org)
 
     book_hash = number_hash(hash_key, PHONEBOOK, org_id, e164)
     book_ids = list(session.execute(select(PhonebookNumber.contact_id).where(

@@ -47,7 +47,8 @@ class PushAcceptedSchema(Schema):
 
 
 class DirectoryQuerySchema(Schema):
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
+    cursor = Text(load_default="0", validate=validate.Regexp(r"^r?\d{1,10}$", error="Not a directory cursor."),
+                  metadata={"description": "The cursor of the previous answer; 0 (or absent) for everything"})
 
 
 class DirectoryCardSchema(Schema):
@@ -65,6 +66,7 @@ class DirectorySchema(Schema):
     removed = fields.List(fields.String())
     cursor = fields.String()
     has_more = fields.Boolean()
+    reset = fields.Boolean(metadata={"description": "Drop the cached directory before applying these cards"})
 
 
 class PushRecordSchema(Schema):

@@ -294,3 +294,16 @@ def test_an_erased_number_stays_erased_in_phone_books_and_manual_leads(world, cl
     assert count_rows(clean_app, PhonebookNumber, e164=ASHA_E164) == 0
     response = rep.post("/api/v1/leads", json={"name": "Asha", "phone": ASHA})
     assert response.status_code == 409 and response.json["error"]["code"] == "erased_number"
+
+
+def test_phones_are_told_to_rebuild_their_directory_after_an_erasure(world):
+    admin, rep = world["admin"], world["rep"]
+    first = rep.get("/api/v1/directory", device=True).json
+    assert ASHA_E164 in [c["number"] for c in first["cards"]] and first["reset"] is False
+    cursor = first["cursor"]
+    assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
+    after = rep.get("/api/v1/directory", device=True, query_string={"cursor": cursor}).json
+    assert after["reset"] is True
+    assert ASHA_E164 not in [c["number"] for c in after["cards"]]
+    again = rep.get("/api/v1/directory", device=True, query_string={"cursor": after["cursor"]}).json
+    assert again["reset"] is False
