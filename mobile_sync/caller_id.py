@@ -13,12 +13,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import aliased
 
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for
-from server.models import Contact, Lead, PhonebookContact, PhonebookNumber, RecordPhone, User
+from server.models import Contact, Lead, RecordPhone, User
+from server.models.base import UTCDateTime
 from server.models.calls import CALL_TYPES
 
 PRECEDENCE = {"contact": 0, "lead": 1, "user": 2}
@@ -36,26 +37,6 @@ def _trim(note: str | None) -> str | None:
         return None
     note = " ".join(note.split())
     return note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…"
-
-
-def _index_rows(session, org_id: int, number) -> tuple[list[tuple[str, int]], str]:
-    rows = session.execute(
-        select(RecordPhone.record_type, RecordPhone.record_id)
-        .where(RecordPhone.organization_id == org_id, RecordPhone.e164 == number.e164)
-    ).all()
-    if rows:
-        return [tuple(r) for r in rows], "exact"
-    rows = session.execute(
-        select(RecordPhone.record_type, RecordPhone.record_id, RecordPhone.e164)
-        .where(RecordPhone.organization_id == org_id, RecordPhone.suffix == number.suffix).limit(50)
-    ).all()
-    if not rows:
-        return [], "none"
-    national = _national(number.e164)
-    same_national = [(t, i) for t, i, e in rows if _national(e) == national]
-    if same_national:
-        return same_national, "national"
-    return [(t, i) for t, i, _ in rows], "suffix"
 
 
 def _cards(session, org_id: int, refs: list[tuple[str, int]]) -> list[dict]:
@@ -93,20 +74,6 @@ def _cards(session, org_id: int, refs: list[tuple[str, int]]) -> list[dict]:
     return cards
 
 
-def _phonebook_card(session, org_id: int, user_id: int, e164: str, hash_key: str) -> dict | None:
-    row = session.execute(
-        select(PhonebookContact.id, PhonebookContact.display_name, PhonebookContact.company)
-        .join(PhonebookNumber, PhonebookNumber.contact_id == PhonebookContact.id)
-        .where(PhonebookNumber.user_id == user_id,
-               PhonebookNumber.number_hash == number_hash(hash_key, PHONEBOOK, org_id, e164)).limit(1)
-    ).first()
-    if row is None:
-        return None
-    return {"record_type": "phone_contact", "record_id": None, "name": row[1], "company": row[2], "source": None,
-            "owner_id": user_id, "owner": None, "last_spoken_at": None, "last_call_type": None,
-            "last_note": None, "lead_status": None}
-
-
 def _shared(cards: list[dict], e164: str, grade: str) -> dict:
     companies = {c["company"] for c in cards if c["company"]}
     company = companies.pop() if len(companies) == 1 else None
@@ -116,30 +83,83 @@ def _shared(cards: list[dict], e164: str, grade: str) -> dict:
             "last_call_type": None, "last_note": None, "lead_status": None, "grade": grade}
 
 
+# One round trip: the exact probe, else the suffix probe (at most 50 rows), each
+# joined to its record and owner, plus the rep's phone-book entry. Built once;
+# run on the connection, so no ORM objects are made on the ringing path.
+_LOOKUP = text("""
+SELECT p.record_type, p.record_id, p.e164,
+       COALESCE(c.name, l.name, u.name) AS name, COALESCE(c.company, l.company) AS company,
+       COALESCE(c.source, l.source) AS source, COALESCE(c.owner_id, l.owner_id) AS owner_id, o.name AS owner,
+       COALESCE(c.last_spoken_at, l.last_spoken_at) AS last_spoken_at,
+       COALESCE(c.last_call_type, l.last_call_type) AS last_call_type,
+       COALESCE(c.last_note, l.last_note) AS last_note, l.status AS lead_status
+FROM (
+    SELECT record_type, record_id, e164 FROM (
+        SELECT record_type, record_id, e164 FROM record_phones WHERE organization_id = :org AND e164 = :e164
+    ) AS exact
+    UNION ALL
+    SELECT record_type, record_id, e164 FROM (
+        SELECT record_type, record_id, e164 FROM record_phones
+        WHERE organization_id = :org AND suffix = :suffix AND e164 <> :e164
+          AND NOT EXISTS (SELECT 1 FROM record_phones WHERE organization_id = :org AND e164 = :e164)
+        LIMIT 50
+    ) AS by_suffix
+) AS p
+LEFT JOIN contacts c ON p.record_type = 'contact' AND c.id = p.record_id AND c.organization_id = :org
+LEFT JOIN leads l ON p.record_type = 'lead' AND l.id = p.record_id AND l.organization_id = :org
+LEFT JOIN users u ON p.record_type = 'user' AND u.id = p.record_id AND u.organization_id = :org
+LEFT JOIN users o ON o.id = COALESCE(c.owner_id, l.owner_id)
+UNION ALL
+SELECT 'phone_contact', NULL, :e164, pc.display_name, pc.company, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM (SELECT contact_id FROM phonebook_numbers WHERE user_id = :user AND number_hash = :book_hash LIMIT 1) AS pn
+JOIN phonebook_contacts pc ON pc.id = pn.contact_id
+""").columns(record_type=String, record_id=Integer, e164=String, name=String, company=String, source=String,
+             owner_id=Integer, owner=String, last_spoken_at=UTCDateTime, last_call_type=Integer,
+             last_note=String, lead_status=String)
+
+
+def _card_from_row(row, grade: str) -> dict:
+    return {
+        "record_type": row.record_type, "record_id": row.record_id, "name": row.name, "company": row.company,
+        "source": row.source, "owner_id": row.owner_id, "owner": row.owner,
+        "last_spoken_at": row.last_spoken_at.isoformat() if row.last_spoken_at else None,
+        "last_call_type": CALL_TYPES.get(row.last_call_type), "last_note": _trim(row.last_note),
+        "lead_status": row.lead_status, "grade": grade,
+    }
+
+
 def lookup_caller(session, *, org_id: int, org_region: str | None, user_id: int | None, user_region: str | None,
                   raw_number: str, hash_key: str) -> dict:
-    """The caller's context for a ringing number, as the API answers it."""
+    """The caller's context for a ringing number, JSON-ready, as the API answers it."""
     number = normalize_number(raw_number, region_for(user_region, org_region))
     if not number.matchable:
         return {"number": None, "number_status": number.status, "match": None, "candidates": []}
-    refs, grade = _index_rows(session, org_id, number)
+    book_hash = number_hash(hash_key, PHONEBOOK, org_id, number.e164) if user_id is not None else ""
+    rows = session.connection().execute(_LOOKUP, {
+        "org": org_id, "e164": number.e164, "suffix": number.suffix, "user": user_id or 0,
+        "book_hash": book_hash}).all()
+    phone_book = [r for r in rows if r.record_type == "phone_contact"]
+    records = [r for r in rows if r.record_type != "phone_contact" and r.name is not None]
     result = {"number": number.e164, "number_status": number.status, "match": None, "candidates": []}
-    if refs:
-        cards = _cards(session, org_id, refs)
-        for card in cards:
-            card["grade"] = grade
-        best = [c for c in cards if c["record_type"] == cards[0]["record_type"]] if cards else []
+    if records:
+        if records[0].e164 == number.e164:
+            grade = "exact"
+        else:
+            national = _national(number.e164)
+            same = [r for r in records if _national(r.e164) == national]
+            records, grade = (same, "national") if same else (records, "suffix")
+        records.sort(key=lambda r: (PRECEDENCE[r.record_type], r.record_id))
+        cards = [_card_from_row(r, grade) for r in records]
+        best = [c for c in cards if c["record_type"] == cards[0]["record_type"]]
         if len(best) == 1:
-            result["match"] = best[0]
-            result["candidates"] = cards[1:]
-        elif best and grade != "suffix":
-            result["match"] = _shared(best, number.e164, grade)
-            result["candidates"] = cards
+            result["match"], result["candidates"] = best[0], cards[1:]
+        elif grade != "suffix":
+            shared = _shared(best, number.e164, grade)
+            result["match"], result["candidates"] = shared, cards
         else:
             result["candidates"] = cards  # several records share these last digits: not confident
-    if result["match"] is None and user_id is not None:
-        card = _phonebook_card(session, org_id, user_id, number.e164, hash_key)
-        if card is not None:
-            card["grade"] = "exact"
-            result["match"] = card
+    if result["match"] is None and phone_book:
+        card = _card_from_row(phone_book[0], "exact")
+        card["owner_id"] = user_id
+        result["match"] = card
     return result

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mobile_sync.tokens import hash_token
 from server.errors import ApiError
@@ -56,14 +56,18 @@ def _unauthorized(message: str = "A valid bearer token is required.") -> ApiErro
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+# Built once: every API request runs it.
+_TOKEN_QUERY = (
+    select(AccessToken, User, Device)
+    .join(User, User.id == AccessToken.user_id)
+    .outerjoin(Device, Device.id == AccessToken.device_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+    .execution_options(all_organizations=True)
+)
+
+
 def _token_principal(token: str) -> Principal | None:
-    row = db.session.execute(
-        select(AccessToken, User, Device)
-        .join(User, User.id == AccessToken.user_id)
-        .outerjoin(Device, Device.id == AccessToken.device_id)
-        .where(AccessToken.token_hash == hash_token(token))
-        .execution_options(all_organizations=True)
-    ).first()
+    row = db.session.execute(_TOKEN_QUERY, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     access, user, device = row

@@ -7,7 +7,6 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
 
 from mobile_sync.errors import ServiceError
 from mobile_sync.ingest_calls import dialect_insert
@@ -25,13 +24,13 @@ def _seconds_to_midnight(moment: datetime) -> int:
 
 
 def _count_in_database(org_id: int, day: str) -> int:
+    """One upsert that returns the new count (SQLite and PostgreSQL)."""
     session = db.session
-    session.execute(dialect_insert(session, RequestCounter).values(organization_id=org_id, day=day, count=0)
-                    .on_conflict_do_nothing(index_elements=["organization_id", "day"]))
-    session.execute(update(RequestCounter).where(RequestCounter.organization_id == org_id, RequestCounter.day == day)
-                    .values(count=RequestCounter.count + 1))
-    return session.execute(select(RequestCounter.count).where(
-        RequestCounter.organization_id == org_id, RequestCounter.day == day)).scalar_one()
+    stmt = (dialect_insert(session, RequestCounter).values(organization_id=org_id, day=day, count=1)
+            .on_conflict_do_update(index_elements=["organization_id", "day"],
+                                   set_={"count": RequestCounter.count + 1})
+            .returning(RequestCounter.count))
+    return session.connection().execute(stmt).scalar_one()
 
 
 def count_request(principal) -> None:

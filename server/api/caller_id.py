@@ -34,7 +34,7 @@ def _audit_lookup(result, path_args):
 
 
 @operation(bp, "/caller-id", "GET", auth=ANY, query=CallerIdQuerySchema, response=CallerIdSchema,
-           audit=_audit_lookup)
+           audit=_audit_lookup, serialized=True)
 def caller_id(principal, args):
     """Who is calling: the caller's context for a number."""
     user = principal.user

@@ -49,6 +49,10 @@ class Operation:
     # Access audit: an action name ("lead.read": object from the path id), or
     # a function (result, path_args) -> (action, object_type, object_id, count).
     audit: object = None
+    # True when the view returns JSON-ready data already shaped like `response`
+    # (the hot caller-ID path skips a second serialisation).
+    serialized: bool = False
+    schemas: dict = field(default_factory=dict)
 
 
 def after_commit(callback: Callable[[], None]) -> None:
@@ -78,6 +82,14 @@ def load_with(schema: Schema, data, *, what: str = "body"):
         raise ApiError(422, "invalid_fields", f"Some fields of the {what} are invalid.", fields=messages)
 
 
+def _instance(op: Operation, which: str, **options) -> Schema:
+    """One schema instance per operation, reused by every request (they hold no request state)."""
+    cache = op.schemas
+    if which not in cache:
+        cache[which] = getattr(op, which)(**options)
+    return cache[which]
+
+
 def _render(result, op: Operation):
     if isinstance(result, Response):
         return result
@@ -86,8 +98,9 @@ def _render(result, op: Operation):
         result, status = result
     if status == 204 or result is None:
         return Response(status=204)
-    payload = op.response().dump(result) if op.response else result
-    response = jsonify(payload)
+    if op.response is not None and not op.serialized:
+        result = _instance(op, "response").dump(result)
+    response = jsonify(result)
     response.status_code = status
     return response
 
@@ -114,7 +127,7 @@ WHILE_CLOSING = {"data_rights.export", "data_rights.erase", "organization.cancel
 def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, query=None,
               response=None, status: int = 200, summary: str = "", tags=None,
               request_content_type: str = "application/json", responses=None,
-              max_body_bytes: Callable[[], int | None] | None = None, audit=None):
+              max_body_bytes: Callable[[], int | None] | None = None, audit=None, serialized: bool = False):
     """Register `fn` as the view of `method rule` on blueprint `bp`.
 
     `max_body_bytes` returns this operation's own body limit (instead of
@@ -126,7 +139,7 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
                        auth=auth, roles=tuple(roles) if roles else None, body=body, query=query,
                        response=response, status=status, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                        tags=tags or [bp.name], request_content_type=request_content_type,
-                       responses=responses or {}, audit=audit)
+                       responses=responses or {}, audit=audit, serialized=serialized)
 
         @wraps(fn)
         def view(**path_args):
@@ -146,11 +159,12 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
                 request.max_content_length = max_body_bytes()
             kwargs = dict(path_args)
             if op.body is not None:
-                kwargs["body"] = load_with(op.body(), _load_json_body())
+                kwargs["body"] = load_with(_instance(op, "body"), _load_json_body())
             elif request_content_type != "application/json":
                 kwargs["raw_body"] = request.get_data(cache=True)
             if op.query is not None:
-                kwargs["args"] = load_with(op.query(unknown=EXCLUDE), request.args.to_dict(), what="query")
+                kwargs["args"] = load_with(_instance(op, "query", unknown=EXCLUDE), request.args.to_dict(),
+                                           what="query")
             result = fn(principal, **kwargs)
             if op.audit and principal is not None:
                 _audit(op, principal, result, path_args)
