@@ -11,9 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from server.models import Call, Contact, Lead, RecordPhone
+from server.models.base import utcnow
 from server.models.calls import CONNECTED_TYPES
 
 
@@ -90,6 +91,41 @@ def match_calls(session, organization_id: int, calls: list[CallFacts]) -> list[C
     return unmatched
 
 
+def _record_updates(group: list[CallFacts]) -> tuple[datetime | None, CallFacts, datetime]:
+    """(latest connected call's start, the newest call, the earliest start) of one record's calls."""
+    connected = [c.started_at for c in group if c.call_type in CONNECTED_TYPES and c.duration_s > 0]
+    newest = max(group, key=lambda c: c.started_at)
+    return (max(connected) if connected else None), newest, min(c.started_at for c in group)
+
+
+# One statement per record type for the whole batch. Increments happen in the
+# database (calls_count = calls_count + n), so two workers attaching calls to
+# the same lead at once both count; the WHERE clause skips records the batch
+# does not change, as the ORM would.
+_ATTACH_SQL = """
+UPDATE {table} AS r SET
+  last_spoken_at = GREATEST(r.last_spoken_at, v.spoken),
+  last_call_at = CASE WHEN r.last_call_at IS NULL OR v.newest >= r.last_call_at THEN v.newest ELSE r.last_call_at END,
+  last_call_type = CASE WHEN r.last_call_at IS NULL OR v.newest >= r.last_call_at THEN v.newest_type
+                        ELSE r.last_call_type END,
+  {lead_columns}updated_at = :now
+FROM unnest(CAST(:ids AS INTEGER[]), CAST(:spoken AS TIMESTAMP WITH TIME ZONE[]),
+            CAST(:newest AS TIMESTAMP WITH TIME ZONE[]), CAST(:newest_type AS SMALLINT[]),
+            CAST(:counts AS INTEGER[]), CAST(:firsts AS TIMESTAMP WITH TIME ZONE[]))
+     AS v(id, spoken, newest, newest_type, n, first)
+WHERE r.id = v.id AND ({changed})
+"""
+_CONTACT_CHANGED = ("(v.spoken IS NOT NULL AND (r.last_spoken_at IS NULL OR v.spoken > r.last_spoken_at)) "
+                    "OR r.last_call_at IS NULL OR v.newest > r.last_call_at "
+                    "OR (v.newest = r.last_call_at AND r.last_call_type IS DISTINCT FROM v.newest_type)")
+_ATTACH = {
+    "contact": text(_ATTACH_SQL.format(table=Contact.__tablename__, lead_columns="", changed=_CONTACT_CHANGED)),
+    "lead": text(_ATTACH_SQL.format(
+        table=Lead.__tablename__, changed="TRUE",
+        lead_columns="calls_count = COALESCE(r.calls_count, 0) + v.n, first_call_at = LEAST(r.first_call_at, v.first),\n  ")),
+}
+
+
 def attach_calls_to_records(session, calls: list[CallFacts]) -> None:
     """Update each matched record's last-spoken time, last call type and, for
     leads, the call counters. Safe to run for calls processed in any order."""
@@ -97,23 +133,44 @@ def attach_calls_to_records(session, calls: list[CallFacts]) -> None:
     for call in calls:
         if call.record_type in PRECEDENCE:
             by_record[(call.record_type, call.record_id)].append(call)
+    if not by_record:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        now = utcnow()
+        for record_type in PRECEDENCE:
+            params = {"ids": [], "spoken": [], "newest": [], "newest_type": [], "counts": [], "firsts": [],
+                      "now": now}
+            for (rtype, record_id), group in by_record.items():
+                if rtype != record_type:
+                    continue
+                spoken, newest, first = _record_updates(group)
+                params["ids"].append(record_id)
+                params["spoken"].append(spoken)
+                params["newest"].append(newest.started_at)
+                params["newest_type"].append(newest.call_type)
+                params["counts"].append(len(group))
+                params["firsts"].append(first)
+            if params["ids"]:
+                session.execute(_ATTACH[record_type], params)
+        return
+    models = {"contact": Contact, "lead": Lead}
+    for record_type, model in models.items():  # load every record of the batch in one query per type
+        ids = [rid for (rtype, rid) in by_record if rtype == record_type]
+        if ids:
+            session.execute(select(model).where(model.id.in_(ids))).scalars().all()
     for (record_type, record_id), group in by_record.items():
-        model = Contact if record_type == "contact" else Lead
+        model = models[record_type]
         record = session.get(model, record_id)
         if record is None:
             continue
-        connected = [c for c in group if c.call_type in CONNECTED_TYPES and c.duration_s > 0]
-        if connected:
-            latest = max(connected, key=lambda c: c.started_at)
-            if record.last_spoken_at is None or latest.started_at > record.last_spoken_at:
-                record.last_spoken_at = latest.started_at
-        newest = max(group, key=lambda c: c.started_at)
+        spoken, newest, first = _record_updates(group)
+        if spoken is not None and (record.last_spoken_at is None or spoken > record.last_spoken_at):
+            record.last_spoken_at = spoken
         if record.last_call_at is None or newest.started_at >= record.last_call_at:
             record.last_call_at = newest.started_at
             record.last_call_type = newest.call_type
         if model is Lead:
             record.calls_count = (record.calls_count or 0) + len(group)
-            first = min(c.started_at for c in group)
             record.first_call_at = min(filter(None, [record.first_call_at, first]))
 
 

@@ -8,10 +8,11 @@ transaction is the processing outbox (see `server.models.calls.SyncUpload`).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 
 from mobile_sync.call_rows import read_call_row
 from mobile_sync.consent import on_revocation, require_consent
@@ -57,6 +58,12 @@ def _to_datetime(epoch_ms: int) -> datetime:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
 
 
+def _bounded(value: str | None, limit: int) -> str | None:
+    """An extension longer than its column (phonenumbers accepts up to 20
+    digits) is cut, not a database error; `raw_number` keeps what was sent."""
+    return value[:limit] if value and len(value) > limit else value
+
+
 def _rows_for_insert(device: Device, user: User, org: Organization, clean_rows, now: datetime) -> list[dict]:
     fallback = region_for(user.region, org.region)
     out = []
@@ -69,7 +76,7 @@ def _rows_for_insert(device: Device, user: User, org: Organization, clean_rows, 
             "android_id": row["_id"], "date_ms": row["date"], "started_at": _to_datetime(row["date"]),
             "duration_s": row["duration"], "call_type": row["type"], "presentation": row["presentation"],
             "raw_number": row["number"], "e164": number.e164, "number_status": number.status,
-            "extension": number.extension, "countryiso": (row["countryiso"] or None) and row["countryiso"].upper(),
+            "extension": _bounded(number.extension, 16), "countryiso": (row["countryiso"] or None) and row["countryiso"].upper(),
             "cached_name": row["name"] or None, "via_number": row["via_number"] or None,
             "via_e164": via.e164 if via else None, "subscription_id": row["subscription_id"],
             "last_modified_ms": row["last_modified"], "created_at": now,
@@ -77,10 +84,61 @@ def _rows_for_insert(device: Device, user: User, org: Organization, clean_rows, 
     return out
 
 
+# Columns that differ per call; the others are the same for the whole batch.
+_PER_ROW = ("android_id", "date_ms", "started_at", "duration_s", "call_type", "presentation", "raw_number", "e164",
+            "number_status", "extension", "countryiso", "cached_name", "via_number", "via_e164", "subscription_id",
+            "last_modified_ms")
+_PER_BATCH = ("organization_id", "device_id", "user_id", "upload_id", "created_at")
+_PG_INSERT = None
+
+
+def _pg_insert_statement():
+    """INSERT ... SELECT FROM json_populate_recordset(the batch as one JSON
+    array) ON CONFLICT DO NOTHING: one statement and one round trip a batch.
+
+    Per 1,000 rows this costs the web process about 5 ms of CPU, against
+    16 ms for one array parameter per column and 270-320 ms for SQLAlchemy's
+    multi-row VALUES with RETURNING (measured on PostgreSQL 15).
+    """
+    global _PG_INSERT
+    if _PG_INSERT is None:
+        from sqlalchemy.dialects import postgresql
+
+        table = Call.__table__
+        dialect = postgresql.dialect()
+        shared = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)})" for c in _PER_BATCH)
+        _PG_INSERT = text(
+            f"INSERT INTO {table.name} ({', '.join(_PER_BATCH + _PER_ROW)}) "
+            f"SELECT {shared}, {', '.join('r.' + c for c in _PER_ROW)} "
+            f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json)) AS r "
+            "ON CONFLICT (device_id, android_id, date_ms) DO NOTHING")
+    return _PG_INSERT
+
+
+def insert_new_calls(session, rows: list[dict]) -> int:
+    """Insert call rows, skipping any whose identity is already stored (a
+    concurrent copy of the batch); return how many were inserted. Every row
+    carries the same organisation, device, user, upload and creation time."""
+    if session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps([{c: row[c] for c in _PER_ROW} for row in rows], default=datetime.isoformat)
+        params = {c: rows[0][c] for c in _PER_BATCH}
+        params["rows"] = payload
+        return session.execute(_pg_insert_statement(), params).rowcount
+    stmt = dialect_insert(session, Call).on_conflict_do_nothing(
+        index_elements=["device_id", "android_id", "date_ms"]).returning(Call.id)
+    return len(session.execute(stmt, rows).all())
+
+
 def _existing_identities(session, device_id: int, rows: list[dict]) -> set[tuple[int, int]]:
     ids = {row["android_id"] for row in rows}
+    # The range keeps PostgreSQL on the (device_id, android_id, date_ms) index
+    # even while a new phone's statistics still say it has no calls; with the
+    # IN list alone it scanned all of the device's calls for every batch, so a
+    # first sync of 30,000 calls went from 0.3 s to 1.6 s a batch.
     found = session.execute(
-        select(Call.android_id, Call.date_ms).where(Call.device_id == device_id, Call.android_id.in_(ids))
+        select(Call.android_id, Call.date_ms).where(Call.device_id == device_id,
+                                                    Call.android_id.between(min(ids), max(ids)),
+                                                    Call.android_id.in_(ids))
     ).all()
     return {(a, d) for a, d in found}
 
@@ -152,10 +210,7 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
             session.flush()
             for value in new_rows:
                 value["upload_id"] = upload.id
-            stmt = dialect_insert(session, Call).on_conflict_do_nothing(
-                index_elements=["device_id", "android_id", "date_ms"]).returning(Call.id)
-            inserted = session.execute(stmt, new_rows).all()
-            result.accepted = len(inserted)
+            result.accepted = insert_new_calls(session, new_rows)
             if result.accepted:
                 upload.accepted = result.accepted
                 result.upload_id = upload.id

@@ -11,14 +11,34 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from mobile_sync.call_matching import CallFacts, attach_calls_to_records, match_calls
 from mobile_sync.callback_tasks import update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from server.models import Call, Organization, SyncUpload
 
+# Every call's outcome in one statement (one array per column), instead of
+# one UPDATE per (outcome, record) group: a batch matching 300 records made
+# 300 round trips.
+_PG_WRITE_OUTCOMES = text("""
+UPDATE calls AS c SET outcome = v.outcome, record_type = v.record_type, record_id = v.record_id,
+                      processed_at = :now
+FROM unnest(CAST(:ids AS INTEGER[]), CAST(:outcomes AS VARCHAR[]), CAST(:record_types AS VARCHAR[]),
+            CAST(:record_ids AS INTEGER[])) AS v(id, outcome, record_type, record_id)
+WHERE c.id = v.id
+""")
+
+
 def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
+    if not calls:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_PG_WRITE_OUTCOMES, {
+            "ids": [c.id for c in calls], "outcomes": [c.outcome for c in calls],
+            "record_types": [c.record_type for c in calls], "record_ids": [c.record_id for c in calls],
+            "now": now})
+        return
     groups: dict[tuple, list[int]] = defaultdict(list)
     for call in calls:
         groups[(call.outcome, call.record_type, call.record_id)].append(call.id)
