@@ -20,7 +20,8 @@ CSV_IMPORT_MAX_BYTES = 64 * 1024 * 1024
 CSV_TYPES = ("text/csv", "application/csv")
 
 
-@operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema)
+@operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema,
+           audit="contact.list")
 def list_contacts(principal, args):
     """The organisation's contacts, newest first; `q` is a name or company prefix."""
     return contacts.list_contacts(db.session, principal.organization_id, **args)
@@ -33,20 +34,21 @@ def create_contact(principal, body):
                                    now=now())
 
 
-@operation(bp, "/contacts/<int:contact_id>", "GET", auth=ANY, response=ContactSchema)
+@operation(bp, "/contacts/<int:contact_id>", "GET", auth=ANY, response=ContactSchema, audit="contact.read")
 def get_contact(principal, contact_id):
     """One contact with its numbers."""
     return contacts.read_contact(db.session, principal.organization_id, contact_id)
 
 
-@operation(bp, "/contacts/<int:contact_id>", "PATCH", auth=USER, body=ContactUpdateSchema, response=ContactSchema)
+@operation(bp, "/contacts/<int:contact_id>", "PATCH", auth=USER, body=ContactUpdateSchema, response=ContactSchema,
+           audit="contact.update")
 def update_contact(principal, body, contact_id):
     """Change a contact (reps: their own); `phones` replaces its numbers."""
     return contacts.update_contact(db.session, org=principal.user.organization, user=principal.user,
                                    contact_id=contact_id, changes=body, now=now())
 
 
-@operation(bp, "/contacts/<int:contact_id>", "DELETE", auth=USER, status=204)
+@operation(bp, "/contacts/<int:contact_id>", "DELETE", auth=USER, status=204, audit="contact.delete")
 def delete_contact(principal, contact_id):
     """Delete a contact (reps: their own); caller ID stops naming its numbers."""
     contacts.delete_contact(db.session, organization_id=principal.organization_id, user=principal.user,
@@ -58,7 +60,8 @@ def _import_limit() -> int:
 
 
 @operation(bp, "/contacts/import", "POST", auth=USER, roles=("admin", "manager"), query=ContactImportQuerySchema,
-           response=ContactImportResultSchema, request_content_type="text/csv", max_body_bytes=_import_limit)
+           response=ContactImportResultSchema, request_content_type="text/csv", max_body_bytes=_import_limit,
+           audit=lambda report, _: ("contact.import", "contact", None, report.imported))
 def import_contacts(principal, raw_body, args):
     """Import contacts from CSV (`name,company,email,source,phones`, phones separated by `;`)."""
     if request.mimetype not in CSV_TYPES:

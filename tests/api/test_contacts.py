@@ -443,3 +443,21 @@ def test_numbers_read_by_worker_processes_are_the_same_as_read_here(team, clean_
     report = import_csv(team["admin"], csv_body(*generated_lines(100))).json
     assert (report["imported"], report["failed"]) == (100, 0)
     assert who(team["admin"], "099 0000 0099")["name"] == "Person 99"
+
+
+def test_reads_changes_and_imports_of_contacts_are_audited_without_data(team):
+    admin, rep = team["admin"], team["rep"]
+    contact_id = create(rep).json["id"]
+    rep.get("/api/v1/contacts")
+    rep.get(f"/api/v1/contacts/{contact_id}")
+    rep.patch(f"/api/v1/contacts/{contact_id}", json={"company": "Rao Traders"})
+    import_csv(admin, csv_body("Bala,,,,9876543211", "Chitra,,,,9876543212"))
+    rep.delete(f"/api/v1/contacts/{contact_id}")
+    events = admin.get("/api/v1/audit").json["items"]
+    seen = [(e["action"], e["object_type"], e["object_id"], e["count"], e["actor_user_id"]) for e in reversed(events)]
+    assert seen == [("contact.list", "contact", None, 1, rep.user_id),
+                    ("contact.read", "contact", contact_id, None, rep.user_id),
+                    ("contact.update", "contact", contact_id, None, rep.user_id),
+                    ("contact.import", "contact", None, 2, admin.user_id),
+                    ("contact.delete", "contact", contact_id, None, rep.user_id)]
+    assert "98765" not in str(events) and "Asha" not in str(events) and "Rao" not in str(events)
