@@ -34,12 +34,18 @@ def sweep_outbox(min_age_s: int = 60) -> int:
     Redis outage or a killed worker left behind."""
     from server.queue import enqueue
 
+    from mobile_sync.pushes import stale_pushes
+
     ids = pending_upload_ids(db.session, older_than=stale_after(now(), min_age_s))
-    db.session.rollback()
+    pushes, expired = stale_pushes(db.session, now())
+    db.session.commit()
     for upload_id in ids:
         enqueue(process_call_upload, upload_id)
-    if ids:
-        log.info("outbox sweep: %s uploads queued again", len(ids))
+    for message_id in pushes:
+        enqueue(send_push, message_id, queue="push")
+    if ids or pushes or expired:
+        log.info("outbox sweep: %s uploads and %s pushes queued again, %s pushes expired",
+                 len(ids), len(pushes), expired)
     return len(ids)
 
 
@@ -47,37 +53,28 @@ def send_push(message_id: int) -> str:
     """Deliver one recorded push; remove the device's token if FCM says it is gone."""
     from flask import current_app
 
-    from mobile_sync.pushes import forget_fcm_token
     from mobile_sync.push_payloads import NOTIFICATIONS
-    from server.models import Device, PushMessage
+    from mobile_sync.pushes import claim_push, record_push_outcome
+    from server.metrics import PUSH_SENT
     from server.push import deliver, sender_for
 
-    message = db.session.get(PushMessage, message_id)
-    if message is None or message.status != "queued":
+    claimed = claim_push(db.session, message_id)
+    db.session.commit()  # the claim is visible before anything is sent
+    if claimed is None:
         return "skipped"
-    device = db.session.get(Device, message.device_id) if message.device_id else None
-    if device is None or device.revoked_at or not device.fcm_token:
-        message.status, message.error = "failed", "NO_TOKEN"
+    if not claimed["token"]:
+        record_push_outcome(db.session, message_id, status="failed", attempts=0, error="NO_TOKEN",
+                            fcm_message_id=None, now=now(), device_id=None, token=None)
         db.session.commit()
-        return message.status
-    token = device.fcm_token
-    send = dict(token=token, data=message.data, collapse_key=message.collapse_key, ttl_s=message.ttl_s,
-                notification=NOTIFICATIONS.get(message.kind), expires_at=message.expires_at)
-    db.session.rollback()  # no transaction held open while talking to FCM
-    outcome = deliver(sender_for(current_app), now=now, **send)
-    message = db.session.get(PushMessage, message_id)
-    message.status, message.attempts, message.error = outcome.status, outcome.attempts, outcome.error
-    from server.metrics import PUSH_SENT
-
-    PUSH_SENT.labels(message.kind, outcome.status).inc()
-    message.fcm_message_id = outcome.message_id
-    if outcome.status in ("sent", "sink"):
-        message.sent_at = now()
-    if outcome.status == "sent":
-        message.data = None  # delivered: keep the record, not the (sealed) payload
-    if outcome.status == "token_removed":
-        forget_fcm_token(db.session, message.device_id, token)
+        return "failed"
+    outcome = deliver(sender_for(current_app), token=claimed["token"], data=claimed["data"],
+                      collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
+                      notification=NOTIFICATIONS.get(claimed["kind"]), expires_at=claimed["expires_at"], now=now)
+    record_push_outcome(db.session, message_id, status=outcome.status, attempts=outcome.attempts,
+                        error=outcome.error, fcm_message_id=outcome.message_id, now=now(),
+                        device_id=claimed["device_id"], token=claimed["token"])
     db.session.commit()
+    PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
     log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
     return outcome.status
 

@@ -158,3 +158,36 @@ def test_the_private_fcm_url_hook_still_exists():
         assert service._project_id == "p"
     finally:
         firebase_admin.delete_app(app)
+
+
+def test_a_push_job_run_twice_sends_once(rep, clean_app, fcm):
+    """RQ may run a job twice; the atomic claim makes the second run a no-op."""
+    from server.jobs import send_push
+
+    rep.post("/api/v1/calls/ringing", device=True, json={"number": "+91 98765 43210"})
+    (record,) = push_records(clean_app)
+    with clean_app.app_context():
+        assert send_push(record.id) == "skipped"
+    assert len(fcm.requests) == 1
+
+
+def test_the_sweep_sends_pushes_whose_job_was_lost_and_expires_stale_ones(rep, clean_app, fcm, clock):
+    from datetime import timedelta
+
+    from mobile_sync.pushes import queue_push
+    from server.extensions import db
+    from server.jobs import sweep_outbox
+
+    with clean_app.app_context():
+        _, (lost,) = queue_push(db.session, organization_id=rep.organization_id, user_ids=[rep.user_id],
+                                kind="ringing", context=None, e164=None, hash_key="k", now=clock.now, ttl_s=30)
+        _, (old,) = queue_push(db.session, organization_id=rep.organization_id, user_ids=[rep.user_id],
+                               kind="ringing", context=None, e164=None, hash_key="k",
+                               now=clock.now - timedelta(seconds=60), ttl_s=30)
+        db.session.commit()
+    clock.advance(seconds=15)
+    with clean_app.test_request_context():
+        sweep_outbox(60)
+    statuses = {r.id: r.status for r in push_records(clean_app)}
+    assert statuses == {lost: "sent", old: "expired"}
+    assert len(fcm.requests) == 1
