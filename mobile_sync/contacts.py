@@ -88,6 +88,15 @@ def list_contacts(session, organization_id: int, *, page: int = 1, q: str | None
 
 # --- writing -----------------------------------------------------------------
 
+def _check_active_user(session, organization_id: int, user_id: int) -> None:
+    found = session.execute(
+        select(User.id).where(User.id == user_id, User.organization_id == organization_id,
+                              User.disabled_at.is_(None))
+    ).first()
+    if found is None:
+        raise invalid({"owner_id": ["No such user in your organisation."]}, "No such owner in your organisation.")
+
+
 def _check_owner(session, organization_id: int, user: User, owner_id: int | None) -> int | None:
     """`owner_id` if `user` may give a contact to that owner: a rep only to
     themselves; a manager or admin to any active user of the organisation."""
@@ -95,14 +104,8 @@ def _check_owner(session, organization_id: int, user: User, owner_id: int | None
         return owner_id
     if user.role not in MANAGERS:
         raise forbidden("Only managers and admins may give a contact to another owner.")
-    if owner_id is None:
-        return None
-    found = session.execute(
-        select(User.id).where(User.id == owner_id, User.organization_id == organization_id,
-                              User.disabled_at.is_(None))
-    ).first()
-    if found is None:
-        raise invalid({"owner_id": ["No such user in your organisation."]})
+    if owner_id is not None:
+        _check_active_user(session, organization_id, owner_id)
     return owner_id
 
 
@@ -488,10 +491,10 @@ def import_contacts_csv(session, *, org: Organization, data: bytes, owner_id: in
 
 
 def import_owner(session, organization_id: int, user: User | None, owner_id: int | None) -> int | None:
-    """The owner of imported contacts: the importer unless another (checked) user is named."""
-    if user is None:
-        if owner_id is not None and session.execute(select(User.id).where(
-                User.id == owner_id, User.organization_id == organization_id)).first() is None:
-            raise invalid({"owner_id": ["No such user in your organisation."]})
-        return owner_id
-    return user.id if owner_id is None else _check_owner(session, organization_id, user, owner_id)
+    """The owner of imported contacts: the importer (none from the command
+    line) unless another active user of the organisation is named."""
+    if user is not None:
+        return user.id if owner_id is None else _check_owner(session, organization_id, user, owner_id)
+    if owner_id is not None:
+        _check_active_user(session, organization_id, owner_id)
+    return owner_id

@@ -2,7 +2,6 @@
 ID, and the CSV import (API and `flask import-contacts`)."""
 import pytest
 
-from tests.api.test_caller_id import add_contact
 
 HEADER = "name,company,email,source,phones"
 
@@ -422,12 +421,28 @@ def test_the_flask_command_imports_a_file_with_the_same_rules(team, clean_app, t
     assert "imported 0, duplicates 20, failed 1" in result.output
 
 
-def test_the_flask_command_refuses_an_unknown_organisation_or_a_bad_file(clean_app, tmp_path):
+def test_the_flask_command_may_name_an_owner_of_the_organisation(team, clean_app, tmp_path, make_org):
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(csv_body("Asha Rao,,,,9876543210"))
+    org_id, rep = str(team["admin"].organization_id), team["rep"]
+    runner = clean_app.test_cli_runner()
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", org_id,
+                                 "--owner", str(make_org().user_id)])
+    assert result.exit_code != 0 and "No such owner" in result.output
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", org_id, "--owner", str(rep.user_id)])
+    assert result.exit_code == 0, result.output
+    assert [c["owner_id"] for c in rep.get("/api/v1/contacts").json["items"]] == [rep.user_id]
+
+
+def test_the_flask_command_refuses_an_unknown_organisation_or_a_bad_file(team, clean_app, tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_bytes(b"nope\n")
     runner = clean_app.test_cli_runner()
     result = runner.invoke(args=["import-contacts", str(path), "--organization", "424242"])
     assert result.exit_code != 0 and "No organisation" in result.output
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", str(team["admin"].organization_id)])
+    assert result.exit_code != 0 and "header" in result.output
+    assert team["admin"].get("/api/v1/contacts").json["items"] == []
 
 
 def test_numbers_read_by_worker_processes_are_the_same_as_read_here(team, clean_app, monkeypatch):
