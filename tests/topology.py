@@ -224,7 +224,7 @@ class Topology:
     def env(self, application_name: str = "cli") -> dict:
         """The production environment every process gets. `application_name`
         shows in pg_stat_activity, so tests can see which process holds what."""
-        env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_CURRENT_TEST")}
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
         env.update({
             "DATABASE_URL": f"{self.postgres.url}?application_name={application_name}",
             "REDIS_URL": self.redis.url,
