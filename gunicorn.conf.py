@@ -10,6 +10,9 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+# gunicorn 27 defaults its control socket to ~/.gunicorn/gunicorn.ctl, shared by
+# every gunicorn of the user: keep ours beside the service's own data.
+control_socket = os.path.join(os.path.abspath(os.environ.get("DATA_DIR", "instance")), "gunicorn.ctl")
 
 
 def child_exit(server, worker):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.errors import not_found
@@ -16,35 +16,55 @@ MISSED, OUTGOING = 3, 2
 
 def update_callback_tasks(session, *, organization_id: int, calls: list[CallFacts], now: datetime,
                           hash_key: str) -> list[int]:
-    """Open or close tasks for a processed batch, in call order. Returns push ids."""
+    """Open or close tasks for a processed batch, in call order. Returns push ids.
+
+    Set-wise: one SELECT of the open tasks for the batch's numbers, the
+    decisions in memory, then one UPDATE for the closed ones.
+    """
+    relevant = [c for c in calls if c.e164 and (c.call_type == OUTGOING or (
+        c.call_type == MISSED and c.outcome in ("matched_contact", "matched_lead")))]
+    if not relevant:
+        return []
+    numbers = {c.e164 for c in relevant}
+    open_tasks: dict[str, list[Task]] = {}
+    for task in session.execute(
+        select(Task).where(Task.organization_id == organization_id, Task.e164.in_(numbers), Task.status == "open")
+        .execution_options(all_organizations=True)
+    ).scalars():
+        open_tasks.setdefault(task.e164, []).append(task)
+    closed: set[int] = set()
+    created: list[Task] = []
+    for call in sorted(relevant, key=lambda c: (c.started_at, c.id)):
+        tasks = open_tasks.get(call.e164, [])
+        if call.call_type == OUTGOING:
+            for task in tasks:
+                if task.missed_at <= call.started_at:
+                    task.status, task.closed_at, task.closed_reason = "done", now, "called_back"
+                    closed.add(id(task))
+            open_tasks[call.e164] = [t for t in tasks if id(t) not in closed]
+            continue
+        task = next((t for t in tasks if (t.record_type, t.record_id) == (call.record_type, call.record_id)), None)
+        if task is not None:
+            task.missed_count += 1
+            task.missed_at = max(task.missed_at, call.started_at)
+            continue
+        model = Contact if call.record_type == "contact" else Lead
+        owner_id = session.execute(select(model.owner_id).where(model.id == call.record_id)).scalar()
+        task = Task(organization_id=organization_id, owner_id=owner_id or call.user_id, record_type=call.record_type,
+                    record_id=call.record_id, e164=call.e164, call_id=call.id, missed_at=call.started_at,
+                    created_at=now, missed_count=1, status="open")
+        session.add(task)
+        created.append(task)
+        open_tasks.setdefault(call.e164, []).append(task)
+    session.flush()
     pushes: list[int] = []
-    for call in sorted(calls, key=lambda c: (c.started_at, c.id)):
-        if call.call_type == OUTGOING and call.e164:
-            session.execute(
-                update(Task).where(Task.organization_id == organization_id, Task.e164 == call.e164,
-                                   Task.status == "open", Task.missed_at <= call.started_at)
-                .values(status="done", closed_at=now, closed_reason="called_back"))
-        elif call.call_type == MISSED and call.outcome in ("matched_contact", "matched_lead"):
-            task = session.execute(
-                select(Task).where(Task.organization_id == organization_id, Task.record_type == call.record_type,
-                                   Task.record_id == call.record_id, Task.status == "open")
-                .execution_options(all_organizations=True)
-            ).scalar_one_or_none()
-            if task is not None:
-                task.missed_count += 1
-                task.missed_at = max(task.missed_at, call.started_at)
-                continue
-            model = Contact if call.record_type == "contact" else Lead
-            owner_id = session.execute(select(model.owner_id).where(model.id == call.record_id)).scalar()
-            owner_id = owner_id or call.user_id
-            session.add(Task(organization_id=organization_id, owner_id=owner_id, record_type=call.record_type,
-                             record_id=call.record_id, e164=call.e164, call_id=call.id, missed_at=call.started_at,
-                             created_at=now))
-            session.flush()
-            _, ids = queue_push(session, organization_id=organization_id, user_ids=[owner_id], kind="task",
-                                context={"record_type": call.record_type, "record_id": call.record_id},
-                                e164=call.e164, hash_key=hash_key, now=now)
-            pushes.extend(ids)
+    for task in created:
+        if task.status != "open":
+            continue  # called back later in the same batch
+        _, ids = queue_push(session, organization_id=organization_id, user_ids=[task.owner_id], kind="task",
+                            context={"record_type": task.record_type, "record_id": task.record_id},
+                            e164=task.e164, hash_key=hash_key, now=now)
+        pushes.extend(ids)
     return pushes
 
 

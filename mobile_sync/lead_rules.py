@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.ingest_calls import dialect_insert
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
-from mobile_sync.phone_index import set_record_phones
+from mobile_sync.phone_index import log_directory_change
 from mobile_sync.phones import format_international, normalize_number
 from mobile_sync.pushes import queue_push
 from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
 
 ANSWERED = (1, 2, 7)
+NEW_LEAD_PUSHES_PER_BATCH = 3
 SUPPRESS = "suppress"
 
 
@@ -137,22 +138,51 @@ def load_context(session, org: Organization, calls: list[CallFacts], hash_key: s
     return ctx
 
 
-def lead_for_number(session, *, org: Organization, e164: str, call: CallFacts, source: str,
-                    now: datetime) -> tuple[int, bool]:
-    """The organisation's lead for `e164`, created from `call` if there is none."""
-    name = (call.cached_name or "").strip() or format_international(e164)
-    lead_id = session.execute(
-        dialect_insert(session, Lead).values(
-            organization_id=org.id, name=name[:200], phone=e164, source=source, status="pending_review",
-            owner_id=call.user_id, created_at=now, updated_at=now, calls_count=0, created_from_call_id=call.id)
-        .on_conflict_do_nothing(index_elements=["organization_id", "phone"]).returning(Lead.id)
-    ).scalar_one_or_none()
-    if lead_id is not None:
-        set_record_phones(session, organization_id=org.id, record_type="lead", record_id=lead_id,
-                          numbers=[normalize_number(e164, None)], now=now)
-        return lead_id, True
-    return session.execute(
-        select(Lead.id).where(Lead.organization_id == org.id, Lead.phone == e164)).scalar_one(), False
+def _create_leads(session, org: Organization, firsts: dict[str, CallFacts], settings: dict,
+                  now: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """Create the leads of a batch in one statement; return ({e164: new lead id},
+    {e164: existing lead id}) -- a concurrent upload may have made some first."""
+    rows = [{"organization_id": org.id, "name": ((c.cached_name or "").strip() or format_international(e164))[:200],
+             "phone": e164, "source": source_for(c, settings), "status": "pending_review", "owner_id": c.user_id,
+             "created_at": now, "updated_at": now, "calls_count": 0, "created_from_call_id": c.id}
+            for e164, c in firsts.items()]
+    created = {phone: lead_id for lead_id, phone in session.execute(
+        dialect_insert(session, Lead).on_conflict_do_nothing(index_elements=["organization_id", "phone"])
+        .returning(Lead.id, Lead.phone), rows).all()}
+    missing = [e164 for e164 in firsts if e164 not in created]
+    existing = {phone: lead_id for lead_id, phone in session.execute(
+        select(Lead.id, Lead.phone).where(Lead.organization_id == org.id, Lead.phone.in_(missing))).all()
+    } if missing else {}
+    if created:
+        session.execute(insert(RecordPhone), [
+            {"organization_id": org.id, "record_type": "lead", "record_id": lead_id, "e164": e164,
+             "suffix": normalize_number(e164, None).suffix, "raw": e164, "extension": None}
+            for e164, lead_id in created.items()])
+        log_directory_change(session, org.id, created, now)
+    return created, existing
+
+
+def _new_lead_pushes(session, org: Organization, created: dict[str, int], firsts: dict[str, CallFacts],
+                     hash_key: str, now: datetime) -> list[int]:
+    """Each rep hears of their new leads: one push per lead, or one summary
+    push when a batch made more than a few (a first sync of an old call log)."""
+    by_owner: dict[int, list[str]] = {}
+    for e164 in created:
+        by_owner.setdefault(firsts[e164].user_id, []).append(e164)
+    pushes: list[int] = []
+    for owner_id, numbers in by_owner.items():
+        if len(numbers) > NEW_LEAD_PUSHES_PER_BATCH:
+            _, ids = queue_push(session, organization_id=org.id, user_ids=[owner_id], kind="new_lead",
+                                context={"new_leads": len(numbers)}, e164=None, hash_key=hash_key, now=now)
+            pushes.extend(ids)
+            continue
+        for e164 in numbers:
+            _, ids = queue_push(session, organization_id=org.id, user_ids=[owner_id], kind="new_lead",
+                                context={"lead_id": created[e164], "number": e164,
+                                         "name": firsts[e164].cached_name},
+                                e164=e164, hash_key=hash_key, now=now)
+            pushes.extend(ids)
+    return pushes
 
 
 def apply_auto_lead_rules(session, *, org: Organization, calls: list[CallFacts], now: datetime,
@@ -161,30 +191,35 @@ def apply_auto_lead_rules(session, *, org: Organization, calls: list[CallFacts],
     unmatched = [c for c in calls if c.outcome == "unmatched"]
     if not unmatched:
         return []
-    ctx = load_context(session, org, unmatched, hash_key)
     settings = effective_settings(org)
+    if not settings["auto_leads"]["enabled"]:
+        for call in unmatched:
+            call.outcome = "skip:disabled"
+        return []
+    ctx = load_context(session, org, unmatched, hash_key)
     seen: dict[str, int] = {}
-    pushes: list[int] = []
-    created_count = 0
+    leading: list[CallFacts] = []
     for call in sorted(unmatched, key=lambda c: (c.started_at, c.id)):
         reason = skip_reason(call, ctx, seen.get(call.e164, 0))
         if call.e164:
             seen[call.e164] = seen.get(call.e164, 0) + 1
         if reason is not None:
             call.outcome = reason
-            continue
-        lead_id, created = lead_for_number(session, org=org, e164=call.e164, call=call,
-                                           source=source_for(call, settings), now=now)
-        call.record_type, call.record_id = "lead", lead_id
-        call.outcome = "lead_created" if created else "attached_to_lead"
-        if created:
-            created_count += 1
-            _, ids = queue_push(session, organization_id=org.id, user_ids=[call.user_id], kind="new_lead",
-                                context={"lead_id": lead_id, "number": call.e164, "name": call.cached_name},
-                                e164=call.e164, hash_key=hash_key, now=now)
-            pushes.extend(ids)
-    if created_count:
-        pushes.extend(_alert_growing_queue(session, org, created_count, ctx.rules["queue_alert_threshold"],
+        else:
+            leading.append(call)
+    if not leading:
+        return []
+    firsts: dict[str, CallFacts] = {}
+    for call in leading:
+        firsts.setdefault(call.e164, call)
+    created, existing = _create_leads(session, org, firsts, settings, now)
+    for call in leading:
+        call.record_type = "lead"
+        call.record_id = created.get(call.e164) or existing[call.e164]
+        call.outcome = "lead_created" if firsts[call.e164] is call and call.e164 in created else "attached_to_lead"
+    pushes = _new_lead_pushes(session, org, created, firsts, hash_key, now)
+    if created:
+        pushes.extend(_alert_growing_queue(session, org, len(created), ctx.rules["queue_alert_threshold"],
                                            hash_key, now))
     return pushes
 

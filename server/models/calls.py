@@ -43,7 +43,11 @@ class Call(Base, OrgScoped):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    # No single-column indexes on these two: (organization_id, e164),
+    # (organization_id, started_at) and the unique (device_id, _id, date) cover
+    # them, and every insert and outcome update pays for each index kept.
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("sync_uploads.id", ondelete="SET NULL"), index=True)
     android_id: Mapped[int] = mapped_column(BigInteger)

@@ -194,3 +194,15 @@ def test_managers_hear_when_the_review_queue_grows(make_org, make_user, make_dev
     with clean_app.app_context():
         alerts = [p for p in db.session.query(PushMessage).all() if p.kind == "lead_queue"]
     assert [a.user_id for a in alerts] == [admin.user_id]
+
+
+def test_a_first_sync_that_makes_many_leads_sends_one_summary_push(team, clean_app):
+    from server.extensions import db
+    from server.models import PushMessage
+
+    _, ravi, _ = team
+    upload(ravi, *[call_row(i, f"+91 90000 2000{i}") for i in range(1, 7)])
+    assert len(leads_in(clean_app)) == 6
+    with clean_app.app_context():
+        pushes = [p for p in db.session.query(PushMessage).all() if p.kind == "new_lead"]
+    assert len(pushes) == 1 and pushes[0].user_id == ravi.user_id
