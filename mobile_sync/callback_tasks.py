@@ -12,6 +12,7 @@ from mobile_sync.pushes import queue_push
 from server.models import Contact, Lead, Task
 
 MISSED, OUTGOING = 3, 2
+TASK_PUSHES_PER_BATCH = 3
 
 
 def update_callback_tasks(session, *, organization_id: int, calls: list[CallFacts], now: datetime,
@@ -57,14 +58,22 @@ def update_callback_tasks(session, *, organization_id: int, calls: list[CallFact
         created.append(task)
         open_tasks.setdefault(call.e164, []).append(task)
     session.flush()
-    pushes: list[int] = []
+    by_owner: dict[int, list[Task]] = {}
     for task in created:
-        if task.status != "open":
-            continue  # called back later in the same batch
-        _, ids = queue_push(session, organization_id=organization_id, user_ids=[task.owner_id], kind="task",
-                            context={"record_type": task.record_type, "record_id": task.record_id},
-                            e164=task.e164, hash_key=hash_key, now=now)
-        pushes.extend(ids)
+        if task.status == "open":  # not already called back later in the same batch
+            by_owner.setdefault(task.owner_id, []).append(task)
+    pushes: list[int] = []
+    for owner_id, tasks in by_owner.items():
+        if len(tasks) > TASK_PUSHES_PER_BATCH:  # an old call log's first sync: one summary
+            _, ids = queue_push(session, organization_id=organization_id, user_ids=[owner_id], kind="task",
+                                context={"new_tasks": len(tasks)}, e164=None, hash_key=hash_key, now=now)
+            pushes.extend(ids)
+            continue
+        for task in tasks:
+            _, ids = queue_push(session, organization_id=organization_id, user_ids=[owner_id], kind="task",
+                                context={"record_type": task.record_type, "record_id": task.record_id},
+                                e164=task.e164, hash_key=hash_key, now=now)
+            pushes.extend(ids)
     return pushes
 
 
