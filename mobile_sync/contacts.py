@@ -27,8 +27,8 @@ from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
 from mobile_sync.phone_index import (
     log_directory_change, parse_phones, record_numbers, remove_record_phones, set_record_phones,
 )
-from mobile_sync.phones import Number, normalize_number, region_for
-from mobile_sync.plans import check_record_limit
+from mobile_sync.phones import normalize_number, region_for
+from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from schemas.contacts import COMPANY_MAX, NAME_MAX, PHONE_MAX, PHONES_MAX, SOURCE_MAX
 from server.models import Call, Contact, DirectoryChange, ErasedNumber, Organization, RecordPhone, User
 
@@ -170,17 +170,17 @@ def delete_contact(session, *, organization_id: int, user: User, contact_id: int
 
 # --- CSV import --------------------------------------------------------------
 #
-# 100,000 lines must import in seconds, so nothing here is per line on the
-# database: contacts get ids reserved in one statement and are written with
-# their numbers and the directory log in bulk (COPY on PostgreSQL). Reading a
-# number that is new to the normaliser's cache costs ~50 µs of pure Python and a
-# CRM file rarely repeats one, so a large file's numbers are shared out to
-# forked worker processes.
+# 100,000 lines must import in seconds. Nothing is per line on the database:
+# per block of lines, ids are reserved in one statement and contacts, numbers
+# and the directory log are written in bulk (COPY on PostgreSQL). Reading a
+# number new to the normaliser's cache costs ~50 µs of pure Python, and a CRM
+# file rarely repeats one, so for a large file forked worker processes clean
+# and normalise the blocks ahead while this process stores the earlier ones.
 
 CSV_HEADER = ("name", "company", "email", "source", "phones")
 ERRORS_SHOWN = 1000
-CHUNK = 10_000
-PARALLEL_MIN = 20_000  # distinct numbers; fewer are read faster in this process
+CHUNK = 10_000  # lines per block
+PARALLEL_MIN = 20_000  # lines; a smaller file is read faster in this process
 ANALYZE_MIN = 10_000  # contacts imported at once
 _check_email = validate.Email()
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -275,46 +275,57 @@ def _clean_fields(fields: list[str]) -> tuple | str:
 
 
 def default_workers() -> int:
-    """Processes reading numbers for a large import: the CPUs this process may use, at most 4."""
+    """Worker processes for a large import: the CPUs this process may use, at most 4."""
     try:
         return min(4, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return min(4, os.cpu_count() or 1)
 
 
-def _normalize_part(raws: list[str], region: str | None) -> list[tuple]:
-    return [(n.e164, n.status, n.extension, n.suffix, n.region) for n in map(normalize_number, raws,
-                                                                               [region] * len(raws))]
+def prepare_block(records: list[tuple[int, list[str]]], region: str | None) -> tuple[list[tuple], dict[int, str]]:
+    """Clean and normalise a block of records (plain values in and out, so it
+    can run in a worker process): the usable lines as (line, name, company,
+    email, source, [(e164, suffix, extension, raw), ...] unique by number),
+    and the others' problems by line."""
+    contacts, problems = [], {}
+    for line, fields in records:
+        values = _clean_fields(fields)
+        if isinstance(values, str):
+            problems[line] = values
+            continue
+        name, company, email, source, raws = values
+        phones, seen = [], set()
+        for position, raw in enumerate(raws, start=1):
+            number = normalize_number(raw, region)
+            if not number.matchable:
+                problems[line] = f"phones: number {position} is not a usable phone number ({number.status})."
+                break
+            if number.e164 not in seen:
+                seen.add(number.e164)
+                phones.append((number.e164, number.suffix, number.extension, raw))
+        else:
+            contacts.append((line, name, company, email, source, phones))
+    return contacts, problems
 
 
-def normalize_all(raws: list[str], region: str | None, workers: int = 1,
-                  progress: Progress | None = None) -> dict[str, Number]:
-    """Each distinct string read by the shared normaliser. With `workers` > 1
-    and many numbers, forked processes read shares of each block while this
-    one reads its own (same code, same results)."""
-    unique = list(dict.fromkeys(raws))
-    parallel = workers > 1 and len(unique) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
-    pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork")) if parallel else None
-    block = CHUNK * (workers if parallel else 1)
-    numbers: dict[str, Number] = {}
+def _prepared_blocks(records: list, region: str | None, workers: int):
+    """`prepare_block` over blocks of CHUNK records, in order; with workers,
+    forked processes prepare blocks ahead of the one being stored."""
+    blocks = list(_chunks(records, CHUNK))
+    if workers <= 1 or len(records) < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        for block in blocks:
+            yield len(block), prepare_block(block, region)
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        for start in range(0, len(unique), block):
-            part = unique[start:start + block]
-            size = -(-len(part) // workers) if pool else len(part)
-            shares = [part[i:i + size] for i in range(0, len(part), size)]
-            futures = [pool.submit(_normalize_part, share, region) for share in shares[1:]] if pool else []
-            numbers.update((raw, normalize_number(raw, region)) for raw in shares[0])
-            for share, future in zip(shares[1:], futures):
-                numbers.update(zip(share, (Number(*values) for values in future.result())))
-            if progress:
-                progress("numbers", start + len(part), len(unique))
+        futures = [pool.submit(prepare_block, block, region) for block in blocks]
+        for block, future in zip(blocks, futures):
+            yield len(block), future.result()
     finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
-    return numbers
+        pool.shutdown(cancel_futures=True)
 
 
-def _chunks(items: list, size: int = CHUNK):
+def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -331,9 +342,6 @@ def _in(column, values: list):
 def _existing_keys(session, organization_id: int, first_numbers: set[str]) -> set[tuple[str, str]]:
     """(lower-cased name, number) of the organisation's contacts having one of `first_numbers`."""
     keys: set[tuple[str, str]] = set()
-    if not first_numbers or not session.execute(
-            select(exists().where(Contact.organization_id == organization_id))).scalar():
-        return keys
     phones, contacts = RecordPhone.__table__.c, Contact.__table__.c  # Core rows: no ORM loading cost
     for chunk in _chunks(sorted(first_numbers), 5000):
         pairs = session.execute(
@@ -350,9 +358,6 @@ def _existing_keys(session, organization_id: int, first_numbers: set[str]) -> se
 
 
 def _erased(session, organization_id: int, numbers: set[str], hash_key: str) -> set[str]:
-    if not numbers or not session.execute(
-            select(exists().where(ErasedNumber.organization_id == organization_id))).scalar():
-        return set()
     found: set[str] = set()
     for chunk in _chunks(sorted(numbers), 5000):
         found |= erased_numbers(session, organization_id, set(chunk), hash_key)
@@ -418,76 +423,65 @@ def import_contacts_csv(session, *, org: Organization, data: bytes, owner_id: in
     rest are imported. A line whose (name, first number) is already a contact,
     in the database or earlier in the file, is a duplicate, so importing the
     same file again adds nothing. A number erased at its owner's request fails
-    its line rather than bring the person back."""
+    its line rather than bring the person back. Over the plan's record limit,
+    nothing is imported (the caller rolls back)."""
     report = ImportReport()
     records, unreadable = read_csv(data)
     problems = dict(unreadable)
-    cleaned = []
-    for line, fields in records:
-        values = _clean_fields(fields)
-        if isinstance(values, str):
-            problems[line] = values
-        else:
-            cleaned.append((line, values))
-    if progress:
-        progress("reading", len(records), len(records))
-    del records  # a large file's intermediate lists are most of the memory an import takes
-
-    numbers = normalize_all([raw for _, values in cleaned for raw in values[4]], region_for(region, org.region),
-                            workers, progress)
-    candidates = []  # (line, values, numbers unique by E.164, their raw strings)
-    for line, values in cleaned:
-        found, raws = {}, []
-        for position, raw in enumerate(values[4], start=1):
-            number = numbers[raw]
-            if not number.matchable:
-                problems[line] = f"phones: number {position} is not a usable phone number ({number.status})."
-                break
-            if number.e164 not in found:
-                found[number.e164] = number
-                raws.append(raw)
-        else:
-            candidates.append((line, values, list(found.values()), raws))
-    del cleaned, numbers
-
-    erased = _erased(session, org.id, {n.e164 for c in candidates for n in c[2]}, hash_key)
-    existing = _existing_keys(session, org.id, {c[2][0].e164 for c in candidates})
-    new = []
-    for candidate in candidates:
-        line, values, found, _ = candidate
-        if erased and any(n.e164 in erased for n in found):
-            problems[line] = "phones: a number on this line was erased at the person's request."
-            continue
-        key = (values[0].lower(), found[0].e164)
-        if key in existing:
-            report.duplicates += 1
-            continue
-        existing.add(key)
-        new.append(candidate)
+    had_contacts = session.execute(select(exists().where(Contact.organization_id == org.id))).scalar()
+    any_erased = session.execute(select(exists().where(ErasedNumber.organization_id == org.id))).scalar()
+    limit = plan_limit(org, "record_limit")
+    headroom = None if limit is None else limit - record_count(session, org.id)
+    seen_keys: set[tuple[str, str]] = set()
+    logged: set[str] = set()
+    done = 0
+    for size, (contacts, block_problems) in _prepared_blocks(records, region_for(region, org.region), workers):
+        problems.update(block_problems)
+        erased = _erased(session, org.id, {p[0] for c in contacts for p in c[5]}, hash_key) if any_erased else set()
+        if had_contacts:
+            seen_keys |= _existing_keys(session, org.id, {c[5][0][0] for c in contacts})
+        new = []
+        for contact in contacts:
+            if erased and any(phone[0] in erased for phone in contact[5]):
+                problems[contact[0]] = "phones: a number on this line was erased at the person's request."
+                continue
+            key = (contact[1].lower(), contact[5][0][0])
+            if key in seen_keys:
+                report.duplicates += 1
+                continue
+            seen_keys.add(key)
+            new.append(contact)
+        if headroom is not None and report.imported + len(new) > headroom:
+            check_record_limit(session, org, len(new))  # counts again, and refuses with the plan's message
+        _store(session, org.id, owner_id, new, logged, now)
+        report.imported += len(new)
+        done += size
+        if progress:
+            progress("importing", done, len(records))
     for line in sorted(problems):
         report.fail(line, problems[line])
-
-    check_record_limit(session, org, len(new))
-    ids = _reserve_ids(session, Contact.__table__, len(new))
-    for start in range(0, len(new), CHUNK):
-        chunk = list(zip(ids[start:start + CHUNK], new[start:start + CHUNK]))
-        _bulk_insert(session, Contact.__table__, CONTACT_COLUMNS, [
-            (contact_id, org.id, name, company, email, source, owner_id, now, now)
-            for contact_id, (_, (name, company, email, source, _), _, _) in chunk])
-        _bulk_insert(session, RecordPhone.__table__, PHONE_COLUMNS, [
-            (org.id, RECORD_TYPE, contact_id, n.e164, n.suffix, raw, n.extension)
-            for contact_id, (_, _, found, raws) in chunk for n, raw in zip(found, raws)])
-        report.imported += len(chunk)
-        if progress:
-            progress("saving", report.imported, len(new))
-    # The directory log, as log_directory_change writes it: one row per number.
-    _bulk_insert(session, DirectoryChange.__table__, ("organization_id", "e164", "created_at"),
-                 [(org.id, e164, now) for e164 in sorted({n.e164 for c in new for n in c[2]})])
-    if len(new) >= ANALYZE_MIN and session.get_bind().dialect.name == "postgresql":
+    if report.imported >= ANALYZE_MIN and session.get_bind().dialect.name == "postgresql":
         # As after any bulk load: fresh statistics, so that caller ID's look-ups
         # are planned for the tables' new size before autovacuum gets to them.
         session.execute(text("ANALYZE contacts, record_phones, directory_changes"))
     return report
+
+
+def _store(session, organization_id: int, owner_id: int | None, contacts: list[tuple], logged: set[str],
+           now: datetime) -> None:
+    """New contacts, their numbers and the directory log (the rows
+    log_directory_change writes, one per number not yet logged by this import)."""
+    ids = _reserve_ids(session, Contact.__table__, len(contacts))
+    _bulk_insert(session, Contact.__table__, CONTACT_COLUMNS, [
+        (contact_id, organization_id, name, company, email, source, owner_id, now, now)
+        for contact_id, (_, name, company, email, source, _) in zip(ids, contacts)])
+    _bulk_insert(session, RecordPhone.__table__, PHONE_COLUMNS, [
+        (organization_id, RECORD_TYPE, contact_id, e164, suffix, raw, extension)
+        for contact_id, contact in zip(ids, contacts) for e164, suffix, extension, raw in contact[5]])
+    numbers = sorted({phone[0] for contact in contacts for phone in contact[5]} - logged)
+    logged.update(numbers)
+    _bulk_insert(session, DirectoryChange.__table__, ("organization_id", "e164", "created_at"),
+                 [(organization_id, e164, now) for e164 in numbers])
 
 
 def import_owner(session, organization_id: int, user: User | None, owner_id: int | None) -> int | None:

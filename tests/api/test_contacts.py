@@ -352,7 +352,8 @@ def test_an_erased_number_is_not_brought_back_by_an_import(team, clean_app):
     assert who(admin, "9123456789") is None
 
 
-def test_an_import_over_the_record_limit_stores_nothing(team, clean_app):
+def test_an_import_over_the_record_limit_stores_nothing(team, clean_app, monkeypatch):
+    from mobile_sync import contacts
     from server.extensions import db
     from server.models import Organization
 
@@ -362,6 +363,9 @@ def test_an_import_over_the_record_limit_stores_nothing(team, clean_app):
         db.session.commit()
     response = import_csv(admin, csv_body(*generated_lines(6)))
     assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
+    assert admin.get("/api/v1/contacts").json["items"] == []
+    monkeypatch.setattr(contacts, "CHUNK", 3)  # the second block crosses the limit: the first is not kept either
+    assert import_csv(admin, csv_body(*generated_lines(6))).status_code == 403
     assert admin.get("/api/v1/contacts").json["items"] == []
     assert import_csv(admin, csv_body(*generated_lines(5))).json["imported"] == 5
 
@@ -445,19 +449,24 @@ def test_the_flask_command_refuses_an_unknown_organisation_or_a_bad_file(team, c
     assert team["admin"].get("/api/v1/contacts").json["items"] == []
 
 
-def test_numbers_read_by_worker_processes_are_the_same_as_read_here(team, clean_app, monkeypatch):
+def test_blocks_prepared_by_worker_processes_import_the_same_as_in_process(make_org, clean_app, monkeypatch):
     from mobile_sync import contacts
-    from mobile_sync.phones import normalize_number
 
-    raws = [f"+91 98{i:08d}" for i in range(300)] + ["12", "tel:+44 20 7946 0958;ext=12", "private", "0091 99999 12345"]
-    monkeypatch.setattr(contacts, "PARALLEL_MIN", 10)
-    numbers = contacts.normalize_all(raws * 2, "IN", workers=3)
-    assert numbers == {raw: normalize_number(raw, "IN") for raw in raws}
-
-    clean_app.config["CSV_IMPORT_WORKERS"] = 2
-    report = import_csv(team["admin"], csv_body(*generated_lines(100))).json
-    assert (report["imported"], report["failed"]) == (100, 0)
-    assert who(team["admin"], "099 0000 0099")["name"] == "Person 99"
+    monkeypatch.setattr(contacts, "CHUNK", 7)  # many blocks, prepared ahead of the one being stored
+    lines = generated_lines(60) + ["Bad,,,,12", "Person 3,,,,+91 98 0000 0003", "Tel,,,,tel:+44 20 7946 0958"]
+    data = csv_body(*lines, *generated_lines(10, start=100))
+    results = []
+    for workers, parallel_min in ((1, 10_000), (3, 10)):
+        monkeypatch.setattr(contacts, "PARALLEL_MIN", parallel_min)
+        clean_app.config["CSV_IMPORT_WORKERS"] = workers
+        admin = make_org(region="IN")
+        report = import_csv(admin, data).json
+        listing = [(c["name"], c["company"], c["email"], c["phones"]) for page in (1, 2)
+                   for c in admin.get("/api/v1/contacts", query_string={"page": page}).json["items"]]
+        results.append((report, sorted(listing)))
+    assert results[0] == results[1]
+    report = results[0][0]
+    assert (report["imported"], report["duplicates"], report["failed"]) == (71, 1, 1)
 
 
 def test_reads_changes_and_imports_of_contacts_are_audited_without_data(team):
