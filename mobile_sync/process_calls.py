@@ -18,6 +18,8 @@ from mobile_sync.callback_tasks import update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from server.models import Call, Organization, SyncUpload
 
+ORG_LOCK_BASE = 0x43530000_00000000 >> 1  # advisory-lock key space of call processing
+
 # Every call's outcome in one statement (one array per column), instead of
 # one UPDATE per (outcome, record) group: a batch matching 300 records made
 # 300 round trips.
@@ -61,6 +63,12 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tup
     ).scalar_one_or_none()
     if upload is None or upload.processed_at is not None:
         return 0, []
+    if session.get_bind().dialect.name == "postgresql":
+        # One upload of an organisation at a time: its leads, tasks and record
+        # counters are shared by every rep, and two workers taking their row
+        # locks in call order deadlock (and could open the same task twice).
+        # Other organisations' uploads still run in parallel.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_BASE + upload.organization_id})
     rows = session.execute(
         select(*CallFacts.columns()).where(Call.upload_id == upload_id, Call.processed_at.is_(None))
         .order_by(Call.started_at, Call.id)

@@ -14,14 +14,36 @@ from server.extensions import db
 log = logging.getLogger(__name__)
 
 
+def _with_retries(work, attempts: int = 5):
+    """Run `work` and commit; on a deadlock, a serialisation failure or a lost
+    database connection, roll back and try again with a growing pause."""
+    import time
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except DBAPIError as err:
+            db.session.rollback()
+            code = getattr(getattr(err, "orig", None), "sqlstate", None)
+            transient = code in ("40P01", "40001") or err.connection_invalidated or isinstance(err, OperationalError)
+            if not transient or attempt == attempts:
+                raise
+            log.warning("transient database error (%s), attempt %s", code or type(err.orig).__name__, attempt)
+            time.sleep(min(8.0, 0.25 * 2 ** attempt))
+
+
 def process_call_upload(upload_id: int) -> int:
     """Match and attach the calls of one upload; apply the lead rules."""
     from flask import current_app
 
     from server.queue import enqueue
 
-    processed, pushes = process_upload(db.session, upload_id, now(), current_app.config["HASH_KEY"])
-    db.session.commit()
+    processed, pushes = _with_retries(
+        lambda: process_upload(db.session, upload_id, now(), current_app.config["HASH_KEY"]))
     for message_id in pushes:
         enqueue(send_push, message_id, queue="push")
     if processed:
@@ -70,10 +92,12 @@ def send_push(message_id: int) -> str:
     outcome = deliver(sender_for(current_app), token=claimed["token"], data=claimed["data"],
                       collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
                       notification=NOTIFICATIONS.get(claimed["kind"]), expires_at=claimed["expires_at"], now=now)
-    record_push_outcome(db.session, message_id, status=outcome.status, attempts=outcome.attempts,
-                        error=outcome.error, fcm_message_id=outcome.message_id, now=now(),
-                        device_id=claimed["device_id"], token=claimed["token"])
-    db.session.commit()
+    # FCM has answered: the outcome must be written even if the database is
+    # briefly away (else a delivered push would later read "expired").
+    _with_retries(lambda: record_push_outcome(
+        db.session, message_id, status=outcome.status, attempts=outcome.attempts, error=outcome.error,
+        fcm_message_id=outcome.message_id, now=now(), device_id=claimed["device_id"], token=claimed["token"]),
+        attempts=8)
     PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
     log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
     return outcome.status

@@ -7,10 +7,16 @@ removed after it.
 """
 from __future__ import annotations
 
+import logging
+import time
+
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 
 from server.extensions import db, redis_connection
 from server.queue import QUEUES
+
+log = logging.getLogger(__name__)
 
 
 class AppWorker(SimpleWorker):
@@ -30,5 +36,13 @@ def run_worker(app, queue_names=QUEUES, burst: bool = False, with_scheduler: boo
     if connection is None:
         raise SystemExit("REDIS_URL is not set: there is nothing to work on (jobs run in process).")
     AppWorker.flask_app = app
-    worker = AppWorker([Queue(name, connection=connection) for name in queue_names], connection=connection)
-    worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=app.config["LOG_LEVEL"])
+    while True:
+        # Redis going away must not end the process (nothing would process
+        # uploads until someone restarted it): wait for it and start again.
+        try:
+            worker = AppWorker([Queue(name, connection=connection) for name in queue_names], connection=connection)
+            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=app.config["LOG_LEVEL"])
+            return
+        except RedisConnectionError:
+            log.warning("Redis unavailable; the worker starts again when it answers")
+            time.sleep(2)

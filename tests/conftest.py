@@ -48,6 +48,12 @@ def pytest_addoption(parser):
                      choices=["sqlite", "postgresql"], help="database the app tests run against")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "topology: starts the production topology (gunicorn, RQ workers, Redis, PostgreSQL) "
+        "on loopback; deselect with -m 'not topology'")
+
+
 def pytest_report_header(config):
     return f"database under test: {config.getoption('--db')}; CI={os.environ.get('CI', '')}"
 
