@@ -76,14 +76,20 @@ def record_push_outcome(session, message_id: int, *, status: str, attempts: int,
 
 
 def stale_pushes(session, now: datetime, min_age_s: int = 10) -> tuple[list[int], int]:
-    """Queued messages whose job was lost (to send now), and how many 'sending'
-    ones outlived their TTL (marked expired: their fate is unknown)."""
+    """Queued messages whose job was lost (to send now), and how many outlived
+    their TTL (queued → expired; sending → unknown)."""
     queued = list(session.execute(
         select(PushMessage.id).where(PushMessage.status == "queued", PushMessage.expires_at > now,
                                      PushMessage.created_at <= now - timedelta(seconds=min_age_s))
         .order_by(PushMessage.id).limit(1000).execution_options(all_organizations=True)).scalars())
     expired = session.execute(
-        update(PushMessage).where(PushMessage.status.in_(("queued", "sending")), PushMessage.expires_at <= now)
+        update(PushMessage).where(PushMessage.status == "queued", PushMessage.expires_at <= now)
         .values(status="expired", error="NOT_SENT_IN_TIME").execution_options(synchronize_session=False)
+    ).rowcount
+    # Claimed but never recorded: the sender died around the send. Delivery is
+    # at most once, so it is not sent again; its fate is unknown.
+    expired += session.execute(
+        update(PushMessage).where(PushMessage.status == "sending", PushMessage.expires_at <= now)
+        .values(status="unknown", error="SENDER_LOST").execution_options(synchronize_session=False)
     ).rowcount
     return queued, expired
