@@ -377,6 +377,17 @@ def _reserve_ids(session, table, count: int) -> list[int]:
     return list(range(start + 1, start + 1 + count))
 
 
+_BINARY_TYPES = {"INTEGER": "int4", "SMALLINT": "int2", "BIGINT": "int8", "VARCHAR": "text", "TEXT": "text",
+                 "TIMESTAMP WITH TIME ZONE": "timestamptz"}
+
+
+def _binary_copy_types(table, columns: tuple[str, ...], dialect) -> list[str] | None:
+    """PostgreSQL type names for a binary COPY (it spares both sides formatting
+    and parsing text), or None when a column's type is not one listed here."""
+    names = [table.c[name].type.compile(dialect=dialect).split("(")[0] for name in columns]
+    return [_BINARY_TYPES[name] for name in names] if all(name in _BINARY_TYPES for name in names) else None
+
+
 def _bulk_insert(session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Rows into `table`: COPY on PostgreSQL; on SQLite one executemany, each
     distinct value converted once by its column's type (one timestamp per import)."""
@@ -385,8 +396,12 @@ def _bulk_insert(session, table, columns: tuple[str, ...], rows: list[tuple]) ->
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name == "postgresql":
+        types = _binary_copy_types(table, columns, dialect)
+        options = " (FORMAT BINARY)" if types else ""
         with connection.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN{options}") as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
         return

@@ -485,3 +485,9 @@ def test_reads_changes_and_imports_of_contacts_are_audited_without_data(team):
                     ("contact.import", "contact", None, 2, admin.user_id),
                     ("contact.delete", "contact", contact_id, None, rep.user_id)]
     assert "98765" not in str(events) and "Asha" not in str(events) and "Rao" not in str(events)
+
+
+def test_imported_contacts_carry_the_time_of_the_import(team, clock):
+    import_csv(team["admin"], csv_body("Asha Rao,Rao Traders,,expo,9876543210"))
+    contact = team["admin"].get("/api/v1/contacts").json["items"][0]
+    assert contact["created_at"] == contact["updated_at"] == "2026-11-20T09:00:00+00:00"
