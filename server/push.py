@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -80,7 +81,8 @@ class FcmSender:
             credential = credentials.Certificate(json.loads(source))
         else:
             credential = credentials.Certificate(source)
-        self.app = firebase_admin.initialize_app(credential, options=options, name=f"callsync-{id(self)}")
+        # A unique name per sender: id() values are reused once an object is gone.
+        self.app = firebase_admin.initialize_app(credential, options=options, name=f"callsync-{uuid.uuid4()}")
         service = messaging._get_messaging_service(self.app)
         if config.get("FCM_URL"):
             # A local fake FCM (tests, benchmarks). Private attribute of the
