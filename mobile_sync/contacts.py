@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterator
 
 from marshmallow import ValidationError, validate
 from sqlalchemy import bindparam, exists, func, select, text, update
@@ -179,7 +180,7 @@ def delete_contact(session, *, organization_id: int, user: User, contact_id: int
 
 CSV_HEADER = ("name", "company", "email", "source", "phones")
 ERRORS_SHOWN = 1000
-CHUNK = 10_000  # lines per block
+CHUNK = 5_000  # lines per block
 PARALLEL_MIN = 20_000  # lines; a smaller file is read faster in this process
 ANALYZE_MIN = 10_000  # contacts imported at once
 _check_email = validate.Email()
@@ -203,10 +204,11 @@ def _bad_file(message: str) -> ServiceError:
     return invalid({"body": [message]}, message)
 
 
-def read_csv(data: bytes) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
-    """The file's records as (line, fields in CSV_HEADER order), and the lines
-    that could not be read. 422 for an empty file, one that is not UTF-8, or a
-    header that is not `name,company,email,source,phones` (in any order)."""
+def read_csv(data: bytes) -> Iterator[tuple[int, list[str] | str]]:
+    """The file's records after the header, read as they are consumed: (line,
+    fields in CSV_HEADER order), or (line, why the line cannot be read). An
+    empty file, one that is not UTF-8, or a header that is not
+    `name,company,email,source,phones` (in any order) is a 422 at once."""
     if not data.strip():
         raise _bad_file("The file is empty.")
     try:
@@ -220,27 +222,28 @@ def read_csv(data: bytes) -> tuple[list[tuple[int, list[str]]], list[tuple[int, 
         header = []
     if sorted(header) != sorted(CSV_HEADER):
         raise _bad_file("The first line must be the header " + ",".join(CSV_HEADER) + ".")
-    order = [header.index(name) for name in CSV_HEADER]
-    records, unreadable = [], []
+    return _records(reader, [header.index(name) for name in CSV_HEADER])
+
+
+def _records(reader, order: list[int]) -> Iterator[tuple[int, list[str] | str]]:
     line = reader.line_num
     while True:
         start = line + 1  # a quoted field may span lines: report where the record starts
         try:
             fields = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as err:
-            unreadable.append((start, f"Not a readable CSV line ({err})."))
+            yield start, f"Not a readable CSV line ({err})."
             line = reader.line_num
             continue
         line = reader.line_num
         if not any(f.strip() for f in fields):
             continue  # blank lines, and the trailing ",,,," of spreadsheets
         if len(fields) != len(CSV_HEADER):
-            unreadable.append((start, f"Expected {len(CSV_HEADER)} fields, found {len(fields)}."))
+            yield start, f"Expected {len(CSV_HEADER)} fields, found {len(fields)}."
             continue
-        records.append((start, [fields[i] for i in order]))
-    return records, unreadable
+        yield start, [fields[i] for i in order]
 
 
 def _clean_fields(fields: list[str]) -> tuple | str:
@@ -282,14 +285,15 @@ def default_workers() -> int:
         return min(4, os.cpu_count() or 1)
 
 
-def prepare_block(records: list[tuple[int, list[str]]], region: str | None) -> tuple[list[tuple], dict[int, str]]:
+def prepare_block(records: list[tuple[int, list[str] | str]],
+                  region: str | None) -> tuple[list[tuple], dict[int, str]]:
     """Clean and normalise a block of records (plain values in and out, so it
     can run in a worker process): the usable lines as (line, name, company,
     email, source, [(e164, suffix, extension, raw), ...] unique by number),
     and the others' problems by line."""
     contacts, problems = [], {}
     for line, fields in records:
-        values = _clean_fields(fields)
+        values = fields if isinstance(fields, str) else _clean_fields(fields)
         if isinstance(values, str):
             problems[line] = values
             continue
@@ -308,19 +312,20 @@ def prepare_block(records: list[tuple[int, list[str]]], region: str | None) -> t
     return contacts, problems
 
 
-def _prepared_blocks(records: list, region: str | None, workers: int):
-    """`prepare_block` over blocks of CHUNK records, in order; with workers,
-    forked processes prepare blocks ahead of the one being stored."""
-    blocks = list(_chunks(records, CHUNK))
-    if workers <= 1 or len(records) < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+def _prepared_blocks(records: Iterator, expected_lines: int, region: str | None, workers: int):
+    """`prepare_block` over blocks of CHUNK records, in order. With workers
+    and a large file, forked processes prepare blocks while this process is
+    still reading the file, and then while it stores the earlier blocks."""
+    blocks = iter(lambda: list(itertools.islice(records, CHUNK)), [])
+    if workers <= 1 or expected_lines < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
         for block in blocks:
             yield len(block), prepare_block(block, region)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        futures = [pool.submit(prepare_block, block, region) for block in blocks]
-        for block, future in zip(blocks, futures):
-            yield len(block), future.result()
+        futures = [(len(block), pool.submit(prepare_block, block, region)) for block in blocks]
+        for size, future in futures:
+            yield size, future.result()
     finally:
         pool.shutdown(cancel_futures=True)
 
@@ -441,8 +446,9 @@ def import_contacts_csv(session, *, org: Organization, data: bytes, owner_id: in
     its line rather than bring the person back. Over the plan's record limit,
     nothing is imported (the caller rolls back)."""
     report = ImportReport()
-    records, unreadable = read_csv(data)
-    problems = dict(unreadable)
+    records = read_csv(data)
+    expected_lines = data.count(b"\n")  # about the number of records: for progress and the choice to fork
+    problems: dict[int, str] = {}
     had_contacts = session.execute(select(exists().where(Contact.organization_id == org.id))).scalar()
     any_erased = session.execute(select(exists().where(ErasedNumber.organization_id == org.id))).scalar()
     limit = plan_limit(org, "record_limit")
@@ -450,7 +456,8 @@ def import_contacts_csv(session, *, org: Organization, data: bytes, owner_id: in
     seen_keys: set[tuple[str, str]] = set()
     logged: set[str] = set()
     done = 0
-    for size, (contacts, block_problems) in _prepared_blocks(records, region_for(region, org.region), workers):
+    blocks = _prepared_blocks(records, expected_lines, region_for(region, org.region), workers)
+    for size, (contacts, block_problems) in blocks:
         problems.update(block_problems)
         erased = _erased(session, org.id, {p[0] for c in contacts for p in c[5]}, hash_key) if any_erased else set()
         if had_contacts:
@@ -472,13 +479,16 @@ def import_contacts_csv(session, *, org: Organization, data: bytes, owner_id: in
         report.imported += len(new)
         done += size
         if progress:
-            progress("importing", done, len(records))
+            progress("importing", min(done, expected_lines), expected_lines)
+    if progress:
+        progress("importing", expected_lines, expected_lines)
     for line in sorted(problems):
         report.fail(line, problems[line])
     if report.imported >= ANALYZE_MIN and session.get_bind().dialect.name == "postgresql":
-        # As after any bulk load: fresh statistics, so that caller ID's look-ups
-        # are planned for the tables' new size before autovacuum gets to them.
-        session.execute(text("ANALYZE contacts, record_phones, directory_changes"))
+        # As after any bulk load: fresh statistics for the phone index, so that
+        # caller ID's look-ups are planned for its new size before autovacuum
+        # gets to it.
+        session.execute(text("ANALYZE record_phones"))
     return report
 
 
