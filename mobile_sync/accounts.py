@@ -65,6 +65,13 @@ class LoginLimits:
     max_failures_per_address: int
     window_s: int
 
+    @classmethod
+    def from_config(cls, config) -> "LoginLimits":
+        """The limits from the service's configuration mapping (API and web alike)."""
+        return cls(secret=config["SECRET_KEY"], max_failures=config["LOGIN_MAX_FAILURES"],
+                   max_failures_per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+                   window_s=config["LOGIN_WINDOW_S"])
+
 
 def _throttle_key(secret: str, kind: str, value: str) -> str:
     return hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()

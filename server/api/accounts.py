@@ -41,10 +41,7 @@ def signup(principal, body):
 @operation(bp, "/auth/login", "POST", auth=PUBLIC, body=LoginSchema, response=LoginResultSchema)
 def login(principal, body):
     """Exchange e-mail and password for a user token; failures are throttled."""
-    cfg = current_app.config
-    limits = LoginLimits(secret=cfg["SECRET_KEY"], max_failures=cfg["LOGIN_MAX_FAILURES"],
-                         max_failures_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-                         window_s=cfg["LOGIN_WINDOW_S"])
+    limits = LoginLimits.from_config(current_app.config)
     try:
         user, token = accounts.login(db.session, email=body["email"], password=body["password"],
                                      address=request.remote_addr or "unknown", now=now(), limits=limits)

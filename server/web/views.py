@@ -166,10 +166,7 @@ def login():
     except ValidationError:
         return render_template("web/login.html", next=target, email=email,
                                error="Enter your e-mail address and password."), 400
-    cfg = current_app.config
-    limits = LoginLimits(secret=cfg["SECRET_KEY"], max_failures=cfg["LOGIN_MAX_FAILURES"],
-                         max_failures_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-                         window_s=cfg["LOGIN_WINDOW_S"])
+    limits = LoginLimits.from_config(current_app.config)
     try:
         user, token = accounts.login(db.session, email=body["email"], password=body["password"],
                                      address=request.remote_addr or "unknown", now=now(), limits=limits)
