@@ -116,8 +116,9 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run(db_name: str, database_url: str, data: bytes, baseline: bytes, lines: int, baseline_lines: int) -> dict:
-    app = build_app(database_url, tempfile.mkdtemp(prefix="bench-data-"))
+def run(db_name: str, database_url: str, data: bytes, baseline: bytes, lines: int, baseline_lines: int,
+        work_dir: str) -> dict:
+    app = build_app(database_url, tempfile.mkdtemp(prefix="data-", dir=work_dir))
     client = app.test_client()
     org_id, token = signup(client, 1)
     clear_caches()
@@ -157,7 +158,8 @@ def main() -> int:
     parser.add_argument("--baseline-lines", type=int, default=5_000)
     parser.add_argument("--db", default="sqlite,postgresql")
     args = parser.parse_args()
-    os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="bench-"))
+    work = tempfile.TemporaryDirectory(prefix="bench-contacts-")
+    os.environ.setdefault("DATA_DIR", work.name)
     for name in ("DATABASE_URL", "REDIS_URL", "APP_ENV"):
         os.environ.pop(name, None)
 
@@ -168,14 +170,14 @@ def main() -> int:
     results = []
     for db_name in args.db.split(","):
         if db_name == "sqlite":
-            url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-sqlite-')}/bench.db"
-            results.append(run(db_name, url, data, baseline, args.lines, args.baseline_lines))
+            url = f"sqlite:///{work.name}/bench.db"
+            results.append(run(db_name, url, data, baseline, args.lines, args.baseline_lines, work.name))
         elif db_name == "postgresql":
             from tests.servers import PostgresServer
 
             server = PostgresServer()
             try:
-                results.append(run(db_name, server.url, data, baseline, args.lines, args.baseline_lines))
+                results.append(run(db_name, server.url, data, baseline, args.lines, args.baseline_lines, work.name))
             finally:
                 server.close()
         else:
