@@ -60,6 +60,8 @@ class Number:
 
 def _digits_and_plus(text: str) -> str:
     """Unicode digits (Arabic-Indic, full-width, ...) become ASCII."""
+    if text.isascii():
+        return text
     out = []
     for ch in text:
         if ch.isdigit():
@@ -123,11 +125,13 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
     text = _CALLER_ID_PREFIX.sub("", text, count=1)
     region = region.upper() if region else None
     parsed = _parse(text, region)
-    if (parsed is None or not phonenumbers.is_valid_number(parsed)) and _INTERNATIONAL_PREFIX.match(text):
+    valid = parsed is not None and phonenumbers.is_valid_number(parsed)
+    if not valid and _INTERNATIONAL_PREFIX.match(text):
         # "00 44 ..." or "011 44 ..." dialled from a region whose own
         # international prefix is different: read it as "+44 ...".
         parsed = _parse("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None)
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        valid = parsed is not None and phonenumbers.is_valid_number(parsed)
+    if not valid:
         return Number(None, _short_status(text, region) or INVALID, region=region)
     if phonenumbers.number_type(parsed) in _SERVICE_TYPES:
         return Number(None, SERVICE, region=region)
