@@ -60,6 +60,7 @@ def load_config() -> dict:
         "LOGIN_WINDOW_S": _int("LOGIN_WINDOW_S", 900),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 2 * 1024 * 1024),
         "CSV_IMPORT_MAX_BYTES": _int("CSV_IMPORT_MAX_BYTES", 64 * 1024 * 1024),
+        "CSV_IMPORT_WORKERS": _int("CSV_IMPORT_WORKERS", 0) or None,
         "TRIAL_DAYS": _int("TRIAL_DAYS", 30),
         "FCM_CREDENTIALS": env.get("FCM_CREDENTIALS") or None,
         "FCM_PROJECT_ID": env.get("FCM_PROJECT_ID") or None,
