@@ -854,8 +854,15 @@ def check_invariants(topo, fcm: LoadFcm, org: int, phones: list[SimPhone], stats
         kills = [at for at, text in (driver.events if driver else []) if "killed with SIGKILL" in text]
         in_kill_window = {r[0] for r in rows for a in by_message.get((r[1], r[2]), [])
                           if a["status"] == 200 and any(0 <= k - (a["arrived"] - load_started) <= 1.5 for k in kills)}
+        # Claimed ('sending') but never recorded, with a worker SIGKILLed during the
+        # run: the sender died around the send (at most once: not resent).
+        if kills:
+            in_kill_window |= {r[0] for r in stuck_pushes if r[4] == "sending"}
         facts["pushes_lost_to_a_kill_after_fcm_answered"] = sorted(in_kill_window)
         stuck_pushes = [r for r in stuck_pushes if r[0] not in in_kill_window]
+        # A request cut off by the kill reaches the fake without a usable body.
+        unknown_requests[:] = [u for u in unknown_requests
+                               if not any(0 <= k - u[5] <= 1.5 for k in kills)]
         delivered_not_sent[:] = [d for d in delivered_not_sent if d[0] not in in_kill_window]
         delivered = [r for r in stuck_pushes if any(a["status"] == 200 for a in by_message.get((r[1], r[2]), []))]
         check("no push left queued or sending (every push reached a final status)", not stuck_pushes,
