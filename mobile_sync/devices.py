@@ -58,10 +58,5 @@ def revoke_device(session, device: Device, now: datetime) -> None:
     session.flush()
 
 
-def forget_fcm_token(session, device_id: int) -> None:
-    """Drop an FCM token that Google reported unregistered or invalid."""
-    session.execute(update(Device).where(Device.id == device_id).values(fcm_token=None))
-
-
 __all__ = ["register_device", "get_device", "owned_device", "update_device", "revoke_device",
-           "forget_fcm_token", "forbidden"]
+           "forbidden"]
