@@ -25,7 +25,7 @@ from schemathesis import GenerationMode
 
 from server.api.routing import OPERATIONS
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
-from tests.api.test_tenant_matrix import ObjectFinder, build_org
+from tests.security.test_tenant_matrix import ObjectFinder, build_org
 
 MIN_REQUESTS = 1_000
 # Spread over the operations, so the run stays about as long as routes are added.
