@@ -2,10 +2,12 @@
 for the record's owner; an outgoing call to that number closes it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from mobile_sync.bulk_sql import among, update_rows
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
@@ -15,53 +17,113 @@ MISSED, OUTGOING = 3, 2
 TASK_PUSHES_PER_BATCH = 3
 
 
+@dataclass(slots=True)
+class _OpenTask:
+    id: int | None
+    owner_id: int | None
+    record_type: str
+    record_id: int
+    e164: str
+    call_id: int | None
+    missed_at: datetime
+    missed_count: int
+    closed: bool = False
+    changed: bool = False
+
+
+def _open_tasks(session, organization_id: int, numbers: set[str]) -> dict[str, list[_OpenTask]]:
+    found: dict[str, list[_OpenTask]] = {}
+    for row in session.execute(
+        select(Task.id, Task.owner_id, Task.record_type, Task.record_id, Task.e164, Task.call_id, Task.missed_at,
+               Task.missed_count)
+        .where(Task.organization_id == organization_id, among(session, Task.e164, numbers), Task.status == "open")
+        .order_by(Task.id).execution_options(all_organizations=True)
+    ):
+        found.setdefault(row.e164, []).append(_OpenTask(*row))
+    return found
+
+
+def _owners(session, organization_id: int, records: set[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+    """{(record type, id): owner id} for the records missed calls point at, one query per type."""
+    owners = {}
+    for record_type, model in (("contact", Contact), ("lead", Lead)):
+        ids = {rid for rtype, rid in records if rtype == record_type}
+        if ids:
+            owners.update(((record_type, rid), owner) for rid, owner in session.execute(
+                select(model.id, model.owner_id).where(model.organization_id == organization_id,
+                                                       among(session, model.id, ids))))
+    return owners
+
+
 def update_callback_tasks(session, *, organization_id: int, calls: list[CallFacts], now: datetime,
                           hash_key: str) -> list[int]:
     """Open or close tasks for a processed batch, in call order. Returns push ids.
 
-    Set-wise: one SELECT of the open tasks for the batch's numbers, the
-    decisions in memory, then one UPDATE for the closed ones.
+    Set-wise: one SELECT of the open tasks for the batch's numbers and one of
+    the records' owners, the decisions in memory, then one INSERT of the new
+    tasks and one UPDATE of the changed ones.
     """
     relevant = [c for c in calls if c.e164 and (c.call_type == OUTGOING or (
         c.call_type == MISSED and c.outcome in ("matched_contact", "matched_lead")))]
     if not relevant:
         return []
-    numbers = {c.e164 for c in relevant}
-    open_tasks: dict[str, list[Task]] = {}
-    for task in session.execute(
-        select(Task).where(Task.organization_id == organization_id, Task.e164.in_(numbers), Task.status == "open")
-        .execution_options(all_organizations=True)
-    ).scalars():
-        open_tasks.setdefault(task.e164, []).append(task)
-    closed: set[int] = set()
-    created: list[Task] = []
+    open_tasks = _open_tasks(session, organization_id, {c.e164 for c in relevant})
+    loaded = [task for tasks in open_tasks.values() for task in tasks]
+    owners = _owners(session, organization_id, {(c.record_type, c.record_id) for c in relevant
+                                                if c.call_type == MISSED})
+    created: list[_OpenTask] = []
+    changed: list[_OpenTask] = []
     for call in sorted(relevant, key=lambda c: (c.started_at, c.id)):
         tasks = open_tasks.get(call.e164, [])
         if call.call_type == OUTGOING:
             for task in tasks:
                 if task.missed_at <= call.started_at:
-                    task.status, task.closed_at, task.closed_reason = "done", now, "called_back"
-                    closed.add(id(task))
-            open_tasks[call.e164] = [t for t in tasks if id(t) not in closed]
+                    task.closed = True
+            open_tasks[call.e164] = [t for t in tasks if not t.closed]
             continue
         task = next((t for t in tasks if (t.record_type, t.record_id) == (call.record_type, call.record_id)), None)
         if task is not None:
             task.missed_count += 1
             task.missed_at = max(task.missed_at, call.started_at)
+            if task.id is not None and not task.changed:  # loaded, not created by this batch
+                task.changed = True
+                changed.append(task)
             continue
-        model = Contact if call.record_type == "contact" else Lead
-        owner_id = session.execute(select(model.owner_id).where(model.id == call.record_id)).scalar()
-        task = Task(organization_id=organization_id, owner_id=owner_id or call.user_id, record_type=call.record_type,
-                    record_id=call.record_id, e164=call.e164, call_id=call.id, missed_at=call.started_at,
-                    created_at=now, missed_count=1, status="open")
-        session.add(task)
+        task = _OpenTask(id=None, owner_id=owners.get((call.record_type, call.record_id)) or call.user_id,
+                         record_type=call.record_type, record_id=call.record_id, e164=call.e164, call_id=call.id,
+                         missed_at=call.started_at, missed_count=1)
         created.append(task)
         open_tasks.setdefault(call.e164, []).append(task)
-    session.flush()
-    by_owner: dict[int, list[Task]] = {}
+    _write_tasks(session, organization_id, created, changed, [t for t in loaded if t.closed], now)
+    return _task_pushes(session, organization_id, [t for t in created if not t.closed], hash_key, now)
+
+
+def _write_tasks(session, organization_id: int, created: list[_OpenTask], changed: list[_OpenTask],
+                 closed: list[_OpenTask], now: datetime) -> None:
+    if created:
+        session.execute(insert(Task).returning(Task.id), [
+            {"organization_id": organization_id, "owner_id": t.owner_id, "record_type": t.record_type,
+             "record_id": t.record_id, "e164": t.e164, "call_id": t.call_id, "missed_at": t.missed_at,
+             "missed_count": t.missed_count, "created_at": now,
+             "status": "done" if t.closed else "open", "closed_at": now if t.closed else None,
+             "closed_reason": "called_back" if t.closed else None}
+            for t in created]).all()
+    closed_ids = {t.id for t in closed}
+    update_rows(session, Task.__table__, [
+        {"id": t.id, "missed_count": t.missed_count, "missed_at": t.missed_at} for t in changed
+        if t.id not in closed_ids], {"missed_count": "integer", "missed_at": "timestamptz"})
+    update_rows(session, Task.__table__, [
+        {"id": t.id, "missed_count": t.missed_count, "missed_at": t.missed_at, "status": "done", "closed_at": now,
+         "closed_reason": "called_back"} for t in closed],
+        {"missed_count": "integer", "missed_at": "timestamptz", "status": "varchar", "closed_at": "timestamptz",
+         "closed_reason": "varchar"})
+
+
+def _task_pushes(session, organization_id: int, created: list[_OpenTask], hash_key: str,
+                 now: datetime) -> list[int]:
+    by_owner: dict[int, list[_OpenTask]] = {}
     for task in created:
-        if task.status == "open":  # not already called back later in the same batch
-            by_owner.setdefault(task.owner_id, []).append(task)
+        by_owner.setdefault(task.owner_id, []).append(task)
     pushes: list[int] = []
     for owner_id, tasks in by_owner.items():
         if len(tasks) > TASK_PUSHES_PER_BATCH:  # an old call log's first sync: one summary

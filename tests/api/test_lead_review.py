@@ -203,6 +203,29 @@ def test_missed_call_from_a_customer_opens_a_task_that_calling_back_closes(team,
     assert done[0]["closed_reason"] == "called_back"
 
 
+def test_tasks_across_batches_go_to_the_record_owner_and_count_every_miss(team, clean_app):
+    admin, _, ravi, sita = team
+    add_contact(clean_app, admin.organization_id, "Asha", "+91 98765 43210", owner_id=sita.user_id)
+    add_contact(clean_app, admin.organization_id, "Bala", "+91 98450 11111", owner_id=sita.user_id)
+    upload(ravi, call_row(1, "+91 98765 43210", type_=3, duration=0))
+    upload(ravi, call_row(5, "098765 43210", type_=3, duration=0), batch="b2")
+    (task,) = sita.get("/api/v1/tasks", query_string={"status": "open"}).json["items"]
+    assert (task["missed_count"], task["owner_id"]) == (2, sita.user_id)
+    assert ravi.get("/api/v1/tasks").json["items"] == []  # the owner's task, not the rep who missed it
+    # Bala: missed then called back within one batch -> stored as done at once.
+    # Asha: missed again in the same batch -> still open, counted.
+    upload(ravi, call_row(7, "+91 98450 11111", type_=3, duration=0), call_row(8, "+91 98450 11111", type_=2),
+           call_row(9, "+91 98765 43210", type_=3, duration=0), batch="b3")
+    (open_task,) = sita.get("/api/v1/tasks", query_string={"status": "open"}).json["items"]
+    assert open_task["id"] == task["id"] and open_task["missed_count"] == 3 and open_task["missed_at"] > task["missed_at"]
+    (done,) = sita.get("/api/v1/tasks", query_string={"status": "done"}).json["items"]
+    assert done["number"] == "+919845011111" and done["closed_reason"] == "called_back"
+    upload(ravi, call_row(10, "+91 98765 43210", type_=2), batch="b4")
+    assert sita.get("/api/v1/tasks", query_string={"status": "open"}).json["items"] == []
+    closed = {t["number"]: t for t in sita.get("/api/v1/tasks", query_string={"status": "done"}).json["items"]}
+    assert closed["+919876543210"]["missed_count"] == 3
+
+
 def test_tasks_can_be_marked_done_by_their_owner_only(team, clean_app):
     admin, _, ravi, sita = team
     add_contact(clean_app, admin.organization_id, "Asha", "+91 98765 43210", owner_id=ravi.user_id)
