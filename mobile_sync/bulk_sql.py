@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import any_, bindparam, text, update
+from sqlalchemy import all_, any_, bindparam, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 
@@ -50,3 +50,28 @@ def update_rows(session, table, rows: list[dict], columns: dict[str, str]) -> No
     statement = (update(table).where(table.c.id == bindparam("_id"))
                  .values({name: bindparam(f"_{name}") for name in columns}))
     session.connection().execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
+
+
+def insert_rows(session, table, rows: list[dict]) -> None:
+    """INSERT every row in one statement (no ids returned).
+
+    On PostgreSQL the rows travel as one JSON document read by
+    `json_populate_recordset`; the columns inserted are the first row's keys.
+    """
+    if not rows:
+        return
+    if is_postgresql(session):
+        columns = ", ".join(rows[0])
+        session.execute(text(f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
+                             f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"),
+                        {"rows": json_rows(rows)})
+        return
+    session.connection().execute(insert(table), rows)
+
+
+def not_among(session, column, values):
+    """`column NOT IN values`, as `column <> ALL(:array)` on PostgreSQL."""
+    values = list(values)
+    if is_postgresql(session):
+        return column != all_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.not_in(values)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select, text, update
 
+from mobile_sync.bulk_sql import among, json_rows
 from server.models import Call, Contact, Lead, RecordPhone
 from server.models.base import utcnow
 from server.models.calls import CONNECTED_TYPES
@@ -51,7 +52,7 @@ def records_by_number(session, organization_id: int, e164s: set[str]) -> dict[st
     found: dict[str, list[tuple[str, int]]] = defaultdict(list)
     rows = session.execute(
         select(RecordPhone.e164, RecordPhone.record_type, RecordPhone.record_id)
-        .where(RecordPhone.organization_id == organization_id, RecordPhone.e164.in_(list(e164s)),
+        .where(RecordPhone.organization_id == organization_id, among(session, RecordPhone.e164, e164s),
                RecordPhone.record_type.in_(PRECEDENCE))
         .execution_options(all_organizations=True)
     ).all()
@@ -109,10 +110,8 @@ UPDATE {table} AS r SET
   last_call_type = CASE WHEN r.last_call_at IS NULL OR v.newest >= r.last_call_at THEN v.newest_type
                         ELSE r.last_call_type END,
   {lead_columns}updated_at = :now
-FROM unnest(CAST(:ids AS INTEGER[]), CAST(:spoken AS TIMESTAMP WITH TIME ZONE[]),
-            CAST(:newest AS TIMESTAMP WITH TIME ZONE[]), CAST(:newest_type AS SMALLINT[]),
-            CAST(:counts AS INTEGER[]), CAST(:firsts AS TIMESTAMP WITH TIME ZONE[]))
-     AS v(id, spoken, newest, newest_type, n, first)
+FROM json_to_recordset(CAST(:rows AS json))
+     AS v(id integer, spoken timestamptz, newest timestamptz, newest_type smallint, n integer, first timestamptz)
 WHERE r.id = v.id AND ({changed})
 """
 _CONTACT_CHANGED = ("(v.spoken IS NOT NULL AND (r.last_spoken_at IS NULL OR v.spoken > r.last_spoken_at)) "
@@ -138,20 +137,14 @@ def attach_calls_to_records(session, calls: list[CallFacts]) -> None:
     if session.get_bind().dialect.name == "postgresql":
         now = utcnow()
         for record_type in PRECEDENCE:
-            params = {"ids": [], "spoken": [], "newest": [], "newest_type": [], "counts": [], "firsts": [],
-                      "now": now}
+            rows = []
             for (rtype, record_id), group in by_record.items():
-                if rtype != record_type:
-                    continue
-                spoken, newest, first = _record_updates(group)
-                params["ids"].append(record_id)
-                params["spoken"].append(spoken)
-                params["newest"].append(newest.started_at)
-                params["newest_type"].append(newest.call_type)
-                params["counts"].append(len(group))
-                params["firsts"].append(first)
-            if params["ids"]:
-                session.execute(_ATTACH[record_type], params)
+                if rtype == record_type:
+                    spoken, newest, first = _record_updates(group)
+                    rows.append({"id": record_id, "spoken": spoken, "newest": newest.started_at,
+                                 "newest_type": newest.call_type, "n": len(group), "first": first})
+            if rows:
+                session.execute(_ATTACH[record_type], {"rows": json_rows(rows), "now": now})
         return
     models = {"contact": Contact, "lead": Lead}
     for record_type, model in models.items():  # load every record of the batch in one query per type

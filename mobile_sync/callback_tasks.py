@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from mobile_sync.bulk_sql import among, update_rows
+from mobile_sync.bulk_sql import among, insert_rows, update_rows
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
@@ -101,13 +101,13 @@ def update_callback_tasks(session, *, organization_id: int, calls: list[CallFact
 def _write_tasks(session, organization_id: int, created: list[_OpenTask], changed: list[_OpenTask],
                  closed: list[_OpenTask], now: datetime) -> None:
     if created:
-        session.execute(insert(Task).returning(Task.id), [
+        insert_rows(session, Task.__table__, [
             {"organization_id": organization_id, "owner_id": t.owner_id, "record_type": t.record_type,
              "record_id": t.record_id, "e164": t.e164, "call_id": t.call_id, "missed_at": t.missed_at,
              "missed_count": t.missed_count, "created_at": now,
              "status": "done" if t.closed else "open", "closed_at": now if t.closed else None,
              "closed_reason": "called_back" if t.closed else None}
-            for t in created]).all()
+            for t in created])
     closed_ids = {t.id for t in closed}
     update_rows(session, Task.__table__, [
         {"id": t.id, "missed_count": t.missed_count, "missed_at": t.missed_at} for t in changed

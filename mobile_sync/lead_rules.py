@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
+from mobile_sync.bulk_sql import among, insert_rows, not_among
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.ingest_calls import dialect_insert
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
 from mobile_sync.phone_index import log_directory_change
-from mobile_sync.phones import format_international, normalize_number
+from mobile_sync.phones import format_international, normalize_number, suffix_of_e164
 from mobile_sync.pushes import queue_push
 from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
 
@@ -113,12 +114,12 @@ def load_context(session, org: Organization, calls: list[CallFacts], hash_key: s
         return ctx
     ctx.colleagues = set(session.execute(
         select(RecordPhone.e164).where(RecordPhone.organization_id == org.id, RecordPhone.record_type == "user",
-                                       RecordPhone.e164.in_(numbers))).scalars())
+                                       among(session, RecordPhone.e164, numbers))).scalars())
     ctx.tracking = {_tracking_e164(t) for t in settings["tracking_numbers"]} & numbers
     by_hash = {number_hash(hash_key, SUPPRESS, org.id, n): n for n in numbers}
     for digest, user_id in session.execute(
         select(Suppression.number_hash, Suppression.user_id)
-        .where(Suppression.organization_id == org.id, Suppression.number_hash.in_(list(by_hash)))
+        .where(Suppression.organization_id == org.id, among(session, Suppression.number_hash, by_hash))
     ).all():
         if user_id is None:
             ctx.spam.add(by_hash[digest])
@@ -127,14 +128,15 @@ def load_context(session, org: Organization, calls: list[CallFacts], hash_key: s
     book = {number_hash(hash_key, PHONEBOOK, org.id, n): n for n in numbers}
     for user_id, digest in session.execute(
         select(PhonebookNumber.user_id, PhonebookNumber.number_hash)
-        .where(PhonebookNumber.organization_id == org.id, PhonebookNumber.number_hash.in_(list(book)))
+        .where(PhonebookNumber.organization_id == org.id, among(session, PhonebookNumber.number_hash, book))
     ).all():
         ctx.phone_book.add((user_id, book[digest]))
     if ctx.rules["repeat_caller_threshold"] > 1:
         batch_ids = [c.id for c in calls]
         ctx.prior_calls = dict(session.execute(
-            select(Call.e164, func.count()).where(Call.organization_id == org.id, Call.e164.in_(numbers),
-                                                  Call.id.not_in(batch_ids)).group_by(Call.e164)).all())
+            select(Call.e164, func.count())
+            .where(Call.organization_id == org.id, among(session, Call.e164, numbers),
+                   not_among(session, Call.id, batch_ids)).group_by(Call.e164)).all())
     return ctx
 
 
@@ -151,12 +153,12 @@ def _create_leads(session, org: Organization, firsts: dict[str, CallFacts], sett
         .returning(Lead.id, Lead.phone), rows).all()}
     missing = [e164 for e164 in firsts if e164 not in created]
     existing = {phone: lead_id for lead_id, phone in session.execute(
-        select(Lead.id, Lead.phone).where(Lead.organization_id == org.id, Lead.phone.in_(missing))).all()
+        select(Lead.id, Lead.phone).where(Lead.organization_id == org.id, among(session, Lead.phone, missing)))
     } if missing else {}
     if created:
-        session.execute(insert(RecordPhone), [
+        insert_rows(session, RecordPhone.__table__, [
             {"organization_id": org.id, "record_type": "lead", "record_id": lead_id, "e164": e164,
-             "suffix": normalize_number(e164, None).suffix, "raw": e164, "extension": None}
+             "suffix": suffix_of_e164(e164), "raw": e164, "extension": None}
             for e164, lead_id in created.items()])
         log_directory_change(session, org.id, created, now)
     return created, existing

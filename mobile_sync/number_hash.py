@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 PHONEBOOK = "phonebook"
 ERASED = "erased"
 
 
+@lru_cache(maxsize=131_072)  # batches repeat numbers; an HMAC costs ~3 µs
 def number_hash(key: str, purpose: str, organization_id: int, e164: str) -> str:
     message = f"{purpose}:{organization_id}:{e164}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()

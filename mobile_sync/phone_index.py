@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
+from mobile_sync.bulk_sql import insert_rows
 from mobile_sync.errors import invalid
 from mobile_sync.phones import Number, normalize_number, region_for
 from server.models import DirectoryChange, RecordPhone
@@ -27,8 +28,7 @@ def parse_phones(raw_numbers: list[str], region: str | None, field: str = "phone
 
 def log_directory_change(session, organization_id: int, e164s, now: datetime) -> None:
     rows = [{"organization_id": organization_id, "e164": e164, "created_at": now} for e164 in sorted(set(e164s))]
-    if rows:
-        session.execute(insert(DirectoryChange), rows)
+    insert_rows(session, DirectoryChange.__table__, rows)
 
 
 def set_record_phones(session, *, organization_id: int, record_type: str, record_id: int, numbers: list[Number],

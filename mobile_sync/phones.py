@@ -79,6 +79,20 @@ def suffix_key(national_number: str) -> str:
     return national_number[-SUFFIX_DIGITS:]
 
 
+_COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def suffix_of_e164(e164: str) -> str:
+    """`suffix_key` of a stored E.164 number without parsing it again:
+    country codes are a prefix code, so the first 1-3 digits that are one
+    leave the national significant number."""
+    digits = e164[1:]
+    for length in (1, 2, 3):
+        if int(digits[:length]) in _COUNTRY_CODES:
+            return suffix_key(digits[length:])
+    return suffix_key(digits)
+
+
 def _parse(text: str, region: str | None):
     try:
         return phonenumbers.parse(text, region or "ZZ")
@@ -141,6 +155,7 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
                   region=phonenumbers.region_code_for_number(parsed))
 
 
+@lru_cache(maxsize=65_536)
 def format_international(e164: str) -> str:
     """"+919876543210" → "+91 98765 43210", for names of auto-created leads."""
     try:

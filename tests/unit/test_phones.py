@@ -14,7 +14,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from mobile_sync.phones import (EMERGENCY, EMPTY, INVALID, OK, PAYPHONE, RESTRICTED, SERVICE, SHORT_CODE, UNKNOWN,
-                                normalize_number, region_for)
+                                normalize_number, region_for, suffix_of_e164)
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 NUMBER_TYPES = sorted(v for k, v in vars(PhoneNumberType).items() if k.isupper() and isinstance(v, int))
@@ -93,6 +93,17 @@ def test_every_example_number_of_a_region_written_any_way_normalises_to_its_e164
                 ok = (got.status, got.e164, got.extension, got.suffix) == (OK, e164, None, suffix) and got.matchable
             if not ok:
                 failures.append(f"type {number_type} {form} {text!r}: {got} (expected {e164})")
+    assert failures == []
+
+
+def test_the_suffix_read_from_a_stored_e164_is_the_parsed_numbers_suffix_for_every_example():
+    failures = []
+    for found in EXAMPLES.values():
+        for _, example in found:
+            e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+            expected = phonenumbers.national_significant_number(example)[-7:]
+            if suffix_of_e164(e164) != expected:
+                failures.append((e164, suffix_of_e164(e164), expected))
     assert failures == []
 
 
