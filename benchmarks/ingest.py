@@ -6,7 +6,7 @@ in the same run with a naive baseline: the same rows, the same parsing and
 normalisation, one ORM `session.add(Call(...)); session.commit()` per row.
 
     .venv/bin/python benchmarks/ingest.py [--rows 100000] [--clients 4] [--web-workers 2]
-                                          [--rq-workers 1] [--baseline-rows N] [--profile DIR]
+                                          [--rq-workers 1] [--baseline-rows N] [--profile DIR] [--sample DIR]
 
 "Per core" divides the rows by the CPU seconds the service's own processes
 used (gunicorn master and workers plus the RQ workers, read from /proc), so
@@ -14,9 +14,11 @@ it does not depend on how many cores the machine has or what else runs on it.
 PostgreSQL's CPU is reported apart. Targets (issue 3): >= 35,000 rows/s per
 core and >= 10x the baseline; the exit status is 1 when either is missed.
 
---profile DIR queues the uploads with no worker running, then runs one burst
-worker under cProfile (DIR/worker.prof) and profiles in-process uploads
-(DIR/ingest.prof), printing where the time goes.
+--profile DIR profiles in-process uploads (DIR/ingest.prof), then the queued
+processing jobs in process (DIR/worker.prof), by CPU time, printing where it goes.
+--sample DIR runs the timed benchmark with py-spy (if installed) sampling every
+gunicorn and RQ process (DIR/<role>-<pid>.txt, collapsed stacks) and prints the
+functions that take the most samples: the real processes, no profiler overhead.
 """
 from __future__ import annotations
 
@@ -165,6 +167,59 @@ def naive_baseline(database_url: str, organization_id: int, device_id: int, user
     return {"seconds": seconds, "cpu": cpu, "rows": len(rows)}
 
 
+def start_sampling(topo: Topology, out: Path) -> list[subprocess.Popen]:
+    """py-spy on each gunicorn worker and RQ worker, until stop_sampling()."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit("--sample needs py-spy (pip install py-spy)")
+    out.mkdir(parents=True, exist_ok=True)
+    web = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent(int(pid)) == topo.web.pid]
+    targets = [("web", pid) for pid in web] + [("rq", w.pid) for w in topo.workers if w.alive()]
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
+                              "-o", str(out / f"{role}-{pid}.txt")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for role, pid in targets]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+def stop_sampling(samplers: list[subprocess.Popen], out: Path, top: int = 25) -> None:
+    """Stop py-spy (it writes its file on SIGINT) and print, per role, the
+    share of samples in each of our functions (inclusive) and the leaves."""
+    import collections
+    import signal
+
+    for proc in samplers:
+        proc.send_signal(signal.SIGINT)
+    for proc in samplers:
+        proc.wait(timeout=60)
+    for role in ("web", "rq"):
+        inclusive, leaves, total = collections.Counter(), collections.Counter(), 0
+        for path in out.glob(f"{role}-*.txt"):
+            for line in path.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                frames, count = stack.split(";"), int(count)
+                total += count
+                leaves[frames[-1]] += count
+                for frame in set(frames):
+                    if "/work/" in frame or "mobile_sync/" in frame or "server/" in frame:
+                        inclusive[frame] += count
+        if not total:
+            continue
+        print(f"\n{role}: {total:,} samples; our functions (inclusive):")
+        for frame, count in inclusive.most_common(top):
+            print(f"  {count / total:6.1%}  {frame[:120]}")
+        print(f"{role}: leaves (self):")
+        for frame, count in leaves.most_common(12):
+            print(f"  {count / total:6.1%}  {frame[:120]}")
+
+
 def profile_run(topo: Topology, phone, bodies: list[bytes], out: Path, rows: int) -> None:
     """Where the CPU goes: in-process uploads under cProfile, then the queued
     processing jobs (no worker is running) run in process under cProfile (both timed by CPU time, so
@@ -233,6 +288,7 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-rows", type=int, help="rows for the naive baseline (default: --rows)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for processing")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="profile instead of timing (see above)")
+    parser.add_argument("--sample", type=Path, metavar="DIR", help="sample the timed run with py-spy (see above)")
     args = parser.parse_args(argv)
     rows_n = args.rows - args.rows % BATCH or BATCH
     baseline_n = min(args.baseline_rows or rows_n, rows_n)
@@ -273,11 +329,14 @@ def main(argv=None) -> int:
         pg_pid = topo.postgres.proc.pid
         topo.reset_statement_stats()
         web0, work0, pg0 = topo.web_cpu_seconds(), topo.worker_cpu_seconds(), children_cpu_seconds(pg_pid)
+        samplers = start_sampling(topo, args.sample) if args.sample else []
         started = time.perf_counter()
         upload_s, totals = upload_all(phone, bodies, args.clients)
         web1 = topo.web_cpu_seconds()
         finished = wait_processed(topo, org, len(bodies), args.timeout)
         web2, work2, pg2 = topo.web_cpu_seconds(), topo.worker_cpu_seconds(), children_cpu_seconds(pg_pid)
+        if samplers:
+            stop_sampling(samplers, args.sample)
         total_s = finished - started
         stored, processed = topo.sql("SELECT count(*), count(processed_at) FROM calls WHERE organization_id = :o",
                                      o=org)[0]
