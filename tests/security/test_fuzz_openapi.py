@@ -3,12 +3,16 @@
 Every operation of `/api/v1/openapi.json` gets generated requests that fit its
 schema and requests that do not, sent with real credentials (an admin's user
 token, the admin's phone's device token where the operation takes one, the
-organisation's API key) and, half of the time, with path ids of real objects,
-so the views run on generated input rather than stopping at a 404.
+organisation's API key). Path ids are, by thirds, ids of the caller's own real
+objects (so the views run on generated input rather than stopping at a 404),
+ids of another organisation's real objects (which must never answer 2xx), and
+generated ones.
 
-Outcome: at least 1,000 requests, no 5xx, every error in the one error shape.
-Derandomized, so a failure reproduces; failures are collected and listed
-together rather than shrunk one by one.
+Outcome: no 5xx, every error in the one error shape, 0 cross-tenant successes
+and the other organisation's rows unchanged. Size: SECURITY_FUZZ (ci: about
+1,300 requests; nightly: at least 1,000 cases per operation whose input space
+is that large). Derandomized, so a failure reproduces; failures are collected
+and listed together rather than shrunk one by one.
 """
 from __future__ import annotations
 
@@ -16,21 +20,25 @@ import json
 import math
 import re
 import time
+import uuid
 from collections import Counter
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 
 from server.api.routing import OPERATIONS
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
-from tests.security.test_tenant_matrix import ObjectFinder, build_org
+from tests.security.fuzz_size import fuzz_size
+from tests.security.test_tenant_matrix import ObjectFinder, build_org, diff, path_params, snapshot
 
+# Whatever the size, the run sends at least this many requests.
 MIN_REQUESTS = 1_000
-# Spread over the operations, so the run stays about as long as routes are added.
-TARGET_REQUESTS = 1_200
-MIN_EXAMPLES_PER_MODE = 10
+# The requests carry the world's real credentials: invalid and missing ones are
+# the route walk's business (test_route_walk.py), so they are not generated here.
+CONFIG = SchemathesisConfig.from_dict({"generation": {"with-security-parameters": False}})
 _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
@@ -40,29 +48,39 @@ def declared() -> dict:
 
 
 class World:
-    """An organisation with real objects; re-made when a generated DELETE
-    removes what the credentials depend on."""
+    """An organisation with real objects, whose admin sends the generated
+    requests, and a victim organisation whose objects they aim at; re-made
+    when a generated request removes what the credentials depend on."""
 
-    def __init__(self, client, make_org, make_user, make_device):
+    def __init__(self, client, app, make_org, make_user, make_device):
         self.client = client
+        self.app = app
         self.factories = (make_org, make_user, make_device)
         self.org = build_org(client, *self.factories, "Fuzzed Org")
         self.finder = ObjectFinder(client)
         self.calls = 0
+        # The victim's objects are made before its rows are taken: nothing of
+        # it may change afterwards.
+        self.victim = build_org(client, *self.factories, "Victim Org")
+        self.canary = plant_canary(self.victim)
+        self.victim_paths = {op.rule: self.finder.fill(self.victim, op.rule) for op in OPERATIONS
+                             if path_params(op.rule)}
+        assert all(self.victim_paths.values()), self.finder.problems
+        self.victim_rows = snapshot(app, self.victim.id)
+        self.foreign_attempts: Counter = Counter()
+        self.foreign_successes: list[str] = []
 
     def refresh(self) -> None:
+        """Credentials that work again: a new API key (and phone, with consent),
+        or a new organisation when the admin was locked out or it is closing."""
         admin = self.org.admin
         key = self.client.post("/api/v1/api-keys", headers=admin.headers(), json={"name": "fuzz"})
         if key.status_code != 201:
-            # The organisation was closed (or its admin locked out): carry on with another.
             self.org = build_org(self.client, *self.factories, f"Fuzzed Org {self.calls}")
             return
         self.org.api_key = key.json["key"]
         if self.client.get(f"/api/v1/devices/{admin.device_id}", headers=admin.headers(device=True)).status_code != 200:
-            created = self.client.post("/api/v1/devices", headers=admin.headers(),
-                                       json={"platform": "android", "fcm_token": "fuzz-refresh"})
-            assert created.status_code == 201, created.json
-            admin.device_id, admin.device_token = created.json["device_id"], created.json["device_token"]
+            self.factories[2](admin)  # make_device: a new phone, consented
         self.org.ids.clear()
 
     def headers(self, op) -> dict:
@@ -82,10 +100,13 @@ class World:
         return user if self.calls % 3 == 0 else {}
 
     def real_path_parameters(self, op, generated: dict) -> dict:
-        """Generated ids, with the even ones swapped for real objects' ids."""
+        """Generated ids, a third of them swapped for the caller's real objects'
+        ids and a third for the victim's."""
         if not generated:
             return generated
-        real = self.finder.fill(self.org, op.rule, {"device_id": self.org.admin.device_id})
+        own = self.finder.fill(self.org, op.rule, {"device_id": self.org.admin.device_id})
+        choice = sum(v for v in generated.values() if isinstance(v, int)) % 3
+        real = {0: own, 1: self.victim_paths[op.rule]}.get(choice)
         if real is None:
             return generated
         values = {}
@@ -93,12 +114,34 @@ class World:
         for template, value in zip(template_parts, real_parts):
             match = _CONVERTER.fullmatch(template)
             if match:
-                values[match.group(1)] = value
-        out = dict(generated)
-        for name, value in generated.items():
-            if isinstance(value, int) and value % 2 == 0 and name in values:
-                out[name] = int(values[name]) if values[name].isdigit() else values[name]
-        return out
+                values[match.group(1)] = int(value) if value.isdigit() else value
+        return {name: values.get(name, value) for name, value in generated.items()}
+
+    def check_tenancy(self, op, path: str, response, where: str) -> None:
+        """A request on the victim's objects must not succeed."""
+        if path_params(op.rule) and path == self.victim_paths[op.rule]:
+            self.foreign_attempts[f"{op.method} {op.rule}"] += 1
+            if response.status_code < 300:
+                self.foreign_successes.append(f"{response.status_code} on {where}")
+
+    def victim_changes(self) -> list[str]:
+        return diff(self.victim_rows, snapshot(self.app, self.victim.id))
+
+
+def plant_canary(org) -> str:
+    """A text no one but `org` has, in its users, leads, contacts and notes:
+    it must never appear in an answer to anyone else."""
+    canary = f"canary{uuid.uuid4().hex}"
+    admin = org.admin
+    assert admin.patch(f"/api/v1/users/{org.rep.user_id}", json={"name": f"Rep {canary}"}).status_code == 200
+    lead = admin.post("/api/v1/leads", json={"name": f"Lead {canary}", "phone": "+91 98765 01234",
+                                             "company": canary, "note": f"Note {canary}"})
+    assert lead.status_code == 201, lead.json
+    assert admin.post(f"/api/v1/records/lead/{lead.json['id']}/notes", json={"text": canary}).status_code == 201
+    contact = admin.post("/api/v1/contacts", json={"name": f"Contact {canary}", "company": canary,
+                                                   "email": f"{canary}@example.test", "phones": ["+91 98765 01235"]})
+    assert contact.status_code == 201, contact.json
+    return canary
 
 
 def _error_shape_problem(response) -> str | None:
@@ -117,8 +160,9 @@ def _error_shape_problem(response) -> str | None:
 
 def test_generated_requests_cause_no_server_error_and_every_error_has_the_shape(
         client, clean_app, make_org, make_user, make_device):
-    world = World(client, make_org, make_user, make_device)
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", clean_app)
+    size = fuzz_size()
+    world = World(client, clean_app, make_org, make_user, make_device)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", clean_app, config=CONFIG)
     operations = []
     for result in schema.get_all_operations():
         operations.append(result.ok())  # an Err here means the document itself is broken
@@ -126,7 +170,7 @@ def test_generated_requests_cause_no_server_error_and_every_error_has_the_shape(
     assert {(o.method.upper(), o.path) for o in operations} == set(by_path), \
         "the OpenAPI document and the declared operations disagree"
 
-    examples = max(MIN_EXAMPLES_PER_MODE, math.ceil(TARGET_REQUESTS / (2 * len(operations))))
+    examples = max(1, math.ceil(size.cases_per_operation / 2))  # per mode
     sent: Counter = Counter()
     statuses: Counter = Counter()
     failures: list[str] = []
@@ -148,14 +192,18 @@ def test_generated_requests_cause_no_server_error_and_every_error_has_the_shape(
                 statuses[response.status_code] += 1
                 where = (f"{mode.value} {case.method} {case.formatted_path} query={case.query!r} "
                          f"body={case.body!r}"[:400])
+                world.check_tenancy(op, case.formatted_path, response, where)
+                if world.canary in response.content.decode("utf-8", "replace"):
+                    world.foreign_successes.append(f"the victim's canary in {response.status_code} on {where}")
                 if response.status_code >= 500:
                     failures.append(f"{response.status_code} on {where}: {response.content[:300]!r}")
                 elif response.status_code >= 400:
                     problem = _error_shape_problem(response)
                     if problem:
                         failures.append(f"{problem} on {where}")
-                if case.method.upper() == "DELETE" and response.status_code < 300:
-                    world.refresh()
+                if (case.method.upper() == "DELETE" and response.status_code < 300) or \
+                        (response.status_code == 401 and op.auth != PUBLIC):
+                    world.refresh()  # it may have revoked, or shown revoked, what the credentials need
 
             try:
                 run()
@@ -166,10 +214,22 @@ def test_generated_requests_cause_no_server_error_and_every_error_has_the_shape(
 
     total = sum(sent.values())
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {total} requests over {len(operations)} operations in {elapsed:.1f}s; "
-          f"statuses {dict(sorted(statuses.items()))}; nothing to make invalid in {not_negatable}")
+    server_errors = sum(n for code, n in statuses.items() if code >= 500)
+    short = {o.label: sent[o.label] for o in operations if sent[o.label] < size.cases_per_operation}
+    print(f"\nschemathesis stateless ({size.name}): {len(operations)} operations, {total} cases "
+          f"(fewest {min(sent.values())} per operation) in {elapsed:.1f}s; 5xx: {server_errors}; "
+          f"cross-tenant: {sum(world.foreign_attempts.values())} attempts on "
+          f"{len(world.foreign_attempts)} routes, {len(world.foreign_successes)} successes; "
+          f"statuses {dict(sorted(statuses.items()))}")
+    print(f"  below {size.cases_per_operation} cases (their whole input space is smaller): {short}")
+    print(f"  nothing to make invalid in {not_negatable}")
     assert not failures, f"{len(failures)} bad responses:\n" + "\n".join(failures[:40])
+    assert not world.foreign_successes, "cross-tenant successes:\n" + "\n".join(world.foreign_successes[:40])
+    assert not world.victim_changes(), world.victim_changes()
     assert total >= MIN_REQUESTS, f"only {total} requests were generated: {dict(sent)}"
     assert all(sent[o.label] for o in operations), f"operations never called: {[o.label for o in operations]}"
+    # Every route with an id was aimed at the victim's objects.
+    aimed = {f"{op.method} {op.rule}" for op in OPERATIONS if path_params(op.rule)}
+    assert set(world.foreign_attempts) == aimed, aimed - set(world.foreign_attempts)
     # The credentials were real: generated requests got past authentication and reached the views.
     assert sum(n for code, n in statuses.items() if code < 300) >= len(operations)
