@@ -104,9 +104,9 @@ def naive_import(app, organization_id: int, data: bytes) -> int:
 
 def clear_caches() -> None:
     """Each measurement starts with the normaliser's cache empty (no credit for repeats)."""
-    from mobile_sync.phones import normalize_number
+    from mobile_sync import phones
 
-    normalize_number.cache_clear()
+    phones.clear_caches()
 
 
 def _cpu_seconds() -> float:

@@ -135,10 +135,10 @@ def naive_baseline(database_url: str, organization_id: int, device_id: int, user
     from sqlalchemy.orm import Session
 
     from mobile_sync.call_rows import read_call_row
-    from mobile_sync.phones import normalize_number, region_for
+    from mobile_sync.phones import clear_caches, normalize_number, region_for
     from server.models import Call, Organization, User
 
-    normalize_number.cache_clear()
+    clear_caches()
     engine = create_engine(database_url)
     with Session(engine) as session:
         org_region = session.execute(select(Organization.region).where(Organization.id == organization_id)).scalar()

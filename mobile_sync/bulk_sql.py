@@ -9,9 +9,7 @@ document instead; SQLite (in process, no round trips) keeps the plain forms.
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
+import orjson
 from sqlalchemy import all_, any_, bindparam, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -29,7 +27,8 @@ def among(session, column, values):
 
 
 def json_rows(rows: list[dict]) -> str:
-    return json.dumps(rows, default=datetime.isoformat, separators=(",", ":"))
+    """Rows as one JSON document (orjson: datetimes as RFC 3339, ~10x json's speed)."""
+    return orjson.dumps(rows).decode()
 
 
 def update_rows(session, table, rows: list[dict], columns: dict[str, str]) -> None:
@@ -75,3 +74,13 @@ def not_among(session, column, values):
     if is_postgresql(session):
         return column != all_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.not_in(values)
+
+
+def plan_for_each_batch(session) -> None:
+    """For the rest of the transaction, have PostgreSQL plan each statement
+    for its actual parameters. Once psycopg prepares a statement taking a
+    whole array (`= ANY(:values)`), the generic plan probes an index per
+    value (25 ms for 1,000 numbers) where a plan made for the actual array
+    scans an organisation's few rows (2 ms)."""
+    if is_postgresql(session):
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -41,6 +41,10 @@ _INTERNATIONAL_PREFIX = re.compile(r"^\s*(?:00|011)\s*(?=[1-9])")
 # "*82". The rest is the customer's number.
 _CALLER_ID_PREFIX = re.compile(r"^(?:[#*]31#|\*67|\*82)\s*(?=[+\d(])")
 SUFFIX_DIGITS = 7  # Android's PhoneNumberUtils MIN_MATCH
+# Digits written with spaces, dashes or dots only (and maybe a leading +):
+# the separators carry no meaning, so they are dropped before parsing.
+_PLAIN = re.compile(r"\+?\d[\d \-.]*")
+_SEPARATORS = re.compile(r"[ \-.]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,15 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
     if lowered.startswith("tel:"):
         text = text[4:].strip()
     text = _CALLER_ID_PREFIX.sub("", text, count=1)
-    region = region.upper() if region else None
+    if _PLAIN.fullmatch(text):
+        # "+91 98765 43210", "+91-98765-43210" and "+919876543210" are one
+        # number: read it once (the raw string is a key of the cache above).
+        text = _SEPARATORS.sub("", text)
+    return _normalize_text(text, region.upper() if region else None)
+
+
+@lru_cache(maxsize=262_144)
+def _normalize_text(text: str, region: str | None) -> Number:
     parsed = _parse(text, region)
     valid = parsed is not None and phonenumbers.is_valid_number(parsed)
     if not valid and _INTERNATIONAL_PREFIX.match(text):
@@ -170,3 +182,10 @@ def region_for(*candidates: str | None) -> str | None:
         if candidate and len(candidate) == 2 and candidate.upper() in phonenumbers.SUPPORTED_REGIONS:
             return candidate.upper()
     return None
+
+
+def clear_caches() -> None:
+    """Forget every number read so far (benchmarks start cold)."""
+    normalize_number.cache_clear()
+    _normalize_text.cache_clear()
+    format_international.cache_clear()

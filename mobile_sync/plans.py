@@ -44,8 +44,12 @@ _RECOUNT_AFTER_S = 60
 _NEAR = 0.9
 
 
-def check_record_limit(session, org, adding: int) -> None:
-    """Refuse an upload that would take the organisation over its record limit."""
+def check_record_limit(session, org, adding: int, *, stored: bool = False) -> None:
+    """Refuse an upload that would take the organisation over its record limit.
+
+    `stored`: the `adding` records are already written in this transaction
+    (so a count includes them); the caller's rollback undoes them on refusal.
+    """
     limit = plan_limit(org, "record_limit")
     if limit is None or adding <= 0:
         return
@@ -54,7 +58,7 @@ def check_record_limit(session, org, adding: int) -> None:
     if cached and time.monotonic() - cached[1] < _RECOUNT_AFTER_S and cached[0] + adding < _NEAR * limit:
         _COUNTS[key] = (cached[0] + adding, cached[1])
         return
-    current = record_count(session, org.id)
+    current = record_count(session, org.id) - (adding if stored else 0)
     if current + adding > limit:
         raise ServiceError(
             403, "record_limit_reached",

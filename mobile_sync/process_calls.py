@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
 
-from mobile_sync.bulk_sql import is_postgresql, update_rows
+from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch, update_rows
 from mobile_sync.call_matching import CallFacts, attach_calls_to_records, match_calls
 from mobile_sync.callback_tasks import update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
@@ -60,11 +60,7 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tup
         # locks in call order deadlock (and could open the same task twice).
         # Other organisations' uploads still run in parallel.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_BASE + upload.organization_id})
-        # The batch's look-ups take whole arrays (`= ANY(:values)`); once
-        # psycopg prepares them, PostgreSQL's generic plan probes an index per
-        # value (25 ms for 1,000 numbers) where a plan made for the actual
-        # array scans the organisation's few rows (2 ms). Plan each time.
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        plan_for_each_batch(session)
     rows = session.execute(
         select(*CallFacts.columns()).where(Call.upload_id == upload_id, Call.processed_at.is_(None))
         .order_by(Call.started_at, Call.id)

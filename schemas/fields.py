@@ -51,3 +51,17 @@ class Email(fields.Email):
 MAX_ID = 2**31 - 1
 
 ROLE = fields.String(required=True, validate=validate.OneOf(["admin", "manager", "rep"]))
+
+
+class Rows(fields.List):
+    """A JSON array of rows handed on as sent, each to be read by its own
+    per-row reader (which reports problems by index). `fields.List(Raw())`
+    would pass every row through a field first: ~9 µs a row for nothing."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Raw(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from schemas.fields import Text
+from schemas.fields import Rows, Text
 
 MAX_BATCH = 1000
 EPOCH_MS = validate.Range(min=0, max=4_102_444_800_000)  # up to 2100-01-01
@@ -30,8 +30,8 @@ class CallRowSchema(Schema):
 
 class CallBatchSchema(Schema):
     batch_id = Text(required=True, validate=validate.Length(min=1, max=100))
-    calls = fields.List(fields.Raw(), required=True,
-                        metadata={"description": f"Up to {MAX_BATCH} CallLog.Calls rows (see CallRow)"})
+    calls = Rows(required=True,
+                 metadata={"description": f"Up to {MAX_BATCH} CallLog.Calls rows (see CallRow)"})
 
 
 class PhoneRowSchema(Schema):
@@ -69,10 +69,10 @@ class DeletedContactSchema(Schema):
 
 class ContactBatchSchema(Schema):
     batch_id = Text(required=True, validate=validate.Length(min=1, max=100))
-    contacts = fields.List(fields.Raw(), load_default=list,
-                           metadata={"description": f"Up to {MAX_BATCH} ContactsContract rows (see ContactRow)"})
-    deleted = fields.List(fields.Raw(), load_default=list,
-                          metadata={"description": "Contacts deleted on the phone (see DeletedContact)"})
+    contacts = Rows(load_default=list,
+                    metadata={"description": f"Up to {MAX_BATCH} ContactsContract rows (see ContactRow)"})
+    deleted = Rows(load_default=list,
+                   metadata={"description": "Contacts deleted on the phone (see DeletedContact)"})
 
 
 class RejectedRowSchema(Schema):
