@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from marshmallow import ValidationError, validate
 from sqlalchemy import bindparam, exists, func, select, text, update
 
-from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.erasure_check import erased_numbers, refuse_erased
 from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
 from mobile_sync.phone_index import (
     log_directory_change, parse_phones, record_numbers, remove_record_phones, set_record_phones,
@@ -115,10 +115,11 @@ def _check_may_change(user: User, contact: Contact) -> None:
         raise forbidden("Reps may change only the contacts they own.")
 
 
-def create_contact(session, *, org: Organization, user: User, fields: dict, now: datetime) -> dict:
+def create_contact(session, *, org: Organization, user: User, fields: dict, now: datetime, hash_key: str) -> dict:
     """Add a contact with its numbers to the phone index; the owner defaults to `user`."""
     owner_id = _check_owner(session, org.id, user, fields["owner_id"]) if "owner_id" in fields else user.id
     numbers = parse_phones(fields["phones"], region_for(user.region, org.region))
+    refuse_erased(session, org.id, numbers, hash_key)
     check_record_limit(session, org, 1)
     contact = Contact(organization_id=org.id, name=fields["name"], company=fields.get("company"),
                       email=fields.get("email"), source=fields.get("source"), owner_id=owner_id,
@@ -131,13 +132,15 @@ def create_contact(session, *, org: Organization, user: User, fields: dict, now:
 
 
 def update_contact(session, *, org: Organization, user: User, contact_id: int, changes: dict,
-                   now: datetime) -> dict:
+                   now: datetime, hash_key: str) -> dict:
     """Change a contact; `phones`, when given, replaces its numbers."""
     contact = get_contact(session, org.id, contact_id)
     _check_may_change(user, contact)
     if "owner_id" in changes and changes["owner_id"] != contact.owner_id:
         _check_owner(session, org.id, user, changes["owner_id"])
     numbers = parse_phones(changes["phones"], region_for(user.region, org.region)) if "phones" in changes else None
+    if numbers:
+        refuse_erased(session, org.id, numbers, hash_key)
     card_changed = False
     for key, value in changes.items():
         if key != "phones" and getattr(contact, key) != value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mobile_sync.bulk_sql import among
+from mobile_sync.errors import ServiceError
 from mobile_sync.number_hash import ERASED, number_hash
 from server.models import ErasedNumber
 
@@ -18,3 +19,13 @@ def erased_numbers(session, organization_id: int, e164s: set[str], hash_key: str
                                                among(session, ErasedNumber.number_hash, by_hash))
     ).scalars()
     return {by_hash[h] for h in found}
+
+
+def refuse_erased(session, organization_id: int, numbers, hash_key: str, field: str = "phones") -> None:
+    """409 `erased_number` naming each number (by position) that was erased:
+    a person who asked to be forgotten is not typed back in."""
+    erased = erased_numbers(session, organization_id, {n.e164 for n in numbers if n.e164}, hash_key)
+    if erased:
+        raise ServiceError(409, "erased_number", "A number was erased at the person's request.",
+                           fields={field: {str(i): ["Erased at the person's request."]
+                                           for i, n in enumerate(numbers) if n.e164 in erased}})

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from mobile_sync.call_matching import relink_calls
-from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.erasure_check import refuse_erased
 from mobile_sync.errors import ServiceError, conflict, forbidden, invalid, not_found
 from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import number_hash
@@ -80,9 +80,7 @@ def create_manual_lead(session, *, user: User, fields: dict, now: datetime, hash
     """A lead typed in by a user (no consent needed)."""
     region = user.region or user.organization.region
     number = parse_phones([fields["phone"]], region, field="phone")[0]
-    if erased_numbers(session, user.organization_id, {number.e164}, hash_key):
-        raise ServiceError(409, "erased_number", "This number was erased at the person's request.",
-                           fields={"phone": ["Erased at the person's request."]})
+    refuse_erased(session, user.organization_id, [number], hash_key, field="phone")
     existing = session.execute(
         select(Lead.id).where(Lead.organization_id == user.organization_id, Lead.phone == number.e164)).scalar()
     if existing:

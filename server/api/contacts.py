@@ -31,7 +31,7 @@ def list_contacts(principal, args):
 def create_contact(principal, body):
     """Add a contact; its numbers are answered in E.164 and caller ID names it."""
     return contacts.create_contact(db.session, org=principal.user.organization, user=principal.user, fields=body,
-                                   now=now())
+                                   now=now(), hash_key=current_app.config["HASH_KEY"])
 
 
 @operation(bp, "/contacts/<int:contact_id>", "GET", auth=ANY, response=ContactSchema, audit="contact.read")
@@ -45,7 +45,8 @@ def get_contact(principal, contact_id):
 def update_contact(principal, body, contact_id):
     """Change a contact (reps: their own); `phones` replaces its numbers."""
     return contacts.update_contact(db.session, org=principal.user.organization, user=principal.user,
-                                   contact_id=contact_id, changes=body, now=now())
+                                   contact_id=contact_id, changes=body, now=now(),
+                                   hash_key=current_app.config["HASH_KEY"])
 
 
 @operation(bp, "/contacts/<int:contact_id>", "DELETE", auth=USER, status=204, audit="contact.delete")

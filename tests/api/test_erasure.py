@@ -296,6 +296,22 @@ def test_an_erased_number_stays_erased_in_phone_books_and_manual_leads(world, cl
     assert response.status_code == 409 and response.json["error"]["code"] == "erased_number"
 
 
+def test_an_erased_number_cannot_be_typed_back_into_a_contact(world, clean_app):
+    from server.models import RecordPhone
+
+    admin, rep = world["admin"], world["rep"]
+    assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
+    response = rep.post("/api/v1/contacts", json={"name": "Asha", "phones": ["+91 90000 11111", "098765 43210"]})
+    assert response.status_code == 409 and response.json["error"]["code"] == "erased_number"
+    assert list(response.json["error"]["fields"]["phones"]) == ["1"]
+    other = rep.post("/api/v1/contacts", json={"name": "Someone", "phones": ["+91 90000 11111"]})
+    assert other.status_code == 201
+    response = rep.patch(f"/api/v1/contacts/{other.json['id']}", json={"phones": ["+91 90000 11111", ASHA]})
+    assert response.status_code == 409 and response.json["error"]["code"] == "erased_number"
+    assert count_rows(clean_app, RecordPhone, e164=ASHA_E164) == 0
+    assert rep.get(f"/api/v1/contacts/{other.json['id']}").json["phones"] == ["+919000011111"]
+
+
 def test_phones_are_told_to_rebuild_their_directory_after_an_erasure(world):
     admin, rep = world["admin"], world["rep"]
     first = rep.get("/api/v1/directory", device=True).json
