@@ -5,36 +5,53 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-
+from sqlalchemy import bindparam, insert, select, update
 
 from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
 from server.models import Device, PushMessage
 
 
-def devices_of(session, organization_id: int, user_ids) -> list[Device]:
-    return list(session.execute(
-        select(Device).where(Device.organization_id == organization_id, Device.user_id.in_(list(user_ids)),
-                             Device.revoked_at.is_(None), Device.fcm_token.is_not(None))
-        .order_by(Device.id).execution_options(all_organizations=True)
-    ).scalars())
+# Built once: a ringing request (and the dispatcher right after it) runs these
+# while the phone rings, and building a statement costs more than running it.
+_DEVICES = (
+    select(Device.id, Device.user_id, Device.push_public_key)
+    .where(Device.organization_id == bindparam("org"), Device.user_id.in_(bindparam("users", expanding=True)),
+           Device.revoked_at.is_(None), Device.fcm_token.is_not(None))
+    .order_by(Device.id)
+)
+_MESSAGES = PushMessage.__table__
+_INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+_CLAIM = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == "queued")
+    .values(status="sending")
+    .returning(_MESSAGES.c.kind, _MESSAGES.c.data, _MESSAGES.c.collapse_key, _MESSAGES.c.ttl_s,
+               _MESSAGES.c.expires_at, _MESSAGES.c.device_id, _MESSAGES.c.attempts,
+               select(Device.fcm_token).where(Device.id == _MESSAGES.c.device_id, Device.revoked_at.is_(None))
+               .scalar_subquery().label("token"))
+)
+
+
+def devices_of(session, organization_id: int, user_ids) -> list:
+    """The phones (rows of id, user_id, push_public_key) that can receive a push for these users."""
+    return list(session.connection().execute(_DEVICES, {"org": organization_id, "users": list(user_ids)}))
 
 
 def queue_push(session, *, organization_id: int, user_ids, kind: str, context: dict | None, e164: str | None,
-               hash_key: str, now: datetime, ttl_s: int = NOTICE_TTL_S,
-               devices: list[Device] | None = None) -> tuple[str, list[int]]:
-    """Record one message per device of `user_ids`; return (push id, message ids)."""
+               hash_key: str, now: datetime, ttl_s: int = NOTICE_TTL_S, devices: list | None = None
+               ) -> tuple[str, list[int]]:
+    """Record one message per device of `user_ids`; return (push id, message ids).
+    One INSERT ... RETURNING, on the session's connection (the rows reference
+    only devices and users that exist already)."""
     push_id = str(uuid.uuid4())
     key = collapse_key(hash_key, organization_id, kind, e164)
-    messages = []
-    for device in devices if devices is not None else devices_of(session, organization_id, user_ids):
-        messages.append(PushMessage(
-            organization_id=organization_id, push_id=push_id, device_id=device.id, user_id=device.user_id,
-            kind=kind, collapse_key=key, ttl_s=ttl_s, data=build_data(kind, push_id, context, device.push_public_key),
-            status="queued", created_at=now, expires_at=now + timedelta(seconds=ttl_s)))
-    session.add_all(messages)
-    session.flush()
-    return push_id, [m.id for m in messages]
+    rows = [{"organization_id": organization_id, "push_id": push_id, "device_id": device.id,
+             "user_id": device.user_id, "kind": kind, "collapse_key": key, "ttl_s": ttl_s,
+             "data": build_data(kind, push_id, context, device.push_public_key), "status": "queued", "attempts": 0,
+             "created_at": now, "expires_at": now + timedelta(seconds=ttl_s)}
+            for device in (devices if devices is not None else devices_of(session, organization_id, user_ids))]
+    if not rows:
+        return push_id, []
+    return push_id, list(session.connection().execute(_INSERT, rows).scalars())
 
 
 def forget_fcm_token(session, device_id: int, token: str) -> None:
@@ -45,21 +62,22 @@ def forget_fcm_token(session, device_id: int, token: str) -> None:
 
 def claim_push(session, message_id: int) -> dict | None:
     """Take a queued message for sending, atomically, so a job run twice (RQ
-    may) or a sweep racing a worker never sends it twice. Returns what to send."""
-    row = session.execute(
-        update(PushMessage).where(PushMessage.id == message_id, PushMessage.status == "queued")
-        .values(status="sending")
-        .returning(PushMessage.kind, PushMessage.data, PushMessage.collapse_key, PushMessage.ttl_s,
-                   PushMessage.expires_at, PushMessage.device_id)
-        .execution_options(synchronize_session=False)
-    ).first()
+    may), a sweep racing a worker, or the web dispatcher racing RQ never sends
+    it twice. One statement (with the device's current token). Returns what
+    to send, or None when someone else has it or it is done."""
+    row = session.connection().execute(_CLAIM, {"message_id": message_id}).first()
     if row is None:
         return None
-    token = session.execute(
-        select(Device.fcm_token).where(Device.id == row.device_id, Device.revoked_at.is_(None))
-        .execution_options(all_organizations=True)).scalar() if row.device_id else None
     return {"kind": row.kind, "data": row.data, "collapse_key": row.collapse_key, "ttl_s": row.ttl_s,
-            "expires_at": row.expires_at, "device_id": row.device_id, "token": token}
+            "expires_at": row.expires_at, "device_id": row.device_id,
+            "token": row.token if row.device_id else None, "attempts": row.attempts or 0}
+
+
+def release_push(session, message_id: int, attempts: int) -> None:
+    """Hand a claimed message back (its sender is stopping before it is done):
+    queued again, with the attempts already made."""
+    session.execute(update(PushMessage).where(PushMessage.id == message_id, PushMessage.status == "sending")
+                    .values(status="queued", attempts=attempts).execution_options(synchronize_session=False))
 
 
 def record_push_outcome(session, message_id: int, *, status: str, attempts: int, error: str | None,

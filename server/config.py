@@ -65,6 +65,9 @@ def load_config() -> dict:
         "FCM_CREDENTIALS": env.get("FCM_CREDENTIALS") or None,
         "FCM_PROJECT_ID": env.get("FCM_PROJECT_ID") or None,
         "FCM_URL": env.get("FCM_URL") or None,
+        # Threads per web process that send ringing pushes right after the
+        # commit (with Redis; 0: every push goes through RQ).
+        "PUSH_DISPATCH_THREADS": _int("PUSH_DISPATCH_THREADS", 2),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "TRUST_PROXY": _bool(env.get("TRUST_PROXY")),
         "HASH_KEY": env.get("HASH_KEY") or None,

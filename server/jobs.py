@@ -72,34 +72,28 @@ def sweep_outbox(min_age_s: int = 60) -> int:
 
 
 def send_push(message_id: int) -> str:
-    """Deliver one recorded push; remove the device's token if FCM says it is gone."""
+    """Deliver one recorded push; remove the device's token if FCM says it is gone.
+    (Ringing pushes are normally sent by the web process's dispatcher,
+    `server.push_dispatch`; this is its fallback and every other push's path.)"""
     from flask import current_app
 
     from mobile_sync.push_payloads import NOTIFICATIONS
-    from mobile_sync.pushes import claim_push, record_push_outcome
-    from server.metrics import PUSH_SENT
+    from mobile_sync.pushes import claim_push
     from server.push import deliver, sender_for
+    from server.push_dispatch import record_no_token, record_outcome
 
     claimed = claim_push(db.session, message_id)
     db.session.commit()  # the claim is visible before anything is sent
     if claimed is None:
         return "skipped"
     if not claimed["token"]:
-        record_push_outcome(db.session, message_id, status="failed", attempts=0, error="NO_TOKEN",
-                            fcm_message_id=None, now=now(), device_id=None, token=None)
-        db.session.commit()
+        record_no_token(message_id)
         return "failed"
     outcome = deliver(sender_for(current_app), token=claimed["token"], data=claimed["data"],
                       collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
-                      notification=NOTIFICATIONS.get(claimed["kind"]), expires_at=claimed["expires_at"], now=now)
-    # FCM has answered: the outcome must be written even if the database is
-    # briefly away (else a delivered push would later read "expired").
-    _with_retries(lambda: record_push_outcome(
-        db.session, message_id, status=outcome.status, attempts=outcome.attempts, error=outcome.error,
-        fcm_message_id=outcome.message_id, now=now(), device_id=claimed["device_id"], token=claimed["token"]),
-        attempts=8)
-    PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
-    log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
+                      notification=NOTIFICATIONS.get(claimed["kind"]), expires_at=claimed["expires_at"], now=now,
+                      attempts=claimed["attempts"])
+    record_outcome(message_id, claimed, outcome)
     return outcome.status
 
 

@@ -15,9 +15,8 @@ from server.api.routing import after_commit, operation
 from server.auth import ANY, API_KEY_AUTH, DEVICE, USER
 from server.clock import now
 from server.extensions import db
-from server.jobs import send_push
 from server.models import Organization, PushMessage
-from server.queue import enqueue
+from server.push_dispatch import send_now
 
 bp = Blueprint("caller_id", __name__, url_prefix="/api/v1")
 
@@ -44,8 +43,9 @@ def caller_id(principal, args):
 
 
 def _send_after_commit(message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        after_commit(lambda message_id=message_id: enqueue(send_push, message_id, queue="push"))
+    """Once committed: this process's push dispatcher sends them (RQ when it cannot)."""
+    if message_ids:
+        after_commit(lambda: send_now(message_ids))
 
 
 @operation(bp, "/calls/ringing", "POST", auth=DEVICE, body=RingingSchema, response=PushAcceptedSchema, status=202,

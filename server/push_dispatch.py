@@ -1,0 +1,263 @@
+"""Ringing pushes sent from the web process itself, right after the commit.
+
+While the phone rings the push has a second or two to be of use. Through RQ
+it paid for an enqueue in the request, a worker's poll and RQ's bookkeeping
+(about a third of the worker's CPU per push). Here each web process keeps a
+few threads (`PUSH_DISPATCH_THREADS`) that take the message ids once the
+request has committed, claim each message atomically (`claim_push`), send it
+through the process's one firebase-admin app (one persistent HTTP connection
+pool to FCM) and record the outcome.
+
+The safety net stays as it was. A message the dispatcher does not take (not
+enabled, backlog full, stopping, the database away at the claim) goes to RQ's
+`send_push`; one left 'queued' by a process that died is found by the outbox
+sweep; the claim means two senders never both send it, and a message claimed
+by a sender that died is never resent (at most once). Retries (quota,
+unavailable) wait in a timer queue here, not in a sleeping thread, so a slow
+message never holds up the next ring.
+"""
+from __future__ import annotations
+
+import atexit
+import heapq
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING = 512          # messages waiting or in flight per process before RQ takes the overflow
+_DISPATCHERS: list["PushDispatcher"] = []
+
+
+@dataclass
+class _Task:
+    message_id: int
+    claimed: dict | None = None
+    attempts: int = 0
+
+
+def record_outcome(message_id: int, claimed: dict, outcome) -> None:
+    """Write a send's outcome (even if the database is briefly away: FCM has
+    answered, and a delivered push must not later read 'expired')."""
+    from mobile_sync.pushes import record_push_outcome
+    from server.clock import now
+    from server.extensions import db
+    from server.jobs import _with_retries
+    from server.metrics import PUSH_SENT
+
+    _with_retries(lambda: record_push_outcome(
+        db.session, message_id, status=outcome.status, attempts=outcome.attempts, error=outcome.error,
+        fcm_message_id=outcome.message_id, now=now(), device_id=claimed["device_id"], token=claimed["token"]),
+        attempts=8)
+    PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
+    log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
+
+
+def record_no_token(message_id: int) -> None:
+    from mobile_sync.pushes import record_push_outcome
+    from server.clock import now
+    from server.extensions import db
+
+    record_push_outcome(db.session, message_id, status="failed", attempts=0, error="NO_TOKEN",
+                        fcm_message_id=None, now=now(), device_id=None, token=None)
+    db.session.commit()
+
+
+class PushDispatcher:
+    """A few sender threads and a timer queue, per web process."""
+
+    def __init__(self, app, threads: int, max_pending: int = MAX_PENDING):
+        self.app = app
+        self.thread_count = threads
+        self.max_pending = max_pending
+        self._cond = threading.Condition()
+        self._due: list = []              # heap of (monotonic time due, sequence, task)
+        self._seq = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._closing = False             # no new work
+        self._stopped = False             # threads exit
+
+    # -- taking work ---------------------------------------------------------------------
+    def submit(self, message_ids) -> bool:
+        """Send these committed messages now. False when this dispatcher cannot
+        take them (stopping, or too much waiting): the caller queues them to RQ."""
+        ids = list(message_ids)
+        with self._cond:
+            if self._closing or len(self._due) + self._busy + len(ids) > self.max_pending:
+                return False
+            if not self._threads:
+                self._start()
+            due = time.monotonic()
+            for message_id in ids:
+                heapq.heappush(self._due, (due, next(self._seq), _Task(message_id)))
+            self._cond.notify(len(ids))
+        return True
+
+    def _start(self) -> None:
+        # Started on first use, so in the process that serves (after gunicorn's fork).
+        for index in range(self.thread_count):
+            thread = threading.Thread(target=self._run, name=f"push-dispatch-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        atexit.register(self.close)
+
+    def _later(self, task: _Task, wait: float) -> None:
+        with self._cond:
+            if not self._stopped:
+                heapq.heappush(self._due, (time.monotonic() + wait, next(self._seq), task))
+                self._cond.notify()
+                return
+        self._hand_back([(time.monotonic() + wait, 0, task)])  # stopped while this attempt was under way
+
+    # -- the sender threads --------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._stopped:
+                        return
+                    if self._due and self._due[0][0] <= time.monotonic():
+                        task = heapq.heappop(self._due)[2]
+                        self._busy += 1
+                        break
+                    self._cond.wait(max(0.0, self._due[0][0] - time.monotonic()) if self._due else None)
+            try:
+                with self.app.app_context():
+                    self._step(task)
+            except Exception as err:  # never let a thread die; the message's record says where it stands
+                log.warning("push %s: dispatcher error (%s)", task.message_id, type(err).__name__)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _step(self, task: _Task) -> None:
+        """Claim (first time), make one attempt, then record, or wait for the next attempt."""
+        from flask import current_app
+
+        from mobile_sync.push_payloads import NOTIFICATIONS
+        from mobile_sync.pushes import claim_push
+        from server.clock import now
+        from server.extensions import db
+        from server.push import attempt, sender_for
+
+        if task.claimed is None:
+            try:
+                claimed = claim_push(db.session, task.message_id)
+                db.session.commit()
+            except Exception as err:
+                db.session.rollback()
+                log.warning("push %s: could not claim it (%s); RQ takes it", task.message_id, type(err).__name__)
+                self._hand_to_rq(task.message_id)
+                return
+            if claimed is None:
+                return  # another sender has it, or it is done
+            if not claimed["token"]:
+                record_no_token(task.message_id)
+                return
+            task.claimed, task.attempts = claimed, claimed["attempts"]
+        claimed = task.claimed
+        task.attempts += 1
+        outcome, wait = attempt(sender_for(current_app), token=claimed["token"], data=claimed["data"],
+                                collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
+                                notification=NOTIFICATIONS.get(claimed["kind"]), attempts=task.attempts,
+                                expires_at=claimed["expires_at"], now=now)
+        if outcome is None:
+            self._later(task, wait)
+            return
+        record_outcome(task.message_id, claimed, outcome)
+
+    def _hand_to_rq(self, message_id: int, delay: float = 0.0) -> None:
+        from server.jobs import send_push
+        from server.queue import JOB_DEFAULTS, enqueue, rq_queue
+
+        if delay <= 0:
+            enqueue(send_push, message_id, queue="push")
+            return
+        try:
+            rq_queue("push").enqueue_in(timedelta(seconds=delay), send_push, message_id, **JOB_DEFAULTS)
+        except Exception as err:  # the outbox sweep resends a queued message
+            log.warning("push %s: could not queue it (%s); the sweep will", message_id, type(err).__name__)
+
+    # -- stopping ------------------------------------------------------------------------
+    def close(self, timeout: float = 3.0) -> None:
+        """Stop taking work; finish what is due within `timeout`; hand the rest
+        (a retry waiting out Retry-After) back to RQ with its attempts."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and (self._busy or (self._due and self._due[0][0] <= deadline)):
+                self._cond.wait(0.05)
+            left = [entry for entry in self._due]
+            self._due.clear()
+            self._stopped = True
+            self._cond.notify_all()
+        if left:
+            self._hand_back(left)
+            log.info("push dispatcher stopped; %s message(s) handed to RQ", len(left))
+
+    def _hand_back(self, entries) -> None:
+        from mobile_sync.pushes import release_push
+        from server.extensions import db
+
+        with self.app.app_context():
+            for due, _, task in entries:
+                try:
+                    if task.claimed is not None:
+                        release_push(db.session, task.message_id, task.attempts)
+                        db.session.commit()
+                    self._hand_to_rq(task.message_id, delay=due - time.monotonic())
+                except Exception as err:
+                    db.session.rollback()
+                    log.warning("push %s: not handed over at shutdown (%s)", task.message_id, type(err).__name__)
+
+
+def dispatcher_for(app) -> PushDispatcher | None:
+    """This process's dispatcher: with Redis (production) and PUSH_DISPATCH_THREADS > 0.
+    Without Redis (the embedded mode) pushes are sent in process after the
+    commit anyway."""
+    dispatcher = app.extensions.get("push_dispatcher")
+    if dispatcher is None:
+        threads = app.config.get("PUSH_DISPATCH_THREADS") or 0
+        if not app.config.get("REDIS_URL") or threads <= 0:
+            return None
+        with _LOCK:
+            dispatcher = app.extensions.get("push_dispatcher")
+            if dispatcher is None:
+                dispatcher = app.extensions["push_dispatcher"] = PushDispatcher(app, threads)
+                _DISPATCHERS.append(dispatcher)
+    return dispatcher
+
+
+_LOCK = threading.Lock()
+
+
+def send_now(message_ids) -> None:
+    """Committed push messages to send now: this process's dispatcher, else RQ
+    (or, in the embedded mode, inline)."""
+    from flask import current_app
+
+    from server.jobs import send_push
+    from server.queue import enqueue
+
+    ids = list(message_ids)
+    if not ids:
+        return
+    dispatcher = dispatcher_for(current_app._get_current_object())
+    if dispatcher is not None and dispatcher.submit(ids):
+        return
+    for message_id in ids:
+        enqueue(send_push, message_id, queue="push")
+
+
+def close_dispatchers(timeout: float = 3.0) -> None:
+    """At a worker's exit (gunicorn's worker_exit hook)."""
+    for dispatcher in list(_DISPATCHERS):
+        dispatcher.close(timeout)
