@@ -1,7 +1,7 @@
 """Caller ID, ringing and the on-device directory."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.fields import MAX_ID, Text
 
@@ -46,8 +46,16 @@ class PushAcceptedSchema(Schema):
     devices = fields.Integer()
 
 
+def _within_ids(cursor: str) -> None:
+    """A cursor is a change id: beyond PostgreSQL's integer it could only fail in the database."""
+    digits = cursor.lstrip("r")
+    if digits.isascii() and digits.isdigit() and int(digits) > MAX_ID:
+        raise ValidationError("Not a directory cursor.")
+
+
 class DirectoryQuerySchema(Schema):
-    cursor = Text(load_default="0", validate=validate.Regexp(r"^r?\d{1,10}$", error="Not a directory cursor."),
+    cursor = Text(load_default="0", validate=[validate.Regexp(r"^r?\d{1,10}$", error="Not a directory cursor."),
+                                              _within_ids],
                   metadata={"description": "The cursor of the previous answer; 0 (or absent) for everything"})
 
 

@@ -1,4 +1,15 @@
-"""The one error shape, for every kind of bad input."""
+"""The one error shape, for every kind of bad input: malformed, deeply nested
+and oversized bodies to every operation that reads one, and ids past what the
+database can hold."""
+from __future__ import annotations
+
+import pytest
+
+from server.api.routing import OPERATIONS
+from server.auth import PUBLIC
+from tests.security.test_tenant_matrix import ObjectFinder, build_org, creator_headers, sample_body
+
+READS_A_BODY = [op for op in OPERATIONS if op.body is not None or op.request_content_type != "application/json"]
 
 
 def test_malformed_json_is_400(client):
@@ -40,3 +51,67 @@ def test_oversized_body_is_413(client, clean_app):
                            content_type="application/json")
     assert response.status_code == 413
     assert response.json["error"]["code"] == "payload_too_large"
+
+
+@pytest.fixture
+def org(client, make_org, make_user, make_device):
+    return build_org(client, make_org, make_user, make_device, "Bad Input Org")
+
+
+def _send(client, org, op, **kwargs):
+    path = ObjectFinder(client).fill(org, op.rule, {"device_id": org.admin.device_id})
+    assert path is not None
+    headers = {} if op.auth == PUBLIC else creator_headers(op, org)
+    return client.open(path, method=op.method, headers=headers, **kwargs)
+
+
+def _problem(response, allowed: tuple[int, ...]) -> str | None:
+    body = response.get_json(silent=True) or {}
+    if response.status_code not in allowed or not isinstance(body.get("error", {}).get("code"), str):
+        return f"{response.status_code} {response.data[:200]!r}"
+    return None
+
+
+def test_deeply_nested_json_to_every_operation_is_a_clean_4xx(client, org):
+    too_deep = "[" * 100_000 + "]" * 100_000  # past the parser's recursion limit
+    deep = {"x": None}
+    for _ in range(500):  # parses, then meets the schema
+        deep = {"x": [deep]}
+    failures = []
+    for op in READS_A_BODY:
+        content_type = op.request_content_type
+        for label, data in (("too deep", too_deep), ("deep", None)):
+            if data is None:
+                body = {**(sample_body(op.body(), org, op.endpoint) if op.body else {}), "x": deep}
+                for key in list(body)[:1]:
+                    body[key] = deep  # in place of a real field too
+                response = _send(client, org, op, json=body)
+            else:
+                response = _send(client, org, op, data=data, content_type=content_type)
+            problem = _problem(response, (400, 413, 415, 422))
+            if problem and not (content_type == "text/csv" and response.status_code == 200):
+                failures.append(f"{op.method} {op.rule} ({label}): {problem}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_body_over_the_limit_is_413_on_every_operation(client, clean_app, org):
+    limit = 64 * 1024
+    clean_app.config.update({"MAX_CONTENT_LENGTH": limit, "CSV_IMPORT_MAX_BYTES": limit})
+    failures = []
+    for op in READS_A_BODY:
+        if op.request_content_type == "application/json":
+            data = b'{"name": "' + b"x" * (limit + 10) + b'"}'
+        else:
+            data = b"name,company,email,source,phones\n" + b"x," * (limit // 2)
+        response = _send(client, org, op, data=data, content_type=op.request_content_type)
+        if _problem(response, (413,)) or response.json["error"]["code"] != "payload_too_large":
+            failures.append(f"{op.method} {op.rule}: {response.status_code} {response.data[:200]!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_directory_cursor_past_the_databases_integers_is_refused(client, org):
+    for cursor in ("2147483648", "r9480368522", "9999999999"):
+        response = org.admin.get("/api/v1/directory", device=True, query_string={"cursor": cursor})
+        assert response.status_code == 422, (cursor, response.status_code)
+        assert response.json["error"]["fields"] == {"cursor": ["Not a directory cursor."]}
+    assert org.admin.get("/api/v1/directory", device=True, query_string={"cursor": "2147483647"}).status_code == 200
