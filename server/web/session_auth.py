@@ -1,9 +1,11 @@
 """Browser sessions for the manager's pages, apart from API bearer tokens.
 
-The signed Flask session cookie holds the user id, a session version and a
-CSRF token. The version is a fingerprint of the password hash, so changing
-the password ends every browser session of that user. The API never reads
-this cookie, and these pages never read an `Authorization` header.
+The signed Flask session cookie holds the user id, a session version, the id
+of the sign-in's (revoked, never handed out) token row and a CSRF token. The
+version is a fingerprint of the password hash, so changing the password ends
+every browser session of that user; signing out deletes the sign-in's row, so
+a copy of the cookie taken before dies with it. The API never reads this
+cookie, and these pages never read an `Authorization` header.
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import secrets
 import time
 
 from flask import current_app, session
+from sqlalchemy import delete, select
 
+from mobile_sync.tokens import hash_token
 from server.extensions import db
-from server.models import User
+from server.models import AccessToken, User
 
 REVIEWER_ROLES = ("admin", "manager")
 CSRF_FIELD = "csrf_token"
@@ -32,10 +36,13 @@ def session_version(user: User) -> str:
     return hashlib.sha256(f"web-session:{user.password_hash}".encode()).hexdigest()[:24]
 
 
-def start_session(user: User) -> None:
-    """A fresh session for `user` (nothing of the anonymous one survives)."""
+def start_session(user: User, sign_in_token: str) -> None:
+    """A fresh session for `user` (nothing of the anonymous one survives), tied
+    to the token row its sign-in made."""
     session.clear()
     session["uid"] = user.id
+    session["sid"] = db.session.execute(
+        select(AccessToken.id).where(AccessToken.token_hash == hash_token(sign_in_token))).scalar_one()
     session["ver"] = session_version(user)
     session["iat"] = int(time.time())
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
@@ -45,13 +52,25 @@ def end_session() -> None:
     session.clear()
 
 
+def sign_out() -> None:
+    """End this session for good: its sign-in's row goes, so a copied cookie no longer opens a page."""
+    sid = session.get("sid")
+    if isinstance(sid, int):
+        db.session.execute(delete(AccessToken).where(AccessToken.id == sid, AccessToken.device_id.is_(None),
+                                                     AccessToken.user_id == session.get("uid")))
+    end_session()
+
+
 def signed_in_user() -> User | None:
     """The manager or admin of this browser session, or None (the session is then cleared)."""
     uid = session.get("uid")
     if not isinstance(uid, int):
         return None
     user = db.session.get(User, uid)
-    valid = (user is not None and user.disabled_at is None and user.organization.closing_at is None
+    sid = session.get("sid")
+    sign_in = db.session.get(AccessToken, sid) if isinstance(sid, int) else None  # gone once signed out
+    valid = (user is not None and sign_in is not None and sign_in.user_id == user.id
+             and user.disabled_at is None and user.organization.closing_at is None
              and user.role in REVIEWER_ROLES and secrets.compare_digest(str(session.get("ver", "")),
                                                                         session_version(user))
              and time.time() - int(session.get("iat", 0)) < current_app.config.get("WEB_SESSION_MAX_AGE_S",

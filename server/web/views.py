@@ -179,13 +179,14 @@ def login():
     db.session.commit()
     if user.role not in session_auth.REVIEWER_ROLES:
         return render_template("web/login.html", next=target, email=email, error=REP_REFUSED), 403
-    session_auth.start_session(user)
+    session_auth.start_session(user, token)
     return redirect(target)
 
 
 @bp.post("/logout")
 def logout():
-    session_auth.end_session()
+    session_auth.sign_out()
+    db.session.commit()
     flash("You are signed out.", "ok")
     return redirect(url_for("web.login"))
 
