@@ -4,6 +4,7 @@ Look-up by exact E.164 in the phone index; a number held by exactly one
 record matches it, with contacts taking precedence over leads. A number
 shared by several records of the same kind (a switchboard) links to none of
 them: the call is marked `shared_number` rather than given to a random person.
+Both run as statements over a whole upload's calls (see `mark_known_calls`).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import select, text, update
 
-from mobile_sync.bulk_sql import among, json_rows
-from server.models import Call, Contact, Lead, RecordPhone
+from mobile_sync.bulk_sql import is_postgresql
+from server.models import Call, Contact, Lead
 from server.models.base import utcnow
 from server.models.calls import CONNECTED_TYPES
 
@@ -44,52 +45,51 @@ class CallFacts:
 
 PRECEDENCE = ("contact", "lead")
 
+# Matching is set-wise, in the database, for every call of an upload at once:
+# a number held by exactly one record of the best kind (contacts before leads)
+# links the call to it; held by several records of that kind (a switchboard)
+# the call is `shared_number` and linked to none of them.
+_MARK_NOT_MATCHABLE = text("""
+UPDATE calls SET outcome = 'not_matchable:' || number_status, processed_at = :now
+WHERE upload_id = :upload AND processed_at IS NULL AND e164 IS NULL
+""")
+_MARK_MATCHED = text("""
+WITH numbers AS (
+  SELECT DISTINCT e164 FROM calls WHERE upload_id = :upload AND processed_at IS NULL AND e164 IS NOT NULL),
+held AS (
+  SELECT rp.e164, rp.record_type, count(DISTINCT rp.record_id) AS n, min(rp.record_id) AS record_id
+  FROM record_phones AS rp JOIN numbers ON numbers.e164 = rp.e164
+  WHERE rp.organization_id = :org AND rp.record_type IN ('contact', 'lead')
+  GROUP BY rp.e164, rp.record_type),
+best AS (
+  SELECT h.e164, h.record_type, h.n, h.record_id FROM held AS h
+  WHERE h.record_type = 'contact'
+     OR NOT EXISTS (SELECT 1 FROM held AS c WHERE c.e164 = h.e164 AND c.record_type = 'contact'))
+UPDATE calls SET
+  outcome = CASE WHEN best.n > 1 THEN 'shared_number' ELSE 'matched_' || best.record_type END,
+  record_type = CASE WHEN best.n = 1 THEN best.record_type END,
+  record_id = CASE WHEN best.n = 1 THEN best.record_id END,
+  processed_at = :now
+FROM best
+WHERE calls.upload_id = :upload AND calls.processed_at IS NULL AND calls.e164 = best.e164
+""")
 
-def records_by_number(session, organization_id: int, e164s: set[str]) -> dict[str, list[tuple[str, int]]]:
-    """{e164: [(record_type, record_id), ...]} for contacts and leads, best first."""
-    if not e164s:
-        return {}
-    found: dict[str, list[tuple[str, int]]] = defaultdict(list)
+
+def mark_known_calls(session, organization_id: int, upload_id: int, now: datetime) -> int:
+    """Set the outcome of every call of the upload whose number is not
+    matchable or is in the phone index; return how many. The calls left
+    (processed_at still NULL) are the unmatched ones, for the lead rules."""
+    params = {"upload": upload_id, "org": organization_id, "now": now}
+    return (session.execute(_MARK_NOT_MATCHABLE, params).rowcount
+            + session.execute(_MARK_MATCHED, params).rowcount)
+
+
+def load_calls(session, *conditions) -> list[CallFacts]:
+    """The calls matching `conditions`, in call order, as CallFacts."""
     rows = session.execute(
-        select(RecordPhone.e164, RecordPhone.record_type, RecordPhone.record_id)
-        .where(RecordPhone.organization_id == organization_id, among(session, RecordPhone.e164, e164s),
-               RecordPhone.record_type.in_(PRECEDENCE))
-        .execution_options(all_organizations=True)
-    ).all()
-    for e164, record_type, record_id in rows:
-        found[e164].append((record_type, record_id))
-    for e164 in found:
-        found[e164].sort(key=lambda r: (PRECEDENCE.index(r[0]), r[1]))
-    return found
-
-
-def pick_record(candidates: list[tuple[str, int]]) -> tuple[tuple[str, int] | None, str]:
-    """The one record a number points to, and why."""
-    if not candidates:
-        return None, "unmatched"
-    best_type = candidates[0][0]
-    same_kind = [c for c in candidates if c[0] == best_type]
-    if len(same_kind) > 1:
-        return None, "shared_number"
-    return same_kind[0], f"matched_{best_type}"
-
-
-def match_calls(session, organization_id: int, calls: list[CallFacts]) -> list[CallFacts]:
-    """Link each matchable call to its record; return the calls left unmatched."""
-    index = records_by_number(session, organization_id, {c.e164 for c in calls if c.e164})
-    unmatched = []
-    for call in calls:
-        if not call.e164:
-            call.outcome = f"not_matchable:{call.number_status}"
-            continue
-        record, outcome = pick_record(index.get(call.e164, []))
-        call.outcome = outcome
-        if record is None:
-            if outcome == "unmatched":
-                unmatched.append(call)
-            continue
-        call.record_type, call.record_id = record
-    return unmatched
+        select(*CallFacts.columns(), Call.outcome, Call.record_type, Call.record_id)
+        .where(*conditions).order_by(Call.started_at, Call.id)).all()
+    return [CallFacts(*row) for row in rows]
 
 
 def _record_updates(group: list[CallFacts]) -> tuple[datetime | None, CallFacts, datetime]:
@@ -99,10 +99,11 @@ def _record_updates(group: list[CallFacts]) -> tuple[datetime | None, CallFacts,
     return (max(connected) if connected else None), newest, min(c.started_at for c in group)
 
 
-# One statement per record type for the whole batch. Increments happen in the
-# database (calls_count = calls_count + n), so two workers attaching calls to
-# the same lead at once both count; the WHERE clause skips records the batch
-# does not change, as the ORM would.
+# One statement per record type for the whole upload, computed from its calls
+# by PostgreSQL. Increments happen in the database (calls_count =
+# calls_count + n), so two workers attaching calls to the same lead at once
+# both count; the WHERE clause skips records the upload does not change, as
+# the ORM would. The newest call is the latest start, the first of equals.
 _ATTACH_SQL = """
 UPDATE {table} AS r SET
   last_spoken_at = GREATEST(r.last_spoken_at, v.spoken),
@@ -110,42 +111,43 @@ UPDATE {table} AS r SET
   last_call_type = CASE WHEN r.last_call_at IS NULL OR v.newest >= r.last_call_at THEN v.newest_type
                         ELSE r.last_call_type END,
   {lead_columns}updated_at = :now
-FROM json_to_recordset(CAST(:rows AS json))
-     AS v(id integer, spoken timestamptz, newest timestamptz, newest_type smallint, n integer, first timestamptz)
+FROM (SELECT record_id AS id,
+             max(started_at) FILTER (WHERE call_type IN {connected} AND duration_s > 0) AS spoken,
+             max(started_at) AS newest, (array_agg(call_type ORDER BY started_at DESC, id))[1] AS newest_type,
+             count(*) AS n, min(started_at) AS first
+      FROM calls WHERE upload_id = :upload AND record_type = '{record_type}' GROUP BY record_id) AS v
 WHERE r.id = v.id AND ({changed})
 """
 _CONTACT_CHANGED = ("(v.spoken IS NOT NULL AND (r.last_spoken_at IS NULL OR v.spoken > r.last_spoken_at)) "
                     "OR r.last_call_at IS NULL OR v.newest > r.last_call_at "
                     "OR (v.newest = r.last_call_at AND r.last_call_type IS DISTINCT FROM v.newest_type)")
 _ATTACH = {
-    "contact": text(_ATTACH_SQL.format(table=Contact.__tablename__, lead_columns="", changed=_CONTACT_CHANGED)),
+    "contact": text(_ATTACH_SQL.format(table=Contact.__tablename__, lead_columns="", changed=_CONTACT_CHANGED,
+                                       record_type="contact", connected=tuple(CONNECTED_TYPES))),
     "lead": text(_ATTACH_SQL.format(
-        table=Lead.__tablename__, changed="TRUE",
+        table=Lead.__tablename__, changed="TRUE", record_type="lead", connected=tuple(CONNECTED_TYPES),
         lead_columns="calls_count = COALESCE(r.calls_count, 0) + v.n, first_call_at = LEAST(r.first_call_at, v.first),\n  ")),
 }
 
 
+def attach_upload_calls(session, upload_id: int) -> None:
+    """Update each record the upload's calls are linked to: last-spoken time,
+    last call and type, and for leads the call counters. Safe in any order."""
+    if is_postgresql(session):
+        now = utcnow()
+        for record_type in PRECEDENCE:
+            session.execute(_ATTACH[record_type], {"upload": upload_id, "now": now})
+        return
+    attach_calls_to_records(session, load_calls(session, Call.upload_id == upload_id,
+                                                 Call.record_type.in_(PRECEDENCE)))
+
+
 def attach_calls_to_records(session, calls: list[CallFacts]) -> None:
-    """Update each matched record's last-spoken time, last call type and, for
-    leads, the call counters. Safe to run for calls processed in any order."""
+    """The same for calls in memory (SQLite, in process: no round trips to save)."""
     by_record: dict[tuple[str, int], list[CallFacts]] = defaultdict(list)
     for call in calls:
         if call.record_type in PRECEDENCE:
             by_record[(call.record_type, call.record_id)].append(call)
-    if not by_record:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        now = utcnow()
-        for record_type in PRECEDENCE:
-            rows = []
-            for (rtype, record_id), group in by_record.items():
-                if rtype == record_type:
-                    spoken, newest, first = _record_updates(group)
-                    rows.append({"id": record_id, "spoken": spoken, "newest": newest.started_at,
-                                 "newest_type": newest.call_type, "n": len(group), "first": first})
-            if rows:
-                session.execute(_ATTACH[record_type], {"rows": json_rows(rows), "now": now})
-        return
     models = {"contact": Contact, "lead": Lead}
     for record_type, model in models.items():  # load every record of the batch in one query per type
         ids = [rid for (rtype, rid) in by_record if rtype == record_type]

@@ -5,16 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from mobile_sync.bulk_sql import among, insert_rows, update_rows
-from mobile_sync.call_matching import CallFacts
+from mobile_sync.call_matching import CallFacts, load_calls
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
-from server.models import Contact, Lead, Task
+from server.models import Call, Contact, Lead, Task
 
 MISSED, OUTGOING = 3, 2
 TASK_PUSHES_PER_BATCH = 3
+
+
+_MATCHED = ("matched_contact", "matched_lead")
+
+
+def callback_calls(session, organization_id: int, upload_id: int) -> list[CallFacts]:
+    """The upload's calls that may open or close a task: missed calls from a
+    known record, and outgoing calls to a number with an open task or a
+    missed call in the same upload."""
+    missed = select(Call.e164).where(Call.upload_id == upload_id, Call.call_type == MISSED,
+                                     Call.outcome.in_(_MATCHED))
+    waiting = select(Task.e164).where(Task.organization_id == organization_id, Task.status == "open",
+                                      Task.e164.is_not(None))
+    return load_calls(session, Call.upload_id == upload_id, Call.e164.is_not(None), or_(
+        and_(Call.call_type == MISSED, Call.outcome.in_(_MATCHED)),
+        and_(Call.call_type == OUTGOING, or_(Call.e164.in_(missed), Call.e164.in_(waiting)))))
 
 
 @dataclass(slots=True)
@@ -64,7 +80,7 @@ def update_callback_tasks(session, *, organization_id: int, calls: list[CallFact
     tasks and one UPDATE of the changed ones.
     """
     relevant = [c for c in calls if c.e164 and (c.call_type == OUTGOING or (
-        c.call_type == MISSED and c.outcome in ("matched_contact", "matched_lead")))]
+        c.call_type == MISSED and c.outcome in _MATCHED))]
     if not relevant:
         return []
     open_tasks = _open_tasks(session, organization_id, {c.e164 for c in relevant})

@@ -1,6 +1,10 @@
 """Processing an accepted call upload: match, apply the lead rules, open or
 close call-back tasks, attach calls to their records.
 
+Matching and attaching are statements over the whole upload; only the calls
+that need a decision in Python (unmatched ones, for the lead rules; missed
+and returned calls, for the tasks) are read out of the database.
+
 Runs as a job after the upload's commit (or inline in the embedded mode).
 Idempotent: the upload row is locked and marked processed in the same
 transaction as every effect, so a second run, or a run after a killed
@@ -14,8 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text, update
 
 from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch, update_rows
-from mobile_sync.call_matching import CallFacts, attach_calls_to_records, match_calls
-from mobile_sync.callback_tasks import update_callback_tasks
+from mobile_sync.call_matching import CallFacts, attach_upload_calls, load_calls, mark_known_calls
+from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from server.models import Call, Organization, SyncUpload
 
@@ -61,21 +65,20 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tup
         # Other organisations' uploads still run in parallel.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_BASE + upload.organization_id})
         plan_for_each_batch(session)
-    rows = session.execute(
-        select(*CallFacts.columns()).where(Call.upload_id == upload_id, Call.processed_at.is_(None))
-        .order_by(Call.started_at, Call.id)
-    ).all()
-    calls = [CallFacts(*row) for row in rows]
     org = session.get(Organization, upload.organization_id)
-    match_calls(session, upload.organization_id, calls)
-    pushes = apply_auto_lead_rules(session, org=org, calls=calls, now=now, hash_key=hash_key)
-    pushes += update_callback_tasks(session, organization_id=org.id, calls=calls, now=now, hash_key=hash_key)
-    attach_calls_to_records(session, calls)
-    _write_outcomes(session, calls, now)
+    processed = mark_known_calls(session, org.id, upload_id, now)
+    unmatched = load_calls(session, Call.upload_id == upload_id, Call.processed_at.is_(None))
+    for call in unmatched:
+        call.outcome = "unmatched"
+    pushes = apply_auto_lead_rules(session, org=org, calls=unmatched, now=now, hash_key=hash_key)
+    _write_outcomes(session, unmatched, now)
+    pushes += update_callback_tasks(session, organization_id=org.id, calls=callback_calls(session, org.id, upload_id),
+                                    now=now, hash_key=hash_key)
+    attach_upload_calls(session, upload_id)
     upload.processed_at = now
     upload.attempts += 1
     session.flush()
-    return len(calls), pushes
+    return processed + len(unmatched), pushes
 
 
 def pending_upload_ids(session, *, older_than: datetime | None = None, limit: int = 500) -> list[int]:

@@ -206,3 +206,35 @@ def test_a_first_sync_that_makes_many_leads_sends_one_summary_push(team, clean_a
     with clean_app.app_context():
         pushes = [p for p in db.session.query(PushMessage).all() if p.kind == "new_lead"]
     assert len(pushes) == 1 and pushes[0].user_id == ravi.user_id
+
+
+def test_calls_match_one_record_contacts_before_leads_and_a_shared_number_matches_none(team, clean_app):
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import Call, Contact, Lead
+    from tests.api.test_caller_id import add_lead
+
+    admin, ravi, _ = team
+    org = admin.organization_id
+    asha = add_contact(clean_app, org, "Asha", "+91 98765 43210")
+    add_lead(clean_app, org, "Asha as a lead", "+91 98765 43210")
+    add_contact(clean_app, org, "Front desk", "+91 80 4000 1000", company="Acme")
+    add_contact(clean_app, org, "Accounts", "+91 80 4000 1000", company="Acme")
+    bala = add_lead(clean_app, org, "Bala", "+91 90000 22222")
+    upload(ravi, call_row(1, "098765 43210", type_=1, duration=30),
+           call_row(2, "+91 80 4000 1000", type_=1, duration=30), call_row(3, "90000 22222", type_=3, duration=0), call_row(4, "90000 22222", type_=1, duration=45),
+           call_row(5, "112", type_=2, duration=10))
+    with clean_app.app_context():
+        calls = db.session.execute(select(Call.android_id, Call.outcome, Call.record_type, Call.record_id,
+                                          Call.processed_at).order_by(Call.android_id)).all()
+        assert [tuple(c[:4]) for c in calls] == [
+            (1, "matched_contact", "contact", asha), (2, "shared_number", None, None), (3, "matched_lead", "lead", bala),
+            (4, "matched_lead", "lead", bala), (5, "not_matchable:emergency", None, None)]
+        assert all(c.processed_at is not None for c in calls)
+        contact = db.session.get(Contact, asha)
+        lead = db.session.get(Lead, bala)
+        assert contact.last_call_type == 1 and contact.last_spoken_at is not None
+        assert contact.last_spoken_at == contact.last_call_at
+        assert lead.calls_count == 2 and lead.last_call_type == 1 and lead.first_call_at < lead.last_call_at
+        assert lead.last_spoken_at == lead.last_call_at  # the answered call is the newest one
