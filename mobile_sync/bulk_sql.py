@@ -51,21 +51,37 @@ def update_rows(session, table, rows: list[dict], columns: dict[str, str]) -> No
     session.connection().execute(statement, [{f"_{k}": v for k, v in row.items()} for row in rows])
 
 
-def insert_rows(session, table, rows: list[dict]) -> None:
-    """INSERT every row in one statement (no ids returned).
+def insert_rows(session, table, rows: list[dict], *, skip_conflicts_on: tuple[str, ...] | None = None,
+                returning: tuple[str, ...] | None = None) -> list[tuple]:
+    """INSERT every row in one statement; with `skip_conflicts_on`, rows that
+    would break that unique key are skipped (ON CONFLICT DO NOTHING); return
+    the `returning` columns of the rows inserted.
 
     On PostgreSQL the rows travel as one JSON document read by
     `json_populate_recordset`; the columns inserted are the first row's keys.
     """
     if not rows:
-        return
+        return []
     if is_postgresql(session):
         columns = ", ".join(rows[0])
-        session.execute(text(f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
-                             f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"),
-                        {"rows": json_rows(rows)})
-        return
-    session.connection().execute(insert(table), rows)
+        sql = (f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
+               f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))")
+        if skip_conflicts_on:
+            sql += f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING"
+        if returning:
+            sql += f" RETURNING {', '.join(returning)}"
+        result = session.execute(text(sql), {"rows": json_rows(rows)})
+        return [tuple(row) for row in result] if returning else []
+    statement = insert(table)
+    if skip_conflicts_on:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    if returning:
+        statement = statement.returning(*(table.c[name] for name in returning))
+        return [tuple(row) for row in session.connection().execute(statement, rows)]
+    session.connection().execute(statement, rows)
+    return []
 
 
 def not_among(session, column, values):

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from mobile_sync.bulk_sql import among, insert_rows, not_among
 from mobile_sync.call_matching import CallFacts
-from mobile_sync.ingest_calls import dialect_insert
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
 from mobile_sync.phone_index import log_directory_change
@@ -148,9 +147,8 @@ def _create_leads(session, org: Organization, firsts: dict[str, CallFacts], sett
              "phone": e164, "source": source_for(c, settings), "status": "pending_review", "owner_id": c.user_id,
              "created_at": now, "updated_at": now, "calls_count": 0, "created_from_call_id": c.id}
             for e164, c in firsts.items()]
-    created = {phone: lead_id for lead_id, phone in session.execute(
-        dialect_insert(session, Lead).on_conflict_do_nothing(index_elements=["organization_id", "phone"])
-        .returning(Lead.id, Lead.phone), rows).all()}
+    created = {phone: lead_id for lead_id, phone in insert_rows(
+        session, Lead.__table__, rows, skip_conflicts_on=("organization_id", "phone"), returning=("id", "phone"))}
     missing = [e164 for e164 in firsts if e164 not in created]
     existing = {phone: lead_id for lead_id, phone in session.execute(
         select(Lead.id, Lead.phone).where(Lead.organization_id == org.id, among(session, Lead.phone, missing)))
