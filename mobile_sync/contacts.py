@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Callable, Iterator
 
 from marshmallow import ValidationError, validate
-from sqlalchemy import bindparam, exists, func, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, select, text, update
 
 from mobile_sync.erasure_check import erased_numbers, refuse_erased
 from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
@@ -31,7 +31,7 @@ from mobile_sync.phone_index import (
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from schemas.contacts import COMPANY_MAX, NAME_MAX, PHONE_MAX, PHONES_MAX, SOURCE_MAX
-from server.models import Call, Contact, DirectoryChange, ErasedNumber, Organization, RecordPhone, User
+from server.models import Call, Contact, DirectoryChange, ErasedNumber, Note, Organization, RecordPhone, Task, User
 
 RECORD_TYPE = "contact"
 PAGE_SIZE = 50
@@ -161,13 +161,17 @@ def update_contact(session, *, org: Organization, user: User, contact_id: int, c
 
 def delete_contact(session, *, organization_id: int, user: User, contact_id: int, now: datetime) -> None:
     """Delete a contact: its numbers leave the phone index (caller ID stops
-    naming it) and its calls are no longer linked to it."""
+    naming it), its calls are no longer linked to it, and its notes and
+    call-back tasks go with it."""
     contact = get_contact(session, organization_id, contact_id)
     _check_may_change(user, contact)
     remove_record_phones(session, organization_id=organization_id, record_type=RECORD_TYPE, record_id=contact.id,
                          now=now)
     session.execute(update(Call).where(Call.organization_id == organization_id, Call.record_type == RECORD_TYPE,
                                        Call.record_id == contact.id).values(record_type=None, record_id=None))
+    for model in (Note, Task):
+        session.execute(delete(model).where(model.organization_id == organization_id,
+                                            model.record_type == RECORD_TYPE, model.record_id == contact.id))
     session.delete(contact)
     session.flush()
 

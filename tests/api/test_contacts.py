@@ -187,6 +187,28 @@ def test_a_rep_edits_and_deletes_only_their_own_contacts(team):
     assert rep.get("/api/v1/contacts").json["items"] == []
 
 
+def test_deleting_a_contact_deletes_its_notes_and_call_back_tasks(team, clean_app):
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from server.models import Note, Task
+
+    rep = team["rep"]
+    contact_id = create(rep).json["id"]
+    note = rep.post(f"/api/v1/records/contact/{contact_id}/notes", json={"text": "Wants a quote by Friday"})
+    assert note.status_code == 201, note.json
+    with clean_app.app_context():
+        db.session.add(Task(organization_id=rep.organization_id, owner_id=rep.user_id, record_type="contact",
+                            record_id=contact_id, e164="+919876543210", missed_at=func.now(), missed_count=1))
+        db.session.commit()
+    assert len(rep.get("/api/v1/tasks").json["items"]) == 1
+    assert rep.delete(f"/api/v1/contacts/{contact_id}").status_code == 204
+    assert rep.get("/api/v1/tasks").json["items"] == []
+    with clean_app.app_context():
+        for model in (Note, Task):
+            assert db.session.execute(select(func.count()).select_from(model)).scalar() == 0
+
+
 def test_another_organisations_contact_is_404_even_to_its_admin(team, make_org):
     other = make_org(region="IN")
     contact_id = create(other).json["id"]
