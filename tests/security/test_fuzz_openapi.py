@@ -81,7 +81,11 @@ class World:
         self.org.api_key = key.json["key"]
         if self.client.get(f"/api/v1/devices/{admin.device_id}", headers=admin.headers(device=True)).status_code != 200:
             self.factories[2](admin)  # make_device: a new phone, consented
-        self.org.ids.clear()
+
+    def forget(self, rule: str) -> None:
+        """The caller's objects named by `rule` were deleted: make new ones when next needed."""
+        for _, name, collection in path_params(rule):
+            self.org.ids.pop((collection, name), None)
 
     def headers(self, op) -> dict:
         """Credentials for the operation; ANY and PUBLIC alternate between kinds."""
@@ -201,9 +205,11 @@ def test_generated_requests_cause_no_server_error_and_every_error_has_the_shape(
                     problem = _error_shape_problem(response)
                     if problem:
                         failures.append(f"{problem} on {where}")
-                if (case.method.upper() == "DELETE" and response.status_code < 300) or \
-                        (response.status_code == 401 and op.auth != PUBLIC):
-                    world.refresh()  # it may have revoked, or shown revoked, what the credentials need
+                if case.method.upper() == "DELETE" and response.status_code < 300:
+                    world.forget(op.rule)
+                    world.refresh()  # it may have revoked what the credentials need
+                elif response.status_code == 401 and op.auth != PUBLIC:
+                    world.refresh()
 
             try:
                 run()
