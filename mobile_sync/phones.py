@@ -86,15 +86,19 @@ def suffix_key(national_number: str) -> str:
 _COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
 
-def suffix_of_e164(e164: str) -> str:
-    """`suffix_key` of a stored E.164 number without parsing it again:
-    country codes are a prefix code, so the first 1-3 digits that are one
-    leave the national significant number."""
+def _split_e164(e164: str) -> tuple[int, str]:
+    """(country code, national significant number) of a stored E.164 number:
+    country codes are a prefix code, so the first 1-3 digits that are one."""
     digits = e164[1:]
     for length in (1, 2, 3):
         if int(digits[:length]) in _COUNTRY_CODES:
-            return suffix_key(digits[length:])
-    return suffix_key(digits)
+            return int(digits[:length]), digits[length:]
+    return 0, digits
+
+
+def suffix_of_e164(e164: str) -> str:
+    """`suffix_key` of a stored E.164 number, without parsing it again."""
+    return suffix_key(_split_e164(e164)[1])
 
 
 def _parse(text: str, region: str | None):
@@ -169,11 +173,17 @@ def _normalize_text(text: str, region: str | None) -> Number:
 
 @lru_cache(maxsize=65_536)
 def format_international(e164: str) -> str:
-    """"+919876543210" → "+91 98765 43210", for names of auto-created leads."""
-    try:
-        return phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
-    except phonenumbers.NumberParseException:
+    """"+919876543210" → "+91 98765 43210", for names of auto-created leads
+    (built from the stored digits: parsing them again cost as much as the formatting)."""
+    country_code, national = _split_e164(e164)
+    if not country_code or not national.isdigit():
         return e164
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    zeros = len(national) - len(national.lstrip("0"))
+    if zeros and len(national) > 1:
+        number.italian_leading_zero = True
+        number.number_of_leading_zeros = zeros if zeros > 1 else None
+    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
 
 
 def region_for(*candidates: str | None) -> str | None:

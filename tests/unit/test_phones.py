@@ -14,7 +14,8 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from mobile_sync.phones import (EMERGENCY, EMPTY, INVALID, OK, PAYPHONE, RESTRICTED, SERVICE, SHORT_CODE, UNKNOWN,
-                                normalize_number, region_for, suffix_of_e164)
+                                format_international, normalize_number, region_for,
+                                suffix_of_e164)
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 NUMBER_TYPES = sorted(v for k, v in vars(PhoneNumberType).items() if k.isupper() and isinstance(v, int))
@@ -104,6 +105,17 @@ def test_the_suffix_read_from_a_stored_e164_is_the_parsed_numbers_suffix_for_eve
             expected = phonenumbers.national_significant_number(example)[-7:]
             if suffix_of_e164(e164) != expected:
                 failures.append((e164, suffix_of_e164(e164), expected))
+    assert failures == []
+
+
+def test_a_stored_e164_is_formatted_as_phonenumbers_formats_it_for_every_example():
+    failures = []
+    for found in EXAMPLES.values():
+        for _, example in found:
+            e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+            expected = phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
+            if format_international(e164) != expected:
+                failures.append((e164, format_international(e164), expected))
     assert failures == []
 
 
