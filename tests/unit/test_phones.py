@@ -97,25 +97,16 @@ def test_every_example_number_of_a_region_written_any_way_normalises_to_its_e164
     assert failures == []
 
 
-def test_the_suffix_read_from_a_stored_e164_is_the_parsed_numbers_suffix_for_every_example():
+def test_a_stored_e164_gives_the_suffix_and_format_of_the_parsed_number_for_every_example():
     failures = []
     for found in EXAMPLES.values():
         for _, example in found:
             e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
-            expected = phonenumbers.national_significant_number(example)[-7:]
-            if suffix_of_e164(e164) != expected:
-                failures.append((e164, suffix_of_e164(e164), expected))
-    assert failures == []
-
-
-def test_a_stored_e164_is_formatted_as_phonenumbers_formats_it_for_every_example():
-    failures = []
-    for found in EXAMPLES.values():
-        for _, example in found:
-            e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
-            expected = phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL)
-            if format_international(e164) != expected:
-                failures.append((e164, format_international(e164), expected))
+            expected = (phonenumbers.national_significant_number(example)[-7:],
+                        phonenumbers.format_number(phonenumbers.parse(e164, None), PhoneNumberFormat.INTERNATIONAL))
+            got = (suffix_of_e164(e164), format_international(e164))
+            if got != expected:
+                failures.append((e164, got, expected))
     assert failures == []
 
 
