@@ -33,7 +33,10 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    """Let the push dispatcher finish what is due and hand the rest to RQ."""
+    """Let the push dispatcher finish what is due and hand the rest to RQ;
+    write the access events still buffered."""
+    from server.audit import close_writers
     from server.push_dispatch import close_dispatchers
 
     close_dispatchers(timeout=3.0)
+    close_writers(timeout=2.0)

@@ -68,6 +68,9 @@ def load_config() -> dict:
         # Threads per web process that send ringing pushes right after the
         # commit (with Redis; 0: every push goes through RQ).
         "PUSH_DISPATCH_THREADS": _int("PUSH_DISPATCH_THREADS", 2),
+        # Access events handed to a writer thread instead of pushed to Redis
+        # inside the request (with Redis; see server/audit.py).
+        "AUDIT_WRITE_BEHIND": _bool(env.get("AUDIT_WRITE_BEHIND"), app_env == "production"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "TRUST_PROXY": _bool(env.get("TRUST_PROXY")),
         "HASH_KEY": env.get("HASH_KEY") or None,
