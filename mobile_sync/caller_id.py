@@ -10,6 +10,8 @@ answers with the company and the candidates, not a random person.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+from datetime import timezone
 from functools import lru_cache
 
 import phonenumbers
@@ -118,11 +120,36 @@ JOIN phonebook_contacts pc ON pc.id = pn.contact_id
              last_note=String, lead_status=String)
 
 
+_Row = namedtuple("_Row", [c.name for c in _LOOKUP.selected_columns])
+
+
+@lru_cache(maxsize=4)
+def _driver_sql(dialect) -> str:
+    return str(_LOOKUP.compile(dialect=dialect))
+
+
+def _lookup_rows(session, params: dict) -> list:
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return connection.execute(_LOOKUP, params).all()
+    # The hot path of every ring: on PostgreSQL the statement goes straight to
+    # the driver's cursor (psycopg prepares it after a few runs). SQLAlchemy's
+    # execution and result layers cost ~0.2 ms of CPU here, a fifth of the
+    # whole look-up's cost beyond an authenticated no-op.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_driver_sql(connection.dialect), params)
+        return [_Row(*row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 def _card_from_row(row, grade: str) -> dict:
+    spoken = row.last_spoken_at
     return {
         "record_type": row.record_type, "record_id": row.record_id, "name": row.name, "company": row.company,
         "source": row.source, "owner_id": row.owner_id, "owner": row.owner,
-        "last_spoken_at": row.last_spoken_at.isoformat() if row.last_spoken_at else None,
+        "last_spoken_at": spoken.astimezone(timezone.utc).isoformat() if spoken else None,
         "last_call_type": CALL_TYPES.get(row.last_call_type), "last_note": _trim(row.last_note),
         "lead_status": row.lead_status, "grade": grade,
     }
@@ -135,9 +162,8 @@ def lookup_caller(session, *, org_id: int, org_region: str | None, user_id: int 
     if not number.matchable:
         return {"number": None, "number_status": number.status, "match": None, "candidates": []}
     book_hash = number_hash(hash_key, PHONEBOOK, org_id, number.e164) if user_id is not None else ""
-    rows = session.connection().execute(_LOOKUP, {
-        "org": org_id, "e164": number.e164, "suffix": number.suffix, "user": user_id or 0,
-        "book_hash": book_hash}).all()
+    rows = _lookup_rows(session, {"org": org_id, "e164": number.e164, "suffix": number.suffix,
+                                  "user": user_id or 0, "book_hash": book_hash})
     phone_book = [r for r in rows if r.record_type == "phone_contact"]
     records = [r for r in rows if r.record_type != "phone_contact" and r.name is not None]
     result = {"number": number.e164, "number_status": number.status, "match": None, "candidates": []}
