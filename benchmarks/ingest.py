@@ -287,6 +287,9 @@ def main(argv=None) -> int:
                         help="turn the organisation's auto-lead rules off (store + match only)")
     parser.add_argument("--baseline-rows", type=int, help="rows for the naive baseline (default: --rows)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for processing")
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="run PostgreSQL without fsync, as the test suite does (default: its durable defaults, "
+                             "as in production, where a commit waits for the disk)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="profile instead of timing (see above)")
     parser.add_argument("--sample", type=Path, metavar="DIR", help="sample the timed run with py-spy (see above)")
     args = parser.parse_args(argv)
@@ -298,11 +301,12 @@ def main(argv=None) -> int:
     bodies = [json.dumps({"batch_id": f"bench-{i}", "calls": rows[i:i + BATCH]}).encode()
               for i in range(0, rows_n, BATCH)]
     print(f"{rows_n:,} call rows in {len(bodies)} batches, {args.people:,} distinct people, "
-          f"{args.contact_share:.0%} of them CRM contacts, 5% leads")
+          f"{args.contact_share:.0%} of them CRM contacts, 5% leads; PostgreSQL "
+          + ("without fsync (as the tests)" if args.no_fsync else "with fsync and synchronous commit (as in production)"))
     try:
         topo = Topology(web_workers=args.web_workers, web_threads=args.web_threads,
                         rq_workers=0 if args.profile else args.rq_workers, log_level="WARNING",
-                        statement_stats=True)
+                        statement_stats=True, durable_postgres=not args.no_fsync)
         topo.__enter__()
     except BaseException as err:  # tests.servers skips (raises) when a server is missing
         print(f"cannot start the topology: {err}", file=sys.stderr)

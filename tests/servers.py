@@ -90,9 +90,14 @@ def _pg_bindir() -> str | None:
 
 
 class PostgresServer:
-    """A throw-away PostgreSQL cluster; as root it runs as the `postgres` user."""
+    """A throw-away PostgreSQL cluster; as root it runs as the `postgres` user.
 
-    def __init__(self):
+    Tests trade durability for speed (no fsync); `durable=True` keeps
+    PostgreSQL's own defaults, as in production (benchmarks).
+    """
+
+    def __init__(self, durable: bool = False):
+        self.durable = durable
         bindir = _pg_bindir()
         if bindir is None or not os.path.exists(os.path.join(bindir, "initdb")):
             missing("PostgreSQL")
@@ -127,8 +132,8 @@ class PostgresServer:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [os.path.join(self.bindir, "postgres"), "-D", self.data, "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", self.dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
+             "-k", self.dir, "-c", "max_connections=200",
+             *([] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=self._preexec, cwd=self.dir)
         wait_for_port(self.port)
         time.sleep(0.2)

@@ -133,7 +133,8 @@ class Topology:
 
     def __init__(self, *, web_workers: int = 2, web_threads: int = 4, rq_workers: int = 1,
                  scheduler: bool = False, env: dict | None = None, log_level: str = "WARNING",
-                 start_timeout: float = 60.0, keep_logs: bool = False, statement_stats: bool = False):
+                 start_timeout: float = 60.0, keep_logs: bool = False, statement_stats: bool = False,
+                 durable_postgres: bool = False):
         self.web_workers = web_workers
         self.web_threads = web_threads
         self.rq_worker_count = rq_workers
@@ -143,6 +144,7 @@ class Topology:
         self.start_timeout = start_timeout
         self.keep_logs = keep_logs
         self.want_statement_stats = statement_stats
+        self.durable_postgres = durable_postgres
         self.dir = Path(tempfile.mkdtemp(prefix="topology-"))
         self.postgres: PostgresServer | None = None
         self.redis: RedisServer | None = None
@@ -166,7 +168,7 @@ class Topology:
         self.close()
 
     def start(self) -> None:
-        self.postgres = PostgresServer()
+        self.postgres = PostgresServer(durable=self.durable_postgres)
         if self.want_statement_stats:
             self._enable_statement_stats()
         self.redis = RedisServer()
