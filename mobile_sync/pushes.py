@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
 from server.models import Device, PushMessage
@@ -63,9 +63,11 @@ def forget_fcm_token(session, device_id: int, token: str) -> None:
 def claim_push(session, message_id: int) -> dict | None:
     """Take a queued message for sending, atomically, so a job run twice (RQ
     may), a sweep racing a worker, or the web dispatcher racing RQ never sends
-    it twice. One statement (with the device's current token). Returns what
-    to send, or None when someone else has it or it is done."""
-    row = session.connection().execute(_CLAIM, {"message_id": message_id}).first()
+    it twice. One statement (with the device's current token), so it may run
+    on a connection in autocommit mode. Returns what to send, or None when
+    someone else has it or it is done."""
+    connection = session if isinstance(session, Connection) else session.connection()
+    row = connection.execute(_CLAIM, {"message_id": message_id}).first()
     if row is None:
         return None
     return {"kind": row.kind, "data": row.data, "collapse_key": row.collapse_key, "ttl_s": row.ttl_s,

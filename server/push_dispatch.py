@@ -67,6 +67,20 @@ def record_no_token(message_id: int) -> None:
     db.session.commit()
 
 
+def _claim(message_id: int) -> dict | None:
+    """The claim, committed. On PostgreSQL its one statement runs in autocommit
+    mode: two round trips fewer (BEGIN, COMMIT) between the ring and the send."""
+    from mobile_sync.pushes import claim_push
+    from server.extensions import db
+
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return claim_push(connection, message_id)
+    claimed = claim_push(db.session, message_id)
+    db.session.commit()
+    return claimed
+
+
 class PushDispatcher:
     """A few sender threads and a timer queue, per web process."""
 
@@ -141,15 +155,13 @@ class PushDispatcher:
         from flask import current_app
 
         from mobile_sync.push_payloads import NOTIFICATIONS
-        from mobile_sync.pushes import claim_push
         from server.clock import now
         from server.extensions import db
         from server.push import attempt, sender_for
 
         if task.claimed is None:
             try:
-                claimed = claim_push(db.session, task.message_id)
-                db.session.commit()
+                claimed = _claim(task.message_id)
             except Exception as err:
                 db.session.rollback()
                 log.warning("push %s: could not claim it (%s); RQ takes it", task.message_id, type(err).__name__)
