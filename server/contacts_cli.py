@@ -12,7 +12,7 @@ def register_contacts_cli(app: Flask) -> None:
     @click.option("--owner", "owner_id", type=int, default=None, help="user id owning the contacts (default: none)")
     def import_contacts(file, organization_id, owner_id):
         """Import CRM contacts from a CSV file (header name,company,email,source,phones)."""
-        from mobile_sync.contacts import default_workers, import_contacts_csv, import_owner
+        from mobile_sync.contacts_csv import default_workers, import_contacts_csv, import_owner
         from mobile_sync.errors import ServiceError
         from server.clock import now
         from server.extensions import db

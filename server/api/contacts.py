@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from mobile_sync import contacts
+from mobile_sync import contacts, contacts_csv
 from schemas.contacts import (
     ContactCreateSchema, ContactImportQuerySchema, ContactImportResultSchema, ContactListQuerySchema,
     ContactPageSchema, ContactSchema, ContactUpdateSchema,
@@ -68,7 +68,7 @@ def import_contacts(principal, raw_body, args):
     if request.mimetype not in CSV_TYPES:
         raise ApiError(415, "unsupported_media_type", "Send the file as text/csv.")
     user, config = principal.user, current_app.config
-    owner_id = contacts.import_owner(db.session, principal.organization_id, user, args.get("owner_id"))
-    return contacts.import_contacts_csv(db.session, org=user.organization, data=raw_body, owner_id=owner_id,
-                                        region=user.region, hash_key=config["HASH_KEY"], now=now(),
-                                        workers=config.get("CSV_IMPORT_WORKERS") or contacts.default_workers())
+    owner_id = contacts_csv.import_owner(db.session, principal.organization_id, user, args.get("owner_id"))
+    return contacts_csv.import_contacts_csv(db.session, org=user.organization, data=raw_body, owner_id=owner_id,
+                                            region=user.region, hash_key=config["HASH_KEY"], now=now(),
+                                            workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())

@@ -375,7 +375,7 @@ def test_an_erased_number_is_not_brought_back_by_an_import(team, clean_app):
 
 
 def test_an_import_over_the_record_limit_stores_nothing(team, clean_app, monkeypatch):
-    from mobile_sync import contacts
+    from mobile_sync import contacts_csv
     from server.extensions import db
     from server.models import Organization
 
@@ -386,16 +386,16 @@ def test_an_import_over_the_record_limit_stores_nothing(team, clean_app, monkeyp
     response = import_csv(admin, csv_body(*generated_lines(6)))
     assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
     assert admin.get("/api/v1/contacts").json["items"] == []
-    monkeypatch.setattr(contacts, "CHUNK", 3)  # the second block crosses the limit: the first is not kept either
+    monkeypatch.setattr(contacts_csv, "CHUNK", 3)  # the second block crosses the limit: the first is not kept either
     assert import_csv(admin, csv_body(*generated_lines(6))).status_code == 403
     assert admin.get("/api/v1/contacts").json["items"] == []
     assert import_csv(admin, csv_body(*generated_lines(5))).json["imported"] == 5
 
 
 def test_a_two_thousand_line_file_imports_with_every_number_indexed(team, make_device, monkeypatch):
-    from mobile_sync import contacts
+    from mobile_sync import contacts_csv
 
-    monkeypatch.setattr(contacts, "ANALYZE_MIN", 1000)  # PostgreSQL: statistics refreshed in the transaction
+    monkeypatch.setattr(contacts_csv, "ANALYZE_MIN", 1000)  # PostgreSQL: statistics refreshed in the transaction
     manager, rep = team["manager"], make_device(team["rep"])
     lines = generated_lines(2000)
     report = import_csv(manager, csv_body(*lines)).json
@@ -472,14 +472,14 @@ def test_the_flask_command_refuses_an_unknown_organisation_or_a_bad_file(team, c
 
 
 def test_blocks_prepared_by_worker_processes_import_the_same_as_in_process(make_org, clean_app, monkeypatch):
-    from mobile_sync import contacts
+    from mobile_sync import contacts_csv
 
-    monkeypatch.setattr(contacts, "CHUNK", 7)  # many blocks, prepared ahead of the one being stored
+    monkeypatch.setattr(contacts_csv, "CHUNK", 7)  # many blocks, prepared ahead of the one being stored
     lines = generated_lines(60) + ["Bad,,,,12", "Person 3,,,,+91 98 0000 0003", "Tel,,,,tel:+44 20 7946 0958"]
     data = csv_body(*lines, *generated_lines(10, start=100))
     results = []
     for workers, parallel_min in ((1, 10_000), (3, 10)):
-        monkeypatch.setattr(contacts, "PARALLEL_MIN", parallel_min)
+        monkeypatch.setattr(contacts_csv, "PARALLEL_MIN", parallel_min)
         clean_app.config["CSV_IMPORT_WORKERS"] = workers
         admin = make_org(region="IN")
         report = import_csv(admin, data).json
