@@ -161,9 +161,20 @@ def lookup_caller(session, *, org_id: int, org_region: str | None, user_id: int 
     number = normalize_number(raw_number, region_for(user_region, org_region))
     if not number.matchable:
         return {"number": None, "number_status": number.status, "match": None, "candidates": []}
+    rows = _lookup_rows(session, lookup_params(number, org_id=org_id, user_id=user_id, hash_key=hash_key))
+    return caller_context(number, rows, user_id)
+
+
+def lookup_params(number, *, org_id: int, user_id: int | None, hash_key: str) -> dict:
+    """The look-up statement's parameters for a matchable number."""
     book_hash = number_hash(hash_key, PHONEBOOK, org_id, number.e164) if user_id is not None else ""
-    rows = _lookup_rows(session, {"org": org_id, "e164": number.e164, "suffix": number.suffix,
-                                  "user": user_id or 0, "book_hash": book_hash})
+    return {"org": org_id, "e164": number.e164, "suffix": number.suffix, "user": user_id or 0,
+            "book_hash": book_hash}
+
+
+def caller_context(number, rows, user_id: int | None) -> dict:
+    """The answer from the look-up statement's rows: grade, precedence, a
+    shared number, else the rep's own phone book."""
     phone_book = [r for r in rows if r.record_type == "phone_contact"]
     records = [r for r in rows if r.record_type != "phone_contact" and r.name is not None]
     result = {"number": number.e164, "number_status": number.status, "match": None, "candidates": []}
