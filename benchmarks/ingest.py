@@ -16,7 +16,7 @@ core and >= 10x the baseline; the exit status is 1 when either is missed.
 
 --profile DIR profiles in-process uploads (DIR/ingest.prof), then the queued
 processing jobs in process (DIR/worker.prof), by CPU time, printing where it goes.
---sample DIR runs the timed benchmark with py-spy (if installed) sampling every
+--sample DIR runs the timed benchmark with py-spy (if installed) sampling, while they hold the GIL, every
 gunicorn and RQ process (DIR/<role>-<pid>.txt, collapsed stacks) and prints the
 functions that take the most samples: the real processes, no profiler overhead.
 """
@@ -177,7 +177,7 @@ def start_sampling(topo: Topology, out: Path) -> list[subprocess.Popen]:
     out.mkdir(parents=True, exist_ok=True)
     web = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent(int(pid)) == topo.web.pid]
     targets = [("web", pid) for pid in web] + [("rq", w.pid) for w in topo.workers if w.alive()]
-    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--gil", "--nonblocking",
                               "-o", str(out / f"{role}-{pid}.txt")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL) for role, pid in targets]
 

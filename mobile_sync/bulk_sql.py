@@ -10,7 +10,7 @@ document instead; SQLite (in process, no round trips) keeps the plain forms.
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import all_, any_, bindparam, insert, text, update
+from sqlalchemy import Text, all_, any_, bindparam, cast, func, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 
@@ -18,11 +18,21 @@ def is_postgresql(session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _pg_array(column, values: list):
+    """The values as one PostgreSQL array parameter of the column's type:
+    sent as one comma-joined string (psycopg dumps a list element by element
+    in Python: ~1 µs each, most of a look-up over 500 number hashes)."""
+    texts = [str(value) for value in values]
+    if any("," in value for value in texts):
+        return bindparam(None, values, type_=ARRAY(column.type))
+    return cast(func.string_to_array(bindparam(None, ",".join(texts), type_=Text), ","), ARRAY(column.type))
+
+
 def among(session, column, values):
     """`column IN values`, as `column = ANY(:array)` on PostgreSQL."""
     values = list(values)
     if is_postgresql(session):
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+        return column == any_(_pg_array(column, values))
     return column.in_(values)
 
 
@@ -88,7 +98,7 @@ def not_among(session, column, values):
     """`column NOT IN values`, as `column <> ALL(:array)` on PostgreSQL."""
     values = list(values)
     if is_postgresql(session):
-        return column != all_(bindparam(None, values, type_=ARRAY(column.type)))
+        return column != all_(_pg_array(column, values))
     return column.not_in(values)
 
 

@@ -65,9 +65,9 @@ def _owners(session, organization_id: int, records: set[tuple[str, int]]) -> dic
     for record_type, model in (("contact", Contact), ("lead", Lead)):
         ids = {rid for rtype, rid in records if rtype == record_type}
         if ids:
-            owners.update(((record_type, rid), owner) for rid, owner in session.execute(
-                select(model.id, model.owner_id).where(model.organization_id == organization_id,
-                                                       among(session, model.id, ids))))
+            rows = session.execute(select(model.id, model.owner_id).where(
+                model.organization_id == organization_id, among(session, model.id, ids))).all()
+            owners.update(((record_type, rid), owner) for rid, owner in rows)
     return owners
 
 
