@@ -1,9 +1,11 @@
 """Caller ID end to end: look-up latency through HTTP against gunicorn at
 10k, 100k and 1M numbers in the phone index, and ringing -> push at a fake FCM.
 
-The production topology of `tests/topology.py` on loopback (PostgreSQL, Redis,
-gunicorn with 2 workers, 1 RQ worker), the real firebase-admin client talking
-to `tests.fake_fcm.FakeFcm` on 127.0.0.1. One organisation (region IN) signs up
+The production topology of `tests/topology.py` on loopback (PostgreSQL with its
+durable defaults unless --no-fsync, Redis, gunicorn with 2 workers, 1 RQ
+worker), the real firebase-admin client talking to `tests.fake_fcm.FakeFcm` on
+127.0.0.1. gunicorn serves `benchmarks.like_baseline:create_app()`: the
+service plus one benchmark-only route, the LIKE baseline below. One organisation (region IN) signs up
 over HTTP, registers a phone (with an FCM token) and consents; its CRM contacts
 and their rows in the phone index (`record_phones`) are then written with COPY:
 Indian, UK and US numbers in E.164 with their suffix keys (last 7 digits of the
@@ -15,9 +17,14 @@ At each size, over one keep-alive connection (http.client), request by request:
                                      hits written nationally ("098765 43210",
                                      "9876543210"), and misses; each number once
   GET /api/v1/ping                   the same token: an authenticated no-op
-and, interleaved, the naive baseline timed straight against PostgreSQL:
-  SELECT ... FROM record_phones WHERE organization_id = :o AND e164 LIKE '%' || :suffix
-(plus, for reference, the two index probes the look-up itself issues).
+and, interleaved, the naive baseline end to end:
+  GET /api/v1/caller-id-like?number=...  the same request through the same code
+                                     (authentication, normalisation, answer, audit)
+                                     with the index probes replaced by a scan,
+                                     ... AND e164 LIKE '%' || :suffix (same answers)
+and, for reference, the bare LIKE query and the two index probes the look-up
+issues, timed straight against PostgreSQL from this process, and both inside
+PostgreSQL (EXPLAIN ANALYZE execution time).
 
 After the interleaved samples, each endpoint alone for a few hundred requests
 gives the CPU per request of gunicorn, PostgreSQL and Redis (from /proc): a
@@ -34,7 +41,7 @@ the message data); the 202 alone, and the CPU per ring.
 
 Targets (issue 4): p99(caller-id) <= 1.3 x p99(ping) at every size; p99 flat
 from the smallest to the largest size (<= 1.2x); >= 1,000x faster than the
-LIKE baseline at 1M (median look-up through HTTP vs median LIKE query);
+LIKE baseline at 1M (median look-up vs median LIKE request, both through HTTP);
 ringing -> FCM p99 <= 15 ms. The exit status is 1 when a target is missed.
 
 --py-spy PATH (pip install py-spy; root or ptrace rights): after the timings,
@@ -350,6 +357,13 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
             raise RuntimeError(f"ping -> {status} {body[:300]!r}")
         return ns
 
+    def lookup_like(number: str) -> tuple[dict, int]:
+        """The same request served through a LIKE scan (benchmarks/like_baseline.py)."""
+        status, body, ns = http.request("GET", "/api/v1/caller-id-like?number=" + urllib.parse.quote(number))
+        if status != 200:
+            raise RuntimeError(f"caller-id-like -> {status} {body[:300]!r}")
+        return json.loads(body), ns
+
     def sql_time(query: str, params) -> tuple[int, list]:
         started = time.perf_counter_ns()
         rows = pg.execute(query, params).fetchall()
@@ -364,8 +378,10 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
         sql_time(exact_sql, (org_id, e164))
         sql_time(suffix_sql, (org_id, e164[-SUFFIX_DIGITS:]))
     sql_time(like_sql, (org_id, warm[0][2][-SUFFIX_DIGITS:]))   # the table in the OS cache, as the look-ups had it
+    lookup_like(warm[0][1])
 
-    caller, pings, likes, probes = [], [], [], []
+    caller, pings, likes, likes_http, probes = [], [], [], [], []
+    like_disagrees = 0
     outcomes = {"hit_found": 0, "hit_total": 0, "miss_none": 0, "miss_suffix": 0, "miss_total": 0,
                 "shared": 0, "wrong_number": 0}
     every = max(1, len(measured) // max(1, like_samples))
@@ -401,6 +417,9 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
             probes.append(ns_exact)
             if i % every == every - 1 and len(likes) < like_samples:
                 likes.append(sql_time(like_sql, (org_id, suffix))[0])
+                like_result, ns_like = lookup_like(number)
+                likes_http.append(ns_like)
+                like_disagrees += _answer(like_result) != _answer(result)
     finally:
         gc.enable()
 
@@ -416,9 +435,17 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
         if k < 5:
             server_like.append(executed_ns(like_sql, (org_id, e164[-SUFFIX_DIGITS:])))
     return {"caller_id": summary(caller), "ping": summary(pings), "like": summary(likes),
+            "like_http": summary(likes_http), "like_disagrees": like_disagrees,
             "index_sql": summary(probes), "pg_index_probe": summary(server_probe), "pg_like": summary(server_like),
             "outcomes": outcomes, "reconnects": http.reconnects,
             "_raw": {"caller_id": caller, "ping": pings}}
+
+
+def _answer(result: dict) -> tuple:
+    """What the caller sees: the number, the match and the candidates (ids)."""
+    match = result["match"] or {}
+    return (result["number"], match.get("record_type"), match.get("record_id"), match.get("grade"),
+            sorted((c["record_type"], c["record_id"]) for c in result["candidates"]))
 
 
 def tree_cpu_seconds(parent_pid: int) -> float:
@@ -771,6 +798,9 @@ def main(argv=None) -> int:
                         "the largest size (pip install py-spy)")
     parser.add_argument("--py-spy-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON")
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="run PostgreSQL without fsync, as the test suite does (default: its durable defaults, "
+                             "as in production)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
@@ -787,7 +817,8 @@ def main(argv=None) -> int:
           f"after {args.warmup} warm-up pairs; {rings} rings; gunicorn {args.web_workers} workers x "
           f"{args.web_threads} threads, 1 RQ worker; fake FCM on 127.0.0.1:{fcm.port}", flush=True)
     try:
-        topo = Topology(web_workers=args.web_workers, web_threads=args.web_threads, rq_workers=1, env=env)
+        topo = Topology(web_workers=args.web_workers, web_threads=args.web_threads, rq_workers=1, env=env,
+                        app="benchmarks.like_baseline:create_app()", durable_postgres=not args.no_fsync)
         topo.__enter__()
     except BaseException as err:  # tests.servers skips (raises) when a server is missing
         fcm.close()
@@ -840,7 +871,9 @@ def main(argv=None) -> int:
             c, p, l, s = measured["caller_id"], measured["ping"], measured["like"], measured["index_sql"]
             print(f"  caller-id p50 {c['p50']:.2f}  p90 {c['p90']:.2f}  p99 {c['p99']:.2f} ms  (n={c['n']})\n"
                   f"  ping      p50 {p['p50']:.2f}  p90 {p['p90']:.2f}  p99 {p['p99']:.2f} ms\n"
-                  f"  LIKE      p50 {l['p50']:.2f}  p99 {l['p99']:.2f} ms (n={l['n']});  index probes alone "
+                  f"  LIKE through HTTP p50 {measured['like_http']['p50']:.2f}  p99 {measured['like_http']['p99']:.2f} ms "
+                  f"(same request, LIKE scan instead of the index; answers differing: {measured['like_disagrees']})\n"
+                  f"  LIKE query alone p50 {l['p50']:.2f}  p99 {l['p99']:.2f} ms (n={l['n']});  index probes alone "
                   f"p50 {s['p50']:.3f} ms\n  inside PostgreSQL (EXPLAIN ANALYZE): index probe p50 "
                   f"{measured['pg_index_probe']['p50']:.3f} ms, LIKE scan p50 {measured['pg_like']['p50']:.2f} ms\n"
                   f"  outcomes {measured['outcomes']}; load average "
@@ -891,18 +924,20 @@ def main(argv=None) -> int:
     print(f"\n{'=' * 100}\nCaller ID benchmark (issue 4), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{os.cpu_count()} CPUs, load average at start {results['load_average_start'][0]:.2f}")
     print(f"{'index rows':>10} | {'caller-id p50/p90/p99 ms':>25} | {'ping p50/p90/p99 ms':>22} | "
-          f"{'p99 ratio':>9} | {'LIKE p50 ms (n)':>16} | {'speed-up':>8} | {'index SQL p50':>13}")
+          f"{'p99 ratio':>9} | {'LIKE via HTTP p50 (n)':>21} | {'speed-up':>8} | {'LIKE SQL p50':>12} | "
+          f"{'index SQL p50':>13}")
     ratios = {}
     for size in sizes:
         m = results["sizes"][size]
-        c, p, l, s = m["caller_id"], m["ping"], m["like"], m["index_sql"]
+        c, p, l, s, lh = m["caller_id"], m["ping"], m["like"], m["index_sql"], m["like_http"]
         ratios[size] = c["p99"] / p["p99"]
-        speedup = l["p50"] / c["p50"]
+        # End to end, like for like: the same HTTP request, served through a LIKE scan.
+        speedup = lh["p50"] / c["p50"]
         m["p99_ratio"], m["speedup_vs_like"] = ratios[size], speedup
         print(f"{fmt_size(size):>10} | {c['p50']:7.2f} {c['p90']:7.2f} {c['p99']:7.2f}   | "
               f"{p['p50']:6.2f} {p['p90']:6.2f} {p['p99']:6.2f}  | {ratios[size]:8.2f}x | "
-              f"{l['p50']:9.2f} ({l['n']:>3}) | {speedup:7.{0 if speedup >= 10 else 1}f}x | "
-              f"{s['p50'] * 1000:9.0f} us")
+              f"{lh['p50']:12.2f} ms ({lh['n']:>3}) | {speedup:7.{0 if speedup >= 10 else 1}f}x | "
+              f"{l['p50']:9.2f} ms | {s['p50'] * 1000:10.0f} us")
     print(f"{'index rows':>10} | service CPU per request, ms (gunicorn + PostgreSQL + Redis): caller-id vs ping")
     for size in sizes:
         cpu = results["sizes"][size]["cpu_ms"]
@@ -924,9 +959,9 @@ def main(argv=None) -> int:
          all(v <= TARGET_VS_PING for v in ratios.values()),
          ", ".join(f"{fmt_size(k)} {v:.2f}x" for k, v in ratios.items())),
         (f"flat: p99({fmt_size(last)}) <= {TARGET_FLAT}x p99({fmt_size(first)})", flat <= TARGET_FLAT, f"{flat:.2f}x"),
-        (f">= {TARGET_VS_LIKE:,.0f}x faster than LIKE at {fmt_size(last)} (p50 HTTP look-up vs p50 LIKE query)",
-         speedup >= TARGET_VS_LIKE,
-         f"{speedup:,.0f}x (index probes vs LIKE from a client: {sql_speedup:,.0f}x; "
+        (f">= {TARGET_VS_LIKE:,.0f}x faster than LIKE at {fmt_size(last)} end to end (p50 of the same HTTP request "
+         f"served through a LIKE scan)", speedup >= TARGET_VS_LIKE,
+         f"{speedup:,.0f}x (the statements alone from a client: {sql_speedup:,.0f}x; "
          f"inside PostgreSQL: {pg_speedup:,.0f}x)"),
         (f"ringing -> FCM p99 <= {TARGET_RING_P99_MS:.0f} ms",
          r["to_fcm"]["p99"] <= TARGET_RING_P99_MS and not r["lost"], f"{r['to_fcm']['p99']:.2f} ms"),
@@ -936,6 +971,12 @@ def main(argv=None) -> int:
     # The machine's load moves both endpoints alike; the ratio to ping at each size does not move with it.
     print(f"  (flatness with the load factored out: (p99 caller-id / p99 ping) at {fmt_size(last)} over the same at "
           f"{fmt_size(first)}: {ratios[last] / ratios[first]:.2f}x)")
+    if pg_speedup >= TARGET_VS_LIKE > speedup:
+        print(f"  (the {TARGET_VS_LIKE:,.0f}x is met inside the database only: end to end the HTTP request itself, "
+              f"~{results['sizes'][last]['ping']['p50']:.1f} ms for the no-op, is paid by both)")
+    if any(m["like_disagrees"] for m in results["sizes"].values()):
+        print("  WARNING: the LIKE baseline answered differently from the look-up for some numbers: "
+              + ", ".join(f"{fmt_size(k)} {m['like_disagrees']}" for k, m in results["sizes"].items()))
     if last < 1_000_000:
         print("  (a --quick run: the targets are set at 1M numbers)")
     print(f"whole run {time.monotonic() - run_started:.0f}s")

@@ -134,7 +134,8 @@ class Topology:
     def __init__(self, *, web_workers: int = 2, web_threads: int = 4, rq_workers: int = 1,
                  scheduler: bool = False, env: dict | None = None, log_level: str = "WARNING",
                  start_timeout: float = 60.0, keep_logs: bool = False, statement_stats: bool = False,
-                 durable_postgres: bool = False):
+                 durable_postgres: bool = False, app: str = "server:create_app()"):
+        self.app = app  # what gunicorn serves (a benchmark may add a baseline route to the service)
         self.web_workers = web_workers
         self.web_threads = web_threads
         self.rq_worker_count = rq_workers
@@ -266,7 +267,7 @@ class Topology:
                 "--threads", str(self.web_threads), "--graceful-timeout", "5",
                 # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl, shared by every
                 # gunicorn of the user: keep this one's apart.
-                "--control-socket", str(self.dir / "gunicorn.ctl"), "server:create_app()"]
+                "--control-socket", str(self.dir / "gunicorn.ctl"), self.app]
         self.web = Proc("web", args, self.env("web"), self.dir / "web.log")
         self.web.start()
 
