@@ -20,6 +20,9 @@ from server.models.base import UTCDateTime, utcnow
 from server.models.calls import CONNECTED_TYPES
 
 
+CALLS = Call.__table__
+
+
 @dataclass(slots=True)
 class CallFacts:
     """What processing needs of one stored call (read with Core, not the ORM)."""
@@ -40,8 +43,10 @@ class CallFacts:
 
     @classmethod
     def columns(cls):
-        return (Call.id, Call.user_id, Call.device_id, Call.e164, Call.number_status, Call.call_type,
-                Call.duration_s, Call.started_at, Call.cached_name, Call.via_e164)
+        c = CALLS.c
+        return (c.id, c.user_id, c.device_id, c.e164, c.number_status, c.call_type, c.duration_s, c.started_at,
+                c.cached_name, c.via_e164)
+
 
 PRECEDENCE = ("contact", "lead")
 
@@ -82,10 +87,12 @@ def mark_known_calls(session, organization_id: int, upload_id: int, now: datetim
 
 
 def load_calls(session, *conditions) -> list[CallFacts]:
-    """The calls matching `conditions`, in call order, as CallFacts."""
-    rows = session.execute(
-        select(*CallFacts.columns(), Call.outcome, Call.record_type, Call.record_id)
-        .where(*conditions).order_by(Call.started_at, Call.id)).all()
+    """The calls matching `conditions` (on `CALLS.c`), in call order, as
+    CallFacts. Core, not the ORM: the ORM's result set-up was a fifth of the
+    cost of reading a batch."""
+    c = CALLS.c
+    rows = session.execute(select(*CallFacts.columns(), c.outcome, c.record_type, c.record_id)
+                           .where(*conditions).order_by(c.started_at, c.id)).all()
     return [CallFacts(*row) for row in rows]
 
 
@@ -135,8 +142,8 @@ def attach_upload_calls(session, upload_id: int) -> None:
         for record_type in PRECEDENCE:
             session.execute(_ATTACH[record_type], {"upload": upload_id, "now": now})
         return
-    attach_calls_to_records(session, load_calls(session, Call.upload_id == upload_id,
-                                                 Call.record_type.in_(PRECEDENCE)))
+    attach_calls_to_records(session, load_calls(session, CALLS.c.upload_id == upload_id,
+                                                 CALLS.c.record_type.in_(PRECEDENCE)))
 
 
 def attach_calls_to_records(session, calls: list[CallFacts]) -> None:

@@ -8,29 +8,31 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 
 from mobile_sync.bulk_sql import among, insert_rows, update_rows
-from mobile_sync.call_matching import CallFacts, load_calls
+from mobile_sync.call_matching import CALLS, CallFacts, load_calls
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
-from server.models import Call, Contact, Lead, Task
+from server.models import Contact, Lead, Task
 
 MISSED, OUTGOING = 3, 2
 TASK_PUSHES_PER_BATCH = 3
 
 
 _MATCHED = ("matched_contact", "matched_lead")
+TASKS = Task.__table__
 
 
 def callback_calls(session, organization_id: int, upload_id: int) -> list[CallFacts]:
     """The upload's calls that may open or close a task: missed calls from a
     known record, and outgoing calls to a number with an open task or a
     missed call in the same upload."""
-    missed = select(Call.e164).where(Call.upload_id == upload_id, Call.call_type == MISSED,
-                                     Call.outcome.in_(_MATCHED))
-    waiting = select(Task.e164).where(Task.organization_id == organization_id, Task.status == "open",
-                                      Task.e164.is_not(None))
-    return load_calls(session, Call.upload_id == upload_id, Call.e164.is_not(None), or_(
-        and_(Call.call_type == MISSED, Call.outcome.in_(_MATCHED)),
-        and_(Call.call_type == OUTGOING, or_(Call.e164.in_(missed), Call.e164.in_(waiting)))))
+    calls, tasks = CALLS.c, TASKS.c
+    missed = select(calls.e164).where(calls.upload_id == upload_id, calls.call_type == MISSED,
+                                      calls.outcome.in_(_MATCHED))
+    waiting = select(tasks.e164).where(tasks.organization_id == organization_id, tasks.status == "open",
+                                       tasks.e164.is_not(None))
+    return load_calls(session, calls.upload_id == upload_id, calls.e164.is_not(None), or_(
+        and_(calls.call_type == MISSED, calls.outcome.in_(_MATCHED)),
+        and_(calls.call_type == OUTGOING, or_(calls.e164.in_(missed), calls.e164.in_(waiting)))))
 
 
 @dataclass(slots=True)
@@ -49,12 +51,12 @@ class _OpenTask:
 
 def _open_tasks(session, organization_id: int, numbers: set[str]) -> dict[str, list[_OpenTask]]:
     found: dict[str, list[_OpenTask]] = {}
+    t = TASKS.c
     for row in session.execute(
-        select(Task.id, Task.owner_id, Task.record_type, Task.record_id, Task.e164, Task.call_id, Task.missed_at,
-               Task.missed_count)
-        .where(Task.organization_id == organization_id, among(session, Task.e164, numbers), Task.status == "open")
-        .order_by(Task.id).execution_options(all_organizations=True)
-    ):
+        select(t.id, t.owner_id, t.record_type, t.record_id, t.e164, t.call_id, t.missed_at, t.missed_count)
+        .where(t.organization_id == organization_id, among(session, t.e164, numbers), t.status == "open")
+        .order_by(t.id)
+    ).all():
         found.setdefault(row.e164, []).append(_OpenTask(*row))
     return found
 
@@ -65,8 +67,9 @@ def _owners(session, organization_id: int, records: set[tuple[str, int]]) -> dic
     for record_type, model in (("contact", Contact), ("lead", Lead)):
         ids = {rid for rtype, rid in records if rtype == record_type}
         if ids:
-            rows = session.execute(select(model.id, model.owner_id).where(
-                model.organization_id == organization_id, among(session, model.id, ids))).all()
+            table = model.__table__.c
+            rows = session.execute(select(table.id, table.owner_id).where(
+                table.organization_id == organization_id, among(session, table.id, ids))).all()
             owners.update(((record_type, rid), owner) for rid, owner in rows)
     return owners
 

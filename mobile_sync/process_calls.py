@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text, update
 
 from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch, update_rows
-from mobile_sync.call_matching import CallFacts, attach_upload_calls, load_calls, mark_known_calls
+from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from server.models import Call, Organization, SyncUpload
@@ -67,7 +67,7 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tup
         plan_for_each_batch(session)
     org = session.get(Organization, upload.organization_id)
     processed = mark_known_calls(session, org.id, upload_id, now)
-    unmatched = load_calls(session, Call.upload_id == upload_id, Call.processed_at.is_(None))
+    unmatched = load_calls(session, CALLS.c.upload_id == upload_id, CALLS.c.processed_at.is_(None))
     for call in unmatched:
         call.outcome = "unmatched"
     pushes = apply_auto_lead_rules(session, org=org, calls=unmatched, now=now, hash_key=hash_key)
