@@ -101,24 +101,28 @@ def _valid_at(tracking: dict, at: datetime) -> bool:
     return (not start or start <= day) and (not end or day <= end)
 
 
-def load_context(session, org: Organization, calls: list[CallFacts], hash_key: str) -> RuleContext:
+def load_context(session, org: Organization, batch: list[CallFacts], hash_key: str) -> RuleContext:
     settings = effective_settings(org)
     try:
         tz = ZoneInfo(settings.get("timezone") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         tz = ZoneInfo("UTC")
     ctx = RuleContext(rules=settings["auto_leads"], timezone=tz)
-    numbers = {c.e164 for c in calls if c.e164}
+    numbers = {c.e164 for c in batch if c.e164}
     if not numbers:
         return ctx
+    # Core statements (on the tables' columns): the ORM's result set-up cost
+    # more than these few rows.
+    phones, suppressions, book_numbers, calls = (RecordPhone.__table__.c, Suppression.__table__.c,
+                                                 PhonebookNumber.__table__.c, Call.__table__.c)
     ctx.colleagues = set(session.execute(
-        select(RecordPhone.e164).where(RecordPhone.organization_id == org.id, RecordPhone.record_type == "user",
-                                       among(session, RecordPhone.e164, numbers))).scalars())
+        select(phones.e164).where(phones.organization_id == org.id, phones.record_type == "user",
+                                  among(session, phones.e164, numbers))).scalars())
     ctx.tracking = {_tracking_e164(t) for t in settings["tracking_numbers"]} & numbers
     by_hash = {number_hash(hash_key, SUPPRESS, org.id, n): n for n in numbers}
     for digest, user_id in session.execute(
-        select(Suppression.number_hash, Suppression.user_id)
-        .where(Suppression.organization_id == org.id, among(session, Suppression.number_hash, by_hash))
+        select(suppressions.number_hash, suppressions.user_id)
+        .where(suppressions.organization_id == org.id, among(session, suppressions.number_hash, by_hash))
     ).all():
         if user_id is None:
             ctx.spam.add(by_hash[digest])
@@ -126,16 +130,15 @@ def load_context(session, org: Organization, calls: list[CallFacts], hash_key: s
             ctx.personal.add((user_id, by_hash[digest]))
     book = {number_hash(hash_key, PHONEBOOK, org.id, n): n for n in numbers}
     for user_id, digest in session.execute(
-        select(PhonebookNumber.user_id, PhonebookNumber.number_hash)
-        .where(PhonebookNumber.organization_id == org.id, among(session, PhonebookNumber.number_hash, book))
+        select(book_numbers.user_id, book_numbers.number_hash)
+        .where(book_numbers.organization_id == org.id, among(session, book_numbers.number_hash, book))
     ).all():
         ctx.phone_book.add((user_id, book[digest]))
     if ctx.rules["repeat_caller_threshold"] > 1:
-        batch_ids = [c.id for c in calls]
         ctx.prior_calls = dict(session.execute(
-            select(Call.e164, func.count())
-            .where(Call.organization_id == org.id, among(session, Call.e164, numbers),
-                   not_among(session, Call.id, batch_ids)).group_by(Call.e164)).all())
+            select(calls.e164, func.count())
+            .where(calls.organization_id == org.id, among(session, calls.e164, numbers),
+                   not_among(session, calls.id, [c.id for c in batch])).group_by(calls.e164)).all())
     return ctx
 
 
