@@ -11,6 +11,7 @@ schemathesis cases per operation and a long stateful run (tests/security/fuzz_si
 """
 from __future__ import annotations
 
+from tests.security import report
 from tests.security.fuzz_size import fuzz_size
 from tests.web.conftest import page_team  # noqa: F401  (a fixture, shared with tests/web)
 
@@ -19,3 +20,11 @@ def pytest_report_header(config):
     size = fuzz_size()
     return (f"security fuzz size: {size.name} ({size.cases_per_operation} cases per operation, "
             f"{size.stateful_scenarios} stateful scenarios of up to {size.stateful_steps} steps)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = report.summary_lines()
+    if lines:
+        terminalreporter.section("security figures")
+        for line in lines:
+            terminalreporter.write_line(line)

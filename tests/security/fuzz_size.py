@@ -21,7 +21,7 @@ class FuzzSize:
 
 SIZES = {
     "ci": FuzzSize("ci", cases_per_operation=30, stateful_scenarios=30, stateful_steps=20),
-    "nightly": FuzzSize("nightly", cases_per_operation=1_000, stateful_scenarios=1_500, stateful_steps=30),
+    "nightly": FuzzSize("nightly", cases_per_operation=1_000, stateful_scenarios=600, stateful_steps=30),
 }
 
 

@@ -31,6 +31,7 @@ from schemathesis.config import SchemathesisConfig
 
 from server.api.routing import OPERATIONS
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
+from tests.security import report
 from tests.security.fuzz_size import fuzz_size
 from tests.security.test_tenant_matrix import ObjectFinder, build_org, diff, path_params, snapshot
 
@@ -229,6 +230,11 @@ def test_generated_requests_cause_no_server_error_and_every_error_has_the_shape(
           f"statuses {dict(sorted(statuses.items()))}")
     print(f"  below {size.cases_per_operation} cases (their whole input space is smaller): {short}")
     print(f"  nothing to make invalid in {not_negatable}")
+    report.record(f"schemathesis stateless ({size.name})", operations=len(operations), cases=total,
+                  fewest_per_operation=min(sent.values()), server_errors=server_errors,
+                  other_failures=len(failures) - server_errors,
+                  cross_tenant_attempts=sum(world.foreign_attempts.values()),
+                  cross_tenant_successes=len(world.foreign_successes))
     assert not failures, f"{len(failures)} bad responses:\n" + "\n".join(failures[:40])
     assert not world.foreign_successes, "cross-tenant successes:\n" + "\n".join(world.foreign_successes[:40])
     assert not world.victim_changes(), world.victim_changes()

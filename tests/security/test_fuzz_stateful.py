@@ -29,9 +29,11 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (content_type_conformance, ensure_resource_availability, not_a_server_error,
                                  response_schema_conformance, status_code_conformance, use_after_free)
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core import NotSet
 from schemathesis.core.failures import Failure, FailureGroup
 
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
+from tests.security import report
 from tests.security.fuzz_size import fuzz_size
 from tests.security.test_fuzz_openapi import World, declared
 from tests.security.test_tenant_matrix import path_params
@@ -55,7 +57,6 @@ class Run:
         self.scenarios = 0
         self.steps: Counter = Counter()
         self.statuses: Counter = Counter()
-        self.linked_steps = 0
         self.failures: list[str] = []
         self.foreign_attempts: Counter = Counter()
         self.foreign_successes: list[str] = []
@@ -64,14 +65,14 @@ class Run:
 
 
 def _where(case) -> str:
-    body = "" if case.body is None or type(case.body).__name__ == "NotSet" else f" body={case.body!r}"
+    body = "" if case.body is None or isinstance(case.body, NotSet) else f" body={case.body!r}"
     return f"{case.method.upper()} {case.formatted_path} query={case.query!r}{body}"[:400]
 
 
 def _resend(world: World, op, case, path: str, headers: dict):
     """The same request (method, query, body, credentials) at another path."""
     kwargs = {"headers": headers, "query_string": case.query or {}}
-    if case.body is not None and type(case.body).__name__ != "NotSet":
+    if case.body is not None and not isinstance(case.body, NotSet):
         if isinstance(case.body, (bytes, str)):
             kwargs["data"], kwargs["content_type"] = case.body, case.media_type or "application/json"
         else:
@@ -163,6 +164,10 @@ def test_linked_operations_keep_to_the_document_and_the_tenant(client, clean_app
           f"check failures: {len(run.failures)}; cross-tenant: {sum(run.foreign_attempts.values())} attempts, "
           f"{len(run.foreign_successes)} successes; canary leaks: {len(run.canary_leaks)}; "
           f"statuses {dict(sorted(run.statuses.items()))}")
+    report.record(f"schemathesis stateful ({size.name})", scenarios=run.scenarios, steps=total,
+                  operations=len(run.steps), server_errors=server_errors, check_failures=len(run.failures),
+                  cross_tenant_attempts=sum(run.foreign_attempts.values()),
+                  cross_tenant_successes=len(run.foreign_successes) + len(run.canary_leaks))
     print("  steps per operation: " + ", ".join(f"{label} {n}" for label, n in sorted(run.steps.items())))
     assert not run.failures, f"{len(run.failures)} check failures:\n" + "\n".join(_unique(run.failures)[:40])
     assert not run.foreign_successes, "cross-tenant successes:\n" + "\n".join(run.foreign_successes[:40])

@@ -20,6 +20,7 @@ from mobile_sync.export_data import SECRET_COLUMNS
 from server.openapi import ROW_SCHEMAS
 from tests.api.test_export import read_export
 from tests.phone_data import call_row
+from tests.security import report
 from tests.security.test_tenant_matrix import ObjectFinder, build_org, creator_headers, sample_value
 from tests.web.conftest import csrf_of, sign_in, upload_calls
 
@@ -381,6 +382,9 @@ def test_injection_strings_in_every_text_field_are_refused_or_stored_verbatim_an
     print(f"\ninjection: {len(fields_seen)} text fields, {sent} requests, {accepted} values "
           f"accepted and read back ({dict(read_back)}), 5xx: {sum(1 for f in failures if f.startswith('5'))}, "
           f"unescaped on pages: {len(unescaped)}")
+    server_errors = sum(1 for f in failures if f.startswith("5"))
+    report.record("injection", text_fields=len(fields_seen), requests=sent, read_back=accepted,
+                  server_errors=server_errors, other_failures=len(failures) - server_errors, unescaped=len(unescaped))
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:60])
     assert not unescaped, "\n".join(unescaped)
     assert shown, "no page showed an injected text at all: the check above proved nothing"

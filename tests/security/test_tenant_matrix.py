@@ -34,6 +34,7 @@ from marshmallow import validate as mv
 from server.api.routing import OPERATIONS, Operation
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
 from tests.conftest import PASSWORD, Actor
+from tests.security import report
 
 # (method, rule) -> why the route is left out of the matrix. Keep it short and
 # honest: every entry is a route whose isolation is NOT checked here.
@@ -403,11 +404,14 @@ def test_no_caller_of_one_organisation_reaches_another_organisations_objects(cli
     targets = [(op, finder.fill(org_b, op.rule)) for op in id_routes() if (op.method, op.rule) not in SKIP_ROUTES]
     assert all(path for _, path in targets), finder.problems
     before = snapshot(clean_app, org_b.id)
+    successes = server_errors = 0
     for op, path in targets:
         for caller in callers(org_a, "org A"):
             expected = refusal(op, caller) or 404
             response = call(client, op, path, caller, org_a)
             calls += 1
+            successes += response.status_code < 300
+            server_errors += response.status_code >= 500
             body = response.get_json(silent=True) or {}
             if response.status_code != expected:
                 violations.append(f"{op.method} {path} as {caller.label}: {response.status_code} {body}, "
@@ -418,6 +422,8 @@ def test_no_caller_of_one_organisation_reaches_another_organisations_objects(cli
             if after != before:
                 violations.append(f"{op.method} {path} as {caller.label} changed org B: {diff(before, after)}")
                 before = after
+    report.record("tenant matrix", calls=calls, cross_tenant_successes=successes,
+                  server_errors=server_errors, violations=len(violations))
     assert calls == len(targets) * 7 and targets
     assert not violations, "\n".join(violations)
 
