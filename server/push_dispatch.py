@@ -235,11 +235,11 @@ def dispatcher_for(app) -> PushDispatcher | None:
     """This process's dispatcher: with Redis (production) and PUSH_DISPATCH_THREADS > 0.
     Without Redis (the embedded mode) pushes are sent in process after the
     commit anyway."""
+    threads = app.config.get("PUSH_DISPATCH_THREADS") or 0
+    if not app.config.get("REDIS_URL") or threads <= 0:
+        return None
     dispatcher = app.extensions.get("push_dispatcher")
     if dispatcher is None:
-        threads = app.config.get("PUSH_DISPATCH_THREADS") or 0
-        if not app.config.get("REDIS_URL") or threads <= 0:
-            return None
         with _LOCK:
             dispatcher = app.extensions.get("push_dispatcher")
             if dispatcher is None:
