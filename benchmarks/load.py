@@ -1027,7 +1027,6 @@ def service_log_excerpt(topo, lines: int = 25) -> str:
 
 LOG_PATTERNS = {
     "could not queue send_push": "could not queue send_push",
-    "could not queue send_pushes": "could not queue send_pushes",
     "could not queue process_call_upload": "could not queue process_call_upload",
     "deadlock detected": "DeadlockDetected",
     "MultipleResultsFound": "MultipleResultsFound",
