@@ -152,18 +152,25 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
     return _normalize_text(text, region.upper() if region else None)
 
 
+def _kind(parsed) -> int:
+    """The number's type; UNKNOWN exactly when `is_valid_number` is false
+    (both match the national number against the region's patterns: asking
+    both did that work twice, a quarter of reading a new number)."""
+    return PhoneNumberType.UNKNOWN if parsed is None else phonenumbers.number_type(parsed)
+
+
 @lru_cache(maxsize=262_144)
 def _normalize_text(text: str, region: str | None) -> Number:
     parsed = _parse(text, region)
-    valid = parsed is not None and phonenumbers.is_valid_number(parsed)
-    if not valid and _INTERNATIONAL_PREFIX.match(text):
+    kind = _kind(parsed)
+    if kind == PhoneNumberType.UNKNOWN and _INTERNATIONAL_PREFIX.match(text):
         # "00 44 ..." or "011 44 ..." dialled from a region whose own
         # international prefix is different: read it as "+44 ...".
         parsed = _parse("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None)
-        valid = parsed is not None and phonenumbers.is_valid_number(parsed)
-    if not valid:
+        kind = _kind(parsed)
+    if kind == PhoneNumberType.UNKNOWN:
         return Number(None, _short_status(text, region) or INVALID, region=region)
-    if phonenumbers.number_type(parsed) in _SERVICE_TYPES:
+    if kind in _SERVICE_TYPES:
         return Number(None, SERVICE, region=region)
     e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
     national = phonenumbers.national_significant_number(parsed)
