@@ -67,18 +67,35 @@ def record_no_token(message_id: int) -> None:
     db.session.commit()
 
 
+_claim_connections = threading.local()
+
+
 def _claim(message_id: int) -> dict | None:
     """The claim, committed. On PostgreSQL its one statement runs in autocommit
-    mode: two round trips fewer (BEGIN, COMMIT) between the ring and the send."""
+    mode on a connection each sender thread keeps: no BEGIN/COMMIT and no
+    pool checkout with its ping between the ring and the send."""
+    from sqlalchemy.exc import DBAPIError
+
     from mobile_sync.pushes import claim_push
     from server.extensions import db
 
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        claimed = claim_push(db.session, message_id)
+        db.session.commit()
+        return claimed
+    for attempt_ in (1, 2):
+        connection = getattr(_claim_connections, "connection", None)
+        if connection is None or connection.closed or connection.engine is not engine:
+            connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            _claim_connections.connection = connection
+        try:
             return claim_push(connection, message_id)
-    claimed = claim_push(db.session, message_id)
-    db.session.commit()
-    return claimed
+        except DBAPIError as err:
+            connection.close()
+            _claim_connections.connection = None
+            if not err.connection_invalidated or attempt_ == 2:
+                raise  # a kept connection the database dropped (a restart) gets one fresh try
 
 
 class PushDispatcher:
