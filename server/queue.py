@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("push", "default", "maintenance")
 # Failed jobs keep their (id-only) arguments for a week, not RQ's default year.
-JOB_DEFAULTS = {"result_ttl": 300, "failure_ttl": 7 * 86400, "job_timeout": 600}
+# A job's effects are in the database; its return value is not kept (storing
+# it was Redis writes on every job for nothing anyone reads).
+JOB_DEFAULTS = {"result_ttl": 0, "failure_ttl": 7 * 86400, "job_timeout": 600}
 
 
 def rq_queue(name: str = "default"):
