@@ -33,7 +33,9 @@ figure the load of a shared machine does not blur as much as latency.
 Then, at the largest size: POST /api/v1/calls/ringing with the device token
 (hits and misses, a new number each time, ~25 ms apart), timed from sending
 the request to the fake FCM server receiving the push (matched by `push_id` in
-the message data); the 202 alone, and the CPU per ring.
+the message data); the 202 alone, and the CPU per ring. The push is sent by
+the web process's dispatcher (`server/push_dispatch.py`); the RQ worker runs,
+as in production, as its fallback (its CPU per ring shows whether it was used).
 
     .venv/bin/python benchmarks/caller_id.py [--quick] [--samples N] [--sizes 10000,100000,1000000]
                                              [--rings N] [--budget S] [--json FILE]
@@ -46,7 +48,7 @@ ringing -> FCM p99 <= 15 ms. The exit status is 1 when a target is missed.
 
 --py-spy PATH (pip install py-spy; root or ptrace rights): after the timings,
 sample gunicorn's workers (py-spy --gil) while each endpoint runs alone, then
-gunicorn and the RQ worker while rings run, and print the time holding the GIL
+while rings run, and print the time holding the GIL
 per request by library and by application function.
 --profile DIR: then run the same requests in this process (Flask test client
 on the same PostgreSQL and Redis) under cProfile, and print the SQL statements
@@ -708,8 +710,7 @@ def spy_profile(topo: Topology, token: str, lookups: list, fcm: "SignallingFcm",
         ("ping", topo.web.pid, lambda i: http.request("GET", "/api/v1/ping")),
         ("caller_id", topo.web.pid,
          lambda i: http.request("GET", "/api/v1/caller-id?number=" + urllib.parse.quote(numbers[i % len(numbers)]))),
-        ("ringing.gunicorn", topo.web.pid, ring),
-        ("ringing.rq_worker", topo.workers[0].pid, ring),
+        ("ringing.gunicorn", topo.web.pid, ring),   # the request and the dispatcher's send (RQ is only the fallback)
     ]
     report = {}
     rate = 250
