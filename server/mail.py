@@ -19,7 +19,9 @@ def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = subject
+    # A header is one line: a name typed with line breaks would make the e-mail
+    # library refuse the message (and must never start another header).
+    msg["Subject"] = " ".join(subject.split())
     msg["Message-ID"] = f"<{uuid.uuid4()}@callsync>"
     msg.set_content(body)
     return msg

@@ -84,6 +84,7 @@ WALK_PAYLOADS = [
     "{{7*7}} ${7*7} <%= 7*7 %> {% raw %}",
     "=HYPERLINK(\"http://x.test\",\"x\") @SUM(1) \\ % _ ` ; /* */",
     "Ω 😀 \u202e",
+    "line\r\nBcc: thief@evil.test\r\n\r\n<b>body</b>",
     "nul\x00byte",
     "lone \ud800 surrogate",
     "L" * 100_000,
@@ -440,3 +441,18 @@ def _unescaped_on_pages(client, app, org) -> tuple[list[str], int]:
         found += [f"{path}: {m}" for m in RAW_MARKUP if m in html]
         shown += html.count("&lt;script&gt;alert(1)&lt;/script&gt;")
     return found, shown
+
+
+def test_line_breaks_in_names_cannot_add_headers_to_the_invite_email(client, clean_app, make_org):
+    """The inviter's and the organisation's names go into the invitation's
+    subject line; typed line breaks must not end the header and start another."""
+    from tests.api.test_invites import outbox_messages
+
+    admin = make_org(name="Org\r\nBcc: org@evil.test")
+    assert admin.patch("/api/v1/me", json={"name": "Mallory\r\nBcc: thief@evil.test\r\n\r\nhi"}).status_code == 200
+    assert admin.get("/api/v1/me").json["name"] == "Mallory\r\nBcc: thief@evil.test\r\n\r\nhi"  # kept as typed
+    response = admin.post("/api/v1/invites", json={"email": "new.rep@example.test", "role": "rep"})
+    assert response.status_code == 201, response.json
+    _, message = outbox_messages(clean_app)[-1]
+    assert message["Bcc"] is None and message["To"] == "new.rep@example.test"
+    assert message["Subject"] == "Mallory Bcc: thief@evil.test hi invited you to Org Bcc: org@evil.test on CallSync"
