@@ -64,7 +64,8 @@ def _bounded(value: str | None, limit: int) -> str | None:
     return value[:limit] if value and len(value) > limit else value
 
 
-def _rows_for_insert(device: Device, user: User, org: Organization, clean_rows) -> list[dict]:
+def _rows_for_insert(user: User, org: Organization, clean_rows) -> list[dict]:
+    """Each row's own columns (`_PER_ROW`), its numbers normalised."""
     fallback = region_for(user.region, org.region)
     out = []
     for row in clean_rows:
@@ -72,7 +73,6 @@ def _rows_for_insert(device: Device, user: User, org: Organization, clean_rows) 
         number = normalize_number(row["number"], region, row["presentation"])
         via = normalize_number(row["via_number"], region) if row["via_number"] else None
         out.append({
-            "organization_id": org.id, "device_id": device.id, "user_id": user.id,
             "android_id": row["_id"], "date_ms": row["date"],
             "duration_s": row["duration"], "call_type": row["type"], "presentation": row["presentation"],
             "raw_number": row["number"], "e164": number.e164, "number_status": number.status,
@@ -166,7 +166,7 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
         else:
             clean_rows.append(clean)
             indexes.append(index)
-    values = _rows_for_insert(device, user, org, clean_rows)
+    values = _rows_for_insert(user, org, clean_rows)
     plan_for_each_batch(session)
     erased = erased_numbers(session, org.id, {v["e164"] for v in values if v["e164"]}, hash_key)
     if erased:

@@ -261,12 +261,13 @@ def test_redis_and_job_payloads_never_hold_the_number(make_org, make_user, make_
         assert admin.get("/api/v1/leads").json["items"] == []  # queued in RQ, not run in process
         from rq import Queue
 
+        keys, values = _redis_strings(connection)
+        assert any(b"process_call_upload" in v for v in values)  # the queued jobs' payloads are read
+        assert not any(needle in v for v in values for needle in (ASHA_DIGITS.encode(), STRANGER_DIGITS.encode(), b"Asha"))
         AppWorker.flask_app = clean_app
         queues = [Queue(name, connection=connection) for name in ("push", "default", "maintenance")]
         AppWorker(queues, connection=connection).work(burst=True)
         assert admin.get("/api/v1/leads").json["items"]  # the jobs ran
-        keys, values = _redis_strings(connection)
-        assert any(b"process_call_upload" in v for v in values)  # job payloads are read
 
         response = admin.post("/api/v1/erasure", json={"record_type": "contact", "record_id": contact["id"]})
         assert response.status_code == 200 and response.json["numbers_erased"] == 1
