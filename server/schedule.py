@@ -4,8 +4,11 @@ from __future__ import annotations
 from server import backups, jobs
 
 # (function, queue, interval in seconds or None, cron string or None, job timeout in seconds)
+# The outbox sweep runs every 10 s: a ringing push left queued by a web process
+# that died between its commit and its send lives 30 s, so a sweep a minute
+# would usually find it expired. (Uploads are queued again after 60 s.)
 SCHEDULE = [
-    (jobs.sweep_outbox, "maintenance", 60, None, 600),
+    (jobs.sweep_outbox, "maintenance", 10, None, 600),
     (jobs.flush_audit_events, "maintenance", 5, None, 120),
     (jobs.run_retention, "maintenance", None, "30 1 * * *", 3600),
     (backups.backup_job, "maintenance", None, "15 2 * * *", 3600),
