@@ -9,7 +9,7 @@ faults (a worker killed, Redis and PostgreSQL restarted, FCM storms) also
 dead tokens removed and FCM retries spaced by Retry-After.
 
 It brings up its own PostgreSQL, so it runs in the suite's SQLite pass only
-(scripts/test's PostgreSQL pass runs tests/api, tests/jobs and tests/web).
+(scripts/test's PostgreSQL pass runs tests/api, tests/jobs, tests/web and tests/security).
 About 70 s and 110 s on two busy cores; every wait inside is bounded.
 """
 from __future__ import annotations
