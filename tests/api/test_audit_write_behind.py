@@ -1,21 +1,10 @@
 """The access audit written behind the request (AUDIT_WRITE_BEHIND, on in
 production): every caller-ID look-up still ends up in the audit, through
 Redis, or straight into the database when Redis is away."""
-import time
-
 import pytest
 
 from tests.api.test_caller_id import add_contact
-
-
-def wait_until(predicate, timeout: float = 5.0, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from tests.polling import wait_until
 
 
 @pytest.fixture

@@ -10,16 +10,7 @@ import pytest
 from nacl.public import PrivateKey
 
 from tests.jobs.test_push_delivery import push_records
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from tests.polling import wait_until
 
 
 @pytest.fixture
