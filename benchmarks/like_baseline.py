@@ -22,16 +22,6 @@ from mobile_sync.phones import normalize_number, region_for
 from schemas.caller_id import CallerIdQuerySchema, CallerIdSchema
 from server.models.base import UTCDateTime
 
-_PROBES = """    SELECT record_type, record_id, e164 FROM (
-        SELECT record_type, record_id, e164 FROM record_phones WHERE organization_id = :org AND e164 = :e164
-    ) AS exact
-    UNION ALL
-    SELECT record_type, record_id, e164 FROM (
-        SELECT record_type, record_id, e164 FROM record_phones
-        WHERE organization_id = :org AND suffix = :suffix AND e164 <> :e164
-          AND NOT EXISTS (SELECT 1 FROM record_phones WHERE organization_id = :org AND e164 = :e164)
-        LIMIT 50
-    ) AS by_suffix"""
 # The same two answers (the exact number, else up to 50 numbers with its last
 # digits) from one LIKE scan instead of two index probes.
 _SCAN = """    SELECT record_type, record_id, e164 FROM (
@@ -43,9 +33,9 @@ _SCAN = """    SELECT record_type, record_id, e164 FROM (
 
 def like_statement():
     sql = lookup._LOOKUP.element.text  # the TextClause under .columns()
-    if _PROBES not in sql:
+    if lookup.PROBES not in sql:
         raise RuntimeError("mobile_sync.caller_id._LOOKUP changed: update benchmarks/like_baseline.py")
-    return text(sql.replace(_PROBES, _SCAN)).columns(
+    return text(sql.replace(lookup.PROBES, _SCAN)).columns(
         record_type=String, record_id=Integer, e164=String, name=String, company=String, source=String,
         owner_id=Integer, owner=String, last_spoken_at=UTCDateTime, last_call_type=Integer, last_note=String,
         lead_status=String)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for
-from server.models import Contact, Lead, RecordPhone, User
+from server.models import Contact, Lead, User
 from server.models.base import UTCDateTime
 from server.models.calls import CALL_TYPES
 
@@ -85,18 +85,9 @@ def _shared(cards: list[dict], e164: str, grade: str) -> dict:
             "last_call_type": None, "last_note": None, "lead_status": None, "grade": grade}
 
 
-# One round trip: the exact probe, else the suffix probe (at most 50 rows), each
-# joined to its record and owner, plus the rep's phone-book entry. Built once;
-# run on the connection, so no ORM objects are made on the ringing path.
-_LOOKUP = text("""
-SELECT p.record_type, p.record_id, p.e164,
-       COALESCE(c.name, l.name, u.name) AS name, COALESCE(c.company, l.company) AS company,
-       COALESCE(c.source, l.source) AS source, COALESCE(c.owner_id, l.owner_id) AS owner_id, o.name AS owner,
-       COALESCE(c.last_spoken_at, l.last_spoken_at) AS last_spoken_at,
-       COALESCE(c.last_call_type, l.last_call_type) AS last_call_type,
-       COALESCE(c.last_note, l.last_note) AS last_note, l.status AS lead_status
-FROM (
-    SELECT record_type, record_id, e164 FROM (
+# The index probes: the exact number, else up to 50 numbers sharing its last
+# digits (benchmarks/like_baseline.py swaps exactly this for a LIKE scan).
+PROBES = """    SELECT record_type, record_id, e164 FROM (
         SELECT record_type, record_id, e164 FROM record_phones WHERE organization_id = :org AND e164 = :e164
     ) AS exact
     UNION ALL
@@ -105,7 +96,20 @@ FROM (
         WHERE organization_id = :org AND suffix = :suffix AND e164 <> :e164
           AND NOT EXISTS (SELECT 1 FROM record_phones WHERE organization_id = :org AND e164 = :e164)
         LIMIT 50
-    ) AS by_suffix
+    ) AS by_suffix"""
+
+# One round trip: the exact probe, else the suffix probe (at most 50 rows), each
+# joined to its record and owner, plus the rep's phone-book entry. Built once;
+# run on the connection, so no ORM objects are made on the ringing path.
+_LOOKUP = text(f"""
+SELECT p.record_type, p.record_id, p.e164,
+       COALESCE(c.name, l.name, u.name) AS name, COALESCE(c.company, l.company) AS company,
+       COALESCE(c.source, l.source) AS source, COALESCE(c.owner_id, l.owner_id) AS owner_id, o.name AS owner,
+       COALESCE(c.last_spoken_at, l.last_spoken_at) AS last_spoken_at,
+       COALESCE(c.last_call_type, l.last_call_type) AS last_call_type,
+       COALESCE(c.last_note, l.last_note) AS last_note, l.status AS lead_status
+FROM (
+{PROBES}
 ) AS p
 LEFT JOIN contacts c ON p.record_type = 'contact' AND c.id = p.record_id AND c.organization_id = :org
 LEFT JOIN leads l ON p.record_type = 'lead' AND l.id = p.record_id AND l.organization_id = :org
