@@ -27,6 +27,7 @@ from sqlalchemy import insert
 from server.clock import now
 from server.extensions import db, redis_connection
 from server.models import AccessEvent
+from server.process_threads import made, one_per_app
 
 log = logging.getLogger(__name__)
 PENDING_KEY = "audit:pending"
@@ -148,26 +149,15 @@ class AuditWriter:
         self.flush(timeout)
 
 
-_WRITERS: list[AuditWriter] = []
-_LOCK = threading.Lock()
-
-
 def _writer(app) -> AuditWriter | None:
     if not app.config.get("AUDIT_WRITE_BEHIND") or not app.config.get("REDIS_URL"):
         return None
-    writer = app.extensions.get("audit_writer")
-    if writer is None:
-        with _LOCK:
-            writer = app.extensions.get("audit_writer")
-            if writer is None:
-                writer = app.extensions["audit_writer"] = AuditWriter(app)
-                _WRITERS.append(writer)
-    return writer
+    return one_per_app(app, "audit_writer", lambda: AuditWriter(app))
 
 
 def close_writers(timeout: float = 3.0) -> None:
     """At a worker's exit (gunicorn's worker_exit hook): write what is left."""
-    for writer in list(_WRITERS):
+    for writer in made("audit_writer"):
         writer.close(timeout)
 
 

@@ -27,10 +27,11 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from server.process_threads import made, one_per_app
+
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 512          # messages waiting or in flight per process before RQ takes the overflow
-_DISPATCHERS: list["PushDispatcher"] = []
 
 
 @dataclass
@@ -255,17 +256,7 @@ def dispatcher_for(app) -> PushDispatcher | None:
     threads = app.config.get("PUSH_DISPATCH_THREADS") or 0
     if not app.config.get("REDIS_URL") or threads <= 0:
         return None
-    dispatcher = app.extensions.get("push_dispatcher")
-    if dispatcher is None:
-        with _LOCK:
-            dispatcher = app.extensions.get("push_dispatcher")
-            if dispatcher is None:
-                dispatcher = app.extensions["push_dispatcher"] = PushDispatcher(app, threads)
-                _DISPATCHERS.append(dispatcher)
-    return dispatcher
-
-
-_LOCK = threading.Lock()
+    return one_per_app(app, "push_dispatcher", lambda: PushDispatcher(app, threads))
 
 
 def send_now(message_ids) -> None:
@@ -288,5 +279,5 @@ def send_now(message_ids) -> None:
 
 def close_dispatchers(timeout: float = 3.0) -> None:
     """At a worker's exit (gunicorn's worker_exit hook)."""
-    for dispatcher in list(_DISPATCHERS):
+    for dispatcher in made("push_dispatcher"):
         dispatcher.close(timeout)
