@@ -12,10 +12,9 @@ worker, finds nothing left to do and nothing is counted twice.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 
 from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
@@ -28,23 +27,10 @@ ORG_LOCK_BASE = 0x43530000_00000000 >> 1  # advisory-lock key space of call proc
 
 def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
     """Every call's outcome in one statement (one JSON document on PostgreSQL)."""
-    if not calls:
-        return
-    if is_postgresql(session):
-        update_rows(session, Call.__table__, [
-            {"id": c.id, "outcome": c.outcome, "record_type": c.record_type, "record_id": c.record_id,
-             "processed_at": now} for c in calls],
-            {"outcome": "varchar", "record_type": "varchar", "record_id": "integer", "processed_at": "timestamptz"})
-        return
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for call in calls:
-        groups[(call.outcome, call.record_type, call.record_id)].append(call.id)
-    for (outcome, rtype, rid), ids in groups.items():
-        for start in range(0, len(ids), 500):
-            session.execute(
-                update(Call).where(Call.id.in_(ids[start:start + 500]))
-                .values(outcome=outcome, record_type=rtype, record_id=rid, processed_at=now)
-                .execution_options(synchronize_session=False))
+    update_rows(session, Call.__table__, [
+        {"id": c.id, "outcome": c.outcome, "record_type": c.record_type, "record_id": c.record_id,
+         "processed_at": now} for c in calls],
+        {"outcome": "varchar", "record_type": "varchar", "record_id": "integer", "processed_at": "timestamptz"})
 
 
 def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tuple[int, list[int]]:
@@ -58,7 +44,7 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tup
     ).scalar_one_or_none()
     if upload is None or upload.processed_at is not None:
         return 0, []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # One upload of an organisation at a time: its leads, tasks and record
         # counters are shared by every rep, and two workers taking their row
         # locks in call order deadlock (and could open the same task twice).
