@@ -4,7 +4,8 @@ Look-up by exact E.164 in the phone index; a number held by exactly one
 record matches it, with contacts taking precedence over leads. A number
 shared by several records of the same kind (a switchboard) links to none of
 them: the call is marked `shared_number` rather than given to a random person.
-Both run as statements over a whole upload's calls (see `mark_known_calls`).
+Both run as statements over the calls of a processing run's uploads (see
+`mark_known_calls`).
 """
 from __future__ import annotations
 
@@ -50,14 +51,14 @@ class CallFacts:
 
 PRECEDENCE = ("contact", "lead")
 
-# Matching is set-wise, in the database, for every call of an upload at once:
+# Matching is set-wise, in the database, for every call of a run's uploads at once:
 # a number held by exactly one record of the best kind (contacts before leads)
 # links the call to it; held by several records of that kind (a switchboard)
 # the call is `shared_number` and linked to none of them.
 _MARK_NOT_MATCHABLE = text("""
 UPDATE calls SET outcome = 'not_matchable:' || number_status, processed_at = :now
-WHERE upload_id = :upload AND processed_at IS NULL AND e164 IS NULL
-""").bindparams(bindparam("now", type_=UTCDateTime))
+WHERE upload_id IN :uploads AND processed_at IS NULL AND e164 IS NULL
+""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("uploads", expanding=True))
 # Per call, by index probes into the phone index: scalar subqueries, which
 # PostgreSQL runs per row on (organization_id, e164). As joins (a CTE, or an
 # EXISTS it turns into a semi-join), statistics that lag a growing table made
@@ -72,16 +73,16 @@ UPDATE calls SET (outcome, record_type, record_id, processed_at) = (
          CASE WHEN count(DISTINCT rp.record_id) = 1 THEN min(rp.record_id) END,
          :now
   {_HELD.format(a="rp")} AND rp.record_type = (SELECT min(best.record_type) {_HELD.format(a="best")}))
-WHERE calls.upload_id = :upload AND calls.processed_at IS NULL AND calls.e164 IS NOT NULL
+WHERE calls.upload_id IN :uploads AND calls.processed_at IS NULL AND calls.e164 IS NOT NULL
   AND (SELECT min(held.record_type) {_HELD.format(a="held")}) IS NOT NULL
-""").bindparams(bindparam("now", type_=UTCDateTime))
+""").bindparams(bindparam("now", type_=UTCDateTime), bindparam("uploads", expanding=True))
 
 
-def mark_known_calls(session, organization_id: int, upload_id: int, now: datetime) -> int:
-    """Set the outcome of every call of the upload whose number is not
+def mark_known_calls(session, organization_id: int, upload_ids: list[int], now: datetime) -> int:
+    """Set the outcome of every call of the uploads whose number is not
     matchable or is in the phone index; return how many. The calls left
     (processed_at still NULL) are the unmatched ones, for the lead rules."""
-    params = {"upload": upload_id, "org": organization_id, "now": now}
+    params = {"uploads": list(upload_ids), "org": organization_id, "now": now}
     return (session.execute(_MARK_NOT_MATCHABLE, params).rowcount
             + session.execute(_MARK_MATCHED, params).rowcount)
 
@@ -103,10 +104,10 @@ def _record_updates(group: list[CallFacts]) -> tuple[datetime | None, CallFacts,
     return (max(connected) if connected else None), newest, min(c.started_at for c in group)
 
 
-# One statement per record type for the whole upload, computed from its calls
-# by PostgreSQL. Increments happen in the database (calls_count =
+# One statement per record type for a run's uploads, computed from their
+# calls by PostgreSQL. Increments happen in the database (calls_count =
 # calls_count + n), so two workers attaching calls to the same lead at once
-# both count; the WHERE clause skips records the upload does not change, as
+# both count; the WHERE clause skips records the calls do not change, as
 # the ORM would. The newest call is the latest start, the first of equals.
 _ATTACH_SQL = """
 UPDATE {table} AS r SET
@@ -119,30 +120,36 @@ FROM (SELECT record_id AS id,
              max(started_at) FILTER (WHERE call_type IN {connected} AND duration_s > 0) AS spoken,
              max(started_at) AS newest, (array_agg(call_type ORDER BY started_at DESC, id))[1] AS newest_type,
              count(*) AS n, min(started_at) AS first
-      FROM calls WHERE upload_id = :upload AND record_type = '{record_type}' GROUP BY record_id) AS v
+      FROM calls WHERE upload_id IN :uploads AND record_type = '{record_type}' GROUP BY record_id) AS v
 WHERE r.id = v.id AND ({changed})
 """
 _CONTACT_CHANGED = ("(v.spoken IS NOT NULL AND (r.last_spoken_at IS NULL OR v.spoken > r.last_spoken_at)) "
                     "OR r.last_call_at IS NULL OR v.newest > r.last_call_at "
                     "OR (v.newest = r.last_call_at AND r.last_call_type IS DISTINCT FROM v.newest_type)")
+
+
+def _attach_statement(model, changed: str, lead_columns: str = ""):
+    return text(_ATTACH_SQL.format(table=model.__tablename__, lead_columns=lead_columns, changed=changed,
+                                   record_type=model.__tablename__[:-1], connected=tuple(CONNECTED_TYPES))
+                ).bindparams(bindparam("uploads", expanding=True))
+
+
 _ATTACH = {
-    "contact": text(_ATTACH_SQL.format(table=Contact.__tablename__, lead_columns="", changed=_CONTACT_CHANGED,
-                                       record_type="contact", connected=tuple(CONNECTED_TYPES))),
-    "lead": text(_ATTACH_SQL.format(
-        table=Lead.__tablename__, changed="TRUE", record_type="lead", connected=tuple(CONNECTED_TYPES),
-        lead_columns="calls_count = COALESCE(r.calls_count, 0) + v.n, first_call_at = LEAST(r.first_call_at, v.first),\n  ")),
+    "contact": _attach_statement(Contact, _CONTACT_CHANGED),
+    "lead": _attach_statement(Lead, "TRUE", lead_columns=(
+        "calls_count = COALESCE(r.calls_count, 0) + v.n, first_call_at = LEAST(r.first_call_at, v.first),\n  ")),
 }
 
 
-def attach_upload_calls(session, upload_id: int) -> None:
-    """Update each record the upload's calls are linked to: last-spoken time,
+def attach_upload_calls(session, upload_ids: list[int]) -> None:
+    """Update each record the uploads' calls are linked to: last-spoken time,
     last call and type, and for leads the call counters. Safe in any order."""
     if is_postgresql(session):
         now = utcnow()
         for record_type in PRECEDENCE:
-            session.execute(_ATTACH[record_type], {"upload": upload_id, "now": now})
+            session.execute(_ATTACH[record_type], {"uploads": list(upload_ids), "now": now})
         return
-    attach_calls_to_records(session, load_calls(session, CALLS.c.upload_id == upload_id,
+    attach_calls_to_records(session, load_calls(session, CALLS.c.upload_id.in_(upload_ids),
                                                  CALLS.c.record_type.in_(PRECEDENCE)))
 
 

@@ -21,16 +21,16 @@ _MATCHED = ("matched_contact", "matched_lead")
 TASKS = Task.__table__
 
 
-def callback_calls(session, organization_id: int, upload_id: int) -> list[CallFacts]:
-    """The upload's calls that may open or close a task: missed calls from a
+def callback_calls(session, organization_id: int, upload_ids: list[int]) -> list[CallFacts]:
+    """The uploads' calls that may open or close a task: missed calls from a
     known record, and outgoing calls to a number with an open task or a
-    missed call in the same upload."""
+    missed call in the same uploads."""
     calls, tasks = CALLS.c, TASKS.c
-    missed = select(calls.e164).where(calls.upload_id == upload_id, calls.call_type == MISSED,
+    missed = select(calls.e164).where(among(session, calls.upload_id, upload_ids), calls.call_type == MISSED,
                                       calls.outcome.in_(_MATCHED))
     waiting = select(tasks.e164).where(tasks.organization_id == organization_id, tasks.status == "open",
                                        tasks.e164.is_not(None))
-    return load_calls(session, calls.upload_id == upload_id, calls.e164.is_not(None), or_(
+    return load_calls(session, among(session, calls.upload_id, upload_ids), calls.e164.is_not(None), or_(
         and_(calls.call_type == MISSED, calls.outcome.in_(_MATCHED)),
         and_(calls.call_type == OUTGOING, or_(calls.e164.in_(missed), calls.e164.in_(waiting)))))
 

@@ -1,28 +1,120 @@
-"""Processing an accepted call upload: match, apply the lead rules, open or
+"""Processing accepted call uploads: match, apply the lead rules, open or
 close call-back tasks, attach calls to their records.
 
-Matching and attaching are statements over the whole upload; only the calls
+One run takes every pending upload of an organisation at once (up to
+`MAX_UPLOADS_PER_RUN`, oldest first): under load a worker pays its per-job
+and per-statement costs once for many uploads instead of once each. The
+uploads are chosen at the start of the run and every statement is keyed on
+that list, so an upload committed mid-run waits for the next run instead of
+being half seen. Calls are decided in call order across the whole set.
+
+Matching and attaching are statements over the run's calls; only the calls
 that need a decision in Python (unmatched ones, for the lead rules; missed
 and returned calls, for the tasks) are read out of the database.
 
 Runs as a job after the upload's commit (or inline in the embedded mode).
-Idempotent: the upload row is locked and marked processed in the same
+Idempotent: the uploads are locked and marked processed in the same
 transaction as every effect, so a second run, or a run after a killed
 worker, finds nothing left to do and nothing is counted twice.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
-from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch, update_rows
+from mobile_sync.bulk_sql import among, is_postgresql, plan_for_each_batch, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from server.models import Call, Organization, SyncUpload
 
 ORG_LOCK_BASE = 0x43530000_00000000 >> 1  # advisory-lock key space of call processing
+# Uploads one run takes: 50 uploads of 1,000 calls keep a run's transaction
+# and its in-memory decisions small while paying the fixed costs once for many.
+MAX_UPLOADS_PER_RUN = 50
+UPLOADS = SyncUpload.__table__
+
+
+@dataclass
+class ProcessingRun:
+    """What one run did: the uploads it processed (none if there was nothing
+    left to do), how many calls, the pushes to send after the commit, and
+    whether it took as many uploads as a run may (so more may be pending)."""
+
+    upload_ids: list[int] = field(default_factory=list)
+    calls: int = 0
+    pushes: list[int] = field(default_factory=list)
+    full: bool = False
+
+
+def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> ProcessingRun:
+    """Process the upload together with its organisation's other pending
+    uploads. Nothing to do if the upload is already processed: the run that
+    processed it took the others too, or their own jobs will."""
+    row = session.execute(
+        select(SyncUpload.organization_id, SyncUpload.processed_at).where(SyncUpload.id == upload_id)
+        .with_for_update().execution_options(all_organizations=True)
+    ).one_or_none()
+    if row is None or row.processed_at is not None:
+        return ProcessingRun()
+    _lock_organization(session, row.organization_id)
+    others = _take_pending_uploads(session, row.organization_id, MAX_UPLOADS_PER_RUN - 1, besides=upload_id)
+    return _process_uploads(session, row.organization_id, sorted([upload_id, *others]), now, hash_key)
+
+
+def process_pending_uploads(session, organization_id: int, now: datetime, hash_key: str) -> ProcessingRun:
+    """Process the organisation's pending uploads, oldest first, up to
+    `MAX_UPLOADS_PER_RUN`; uploads another run holds are left to it."""
+    _lock_organization(session, organization_id)
+    upload_ids = _take_pending_uploads(session, organization_id, MAX_UPLOADS_PER_RUN)
+    if not upload_ids:
+        return ProcessingRun()
+    return _process_uploads(session, organization_id, upload_ids, now, hash_key)
+
+
+def _lock_organization(session, organization_id: int) -> None:
+    if is_postgresql(session):
+        # One run per organisation at a time: its leads, tasks and record
+        # counters are shared by every rep, and two workers taking their row
+        # locks in call order deadlock (and could open the same task twice).
+        # Other organisations' uploads still run in parallel. (SQLite has one
+        # writer at a time anyway.)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_BASE + organization_id})
+        plan_for_each_batch(session)
+
+
+def _take_pending_uploads(session, organization_id: int, limit: int, besides: int | None = None) -> list[int]:
+    """Lock and return the organisation's oldest unprocessed call uploads.
+    SKIP LOCKED: an upload another run holds is that run's (PostgreSQL; SQLite
+    has no row locks, and a single writer)."""
+    u = UPLOADS.c
+    query = (select(u.id).where(u.organization_id == organization_id, u.kind == "calls", u.processed_at.is_(None))
+             .order_by(u.id).limit(limit).with_for_update(skip_locked=True))
+    if besides is not None:
+        query = query.where(u.id != besides)
+    return list(session.execute(query).scalars())
+
+
+def _process_uploads(session, organization_id: int, upload_ids: list[int], now: datetime,
+                     hash_key: str) -> ProcessingRun:
+    """Every statement keyed on this fixed list of uploads, all of them
+    marked processed in the same transaction."""
+    org = session.get(Organization, organization_id)
+    processed = mark_known_calls(session, org.id, upload_ids, now)
+    unmatched = load_calls(session, among(session, CALLS.c.upload_id, upload_ids), CALLS.c.processed_at.is_(None))
+    for call in unmatched:
+        call.outcome = "unmatched"
+    pushes = apply_auto_lead_rules(session, org=org, calls=unmatched, now=now, hash_key=hash_key)
+    _write_outcomes(session, unmatched, now)
+    pushes += update_callback_tasks(session, organization_id=org.id,
+                                    calls=callback_calls(session, org.id, upload_ids), now=now, hash_key=hash_key)
+    attach_upload_calls(session, upload_ids)
+    session.execute(update(UPLOADS).where(among(session, UPLOADS.c.id, upload_ids))
+                    .values(processed_at=now, attempts=UPLOADS.c.attempts + 1))
+    session.flush()
+    return ProcessingRun(upload_ids, processed + len(unmatched), pushes, full=len(upload_ids) >= MAX_UPLOADS_PER_RUN)
 
 
 def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
@@ -33,46 +125,13 @@ def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
         {"outcome": "varchar", "record_type": "varchar", "record_id": "integer", "processed_at": "timestamptz"})
 
 
-def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> tuple[int, list[int]]:
-    """Process the upload's unprocessed calls.
-
-    Returns (calls processed, ids of the pushes to send after the commit).
-    """
-    upload = session.execute(
-        select(SyncUpload).where(SyncUpload.id == upload_id).with_for_update()
-        .execution_options(all_organizations=True)
-    ).scalar_one_or_none()
-    if upload is None or upload.processed_at is not None:
-        return 0, []
-    if is_postgresql(session):
-        # One upload of an organisation at a time: its leads, tasks and record
-        # counters are shared by every rep, and two workers taking their row
-        # locks in call order deadlock (and could open the same task twice).
-        # Other organisations' uploads still run in parallel.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_BASE + upload.organization_id})
-        plan_for_each_batch(session)
-    org = session.get(Organization, upload.organization_id)
-    processed = mark_known_calls(session, org.id, upload_id, now)
-    unmatched = load_calls(session, CALLS.c.upload_id == upload_id, CALLS.c.processed_at.is_(None))
-    for call in unmatched:
-        call.outcome = "unmatched"
-    pushes = apply_auto_lead_rules(session, org=org, calls=unmatched, now=now, hash_key=hash_key)
-    _write_outcomes(session, unmatched, now)
-    pushes += update_callback_tasks(session, organization_id=org.id, calls=callback_calls(session, org.id, upload_id),
-                                    now=now, hash_key=hash_key)
-    attach_upload_calls(session, upload_id)
-    upload.processed_at = now
-    upload.attempts += 1
-    session.flush()
-    return processed + len(unmatched), pushes
-
-
-def pending_upload_ids(session, *, older_than: datetime | None = None, limit: int = 500) -> list[int]:
-    """Uploads still waiting for processing (the outbox), oldest first."""
-    query = select(SyncUpload.id).where(SyncUpload.processed_at.is_(None)).order_by(SyncUpload.id).limit(limit)
-    if older_than is not None:
-        query = query.where(SyncUpload.created_at <= older_than)
-    return list(session.execute(query.execution_options(all_organizations=True)).scalars())
+def stale_uploads(session, *, older_than: datetime, limit: int = 500) -> list[tuple[int, int]]:
+    """(upload id, organisation id) of the uploads still waiting for
+    processing (the outbox) since before `older_than`, oldest first."""
+    u = UPLOADS.c
+    return [tuple(row) for row in session.execute(
+        select(u.id, u.organization_id).where(u.kind == "calls", u.processed_at.is_(None), u.created_at <= older_than)
+        .order_by(u.id).limit(limit))]
 
 
 def stale_after(now: datetime, seconds: int = 60) -> datetime:

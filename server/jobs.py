@@ -1,4 +1,5 @@
-"""RQ entry points: ids and plain values in, one commit each.
+"""RQ entry points: ids and plain values in, one commit each (the call
+processing job: one per run of uploads).
 
 Each runs inside the app context that the worker (or, in the embedded mode,
 the request) provides. They are idempotent, because RQ may run a job twice.
@@ -7,11 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from mobile_sync.process_calls import pending_upload_ids, process_upload, stale_after
+from mobile_sync.process_calls import ProcessingRun, process_pending_uploads, process_upload, stale_after, stale_uploads
 from server.clock import now
 from server.extensions import db
 
 log = logging.getLogger(__name__)
+
+# Set while an organisation's processing job is queued and not started.
+PROCESSING_QUEUED = "callsync:processing-queued:{}"
 
 
 def _with_retries(work, attempts: int = 5):
@@ -36,19 +40,48 @@ def _with_retries(work, attempts: int = 5):
             time.sleep(min(8.0, 0.25 * 2 ** attempt))
 
 
+def queue_call_processing(organization_id: int) -> bool:
+    """After an upload's commit: queue the organisation's processing job,
+    unless one is queued and not started yet (it will read this upload)."""
+    from server.queue import enqueue_unless_queued
+
+    return enqueue_unless_queued(PROCESSING_QUEUED.format(organization_id), process_call_uploads, organization_id)
+
+
+def process_call_uploads(organization_id: int) -> int:
+    """Process every pending call upload of the organisation, up to
+    `MAX_UPLOADS_PER_RUN` a transaction. Clears the queued mark first: an
+    upload committed after that gets a job of its own."""
+    from server.queue import clear_queued_mark
+
+    clear_queued_mark(PROCESSING_QUEUED.format(organization_id))
+    processed = 0
+    while True:
+        run = _processing_run(process_pending_uploads, organization_id)
+        processed += run.calls
+        if not run.full:
+            return processed
+
+
 def process_call_upload(upload_id: int) -> int:
-    """Match and attach the calls of one upload; apply the lead rules."""
+    """Process one upload together with its organisation's other pending
+    uploads (jobs queued by earlier releases; the in-process benchmark)."""
+    return _processing_run(process_upload, upload_id).calls
+
+
+def _processing_run(process, given_id: int) -> ProcessingRun:
+    """`process(session, given_id, now, hash_key)` committed, then its pushes queued."""
     from flask import current_app
 
     from server.queue import enqueue
 
-    processed, pushes = _with_retries(
-        lambda: process_upload(db.session, upload_id, now(), current_app.config["HASH_KEY"]))
-    if pushes:
-        enqueue(send_pushes, pushes, queue="push")
-    if processed:
-        log.info("upload %s: %s calls processed", upload_id, processed)
-    return processed
+    run = _with_retries(lambda: process(db.session, given_id, now(), current_app.config["HASH_KEY"]))
+    if run.pushes:
+        enqueue(send_pushes, run.pushes, queue="push")
+    if run.upload_ids:
+        log.info("%s uploads (%s to %s): %s calls processed", len(run.upload_ids), run.upload_ids[0],
+                 run.upload_ids[-1], run.calls)
+    return run
 
 
 def send_pushes(message_ids: list[int]) -> list[str]:
@@ -60,23 +93,24 @@ def send_pushes(message_ids: list[int]) -> list[str]:
 
 
 def sweep_outbox(min_age_s: int = 60) -> int:
-    """Queue again every upload still unprocessed after `min_age_s`: what a
-    Redis outage or a killed worker left behind."""
+    """Queue again the processing of every organisation with an upload still
+    unprocessed after `min_age_s`: what a Redis outage or a killed worker left
+    behind. Not held back by a queued mark: the mark may outlive its job."""
     from server.queue import enqueue
 
     from mobile_sync.pushes import stale_pushes
 
-    ids = pending_upload_ids(db.session, older_than=stale_after(now(), min_age_s))
+    uploads = stale_uploads(db.session, older_than=stale_after(now(), min_age_s))
     pushes, expired = stale_pushes(db.session, now())
     db.session.commit()
-    for upload_id in ids:
-        enqueue(process_call_upload, upload_id)
+    for organization_id in dict.fromkeys(org for _, org in uploads):
+        enqueue(process_call_uploads, organization_id)
     for message_id in pushes:
         enqueue(send_push, message_id, queue="push")
-    if ids or pushes or expired:
+    if uploads or pushes or expired:
         log.info("outbox sweep: %s uploads and %s pushes queued again, %s pushes expired",
-                 len(ids), len(pushes), expired)
-    return len(ids)
+                 len(uploads), len(pushes), expired)
+    return len(uploads)
 
 
 def send_push(message_id: int) -> str:

@@ -1,4 +1,5 @@
-"""One `enqueue()` for background work.
+"""One `enqueue()` for background work, and `enqueue_unless_queued()` for
+work that one queued job does for everyone who asked before it started.
 
 REDIS_URL set: the job goes to RQ, to run in a worker. Unset (the embedded
 default): it runs now, in this process, after the caller's commit; this is
@@ -49,3 +50,36 @@ def enqueue(func, *args, queue: str = "default", **options) -> bool:
     except RedisError as err:
         log.warning("could not queue %s (%s); the outbox keeps it", func.__name__, type(err).__name__)
         return False
+
+
+def enqueue_unless_queued(mark: str, func, *args, mark_ttl_s: int = 300, **options) -> bool:
+    """`enqueue`, unless a job queued under the Redis key `mark` has not
+    started yet: that job will also do this caller's work, as long as it calls
+    `clear_queued_mark(mark)` before it reads what there is to do, and the
+    caller committed that work before calling this. The mark expires after
+    `mark_ttl_s`, in case its job is lost; if Redis fails at the mark, the job
+    is queued anyway."""
+    connection = redis_connection()
+    if connection is None:
+        return enqueue(func, *args, **options)
+    try:
+        if not connection.set(mark, 1, nx=True, ex=mark_ttl_s):
+            return True
+    except RedisError as err:
+        log.warning("could not mark %s as queued (%s); queueing it anyway", func.__name__, type(err).__name__)
+        return enqueue(func, *args, **options)
+    if enqueue(func, *args, **options):
+        return True
+    clear_queued_mark(mark)  # else later callers would wait for a job that does not exist
+    return False
+
+
+def clear_queued_mark(mark: str) -> None:
+    """Called by a job marked by `enqueue_unless_queued` as the first thing it does."""
+    connection = redis_connection()
+    if connection is None:
+        return
+    try:
+        connection.delete(mark)
+    except RedisError as err:  # the mark expires; until then the outbox sweep queues what it holds back
+        log.warning("could not clear the queued mark %s (%s)", mark, type(err).__name__)

@@ -11,9 +11,8 @@ from server.api.routing import after_commit, operation
 from server.auth import DEVICE
 from server.clock import now
 from server.extensions import db
-from server.jobs import process_call_upload
+from server.jobs import queue_call_processing
 from server.metrics import observe_ingest
-from server.queue import enqueue
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
 
@@ -25,7 +24,8 @@ def upload_calls(principal, body):
                           org=principal.user.organization, batch_id=body["batch_id"], rows=body["calls"],
                           now=now(), hash_key=current_app.config["HASH_KEY"])
     if result.upload_id is not None:
-        after_commit(lambda: enqueue(process_call_upload, result.upload_id))
+        organization_id = principal.user.organization_id
+        after_commit(lambda: queue_call_processing(organization_id))
     after_commit(lambda: observe_ingest("calls", result.accepted, result.duplicates, len(result.rejected)))
     return result
 

@@ -3,7 +3,8 @@
 gunicorn, RQ workers, Redis and PostgreSQL run as real processes on loopback
 (`tests.topology`). The phone is `scripts/simulate_phone.py`. Afterwards the
 database must show every call stored once and processed once: the outbox
-(`sync_uploads`) and the row lock in `process_upload` make that so, not RQ.
+(`sync_uploads`) and the row locks of a processing run (`mobile_sync.process_calls`)
+make that so, not RQ.
 """
 from __future__ import annotations
 
