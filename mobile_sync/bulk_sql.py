@@ -110,3 +110,15 @@ def plan_for_each_batch(session) -> None:
     scans an organisation's few rows (2 ms)."""
     if is_postgresql(session):
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+def ephemeral_commit(session) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk
+    (PostgreSQL's `synchronous_commit = off`, for this transaction only).
+
+    For records that are worth nothing a few seconds later — a ringing push —
+    and sit on a path someone is waiting on. A database crash can lose the
+    last fraction of a second of such commits (never corrupt anything); every
+    other transaction still waits for its flush."""
+    if is_postgresql(session):
+        session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")

@@ -84,13 +84,13 @@ def release_push(session, message_id: int, attempts: int) -> None:
 
 def record_push_outcome(session, message_id: int, *, status: str, attempts: int, error: str | None,
                         fcm_message_id: str | None, now: datetime, device_id: int | None, token: str | None) -> None:
+    """A send's outcome; `session` may be a Connection (one statement unless the token goes)."""
     values = {"status": status, "attempts": attempts, "error": error, "fcm_message_id": fcm_message_id}
     if status in ("sent", "sink"):
         values["sent_at"] = now
     if status == "sent":
         values["data"] = None  # delivered: keep the record, not the (sealed) payload
-    session.execute(update(PushMessage).where(PushMessage.id == message_id).values(**values)
-                    .execution_options(synchronize_session=False))
+    session.execute(update(_MESSAGES).where(_MESSAGES.c.id == message_id).values(**values))
     if status == "token_removed" and device_id and token:
         forget_fcm_token(session, device_id, token)
 

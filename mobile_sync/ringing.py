@@ -1,11 +1,16 @@
 """A phone is ringing: look the caller up and queue the push of their
-context (or "unknown caller") to the right user's phones."""
+context (or "unknown caller") to the right user's phones.
+
+The push's record is committed without waiting for the disk flush
+(`ephemeral_commit`): it is useless once the phone stops ringing (TTL 30 s),
+and the flush stood between the ring and the 202 (and so the push)."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import select
 
+from mobile_sync.bulk_sql import ephemeral_commit
 from mobile_sync.caller_id import lookup_caller
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.push_payloads import RINGING_TTL_S
@@ -21,6 +26,7 @@ def _context(result: dict) -> dict:
 def ring_for_user(session, *, org: Organization, user: User, raw_number: str, hash_key: str,
                   now: datetime) -> tuple[str, list[int]]:
     """The rep's own phone rings: push the context to the rep's devices."""
+    ephemeral_commit(session)
     result = lookup_caller(session, org_id=org.id, org_region=org.region, user_id=user.id, user_region=user.region,
                            raw_number=raw_number, hash_key=hash_key)
     return queue_push(session, organization_id=org.id, user_ids=[user.id], kind="ringing", context=_context(result),
@@ -45,6 +51,7 @@ def user_for_dialled_number(session, org: Organization, e164: str | None) -> int
 def ring_from_telephony(session, *, org: Organization, from_raw: str, to_raw: str, hash_key: str,
                         now: datetime) -> tuple[str | None, list[int]]:
     """A PBX or call-tracking webhook: push to the owner of `to`, else of the caller's record."""
+    ephemeral_commit(session)
     to = normalize_number(to_raw, region_for(org.region))
     user_id = user_for_dialled_number(session, org, to.e164)
     result = lookup_caller(session, org_id=org.id, org_region=org.region, user_id=user_id, user_region=None,

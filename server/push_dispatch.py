@@ -43,17 +43,33 @@ class _Task:
 
 def record_outcome(message_id: int, claimed: dict, outcome) -> None:
     """Write a send's outcome (even if the database is briefly away: FCM has
-    answered, and a delivered push must not later read 'expired')."""
+    answered, and a delivered push must not later read 'expired').
+
+    On PostgreSQL it is one statement on the sender's own connection (see
+    `_on_sender_connection`); a dropped token (two statements, one
+    transaction) or a database error takes the session, with retries."""
+    from sqlalchemy.exc import DBAPIError
+
     from mobile_sync.pushes import record_push_outcome
     from server.clock import now
     from server.extensions import db
     from server.jobs import _with_retries
     from server.metrics import PUSH_SENT
 
-    _with_retries(lambda: record_push_outcome(
-        db.session, message_id, status=outcome.status, attempts=outcome.attempts, error=outcome.error,
-        fcm_message_id=outcome.message_id, now=now(), device_id=claimed["device_id"], token=claimed["token"]),
-        attempts=8)
+    def write(connection):
+        record_push_outcome(connection, message_id, status=outcome.status, attempts=outcome.attempts,
+                            error=outcome.error, fcm_message_id=outcome.message_id, now=now(),
+                            device_id=claimed["device_id"], token=claimed["token"])
+
+    written = False
+    if db.engine.dialect.name == "postgresql" and outcome.status != "token_removed":
+        try:
+            _on_sender_connection(write)
+            written = True
+        except DBAPIError as err:
+            log.warning("push %s: outcome not written at once (%s); retrying", message_id, type(err).__name__)
+    if not written:
+        _with_retries(lambda: write(db.session), attempts=8)
     PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
     log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
 
@@ -68,35 +84,47 @@ def record_no_token(message_id: int) -> None:
     db.session.commit()
 
 
-_claim_connections = threading.local()
+_sender_connections = threading.local()
 
 
-def _claim(message_id: int) -> dict | None:
-    """The claim, committed. On PostgreSQL its one statement runs in autocommit
-    mode on a connection each sender thread keeps: no BEGIN/COMMIT and no
-    pool checkout with its ping between the ring and the send."""
+def _on_sender_connection(work):
+    """`work(connection)` on a PostgreSQL connection this thread keeps, in
+    autocommit mode: no BEGIN/COMMIT and no pool checkout with its ping
+    between the ring and the send. Its commits do not wait for the disk
+    flush (`synchronous_commit = off`): a database crash can forget the last
+    fraction of a second of claims and outcomes, and such a message is then
+    sent again by the sweep within its TTL, the same notification under the
+    same collapse key, which the phone shows once."""
     from sqlalchemy.exc import DBAPIError
 
-    from mobile_sync.pushes import claim_push
     from server.extensions import db
 
     engine = db.engine
-    if engine.dialect.name != "postgresql":
+    for attempt_ in (1, 2):
+        connection = getattr(_sender_connections, "connection", None)
+        if connection is None or connection.closed or connection.engine is not engine:
+            connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("SET synchronous_commit TO OFF")
+            _sender_connections.connection = connection
+        try:
+            return work(connection)
+        except DBAPIError as err:
+            connection.close()
+            _sender_connections.connection = None
+            if not err.connection_invalidated or attempt_ == 2:
+                raise  # a kept connection the database dropped (a restart) gets one fresh try
+
+
+def _claim(message_id: int) -> dict | None:
+    """The claim, committed: one statement (see `_on_sender_connection`)."""
+    from mobile_sync.pushes import claim_push
+    from server.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
         claimed = claim_push(db.session, message_id)
         db.session.commit()
         return claimed
-    for attempt_ in (1, 2):
-        connection = getattr(_claim_connections, "connection", None)
-        if connection is None or connection.closed or connection.engine is not engine:
-            connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            _claim_connections.connection = connection
-        try:
-            return claim_push(connection, message_id)
-        except DBAPIError as err:
-            connection.close()
-            _claim_connections.connection = None
-            if not err.connection_invalidated or attempt_ == 2:
-                raise  # a kept connection the database dropped (a restart) gets one fresh try
+    return _on_sender_connection(lambda connection: claim_push(connection, message_id))
 
 
 class PushDispatcher:
