@@ -17,7 +17,11 @@ MISSED, OUTGOING = 3, 2
 TASK_PUSHES_PER_BATCH = 3
 
 
-_MATCHED = ("matched_contact", "matched_lead")
+# A call from a known record: matched to one in the phone index, or attached
+# to the lead an earlier call of the same run created. So whether a missed
+# call opens a task does not depend on how calls were grouped into uploads
+# and processing runs: a number is known from its first call on.
+_MATCHED = ("matched_contact", "matched_lead", "attached_to_lead")
 TASKS = Task.__table__
 
 

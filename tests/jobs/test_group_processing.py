@@ -294,3 +294,31 @@ def test_uploads_another_run_holds_are_left_to_it(team, clean_app, queueing, req
         other_run.close()
     assert run_job(clean_app, process_call_uploads, admin.organization_id) == 1
     assert uploads_of(clean_app, admin.organization_id) == [(True, 1)] * 3
+
+
+def test_a_new_callers_missed_call_opens_a_task_however_the_calls_were_grouped(team, clean_app, queueing):
+    """An unknown number calls (a lead is made), then calls again and is
+    missed: a call-back task for the lead's owner, whether the two calls
+    came in one upload, in two uploads processed one by one, or in two
+    uploads processed by one run."""
+    first, missed = call_row(1, NEW, duration=60), call_row(2, NEW, type_=3, duration=0)
+
+    def tasks_of(rep):
+        return [(task["number"], task["status"], task["missed_count"])
+                for task in rep.get("/api/v1/tasks").json["items"]]
+
+    _, together, _ = team()
+    upload(together, first, missed, batch="one")
+    _, one_by_one, _ = team()
+    upload(one_by_one, first, batch="b1")
+    upload(one_by_one, missed, batch="b2")
+    connection = queueing()
+    _, one_run, _ = team()
+    upload(one_run, first, batch="b1")
+    upload(one_run, missed, batch="b2")
+    work(clean_app, connection)
+
+    expected = [("+919123456789", "open", 1)]
+    assert tasks_of(together) == expected
+    assert tasks_of(one_by_one) == expected
+    assert tasks_of(one_run) == expected
