@@ -109,7 +109,7 @@ def plan_for_each_batch(session) -> None:
     value (25 ms for 1,000 numbers) where a plan made for the actual array
     scans an organisation's few rows (2 ms)."""
     if is_postgresql(session):
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        session.connection().exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def ephemeral_commit(session) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mobile_sync.errors import ServiceError
 from server.models import ConsentEvent, ConsentState, Device, Organization
@@ -50,10 +50,13 @@ def consent_state(session, device_id: int) -> dict:
     return {"device_id": device_id, **state}
 
 
+# Built once: every upload asks it.
+_GRANTED = select(ConsentState.granted).where(ConsentState.device_id == bindparam("device"),
+                                              ConsentState.scope == bindparam("scope"))
+
+
 def has_consent(session, device_id: int, scope: str) -> bool:
-    return bool(session.execute(
-        select(ConsentState.granted).where(ConsentState.device_id == device_id, ConsentState.scope == scope)
-    ).scalar())
+    return bool(session.connection().execute(_GRANTED, {"device": device_id, "scope": scope}).scalar())
 
 
 def require_consent(session, device_id: int, scope: str) -> None:

@@ -1,7 +1,7 @@
 """Is a number erased? Uploads drop erased numbers instead of storing them."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mobile_sync.bulk_sql import among
 from mobile_sync.errors import ServiceError
@@ -9,10 +9,15 @@ from mobile_sync.number_hash import ERASED, number_hash
 from server.models import ErasedNumber
 
 
+_ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bindparam("org")).limit(1)
+
+
 def erased_numbers(session, organization_id: int, e164s: set[str], hash_key: str) -> set[str]:
     """The subset of `e164s` that were erased in this organisation."""
     if not e164s:
         return set()
+    if session.connection().execute(_ANY_ERASED, {"org": organization_id}).first() is None:
+        return set()  # nobody was ever erased here (the usual case): no number to hash and look up
     by_hash = {number_hash(hash_key, ERASED, organization_id, e164): e164 for e164 in e164s}
     found = session.execute(
         select(ErasedNumber.number_hash).where(ErasedNumber.organization_id == organization_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import BigInteger, bindparam, case, delete, insert, text, update
 
 from mobile_sync.bulk_sql import is_postgresql, json_rows, plan_for_each_batch
 from mobile_sync.call_rows import read_call_row
@@ -22,6 +22,7 @@ from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit
 from schemas.sync import MAX_BATCH
 from server.models import Call, Device, Organization, SyncCursor, SyncUpload, User
+from server.models.base import UTCDateTime
 
 
 @dataclass
@@ -52,6 +53,9 @@ def dialect_insert(session, model):
 
         return sqlite_insert(model)
     return insert(model)
+
+
+_UPLOADS = SyncUpload.__table__
 
 
 def _to_datetime(epoch_ms: int) -> datetime:
@@ -130,23 +134,30 @@ def insert_new_calls(session, rows: list[dict], shared: dict) -> int:
                                       for row in rows]).all())
 
 
-def advance_cursor(session, *, device: Device, kind: str, value: int | None, now: datetime) -> str | None:
+_CURSOR_UPSERTS: dict = {}
+
+
+def _cursor_upsert(session):
+    """INSERT ... ON CONFLICT DO UPDATE of a device's cursor, never moving it
+    back; built once per database (building it cost more than running it)."""
+    name = session.get_bind().dialect.name
+    if name not in _CURSOR_UPSERTS:
+        table = SyncCursor.__table__
+        stmt = dialect_insert(session, table).values(
+            organization_id=bindparam("org"), device_id=bindparam("device"), kind=bindparam("kind"),
+            cursor=bindparam("cursor", type_=BigInteger), last_synced_at=bindparam("now", type_=UTCDateTime))
+        _CURSOR_UPSERTS[name] = stmt.on_conflict_do_update(index_elements=["device_id", "kind"], set_={
+            "cursor": case((stmt.excluded.cursor > table.c.cursor, stmt.excluded.cursor), else_=table.c.cursor),
+            "last_synced_at": stmt.excluded.last_synced_at,
+        }).returning(table.c.cursor)
+    return _CURSOR_UPSERTS[name]
+
+
+def advance_cursor(session, *, device: Device, kind: str, value: int | None, now: datetime) -> str:
     """Move the device's cursor forward (never back); return it as a string."""
-    cursor = session.execute(
-        select(SyncCursor).where(SyncCursor.device_id == device.id, SyncCursor.kind == kind)
-    ).scalar_one_or_none()
-    if cursor is None:
-        stmt = dialect_insert(session, SyncCursor).values(
-            organization_id=device.organization_id, device_id=device.id, kind=kind, cursor=value or 0,
-            last_synced_at=now)
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["device_id", "kind"]))
-        cursor = session.execute(
-            select(SyncCursor).where(SyncCursor.device_id == device.id, SyncCursor.kind == kind)
-        ).scalar_one()
-    if value is not None and value > cursor.cursor:
-        cursor.cursor = value
-    cursor.last_synced_at = now
-    return str(cursor.cursor)
+    return str(session.connection().execute(_cursor_upsert(session), {
+        "org": device.organization_id, "device": device.id, "kind": kind, "cursor": value or 0, "now": now,
+    }).scalar_one())
 
 
 def ingest_calls(session, *, device: Device, user: User, org: Organization, batch_id: str, rows: list,
@@ -190,24 +201,25 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     if unique:
         # Stored first, then checked against the plan's record limit: a batch
         # over it raises, and the request's rollback takes every row back.
-        upload = SyncUpload(organization_id=org.id, device_id=device.id, user_id=user.id, kind="calls",
-                            batch_id=batch_id, created_at=now)
-        session.add(upload)
-        session.flush()
+        # Core statements on the session's connection: the ORM's unit of work
+        # cost more than the three statements themselves.
+        connection = session.connection()
+        upload_id = connection.execute(insert(_UPLOADS).values(
+            organization_id=org.id, device_id=device.id, user_id=user.id, kind="calls", batch_id=batch_id,
+            created_at=now, accepted=0, attempts=0).returning(_UPLOADS.c.id)).scalar_one()
         result.accepted = insert_new_calls(session, unique, {
-            "organization_id": org.id, "device_id": device.id, "user_id": user.id, "upload_id": upload.id,
+            "organization_id": org.id, "device_id": device.id, "user_id": user.id, "upload_id": upload_id,
             "created_at": now})
         check_record_limit(session, org, result.accepted, stored=True)
         if result.accepted:
-            upload.accepted = result.accepted
-            result.upload_id = upload.id
+            connection.execute(update(_UPLOADS).where(_UPLOADS.c.id == upload_id).values(accepted=result.accepted))
+            result.upload_id = upload_id
         else:
-            session.delete(upload)
+            connection.execute(delete(_UPLOADS).where(_UPLOADS.c.id == upload_id))
         result.duplicates += len(unique) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     newest = max((v["date_ms"] for v in values), default=None)
     result.cursor = advance_cursor(session, device=device, kind="calls", value=newest, now=now)
-    session.flush()
     return result
 
 
