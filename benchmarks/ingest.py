@@ -148,17 +148,13 @@ def naive_baseline(database_url: str, organization_id: int, device_id: int, user
         for raw in rows:
             row, _ = read_call_row(raw)
             region = region_for(row["countryiso"], fallback) or fallback
-            number = normalize_number(row["number"], region, row["presentation"])
+            number = normalize_number(row["raw_number"], region, row["presentation"])
             via = normalize_number(row["via_number"], region) if row["via_number"] else None
             session.add(Call(
-                organization_id=organization_id, device_id=device_id, user_id=user_id, android_id=row["_id"],
-                date_ms=row["date"], started_at=datetime.fromtimestamp(row["date"] / 1000, tz=timezone.utc),
-                duration_s=row["duration"], call_type=row["type"], presentation=row["presentation"],
-                raw_number=row["number"], e164=number.e164, number_status=number.status, extension=number.extension,
-                countryiso=(row["countryiso"] or None) and row["countryiso"].upper(), cached_name=row["name"] or None,
-                via_number=row["via_number"] or None, via_e164=via.e164 if via else None,
-                subscription_id=row["subscription_id"], last_modified_ms=row["last_modified"],
-                created_at=datetime.now(timezone.utc)))
+                organization_id=organization_id, device_id=device_id, user_id=user_id, **row,
+                started_at=datetime.fromtimestamp(row["date_ms"] / 1000, tz=timezone.utc),
+                e164=number.e164, number_status=number.status, extension=number.extension,
+                via_e164=via.e164 if via else None, created_at=datetime.now(timezone.utc)))
             session.commit()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
         stored = session.execute(select(Call.id).where(Call.device_id == device_id)).all()

@@ -14,7 +14,9 @@ from schemas.sync import CallRowSchema
 
 _MAX_MS = 4_102_444_800_000
 _schema = CallRowSchema()
-_STRINGS = (("number", 64), ("countryiso", 2), ("name", 200), ("via_number", 64), ("subscription_id", 64))
+# (Android column, its column in `calls`, longest value) of the text columns.
+_STRINGS = (("number", "raw_number", 64), ("countryiso", "countryiso", 2), ("name", "cached_name", 200),
+            ("via_number", "via_number", 64), ("subscription_id", "subscription_id", 64))
 
 
 def _int(value, low: int, high: int) -> bool:
@@ -31,12 +33,12 @@ def _fast(row) -> dict | None:
             and _int(duration, 0, 864_000) and _int(presentation, 1, 4)
             and (modified is None or _int(modified, 0, _MAX_MS))):
         return None
-    out = {"_id": android_id, "date": date, "type": call_type, "duration": duration,
-           "presentation": presentation, "last_modified": modified}
-    for key, limit in _STRINGS:
+    out = {"android_id": android_id, "date_ms": date, "call_type": call_type, "duration_s": duration,
+           "presentation": presentation, "last_modified_ms": modified}
+    for key, column, limit in _STRINGS:
         value = get(key)
         if value is None:
-            out[key] = None
+            out[column] = None
             continue
         if type(value) is not str or "\x00" in value:
             return None
@@ -48,17 +50,36 @@ def _fast(row) -> dict | None:
         value = value.strip()
         if len(value) > limit:
             return None
-        out[key] = value
+        out[column] = value
+    return _tidy(out)
+
+
+def _tidy(out: dict) -> dict:
+    """Empty texts are absent; the country code in capitals."""
+    if out["countryiso"]:
+        out["countryiso"] = out["countryiso"].upper()
+    else:
+        out["countryiso"] = None
+    out["cached_name"] = out["cached_name"] or None
+    out["via_number"] = out["via_number"] or None
     return out
 
 
+def _from_schema(clean: dict) -> dict:
+    return _tidy({"android_id": clean["_id"], "date_ms": clean["date"], "call_type": clean["type"],
+                  "duration_s": clean["duration"], "presentation": clean["presentation"],
+                  "last_modified_ms": clean["last_modified"],
+                  **{column: clean[key] for key, column, _ in _STRINGS}})
+
+
 def read_call_row(row) -> tuple[dict | None, str | None]:
-    """Return (clean row, None) or (None, a message saying what is wrong)."""
+    """Return (the row under the `calls` table's column names, None) or
+    (None, a message saying what is wrong)."""
     clean = _fast(row)
     if clean is not None:
         return clean, None
     try:
-        return _schema.load(row if isinstance(row, dict) else {"_": row}), None
+        return _from_schema(_schema.load(row if isinstance(row, dict) else {"_": row})), None
     except ValidationError as err:
         messages = err.messages if isinstance(err.messages, dict) else {"row": err.messages}
         text = "; ".join(f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"

@@ -1,6 +1,8 @@
 """Is a number erased? Uploads drop erased numbers instead of storing them."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import bindparam, select
 
 from mobile_sync.bulk_sql import among
@@ -12,12 +14,13 @@ from server.models import ErasedNumber
 _ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bindparam("org")).limit(1)
 
 
-def erased_numbers(session, organization_id: int, e164s: set[str], hash_key: str) -> set[str]:
-    """The subset of `e164s` that were erased in this organisation."""
-    if not e164s:
-        return set()
+def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], hash_key: str) -> set[str]:
+    """Those of `e164s` (None ignored) that were erased in this organisation."""
     if session.connection().execute(_ANY_ERASED, {"org": organization_id}).first() is None:
         return set()  # nobody was ever erased here (the usual case): no number to hash and look up
+    e164s = set(filter(None, e164s))
+    if not e164s:
+        return set()
     by_hash = {number_hash(hash_key, ERASED, organization_id, e164): e164 for e164 in e164s}
     found = session.execute(
         select(ErasedNumber.number_hash).where(ErasedNumber.organization_id == organization_id,

@@ -68,24 +68,30 @@ def _bounded(value: str | None, limit: int) -> str | None:
     return value[:limit] if value and len(value) > limit else value
 
 
-def _rows_for_insert(user: User, org: Organization, clean_rows) -> list[dict]:
-    """Each row's own columns (`_PER_ROW`), its numbers normalised."""
+def _read_rows(rows: list, user: User, org: Organization, result: UploadResult) -> tuple[list[dict], list[int]]:
+    """Each usable row under the `calls` table's column names (`_PER_ROW`),
+    its numbers normalised, with its index in the batch; the others reported
+    in `result.rejected`. One pass: this loop runs for every row uploaded."""
     fallback = region_for(user.region, org.region)
-    out = []
-    for row in clean_rows:
-        region = region_for(row["countryiso"], fallback) or fallback
-        number = normalize_number(row["number"], region, row["presentation"])
-        via = normalize_number(row["via_number"], region) if row["via_number"] else None
-        out.append({
-            "android_id": row["_id"], "date_ms": row["date"],
-            "duration_s": row["duration"], "call_type": row["type"], "presentation": row["presentation"],
-            "raw_number": row["number"], "e164": number.e164, "number_status": number.status,
-            "extension": _bounded(number.extension, 16), "countryiso": (row["countryiso"] or None) and row["countryiso"].upper(),
-            "cached_name": row["name"] or None, "via_number": row["via_number"] or None,
-            "via_e164": via.e164 if via else None, "subscription_id": row["subscription_id"],
-            "last_modified_ms": row["last_modified"],
-        })
-    return out
+    regions: dict[str | None, str | None] = {}
+    values, indexes = [], []
+    for index, row in enumerate(rows):
+        value, problem = read_call_row(row)
+        if value is None:
+            result.rejected.append({"index": index, "code": "invalid_row", "message": problem})
+            continue
+        country = value["countryiso"]
+        region = regions.get(country)
+        if region is None:
+            region = regions[country] = region_for(country, fallback) or fallback
+        number = normalize_number(value["raw_number"], region, value["presentation"])
+        value["e164"], value["number_status"] = number.e164, number.status
+        value["extension"] = _bounded(number.extension, 16)
+        via = value["via_number"]
+        value["via_e164"] = normalize_number(via, region).e164 if via else None
+        values.append(value)
+        indexes.append(index)
+    return values, indexes
 
 
 # Columns that differ per call; the others are the same for the whole batch.
@@ -169,17 +175,9 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     require_consent(session, device.id, "call_log")
     check_batch_size(rows, "calls")
     result = UploadResult()
-    clean_rows, indexes = [], []
-    for index, row in enumerate(rows):
-        clean, problem = read_call_row(row)
-        if clean is None:
-            result.rejected.append({"index": index, "code": "invalid_row", "message": problem})
-        else:
-            clean_rows.append(clean)
-            indexes.append(index)
-    values = _rows_for_insert(user, org, clean_rows)
+    values, indexes = _read_rows(rows, user, org, result)
     plan_for_each_batch(session)
-    erased = erased_numbers(session, org.id, {v["e164"] for v in values if v["e164"]}, hash_key)
+    erased = erased_numbers(session, org.id, (v["e164"] for v in values), hash_key)
     if erased:
         kept = []
         for index, value in zip(indexes, values):
@@ -190,14 +188,16 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
                 kept.append(value)
         values = kept
     # Same identity twice in one batch: keep the first.
-    unique, seen = [], set()
-    for value in values:
-        key = (value["android_id"], value["date_ms"])
-        if key in seen:
-            result.duplicates += 1
-            continue
-        seen.add(key)
-        unique.append(value)
+    unique = values
+    if len({(v["android_id"], v["date_ms"]) for v in values}) < len(values):
+        unique, seen = [], set()
+        for value in values:
+            key = (value["android_id"], value["date_ms"])
+            if key in seen:
+                result.duplicates += 1
+                continue
+            seen.add(key)
+            unique.append(value)
     if unique:
         # Stored first, then checked against the plan's record limit: a batch
         # over it raises, and the request's rollback takes every row back.
