@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import DateTime, bindparam, select, text, type_coerce, update
 
 from mobile_sync.bulk_sql import is_postgresql
 from server.models import Call, Contact, Lead
@@ -90,9 +90,14 @@ def mark_known_calls(session, organization_id: int, upload_ids: list[int], now: 
 def load_calls(session, *conditions) -> list[CallFacts]:
     """The calls matching `conditions` (on `CALLS.c`), in call order, as
     CallFacts. Core, not the ORM: the ORM's result set-up was a fifth of the
-    cost of reading a batch."""
+    cost of reading a batch. On PostgreSQL the start times come as the driver
+    reads them (aware, in the connection's time zone): `UTCDateTime`'s
+    conversion of each, a call at a time, was a third of processing."""
     c = CALLS.c
-    rows = session.execute(select(*CallFacts.columns(), c.outcome, c.record_type, c.record_id)
+    columns = list(CallFacts.columns())
+    if is_postgresql(session):
+        columns[columns.index(c.started_at)] = type_coerce(c.started_at, DateTime(timezone=True)).label("started_at")
+    rows = session.execute(select(*columns, c.outcome, c.record_type, c.record_id)
                            .where(*conditions).order_by(c.started_at, c.id)).all()
     return [CallFacts(*row) for row in rows]
 
