@@ -18,6 +18,7 @@ import phonenumbers
 from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import aliased
 
+from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for
 from server.models import Contact, Lead, User
@@ -127,11 +128,6 @@ JOIN phonebook_contacts pc ON pc.id = pn.contact_id
 _Row = namedtuple("_Row", [c.name for c in _LOOKUP.selected_columns])
 
 
-@lru_cache(maxsize=4)
-def _driver_sql(dialect) -> str:
-    return str(_LOOKUP.compile(dialect=dialect))
-
-
 def _lookup_rows(session, params: dict) -> list:
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -140,12 +136,7 @@ def _lookup_rows(session, params: dict) -> list:
     # the driver's cursor (psycopg prepares it after a few runs). SQLAlchemy's
     # execution and result layers cost ~0.2 ms of CPU here, a fifth of the
     # whole look-up's cost beyond an authenticated no-op.
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_driver_sql(connection.dialect), params)
-        return [_Row(*row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    return [_Row(*row) for row in driver_rows(connection, _LOOKUP, params)]
 
 
 def _card_from_row(row, grade: str) -> dict:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from collections import namedtuple
 
+from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, select, update
+
+from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
 from server.models import Device, PushMessage
+from server.models.base import UTCDateTime
 
 
 # Built once: a ringing request (and the dispatcher right after it) runs these
@@ -29,6 +33,22 @@ _CLAIM = (
                select(Device.fcm_token).where(Device.id == _MESSAGES.c.device_id, Device.revoked_at.is_(None))
                .scalar_subquery().label("token"))
 )
+
+
+_Claimed = namedtuple("_Claimed", [column.key for column in _CLAIM.exported_columns])
+# A send's outcome; the delivery time for what was delivered (or sunk), and a
+# delivered message keeps its record but not its (sealed) payload.
+_RECORD = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+    .values(status=bindparam("new_status"), attempts=bindparam("new_attempts"), error=bindparam("new_error"),
+            fcm_message_id=bindparam("new_fcm_message_id"),
+            sent_at=func.coalesce(bindparam("new_sent_at", type_=UTCDateTime), _MESSAGES.c.sent_at),
+            data=case((bindparam("drop_data", type_=Boolean), null()), else_=_MESSAGES.c.data))
+)
+
+
+def _on_postgresql(connection) -> bool:
+    return connection.dialect.name == "postgresql"
 
 
 def devices_of(session, organization_id: int, user_ids) -> list:
@@ -67,7 +87,11 @@ def claim_push(session, message_id: int) -> dict | None:
     on a connection in autocommit mode. Returns what to send, or None when
     someone else has it or it is done."""
     connection = session if isinstance(session, Connection) else session.connection()
-    row = connection.execute(_CLAIM, {"message_id": message_id}).first()
+    if _on_postgresql(connection):  # the ringing path: straight to the driver
+        rows = driver_rows(connection, _CLAIM, {"message_id": message_id})
+        row = _Claimed(*rows[0]) if rows else None
+    else:
+        row = connection.execute(_CLAIM, {"message_id": message_id}).first()
     if row is None:
         return None
     return {"kind": row.kind, "data": row.data, "collapse_key": row.collapse_key, "ttl_s": row.ttl_s,
@@ -85,12 +109,14 @@ def release_push(session, message_id: int, attempts: int) -> None:
 def record_push_outcome(session, message_id: int, *, status: str, attempts: int, error: str | None,
                         fcm_message_id: str | None, now: datetime, device_id: int | None, token: str | None) -> None:
     """A send's outcome; `session` may be a Connection (one statement unless the token goes)."""
-    values = {"status": status, "attempts": attempts, "error": error, "fcm_message_id": fcm_message_id}
-    if status in ("sent", "sink"):
-        values["sent_at"] = now
-    if status == "sent":
-        values["data"] = None  # delivered: keep the record, not the (sealed) payload
-    session.execute(update(_MESSAGES).where(_MESSAGES.c.id == message_id).values(**values))
+    params = {"message_id": message_id, "new_status": status, "new_attempts": attempts, "new_error": error,
+              "new_fcm_message_id": fcm_message_id, "new_sent_at": now if status in ("sent", "sink") else None,
+              "drop_data": status == "sent"}
+    connection = session if isinstance(session, Connection) else session.connection()
+    if _on_postgresql(connection):
+        driver_rows(connection, _RECORD, params)
+    else:
+        connection.execute(_RECORD, params)
     if status == "token_removed" and device_id and token:
         forget_fcm_token(session, device_id, token)
 

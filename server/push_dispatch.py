@@ -66,7 +66,7 @@ def record_outcome(message_id: int, claimed: dict, outcome) -> None:
         try:
             _on_sender_connection(write)
             written = True
-        except DBAPIError as err:
+        except (DBAPIError, db.engine.dialect.loaded_dbapi.Error) as err:
             log.warning("push %s: outcome not written at once (%s); retrying", message_id, type(err).__name__)
     if not written:
         _with_retries(lambda: write(db.session), attempts=8)
@@ -100,6 +100,7 @@ def _on_sender_connection(work):
     from server.extensions import db
 
     engine = db.engine
+    driver = engine.dialect.loaded_dbapi  # the statements go to its cursor: its errors come as they are
     for attempt_ in (1, 2):
         connection = getattr(_sender_connections, "connection", None)
         if connection is None or connection.closed or connection.engine is not engine:
@@ -108,10 +109,14 @@ def _on_sender_connection(work):
             _sender_connections.connection = connection
         try:
             return work(connection)
-        except DBAPIError as err:
+        except (DBAPIError, driver.Error) as err:
+            lost = err.connection_invalidated if isinstance(err, DBAPIError) else isinstance(
+                err, driver.OperationalError)
+            if lost:
+                connection.invalidate()
             connection.close()
             _sender_connections.connection = None
-            if not err.connection_invalidated or attempt_ == 2:
+            if not lost or attempt_ == 2:
                 raise  # a kept connection the database dropped (a restart) gets one fresh try
 
 

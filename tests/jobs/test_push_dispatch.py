@@ -154,3 +154,28 @@ def test_stopping_hands_a_waiting_retry_back_to_rq_with_its_attempts(rep, clean_
     # Stopped: later rings go to RQ.
     ring(rep, "+91 91234 56789")
     assert push_queue_length(redis_conn) == 1
+
+
+def test_a_sender_whose_database_connection_was_dropped_reconnects_for_the_next_ring(
+        rep, clean_app, fcm, redis_conn):
+    """PostgreSQL restarted (here: the senders' backends terminated) between
+    two rings: the next ring still reaches FCM and is recorded as sent."""
+    from sqlalchemy import text
+
+    from server.extensions import db
+
+    if clean_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("the senders keep their own connection on PostgreSQL only")
+    ring(rep)
+    sent(clean_app, 1)
+    with clean_app.app_context():
+        killed = db.session.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'UPDATE push_messages%'"
+        )).scalar_one()
+        db.session.commit()
+    assert killed >= 1, "the sender keeps a connection of its own"
+    second = ring(rep, "+91 90000 12345")
+    wait_until(lambda: any(r["body"]["message"]["data"]["push_id"] == second for r in fcm.requests),
+               what="the second push at the fake FCM")
+    assert len(sent(clean_app, 2)) == 2
