@@ -38,6 +38,7 @@ class RuleContext:
     spam: set[str] = field(default_factory=set)
     personal: set[tuple[int, str]] = field(default_factory=set)     # (user id, e164)
     phone_book: set[tuple[int, str]] = field(default_factory=set)   # (user id, e164)
+    allowed_types: frozenset[int] = frozenset()                      # Android call types that may make a lead
     prior_calls: dict[str, int] = field(default_factory=dict)
 
 
@@ -67,8 +68,7 @@ def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> st
         return "skip:personal"
     if rules["skip_device_contacts"] and (call.user_id, call.e164) in ctx.phone_book:
         return "skip:phone_book"
-    allowed = {CALL_TYPE_NAMES[name] for name in rules["call_types"] if name in CALL_TYPE_NAMES}
-    if call.call_type not in allowed:
+    if call.call_type not in ctx.allowed_types:
         return "skip:call_type"
     if call.call_type in ANSWERED and call.duration_s < rules["min_duration_s"]:
         return "skip:short_call"
@@ -107,7 +107,9 @@ def load_context(session, org: Organization, batch: list[CallFacts], hash_key: s
         tz = ZoneInfo(settings.get("timezone") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         tz = ZoneInfo("UTC")
-    ctx = RuleContext(rules=settings["auto_leads"], timezone=tz)
+    rules = settings["auto_leads"]
+    ctx = RuleContext(rules=rules, timezone=tz, allowed_types=frozenset(
+        CALL_TYPE_NAMES[name] for name in rules["call_types"] if name in CALL_TYPE_NAMES))
     numbers = {c.e164 for c in batch if c.e164}
     if not numbers:
         return ctx
