@@ -152,29 +152,45 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
     return _normalize_text(text, region.upper() if region else None)
 
 
-def _kind(parsed) -> int:
-    """The number's type; UNKNOWN exactly when `is_valid_number` is false
-    (both match the national number against the region's patterns: asking
-    both did that work twice, a quarter of reading a new number)."""
-    return PhoneNumberType.UNKNOWN if parsed is None else phonenumbers.number_type(parsed)
+@lru_cache(maxsize=262_144)
+def _normalize_text(text: str, region: str | None) -> Number:
+    number = _classified(_parse(text, region), region)
+    if number is None and _INTERNATIONAL_PREFIX.match(text):
+        # "00 44 ..." or "011 44 ..." dialled from a region whose own
+        # international prefix is different: read it as "+44 ...".
+        number = _classified(_parse("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None), region)
+    if number is None:
+        return Number(None, _short_status(text, region) or INVALID, region=region)
+    return number
+
+
+def _classified(parsed, region: str | None) -> Number | None:
+    """The stored form of a parsed number; None when it is not a valid one."""
+    if parsed is None:
+        return None
+    return _classify(parsed.country_code, parsed.national_number, parsed.italian_leading_zero,
+                     parsed.number_of_leading_zeros, parsed.extension, region)
 
 
 @lru_cache(maxsize=262_144)
-def _normalize_text(text: str, region: str | None) -> Number:
-    parsed = _parse(text, region)
-    kind = _kind(parsed)
-    if kind == PhoneNumberType.UNKNOWN and _INTERNATIONAL_PREFIX.match(text):
-        # "00 44 ..." or "011 44 ..." dialled from a region whose own
-        # international prefix is different: read it as "+44 ...".
-        parsed = _parse("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None)
-        kind = _kind(parsed)
+def _classify(country_code: int, national_number: int, leading_zero: bool | None, zeros: int | None,
+              extension: str | None, region: str | None) -> Number | None:
+    """Type, E.164 form and suffix of one number, whichever way it was written:
+    "+91 98765 43210", "098765 43210" and "9876543210" parse to the same
+    number, and its type (`number_type`, which also says whether it is valid:
+    UNKNOWN exactly when `is_valid_number` is false) and formatting were half
+    the cost of reading a new string."""
+    parsed = phonenumbers.PhoneNumber(country_code=country_code, national_number=national_number,
+                                      italian_leading_zero=leading_zero, number_of_leading_zeros=zeros,
+                                      extension=extension)
+    kind = phonenumbers.number_type(parsed)
     if kind == PhoneNumberType.UNKNOWN:
-        return Number(None, _short_status(text, region) or INVALID, region=region)
+        return None
     if kind in _SERVICE_TYPES:
         return Number(None, SERVICE, region=region)
     e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
     national = phonenumbers.national_significant_number(parsed)
-    return Number(e164, OK, extension=parsed.extension or None, suffix=suffix_key(national),
+    return Number(e164, OK, extension=extension or None, suffix=suffix_key(national),
                   region=phonenumbers.region_code_for_number(parsed))
 
 
@@ -205,4 +221,5 @@ def clear_caches() -> None:
     """Forget every number read so far (benchmarks start cold)."""
     normalize_number.cache_clear()
     _normalize_text.cache_clear()
+    _classify.cache_clear()
     format_international.cache_clear()
