@@ -3,9 +3,8 @@ with only opaque or sealed values (see `mobile_sync.push_payloads`)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-
 from collections import namedtuple
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, select, update
 
@@ -47,10 +46,6 @@ _RECORD = (
 )
 
 
-def _on_postgresql(connection) -> bool:
-    return connection.dialect.name == "postgresql"
-
-
 def devices_of(session, organization_id: int, user_ids) -> list:
     """The phones (rows of id, user_id, push_public_key) that can receive a push for these users."""
     return list(session.connection().execute(_DEVICES, {"org": organization_id, "users": list(user_ids)}))
@@ -87,13 +82,10 @@ def claim_push(session, message_id: int) -> dict | None:
     on a connection in autocommit mode. Returns what to send, or None when
     someone else has it or it is done."""
     connection = session if isinstance(session, Connection) else session.connection()
-    if _on_postgresql(connection):  # the ringing path: straight to the driver
-        rows = driver_rows(connection, _CLAIM, {"message_id": message_id})
-        row = _Claimed(*rows[0]) if rows else None
-    else:
-        row = connection.execute(_CLAIM, {"message_id": message_id}).first()
-    if row is None:
+    rows = driver_rows(connection, _CLAIM, {"message_id": message_id})  # the ringing path
+    if not rows:
         return None
+    row = _Claimed(*rows[0])
     return {"kind": row.kind, "data": row.data, "collapse_key": row.collapse_key, "ttl_s": row.ttl_s,
             "expires_at": row.expires_at, "device_id": row.device_id,
             "token": row.token if row.device_id else None, "attempts": row.attempts or 0}
@@ -112,11 +104,7 @@ def record_push_outcome(session, message_id: int, *, status: str, attempts: int,
     params = {"message_id": message_id, "new_status": status, "new_attempts": attempts, "new_error": error,
               "new_fcm_message_id": fcm_message_id, "new_sent_at": now if status in ("sent", "sink") else None,
               "drop_data": status == "sent"}
-    connection = session if isinstance(session, Connection) else session.connection()
-    if _on_postgresql(connection):
-        driver_rows(connection, _RECORD, params)
-    else:
-        connection.execute(_RECORD, params)
+    driver_rows(session if isinstance(session, Connection) else session.connection(), _RECORD, params)
     if status == "token_removed" and device_id and token:
         forget_fcm_token(session, device_id, token)
 
