@@ -56,6 +56,15 @@ def dialect_insert(session, model):
 
 
 _UPLOADS = SyncUpload.__table__
+# Built once, like every statement an upload runs (building one cost about as
+# much as running it): the upload row (the outbox), then its count or, when
+# every row was a duplicate, its removal.
+_NEW_UPLOAD = insert(_UPLOADS).values(
+    organization_id=bindparam("org"), device_id=bindparam("device"), user_id=bindparam("user"), kind="calls",
+    batch_id=bindparam("batch"), created_at=bindparam("now", type_=UTCDateTime), accepted=0, attempts=0,
+).returning(_UPLOADS.c.id)
+_SET_ACCEPTED = update(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload")).values(accepted=bindparam("count"))
+_DROP_UPLOAD = delete(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload"))
 
 
 def _to_datetime(epoch_ms: int) -> datetime:
@@ -204,18 +213,17 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
         # Core statements on the session's connection: the ORM's unit of work
         # cost more than the three statements themselves.
         connection = session.connection()
-        upload_id = connection.execute(insert(_UPLOADS).values(
-            organization_id=org.id, device_id=device.id, user_id=user.id, kind="calls", batch_id=batch_id,
-            created_at=now, accepted=0, attempts=0).returning(_UPLOADS.c.id)).scalar_one()
+        upload_id = connection.execute(_NEW_UPLOAD, {"org": org.id, "device": device.id, "user": user.id,
+                                                     "batch": batch_id, "now": now}).scalar_one()
         result.accepted = insert_new_calls(session, unique, {
             "organization_id": org.id, "device_id": device.id, "user_id": user.id, "upload_id": upload_id,
             "created_at": now})
         check_record_limit(session, org, result.accepted, stored=True)
         if result.accepted:
-            connection.execute(update(_UPLOADS).where(_UPLOADS.c.id == upload_id).values(accepted=result.accepted))
+            connection.execute(_SET_ACCEPTED, {"upload": upload_id, "count": result.accepted})
             result.upload_id = upload_id
         else:
-            connection.execute(delete(_UPLOADS).where(_UPLOADS.c.id == upload_id))
+            connection.execute(_DROP_UPLOAD, {"upload": upload_id})
         result.duplicates += len(unique) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     newest = max((v["date_ms"] for v in values), default=None)
