@@ -41,7 +41,8 @@ def register_backup_cli(app) -> None:
 
         Stop the web and worker processes first.
         """
-        from server.backups import BackupError, run_restore
+        from server.backup_restore import run_restore
+        from server.backups import BackupError
 
         target = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
 

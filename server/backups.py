@@ -1,32 +1,30 @@
-"""Daily backups and verified restores of the whole database.
+"""Daily backups of the whole database, their files and their retention.
 
 SQLite is copied with its online backup API, PostgreSQL with `pg_dump
 --format=custom`. Every backup has a sidecar manifest (`<file>.json`) with the
 file's SHA-256, the schema revision and, per table, a row count and a checksum
-of the rows, so a restore can prove it brought back what was saved. The
-checksums normalise values (UTC timestamps, sorted JSON keys, booleans), so the
-same data gives the same checksum on SQLite and on PostgreSQL.
+of the rows (`server.backup_checksums`), so a restore (`server.backup_restore`)
+can prove it brought back what was saved.
 
 Backups hold personal data: files are created 0600 in a 0700 folder.
 """
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
-from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
-from decimal import Decimal
+from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import MetaData, column, create_engine, inspect, select, table, text
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+from server.backup_checksums import file_sha256, schema_revision, table_checksums
 
 DEFAULT_KEEP = 14
 NAME = re.compile(r"^callsync-(\d{8}T\d{6}Z)\.(sqlite3|dump)$")
@@ -41,110 +39,6 @@ PG_QUERY_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert
 
 class BackupError(Exception):
     """A backup or restore that cannot go on; the message says why."""
-
-
-@dataclass
-class TableCheck:
-    table: str
-    expected: dict | None
-    actual: dict | None
-
-    @property
-    def ok(self) -> bool:
-        return self.expected == self.actual
-
-    def describe(self) -> str:
-        if self.ok:
-            return f"OK  {self.table}: {self.actual['rows']} rows"
-        if self.actual is None:
-            return f"MISSING  {self.table}: in the backup ({self.expected['rows']} rows), not in the database"
-        if self.expected is None:
-            return f"UNEXPECTED  {self.table}: in the database ({self.actual['rows']} rows), not in the backup"
-        problems = []
-        if self.expected["rows"] != self.actual["rows"]:
-            problems.append(f"{self.expected['rows']} rows in the backup, {self.actual['rows']} restored")
-        if self.expected["sha256"] != self.actual["sha256"]:
-            problems.append("content checksum differs")
-        return f"MISMATCH  {self.table}: " + "; ".join(problems)
-
-
-# --- checksums ---------------------------------------------------------------
-
-def normalise(value):
-    """A JSON-ready form of a column value that SQLite and PostgreSQL agree on."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None:  # SQLite keeps UTC timestamps naive
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-    if isinstance(value, (date, time)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, dict):
-        return {str(k): normalise(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [normalise(v) for v in value]
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "hex:" + bytes(value).hex()
-    return str(value)
-
-
-def table_checksums(conn, metadata: MetaData) -> dict[str, dict]:
-    """Per table of the database: row count and SHA-256 of its rows in primary-key order.
-
-    Columns are read through the models' types where the models know the table
-    (so JSON and timestamps come back as Python values on both engines) and
-    through reflected types otherwise (alembic_version, tables the code dropped).
-    """
-    reflected = MetaData()
-    reflected.reflect(bind=conn)
-    result = {}
-    for name in sorted(reflected.tables):
-        found = reflected.tables[name]
-        known = metadata.tables.get(name)
-        names = sorted(c.name for c in found.columns)
-        typed = table(name, *[column(n, (known.c[n] if known is not None and n in known.c else found.c[n]).type)
-                              for n in names])
-        order = [typed.c[c.name] for c in found.primary_key.columns] or list(typed.c)
-        digest = hashlib.sha256(json.dumps(names).encode() + b"\n")
-        rows = 0
-        query = select(*typed.c).order_by(*order).execution_options(yield_per=2000)
-        for row in conn.execute(query):
-            line = json.dumps([normalise(v) for v in row], sort_keys=True, ensure_ascii=False,
-                              separators=(",", ":"))
-            digest.update(line.encode() + b"\n")
-            rows += 1
-        result[name] = {"rows": rows, "sha256": digest.hexdigest()}
-    return result
-
-
-def schema_revision(conn) -> str | None:
-    if not inspect(conn).has_table("alembic_version"):
-        return None
-    revisions = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalars()
-    return ",".join(revisions) or None
-
-
-def database_checksums(uri: str, metadata: MetaData) -> dict[str, dict]:
-    """Checksums of the database at `uri`, read on a connection of our own."""
-    engine = create_engine(uri, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            return table_checksums(conn, metadata)
-    finally:
-        engine.dispose()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- files and retention -----------------------------------------------------
@@ -170,7 +64,7 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -285,7 +179,7 @@ def pg_command(tool: str, uri: str) -> tuple[list[str], dict]:
     return args, env
 
 
-def _run(args: list[str], env: dict, **kwargs) -> None:
+def run_tool(args: list[str], env: dict, **kwargs) -> None:
     done = subprocess.run(args, env=env, stderr=subprocess.PIPE, **kwargs)
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip()
@@ -322,7 +216,7 @@ def _postgres_backup(uri: str, target: Path, metadata: MetaData) -> tuple[dict, 
             conn.execution_options(isolation_level="REPEATABLE READ")
             snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
             with open(target, "wb") as out:
-                _run(args + ["--format=custom", f"--snapshot={snapshot}"], env, stdout=out)
+                run_tool(args + ["--format=custom", f"--snapshot={snapshot}"], env, stdout=out)
                 out.flush()
                 os.fsync(out.fileno())
             tables, revision = table_checksums(conn, metadata), schema_revision(conn)
@@ -353,117 +247,12 @@ def create_backup(uri: str, directory: Path, moment: datetime, metadata: MetaDat
             "alembic_revision": revision, "tables": tables,
         }
         _write_private(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True).encode())
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except BaseException:
         partial.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         raise
     return path
-
-
-# --- restoring -----------------------------------------------------------------
-
-def read_verified_manifest(path: Path, engine: str) -> dict:
-    """The manifest of `path`, once the file's SHA-256 matches it."""
-    path = Path(path)
-    if not path.is_file():
-        raise BackupError(f"no backup file at {path}")
-    try:
-        manifest = json.loads(manifest_path(path).read_text())
-    except FileNotFoundError:
-        raise BackupError(f"{manifest_path(path).name} is missing: without it the backup cannot be verified")
-    except ValueError:
-        raise BackupError(f"{manifest_path(path).name} is not valid JSON")
-    if file_sha256(path) != manifest.get("sha256"):
-        raise BackupError(f"{path.name} does not match the SHA-256 in its manifest: "
-                          "the file is damaged or was changed; refusing to restore it")
-    if manifest.get("engine") != engine:
-        raise BackupError(f"{path.name} is a {manifest.get('engine')} backup; the database is {engine}")
-    return manifest
-
-
-def compare(expected: dict, actual: dict) -> list[TableCheck]:
-    return [TableCheck(name, expected.get(name), actual.get(name)) for name in sorted(set(expected) | set(actual))]
-
-
-def _release_sqlite(live: Path) -> None:
-    """Fold the live database's WAL into it and make sure nobody has it open."""
-    if not live.exists():
-        for extra in ("-wal", "-shm"):  # stale leftovers would be applied to the new file
-            live.with_name(live.name + extra).unlink(missing_ok=True)
-        return
-    conn = sqlite3.connect(live, timeout=5)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-    except sqlite3.OperationalError as err:
-        raise BackupError(f"the database is in use ({err}): stop the web and worker processes first")
-    finally:
-        conn.close()
-    if mode.lower() != "delete" or live.with_name(live.name + "-wal").exists():
-        raise BackupError("the database is in use: stop the web and worker processes first")
-
-
-def _restore_sqlite(uri: str, path: Path, manifest: dict, metadata: MetaData) -> None:
-    """Copy the backup into a file beside the database, check it, then swap it in."""
-    live = sqlite_path(uri)
-    live.parent.mkdir(parents=True, exist_ok=True)
-    incoming = live.with_name(f".{live.name}.restoring")
-    incoming.unlink(missing_ok=True)
-    os.close(os.open(incoming, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    try:
-        src = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-        dst = sqlite3.connect(incoming)
-        try:
-            src.backup(dst)
-            dst.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            dst.close()
-            src.close()
-        wrong = [c for c in compare(manifest["tables"], database_checksums(f"sqlite:///{incoming}", metadata))
-                 if not c.ok]
-        if wrong:
-            raise BackupError("the backup does not hold what its manifest says; the database was not touched:\n"
-                              + "\n".join(c.describe() for c in wrong))
-        if live.exists():  # the restored file takes the old one's owner and mode
-            st = live.stat()
-            os.chmod(incoming, st.st_mode & 0o777)
-            if os.geteuid() == 0:
-                os.chown(incoming, st.st_uid, st.st_gid)
-        _release_sqlite(live)
-        os.replace(incoming, live)
-        _fsync_dir(live.parent)
-    finally:
-        incoming.unlink(missing_ok=True)
-
-
-def _restore_postgres(uri: str, path: Path) -> None:
-    args, env = pg_command("pg_restore", uri)
-    # Waiting forever on a lock held by a running app helps nobody: fail instead.
-    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c lock_timeout=60s").strip()
-    _run(args + ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
-                 str(path)], env, stdout=subprocess.DEVNULL)
-
-
-def restore_backup(uri: str, path: Path, metadata: MetaData, confirm=None) -> tuple[dict, list[TableCheck]]:
-    """Restore `path` over the database at `uri` and check every table against the manifest.
-
-    `confirm(manifest)` is called once the file is verified and before anything
-    changes (it may raise to stop). The caller must have closed the app's own
-    connections. Returns the manifest and one check per table; any check not ok
-    means the restore failed.
-    """
-    engine = engine_name(uri)
-    path = Path(path)
-    manifest = read_verified_manifest(path, engine)
-    if confirm is not None:
-        confirm(manifest)
-    if engine == "sqlite":
-        _restore_sqlite(uri, path, manifest, metadata)
-    else:
-        _restore_postgres(uri, path)
-    return manifest, compare(manifest["tables"], database_checksums(uri, metadata))
-
 
 # --- inside the app ------------------------------------------------------------
 
@@ -492,22 +281,6 @@ def run_backup(directory: Path | None = None, keep: int | None = None) -> tuple[
         raise BackupError("keep must be at least 1")
     path = create_backup(config["SQLALCHEMY_DATABASE_URI"], directory, now(), db.metadata)
     return path, prune_backups(directory, keep)
-
-
-def run_restore(path: Path, confirm=None) -> tuple[dict, list[TableCheck]]:
-    """Restore into the app's database, with the app's own connections closed."""
-    from flask import current_app
-
-    from server.extensions import db
-
-    db.session.remove()
-    for engine in db.engines.values():
-        engine.dispose()
-    try:
-        return restore_backup(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path), db.metadata, confirm)
-    finally:
-        for engine in db.engines.values():
-            engine.dispose()  # no pooled connection to the replaced file or dropped tables
 
 
 def backup_job() -> str:

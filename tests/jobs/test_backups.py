@@ -16,7 +16,7 @@ from tests.phone_data import call_row, contact_row
 
 
 def checksums(app) -> dict:
-    from server.backups import database_checksums
+    from server.backup_checksums import database_checksums
     from server.extensions import db
 
     return database_checksums(app.config["SQLALCHEMY_DATABASE_URI"], db.metadata)
@@ -139,7 +139,7 @@ def test_restore_into_an_empty_database_recreates_the_schema(team, runner, backu
 
 
 def test_backup_is_private_and_its_manifest_describes_it(team, runner, backup_dir, clean_app):
-    from server.backups import file_sha256
+    from server.backup_checksums import file_sha256
 
     before = checksums(clean_app)
     path = backup(runner, backup_dir)
@@ -236,7 +236,7 @@ def test_checksums_agree_across_engines_for_the_same_rows(team, clean_app, tmp_p
     (meaningful with --db=postgresql: PostgreSQL values against SQLite's)."""
     from sqlalchemy import create_engine, select
 
-    from server.backups import database_checksums
+    from server.backup_checksums import database_checksums
     from server.extensions import db
 
     copy_uri = f"sqlite:///{tmp_path / 'copy.db'}"
@@ -255,7 +255,7 @@ def test_checksums_agree_across_engines_for_the_same_rows(team, clean_app, tmp_p
 
 
 def test_values_are_normalised_the_same_way_for_both_engines():
-    from server.backups import normalise
+    from server.backup_checksums import normalise
 
     aware = datetime(2026, 11, 20, 9, 0, 0, 5, tzinfo=timezone.utc)
     assert normalise(aware.replace(tzinfo=None)) == normalise(aware) == normalise(
