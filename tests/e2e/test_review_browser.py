@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from tests.api.test_caller_id import add_contact
 from tests.phone_data import call_row
-from tests.servers import free_port, in_ci
+from tests.servers import free_port, missing
 from tests.web.conftest import upload_calls
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -33,10 +33,7 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def _missing(what: str) -> None:
-    message = f"{what} is missing: .ci/run installs Debian's chromium; pip install -r requirements-dev.txt"
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing(what, install="Debian's chromium; pip install -r requirements-dev.txt")
 
 
 @pytest.fixture
