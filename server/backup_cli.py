@@ -1,4 +1,4 @@
-"""`flask backup` and `flask restore`; the work is done in `server.backups`."""
+"""`flask backup` and `flask restore`; the work is done in `server.backups` and `server.backup_restore`."""
 from __future__ import annotations
 
 from pathlib import Path
