@@ -66,7 +66,7 @@ def accept_invite(session, *, token: str, name: str, password: str, now: datetim
 
 def _imported_teammate(session, organization_id: int, email: str) -> User | None:
     """A user of this organisation restored by an import, who has no password yet."""
-    from mobile_sync.import_data import PASSWORD_NOT_SET
+    from mobile_sync.import_rows import PASSWORD_NOT_SET
 
     return session.execute(
         select(User).where(User.organization_id == organization_id, User.email == email,

@@ -182,7 +182,7 @@ def test_cli_export_writes_the_same_content_with_a_progress_bar(team, clean_app,
 # --- import: refusals and reports ------------------------------------------------------
 
 def test_every_integer_reference_column_is_remapped_by_the_import():
-    from mobile_sync.import_data import unknown_reference_columns
+    from mobile_sync.import_references import unknown_reference_columns
 
     assert unknown_reference_columns() == []
 
@@ -398,7 +398,7 @@ def _hash_symbols(key: str, organization_ids, numbers) -> dict[str, str]:
 
 def normalise(tables: dict[str, list[dict]], symbols: dict[str, str], org_labels: dict[int, str]) -> dict:
     """Each table's rows with ids replaced by positions, so two exports compare."""
-    from mobile_sync.import_data import SOFT_REFS
+    from mobile_sync.import_references import SOFT_REFS
     from server.models.base import Base
 
     position = {name: {row["id"]: i for i, row in enumerate(sorted(rows, key=lambda r: r["id"]))}
