@@ -37,7 +37,7 @@ from sqlalchemy import func, select, text
 
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.export_data import exported_tables, hash_key_id, org_filter, read_manifest, verify_checksums
-from mobile_sync.import_rows import ImportReport, Progress, _Importer
+from mobile_sync.import_rows import ImportReport, Progress, Importer
 from server.models import Organization
 
 # A target organisation may already hold its own accounts (someone signed up
@@ -116,7 +116,7 @@ def import_export(session, *, source, organization_id: int, hash_key: str, now: 
                            "them (forget erasures).")
         current = {t.name: t for t in exported_tables()}
         tables = [current[name] for name in manifest["tables"] if name in current and name != "organizations"]
-        report = _Importer(session, zf, manifest, org, hash_key=hash_key, now=now, rekey=rekey,
+        report = Importer(session, zf, manifest, org, hash_key=hash_key, now=now, rekey=rekey,
                            progress=progress).run(tables)
         for name in manifest["tables"]:
             if name not in current:

@@ -106,7 +106,7 @@ def _decoder(column):
     return None
 
 
-class _Importer:
+class Importer:
     def __init__(self, session, zf, manifest, org: Organization, *, hash_key: str, now: datetime, rekey: bool,
                  progress: Progress | None):
         self.session, self.zf, self.manifest, self.org = session, zf, manifest, org
