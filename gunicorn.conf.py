@@ -24,12 +24,10 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """The app is loaded: move everything it built (SQLAlchemy, phonenumbers'
-    metadata, ...) out of the garbage collector's reach, so a full collection
-    no longer walks ~150,000 long-lived objects in the middle of a request."""
-    import gc
+    """The app is loaded: settle the garbage collector (server/garbage_collection.py)."""
+    from server.garbage_collection import settle_long_lived_process
 
-    gc.freeze()
+    settle_long_lived_process()
 
 
 def worker_exit(server, worker):

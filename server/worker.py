@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 
 from server.extensions import db, redis_connection
+from server.garbage_collection import settle_long_lived_process
 from server.queue import QUEUES
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def run_worker(app, queue_names=QUEUES, burst: bool = False, with_scheduler: boo
     if connection is None:
         raise SystemExit("REDIS_URL is not set: there is nothing to work on (jobs run in process).")
     AppWorker.flask_app = app
+    settle_long_lived_process()
     while True:
         # Redis going away must not end the process (nothing would process
         # uploads until someone restarted it): wait for it and start again.
