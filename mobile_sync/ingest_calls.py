@@ -5,16 +5,21 @@ ON CONFLICT DO NOTHING against that unique key, so a batch sent again, rows
 repeated across batches, or ten copies racing each other store each call
 once; the rest count as duplicates. The upload row written in the same
 transaction is the processing outbox (see `server.models.calls.SyncUpload`).
+
+Rows arrive as `CallRow`s when the whole body was read at once
+(`mobile_sync.call_rows.read_call_batch`), otherwise as sent, and are read
+here one by one; from then on both are the same `CallRow`s.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import msgspec
 from sqlalchemy import BigInteger, bindparam, case, delete, insert, text, update
 
-from mobile_sync.bulk_sql import is_postgresql, json_rows, plan_for_each_batch
-from mobile_sync.call_rows import read_call_row
+from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch
+from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.errors import ServiceError
 from mobile_sync.erasure_check import erased_numbers
@@ -77,48 +82,51 @@ def _bounded(value: str | None, limit: int) -> str | None:
     return value[:limit] if value and len(value) > limit else value
 
 
-def _read_rows(rows: list, user: User, org: Organization, result: UploadResult) -> tuple[list[dict], list[int]]:
-    """Each usable row under the `calls` table's column names (`_PER_ROW`),
-    its numbers normalised, with its index in the batch; the others reported
-    in `result.rejected`. One pass: this loop runs for every row uploaded."""
+def _read_rows(rows: list, user: User, org: Organization, result: UploadResult) -> tuple[list[CallRow], list[int]]:
+    """Each usable row tidied, its numbers normalised, with its index in the
+    batch; the others reported in `result.rejected`. One pass: this loop runs
+    for every row uploaded."""
     fallback = region_for(user.region, org.region)
     regions: dict[str | None, str | None] = {}
     values, indexes = [], []
     for index, row in enumerate(rows):
-        value, problem = read_call_row(row)
-        if value is None:
-            result.rejected.append({"index": index, "code": "invalid_row", "message": problem})
-            continue
-        country = value["countryiso"]
+        if type(row) is not CallRow:
+            row, problem = read_call(row)
+            if row is None:
+                result.rejected.append({"index": index, "code": "invalid_row", "message": problem})
+                continue
+        tidy_call(row)
+        country = row.countryiso
         region = regions.get(country)
         if region is None:
             region = regions[country] = region_for(country, fallback) or fallback
-        number = normalize_number(value["raw_number"], region, value["presentation"])
-        value["e164"], value["number_status"] = number.e164, number.status
-        value["extension"] = _bounded(number.extension, 16)
-        via = value["via_number"]
-        value["via_e164"] = normalize_number(via, region).e164 if via else None
-        values.append(value)
+        number = normalize_number(row.raw_number, region, row.presentation)
+        row.e164, row.number_status = number.e164, number.status
+        row.extension = _bounded(number.extension, 16)
+        via = row.via_number
+        row.via_e164 = normalize_number(via, region).e164 if via else None
+        values.append(row)
         indexes.append(index)
     return values, indexes
 
 
-# Columns that differ per call; the others are the same for the whole batch.
-_PER_ROW = ("android_id", "date_ms", "duration_s", "call_type", "presentation", "raw_number", "e164",
-            "number_status", "extension", "countryiso", "cached_name", "via_number", "via_e164", "subscription_id",
-            "last_modified_ms")
+# Columns the same for the whole batch; the others are `CallRow`'s fields.
 _PER_BATCH = ("organization_id", "device_id", "user_id", "upload_id", "created_at")
 _PG_INSERT = None
+_ENCODER = msgspec.json.Encoder()
 
 
 def _pg_insert_statement():
-    """INSERT ... SELECT FROM json_populate_recordset(the batch as one JSON
-    array) ON CONFLICT DO NOTHING: one statement and one round trip a batch.
+    """INSERT ... SELECT FROM json_to_recordset(the batch's `CallRow`s as one
+    JSON array, under Android's names) ON CONFLICT DO NOTHING: one statement
+    and one round trip a batch.
 
     Per 1,000 rows this costs the web process about 5 ms of CPU, against
     16 ms for one array parameter per column and 270-320 ms for SQLAlchemy's
-    multi-row VALUES with RETURNING (measured on PostgreSQL 15). The start
-    time is computed from `date` (epoch ms) by PostgreSQL, exactly.
+    multi-row VALUES with RETURNING (measured on PostgreSQL 15); of it,
+    msgspec encodes the rows, as text, in ~0.3 ms (orjson took ~0.4 for
+    dicts). The start time is computed from `date` (epoch ms) by PostgreSQL,
+    exactly.
     """
     global _PG_INSERT
     if _PG_INSERT is None:
@@ -126,26 +134,34 @@ def _pg_insert_statement():
 
         table = Call.__table__
         dialect = postgresql.dialect()
-        shared = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)})" for c in _PER_BATCH)
+
+        def sql_type(column: str) -> str:
+            return table.c[column].type.compile(dialect=dialect)
+
+        fields = msgspec.structs.fields(CallRow)
+        columns = ", ".join(_PER_BATCH + tuple(f.name for f in fields))
+        shared = ", ".join(f"CAST(:{c} AS {sql_type(c)})" for c in _PER_BATCH)
+        per_row = ", ".join(f'r."{f.encode_name}"' for f in fields)
+        record = ", ".join(f'"{f.encode_name}" {sql_type(f.name)}' for f in fields)
         _PG_INSERT = text(
-            f"INSERT INTO {table.name} ({', '.join(_PER_BATCH + _PER_ROW)}, started_at) "
-            f"SELECT {shared}, {', '.join('r.' + c for c in _PER_ROW)}, "
-            "TIMESTAMPTZ 'epoch' + r.date_ms * INTERVAL '1 millisecond' "
-            f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json)) AS r "
+            f"INSERT INTO {table.name} ({columns}, started_at) SELECT {shared}, {per_row}, "
+            """TIMESTAMPTZ 'epoch' + r."date" * INTERVAL '1 millisecond' """
+            f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
             "ON CONFLICT (device_id, android_id, date_ms) DO NOTHING")
     return _PG_INSERT
 
 
-def insert_new_calls(session, rows: list[dict], shared: dict) -> int:
+def insert_new_calls(session, rows: list[CallRow], shared: dict) -> int:
     """Insert call rows, skipping any whose identity is already stored (a
     retry, or a concurrent copy of the batch); return how many were inserted.
     `shared` holds the columns every row has in common (organisation, device,
     user, upload, creation time)."""
     if is_postgresql(session):
-        return session.execute(_pg_insert_statement(), {**shared, "rows": json_rows(rows)}).rowcount
+        return session.execute(_pg_insert_statement(), {**shared, "rows": _ENCODER.encode(rows).decode()}).rowcount
     stmt = dialect_insert(session, Call).on_conflict_do_nothing(
         index_elements=["device_id", "android_id", "date_ms"]).returning(Call.id)
-    return len(session.execute(stmt, [{**row, **shared, "started_at": _to_datetime(row["date_ms"])}
+    asdict = msgspec.structs.asdict
+    return len(session.execute(stmt, [{**asdict(row), **shared, "started_at": _to_datetime(row.date_ms)}
                                       for row in rows]).all())
 
 
@@ -179,18 +195,19 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
                  now: datetime, hash_key: str) -> UploadResult:
     """Validate, normalise and store a call-log batch; return what happened.
 
-    Rows that cannot be used are reported by index; the others are kept.
+    `rows` are `CallRow`s already read, or rows as sent. Rows that cannot be
+    used are reported by index; the others are kept.
     """
     require_consent(session, device.id, "call_log")
     check_batch_size(rows, "calls")
     result = UploadResult()
     values, indexes = _read_rows(rows, user, org, result)
     plan_for_each_batch(session)
-    erased = erased_numbers(session, org.id, (v["e164"] for v in values), hash_key)
+    erased = erased_numbers(session, org.id, (v.e164 for v in values), hash_key)
     if erased:
         kept = []
         for index, value in zip(indexes, values):
-            if value["e164"] in erased:
+            if value.e164 in erased:
                 result.rejected.append({"index": index, "code": "erased_number",
                                         "message": "This number was erased at the person's request."})
             else:
@@ -198,10 +215,10 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
         values = kept
     # Same identity twice in one batch: keep the first.
     unique = values
-    if len({(v["android_id"], v["date_ms"]) for v in values}) < len(values):
+    if len({(v.android_id, v.date_ms) for v in values}) < len(values):
         unique, seen = [], set()
         for value in values:
-            key = (value["android_id"], value["date_ms"])
+            key = (value.android_id, value.date_ms)
             if key in seen:
                 result.duplicates += 1
                 continue
@@ -226,7 +243,7 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
             connection.execute(_DROP_UPLOAD, {"upload": upload_id})
         result.duplicates += len(unique) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
-    newest = max((v["date_ms"] for v in values), default=None)
+    newest = max((v.date_ms for v in values), default=None)
     result.cursor = advance_cursor(session, device=device, kind="calls", value=newest, now=now)
     return result
 
