@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
+from mobile_sync.call_rows import read_call_batch
 from mobile_sync.ingest_calls import ingest_calls
 from mobile_sync.ingest_contacts import ingest_contacts
 from mobile_sync.sync_state import sync_state
@@ -17,7 +18,8 @@ from server.metrics import observe_ingest
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
 
 
-@operation(bp, "/sync/calls", "POST", auth=DEVICE, body=CallBatchSchema, response=UploadResultSchema)
+@operation(bp, "/sync/calls", "POST", auth=DEVICE, body=CallBatchSchema, fast_body=read_call_batch,
+           response=UploadResultSchema)
 def upload_calls(principal, body):
     """Upload CallLog.Calls rows; idempotent, per-row errors by index."""
     result = ingest_calls(db.session, device=principal.device, user=principal.user,
