@@ -135,7 +135,14 @@ def tidy_call(call: CallRow) -> None:
                                                 call.via_number, call.subscription_id)
     if number is not None:
         call.raw_number = number.strip()
-    call.countryiso = (country.strip().upper() or None) if country else None
+    if country:
+        country = country.strip()
+        capitals = country.upper()
+        # "ﬃ" in capitals is "FFI", too long for its column: no country
+        # either way, so it is kept as sent rather than failing the insert.
+        call.countryiso = (capitals if len(capitals) <= 2 else country) or None
+    else:
+        call.countryiso = None
     call.cached_name = (name.strip() or None) if name else None
     call.via_number = (via.strip() or None) if via else None
     if subscription is not None:

@@ -20,6 +20,15 @@ def test_an_overlong_extension_is_stored_cut_not_a_server_error(make_org, make_u
         assert (call.e164, call.extension, call.raw_number) == ("+919876543210", "1234567890123456", raw)
 
 
+def test_a_country_code_too_long_in_capitals_is_stored_as_sent_not_a_server_error(make_org, make_user, make_device,
+                                                                                   clean_app):
+    rep = make_device(make_user(make_org(region="IN")))
+    rows = [call_row(1, countryiso="\ufb03"), call_row(2, countryiso="a\u00df"), call_row(3, countryiso="\u00df")]
+    response = _upload(rep, {"batch_id": "x", "calls": rows})
+    assert response.status_code == 200 and response.json["accepted"] == 3
+    assert [c.countryiso for c in _stored(clean_app)] == ["\ufb03", "a\u00df", "SS"]  # SS: South Sudan
+
+
 def _upload(actor, body: dict, **kw):
     return actor.post("/api/v1/sync/calls", device=True, json=body, **kw)
 

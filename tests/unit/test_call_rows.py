@@ -24,6 +24,11 @@ def as_general_path_reads(body: bytes):
         return json.loads(body)
 
 
+def capitals(country: str | None) -> str | None:
+    """The country code in capitals if they fit its column ("ﬃ" is "FFI")."""
+    return country and (country.upper() if len(country.upper()) <= 2 else country)
+
+
 def read_by_schema(row) -> dict | None:
     """What the schema makes of a row, tidied as ingest always has, or None."""
     try:
@@ -32,7 +37,7 @@ def read_by_schema(row) -> dict | None:
         return None
     return {"android_id": clean["_id"], "date_ms": clean["date"], "call_type": clean["type"],
             "duration_s": clean["duration"], "presentation": clean["presentation"], "raw_number": clean["number"],
-            "countryiso": clean["countryiso"].upper() if clean["countryiso"] else None,
+            "countryiso": capitals(clean["countryiso"]) or None,
             "cached_name": clean["name"] or None, "via_number": clean["via_number"] or None,
             "subscription_id": clean["subscription_id"], "last_modified_ms": clean["last_modified"]}
 
