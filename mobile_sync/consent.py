@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
+from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.errors import ServiceError
 from server.models import ConsentEvent, ConsentState, Device, Organization
 from server.models.devices import CONSENT_SCOPES
@@ -56,7 +57,8 @@ _GRANTED = select(ConsentState.granted).where(ConsentState.device_id == bindpara
 
 
 def has_consent(session, device_id: int, scope: str) -> bool:
-    return bool(session.connection().execute(_GRANTED, {"device": device_id, "scope": scope}).scalar())
+    rows = driver_rows(session.connection(), _GRANTED, {"device": device_id, "scope": scope})
+    return bool(rows and rows[0][0])
 
 
 def require_consent(session, device_id: int, scope: str) -> None:

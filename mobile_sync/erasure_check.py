@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import bindparam, select
 
-from mobile_sync.bulk_sql import among
+from mobile_sync.bulk_sql import among, driver_rows, plan_for_each_batch
 from mobile_sync.errors import ServiceError
 from mobile_sync.number_hash import ERASED, number_hash
 from server.models import ErasedNumber
@@ -16,11 +16,12 @@ _ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bind
 
 def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], hash_key: str) -> set[str]:
     """Those of `e164s` (None ignored) that were erased in this organisation."""
-    if session.connection().execute(_ANY_ERASED, {"org": organization_id}).first() is None:
+    if not driver_rows(session.connection(), _ANY_ERASED, {"org": organization_id}):
         return set()  # nobody was ever erased here (the usual case): no number to hash and look up
     e164s = set(filter(None, e164s))
     if not e164s:
         return set()
+    plan_for_each_batch(session)  # the hashes travel as one array: plan for this one
     by_hash = {number_hash(hash_key, ERASED, organization_id, e164): e164 for e164 in e164s}
     found = session.execute(
         select(ErasedNumber.number_hash).where(ErasedNumber.organization_id == organization_id,

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import msgspec
 from sqlalchemy import BigInteger, bindparam, case, delete, insert, text, update
 
-from mobile_sync.bulk_sql import is_postgresql, plan_for_each_batch
+from mobile_sync.bulk_sql import driver_rows, is_postgresql
 from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.errors import ServiceError
@@ -186,9 +186,9 @@ def _cursor_upsert(session):
 
 def advance_cursor(session, *, device: Device, kind: str, value: int | None, now: datetime) -> str:
     """Move the device's cursor forward (never back); return it as a string."""
-    return str(session.connection().execute(_cursor_upsert(session), {
-        "org": device.organization_id, "device": device.id, "kind": kind, "cursor": value or 0, "now": now,
-    }).scalar_one())
+    rows = driver_rows(session.connection(), _cursor_upsert(session), {
+        "org": device.organization_id, "device": device.id, "kind": kind, "cursor": value or 0, "now": now})
+    return str(rows[0][0])
 
 
 def ingest_calls(session, *, device: Device, user: User, org: Organization, batch_id: str, rows: list,
@@ -202,7 +202,6 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     check_batch_size(rows, "calls")
     result = UploadResult()
     values, indexes = _read_rows(rows, user, org, result)
-    plan_for_each_batch(session)
     erased = erased_numbers(session, org.id, (v.e164 for v in values), hash_key)
     if erased:
         kept = []
@@ -227,20 +226,21 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     if unique:
         # Stored first, then checked against the plan's record limit: a batch
         # over it raises, and the request's rollback takes every row back.
-        # Core statements on the session's connection: the ORM's unit of work
-        # cost more than the three statements themselves.
+        # Prebuilt statements straight to the driver (`driver_rows`): the ORM's
+        # unit of work, then SQLAlchemy's execution layer, cost more than the
+        # three statements themselves.
         connection = session.connection()
-        upload_id = connection.execute(_NEW_UPLOAD, {"org": org.id, "device": device.id, "user": user.id,
-                                                     "batch": batch_id, "now": now}).scalar_one()
+        upload_id = driver_rows(connection, _NEW_UPLOAD, {"org": org.id, "device": device.id, "user": user.id,
+                                                          "batch": batch_id, "now": now})[0][0]
         result.accepted = insert_new_calls(session, unique, {
             "organization_id": org.id, "device_id": device.id, "user_id": user.id, "upload_id": upload_id,
             "created_at": now})
         check_record_limit(session, org, result.accepted, stored=True)
         if result.accepted:
-            connection.execute(_SET_ACCEPTED, {"upload": upload_id, "count": result.accepted})
+            driver_rows(connection, _SET_ACCEPTED, {"upload": upload_id, "count": result.accepted})
             result.upload_id = upload_id
         else:
-            connection.execute(_DROP_UPLOAD, {"upload": upload_id})
+            driver_rows(connection, _DROP_UPLOAD, {"upload": upload_id})
         result.duplicates += len(unique) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     newest = max((v.date_ms for v in values), default=None)
