@@ -3,15 +3,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from mobile_sync.bulk_sql import among, driver_rows, plan_for_each_batch
+from mobile_sync.bulk_sql import among, driver_rows, is_postgresql
 from mobile_sync.errors import ServiceError
 from mobile_sync.number_hash import ERASED, number_hash
 from server.models import ErasedNumber
 
 
 _ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bindparam("org")).limit(1)
+# PostgreSQL: the hashes as one array, never prepared (`driver_rows`): a
+# generic plan would probe the index once per hash.
+_ERASED_AMONG = select(ErasedNumber.number_hash).where(
+    ErasedNumber.organization_id == bindparam("org"),
+    ErasedNumber.number_hash == any_(bindparam("hashes", type_=ARRAY(String))))
 
 
 def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], hash_key: str) -> set[str]:
@@ -21,12 +27,15 @@ def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], h
     e164s = set(filter(None, e164s))
     if not e164s:
         return set()
-    plan_for_each_batch(session)  # the hashes travel as one array: plan for this one
     by_hash = {number_hash(hash_key, ERASED, organization_id, e164): e164 for e164 in e164s}
-    found = session.execute(
-        select(ErasedNumber.number_hash).where(ErasedNumber.organization_id == organization_id,
-                                               among(session, ErasedNumber.number_hash, by_hash))
-    ).scalars()
+    if is_postgresql(session):
+        found = [h for (h,) in driver_rows(session.connection(), _ERASED_AMONG,
+                                           {"org": organization_id, "hashes": list(by_hash)}, prepare=False)]
+    else:
+        found = session.execute(
+            select(ErasedNumber.number_hash).where(ErasedNumber.organization_id == organization_id,
+                                                   among(session, ErasedNumber.number_hash, by_hash))
+        ).scalars()
     return {by_hash[h] for h in found}
 
 
