@@ -118,6 +118,9 @@ def plan_for_each_batch(session) -> None:
         session.connection().exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+
+
 def ephemeral_commit(session) -> None:
     """Let this transaction's commit return before its WAL reaches the disk
     (PostgreSQL's `synchronous_commit = off`, for this transaction only).
@@ -127,7 +130,7 @@ def ephemeral_commit(session) -> None:
     last fraction of a second of such commits (never corrupt anything); every
     other transaction still waits for its flush."""
     if is_postgresql(session):
-        session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        driver_rows(session.connection(), _ASYNC_COMMIT, {})
 
 
 _DRIVER_SQL: dict = {}

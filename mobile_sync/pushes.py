@@ -6,7 +6,8 @@ import uuid
 from collections import namedtuple
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, select, update
+from sqlalchemy import Boolean, Connection, Integer, any_, bindparam, case, cast, func, insert, null, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
@@ -16,12 +17,17 @@ from server.models.base import UTCDateTime
 
 # Built once: a ringing request (and the dispatcher right after it) runs these
 # while the phone rings, and building a statement costs more than running it.
-_DEVICES = (
-    select(Device.id, Device.user_id, Device.push_public_key)
-    .where(Device.organization_id == bindparam("org"), Device.user_id.in_(bindparam("users", expanding=True)),
-           Device.revoked_at.is_(None), Device.fcm_token.is_not(None))
-    .order_by(Device.id)
-)
+# Keyed by "is PostgreSQL": there the users travel as one array parameter,
+# so the statement goes straight to the driver (an expanding IN cannot).
+_DEVICES = {
+    on_postgresql: select(Device.id, Device.user_id, Device.push_public_key).where(
+        Device.organization_id == bindparam("org"),
+        Device.user_id == any_(cast(bindparam("users"), ARRAY(Integer))) if on_postgresql
+        else Device.user_id.in_(bindparam("users", expanding=True)),
+        Device.revoked_at.is_(None), Device.fcm_token.is_not(None)).order_by(Device.id)
+    for on_postgresql in (False, True)
+}
+_Device = namedtuple("_Device", ["id", "user_id", "push_public_key"])
 _MESSAGES = PushMessage.__table__
 _INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
 _CLAIM = (
@@ -48,7 +54,10 @@ _RECORD = (
 
 def devices_of(session, organization_id: int, user_ids) -> list:
     """The phones (rows of id, user_id, push_public_key) that can receive a push for these users."""
-    return list(session.connection().execute(_DEVICES, {"org": organization_id, "users": list(user_ids)}))
+    connection = session.connection()
+    statement = _DEVICES[connection.dialect.name == "postgresql"]
+    return [_Device(*row) for row in driver_rows(connection, statement,
+                                                 {"org": organization_id, "users": list(user_ids)})]
 
 
 def queue_push(session, *, organization_id: int, user_ids, kind: str, context: dict | None, e164: str | None,
