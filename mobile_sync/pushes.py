@@ -6,6 +6,7 @@ import uuid
 from collections import namedtuple
 from datetime import datetime, timedelta
 
+from psycopg.types.json import Json
 from sqlalchemy import Boolean, Connection, Integer, any_, bindparam, case, cast, func, insert, null, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -30,6 +31,10 @@ _DEVICES = {
 _Device = namedtuple("_Device", ["id", "user_id", "push_public_key"])
 _MESSAGES = PushMessage.__table__
 _INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+# One message, straight to the driver on PostgreSQL (a ring has one or two devices).
+_QUEUED = ("organization_id", "push_id", "device_id", "user_id", "kind", "collapse_key", "ttl_s", "data", "status",
+           "attempts", "created_at", "expires_at")
+_INSERT_ONE = insert(_MESSAGES).values({name: bindparam(name) for name in _QUEUED}).returning(_MESSAGES.c.id)
 _CLAIM = (
     update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == "queued")
     .values(status="sending")
@@ -75,7 +80,11 @@ def queue_push(session, *, organization_id: int, user_ids, kind: str, context: d
             for device in (devices if devices is not None else devices_of(session, organization_id, user_ids))]
     if not rows:
         return push_id, []
-    return push_id, list(session.connection().execute(_INSERT, rows).scalars())
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return push_id, [driver_rows(connection, _INSERT_ONE, {**row, "data": Json(row["data"])})[0][0]
+                         for row in rows]
+    return push_id, list(connection.execute(_INSERT, rows).scalars())
 
 
 def forget_fcm_token(session, device_id: int, token: str) -> None:
