@@ -10,6 +10,7 @@ document instead; SQLite (in process, no round trips) keeps the plain forms.
 from __future__ import annotations
 
 import orjson
+from psycopg.types.json import Json
 from sqlalchemy import Text, all_, any_, bindparam, cast, func, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -94,6 +95,16 @@ def insert_rows(session, table, rows: list[dict], *, skip_conflicts_on: tuple[st
     return []
 
 
+def one_of(column, name: str, on_postgresql: bool):
+    """`column IN :name` for a prebuilt statement taking a list: on PostgreSQL
+    `= ANY(CAST(:name AS type[]))`, one array `driver_rows` passes as it is
+    (an expanding IN cannot be compiled once); elsewhere an expanding IN.
+    Build the statement once per kind of database: `{pg: ... for pg in (False, True)}`."""
+    if on_postgresql:
+        return column == any_(cast(bindparam(name), ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def not_among(session, column, values):
     """`column NOT IN values`, as `column <> ALL(:array)` on PostgreSQL."""
     values = list(values)
@@ -146,7 +157,8 @@ def driver_rows(connection, statement, params: dict, *, prepare: bool | None = N
     is compiled once per statement; literal values it holds (`.values(status=
     "sending")`) travel with it. No type conversion happens on the way: pass
     what psycopg adapts itself (ints, strings, aware datetimes) and read what
-    it returns (aware datetimes, parsed JSON). Errors are the driver's own.
+    it returns (aware datetimes, parsed JSON); a dict goes as JSON. Errors
+    are the driver's own.
 
     `prepare=False`: never a prepared statement, so PostgreSQL plans every
     run for its actual values (psycopg prepares a statement on its fifth run,
@@ -159,9 +171,12 @@ def driver_rows(connection, statement, params: dict, *, prepare: bool | None = N
         compiled = statement.compile(dialect=connection.dialect)
         compiled = _DRIVER_SQL[statement] = (str(compiled), dict(compiled.params))
     sql, defaults = compiled
+    params = {**defaults, **params} if defaults else params
+    if any(type(value) is dict for value in params.values()):
+        params = {key: Json(value) if type(value) is dict else value for key, value in params.items()}
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql, {**defaults, **params} if defaults else params, prepare=prepare)
+        cursor.execute(sql, params, prepare=prepare)
         return cursor.fetchall() if cursor.description else []
     finally:
         cursor.close()

@@ -6,11 +6,9 @@ import uuid
 from collections import namedtuple
 from datetime import datetime, timedelta
 
-from psycopg.types.json import Json
-from sqlalchemy import Boolean, Connection, Integer, any_, bindparam, case, cast, func, insert, null, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, select, update
 
-from mobile_sync.bulk_sql import driver_rows
+from mobile_sync.bulk_sql import driver_rows, one_of
 from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
 from server.models import Device, PushMessage
 from server.models.base import UTCDateTime
@@ -18,20 +16,16 @@ from server.models.base import UTCDateTime
 
 # Built once: a ringing request (and the dispatcher right after it) runs these
 # while the phone rings, and building a statement costs more than running it.
-# Keyed by "is PostgreSQL": there the users travel as one array parameter,
-# so the statement goes straight to the driver (an expanding IN cannot).
+# Per kind of database (`one_of`): on PostgreSQL the users travel as one array.
 _DEVICES = {
     on_postgresql: select(Device.id, Device.user_id, Device.push_public_key).where(
-        Device.organization_id == bindparam("org"),
-        Device.user_id == any_(cast(bindparam("users"), ARRAY(Integer))) if on_postgresql
-        else Device.user_id.in_(bindparam("users", expanding=True)),
+        Device.organization_id == bindparam("org"), one_of(Device.user_id, "users", on_postgresql),
         Device.revoked_at.is_(None), Device.fcm_token.is_not(None)).order_by(Device.id)
     for on_postgresql in (False, True)
 }
 _Device = namedtuple("_Device", ["id", "user_id", "push_public_key"])
 _MESSAGES = PushMessage.__table__
-_INSERT = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
-# One message, straight to the driver on PostgreSQL (a ring has one or two devices).
+# One statement per message (a ring has one or two devices), straight to the driver.
 _QUEUED = ("organization_id", "push_id", "device_id", "user_id", "kind", "collapse_key", "ttl_s", "data", "status",
            "attempts", "created_at", "expires_at")
 _INSERT_ONE = insert(_MESSAGES).values({name: bindparam(name) for name in _QUEUED}).returning(_MESSAGES.c.id)
@@ -69,8 +63,8 @@ def queue_push(session, *, organization_id: int, user_ids, kind: str, context: d
                hash_key: str, now: datetime, ttl_s: int = NOTICE_TTL_S, devices: list | None = None
                ) -> tuple[str, list[int]]:
     """Record one message per device of `user_ids`; return (push id, message ids).
-    One INSERT ... RETURNING, on the session's connection (the rows reference
-    only devices and users that exist already)."""
+    One INSERT ... RETURNING a message, on the session's connection (the rows
+    reference only devices and users that exist already)."""
     push_id = str(uuid.uuid4())
     key = collapse_key(hash_key, organization_id, kind, e164)
     rows = [{"organization_id": organization_id, "push_id": push_id, "device_id": device.id,
@@ -81,10 +75,7 @@ def queue_push(session, *, organization_id: int, user_ids, kind: str, context: d
     if not rows:
         return push_id, []
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        return push_id, [driver_rows(connection, _INSERT_ONE, {**row, "data": Json(row["data"])})[0][0]
-                         for row in rows]
-    return push_id, list(connection.execute(_INSERT, rows).scalars())
+    return push_id, [driver_rows(connection, _INSERT_ONE, row)[0][0] for row in rows]
 
 
 def forget_fcm_token(session, device_id: int, token: str) -> None:
