@@ -3,21 +3,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, select
 
-from mobile_sync.bulk_sql import among, driver_rows, is_postgresql
+from mobile_sync.bulk_sql import driver_rows, one_of
 from mobile_sync.errors import ServiceError
 from mobile_sync.number_hash import ERASED, number_hash
 from server.models import ErasedNumber
 
 
 _ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bindparam("org")).limit(1)
-# PostgreSQL: the hashes as one array, never prepared (`driver_rows`): a
-# generic plan would probe the index once per hash.
-_ERASED_AMONG = select(ErasedNumber.number_hash).where(
-    ErasedNumber.organization_id == bindparam("org"),
-    ErasedNumber.number_hash == any_(bindparam("hashes", type_=ARRAY(String))))
+# The hashes as one list; on PostgreSQL one array, never prepared
+# (`driver_rows`): a generic plan would probe the index once per hash.
+_ERASED_AMONG = {
+    on_postgresql: select(ErasedNumber.number_hash).where(
+        ErasedNumber.organization_id == bindparam("org"), one_of(ErasedNumber.number_hash, "hashes", on_postgresql))
+    for on_postgresql in (False, True)
+}
 
 
 def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], hash_key: str) -> set[str]:
@@ -28,15 +29,10 @@ def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], h
     if not e164s:
         return set()
     by_hash = {number_hash(hash_key, ERASED, organization_id, e164): e164 for e164 in e164s}
-    if is_postgresql(session):
-        found = [h for (h,) in driver_rows(session.connection(), _ERASED_AMONG,
-                                           {"org": organization_id, "hashes": list(by_hash)}, prepare=False)]
-    else:
-        found = session.execute(
-            select(ErasedNumber.number_hash).where(ErasedNumber.organization_id == organization_id,
-                                                   among(session, ErasedNumber.number_hash, by_hash))
-        ).scalars()
-    return {by_hash[h] for h in found}
+    connection = session.connection()
+    found = driver_rows(connection, _ERASED_AMONG[connection.dialect.name == "postgresql"],
+                        {"org": organization_id, "hashes": list(by_hash)}, prepare=False)
+    return {by_hash[h] for (h,) in found}
 
 
 def refuse_erased(session, organization_id: int, numbers, hash_key: str, field: str = "phones") -> None:
