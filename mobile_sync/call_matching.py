@@ -99,7 +99,7 @@ def load_calls(session, *conditions) -> list[CallFacts]:
     """The calls matching `conditions` (on `CALLS.c`), in call order, as
     CallFacts. Core, not the ORM: the ORM's result set-up was a fifth of the
     cost of reading a batch. On PostgreSQL the start times come as the driver
-    reads them (aware, in the connection's time zone): `UTCDateTime`'s
+    reads them (aware, in UTC: the service's sessions are): `UTCDateTime`'s
     conversion of each, a call at a time, was a third of processing."""
     c = CALLS.c
     columns = _COLUMNS_AS_READ[is_postgresql(session)]
