@@ -76,6 +76,11 @@ def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list
         select(PhonebookContact.android_contact_id, PhonebookContact.last_updated_ms)
         .where(PhonebookContact.device_id == device.id, PhonebookContact.android_contact_id.in_(list(latest)))
     ).all()) if latest else {}
+    # The numbers of every contact newer than what is stored, and which of them
+    # were erased: one question for the whole batch. Erased people stay erased.
+    numbers = {contact_id: _numbers(row, region) for contact_id, row in latest.items()
+               if contact_id not in stored or stored[contact_id] < row["last_updated"]}
+    erased = erased_numbers(session, org.id, set().union(*numbers.values()), hash_key)
     for contact_id, row in latest.items():
         details = {"display_name": row["display_name"] if keep else None,
                    "company": row["organization"] if keep else None,
@@ -107,9 +112,7 @@ def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list
             if pk is None:  # a concurrent copy of this batch stored it first
                 result.duplicates += 1
                 continue
-        numbers = _numbers(row, region)
-        numbers -= erased_numbers(session, org.id, numbers, hash_key)  # erased people stay erased
-        _store_numbers(session, contact_id=pk, user_id=user.id, org_id=org.id, e164s=numbers,
+        _store_numbers(session, contact_id=pk, user_id=user.id, org_id=org.id, e164s=numbers[contact_id] - erased,
                        keep=keep, hash_key=hash_key)
         result.accepted += 1
     for index, raw in enumerate(deleted):

@@ -297,6 +297,22 @@ def test_an_erased_number_stays_erased_in_phone_books_and_manual_leads(world, cl
     assert response.status_code == 409 and response.json["error"]["code"] == "erased_number"
 
 
+def test_a_phone_book_batch_drops_only_the_erased_numbers(world, clean_app):
+    from server.models import PhonebookContact, PhonebookNumber
+
+    admin, rep = world["admin"], world["rep"]
+    assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
+    result = upload_phonebook(rep, contact_row(21, "Ravi", "+91 99000 11111", updated=BASE_MS + 1),
+                              contact_row(22, "Asha, two numbers", "98765 43210", "+91 99000 22222",
+                                          updated=BASE_MS + 1),
+                              contact_row(23, "Meera", "+91 99000 33333", updated=BASE_MS + 1), batch="pb-mixed")
+    assert result["accepted"] == 3
+    assert count_rows(clean_app, PhonebookContact, android_contact_id=22) == 1
+    assert count_rows(clean_app, PhonebookNumber, e164=ASHA_E164) == 0
+    for kept in ("+919900011111", "+919900022222", "+919900033333"):  # everyone else's numbers are stored
+        assert count_rows(clean_app, PhonebookNumber, e164=kept) == 1
+
+
 def test_an_erased_number_cannot_be_typed_back_into_a_contact(world, clean_app):
     from server.models import RecordPhone
 
