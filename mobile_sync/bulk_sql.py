@@ -10,6 +10,7 @@ document instead; SQLite (in process, no round trips) keeps the plain forms.
 from __future__ import annotations
 
 import orjson
+from psycopg.pq import ExecStatus
 from psycopg.types.json import Json
 from sqlalchemy import Text, all_, any_, bindparam, cast, func, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -177,6 +178,8 @@ def driver_rows(connection, statement, params: dict, *, prepare: bool | None = N
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql, params, prepare=prepare)
-        return cursor.fetchall() if cursor.description else []
+        # `pgresult.status`, not `description`: that builds a Column per column (~40 us for the look-up's 12).
+        result = cursor.pgresult
+        return cursor.fetchall() if result is not None and result.status == ExecStatus.TUPLES_OK else []
     finally:
         cursor.close()
