@@ -7,15 +7,13 @@ from __future__ import annotations
 import gc
 import http.client
 import json
-import os
 import socket
 import statistics
 import time
 import urllib.parse
-from pathlib import Path
 
 from benchmarks.caller_id_data import SUFFIX_DIGITS
-from tests.topology import Topology, cpu_seconds
+from tests.topology import Topology, cpu_seconds, tree_cpu_seconds
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,21 +197,6 @@ def _answer(result: dict) -> tuple:
     match = result["match"] or {}
     return (result["number"], match.get("record_type"), match.get("record_id"), match.get("grade"),
             sorted((c["record_type"], c["record_id"]) for c in result["candidates"]))
-
-
-def tree_cpu_seconds(parent_pid: int) -> float:
-    """CPU of a process, its reaped children and its live children (PostgreSQL:
-    postmaster + backends + parallel workers)."""
-    total = cpu_seconds(parent_pid)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent_pid:
-                total += sum(int(fields[i]) for i in (11, 12)) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def service_cpu(topo: Topology) -> dict:

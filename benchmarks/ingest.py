@@ -37,25 +37,11 @@ sys.path.insert(0, str(ROOT))
 from scripts.simulate_phone import (Client, give_consent, make_call_log, make_people,  # noqa: E402
                                     make_phone_book, register_device, sign_in)
 from tests.seed_records import seed_records  # noqa: E402
-from tests.topology import Topology, cpu_seconds  # noqa: E402
+from tests.topology import Topology, tree_cpu_seconds  # noqa: E402
 
 TARGET_PER_CORE = 35_000
 TARGET_RATIO = 10.0
 BATCH = 1000
-
-
-def children_cpu_seconds(parent_pid: int) -> float:
-    """CPU of a process and its live children (PostgreSQL: postmaster + backends)."""
-    total = cpu_seconds(parent_pid)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent_pid:
-                total += sum(int(fields[i]) for i in (11, 12)) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def new_phone(topo: Topology, label: str):
@@ -328,13 +314,13 @@ def main(argv=None) -> int:
 
         pg_pid = topo.postgres.proc.pid
         topo.reset_statement_stats()
-        web0, work0, pg0 = topo.web_cpu_seconds(), topo.worker_cpu_seconds(), children_cpu_seconds(pg_pid)
+        web0, work0, pg0 = topo.web_cpu_seconds(), topo.worker_cpu_seconds(), tree_cpu_seconds(pg_pid)
         samplers = start_sampling(topo, args.sample) if args.sample else []
         started = time.perf_counter()
         upload_s, totals = upload_all(phone, bodies, args.clients)
         web1 = topo.web_cpu_seconds()
         finished = wait_processed(topo, org, len(bodies), args.timeout)
-        web2, work2, pg2 = topo.web_cpu_seconds(), topo.worker_cpu_seconds(), children_cpu_seconds(pg_pid)
+        web2, work2, pg2 = topo.web_cpu_seconds(), topo.worker_cpu_seconds(), tree_cpu_seconds(pg_pid)
         if samplers:
             stop_sampling(samplers, args.sample)
         total_s = finished - started

@@ -113,8 +113,8 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time of every live process in a process group (gunicorn: master + workers)."""
+def _live_cpu_seconds(field: int, value: int) -> float:
+    """CPU time of every live process whose /proc stat `field` is `value`."""
     total = 0.0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -123,9 +123,20 @@ def group_cpu_seconds(pgid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # field 5: pgrp
+        if int(fields[field]) == value:
             total += sum(int(fields[i]) for i in (11, 12)) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of every live process in a process group (gunicorn: master + workers)."""
+    return _live_cpu_seconds(2, pgid)  # field 5: pgrp
+
+
+def tree_cpu_seconds(parent_pid: int) -> float:
+    """CPU of a process, its reaped children and its live children (PostgreSQL:
+    postmaster + backends + parallel workers)."""
+    return cpu_seconds(parent_pid) + _live_cpu_seconds(1, parent_pid)  # field 4: ppid
 
 
 class Topology:
