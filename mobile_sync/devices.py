@@ -50,9 +50,9 @@ def update_device(session, device: Device, changes: dict, now: datetime) -> Devi
 
 
 def revoke_device(session, device: Device, now: datetime) -> None:
-    """Revoke the device and every token it holds; forget its push token."""
+    """Revoke the device and every token it holds; forget its push addresses."""
     device.revoked_at = now
-    device.fcm_token = None
+    device.fcm_token = device.fcm_fid = None
     session.execute(update(AccessToken).where(AccessToken.device_id == device.id, AccessToken.revoked_at.is_(None))
                     .values(revoked_at=now))
     session.flush()

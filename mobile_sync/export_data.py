@@ -40,7 +40,7 @@ from server.models.base import Base, OrgScoped
 FORMAT = "callsync-export"
 VERSION = 1
 MANIFEST = "manifest.json"
-SECRET_COLUMNS = ("password_hash", "token_hash", "key_hash", "fcm_token")
+SECRET_COLUMNS = ("password_hash", "token_hash", "key_hash", "fcm_token", "fcm_fid")
 Progress = Callable[[int, int], None]  # (rows written, rows in all)
 CHUNK_ROWS = 1000
 

@@ -6,7 +6,7 @@ import uuid
 from collections import namedtuple
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, select, update
+from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, or_, select, update
 
 from mobile_sync.bulk_sql import driver_rows, one_of
 from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
@@ -20,10 +20,15 @@ from server.models.base import UTCDateTime
 _DEVICES = {
     on_postgresql: select(Device.id, Device.user_id, Device.push_public_key).where(
         Device.organization_id == bindparam("org"), one_of(Device.user_id, "users", on_postgresql),
-        Device.revoked_at.is_(None), Device.fcm_token.is_not(None)).order_by(Device.id)
+        Device.revoked_at.is_(None), or_(Device.fcm_fid.is_not(None), Device.fcm_token.is_not(None))
+    ).order_by(Device.id)
     for on_postgresql in (False, True)
 }
 _Device = namedtuple("_Device", ["id", "user_id", "push_public_key"])
+# Where FCM delivers to a device: its installation ID ("fid") when the app runs
+# in FCM's installation-ID mode, else its registration token ("token").
+PushTarget = namedtuple("PushTarget", ["kind", "value"])
+_TARGET_COLUMNS = {"fid": Device.fcm_fid, "token": Device.fcm_token}
 _MESSAGES = PushMessage.__table__
 # One statement per message (a ring has one or two devices), straight to the driver.
 _QUEUED = ("organization_id", "push_id", "device_id", "user_id", "kind", "collapse_key", "ttl_s", "data", "status",
@@ -34,8 +39,8 @@ _CLAIM = (
     .values(status="sending")
     .returning(_MESSAGES.c.kind, _MESSAGES.c.data, _MESSAGES.c.collapse_key, _MESSAGES.c.ttl_s,
                _MESSAGES.c.expires_at, _MESSAGES.c.device_id, _MESSAGES.c.attempts,
-               select(Device.fcm_token).where(Device.id == _MESSAGES.c.device_id, Device.revoked_at.is_(None))
-               .scalar_subquery().label("token"))
+               *[select(column).where(Device.id == _MESSAGES.c.device_id, Device.revoked_at.is_(None))
+                 .scalar_subquery().label(kind) for kind, column in _TARGET_COLUMNS.items()])
 )
 
 
@@ -78,16 +83,26 @@ def queue_push(session, *, organization_id: int, user_ids, kind: str, context: d
     return push_id, [driver_rows(connection, _INSERT_ONE, row)[0][0] for row in rows]
 
 
-def forget_fcm_token(session, device_id: int, token: str) -> None:
-    """Drop a token FCM reported unregistered or invalid (unless the phone
-    has rotated it since)."""
-    session.execute(update(Device).where(Device.id == device_id, Device.fcm_token == token).values(fcm_token=None))
+def forget_push_target(session, device_id: int, target: PushTarget) -> None:
+    """Drop a token or installation ID FCM reported unregistered or invalid
+    (unless the phone has rotated it since). The other one, if the phone
+    registered both, is tried next."""
+    column = _TARGET_COLUMNS[target.kind]
+    session.execute(update(Device).where(Device.id == device_id, column == target.value).values({column: None}))
+
+
+def _target(row) -> PushTarget | None:
+    if not row.device_id:
+        return None
+    if row.fid:
+        return PushTarget("fid", row.fid)
+    return PushTarget("token", row.token) if row.token else None
 
 
 def claim_push(session, message_id: int) -> dict | None:
     """Take a queued message for sending, atomically, so a job run twice (RQ
     may), a sweep racing a worker, or the web dispatcher racing RQ never sends
-    it twice. One statement (with the device's current token), so it may run
+    it twice. One statement (with the device's current push target), so it may run
     on a connection in autocommit mode. Returns what to send, or None when
     someone else has it or it is done."""
     connection = session if isinstance(session, Connection) else session.connection()
@@ -97,7 +112,7 @@ def claim_push(session, message_id: int) -> dict | None:
     row = _Claimed(*rows[0])
     return {"kind": row.kind, "data": row.data, "collapse_key": row.collapse_key, "ttl_s": row.ttl_s,
             "expires_at": row.expires_at, "device_id": row.device_id,
-            "token": row.token if row.device_id else None, "attempts": row.attempts or 0}
+            "target": _target(row), "attempts": row.attempts or 0}
 
 
 def release_push(session, message_id: int, attempts: int) -> None:
@@ -108,14 +123,15 @@ def release_push(session, message_id: int, attempts: int) -> None:
 
 
 def record_push_outcome(session, message_id: int, *, status: str, attempts: int, error: str | None,
-                        fcm_message_id: str | None, now: datetime, device_id: int | None, token: str | None) -> None:
-    """A send's outcome; `session` may be a Connection (one statement unless the token goes)."""
+                        fcm_message_id: str | None, now: datetime, device_id: int | None,
+                        target: PushTarget | None) -> None:
+    """A send's outcome; `session` may be a Connection (one statement unless the target goes)."""
     params = {"message_id": message_id, "new_status": status, "new_attempts": attempts, "new_error": error,
               "new_fcm_message_id": fcm_message_id, "new_sent_at": now if status in ("sent", "sink") else None,
               "drop_data": status == "sent"}
     driver_rows(session if isinstance(session, Connection) else session.connection(), _RECORD, params)
-    if status == "token_removed" and device_id and token:
-        forget_fcm_token(session, device_id, token)
+    if status == "token_removed" and device_id and target:
+        forget_push_target(session, device_id, target)
 
 
 def stale_pushes(session, now: datetime, min_age_s: int = 10) -> tuple[list[int], int]:

@@ -26,6 +26,7 @@ class DeviceCreateSchema(Schema):
     os_version = Text(validate=validate.Length(max=32), allow_none=True)
     app_version = Text(validate=validate.Length(max=32), allow_none=True)
     fcm_token = Text(validate=validate.Length(min=1, max=4096), allow_none=True)
+    fcm_fid = Text(validate=validate.Length(min=1, max=255), allow_none=True)
     push_public_key = Text(allow_none=True, validate=validate.Length(max=64))
 
     @validates("push_public_key")
@@ -40,6 +41,7 @@ class DeviceCreatedSchema(Schema):
 
 class DeviceUpdateSchema(Schema):
     fcm_token = Text(validate=validate.Length(min=1, max=4096), allow_none=True)
+    fcm_fid = Text(validate=validate.Length(min=1, max=255), allow_none=True)
     push_public_key = Text(allow_none=True, validate=validate.Length(max=64))
     app_version = Text(validate=validate.Length(max=32), allow_none=True)
     os_version = Text(validate=validate.Length(max=32), allow_none=True)
@@ -57,6 +59,7 @@ class DeviceSchema(Schema):
     os_version = fields.String(allow_none=True)
     app_version = fields.String(allow_none=True)
     has_fcm_token = fields.Function(lambda d: bool(d.fcm_token))
+    has_fcm_fid = fields.Function(lambda d: bool(d.fcm_fid))
     has_push_public_key = fields.Function(lambda d: bool(d.push_public_key))
     created_at = fields.AwareDateTime()
 

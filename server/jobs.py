@@ -114,7 +114,7 @@ def sweep_outbox(min_age_s: int = 60) -> int:
 
 
 def send_push(message_id: int) -> str:
-    """Deliver one recorded push; remove the device's token if FCM says it is gone.
+    """Deliver one recorded push; drop the device's token or installation ID if FCM says it is gone.
     (Ringing pushes are normally sent by the web process's dispatcher,
     `server.push_dispatch`; this is its fallback and every other push's path.)"""
     from flask import current_app
@@ -128,10 +128,10 @@ def send_push(message_id: int) -> str:
     db.session.commit()  # the claim is visible before anything is sent
     if claimed is None:
         return "skipped"
-    if not claimed["token"]:
+    if not claimed["target"]:
         record_no_token(message_id)
         return "failed"
-    outcome = deliver(sender_for(current_app), token=claimed["token"], data=claimed["data"],
+    outcome = deliver(sender_for(current_app), target=claimed["target"], data=claimed["data"],
                       collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
                       notification=NOTIFICATIONS.get(claimed["kind"]), expires_at=claimed["expires_at"], now=now,
                       attempts=claimed["attempts"])

@@ -8,8 +8,12 @@ been sent; `flask push-sink` and /push-sink show it.
 Retries are ours, not the SDK's: its HTTP adapter is mounted with
 `max_retries=0`, and `deliver()` retries quota/unavailable/internal errors
 with exponential backoff and jitter, honouring Retry-After, until the
-message's TTL runs out. An unregistered or invalid token is removed from the
-device; an invalid argument is not retried.
+message's TTL runs out. An unregistered or invalid token (or installation
+ID) is removed from the device; an invalid argument is not retried.
+
+A device is addressed by its Firebase installation ID (`fid`) when the app
+registered one (FCM's installation-ID mode, where the app gets
+`onRegistered(fid)` and no token), else by its registration token.
 """
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger(__name__)
-# The Android app registers with an FCM registration token, which FCM's v1 API
-# still takes as `token`; firebase-admin 7.7 warns in favour of installation ids.
+# An app not yet in installation-ID mode registers an FCM registration token,
+# which FCM's v1 API still takes as `token`; firebase-admin 7.7 warns in favour
+# of installation IDs, which are sent as `fid` when the device has one.
 warnings.filterwarnings("ignore", message="Message.token is deprecated", category=DeprecationWarning)
 
 RETRYABLE = "retryable"
@@ -99,14 +104,16 @@ class FcmSender:
         session.proxies, session.verify = settings["proxies"], settings["verify"]
         session.trust_env = False
 
-    def send(self, token: str, data: dict[str, str], *, collapse_key: str, ttl_s: int, notification) -> str:
+    def send(self, target, data: dict[str, str], *, collapse_key: str, ttl_s: int, notification) -> str:
+        """Send to `target` (mobile_sync.pushes.PushTarget: its kind, "fid" or "token", and value)."""
         m = self._messaging
         android_notification = None
         if notification:
             android_notification = m.AndroidNotification(title=notification[0], body=notification[1],
                                                          tag=collapse_key, channel_id="callsync")
         message = m.Message(
-            token=token, data=data,
+            fid=target.value if target.kind == "fid" else None,
+            token=target.value if target.kind == "token" else None, data=data,
             android=m.AndroidConfig(priority="high", ttl=ttl_s, collapse_key=collapse_key,
                                     notification=android_notification))
         try:
@@ -114,7 +121,7 @@ class FcmSender:
         except (m.UnregisteredError, m.SenderIdMismatchError) as err:
             raise PushFailure(TOKEN_GONE, type(err).__name__)
         except self._exceptions.InvalidArgumentError as err:
-            if "token" in str(err).lower():
+            if any(word in str(err).lower() for word in ("token", "installation")):
                 raise PushFailure(TOKEN_GONE, "INVALID_TOKEN")
             raise PushFailure(REFUSED, "INVALID_ARGUMENT")
         except (m.QuotaExceededError, self._exceptions.UnavailableError, self._exceptions.InternalError,
@@ -129,7 +136,7 @@ class SinkSender:
 
     name = "sink"
 
-    def send(self, token, data, *, collapse_key, ttl_s, notification) -> str:
+    def send(self, target, data, *, collapse_key, ttl_s, notification) -> str:
         return "sink"
 
 
@@ -155,13 +162,13 @@ class Outcome:
     message_id: str | None = None
 
 
-def attempt(sender, *, token: str, data: dict, collapse_key: str, ttl_s: int, notification, attempts: int,
+def attempt(sender, *, target, data: dict, collapse_key: str, ttl_s: int, notification, attempts: int,
             expires_at: datetime, now=lambda: datetime.now(timezone.utc)) -> tuple[Outcome | None, float]:
     """Send attempt number `attempts` (1, 2, ...). Returns (the final outcome,
     0) or (None, seconds to wait before the next attempt) when the failure may
     pass and the message has not expired by then."""
     try:
-        message_id = sender.send(token, data, collapse_key=collapse_key, ttl_s=ttl_s, notification=notification)
+        message_id = sender.send(target, data, collapse_key=collapse_key, ttl_s=ttl_s, notification=notification)
         return Outcome("sent" if sender.name == "fcm" else "sink", attempts, None, message_id), 0.0
     except PushFailure as failure:
         if failure.kind == TOKEN_GONE:
@@ -175,14 +182,14 @@ def attempt(sender, *, token: str, data: dict, collapse_key: str, ttl_s: int, no
         return None, wait
 
 
-def deliver(sender, *, token: str, data: dict, collapse_key: str, ttl_s: int, notification,
+def deliver(sender, *, target, data: dict, collapse_key: str, ttl_s: int, notification,
             expires_at: datetime, now=lambda: datetime.now(timezone.utc), sleep=time.sleep,
             attempts: int = 0) -> Outcome:
     """Send one message, retrying what may succeed later until it expires.
     `attempts` already made (by a sender that handed the message over)."""
     while True:
         attempts += 1
-        outcome, wait = attempt(sender, token=token, data=data, collapse_key=collapse_key, ttl_s=ttl_s,
+        outcome, wait = attempt(sender, target=target, data=data, collapse_key=collapse_key, ttl_s=ttl_s,
                                 notification=notification, attempts=attempts, expires_at=expires_at, now=now)
         if outcome is not None:
             return outcome

@@ -59,7 +59,7 @@ def record_outcome(message_id: int, claimed: dict, outcome) -> None:
     def write(connection):
         record_push_outcome(connection, message_id, status=outcome.status, attempts=outcome.attempts,
                             error=outcome.error, fcm_message_id=outcome.message_id, now=now(),
-                            device_id=claimed["device_id"], token=claimed["token"])
+                            device_id=claimed["device_id"], target=claimed["target"])
 
     written = False
     if db.engine.dialect.name == "postgresql" and outcome.status != "token_removed":
@@ -80,7 +80,7 @@ def record_no_token(message_id: int) -> None:
     from server.extensions import db
 
     record_push_outcome(db.session, message_id, status="failed", attempts=0, error="NO_TOKEN",
-                        fcm_message_id=None, now=now(), device_id=None, token=None)
+                        fcm_message_id=None, now=now(), device_id=None, target=None)
     db.session.commit()
 
 
@@ -220,13 +220,13 @@ class PushDispatcher:
                 return
             if claimed is None:
                 return  # another sender has it, or it is done
-            if not claimed["token"]:
+            if not claimed["target"]:
                 record_no_token(task.message_id)
                 return
             task.claimed, task.attempts = claimed, claimed["attempts"]
         claimed = task.claimed
         task.attempts += 1
-        outcome, wait = attempt(sender_for(current_app), token=claimed["token"], data=claimed["data"],
+        outcome, wait = attempt(sender_for(current_app), target=claimed["target"], data=claimed["data"],
                                 collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
                                 notification=NOTIFICATIONS.get(claimed["kind"]), attempts=task.attempts,
                                 expires_at=claimed["expires_at"], now=now)

@@ -32,7 +32,7 @@ def get_device(principal, device_id):
 
 @operation(bp, "/devices/<int:device_id>", "PATCH", auth=ANY, body=DeviceUpdateSchema, response=DeviceSchema)
 def update_device(principal, body, device_id):
-    """Rotate the FCM token (or update the app version) of the caller's phone."""
+    """Rotate the FCM token or installation ID (or update the app version) of the caller's phone."""
     device = devices.owned_device(db.session, device_id, user=principal.user, acting_device=principal.device)
     return devices.update_device(db.session, device, body, now())
 

@@ -21,6 +21,9 @@ class Device(Base, OrgScoped):
     os_version: Mapped[str | None] = mapped_column(String(32))
     app_version: Mapped[str | None] = mapped_column(String(32))
     fcm_token: Mapped[str | None] = mapped_column(String(4096))
+    # The Firebase installation ID, for an app in FCM's installation-ID mode
+    # (`onRegistered`, no registration token); preferred over the token.
+    fcm_fid: Mapped[str | None] = mapped_column(String(255))
     push_public_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

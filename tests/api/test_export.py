@@ -25,7 +25,7 @@ from tests.phone_data import call_row, contact_row
 POOL = [f"+91 98450 1000{i}" for i in range(8)]
 TRACKING = "+91 80000 00001"
 COLLEAGUE = "+91 98450 30001"
-SECRETS = ("password_hash", "token_hash", "key_hash", "fcm_token")
+SECRETS = ("password_hash", "token_hash", "key_hash", "fcm_token", "fcm_fid")
 
 
 # --- helpers shared with the erasure tests ---------------------------------------
@@ -136,7 +136,7 @@ def test_secrets_are_never_exported_and_the_manifest_says_so(team):
     manifest, tables = read_export(data)
     assert manifest["omitted_columns"] == {"users": ["password_hash"], "access_tokens": ["token_hash"],
                                            "invites": ["token_hash"], "api_keys": ["key_hash"],
-                                           "devices": ["fcm_token"]}
+                                           "devices": ["fcm_token", "fcm_fid"]}
     for rows in tables.values():
         for row in rows:
             assert not set(row) & set(SECRETS)
