@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import shutil
 import tempfile
 import zipfile
@@ -50,7 +51,8 @@ NOTES = [
     "register again.",
     "jsonl/<table>.jsonl is the complete form: one JSON object per row, times in ISO 8601 (UTC). "
     "csv/<table>.csv holds the same rows: an empty cell is null, JSON columns are JSON text, "
-    "booleans are true/false.",
+    "booleans are true/false, and a text that a spreadsheet would run as a formula (starting with =, @, a "
+    "tab or carriage return, or with + or - not followed by a plain number) starts with an apostrophe.",
     "Phone-book numbers, suppressions and erased numbers are keyed hashes (HMAC with the service's key and "
     "the organisation's id), so they match again only on a service with the same key (hash_key_id) and "
     "in an organisation with the same id.",
@@ -106,6 +108,19 @@ def _python_type(column):
         return object
 
 
+# What a spreadsheet opening the CSV would run as a formula: "=", "@", a tab or
+# a carriage return first, or "+" / "-" first unless a plain number follows
+# (an E.164 phone number stays as it is). Names and notes come from phones'
+# contact lists and callers, so anyone can write one ("CSV injection").
+_FORMULA = re.compile(r"[=@\t\r]|[+-](?![\d .()-]*\Z)")
+
+
+def spreadsheet_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading apostrophe before
+    anything it would run. The JSON Lines copy keeps the value exactly."""
+    return "'" + value if _FORMULA.match(value) else value
+
+
 def _converters(columns) -> tuple[list, list]:
     """Per-column conversions, only where a value needs one: (for JSON, then for CSV)."""
     to_json, to_csv = [], []
@@ -117,6 +132,8 @@ def _converters(columns) -> tuple[list, list]:
             to_json.append((index, json_value))
         if kind is bool:
             to_csv.append((index, lambda v: "true" if v else "false"))
+        elif kind is str:
+            to_csv.append((index, spreadsheet_text))
         elif kind in (dict, list) or kind is object:
             to_csv.append((index, lambda v: v if isinstance(v, str) else
                            json.dumps(v, ensure_ascii=False, separators=(",", ":"))))
