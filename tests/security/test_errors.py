@@ -7,7 +7,8 @@ import pytest
 
 from server.api.routing import OPERATIONS
 from server.auth import PUBLIC
-from tests.security.test_tenant_matrix import ObjectFinder, build_org, creator_headers, sample_body
+from tests.security.route_requests import ObjectFinder, creator_headers, sample_body
+from tests.security.tenants import build_org
 
 READS_A_BODY = [op for op in OPERATIONS if op.body is not None or op.request_content_type != "application/json"]
 

@@ -33,7 +33,8 @@ from server.api.routing import OPERATIONS
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
 from tests.security import report
 from tests.security.fuzz_size import fuzz_size
-from tests.security.test_tenant_matrix import ObjectFinder, build_org, diff, path_params, snapshot
+from tests.security.route_requests import ObjectFinder, path_params
+from tests.security.tenants import build_org, diff, snapshot
 
 # Whatever the size, the run sends at least this many requests.
 MIN_REQUESTS = 1_000

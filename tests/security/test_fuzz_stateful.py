@@ -38,8 +38,8 @@ from schemathesis.core.failures import Failure, FailureGroup
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC, USER
 from tests.security import report
 from tests.security.fuzz_size import fuzz_size
+from tests.security.route_requests import path_params
 from tests.security.test_fuzz_openapi import World, declared
-from tests.security.test_tenant_matrix import path_params
 
 # Only the links the document declares (no inferred ones), and the world's real
 # credentials rather than generated ones.

@@ -18,10 +18,11 @@ from server.api.routing import OPERATIONS
 from server.auth import PUBLIC
 from mobile_sync.export_data import SECRET_COLUMNS
 from server.openapi import ROW_SCHEMAS
-from tests.api.test_export import read_export
+from tests.api.exports import read_export
 from tests.phone_data import call_row
 from tests.security import report
-from tests.security.test_tenant_matrix import ObjectFinder, build_org, creator_headers, sample_value
+from tests.security.route_requests import ObjectFinder, creator_headers, sample_value
+from tests.security.tenants import build_org
 from tests.web.conftest import csrf_of, sign_in, upload_calls
 
 PAYLOADS = [

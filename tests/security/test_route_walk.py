@@ -18,7 +18,8 @@ import pytest
 
 from server.api.routing import OPERATIONS
 from server.auth import ANY, API_KEY_AUTH, DEVICE, PUBLIC
-from tests.security.test_tenant_matrix import ObjectFinder, build_org, path_params
+from tests.security.route_requests import ObjectFinder, path_params
+from tests.security.tenants import build_org
 
 # Everything a stranger may call. Adding a route here is a decision; the
 # first test fails when an operation is declared PUBLIC without being listed.

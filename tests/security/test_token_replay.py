@@ -10,7 +10,7 @@ import pytest
 
 from tests.api.test_invites import LINK, outbox_messages
 from tests.conftest import PASSWORD
-from tests.security.test_tenant_matrix import build_org
+from tests.security.tenants import build_org
 from tests.web.conftest import csrf_of, sign_in
 
 

@@ -1,0 +1,246 @@
+"""Importing contacts from a CSV file (API and `flask import-contacts`): lines
+counted and bad ones reported by line number, duplicates recognised, header
+columns in any order, files refused that cannot be read, owners, erased
+numbers, the record limit, the body limit, large files fully indexed, and
+blocks prepared by worker processes imported the same as in process."""
+import pytest
+
+from tests.api import contact_requests
+from tests.api.contact_requests import create, csv_body, generated_lines, import_csv, who
+
+team = contact_requests.team  # the fixture: pytest finds it under this name in this module
+
+
+# --- CSV import ----------------------------------------------------------------
+
+def test_import_counts_lines_and_reports_bad_ones_by_line_number(team):
+    data = csv_body(
+        "Asha Rao,Rao Traders,asha@example.com,expo,+91 98765 43210;022 2345 6789",  # 2
+        ",No Name Ltd,,,9876543211",                                                  # 3
+        "Bad Phone,,,,12345",                                                         # 4
+        "",                                                                           # 5 blank: skipped
+        '"Multi\nLine Name",,,,9876543212',                                           # 6-7
+        "Bad Mail,,not-an-email,,9876543213",                                         # 8
+        "Too,Many,Fields,,,9876543214",                                               # 9
+        "No Phones,,,,",                                                              # 10
+        "Bala,,,web,9876543215",                                                      # 11
+    )
+    response = import_csv(team["manager"], data)
+    assert response.status_code == 200, response.json
+    report = response.json
+    assert (report["imported"], report["duplicates"], report["failed"]) == (3, 0, 5)
+    assert [e["line"] for e in report["errors"]] == [3, 4, 8, 9, 10]
+    messages = {e["line"]: e["message"] for e in report["errors"]}
+    assert "name" in messages[3] and "phones" in messages[4] and "email" in messages[8]
+    assert "fields" in messages[9] and "phones" in messages[10]
+    match = who(team["rep"], "+91 22 2345 6789")
+    assert (match["name"], match["company"], match["source"], match["owner"]) == (
+        "Asha Rao", "Rao Traders", "expo", "Mona Manager")
+    assert who(team["rep"], "9876543212")["name"] == "Multi\nLine Name"
+
+
+def test_reimporting_the_same_file_adds_nothing(team):
+    admin = team["admin"]
+    lines = generated_lines(30) + ["Asha Rao,,,,9876543210", "ASHA RAO,,,,+91 98765 43210"]
+    first = import_csv(admin, csv_body(*lines)).json
+    assert (first["imported"], first["duplicates"], first["failed"]) == (31, 1, 0)
+    again = import_csv(admin, csv_body(*lines)).json
+    assert (again["imported"], again["duplicates"], again["failed"]) == (0, 32, 0)
+    # A contact added by hand with the same name and number is a duplicate too.
+    create(admin, name="Zara", phones=["9123456789"])
+    assert import_csv(admin, csv_body("zara,,,,+91 91234 56789")).json["duplicates"] == 1
+    assert admin.get("/api/v1/contacts", query_string={"page": 1}).json["next_page"] is None
+
+
+def test_the_same_name_with_another_number_is_a_new_contact(team):
+    admin = team["admin"]
+    import_csv(admin, csv_body("Asha Rao,,,,9876543210"))
+    assert import_csv(admin, csv_body("Asha Rao,,,,9876543211")).json["imported"] == 1
+
+
+def test_import_header_columns_may_come_in_any_order(team):
+    data = csv_body("9876543210,Asha Rao, expo ,,", header="Phones, NAME,source,email,company")
+    assert import_csv(team["admin"], data).json["imported"] == 1
+    assert who(team["admin"], "9876543210")["source"] == "expo"
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"  \n\n", "empty"),
+    (b"name,phones\nAsha,9876543210\n", "header"),
+    (b"name,company,email,source,phones,extra\n", "header"),
+    ("name,company,email,source,phones\nJos\u00e9,,,,9876543210\n".encode("latin-1"), "UTF-8"),
+])
+def test_a_file_that_cannot_be_imported_is_422(team, data, message):
+    response = import_csv(team["admin"], data)
+    assert response.status_code == 422, response.json
+    assert message in response.json["error"]["message"]
+
+
+def test_a_utf8_file_with_a_byte_order_mark_is_read(team):
+    data = "\ufeff".encode() + csv_body("Jos\u00e9 \u00c1lvarez,,,,9876543210")
+    assert import_csv(team["admin"], data).json["imported"] == 1
+    assert who(team["admin"], "9876543210")["name"] == "Jos\u00e9 \u00c1lvarez"
+
+
+def test_a_header_only_file_imports_nothing(team):
+    assert import_csv(team["admin"], csv_body()).json == {"imported": 0, "duplicates": 0, "failed": 0,
+                                                          "errors": []}
+
+
+def test_only_managers_and_admins_import(team):
+    assert import_csv(team["rep"], csv_body("A,,,,9876543210")).status_code == 403
+    assert import_csv(team["manager"], csv_body("A,,,,9876543210")).status_code == 200
+
+
+def test_import_needs_a_csv_body(team):
+    response = import_csv(team["admin"], b'{"name": "A"}', content_type="application/json")
+    assert response.status_code == 415
+
+
+def test_import_owner_defaults_to_the_importer_and_may_be_named(team, make_org):
+    manager, rep = team["manager"], team["rep"]
+    import_csv(manager, csv_body("A,,,,9876543210"))
+    import_csv(manager, csv_body("B,,,,9876543211"), owner_id=rep.user_id)
+    owners = {c["name"]: c["owner_id"] for c in manager.get("/api/v1/contacts").json["items"]}
+    assert owners == {"A": manager.user_id, "B": rep.user_id}
+    assert import_csv(manager, csv_body("C,,,,9876543212"), owner_id=make_org().user_id).status_code == 422
+
+
+def test_an_erased_number_is_not_brought_back_by_an_import(team, clean_app):
+    from mobile_sync.number_hash import ERASED, number_hash
+    from server.extensions import db
+    from server.models import ErasedNumber
+
+    admin = team["admin"]
+    with clean_app.app_context():
+        key = clean_app.config["HASH_KEY"]
+        db.session.add(ErasedNumber(organization_id=admin.organization_id,
+                                    number_hash=number_hash(key, ERASED, admin.organization_id, "+919876543210")))
+        db.session.commit()
+    report = import_csv(admin, csv_body("Gone,,,,9123456789;9876543210", "Kept,,,,9123456780")).json
+    assert (report["imported"], report["failed"]) == (1, 1) and report["errors"][0]["line"] == 2
+    assert who(admin, "9123456789") is None
+
+
+def test_an_import_over_the_record_limit_stores_nothing(team, clean_app, monkeypatch):
+    from mobile_sync import contacts_csv
+    from server.extensions import db
+    from server.models import Organization
+
+    admin = team["admin"]
+    with clean_app.app_context():
+        db.session.get(Organization, admin.organization_id).settings = {"record_limit": 5}
+        db.session.commit()
+    response = import_csv(admin, csv_body(*generated_lines(6)))
+    assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
+    assert admin.get("/api/v1/contacts").json["items"] == []
+    monkeypatch.setattr(contacts_csv, "CHUNK", 3)  # the second block crosses the limit: the first is not kept either
+    assert import_csv(admin, csv_body(*generated_lines(6))).status_code == 403
+    assert admin.get("/api/v1/contacts").json["items"] == []
+    assert import_csv(admin, csv_body(*generated_lines(5))).json["imported"] == 5
+
+
+def test_a_two_thousand_line_file_imports_with_every_number_indexed(team, make_device, monkeypatch):
+    from mobile_sync import contacts_csv
+
+    monkeypatch.setattr(contacts_csv, "ANALYZE_MIN", 1000)  # PostgreSQL: statistics refreshed in the transaction
+    manager, rep = team["manager"], make_device(team["rep"])
+    lines = generated_lines(2000)
+    report = import_csv(manager, csv_body(*lines)).json
+    assert (report["imported"], report["duplicates"], report["failed"]) == (2000, 0, 0)
+    cursor, cards = 0, []
+    while True:
+        page = rep.get("/api/v1/directory", device=True, query_string={"cursor": cursor}).json
+        cards += page["cards"]
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            break
+    assert len(cards) == 2000 + 667 and {c["record_type"] for c in cards} == {"contact"}
+    match = who(team["rep"], "099 0000 1500")  # the second number of line 1502
+    assert (match["record_type"], match["name"], match["company"]) == ("contact", "Person 1500", "Company 0")
+    contact = manager.get(f"/api/v1/contacts/{match['record_id']}").json
+    assert contact["phones"] == ["+919800001500", "+919900001500"] and contact["email"] == "p1500@example.test"
+    assert import_csv(manager, csv_body(*lines)).json["duplicates"] == 2000
+
+
+def test_errors_listed_are_capped_but_all_failures_counted(team):
+    report = import_csv(team["admin"], csv_body(*[f"Bad {i},,,,1{i}" for i in range(1200)])).json
+    assert report["failed"] == 1200 and len(report["errors"]) == 1000
+
+
+def test_the_import_has_its_own_body_limit(team, clean_app):
+    clean_app.config["MAX_CONTENT_LENGTH"] = 10_000
+    data = csv_body(*generated_lines(500))
+    assert len(data) > 10_000
+    assert import_csv(team["admin"], data).json["imported"] == 500
+    assert create(team["admin"], name="X" * 150, company="Y" * 150, phones=["9123456789"] * 20,
+                  source="x" * 20_000).status_code == 413
+    clean_app.config["CSV_IMPORT_MAX_BYTES"] = 10_000
+    response = import_csv(team["admin"], data)
+    assert response.status_code == 413 and response.json["error"]["code"] == "payload_too_large"
+
+
+# --- flask import-contacts -----------------------------------------------------
+
+def test_the_flask_command_imports_a_file_with_the_same_rules(team, clean_app, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(csv_body(*generated_lines(20), "Bad,,,,123"))
+    runner = clean_app.test_cli_runner()
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", str(team["admin"].organization_id)])
+    assert result.exit_code == 0, result.output
+    assert "imported 20, duplicates 0, failed 1" in result.output
+    assert "line 22:" in result.output
+    assert who(team["rep"], "9800000007")["name"] == "Person 7"
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", str(team["admin"].organization_id)])
+    assert "imported 0, duplicates 20, failed 1" in result.output
+
+
+def test_the_flask_command_may_name_an_owner_of_the_organisation(team, clean_app, tmp_path, make_org):
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(csv_body("Asha Rao,,,,9876543210"))
+    org_id, rep = str(team["admin"].organization_id), team["rep"]
+    runner = clean_app.test_cli_runner()
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", org_id,
+                                 "--owner", str(make_org().user_id)])
+    assert result.exit_code != 0 and "No such owner" in result.output
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", org_id, "--owner", str(rep.user_id)])
+    assert result.exit_code == 0, result.output
+    assert [c["owner_id"] for c in rep.get("/api/v1/contacts").json["items"]] == [rep.user_id]
+
+
+def test_the_flask_command_refuses_an_unknown_organisation_or_a_bad_file(team, clean_app, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"nope\n")
+    runner = clean_app.test_cli_runner()
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", "424242"])
+    assert result.exit_code != 0 and "No organisation" in result.output
+    result = runner.invoke(args=["import-contacts", str(path), "--organization", str(team["admin"].organization_id)])
+    assert result.exit_code != 0 and "header" in result.output
+    assert team["admin"].get("/api/v1/contacts").json["items"] == []
+
+
+def test_blocks_prepared_by_worker_processes_import_the_same_as_in_process(make_org, clean_app, monkeypatch):
+    from mobile_sync import contacts_csv
+
+    monkeypatch.setattr(contacts_csv, "CHUNK", 7)  # many blocks, prepared ahead of the one being stored
+    lines = generated_lines(60) + ["Bad,,,,12", "Person 3,,,,+91 98 0000 0003", "Tel,,,,tel:+44 20 7946 0958"]
+    data = csv_body(*lines, *generated_lines(10, start=100))
+    results = []
+    for workers, parallel_min in ((1, 10_000), (3, 10)):
+        monkeypatch.setattr(contacts_csv, "PARALLEL_MIN", parallel_min)
+        clean_app.config["CSV_IMPORT_WORKERS"] = workers
+        admin = make_org(region="IN")
+        report = import_csv(admin, data).json
+        listing = [(c["name"], c["company"], c["email"], c["phones"]) for page in (1, 2)
+                   for c in admin.get("/api/v1/contacts", query_string={"page": page}).json["items"]]
+        results.append((report, sorted(listing)))
+    assert results[0] == results[1]
+    report = results[0][0]
+    assert (report["imported"], report["duplicates"], report["failed"]) == (71, 1, 1)
+
+
+def test_imported_contacts_carry_the_time_of_the_import(team, clock):
+    import_csv(team["admin"], csv_body("Asha Rao,Rao Traders,,expo,9876543210"))
+    contact = team["admin"].get("/api/v1/contacts").json["items"][0]
+    assert contact["created_at"] == contact["updated_at"] == "2026-11-20T09:00:00+00:00"
