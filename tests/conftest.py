@@ -11,6 +11,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+# Helper modules shared by several test modules: their asserts get pytest's
+# detailed failure messages too (registered before anything imports them).
+pytest.register_assert_rewrite("tests.api.exports", "tests.api.contact_requests", "tests.security.tenants",
+                               "tests.security.route_requests")
+
 _TMP = tempfile.mkdtemp(prefix="callsync-tests-")
 os.environ.setdefault("DATA_DIR", _TMP)
 os.environ.pop("REDIS_URL", None)
