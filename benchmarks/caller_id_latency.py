@@ -13,7 +13,8 @@ import time
 import urllib.parse
 
 from benchmarks.caller_id_data import SUFFIX_DIGITS
-from tests.topology import Topology, cpu_seconds, tree_cpu_seconds
+from tests.processes import cpu_seconds, tree_cpu_seconds
+from tests.topology import Topology
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from benchmarks.caller_id_latency import KeepAlive
 from benchmarks.caller_id_ringing import SignallingFcm
+from tests.processes import ROOT
 from tests.topology import Topology
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def profile_lookups(topo: Topology, token: str, lookups: list, out: Path, n: int) -> None:

@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 from scripts.simulate_phone import (Client, give_consent, make_call_log, make_people,  # noqa: E402
                                     make_phone_book, register_device, sign_in)
 from tests.seed_records import seed_records  # noqa: E402
-from tests.topology import Topology, tree_cpu_seconds  # noqa: E402
+from tests.processes import tree_cpu_seconds  # noqa: E402
+from tests.topology import Topology  # noqa: E402
 
 TARGET_PER_CORE = 35_000
 TARGET_RATIO = 10.0
