@@ -122,14 +122,14 @@ def send_push(message_id: int) -> str:
     from mobile_sync.push_payloads import NOTIFICATIONS
     from mobile_sync.pushes import claim_push
     from server.push import deliver, sender_for
-    from server.push_dispatch import record_no_token, record_outcome
+    from server.push_dispatch import record_no_target, record_outcome
 
     claimed = claim_push(db.session, message_id)
     db.session.commit()  # the claim is visible before anything is sent
     if claimed is None:
         return "skipped"
     if not claimed["target"]:
-        record_no_token(message_id)
+        record_no_target(message_id)
         return "failed"
     outcome = deliver(sender_for(current_app), target=claimed["target"], data=claimed["data"],
                       collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],

@@ -74,7 +74,9 @@ def record_outcome(message_id: int, claimed: dict, outcome) -> None:
     log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
 
 
-def record_no_token(message_id: int) -> None:
+def record_no_target(message_id: int) -> None:
+    """The device has neither a token nor an installation ID (any more): failed,
+    recorded as NO_TOKEN as before."""
     from mobile_sync.pushes import record_push_outcome
     from server.clock import now
     from server.extensions import db
@@ -221,7 +223,7 @@ class PushDispatcher:
             if claimed is None:
                 return  # another sender has it, or it is done
             if not claimed["target"]:
-                record_no_token(task.message_id)
+                record_no_target(task.message_id)
                 return
             task.claimed, task.attempts = claimed, claimed["attempts"]
         claimed = task.claimed
