@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
-from schemas.fields import Email, NonEmptyText, Text
+from schemas.fields import Email, Id, NonEmptyText, Text
 
 NAME_MAX = 200
 COMPANY_MAX = 200
@@ -28,9 +28,9 @@ class ContactCreateSchema(Schema):
     company = Text(allow_none=True, validate=validate.Length(max=COMPANY_MAX))
     email = Email(allow_none=True)
     source = Text(allow_none=True, validate=validate.Length(max=SOURCE_MAX))
-    owner_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1),
-                              metadata={"description": "Defaults to the creator; only managers and admins may "
-                                                       "give another user of the organisation."})
+    owner_id = Id(allow_none=True, strict=True,
+                  metadata={"description": "Defaults to the creator; only managers and admins may "
+                                           "give another user of the organisation."})
     phones = fields.List(NonEmptyText(PHONE_MAX), required=True,
                          validate=validate.Length(min=1, max=PHONES_MAX),
                          metadata={"description": "As typed; national numbers are read in the user's or the "
@@ -66,7 +66,7 @@ class ContactListQuerySchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     q = Text(validate=validate.Length(max=NAME_MAX),
              metadata={"description": "Prefix of the name or the company, case-insensitive."})
-    owner_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    owner_id = Id()
 
 
 class ContactPageSchema(Schema):
@@ -75,8 +75,7 @@ class ContactPageSchema(Schema):
 
 
 class ContactImportQuerySchema(Schema):
-    owner_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1),
-                              metadata={"description": "Owner of the imported contacts; defaults to the importer."})
+    owner_id = Id(metadata={"description": "Owner of the imported contacts; defaults to the importer."})
 
 
 class ImportErrorSchema(Schema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import Text
+from schemas.fields import Id, Text
 
 ERASABLE_RECORD_TYPES = ["contact", "lead"]
 
@@ -14,7 +14,7 @@ class ErasureSchema(Schema):
     phone = Text(validate=validate.Length(min=1, max=64),
                  metadata={"description": "the number as typed; read with the organisation's region"})
     record_type = fields.String(validate=validate.OneOf(ERASABLE_RECORD_TYPES))
-    record_id = fields.Integer(validate=validate.Range(min=1, max=2**62))
+    record_id = Id()
 
     @validates_schema
     def _one_target(self, data, **kwargs):

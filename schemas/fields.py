@@ -1,6 +1,8 @@
 """Field types shared by the schemas."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import phonenumbers
 from marshmallow import ValidationError, fields, validate
 
@@ -49,6 +51,44 @@ class Email(fields.Email):
 # Row ids are PostgreSQL `integer` (32-bit): a larger id in a path, query or
 # body could only fail in the database, as a 500, instead of being invalid.
 MAX_ID = 2**31 - 1
+
+
+class Id(fields.Integer):
+    """A row id as a body or a query gives it: 1 to 2**31-1, the range of the
+    database's key columns, so an id past it is a 422, not a database error."""
+
+    def __init__(self, **kwargs):
+        extra = kwargs.pop("validate", None)
+        checks = [validate.Range(min=1, max=MAX_ID, error=f"Must be an id between 1 and {MAX_ID}.")]
+        checks += extra if isinstance(extra, (list, tuple)) else [extra] if extra else []
+        super().__init__(validate=checks, **kwargs)
+
+
+# The times a query or a body may give: from the Unix (and Android) epoch to a
+# year before the last that Python and the database can hold, so that a time
+# shifted by its offset or by a day of arithmetic still fits.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+class Moment(fields.AwareDateTime):
+    """An ISO 8601 time (UTC when it has no offset) between EARLIEST and
+    LATEST, loaded in UTC. `9999-12-31T23:59:59-23:59` is a 422, not an
+    overflow in the view or the database."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("default_timezone", timezone.utc)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError:
+            moment = None
+        if moment is None or not EARLIEST <= moment < LATEST:
+            raise ValidationError(f"Must be a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC).")
+        return moment
 
 ROLE = fields.String(required=True, validate=validate.OneOf(["admin", "manager", "rep"]))
 

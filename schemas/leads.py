@@ -1,11 +1,9 @@
 """Leads, review actions, notes and call-back tasks."""
 from __future__ import annotations
 
-from datetime import timezone
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import MAX_ID, Email, NonEmptyText, Text
+from schemas.fields import Email, Id, Moment, NonEmptyText, Text
 
 STATUSES = ["pending_review", "approved", "rejected", "merged"]
 REASONS = ["personal", "spam", "not_a_lead"]
@@ -37,9 +35,9 @@ class LeadListSchema(Schema):
 
 class LeadQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
-    owner_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    owner_id = Id()
     source = Text(validate=validate.Length(max=100))
-    since = fields.AwareDateTime(default_timezone=timezone.utc)
+    since = Moment()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
 
@@ -90,21 +88,20 @@ class RejectSchema(Schema):
 
 class MergeSchema(Schema):
     into_type = fields.String(required=True, validate=validate.OneOf(["contact", "lead"]))
-    into_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    into_id = Id(required=True)
 
 
 class AssignSchema(Schema):
-    user_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    user_id = Id(required=True)
 
 
 class BulkSchema(Schema):
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=MAX_ID)), required=True,
-                      validate=validate.Length(min=1, max=500))
+    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))
     action = fields.String(required=True, validate=validate.OneOf(["approve", "reject", "assign", "merge"]))
     reason = fields.String(validate=validate.OneOf(REASONS))
-    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    user_id = Id()
     into_type = fields.String(validate=validate.OneOf(["contact", "lead"]))
-    into_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    into_id = Id()
 
     @validates_schema
     def _needs(self, data, **kwargs):

@@ -1,11 +1,9 @@
 """Ending the service, and the access audit."""
 from __future__ import annotations
 
-from datetime import timezone
-
 from marshmallow import Schema, fields, validate
 
-from schemas.fields import Text
+from schemas.fields import Moment, Text
 
 
 class CloseOrganizationSchema(Schema):
@@ -23,7 +21,7 @@ class OrganizationStatusSchema(Schema):
 
 
 class AuditQuerySchema(Schema):
-    since = fields.AwareDateTime(default_timezone=timezone.utc)
+    since = Moment()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
 

@@ -5,7 +5,7 @@ from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from schemas.fields import MAX_ID, NonEmptyText, Region, Text
+from schemas.fields import Id, NonEmptyText, Region, Text
 
 CALL_TYPES = ["incoming", "outgoing", "missed", "voicemail", "rejected", "answered_externally"]
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour.")
@@ -33,7 +33,7 @@ class TrackingNumberSchema(Schema):
     source = NonEmptyText(100, required=True)
     valid_from = fields.Date(allow_none=True)
     valid_to = fields.Date(allow_none=True)
-    owner_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=MAX_ID))
+    owner_id = Id(allow_none=True)
 
 
 class SettingsSchema(Schema):
