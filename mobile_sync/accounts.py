@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,10 @@ def signup(session, *, organization: str, region: str, name: str, email: str, pa
 
 @dataclass
 class LoginLimits:
+    """Failed logins allowed in `window_s`: per account from one client
+    network (`max_failures`) and per client network whatever the account
+    (`max_failures_per_address`)."""
+
     secret: str
     max_failures: int
     max_failures_per_address: int
@@ -73,8 +78,24 @@ class LoginLimits:
                    window_s=config["LOGIN_WINDOW_S"])
 
 
-def _throttle_key(secret: str, kind: str, value: str) -> str:
-    return hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+def client_network(address: str) -> str:
+    """The unit a client address is throttled by: an IPv4 address, or the /64
+    of an IPv6 one (one subscriber holds a whole /64 and can rotate within it)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _throttle_key(secret: str, kind: str, *values: str) -> str:
+    """A keyed hash naming what is counted: no address or e-mail is stored in clear."""
+    message = kind + ":" + "\n".join(values)
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 def _retry_after(session, key: str, limit: int, window_s: int, now: datetime) -> int | None:
@@ -89,27 +110,43 @@ def _retry_after(session, key: str, limit: int, window_s: int, now: datetime) ->
     return max(1, math.ceil(wait))
 
 
+def _check_throttles(session, keys_and_limits, window_s: int, now: datetime, message: str) -> None:
+    """429 with Retry-After if any key has used up its failures in the window."""
+    for key, limit in keys_and_limits:
+        wait = _retry_after(session, key, limit, window_s, now)
+        if wait is not None:
+            raise ServiceError(429, "too_many_attempts", message, headers={"Retry-After": str(wait)})
+
+
+def _record_failure(session, keys, window_s: int, now: datetime) -> None:
+    session.add_all([LoginFailure(key_hash=key, failed_at=now) for key in keys])
+    session.execute(delete(LoginFailure).where(LoginFailure.failed_at < now - timedelta(seconds=window_s)))
+    session.flush()
+
+
 def login(session, *, email: str, password: str, address: str, now: datetime,
           limits: LoginLimits) -> tuple[User, str]:
-    """Check a password; throttle repeated failures per account and per address."""
-    account_key = _throttle_key(limits.secret, "account", email)
-    address_key = _throttle_key(limits.secret, "address", address)
-    for key, limit in ((account_key, limits.max_failures), (address_key, limits.max_failures_per_address)):
-        wait = _retry_after(session, key, limit, limits.window_s, now)
-        if wait is not None:
-            raise ServiceError(429, "too_many_attempts",
-                               "Too many failed logins. Try again later.", headers={"Retry-After": str(wait)})
+    """Check a password; throttle repeated failures per (account, client
+    network) and per client network.
+
+    There is no per-account limit across networks on purpose: it would let a
+    stranger lock the owner out. Guessing from many networks is bounded by
+    the per-network limits and the password rules.
+    """
+    network = client_network(address)
+    account_key = _throttle_key(limits.secret, "account_at", email, network)
+    address_key = _throttle_key(limits.secret, "address", network)
+    _check_throttles(session, ((account_key, limits.max_failures), (address_key, limits.max_failures_per_address)),
+                     limits.window_s, now, "Too many failed logins. Try again later.")
     user = session.execute(
         select(User).where(User.email == email).execution_options(all_organizations=True)
     ).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, password)
     closing = user is not None and user.organization.closing_at is not None and user.role != "admin"
     if not ok or user is None or user.disabled_at or closing:
-        session.add_all([LoginFailure(key_hash=account_key, failed_at=now),
-                         LoginFailure(key_hash=address_key, failed_at=now)])
-        session.execute(delete(LoginFailure).where(LoginFailure.failed_at < now - timedelta(seconds=limits.window_s)))
-        session.flush()
+        _record_failure(session, (account_key, address_key), limits.window_s, now)
         raise ServiceError(401, "invalid_credentials", "The e-mail address or password is wrong.")
+    # The network's own count stays: one's own account must not reset a guesser's budget.
     session.execute(delete(LoginFailure).where(LoginFailure.key_hash == account_key))
     return user, issue_user_token(session, user)
 
