@@ -47,15 +47,34 @@ def create_user(session, *, organization_id: int, name: str, email: str, passwor
 
 
 def signup(session, *, organization: str, region: str, name: str, email: str, password: str,
-           now: datetime, trial_days: int) -> tuple[Organization, User, str]:
-    """Create an organisation on a trial plan with its first user, an admin."""
-    if email_taken(session, email):
-        raise conflict("email_taken", "An account with this e-mail address already exists.")
-    org = Organization(name=organization, region=region, plan="trial",
-                       trial_ends_at=now + timedelta(days=trial_days), settings={}, created_at=now)
-    session.add(org)
-    session.flush()
-    user = create_user(session, organization_id=org.id, name=name, email=email, password=password, role="admin")
+           now: datetime, trial_days: int, address: str, limits: LoginLimits) -> tuple[Organization, User, str]:
+    """Create an organisation on a trial plan with its first user, an admin.
+
+    An address that already has an account is 409 `email_taken`: the contract
+    answers a new address with its token, so the answers cannot be made alike.
+    Instead each such answer counts as a failed attempt of the client network
+    (shared with failed logins) and of the address, and past their limits
+    every sign-up from that network, or for that address, is 429: a stranger
+    can test a handful of addresses, not a list. Callers commit the failure
+    that goes with a 409.
+    """
+    network = client_network(address)
+    keys = ((_throttle_key(limits.secret, "address", network), limits.max_failures_per_address),
+            (_throttle_key(limits.secret, "signup", email), limits.max_failures))
+    _check_throttles(session, keys, limits.window_s, now, "Too many attempts. Try again later.")
+    try:
+        if email_taken(session, email):
+            raise conflict("email_taken", "An account with this e-mail address already exists.")
+        with session.begin_nested():  # the organisation and its admin, or neither
+            org = Organization(name=organization, region=region, plan="trial",
+                               trial_ends_at=now + timedelta(days=trial_days), settings={}, created_at=now)
+            session.add(org)
+            session.flush()
+            user = create_user(session, organization_id=org.id, name=name, email=email, password=password,
+                               role="admin")
+    except ServiceError:
+        _record_failure(session, [key for key, _ in keys], limits.window_s, now)
+        raise
     return org, user, issue_user_token(session, user)
 
 

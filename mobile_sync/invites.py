@@ -2,27 +2,48 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 
-from mobile_sync.accounts import create_user, email_taken, issue_user_token
+from mobile_sync.accounts import create_user, issue_user_token
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.passwords import hash_password
 from mobile_sync.tokens import INVITE_TOKEN, hash_token, new_token
 from server.models import Invite, User
 
 
-def create_invite(session, *, inviter: User, email: str, role: str, now: datetime,
-                  ttl_hours: int) -> tuple[Invite, str]:
-    """Record an invite; return it and the clear token for the e-mailed link."""
-    if email_taken(session, email) and _imported_teammate(session, inviter.organization_id, email) is None:
-        raise conflict("email_taken", "An account with this e-mail address already exists.")
+class NewInvite(NamedTuple):
+    invite: Invite
+    token: str
+    # The address has an account in another organisation: the e-mail tells
+    # its owner so instead of carrying the link. The inviter is not told.
+    address_has_account: bool
+
+
+def create_invite(session, *, inviter: User, email: str, role: str, now: datetime, ttl_hours: int) -> NewInvite:
+    """Record an invite; return it and the clear token for the e-mailed link.
+
+    The answer is the same whether or not the address has an account in
+    another organisation, so an admin cannot probe addresses; only a current
+    teammate's address is 409 `email_taken` (the admin sees the team anyway).
+    """
+    from mobile_sync.import_rows import PASSWORD_NOT_SET
+
+    holder = session.execute(  # one look-up, whoever holds the address: no timing to tell them apart
+        select(User.organization_id, User.password_hash).where(User.email == email)
+        .execution_options(all_organizations=True)
+    ).first()
+    teammate = holder is not None and holder.organization_id == inviter.organization_id
+    if teammate and holder.password_hash != PASSWORD_NOT_SET:
+        raise conflict("email_taken", "This address already belongs to a teammate in your organisation.")
+    has_account = holder is not None and not teammate
     clear, digest = new_token(INVITE_TOKEN)
     invite = Invite(organization_id=inviter.organization_id, email=email, role=role, token_hash=digest,
                     invited_by_id=inviter.id, created_at=now, expires_at=now + timedelta(hours=ttl_hours))
     session.add(invite)
     session.flush()
-    return invite, clear
+    return NewInvite(invite, clear, has_account)
 
 
 def withdraw_invite(session, invite_id: int, now: datetime) -> None:
@@ -74,9 +95,23 @@ def _imported_teammate(session, organization_id: int, email: str) -> User | None
     ).scalar_one_or_none()
 
 
-def render_invite_email(*, organization_name: str, inviter_name: str, link: str, expires_at: datetime) -> tuple[str, str]:
-    """Subject and plain-text body of the invitation e-mail."""
+def render_invite_email(*, organization_name: str, inviter_name: str, link: str, expires_at: datetime,
+                        address_has_account: bool = False) -> tuple[str, str]:
+    """Subject and plain-text body of the invitation e-mail.
+
+    To an address that already has an account elsewhere it explains why the
+    invitation cannot be used, and carries no link.
+    """
     subject = f"{inviter_name} invited you to {organization_name} on CallSync"
+    if address_has_account:
+        body = (
+            f"{inviter_name} invited you to join {organization_name} on CallSync.\n\n"
+            "This e-mail address already has a CallSync account, and an account belongs to one "
+            "organisation, so the invitation cannot be accepted with it. To join, ask "
+            f"{inviter_name} to invite another address of yours.\n\n"
+            "If you did not expect this, ignore this e-mail.\n"
+        )
+        return subject, body
     body = (
         f"{inviter_name} invited you to join {organization_name} on CallSync.\n\n"
         f"Open this link to choose your password (valid until {expires_at:%Y-%m-%d %H:%M} UTC, once):\n\n"

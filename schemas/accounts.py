@@ -8,7 +8,39 @@ from schemas.fields import ROLE, Email, NonEmptyText, Region, Text
 PASSWORD = Text(required=True, load_only=True, validate=validate.Length(min=10, max=256))
 
 
+def _error_response(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": "Error"}}}
+
+
+TOO_MANY = ("`too_many_attempts`, with `Retry-After`: this client network (an IPv4 address or an IPv6 /64) "
+            "has used up its failed attempts, failed logins and sign-ups for taken addresses together "
+            "(`LOGIN_MAX_FAILURES_PER_ADDRESS` per `LOGIN_WINDOW_S`)")
+SIGNUP_RESPONSES = {
+    "409": _error_response(
+        "`email_taken`: the address already has an account. Each such answer counts as a failed attempt "
+        "of the client network and of the address."),
+    "429": _error_response(
+        TOO_MANY + ", or this address has been tried `LOGIN_MAX_FAILURES` times while it had an account. "
+        "Every sign-up is then refused, for a new address too, so the answer tells nothing."),
+}
+LOGIN_RESPONSES = {
+    "401": _error_response("`invalid_credentials`: the same answer for a wrong password and an unknown address."),
+    "429": _error_response(
+        TOO_MANY + ", or this account has had `LOGIN_MAX_FAILURES` failed logins from this client network. "
+        "The account's owner signing in from another network is not affected."),
+}
+INVITE_RESPONSES = {
+    "409": _error_response("`email_taken`: the address is a current teammate in this organisation."),
+}
+
+
 class SignupSchema(Schema):
+    """A new organisation and its first user, an admin."""
+
+    class Meta:
+        description = ("An address that already has an account is 409 `email_taken`; such answers are "
+                       "throttled per client network and per address (429 `too_many_attempts`).")
+
     organization = NonEmptyText(200, required=True)
     region = Region(required=True)
     name = NonEmptyText(200, required=True)
@@ -55,6 +87,14 @@ class UserUpdateSchema(Schema):
 
 
 class InviteCreateSchema(Schema):
+    """A future teammate's address and role."""
+
+    class Meta:
+        description = ("The answer is 201 whether or not the address has an account in another "
+                       "organisation; if it has, the e-mail tells its owner that the invitation cannot be "
+                       "accepted with that address, and carries no link. Only a current teammate's address "
+                       "is 409 `email_taken`.")
+
     email = Email(required=True)
     role = ROLE
 

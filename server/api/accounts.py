@@ -8,7 +8,7 @@ from mobile_sync import accounts, invites
 from mobile_sync.accounts import LoginLimits
 from mobile_sync.errors import ServiceError
 from schemas.accounts import (
-    ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema,
+    INVITE_RESPONSES, LOGIN_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema,
     InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
     UserUpdateSchema,
 )
@@ -31,14 +31,22 @@ class ApiKeyListSchema(Schema):
     next_page = fields.Integer(allow_none=True)
 
 
-@operation(bp, "/signup", "POST", auth=PUBLIC, body=SignupSchema, response=SignupResultSchema, status=201)
+@operation(bp, "/signup", "POST", auth=PUBLIC, body=SignupSchema, response=SignupResultSchema, status=201,
+           responses=SIGNUP_RESPONSES)
 def signup(principal, body):
     """Create an organisation and its first user (an admin)."""
-    org, user, token = accounts.signup(db.session, now=now(), trial_days=current_app.config["TRIAL_DAYS"], **body)
+    try:
+        org, user, token = accounts.signup(db.session, now=now(), trial_days=current_app.config["TRIAL_DAYS"],
+                                           address=request.remote_addr or "unknown",
+                                           limits=LoginLimits.from_config(current_app.config), **body)
+    except ServiceError:
+        db.session.commit()  # keep the recorded attempt (signup leaves nothing else behind)
+        raise
     return {"organization_id": org.id, "user_id": user.id, "token": token}
 
 
-@operation(bp, "/auth/login", "POST", auth=PUBLIC, body=LoginSchema, response=LoginResultSchema)
+@operation(bp, "/auth/login", "POST", auth=PUBLIC, body=LoginSchema, response=LoginResultSchema,
+           responses=LOGIN_RESPONSES)
 def login(principal, body):
     """Exchange e-mail and password for a user token; failures are throttled."""
     limits = LoginLimits.from_config(current_app.config)
@@ -77,15 +85,17 @@ def update_user(principal, body, user_id):
 
 
 @operation(bp, "/invites", "POST", auth=USER, roles=("admin",), body=InviteCreateSchema,
-           response=InviteCreatedSchema, status=201)
+           response=InviteCreatedSchema, status=201, responses=INVITE_RESPONSES)
 def create_invite(principal, body):
     """Invite a teammate; a one-time link is e-mailed."""
     cfg = current_app.config
-    invite, token = invites.create_invite(db.session, inviter=principal.user, email=body["email"],
-                                          role=body["role"], now=now(), ttl_hours=cfg["INVITE_TTL_HOURS"])
+    invite, token, has_account = invites.create_invite(db.session, inviter=principal.user, email=body["email"],
+                                                       role=body["role"], now=now(),
+                                                       ttl_hours=cfg["INVITE_TTL_HOURS"])
     subject, text = invites.render_invite_email(
         organization_name=principal.user.organization.name, inviter_name=principal.user.name,
-        link=f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/invite#token={token}", expires_at=invite.expires_at)
+        link=f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/invite#token={token}", expires_at=invite.expires_at,
+        address_has_account=has_account)
     result = {"invite_id": invite.id, "expires_at": invite.expires_at, "delivery": "pending"}
 
     def deliver():

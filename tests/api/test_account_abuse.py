@@ -72,3 +72,101 @@ def test_signing_into_ones_own_account_does_not_reset_a_guessers_budget(client, 
             assert login(client, f"victim{i}@example.test", "guess", ATTACKER).status_code == 401
         expected = 200 if round_ == 0 else 429
         assert login(client, mine.email, PASSWORD, ATTACKER).status_code == expected
+
+
+# --- sign-up and invites do not tell who has an account ---------------------
+
+def signup(client, email: str, address: str):
+    return client.post("/api/v1/signup", json={"organization": "Probe Ltd", "region": "GB", "name": "Probe",
+                                               "email": email, "password": PASSWORD},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def organisations(app) -> int:
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from server.models import Organization
+
+    with app.app_context():
+        count = db.session.execute(select(func.count()).select_from(Organization)
+                                   .execution_options(all_organizations=True)).scalar_one()
+        db.session.remove()
+    return count
+
+
+def test_a_new_address_signs_up_with_a_token_as_the_contract_says(client):
+    response = signup(client, "first.admin@example.test", OWNER_AT_OFFICE)
+    assert response.status_code == 201
+    assert set(response.json) == {"organization_id", "user_id", "token"}
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {response.json['token']}"})
+    assert me.json["role"] == "admin"
+
+
+def test_probing_sign_up_for_taken_addresses_is_throttled_per_client_network(client, clean_app, make_org):
+    clean_app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] = 3
+    known = [make_org().email for _ in range(3)]
+    for email in known:
+        response = signup(client, email, ATTACKER)
+        assert response.status_code == 409 and response.json["error"]["code"] == "email_taken"
+    before = organisations(clean_app)
+
+    # Past the limit every answer is 429, for a new address too: it tells nothing.
+    for email in (known[0], "never.seen@example.test"):
+        response = signup(client, email, ATTACKER)
+        assert response.status_code == 429 and response.json["error"]["code"] == "too_many_attempts"
+        assert 1 <= int(response.headers["Retry-After"]) <= 900
+    assert organisations(clean_app) == before
+
+    assert signup(client, "someone.new@example.test", OWNER_AT_OFFICE).status_code == 201
+
+
+def test_one_taken_address_tried_from_many_networks_is_throttled(client, make_org):
+    owner = make_org()
+    for i in range(5):
+        assert signup(client, owner.email, f"192.0.2.{i + 1}").status_code == 409
+    response = signup(client, owner.email, "192.0.2.200")
+    assert response.status_code == 429 and response.json["error"]["code"] == "too_many_attempts"
+    assert signup(client, "another.new@example.test", "192.0.2.200").status_code == 201
+    # The owner can still sign in, from anywhere.
+    assert login(client, owner.email, PASSWORD, "192.0.2.1").status_code == 200
+
+
+def test_inviting_an_address_with_an_account_elsewhere_answers_like_a_new_address(client, clean_app, make_org,
+                                                                                    clock):
+    from tests.api.test_invites import outbox_messages
+
+    elsewhere = make_org(name="Elsewhere Ltd")
+    admin = make_org(name="Rao Traders")
+    answers = [admin.post("/api/v1/invites", json={"email": email, "role": "rep"})
+               for email in (elsewhere.email, "nobody.yet@example.test")]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert [sorted(a.json) for a in answers] == [["delivery", "expires_at", "invite_id"]] * 2
+    assert answers[0].json["delivery"] == answers[1].json["delivery"] == "outbox"
+    assert answers[0].json["expires_at"] == answers[1].json["expires_at"]
+
+    mail = {message["To"]: message.get_body(preferencelist=("plain",)).get_content()
+            for _, message in outbox_messages(clean_app)}
+    assert "/invite#token=" in mail["nobody.yet@example.test"]
+    notice = mail[elsewhere.email]
+    assert "already has a CallSync account" in notice and "token=" not in notice
+    # The account elsewhere is untouched.
+    assert login(client, elsewhere.email, PASSWORD, OWNER_AT_OFFICE).json["user"]["organization_id"] == \
+        elsewhere.organization_id
+
+
+def test_inviting_a_current_teammate_is_a_conflict(make_org, make_user):
+    admin = make_org()
+    rep = make_user(admin)
+    response = admin.post("/api/v1/invites", json={"email": rep.email, "role": "manager"})
+    assert response.status_code == 409 and response.json["error"]["code"] == "email_taken"
+    assert "teammate" in response.json["error"]["message"]
+
+
+def test_the_document_says_what_signup_and_invites_answer_for_a_taken_address(client):
+    document = client.get("/api/v1/openapi.json").json
+    signup_doc = document["paths"]["/api/v1/signup"]["post"]["responses"]
+    assert "email_taken" in signup_doc["409"]["description"] and "429" in signup_doc
+    schemas = document["components"]["schemas"]
+    assert "409 `email_taken`" in schemas["Signup"]["description"]
+    assert "whether or not the address has an account" in schemas["InviteCreate"]["description"]
