@@ -1,6 +1,6 @@
 """The plan's daily API request limit per organisation: 429 with
 Retry-After until the UTC day ends. Redis counters in production (one INCR),
-a database counter in the embedded mode."""
+a database counter without Redis (committed apart from the request)."""
 from __future__ import annotations
 
 import logging
@@ -24,13 +24,27 @@ def _seconds_to_midnight(moment: datetime) -> int:
 
 
 def _count_in_database(org_id: int, day: str) -> int:
-    """One upsert that returns the new count (SQLite and PostgreSQL)."""
+    """One upsert that returns the new count.
+
+    The organisation's counter row is locked by the upsert until its
+    transaction ends. Inside the request's transaction that meant until the
+    request committed, so on PostgreSQL all of an organisation's requests ran
+    one at a time. There it is counted in a transaction of its own, on a
+    connection of its own, committed at once. SQLite runs one write
+    transaction at a time whatever we do, and the request's transaction
+    already holds the write lock (a second connection would wait on it), so
+    there it is counted inside the request's transaction."""
     session = db.session
     stmt = (dialect_insert(session, RequestCounter).values(organization_id=org_id, day=day, count=1)
             .on_conflict_do_update(index_elements=["organization_id", "day"],
                                    set_={"count": RequestCounter.count + 1})
             .returning(RequestCounter.count))
-    return session.connection().execute(stmt).scalar_one()
+    if session.get_bind().dialect.name == "sqlite":
+        return session.connection().execute(stmt).scalar_one()
+    with db.engine.connect() as connection:
+        count = connection.execute(stmt).scalar_one()
+        connection.commit()
+    return count
 
 
 def count_request(principal) -> None:
