@@ -3,15 +3,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
-from mobile_sync.errors import forbidden, not_found
+from mobile_sync.errors import conflict, forbidden, not_found
 from mobile_sync.tokens import DEVICE_TOKEN, new_token
 from server.models import AccessToken, Device, User
 
 
+# Phones a user may have registered at once (revoked ones do not count): each
+# ring writes one push row per phone, so the number must stay small.
+MAX_DEVICES_PER_USER = 10
+
+
 def register_device(session, *, user: User, fields: dict, now: datetime) -> tuple[Device, str]:
-    """Register a phone for `user`; return it and its device token (shown once)."""
+    """Register a phone for `user`; return it and its device token (shown once).
+
+    409 `device_limit_reached` when the user already has MAX_DEVICES_PER_USER
+    phones. The user's row is locked first (FOR UPDATE; SQLite's BEGIN
+    IMMEDIATE already serialises writers), so two registrations at once
+    cannot both see nine and make eleven."""
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    active = session.execute(select(func.count()).select_from(Device)
+                             .where(Device.user_id == user.id, Device.revoked_at.is_(None))).scalar_one()
+    if active >= MAX_DEVICES_PER_USER:
+        raise conflict("device_limit_reached",
+                       f"You already have {MAX_DEVICES_PER_USER} phones registered, the most allowed. "
+                       "Revoke one you no longer use (DELETE /api/v1/devices/{id}) and register again.")
     device = Device(organization_id=user.organization_id, user_id=user.id, created_at=now, updated_at=now, **fields)
     session.add(device)
     session.flush()
@@ -58,5 +75,5 @@ def revoke_device(session, device: Device, now: datetime) -> None:
     session.flush()
 
 
-__all__ = ["register_device", "get_device", "owned_device", "update_device", "revoke_device",
+__all__ = ["MAX_DEVICES_PER_USER", "register_device", "get_device", "owned_device", "update_device", "revoke_device",
            "forbidden"]

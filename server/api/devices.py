@@ -15,10 +15,16 @@ from server.extensions import db
 
 bp = Blueprint("devices", __name__, url_prefix="/api/v1")
 
+DEVICE_LIMIT_RESPONSE = {"409": {
+    "description": f"`device_limit_reached`: the user has {devices.MAX_DEVICES_PER_USER} phones registered "
+                   "already (revoked ones do not count); revoke one first.",
+    "content": {"application/json": {"schema": "Error"}}}}
 
-@operation(bp, "/devices", "POST", auth=USER, body=DeviceCreateSchema, response=DeviceCreatedSchema, status=201)
+
+@operation(bp, "/devices", "POST", auth=USER, body=DeviceCreateSchema, response=DeviceCreatedSchema, status=201,
+           responses=DEVICE_LIMIT_RESPONSE)
 def register_device(principal, body):
-    """Register the signed-in user's phone; returns its device token once."""
+    """Register the signed-in user's phone (at most 10 at once); returns its device token once."""
     device, token = devices.register_device(db.session, user=principal.user, fields=body, now=now())
     return {"device_id": device.id, "device_token": token}
 
