@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from mobile_sync.errors import ServiceError, conflict, forbidden, not_found
 from mobile_sync.passwords import hash_password, verify_password
 from mobile_sync.tokens import API_KEY, USER_TOKEN, new_token
-from server.models import AccessToken, ApiKey, LoginFailure, Organization, User
+from server.models import AccessToken, ApiKey, LoginFailure, Organization, RecordPhone, User
 
 
 def email_taken(session, email: str) -> bool:
@@ -197,13 +197,34 @@ def update_user(session, acting: User, user_id: int, changes: dict, now: datetim
 
 
 def set_user_phone(session, user: User, raw: str | None, now: datetime) -> None:
-    """A colleague's own number joins the phone index (calls from it are never leads)."""
+    """A colleague's own number joins the phone index (calls from it are never leads).
+
+    A number of a contact or lead of the organisation is 409 `phone_in_use`:
+    that customer's calls would stop making leads and caller ID would name
+    the colleague.
+    """
     from mobile_sync.phone_index import parse_phones, set_record_phones
 
     numbers = parse_phones([raw], user.region or user.organization.region, field="phone") if raw else []
+    for number in numbers:
+        holder = _customer_holding(session, user.organization_id, number.e164)
+        if holder is not None:
+            message = (f"This number belongs to a {holder} of your organisation; a teammate's own number "
+                       f"cannot be a customer's. Remove it from the {holder} first, or enter another number.")
+            raise ServiceError(409, "phone_in_use", message, fields={"phone": [message]})
     user.phone = numbers[0].e164 if numbers else None
     set_record_phones(session, organization_id=user.organization_id, record_type="user", record_id=user.id,
                       numbers=numbers, now=now)
+
+
+def _customer_holding(session, organization_id: int, e164: str) -> str | None:
+    """"contact" or "lead" if such a record of the organisation has this number in the phone index."""
+    return session.execute(
+        select(RecordPhone.record_type)
+        .where(RecordPhone.organization_id == organization_id, RecordPhone.e164 == e164,
+               RecordPhone.record_type.in_(("contact", "lead")))
+        .order_by(RecordPhone.record_type).limit(1)
+    ).scalar()
 
 
 def update_profile(session, user: User, changes: dict, now: datetime) -> User:

@@ -32,6 +32,12 @@ LOGIN_RESPONSES = {
 INVITE_RESPONSES = {
     "409": _error_response("`email_taken`: the address is a current teammate in this organisation."),
 }
+OWN_PHONE = ("The user's own work number; calls from it never become leads. A number of a contact or lead "
+             "of the organisation is 409 `phone_in_use`.")
+OWN_PHONE_RESPONSES = {
+    "409": _error_response("`phone_in_use`: the number belongs to a contact or lead of the organisation; "
+                           "`fields.phone` says so."),
+}
 
 
 class SignupSchema(Schema):
@@ -81,8 +87,7 @@ class UserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(["admin", "manager", "rep"]))
     name = NonEmptyText(200)
     region = Region(allow_none=True)
-    phone = Text(allow_none=True, validate=validate.Length(max=64),
-                 metadata={"description": "The teammate's own work number; calls from it never become leads"})
+    phone = Text(allow_none=True, validate=validate.Length(max=64), metadata={"description": OWN_PHONE})
     disabled = fields.Boolean()
 
 

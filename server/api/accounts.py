@@ -8,7 +8,7 @@ from mobile_sync import accounts, invites
 from mobile_sync.accounts import LoginLimits
 from mobile_sync.errors import ServiceError
 from schemas.accounts import (
-    INVITE_RESPONSES, LOGIN_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema,
+    INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema,
     InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
     UserUpdateSchema,
 )
@@ -78,7 +78,7 @@ def get_user(principal, user_id):
 
 
 @operation(bp, "/users/<int:user_id>", "PATCH", auth=USER, roles=("admin",), body=UserUpdateSchema,
-           response=UserSchema)
+           response=UserSchema, responses=OWN_PHONE_RESPONSES)
 def update_user(principal, body, user_id):
     """Change a teammate's role, name, region, or disable the account."""
     return accounts.update_user(db.session, principal.user, user_id, body, now())

@@ -170,3 +170,55 @@ def test_the_document_says_what_signup_and_invites_answer_for_a_taken_address(cl
     schemas = document["components"]["schemas"]
     assert "409 `email_taken`" in schemas["Signup"]["description"]
     assert "whether or not the address has an account" in schemas["InviteCreate"]["description"]
+
+
+# --- a rep's own number is never a customer's --------------------------------
+
+CUSTOMER, LEAD, OWN = "+91 98765 43210", "+91 91234 56789", "+91 90000 11111"
+
+
+def test_a_rep_cannot_take_a_customers_number_as_their_own(make_org, make_user):
+    admin = make_org(region="IN")
+    rep = make_user(admin, "rep", name="Ravi Rep")
+    contact = admin.post("/api/v1/contacts", json={"name": "Asha Rao", "company": "Rao Traders",
+                                                   "phones": [CUSTOMER]})
+    assert contact.status_code == 201, contact.json
+    lead = admin.post("/api/v1/leads", json={"name": "Kiran Kumar", "phone": LEAD})
+    assert lead.status_code == 201, lead.json
+
+    for typed, holder in (("098765 43210", "contact"), (CUSTOMER, "contact"), ("+919123456789", "lead")):
+        response = rep.patch("/api/v1/me", json={"phone": typed})
+        assert response.status_code == 409, (typed, response.json)
+        error = response.json["error"]
+        assert error["code"] == "phone_in_use" and f"belongs to a {holder}" in error["message"]
+        assert list(error["fields"]) == ["phone"]
+
+    assert rep.get("/api/v1/me").json["phone"] is None
+    caller = rep.get("/api/v1/caller-id", query_string={"number": CUSTOMER}).json["match"]
+    assert (caller["record_type"], caller["name"]) == ("contact", "Asha Rao")
+
+    accepted = rep.patch("/api/v1/me", json={"phone": OWN})
+    assert accepted.status_code == 200 and accepted.json["phone"] == "+919000011111"
+
+
+def test_an_admin_cannot_give_a_teammate_a_customers_number(make_org, make_user):
+    admin = make_org(region="IN")
+    rep = make_user(admin)
+    assert admin.post("/api/v1/contacts", json={"name": "Asha Rao", "phones": [CUSTOMER]}).status_code == 201
+    response = admin.patch(f"/api/v1/users/{rep.user_id}", json={"phone": CUSTOMER})
+    assert response.status_code == 409 and response.json["error"]["code"] == "phone_in_use"
+
+
+def test_another_organisations_customer_number_is_no_obstacle(make_org, make_user):
+    other = make_org(region="IN")
+    assert other.post("/api/v1/contacts", json={"name": "Asha Rao", "phones": [CUSTOMER]}).status_code == 201
+    admin = make_org(region="IN")
+    rep = make_user(admin)
+    response = rep.patch("/api/v1/me", json={"phone": CUSTOMER})
+    assert response.status_code == 200 and response.json["phone"] == "+919876543210"
+
+
+def test_the_document_says_a_customers_number_is_refused(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    for path in ("/api/v1/me", "/api/v1/users/{user_id}"):
+        assert "phone_in_use" in paths[path]["patch"]["responses"]["409"]["description"]
