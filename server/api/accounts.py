@@ -8,8 +8,8 @@ from mobile_sync import accounts, invites
 from mobile_sync.accounts import LoginLimits
 from mobile_sync.errors import ServiceError
 from schemas.accounts import (
-    INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema,
-    InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
+    INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema,
+    InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema, InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
     UserUpdateSchema,
 )
 from server.api.routing import after_commit, operation

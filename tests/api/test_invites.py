@@ -153,7 +153,9 @@ def test_a_made_up_token_is_not_found(client):
     assert response.json["error"]["code"] == "invite_not_found"
 
 
-def test_inviting_an_existing_account_is_a_conflict(client, make_org, smtp_inbox):
+def test_inviting_ones_own_address_is_a_conflict(client, make_org, smtp_inbox):
+    # An address with an account in another organisation is answered like a new one:
+    # see tests/api/test_account_abuse.py.
     admin = make_org()
     response = admin.post("/api/v1/invites", json={"email": admin.email, "role": "rep"})
     assert response.status_code == 409 and response.json["error"]["code"] == "email_taken"
