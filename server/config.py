@@ -58,6 +58,9 @@ def load_config() -> dict:
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_MAX_FAILURES_PER_ADDRESS": _int("LOGIN_MAX_FAILURES_PER_ADDRESS", 30),
         "LOGIN_WINDOW_S": _int("LOGIN_WINDOW_S", 900),
+        # How long a request waits for the embedded SQLite file's write lock
+        # before it is answered 503 with Retry-After.
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "MAX_CONTENT_LENGTH": _int("MAX_BODY_BYTES", 2 * 1024 * 1024),
         "CSV_IMPORT_MAX_BYTES": _int("CSV_IMPORT_MAX_BYTES", 64 * 1024 * 1024),
         "CSV_IMPORT_WORKERS": _int("CSV_IMPORT_WORKERS", 0) or None,

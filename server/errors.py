@@ -5,9 +5,11 @@ import logging
 import traceback
 
 from flask import jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from mobile_sync.errors import ServiceError, forbidden, not_found  # noqa: F401
+from server.extensions import is_database_busy
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,11 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_fields",
     429: "rate_limited",
+    503: "service_unavailable",
 }
+
+# When a client whose request met a busy database should try again.
+BUSY_RETRY_AFTER_S = 2
 
 
 ApiError = ServiceError
@@ -56,6 +62,17 @@ def register_error_handlers(app) -> None:
         if status == 405 and err.get_response().headers.get("Allow"):
             headers["Allow"] = err.get_response().headers["Allow"]
         return error_response(status, _HTTP_CODES.get(status, "http_error"), message, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def _database_error(err: OperationalError):
+        # The embedded SQLite file is written by one transaction at a time: a
+        # request that waited the whole busy timeout for its turn is told to
+        # come back, like a 429, rather than that something broke.
+        if is_database_busy(err):
+            log.warning("database busy: request answered 503")
+            return error_response(503, "database_busy", "The service is busy; try again in a few seconds.",
+                                  headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        return _unexpected(err)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
