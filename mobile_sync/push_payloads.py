@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
+from nacl.exceptions import CryptoError
 from nacl.public import PublicKey, SealedBox
 
 from mobile_sync.number_hash import number_hash
@@ -25,9 +26,29 @@ NOTIFICATIONS = {
 }
 
 
+class SealError(ValueError):
+    """The device's key cannot be sealed to (not a usable X25519 point)."""
+
+
+def can_seal_to(raw_key: bytes) -> bool:
+    """Whether a sealed box can be made for this 32-byte key. libsodium
+    refuses low-order points (all zeros, for one) only when it seals, so the
+    key is tried with a probe when the phone registers it."""
+    try:
+        SealedBox(PublicKey(raw_key)).encrypt(b"probe")
+    except (CryptoError, ValueError, TypeError):
+        return False
+    return True
+
+
 def seal(public_key_b64: str, payload: dict) -> str:
-    box = SealedBox(PublicKey(base64.b64decode(public_key_b64)))
-    return base64.b64encode(box.encrypt(json.dumps(payload, separators=(",", ":"), default=str).encode())).decode()
+    """`payload` sealed for the key's holder alone; SealError if the key cannot be used."""
+    try:
+        box = SealedBox(PublicKey(base64.b64decode(public_key_b64)))
+        sealed = box.encrypt(json.dumps(payload, separators=(",", ":"), default=str).encode())
+    except (CryptoError, ValueError, TypeError) as err:
+        raise SealError("the device's push key cannot be sealed to") from err
+    return base64.b64encode(sealed).decode()
 
 
 def collapse_key(hash_key: str, organization_id: int, kind: str, e164: str | None) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, or_, select, update
 
 from mobile_sync.bulk_sql import driver_rows, one_of
-from mobile_sync.push_payloads import NOTICE_TTL_S, build_data, collapse_key
+from mobile_sync.push_payloads import NOTICE_TTL_S, SealError, build_data, collapse_key
 from server.models import Device, PushMessage
 from server.models.base import UTCDateTime
 
@@ -32,7 +32,7 @@ _TARGET_COLUMNS = {"fid": Device.fcm_fid, "token": Device.fcm_token}
 _MESSAGES = PushMessage.__table__
 # One statement per message (a ring has one or two devices), straight to the driver.
 _QUEUED = ("organization_id", "push_id", "device_id", "user_id", "kind", "collapse_key", "ttl_s", "data", "status",
-           "attempts", "created_at", "expires_at")
+           "attempts", "error", "created_at", "expires_at")
 _INSERT_ONE = insert(_MESSAGES).values({name: bindparam(name) for name in _QUEUED}).returning(_MESSAGES.c.id)
 _CLAIM = (
     update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"), _MESSAGES.c.status == "queued")
@@ -67,20 +67,32 @@ def devices_of(session, organization_id: int, user_ids) -> list:
 def queue_push(session, *, organization_id: int, user_ids, kind: str, context: dict | None, e164: str | None,
                hash_key: str, now: datetime, ttl_s: int = NOTICE_TTL_S, devices: list | None = None
                ) -> tuple[str, list[int]]:
-    """Record one message per device of `user_ids`; return (push id, message ids).
-    One INSERT ... RETURNING a message, on the session's connection (the rows
-    reference only devices and users that exist already)."""
+    """Record one message per device of `user_ids`; return (push id, ids of
+    the messages to send). One INSERT ... RETURNING a message, on the
+    session's connection (the rows reference only devices and users that
+    exist already). A device whose key cannot be sealed to gets a message
+    recorded as failed (`SEAL_FAILED`), never sent: one bad key does not fail
+    the ring or the processing run that pushes."""
     push_id = str(uuid.uuid4())
     key = collapse_key(hash_key, organization_id, kind, e164)
-    rows = [{"organization_id": organization_id, "push_id": push_id, "device_id": device.id,
-             "user_id": device.user_id, "kind": kind, "collapse_key": key, "ttl_s": ttl_s,
-             "data": build_data(kind, push_id, context, device.push_public_key), "status": "queued", "attempts": 0,
-             "created_at": now, "expires_at": now + timedelta(seconds=ttl_s)}
-            for device in (devices if devices is not None else devices_of(session, organization_id, user_ids))]
-    if not rows:
+    if devices is None:
+        devices = devices_of(session, organization_id, user_ids)
+    if not devices:
         return push_id, []
     connection = session.connection()
-    return push_id, [driver_rows(connection, _INSERT_ONE, row)[0][0] for row in rows]
+    to_send = []
+    for device in devices:
+        row = {"organization_id": organization_id, "push_id": push_id, "device_id": device.id,
+               "user_id": device.user_id, "kind": kind, "collapse_key": key, "ttl_s": ttl_s, "status": "queued",
+               "attempts": 0, "error": None, "created_at": now, "expires_at": now + timedelta(seconds=ttl_s)}
+        try:
+            row["data"] = build_data(kind, push_id, context, device.push_public_key)
+        except SealError:
+            row.update(data=build_data(kind, push_id, None, None), status="failed", error="SEAL_FAILED")
+        message_id = driver_rows(connection, _INSERT_ONE, row)[0][0]
+        if row["status"] == "queued":
+            to_send.append(message_id)
+    return push_id, to_send
 
 
 def forget_push_target(session, device_id: int, target: PushTarget) -> None:

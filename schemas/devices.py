@@ -6,6 +6,7 @@ import binascii
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from mobile_sync.push_payloads import can_seal_to
 from schemas.fields import Text
 
 
@@ -18,6 +19,8 @@ def _check_public_key(value: str | None) -> None:
         raise ValidationError("Must be a base64 X25519 public key (32 bytes).")
     if len(raw) != 32:
         raise ValidationError("Must be a base64 X25519 public key (32 bytes).")
+    if not can_seal_to(raw):
+        raise ValidationError("This key cannot receive sealed pushes (a low-order or invalid X25519 point).")
 
 
 class DeviceCreateSchema(Schema):
