@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, select
 
 from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.errors import ServiceError
+from mobile_sync.store.locks import lock_consent_change
 from server.models import ConsentEvent, ConsentState, Device, Organization
 from server.models.devices import CONSENT_SCOPES
 
@@ -23,7 +24,7 @@ DEFAULT_POLICY_TEXT = (
     "deleted. Without these permissions you can still enter leads by hand."
 )
 
-# Called with (session, device_id) when a scope is revoked; the sync modules
+# Called with (session, device_id, now) when a scope is revoked; the sync modules
 # register the deletion of what the device uploaded under that scope.
 REVOCATION_HANDLERS: dict[str, list] = {scope: [] for scope in CONSENT_SCOPES}
 
@@ -76,6 +77,8 @@ def set_consent(session, *, device: Device, org: Organization, choices: dict, po
         raise ServiceError(409, "policy_version_mismatch",
                            f"Consent must be given to the current policy (version {policy['version']}).",
                            fields={"policy_version": [f"Current version is {policy['version']}."]})
+    # The upload in flight commits first; the next one reads this choice.
+    lock_consent_change(session, device.id)
     existing = {row.scope: row for row in session.execute(
         select(ConsentState).where(ConsentState.device_id == device.id)).scalars()}
     for scope in CONSENT_SCOPES:
@@ -92,6 +95,6 @@ def set_consent(session, *, device: Device, org: Organization, choices: dict, po
                                  scope=scope, granted=granted, policy_version=policy_version, created_at=now))
         if was_granted and not granted:
             for handler in REVOCATION_HANDLERS[scope]:
-                handler(session, device.id)
+                handler(session, device.id, now)
     session.flush()
     return consent_state(session, device.id)

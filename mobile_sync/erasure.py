@@ -27,6 +27,7 @@ from mobile_sync.number_hash import ERASED, PHONEBOOK, number_hash
 from mobile_sync.directory import require_directory_reset
 from mobile_sync.phone_index import log_directory_change, parse_phones
 from mobile_sync.phones import region_for
+from mobile_sync.store.locks import lock_erasure
 from server.models import (
     Call, Contact, DirectoryChange, ErasedNumber, Lead, Note, Organization, PhonebookContact, PhonebookNumber,
     PushMessage, RecordPhone, Suppression, Task, User,
@@ -71,6 +72,7 @@ def erase_phone(session, *, org: Organization, raw_phone: str, region: str | Non
                 now: datetime) -> ErasureResult:
     """Erase everything about one number (read with `region`, else the organisation's)."""
     number = parse_phones([raw_phone], region_for(region, org.region), field="phone")[0]
+    lock_erasure(session, org.id)
     result = ErasureResult()
     erase_number(session, org=org, e164=number.e164, hash_key=hash_key, now=now, result=result)
     session.flush()
@@ -81,6 +83,7 @@ def erase_record(session, *, org: Organization, record_type: str, record_id: int
                  now: datetime) -> ErasureResult:
     """Erase a contact or lead, everything of it, and every number it held."""
     model = RECORD_MODELS.get(record_type)
+    lock_erasure(session, org.id)
     record = session.execute(select(model).where(model.id == record_id, model.organization_id == org.id)
                              .execution_options(all_organizations=True)).scalar_one_or_none() if model else None
     if record is None:
@@ -152,6 +155,24 @@ def erase_number(session, *, org: Organization, e164: str, hash_key: str, now: d
         session.add(ErasedNumber(organization_id=org_id, number_hash=digest, erased_at=now))
     result.numbers_erased += 1
     session.flush()
+
+
+def delete_records_of_device_calls(session, org_id: int, device_id: int, now: datetime) -> ErasureResult:
+    """What exists only because of one phone's calls, for a consent
+    withdrawal: the leads made from its calls that are still waiting for
+    review and hold no other phone's call (with their notes, tasks and index
+    rows), and the call-back tasks its calls opened."""
+    device_calls = select(Call.id).where(Call.organization_id == org_id, Call.device_id == device_id)
+    others = select(Call.id).where(Call.organization_id == org_id, Call.record_type == "lead",
+                                   Call.record_id == Lead.id, Call.device_id != device_id)
+    leads = set(session.execute(select(Lead.id).where(
+        Lead.organization_id == org_id, Lead.status == "pending_review",
+        Lead.created_from_call_id.in_(device_calls), ~others.exists())).scalars())
+    result = ErasureResult()
+    _delete_records(session, org_id, {("lead", lead_id) for lead_id in leads}, set(), now, result)
+    result.deleted["tasks"] += _rows_changed(session, delete(Task).where(
+        Task.organization_id == org_id, Task.call_id.in_(device_calls)))
+    return result.finish()
 
 
 def _delete_records(session, org_id: int, refs: set[tuple[str, int]], erased: set[str], now: datetime,

@@ -22,9 +22,11 @@ from mobile_sync.bulk_sql import driver_rows, is_postgresql
 from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.errors import ServiceError
+from mobile_sync.erasure import delete_records_of_device_calls
 from mobile_sync.erasure_check import erased_numbers
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit
+from mobile_sync.store.locks import lock_for_upload, lock_processing
 from schemas.sync import MAX_BATCH
 from server.models import Call, Device, Organization, SyncCursor, SyncUpload, User
 from server.models.base import UTCDateTime
@@ -198,8 +200,9 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     `rows` are `CallRow`s already read, or rows as sent. Rows that cannot be
     used are reported by index; the others are kept.
     """
-    require_consent(session, device.id, "call_log")
     check_batch_size(rows, "calls")
+    lock_for_upload(session, org.id, device.id)
+    require_consent(session, device.id, "call_log")
     result = UploadResult()
     values, indexes = _read_rows(rows, user, org, result)
     erased = erased_numbers(session, org.id, (v.e164 for v in values), hash_key)
@@ -249,8 +252,13 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
 
 
 @on_revocation("call_log")
-def delete_device_calls(session, device_id: int) -> None:
-    """Consent to the call log withdrawn: delete every call this phone uploaded."""
+def delete_device_calls(session, device_id: int, now: datetime) -> None:
+    """Consent to the call log withdrawn: delete every call this phone
+    uploaded, with the leads and tasks that exist only because of them (after
+    the organisation's processing run in flight, if any)."""
+    device = session.get(Device, device_id)
+    lock_processing(session, device.organization_id)
+    delete_records_of_device_calls(session, device.organization_id, device_id, now)
     session.execute(delete(Call).where(Call.device_id == device_id))
     session.execute(delete(SyncUpload).where(SyncUpload.device_id == device_id, SyncUpload.kind == "calls"))
     session.execute(delete(SyncCursor).where(SyncCursor.device_id == device_id, SyncCursor.kind == "calls"))

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.store.locks import lock_for_upload
 from mobile_sync.ingest_calls import UploadResult, advance_cursor, check_batch_size, dialect_insert
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import normalize_number, region_for
@@ -53,9 +54,10 @@ def _store_numbers(session, *, contact_id: int, user_id: int, org_id: int, e164s
 
 def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list, now, hash_key: str) -> UploadResult:
     """Validate and store a contact-list batch; return what happened."""
-    require_consent(session, device.id, "contacts")
     check_batch_size(contacts, "contacts")
     check_batch_size(deleted, "deletions")
+    lock_for_upload(session, org.id, device.id)
+    require_consent(session, device.id, "contacts")
     result = UploadResult()
     keep = bool((org.settings or {}).get("keep_phone_contacts", False))
     region = region_for(user.region, org.region)
@@ -135,7 +137,7 @@ def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list
 
 
 @on_revocation("contacts")
-def delete_device_phonebook(session, device_id: int) -> None:
+def delete_device_phonebook(session, device_id: int, now) -> None:
     """Consent to the contact list withdrawn: delete what this phone uploaded."""
     ids = select(PhonebookContact.id).where(PhonebookContact.device_id == device_id)
     session.execute(delete(PhonebookNumber).where(PhonebookNumber.contact_id.in_(ids)))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from mobile_sync.bulk_sql import among, insert_rows, not_among
 from mobile_sync.call_matching import CallFacts
+from mobile_sync.erasure_check import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
 from mobile_sync.phone_index import log_directory_change
@@ -33,6 +34,7 @@ class RuleContext:
 
     rules: dict
     timezone: ZoneInfo
+    erased: set[str] = field(default_factory=set)
     colleagues: set[str] = field(default_factory=set)
     tracking: set[str] = field(default_factory=set)
     spam: set[str] = field(default_factory=set)
@@ -58,6 +60,8 @@ def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> st
         return "skip:disabled"
     if call.e164 is None:
         return f"not_matchable:{call.number_status}"
+    if call.e164 in ctx.erased:
+        return "skip:erased"
     if call.e164 in ctx.colleagues:
         return "skip:colleague"
     if call.e164 in ctx.tracking:
@@ -115,6 +119,10 @@ def load_context(session, org: Organization, batch: list[CallFacts], hash_key: s
         return ctx
     # Core statements (on the tables' columns): the ORM's result set-up cost
     # more than these few rows.
+    # Uploads drop erased numbers, and an erasure waits for the uploads and
+    # the processing run in flight (`mobile_sync.store.locks`); asked again
+    # here, inside the run's transaction, all the same.
+    ctx.erased = erased_numbers(session, org.id, numbers, hash_key)
     phones, suppressions, book_numbers, calls = (RecordPhone.__table__.c, Suppression.__table__.c,
                                                  PhonebookNumber.__table__.c, Call.__table__.c)
     ctx.colleagues = set(session.execute(

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from mobile_sync.call_matching import relink_calls
 from mobile_sync.erasure_check import refuse_erased
-from mobile_sync.errors import ServiceError, conflict, forbidden, invalid, not_found
+from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
 from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import number_hash
 from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number
+from mobile_sync.store.locks import lock_leads, lock_processing
 from server.models import Call, Contact, Lead, Note, Suppression, Task, User
 
 PAGE_SIZE = 50
@@ -116,24 +117,61 @@ def _require_reviewer(user: User) -> None:
         raise forbidden("Only managers and admins review leads.")
 
 
+def _state(lead: Lead) -> dict:
+    return {"status": lead.status, "reject_reason": lead.reject_reason, "merged_into_type": lead.merged_into_type,
+            "merged_into_id": lead.merged_into_id}
+
+
+def _refuse(lead: Lead, code: str, message: str) -> ServiceError:
+    """409 carrying the lead's current state: the reviewer lost a race, or
+    the decision was taken already."""
+    return ServiceError(409, code, message, fields={"current": _state(lead)})
+
+
+def _suppression_hash(lead: Lead, hash_key: str) -> str:
+    return number_hash(hash_key, SUPPRESS, lead.organization_id, lead.phone)
+
+
+def _lift_suppressions(session, lead: Lead) -> None:
+    """Remove the suppressions this lead's rejection created."""
+    session.execute(delete(Suppression).where(Suppression.organization_id == lead.organization_id,
+                                              Suppression.lead_id == lead.id))
+
+
+# Review decisions lock the lead's row first (`lock_leads`) and decide on the
+# state it holds then: two reviewers at once are served one after the other.
 def approve(session, lead: Lead, user: User, now: datetime) -> Lead:
+    """Approve a pending lead, or a rejected one (which lifts the suppression
+    its rejection created). Approving an approved lead changes nothing."""
     _require_reviewer(user)
+    lock_leads(session, Lead, [lead.id])
     if lead.status == "merged":
-        raise conflict("lead_merged", "This lead was merged into another record.")
+        raise _refuse(lead, "lead_merged", "This lead was merged into another record.")
+    if lead.status == "approved":
+        return lead
+    if lead.status == "rejected":
+        _lift_suppressions(session, lead)
     lead.status, lead.reject_reason, lead.updated_at = "approved", None, now
     session.flush()
     return lead
 
 
 def reject(session, lead: Lead, user: User, reason: str, now: datetime, hash_key: str) -> Lead:
-    """Reject a lead; `spam` suppresses its number for the whole organisation,
-    `personal` only for the rep who owns it."""
+    """Reject a pending lead (or change a rejection's reason); `spam`
+    suppresses its number for the whole organisation, `personal` only for the
+    rep who owns it. An approved lead is not rejected: 409."""
     _require_reviewer(user)
+    lock_leads(session, Lead, [lead.id])
     if lead.status == "merged":
-        raise conflict("lead_merged", "This lead was merged into another record.")
+        raise _refuse(lead, "lead_merged", "This lead was merged into another record.")
+    if lead.status == "approved":
+        raise _refuse(lead, "lead_approved", "This lead was approved; it is no longer up for review.")
+    if lead.status == "rejected" and lead.reject_reason == reason:
+        return lead
+    _lift_suppressions(session, lead)
     lead.status, lead.reject_reason, lead.updated_at = "rejected", reason, now
     if lead.phone and reason in ("spam", "personal"):
-        digest = number_hash(hash_key, SUPPRESS, lead.organization_id, lead.phone)
+        digest = _suppression_hash(lead, hash_key)
         scope_user = None if reason == "spam" else lead.owner_id
         exists = session.execute(select(Suppression.id).where(
             Suppression.organization_id == lead.organization_id, Suppression.number_hash == digest,
@@ -149,13 +187,20 @@ def merge(session, lead: Lead, user: User, into_type: str, into_id: int, now: da
     """Merge a lead into a contact or another lead: its number joins that
     record, and its calls, notes and open tasks move there."""
     _require_reviewer(user)
+    # After the processing run in flight (it attaches calls to these
+    # records), then both leads' rows in id order: merges A->B and B->A at
+    # once are served one after the other, and the second finds A merged.
+    lock_processing(session, lead.organization_id)
+    lock_leads(session, Lead, [lead.id, into_id] if into_type == "lead" else [lead.id])
     if lead.status == "merged":
-        raise conflict("lead_merged", "This lead was already merged.")
+        raise _refuse(lead, "lead_merged", "This lead was already merged.")
     model = Contact if into_type == "contact" else Lead
     target = session.get(model, into_id)
-    if target is None or target.organization_id != lead.organization_id or (into_type == "lead" and (
-            target.id == lead.id or target.status == "merged")):
+    if target is None or target.organization_id != lead.organization_id or (
+            into_type == "lead" and target.id == lead.id):
         raise not_found(into_type)
+    if into_type == "lead" and target.status == "merged":
+        raise _refuse(target, "target_merged", "The record to merge into was itself merged into another.")
     org_id = lead.organization_id
     moved_numbers = record_numbers(session, org_id, "lead", [lead.id])[lead.id]
     if moved_numbers:
@@ -194,6 +239,7 @@ def _fold_activity(target, lead: Lead) -> None:
 def assign(session, lead: Lead, user: User, new_owner_id: int, now: datetime) -> Lead:
     _require_reviewer(user)
     _user_in_org(session, lead.organization_id, new_owner_id)
+    lock_leads(session, Lead, [lead.id])
     lead.owner_id, lead.updated_at = new_owner_id, now
     session.flush()
     return lead

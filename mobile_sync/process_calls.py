@@ -22,15 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from mobile_sync.bulk_sql import among, is_postgresql, plan_for_each_batch, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.lead_rules import apply_auto_lead_rules
+from mobile_sync.store.locks import lock_processing
 from server.models import Call, Organization, SyncUpload
 
-ORG_LOCK_BASE = 0x43530000_00000000 >> 1  # advisory-lock key space of call processing
 # Uploads one run takes: 50 uploads of 1,000 calls keep a run's transaction
 # and its in-memory decisions small while paying the fixed costs once for many.
 MAX_UPLOADS_PER_RUN = 50
@@ -53,36 +53,34 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> Pro
     """Process the upload together with its organisation's other pending
     uploads. Nothing to do if the upload is already processed: the run that
     processed it took the others too, or their own jobs will."""
+    organization_id = session.execute(
+        select(SyncUpload.organization_id).where(SyncUpload.id == upload_id)
+        .execution_options(all_organizations=True)).scalar()
+    if organization_id is None:
+        return ProcessingRun()
+    # The organisation's lock before the upload's row: a consent withdrawal
+    # holding it deletes upload rows (the other order deadlocks).
+    lock_processing(session, organization_id)
     row = session.execute(
-        select(SyncUpload.organization_id, SyncUpload.processed_at).where(SyncUpload.id == upload_id)
+        select(SyncUpload.processed_at, SyncUpload.set_aside_at).where(SyncUpload.id == upload_id)
         .with_for_update().execution_options(all_organizations=True)
     ).one_or_none()
-    if row is None or row.processed_at is not None:
+    if row is None or row.processed_at is not None or row.set_aside_at is not None:
         return ProcessingRun()
-    _lock_organization(session, row.organization_id)
-    others = _take_pending_uploads(session, row.organization_id, MAX_UPLOADS_PER_RUN - 1, besides=upload_id)
-    return _process_uploads(session, row.organization_id, sorted([upload_id, *others]), now, hash_key)
+    plan_for_each_batch(session)
+    others = _take_pending_uploads(session, organization_id, MAX_UPLOADS_PER_RUN - 1, besides=upload_id)
+    return _process_uploads(session, organization_id, sorted([upload_id, *others]), now, hash_key)
 
 
 def process_pending_uploads(session, organization_id: int, now: datetime, hash_key: str) -> ProcessingRun:
     """Process the organisation's pending uploads, oldest first, up to
     `MAX_UPLOADS_PER_RUN`; uploads another run holds are left to it."""
-    _lock_organization(session, organization_id)
+    lock_processing(session, organization_id)
+    plan_for_each_batch(session)
     upload_ids = _take_pending_uploads(session, organization_id, MAX_UPLOADS_PER_RUN)
     if not upload_ids:
         return ProcessingRun()
     return _process_uploads(session, organization_id, upload_ids, now, hash_key)
-
-
-def _lock_organization(session, organization_id: int) -> None:
-    if is_postgresql(session):
-        # One run per organisation at a time: its leads, tasks and record
-        # counters are shared by every rep, and two workers taking their row
-        # locks in call order deadlock (and could open the same task twice).
-        # Other organisations' uploads still run in parallel. (SQLite has one
-        # writer at a time anyway.)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_BASE + organization_id})
-        plan_for_each_batch(session)
 
 
 def _take_pending_uploads(session, organization_id: int, limit: int, besides: int | None = None) -> list[int]:
@@ -90,7 +88,8 @@ def _take_pending_uploads(session, organization_id: int, limit: int, besides: in
     SKIP LOCKED: an upload another run holds is that run's (PostgreSQL; SQLite
     has no row locks, and a single writer)."""
     u = UPLOADS.c
-    query = (select(u.id).where(u.organization_id == organization_id, u.kind == "calls", u.processed_at.is_(None))
+    query = (select(u.id).where(u.organization_id == organization_id, u.kind == "calls", u.processed_at.is_(None),
+                                u.set_aside_at.is_(None))
              .order_by(u.id).limit(limit).with_for_update(skip_locked=True))
     if besides is not None:
         query = query.where(u.id != besides)
@@ -130,7 +129,8 @@ def stale_uploads(session, *, older_than: datetime, limit: int = 500) -> list[tu
     processing (the outbox) since before `older_than`, oldest first."""
     u = UPLOADS.c
     return [tuple(row) for row in session.execute(
-        select(u.id, u.organization_id).where(u.kind == "calls", u.processed_at.is_(None), u.created_at <= older_than)
+        select(u.id, u.organization_id).where(u.kind == "calls", u.processed_at.is_(None), u.set_aside_at.is_(None),
+                                              u.created_at <= older_than)
         .order_by(u.id).limit(limit))]
 
 

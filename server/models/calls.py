@@ -31,6 +31,13 @@ class SyncUpload(Base, OrgScoped):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Processing runs that failed on this upload alone; at `MAX_FAILURES`
+    # (mobile_sync.process_calls) it is set aside for an admin to look at,
+    # and the organisation's other uploads go on. `last_error` is the
+    # exception's class name only: never data.
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")  # no Python default: driver_rows inserts
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    set_aside_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Call(Base, OrgScoped):

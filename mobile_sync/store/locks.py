@@ -1,0 +1,80 @@
+"""The locking discipline, written once: which transaction waits for which,
+so that consent withdrawal, erasure and review decisions win against an
+upload or a processing run in flight.
+
+On PostgreSQL these are transaction-scoped advisory locks (released at
+commit or rollback). SQLite runs one write transaction at a time (every
+transaction begins IMMEDIATE), so there each function does nothing.
+
+Who takes what, always in this order (so no two can wait on each other):
+
+1. the organisation's erasure gate: uploads share it, an erasure holds it
+   alone. An erasure waits for the uploads in flight to commit, and uploads
+   that start meanwhile wait for the erasure, then see its erased numbers.
+2. a device's consent: its uploads share it, a change of its consent holds
+   it alone. A withdrawal waits for the upload in flight, then deletes what
+   it stored; an upload that starts meanwhile then reads the withdrawal.
+3. the organisation's processing: one processing run at a time, and consent
+   withdrawal, erasure and merges wait for the run in flight (and it for
+   them), instead of deleting rows the run is writing (a deadlock).
+4. lead rows, in id order (`lock_leads`): review decisions.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from mobile_sync.bulk_sql import driver_rows
+
+# Advisory-lock key spaces (PostgreSQL's two-integer form, so they never meet
+# the one-bigint keys of processing).
+_ERASURE_GATE = 0x43530001
+_DEVICE_CONSENT = 0x43530002
+PROCESSING_BASE = 0x43530000_00000000 >> 1  # + organisation id: one bigint key
+
+_UPLOAD_LOCKS = text("SELECT pg_advisory_xact_lock_shared(:gate, :org), pg_advisory_xact_lock_shared(:consent, :device)")
+_CONSENT_CHANGE = text("SELECT pg_advisory_xact_lock(:consent, :device)")
+_ERASURE = text("SELECT pg_advisory_xact_lock(:gate, :org)")
+_PROCESSING = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _on_postgresql(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_for_upload(session, organization_id: int, device_id: int) -> None:
+    """An upload (calls or contacts) is about to check consent and erased
+    numbers, then store: hold both off until it commits (locks 1 and 2, shared)."""
+    if _on_postgresql(session):
+        driver_rows(session.connection(), _UPLOAD_LOCKS, {"gate": _ERASURE_GATE, "org": organization_id,
+                                                         "consent": _DEVICE_CONSENT, "device": device_id})
+
+
+def lock_consent_change(session, device_id: int) -> None:
+    """The device's consent is about to change: wait for its uploads in flight (lock 2)."""
+    if _on_postgresql(session):
+        driver_rows(session.connection(), _CONSENT_CHANGE, {"consent": _DEVICE_CONSENT, "device": device_id})
+
+
+def lock_erasure(session, organization_id: int) -> None:
+    """An erasure is about to run: wait for the uploads in flight and the
+    processing run, and hold both off until it commits (locks 1 and 3)."""
+    if _on_postgresql(session):
+        driver_rows(session.connection(), _ERASURE, {"gate": _ERASURE_GATE, "org": organization_id})
+        lock_processing(session, organization_id)
+
+
+def lock_processing(session, organization_id: int) -> None:
+    """One processing run (or withdrawal, erasure, merge) of the organisation
+    at a time (lock 3). Its leads, tasks and counters are shared by every rep;
+    other organisations go on in parallel."""
+    if _on_postgresql(session):
+        driver_rows(session.connection(), _PROCESSING, {"key": PROCESSING_BASE + organization_id})
+
+
+def lock_leads(session, model, ids) -> None:
+    """Row locks on these leads, in id order (lock 4), and their attributes
+    read again: a review decision sees the state the last decision left."""
+    ids = sorted(set(ids))
+    if ids:
+        session.execute(select(model).where(model.id.in_(ids)).order_by(model.id).with_for_update()
+                        .execution_options(populate_existing=True)).scalars().all()
