@@ -77,6 +77,7 @@ def load_config() -> dict:
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "TRUST_PROXY": _bool(env.get("TRUST_PROXY")),
         "HASH_KEY": env.get("HASH_KEY") or None,
+        # Bearer token for GET /metrics. Unset: open in development, 404 in production.
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
         "JSON_SORT_KEYS": False,
     }
