@@ -27,10 +27,13 @@ from sqlalchemy import select, update
 from mobile_sync.bulk_sql import among, is_postgresql, plan_for_each_batch, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
+from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from mobile_sync.store.locks import lock_processing
 from server.models import Call, Organization, SyncUpload
 
+# Runs that may fail on one upload alone before it is set aside for an admin.
+MAX_FAILURES = 3
 # Uploads one run takes: 50 uploads of 1,000 calls keep a run's transaction
 # and its in-memory decisions small while paying the fixed costs once for many.
 MAX_UPLOADS_PER_RUN = 50
@@ -49,10 +52,11 @@ class ProcessingRun:
     full: bool = False
 
 
-def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> ProcessingRun:
+def process_upload(session, upload_id: int, now: datetime, hash_key: str, alone: bool = False) -> ProcessingRun:
     """Process the upload together with its organisation's other pending
-    uploads. Nothing to do if the upload is already processed: the run that
-    processed it took the others too, or their own jobs will."""
+    uploads (`alone`: only it). Nothing to do if the upload is already
+    processed: the run that processed it took the others too, or their own
+    jobs will."""
     organization_id = session.execute(
         select(SyncUpload.organization_id).where(SyncUpload.id == upload_id)
         .execution_options(all_organizations=True)).scalar()
@@ -68,7 +72,8 @@ def process_upload(session, upload_id: int, now: datetime, hash_key: str) -> Pro
     if row is None or row.processed_at is not None or row.set_aside_at is not None:
         return ProcessingRun()
     plan_for_each_batch(session)
-    others = _take_pending_uploads(session, organization_id, MAX_UPLOADS_PER_RUN - 1, besides=upload_id)
+    others = [] if alone else _take_pending_uploads(session, organization_id, MAX_UPLOADS_PER_RUN - 1,
+                                                    besides=upload_id)
     return _process_uploads(session, organization_id, sorted([upload_id, *others]), now, hash_key)
 
 
@@ -122,6 +127,47 @@ def _write_outcomes(session, calls: list[CallFacts], now: datetime) -> None:
         {"id": c.id, "outcome": c.outcome, "record_type": c.record_type, "record_id": c.record_id,
          "processed_at": now} for c in calls],
         {"outcome": "varchar", "record_type": "varchar", "record_id": "integer", "processed_at": "timestamptz"})
+
+
+def pending_uploads(session, organization_id: int, limit: int = MAX_UPLOADS_PER_RUN) -> list[int]:
+    """The organisation's unprocessed call uploads, oldest first (not locked)."""
+    u = UPLOADS.c
+    return list(session.execute(select(u.id).where(
+        u.organization_id == organization_id, u.kind == "calls", u.processed_at.is_(None), u.set_aside_at.is_(None))
+        .order_by(u.id).limit(limit)).scalars())
+
+
+def record_failure(session, upload_id: int, error: str, now: datetime) -> bool:
+    """Count a processing run that failed on this upload alone; at
+    `MAX_FAILURES` set it aside. Returns whether it was set aside. `error` is
+    a class name, never data."""
+    u = UPLOADS.c
+    failures = session.execute(update(UPLOADS).where(u.id == upload_id, u.processed_at.is_(None))
+                               .values(failures=u.failures + 1, last_error=error[:64])
+                               .returning(u.failures)).scalar()
+    if failures is not None and failures >= MAX_FAILURES:
+        session.execute(update(UPLOADS).where(u.id == upload_id).values(set_aside_at=now))
+        return True
+    return False
+
+
+def set_aside_uploads(session, organization_id: int) -> list[SyncUpload]:
+    """The organisation's uploads that processing gave up on, newest first."""
+    return list(session.execute(select(SyncUpload).where(
+        SyncUpload.organization_id == organization_id, SyncUpload.set_aside_at.is_not(None))
+        .order_by(SyncUpload.id.desc()).limit(500)).scalars())
+
+
+def retry_set_aside(session, organization_id: int, upload_id: int) -> SyncUpload:
+    """Put a set-aside upload back in the queue (after a fix was deployed)."""
+    upload = session.execute(select(SyncUpload).where(
+        SyncUpload.id == upload_id, SyncUpload.organization_id == organization_id,
+        SyncUpload.set_aside_at.is_not(None))).scalar_one_or_none()
+    if upload is None:
+        raise not_found("set-aside upload")
+    upload.set_aside_at, upload.failures, upload.last_error = None, 0, None
+    session.flush()
+    return upload
 
 
 def stale_uploads(session, *, older_than: datetime, limit: int = 500) -> list[tuple[int, int]]:

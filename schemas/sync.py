@@ -97,3 +97,20 @@ class SyncStateSchema(Schema):
     calls = fields.Nested(CursorStateSchema)
     contacts = fields.Nested(CursorStateSchema)
     consent = fields.Dict()
+
+
+class SetAsideUploadSchema(Schema):
+    """A call upload that processing gave up on: ids and counts, never its rows."""
+    id = fields.Integer()
+    device_id = fields.Integer()
+    user_id = fields.Integer()
+    batch_id = fields.String(allow_none=True)
+    accepted = fields.Integer()
+    created_at = fields.AwareDateTime()
+    failures = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    set_aside_at = fields.AwareDateTime()
+
+
+class SetAsideUploadListSchema(Schema):
+    items = fields.List(fields.Nested(SetAsideUploadSchema))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from mobile_sync.process_calls import ProcessingRun, process_pending_uploads, process_upload, stale_after, stale_uploads
+from mobile_sync.process_calls import (
+    ProcessingRun, pending_uploads, process_pending_uploads, process_upload, record_failure, stale_after, stale_uploads,
+)
 from server.clock import now
 from server.extensions import db
 
@@ -57,10 +59,46 @@ def process_call_uploads(organization_id: int) -> int:
     clear_queued_mark(PROCESSING_QUEUED.format(organization_id))
     processed = 0
     while True:
-        run = _processing_run(process_pending_uploads, organization_id)
+        try:
+            run = _processing_run(process_pending_uploads, organization_id)
+        except Exception as err:
+            if _database_unavailable(err):
+                raise
+            # One upload (or more) fails the run: take them one at a time so
+            # the others go on, and count the failure against each that fails alone.
+            log.warning("processing run of organisation %s failed (%s): uploads one at a time",
+                        organization_id, type(err).__name__)
+            return processed + _process_one_by_one(organization_id)
         processed += run.calls
         if not run.full:
             return processed
+
+
+def _process_one_by_one(organization_id: int) -> int:
+    """Each pending upload in a run of its own; one that fails is counted
+    (`record_failure`) and, after `MAX_FAILURES` runs, set aside for an admin."""
+    processed = 0
+    for upload_id in pending_uploads(db.session, organization_id):
+        db.session.rollback()
+        try:
+            processed += _processing_run(lambda session, uid, moment, key: process_upload(
+                session, uid, moment, key, alone=True), upload_id).calls
+        except Exception as err:
+            db.session.rollback()
+            if _database_unavailable(err):
+                raise
+            set_aside = record_failure(db.session, upload_id, type(err).__name__, now())
+            db.session.commit()
+            log.warning("upload %s failed processing (%s)%s", upload_id, type(err).__name__,
+                        ": set aside" if set_aside else "")
+    return processed
+
+
+def _database_unavailable(err: Exception) -> bool:
+    """A lost database is nobody's bad upload: the job fails and is tried again."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(err, OperationalError) or (isinstance(err, DBAPIError) and err.connection_invalidated)
 
 
 def process_call_upload(upload_id: int) -> int:
@@ -173,3 +211,24 @@ def flush_audit_events() -> int:
     from server.audit import flush_audit
 
     return flush_audit()
+
+
+def purge_push_messages(batch_size: int | None = None) -> int:
+    """Hourly: delete recorded pushes a week past their TTL, each organisation's
+    in batches of at most `batch_size` rows, one short transaction a batch."""
+    from mobile_sync.push_retention import BATCH_SIZE, organizations_with_pushes_to_purge, purge_expired_pushes
+
+    size = batch_size or BATCH_SIZE
+    moment = now()
+    organizations = organizations_with_pushes_to_purge(db.session, moment)
+    db.session.commit()
+    deleted = 0
+    for organization_id in organizations:
+        while True:
+            batch = _with_retries(lambda org=organization_id: purge_expired_pushes(db.session, org, moment, size))
+            deleted += batch
+            if batch < size:
+                break
+    if deleted:
+        log.info("push retention: %s recorded pushes deleted", deleted)
+    return deleted

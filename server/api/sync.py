@@ -6,10 +6,14 @@ from flask import Blueprint, current_app
 from mobile_sync.call_rows import read_call_batch
 from mobile_sync.ingest_calls import ingest_calls
 from mobile_sync.ingest_contacts import ingest_contacts
+from mobile_sync.process_calls import retry_set_aside, set_aside_uploads
 from mobile_sync.sync_state import sync_state
-from schemas.sync import CallBatchSchema, ContactBatchSchema, SyncStateSchema, UploadResultSchema
+from schemas.sync import (
+    CallBatchSchema, ContactBatchSchema, SetAsideUploadListSchema, SetAsideUploadSchema, SyncStateSchema,
+    UploadResultSchema,
+)
 from server.api.routing import after_commit, operation
-from server.auth import DEVICE
+from server.auth import DEVICE, USER
 from server.clock import now
 from server.extensions import db
 from server.jobs import queue_call_processing
@@ -46,3 +50,19 @@ def upload_contacts(principal, body):
 def get_sync_state(principal):
     """Cursors and consent, so a reinstalled app knows where to resume."""
     return sync_state(db.session, principal.device.id)
+
+
+@operation(bp, "/sync/set-aside", "GET", auth=USER, roles=("admin",), response=SetAsideUploadListSchema)
+def list_set_aside(principal):
+    """Call uploads that failed processing repeatedly and were set aside, so the others could go on."""
+    return {"items": set_aside_uploads(db.session, principal.organization_id)}
+
+
+@operation(bp, "/sync/set-aside/<int:upload_id>/retry", "POST", auth=USER, roles=("admin",),
+           response=SetAsideUploadSchema)
+def retry_upload(principal, upload_id):
+    """Queue a set-aside upload for processing again (after the cause was fixed)."""
+    upload = retry_set_aside(db.session, principal.organization_id, upload_id)
+    organization_id = principal.organization_id
+    after_commit(lambda: queue_call_processing(organization_id))
+    return upload
