@@ -57,6 +57,14 @@ def register_cli(app: Flask) -> None:
         for key, value in run_retention().items():
             click.echo(f"{key}: {value}")
 
+    @app.cli.command("purge-pushes")
+    @click.option("--batch-size", default=5000, help="rows deleted per transaction")
+    def purge_pushes(batch_size):
+        """Delete recorded pushes a week past their TTL now (the hourly job's work)."""
+        from server.jobs import purge_push_messages
+
+        click.echo(f"{purge_push_messages(batch_size)} recorded pushes deleted")
+
     @app.cli.command("push-sink")
     @click.option("--limit", default=20)
     def push_sink(limit):

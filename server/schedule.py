@@ -11,6 +11,8 @@ SCHEDULE = [
     (jobs.sweep_outbox, "maintenance", 10, None, 600),
     (jobs.flush_audit_events, "maintenance", 5, None, 120),
     (jobs.run_retention, "maintenance", None, "30 1 * * *", 3600),
+    # Hourly, so each run deletes about an hour of pushes, in batches.
+    (jobs.purge_push_messages, "maintenance", None, "10 * * * *", 1800),
     (backups.backup_job, "maintenance", None, "15 2 * * *", 3600),
 ]
 
