@@ -236,17 +236,29 @@ def without_number(text: str, e164: str, region: str | None) -> str:
     return text
 
 
+# Free text that may quote a number, per table.
+_TEXTS = ((Note, "notes", ("text",)), (Contact, "contacts", ("name", "company", "email", "last_note")),
+          (Lead, "leads", ("name", "company", "email", "last_note")))
+
+
 def _redact_texts(session, org: Organization, e164: str, result: ErasureResult) -> None:
-    """Blank the number out of free text (notes, and the last note shown by caller ID)."""
+    """Blank the number out of the free text of what is left: notes, and
+    every text field of the other records (a name like "Kiran 98765 43210",
+    an e-mail address made of the number, the last note caller ID shows).
+    Counted per row changed."""
     last_digits = _national_digits(e164)[-2:]
-    for model, column, label in ((Note, Note.text, "notes"), (Contact, Contact.last_note, "contacts"),
-                                 (Lead, Lead.last_note, "leads")):
-        rows = session.execute(select(model.id, column).where(
-            model.organization_id == org.id, column.like(f"%{last_digits}%"))
+    for model, label, names in _TEXTS:
+        columns = [getattr(model, name) for name in names]
+        rows = session.execute(select(model.id, *columns).where(
+            model.organization_id == org.id, or_(*(column.like(f"%{last_digits}%") for column in columns)))
             .execution_options(all_organizations=True)).all()
-        for row_id, value in rows:
-            cleaned = without_number(value, e164, org.region)
-            if cleaned != value:
-                session.execute(update(model).where(model.id == row_id).values({column.key: cleaned})
+        for row_id, *values in rows:
+            changes = {}
+            for name, value in zip(names, values):
+                cleaned = without_number(value, e164, org.region) if value else value
+                if cleaned != value:
+                    changes[name] = cleaned
+            if changes:
+                session.execute(update(model).where(model.id == row_id).values(changes)
                                 .execution_options(synchronize_session=False))
                 result.redacted[label] += 1

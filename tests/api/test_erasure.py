@@ -340,3 +340,18 @@ def test_phones_are_told_to_rebuild_their_directory_after_an_erasure(world):
     assert ASHA_E164 not in [c["number"] for c in after["cards"]]
     again = rep.get("/api/v1/directory", device=True, query_string={"cursor": after["cursor"]}).json
     assert again["reset"] is False
+
+
+def test_erasure_blanks_the_number_out_of_other_records_text(make_org, clean_app, request):
+    admin = make_org(region="IN")
+    other = admin.post("/api/v1/contacts", json={
+        "name": "Kiran (wife: 98765 43210)", "company": "Call +91 98765 43210 for Kiran Steel",
+        "email": "9876543210@example.com", "phones": ["+91 90000 55555"]}).json
+    response = admin.post("/api/v1/erasure", json={"phone": "098765 43210"})
+    assert response.status_code == 200, response.json
+    assert response.json["redacted"] == {"contacts": 1}
+    kept = admin.get(f"/api/v1/contacts/{other['id']}").json
+    assert kept["name"] == "Kiran (wife: [erased])"
+    assert kept["company"] == "Call [erased] for Kiran Steel"
+    assert kept["email"] == "[erased]@example.com"
+    assert occurrences(database_dump(clean_app, request), ASHA_E164, ASHA_DIGITS, "98765 43210") == {}
