@@ -71,8 +71,9 @@ MUTANTS = {
         "mobile_sync.erasure", "without_number",
         "spans.append((match.start, match.end))", "pass"),
     # 6. Secrets stored in clear, passwords with a weaker argon2.
-    "token_stored_in_clear": (
-        "mobile_sync.tokens", "new_token", "return clear, hash_token(clear)", "return clear, clear[:64]"),
+    "token_stored_in_clear": (  # stored and looked up in clear: every sign-in still works
+        "mobile_sync.tokens", "hash_token",
+        "return hashlib.sha256(clear.encode(\"utf-8\", \"surrogatepass\")).hexdigest()", "return clear"),
     "password_with_argon2i": (
         "mobile_sync.passwords", "hash_password", "return _hasher.hash(password)",
         "from argon2 import PasswordHasher, Type; "
