@@ -2,8 +2,9 @@
 suppresses the number), merge into another record, reassign, bulk actions.
 
 Visibility: a rep sees and edits their own leads; managers and admins see
-all. Someone else's lead is "not found" to a rep, like another
-organisation's.
+all, except through a phone's device token (`own_only`), which acts for the
+phone's user as a rep would. Someone else's lead is "not found" to a rep,
+like another organisation's.
 """
 from __future__ import annotations
 
@@ -25,15 +26,16 @@ PAGE_SIZE = 50
 REJECT_REASONS = ("personal", "spam", "not_a_lead")
 
 
-def _visible(query, user: User):
-    if user.role == "rep":
+def _visible(query, user: User, own_only: bool = False):
+    if own_only or user.role == "rep":
         query = query.where(Lead.owner_id == user.id)
     return query
 
 
-def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, page: int = 1):
+def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, page: int = 1,
+               own_only: bool = False):
     """Newest first, filtered; returns (leads, next page or None)."""
-    query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user)
+    query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user, own_only)
     if status:
         query = query.where(Lead.status == status)
     if owner_id:
@@ -48,11 +50,11 @@ def list_leads(session, *, user: User, status=None, owner_id=None, source=None, 
     return rows[:PAGE_SIZE], (page + 1 if len(rows) > PAGE_SIZE else None)
 
 
-def get_lead(session, lead_id: int, user: User) -> Lead:
+def get_lead(session, lead_id: int, user: User, own_only: bool = False) -> Lead:
     lead = session.get(Lead, lead_id)
     if lead is None or lead.organization_id != user.organization_id:
         raise not_found("lead")
-    if user.role == "rep" and lead.owner_id != user.id:
+    if (own_only or user.role == "rep") and lead.owner_id != user.id:
         raise not_found("lead")
     return lead
 
@@ -245,10 +247,11 @@ def assign(session, lead: Lead, user: User, new_owner_id: int, now: datetime) ->
     return lead
 
 
-def add_note(session, *, user: User, record_type: str, record_id: int, text: str, now: datetime) -> Note:
+def add_note(session, *, user: User, record_type: str, record_id: int, text: str, now: datetime,
+             own_only: bool = False) -> Note:
     """A note on a record the user may see; it becomes the record's last note."""
     if record_type == "lead":
-        record = get_lead(session, record_id, user)
+        record = get_lead(session, record_id, user, own_only)
     elif record_type == "contact":
         record = session.get(Contact, record_id)
         if record is None or record.organization_id != user.organization_id:

@@ -34,7 +34,12 @@ class Principal:
 
     @property
     def role(self) -> str | None:
-        return self.user.role if self.user else None
+        """The user's role; through a phone's device token, a manager or an
+        admin acts as a rep (the contract gives a device token only the
+        phone's own endpoints and the rep's own leads)."""
+        if self.user is None:
+            return None
+        return "rep" if self.kind == "device" else self.user.role
 
     @property
     def user_id(self) -> int | None:

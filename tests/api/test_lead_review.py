@@ -242,3 +242,23 @@ def test_notes_on_records_the_user_may_not_see_are_404(team):
     (lead_id,) = lead_ids(manager)
     assert sita.post(f"/api/v1/records/lead/{lead_id}/notes", json={"text": "x"}).status_code == 404
     assert sita.post("/api/v1/records/planet/1/notes", json={"text": "x"}).status_code == 404
+
+
+def test_a_managers_phone_sees_and_changes_only_their_own_leads(team):
+    """The contract gives a device token the rep's own leads, whoever holds the phone."""
+    from tests.conftest import Actor
+
+    _, manager, ravi, _ = team
+    upload(ravi, call_row(1, UNKNOWN))
+    (lead_id,) = lead_ids(manager)
+    response = manager.post("/api/v1/devices", json={"platform": "android", "fcm_token": "manager-phone"})
+    assert response.status_code == 201
+    phone = Actor(manager.client, manager.user_id, manager.organization_id, manager.email, manager.role,
+                  manager.token, response.json["device_id"], response.json["device_token"])
+    assert phone.get("/api/v1/leads", device=True).json["items"] == []
+    assert phone.get(f"/api/v1/leads/{lead_id}", device=True).status_code == 404
+    assert phone.patch(f"/api/v1/leads/{lead_id}", device=True, json={"name": "x"}).status_code == 404
+    assert phone.post(f"/api/v1/records/lead/{lead_id}/notes", device=True, json={"text": "x"}).status_code == 404
+    assert phone.post(f"/api/v1/leads/{lead_id}/approve", device=True).status_code in (401, 403)
+    # The same manager's own token still sees everything.
+    assert manager.get(f"/api/v1/leads/{lead_id}").status_code == 200

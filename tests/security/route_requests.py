@@ -80,6 +80,28 @@ def _missed_call_task(finder: "ObjectFinder", org: Org) -> int | None:
     return tasks[0]["id"] if tasks else None
 
 
+def _set_aside_upload(finder: "ObjectFinder", org: Org) -> int | None:
+    """A call upload that processing gave up on: uploaded by the rep's phone,
+    then set aside as three failed runs would (no API sets one aside)."""
+    from sqlalchemy import update
+
+    from server.extensions import db
+    from server.models import SyncUpload
+
+    serial = next(_serial)
+    at_ms = 1_763_622_000_000 + serial * 60_000
+    row = {"_id": serial, "number": _phone(), "date": at_ms, "duration": 30, "type": 1, "presentation": 1,
+           "countryiso": "IN"}
+    synced = org.rep.post("/api/v1/sync/calls", device=True, json={"batch_id": f"aside-{serial}", "calls": [row]})
+    assert synced.status_code == 200, synced.json
+    with finder.client.application.app_context():
+        upload_id = db.session.execute(update(SyncUpload).where(
+            SyncUpload.organization_id == org.id, SyncUpload.batch_id == f"aside-{serial}")
+            .values(set_aside_at=datetime.now(timezone.utc), failures=3).returning(SyncUpload.id)).scalar()
+        db.session.commit()
+    return upload_id
+
+
 # Objects that no POST on their collection creates: (collection, param) -> (finder, org) -> id.
 KNOWN_OBJECTS = {
     ("/api/v1/users", "user_id"): lambda finder, org: org.rep.user_id,
@@ -88,6 +110,7 @@ KNOWN_OBJECTS = {
     ("/api/v1/records/<string:record_type>", "record_id"):
         lambda finder, org: finder.object_id(org, "/api/v1/leads", "lead_id"),
     ("/api/v1/tasks", "task_id"): _missed_call_task,
+    ("/api/v1/sync/set-aside", "upload_id"): _set_aside_upload,
 }
 
 
