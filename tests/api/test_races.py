@@ -15,7 +15,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.phone_data import call_row
+from tests.phone_data import call_row, contact_row
 
 TRIALS = 20
 
@@ -81,6 +81,27 @@ def test_calls_uploaded_while_consent_is_withdrawn_are_never_kept(make_org, make
     assert kept == [], f"{len(kept)} of {TRIALS} trials kept calls after consent was withdrawn"
     # Leads that existed only because of the withdrawn calls went with them.
     assert count(clean_app, Lead, Lead.organization_id == admin.organization_id) == 0
+
+
+def test_a_phone_book_uploaded_while_consent_is_withdrawn_is_never_kept(make_org, make_user, make_device,
+                                                                       clean_app):
+    from server.models import PhonebookContact
+
+    admin = make_org(region="IN")
+    kept = []
+    for trial in range(TRIALS):
+        rep = make_device(make_user(admin))
+        book = [contact_row(i, f"Friend {i}", f"+91 9{trial:02d}11 {i:05d}") for i in range(1, 201)]
+        upload, withdraw = race(
+            request(clean_app, rep, "POST", "/api/v1/sync/contacts", device=True,
+                    json={"batch_id": f"c{trial}", "contacts": book}),
+            request(clean_app, rep, "PUT", f"/api/v1/devices/{rep.device_id}/consent", device=True,
+                    json={"contacts": False, "call_log": True, "policy_version": "2026-11-01"},
+                    delay=0.002 * (trial % 10)))
+        assert withdraw[0] == 200 and upload[0] in (200, 403), (upload, withdraw)
+        if count(clean_app, PhonebookContact, PhonebookContact.device_id == rep.device_id):
+            kept.append(trial)
+    assert kept == [], f"{len(kept)} of {TRIALS} trials kept a phone book after consent was withdrawn"
 
 
 def test_an_erased_number_never_comes_back_from_an_upload_in_flight(make_org, make_device, clean_app):
