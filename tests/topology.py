@@ -29,6 +29,9 @@ from pathlib import Path
 from tests.processes import ROOT, Proc, cpu_seconds, group_cpu_seconds
 from tests.servers import PostgresServer, RedisServer, free_port
 
+# /metrics needs a bearer token in production; the benchmarks scrape with it.
+METRICS_TOKEN = "topology-metrics-token"
+
 
 class TopologyError(RuntimeError):
     pass
@@ -140,6 +143,7 @@ class Topology:
             "DATA_DIR": str(self.dir / "data"),
             "SECRET_KEY": "topology-secret-key-not-for-real-use",
             "APP_ENV": "production",
+            "METRICS_TOKEN": METRICS_TOKEN,
             "LOG_LEVEL": self.log_level,
             "WEB_CONCURRENCY": str(self.web_workers),
             "WEB_THREADS": str(self.web_threads),
