@@ -148,3 +148,77 @@ class PostgresServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _nginx_binary() -> str | None:
+    # Debian puts nginx in /usr/sbin, which is not on every user's PATH.
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+class NginxServer:
+    """nginx in the foreground on 127.0.0.1:`port`, serving `site`: text for
+    nginx's http context (server and upstream blocks) whose `listen` is that
+    port. Its pid, logs and request buffers live in a temporary directory."""
+
+    def __init__(self, site: str, port: int):
+        binary = _nginx_binary()
+        if binary is None:
+            missing("nginx", install="apt-get install -y nginx")
+        self.binary = binary
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="test-nginx-")
+        # As root, nginx's workers run as an unprivileged user: they must reach their buffers in here.
+        os.chmod(self.dir, 0o755)
+        self.config = os.path.join(self.dir, "nginx.conf")
+        self.error_log = os.path.join(self.dir, "error.log")
+        with open(self.config, "w") as f:
+            f.write(self._main_config(site))
+        self.proc = None
+        self.start()
+
+    def _main_config(self, site: str) -> str:
+        temp = "\n".join(f"    {kind}_temp_path {os.path.join(self.dir, kind)};"
+                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        return (f"daemon off;\nworker_processes 1;\npid {self.dir}/nginx.pid;\n"
+                f"error_log {self.error_log} warn;\n"
+                "events { worker_connections 1024; }\n"
+                f"http {{\n    access_log {self.dir}/access.log;\n{temp}\n{site}\n}}\n")
+
+    def _args(self, *extra: str) -> list[str]:
+        return [self.binary, "-p", self.dir, "-c", self.config, "-e", self.error_log, *extra]
+
+    def start(self) -> None:
+        check = subprocess.run(self._args("-t", "-q"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx refused its configuration:\n{check.stdout}")
+        self.proc = subprocess.Popen(self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for_port(self.port, timeout=10)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"nginx did not listen on {self.port}:\n{self.log()}") from None
+
+    def log(self) -> str:
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # fast shutdown: the master stops its workers
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
