@@ -15,7 +15,8 @@ gunicorn, which shows these clients are enough to do harm, would pass only
 sometimes.
 
 The module starts its own topology, so it runs in the suite's SQLite pass
-(scripts/test's PostgreSQL pass does not run tests/e2e). About 25 s.
+(scripts/test's PostgreSQL pass does not run tests/e2e). 25-40 s on two busy
+cores, 10 s of it waiting out nginx's header timeout.
 """
 from __future__ import annotations
 
