@@ -25,7 +25,7 @@ def in_ci() -> bool:
 
 def missing(what: str, install: str = "apt-get install -y redis-server postgresql") -> None:
     """Skip a test whose server or tool is not here; with CI=true, fail it."""
-    message = f"{what} is not installed; .ci/run installs it ({install})"
+    message = f"{what} is not installed; scripts/test installs it as root ({install})"
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
