@@ -191,6 +191,28 @@ def attach_calls_to_records(session, calls: list[CallFacts]) -> None:
             record.first_call_at = min(filter(None, [record.first_call_at, first]))
 
 
+def recount_records(session, organization_id: int, refs: set[tuple[str, int]]) -> None:
+    """The activity of these records (last spoken, last call, and a lead's
+    counters) worked out again from the calls they still have: after calls
+    were deleted (a consent withdrawal). The same rule as attaching, applied
+    to the whole of each record's calls."""
+    models = {"contact": Contact, "lead": Lead}
+    for record_type, model in models.items():
+        ids = sorted(rid for rtype, rid in refs if rtype == record_type)
+        if not ids:
+            continue
+        cleared = {"last_spoken_at": None, "last_call_at": None, "last_call_type": None}
+        if model is Lead:
+            cleared.update(calls_count=0, first_call_at=None)
+        session.execute(update(model).where(model.organization_id == organization_id, model.id.in_(ids))
+                        .values(cleared).execution_options(synchronize_session=False))
+        # The identity map takes the cleared rows, which the rule then updates.
+        session.execute(select(model).where(model.id.in_(ids)).execution_options(populate_existing=True)).all()
+        attach_calls_to_records(session, load_calls(
+            session, CALLS.c.organization_id == organization_id, CALLS.c.record_type == record_type,
+            CALLS.c.record_id.in_(ids)))
+
+
 def relink_calls(session, organization_id: int, from_type: str, from_id: int, to_type: str, to_id: int) -> int:
     """Point every call of one record at another (used by merges)."""
     return session.execute(

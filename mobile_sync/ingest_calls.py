@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import msgspec
-from sqlalchemy import BigInteger, bindparam, case, delete, insert, text, update
+from sqlalchemy import BigInteger, bindparam, case, delete, insert, select, text, update
 
 from mobile_sync.bulk_sql import driver_rows, is_postgresql
+from mobile_sync.call_matching import recount_records
 from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.errors import ServiceError
@@ -259,6 +260,10 @@ def delete_device_calls(session, device_id: int, now: datetime) -> None:
     device = session.get(Device, device_id)
     lock_processing(session, device.organization_id)
     delete_records_of_device_calls(session, device.organization_id, device_id, now)
+    touched = {tuple(row) for row in session.execute(
+        select(Call.record_type, Call.record_id).distinct().where(
+            Call.device_id == device_id, Call.record_type.in_(("contact", "lead"))))}
     session.execute(delete(Call).where(Call.device_id == device_id))
+    recount_records(session, device.organization_id, touched)
     session.execute(delete(SyncUpload).where(SyncUpload.device_id == device_id, SyncUpload.kind == "calls"))
     session.execute(delete(SyncCursor).where(SyncCursor.device_id == device_id, SyncCursor.kind == "calls"))

@@ -119,8 +119,6 @@ def test_revoking_call_log_consent_deletes_only_that_phones_calls(phones, clean_
     upload(phones["ravi_spare"], call_row(3, "+91 90000 00002"), batch="s2")
 
 
-@pytest.mark.xfail(strict=True, reason="calls_count is only ever incremented: a lead still counts the calls "
-                   "that consent withdrawal deleted (3 shown, 2 listed)")
 def test_a_leads_call_count_drops_with_the_calls_a_withdrawal_deleted(phones):
     revoke_call_log(phones["ravi_work"])
     counts = lead_call_counts(phones["admin"])
