@@ -114,8 +114,9 @@ def _on_sender_connection(work):
         except (DBAPIError, driver.Error) as err:
             lost = err.connection_invalidated if isinstance(err, DBAPIError) else isinstance(
                 err, driver.OperationalError)
-            if lost:
-                connection.invalidate()
+            # Given up, never pooled: it carries `synchronous_commit = off`,
+            # which the next request's transactions must not inherit.
+            connection.invalidate()
             connection.close()
             _sender_connections.connection = None
             if not lost or attempt_ == 2:

@@ -123,9 +123,6 @@ def test_only_the_ringing_transaction_skips_the_flush_and_it_does_not_leak(durab
     assert upload and set(upload) == {"on"}, upload
 
 
-@pytest.mark.xfail(strict=True, reason="server.push_dispatch._on_sender_connection sets synchronous_commit OFF for "
-                   "its kept connection's session, and after a database error that did not lose the connection "
-                   "closes it back into the pool still set: the next request's transactions skip the flush")
 def test_a_push_sender_connection_that_failed_goes_back_to_the_pool_flushing(durable_app):
     """The web process's push senders keep a connection of their own with the
     flush off (claims and outcomes: a lost one is sent again by the sweep);
