@@ -60,6 +60,22 @@ MUTANTS = {
     "existing_lead_not_looked_up": (
         "mobile_sync.lead_rules", "_create_leads",
         "} if missing else {}", "} if False else {}"),
+    # 4. Personal data logged (numbers and addresses are redacted by the record factory; names are not).
+    "lead_names_logged": (
+        "mobile_sync.lead_rules", "_create_leads",
+        "    missing = [e164 for e164 in firsts if e164 not in created]",
+        "    __import__('logging').getLogger(__name__).info('new leads: %s', [r['name'] for r in rows]); "
+        "missing = [e164 for e164 in firsts if e164 not in created]"),
+    "caller_name_logged": (
+        "mobile_sync.caller_id", "caller_context",
+        "    return result",
+        "    __import__('logging').getLogger(__name__).debug('caller: %s', (result['match'] or {}).get('name')); "
+        "return result"),
+    "erased_record_logged": (
+        "mobile_sync.erasure", "erase_record",
+        "    result = ErasureResult(record_type=record_type, record_id=record_id)",
+        "    __import__('logging').getLogger(__name__).info('erasing %s', record.name); "
+        "result = ErasureResult(record_type=record_type, record_id=record_id)"),
     # 5. Erasure leaves the number's raw forms.
     "unparsed_calls_kept": (
         "mobile_sync.erasure", "_delete_unparsed_calls",

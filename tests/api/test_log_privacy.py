@@ -239,3 +239,120 @@ def test_every_log_record_is_redacted_before_any_handler_sees_it(app):
     assert first.getMessage() == "user [email] at [number]"
     assert "asha@example.test" not in " ".join(record_texts(second))
     assert "ValueError" in second.getMessage()
+
+
+# ------------------------------------------------------ the call-data paths
+
+CUSTOMER = "Philippa Oyelaran-Brackenbury"
+CUSTOMER_COMPANY = "Brackenbury Hilsa Fisheries"
+CUSTOMER_EMAIL = "philippa@brackenbury-hilsa.test"
+CUSTOMER_PHONE, CUSTOMER_DIGITS, CUSTOMER_E164 = "+91 98123 45678", "9812345678", "+919812345678"
+CUSTOMER_NOTE = "Wants twelve crates of smoked hilsa by Diwali"
+AUNTIE = "Marguerite Fenwick-Olusola"          # the rep's phone book only
+AUNTIE_PHONE, AUNTIE_DIGITS = "097000 11122", "9700011122"
+CALLER = "Cornelius Wigglesworth"               # an unknown caller: a lead from his cached name
+CALLER_PHONE, CALLER_DIGITS = "+91 96111 22233", "9611122233"
+BAD_ROW_NAME = "Ignatius Pemberton-Vale"        # in a row the upload rejects
+IMPORTED = "Octavia Rosenquist-Abara"           # from the CSV file
+IMPORTED_EMAIL = "octavia@rosenquist.test"
+IMPORTED_PHONE, IMPORTED_DIGITS = "+91 93456 78901", "9345678901"
+BAD_LINE_NAME = "Bartholomew Quigley-Nakamura"  # on a CSV line the import rejects
+FCM_DEVICE_TOKEN = "fcm-wigglesworth-handset-token"
+
+CALL_DATA = [CUSTOMER, "Oyelaran", "Brackenbury", CUSTOMER_COMPANY, CUSTOMER_EMAIL, CUSTOMER_PHONE, CUSTOMER_DIGITS,
+             "98123 45678", "smoked hilsa", AUNTIE, "Fenwick", "Olusola", AUNTIE_DIGITS, "70001 1122", CALLER,
+             "Wigglesworth", CALLER_DIGITS, "96111 22233", BAD_ROW_NAME, "Pemberton", IMPORTED, "Rosenquist",
+             IMPORTED_EMAIL, IMPORTED_DIGITS, "93456 78901", BAD_LINE_NAME, "Quigley", FCM_DEVICE_TOKEN]
+
+
+def leaks_in(records, values) -> list[str]:
+    leaks = []
+    for record in records:
+        for text in record_texts(record):
+            for value in values:
+                if value.lower() in text.lower():
+                    leaks.append(f"{record.name} {record.levelname}: {value!r} in {text[:200]!r}")
+    return leaks
+
+
+def test_the_call_data_paths_log_no_personal_data(make_org, make_user, make_device, clean_app, fcm, all_logs):
+    """Upload calls and a phone book, caller ID, ringing (the phone's and a
+    PBX's) with pushes through firebase-admin to a fake FCM, a dead token,
+    a CSV import, the export and both kinds of erasure: every record of
+    every logger, at DEBUG, holds none of the names, companies, addresses,
+    numbers or notes that went through."""
+    from tests.api.contact_requests import csv_body, import_csv
+    from tests.phone_data import call_row, contact_row
+
+    handler, caplog = all_logs
+    admin = make_org(region="IN")
+    rep = make_device(make_user(admin, name="Ravi"), fcm_token=FCM_DEVICE_TOKEN)
+    secrets = [admin.token, rep.token, rep.device_token]
+    assert admin.patch("/api/v1/settings", json={"keep_phone_contacts": True}).status_code == 200
+
+    customer = admin.post("/api/v1/contacts", json={"name": CUSTOMER, "company": CUSTOMER_COMPANY,
+                                                    "email": CUSTOMER_EMAIL, "phones": [CUSTOMER_PHONE],
+                                                    "owner_id": rep.user_id})
+    assert customer.status_code == 201, customer.json
+    assert admin.post(f"/api/v1/records/contact/{customer.json['id']}/notes",
+                      json={"text": CUSTOMER_NOTE}).status_code == 201
+
+    book = rep.post("/api/v1/sync/contacts", device=True, json={"batch_id": "pb", "contacts": [
+        contact_row(1, AUNTIE, AUNTIE_PHONE, emails=["marguerite@fenwick.test"], company="Fenwick Bakery"),
+        {"contact_id": "not a number", "display_name": BAD_ROW_NAME, "phones": [{"number": CALLER_PHONE}]}]})
+    assert book.status_code == 200 and book.json["rejected"], book.json
+    calls = rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "c1", "calls": [
+        call_row(1, CUSTOMER_PHONE, name=CUSTOMER), call_row(2, AUNTIE_PHONE, name=AUNTIE),
+        call_row(3, CALLER_PHONE, name=CALLER), call_row(4, CALLER_PHONE, type_=3, duration=0, name=CALLER),
+        {"_id": "x", "number": CALLER_PHONE, "name": BAD_ROW_NAME, "type": 99}]})
+    assert calls.status_code == 200 and calls.json["accepted"] == 4 and calls.json["rejected"], calls.json
+    (lead,) = admin.get("/api/v1/leads").json["items"]
+    assert lead["name"] == CALLER
+
+    for number in (CUSTOMER_PHONE, CALLER_PHONE, "+91 90000 00000"):
+        assert rep.get("/api/v1/caller-id", query_string={"number": number}).status_code == 200
+    assert rep.post("/api/v1/calls/ringing", device=True, json={"number": CUSTOMER_PHONE}).status_code == 202
+    key = admin.post("/api/v1/api-keys", json={"name": "PBX"}).json["key"]
+    secrets.append(key)
+    hook = rep.client.post("/api/v1/telephony/ringing", headers={"Authorization": f"Bearer {key}"},
+                           json={"from": CALLER_PHONE, "to": CUSTOMER_PHONE})
+    assert hook.status_code == 202, hook.json
+    fcm.script("UNREGISTERED")  # FCM says the phone's token is dead: the service drops it and logs that
+    assert rep.post("/api/v1/calls/ringing", device=True, json={"number": CALLER_PHONE}).status_code == 202
+    assert len(fcm.requests) >= 2  # the pushes went through firebase-admin
+
+    imported = import_csv(admin, csv_body(f"{IMPORTED},Abara & Sons,{IMPORTED_EMAIL},expo,{IMPORTED_PHONE}",
+                                          f"{BAD_LINE_NAME},,not-an-address,,{CALLER_DIGITS}",
+                                          f"{BAD_LINE_NAME} Junior,,,,12345"))
+    assert imported.status_code == 200 and imported.json["imported"] == 1 and imported.json["failed"] == 2
+    assert admin.get("/api/v1/export").status_code == 200
+
+    assert admin.post("/api/v1/erasure", json={"phone": CALLER_PHONE}).status_code == 200
+    assert admin.post("/api/v1/erasure", json={"record_type": "contact",
+                                               "record_id": customer.json["id"]}).status_code == 200
+    assert admin.post("/api/v1/erasure", json={"phone": IMPORTED_PHONE}).status_code == 200
+
+    records = handler.records + caplog.records
+    assert len(records) > 10, [r.getMessage() for r in records]  # the capture works
+    assert not (leaks := leaks_in(records, CALL_DATA + secrets)), "\n".join(leaks)
+
+
+def test_a_failing_processing_run_logs_no_personal_data(make_org, make_user, make_device, clean_app, all_logs,
+                                                        monkeypatch):
+    """A processing run that fails on a row quoting its data: the log has the error's type, not the row."""
+    import mobile_sync.process_calls as process_calls
+    from tests.phone_data import call_row
+
+    handler, _ = all_logs
+    rep = make_device(make_user(make_org(region="IN"), name="Ravi"))
+
+    def fail(*args, **kwargs):
+        raise ValueError(f"cannot make a lead of {CALLER} at {CALLER_PHONE} ({CALLER_DIGITS})")
+
+    monkeypatch.setattr(process_calls, "apply_auto_lead_rules", fail)
+    response = rep.post("/api/v1/sync/calls", device=True,
+                        json={"batch_id": "c", "calls": [call_row(1, CALLER_PHONE, name=CALLER)]})
+    assert response.status_code == 200  # stored; processing failed after the commit and is retried later
+    messages = [r.getMessage() for r in handler.records]
+    assert any("ValueError" in m for m in messages), messages
+    assert not (leaks := leaks_in(handler.records, CALL_DATA)), "\n".join(leaks)
