@@ -70,7 +70,8 @@ def _schema_name(schema) -> str:
 def build_spec() -> dict:
     spec = APISpec(title="CallSync API", version="1.0.0", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
-                   info={"description": "The phone app's contract: see shared/API.md."})
+                   info={"description": "The contract the phone app, the manager's browser and integrators are "
+                                        "built against (docs/api.md in the source)."})
     spec.components.security_scheme("userToken", {"type": "http", "scheme": "bearer",
                                                   "description": "A user's token"})
     spec.components.security_scheme("deviceToken", {"type": "http", "scheme": "bearer",

@@ -6,6 +6,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import text
 
+from server.api_docs import operations as api_operations
 from server.extensions import db, redis_connection
 from server.openapi import build_spec
 
@@ -50,4 +51,5 @@ def openapi_json():
 @bp.get("/api/v1/docs")
 def api_docs():
     """A readable page of every operation, generated from the same document."""
-    return render_template("api_docs.html", spec=_spec())
+    spec = _spec()
+    return render_template("api_docs.html", spec=spec, operations=api_operations(spec))
