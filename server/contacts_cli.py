@@ -1,6 +1,9 @@
 """`flask import-contacts FILE --organization ID`: the API's CSV import, from a shell."""
 from __future__ import annotations
 
+import io
+import os
+
 import click
 from flask import Flask
 
@@ -36,9 +39,15 @@ def register_contacts_cli(app: Flask) -> None:
                 bar.__exit__(None, None, None)
 
         try:
+            size = os.fstat(file.fileno()).st_size if file.seekable() else None
+        except (OSError, io.UnsupportedOperation):  # a pipe, or a test's in-memory file
+            size = None
+        try:
             owner = import_owner(db.session, organization_id, None, owner_id)
-            report = import_contacts_csv(db.session, org=org, data=file.read(), owner_id=owner, region=None,
-                                         hash_key=app.config["HASH_KEY"], now=now(), progress=progress,
+            # Streamed, and committed block by block: a failure keeps what was imported before it.
+            report = import_contacts_csv(db.session, org=org, stream=file, owner_id=owner, region=None,
+                                         hash_key=app.config["HASH_KEY"], now=now(), checkpoint=db.session.commit,
+                                         size=size, progress=progress if size else None,
                                          workers=app.config.get("CSV_IMPORT_WORKERS") or default_workers())
             db.session.commit()
         except ServiceError as err:

@@ -1,6 +1,8 @@
 """CRM contacts: CRUD and CSV import."""
 from __future__ import annotations
 
+import io
+
 from flask import Blueprint, current_app, request
 
 from mobile_sync import contacts, contacts_csv
@@ -64,11 +66,15 @@ def _import_limit() -> int:
            response=ContactImportResultSchema, request_content_type="text/csv", max_body_bytes=_import_limit,
            audit=lambda report, _: ("contact.import", "contact", None, report.imported))
 def import_contacts(principal, raw_body, args):
-    """Import contacts from CSV (`name,company,email,source,phones`, phones separated by `;`)."""
+    """Import contacts from CSV (`name,company,email,source,phones`, phones separated by `;`).
+
+    The file is imported by blocks, each committed: a failure keeps the blocks
+    before it, and importing the file again adds only the rest."""
     if request.mimetype not in CSV_TYPES:
         raise ApiError(415, "unsupported_media_type", "Send the file as text/csv.")
     user, config = principal.user, current_app.config
     owner_id = contacts_csv.import_owner(db.session, principal.organization_id, user, args.get("owner_id"))
-    return contacts_csv.import_contacts_csv(db.session, org=user.organization, data=raw_body, owner_id=owner_id,
-                                            region=user.region, hash_key=config["HASH_KEY"], now=now(),
-                                            workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())
+    return contacts_csv.import_contacts_csv(
+        db.session, org=user.organization, stream=io.BytesIO(raw_body), owner_id=owner_id, region=user.region,
+        hash_key=config["HASH_KEY"], now=now(), checkpoint=db.session.commit,
+        workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())

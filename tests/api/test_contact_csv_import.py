@@ -123,7 +123,8 @@ def test_an_erased_number_is_not_brought_back_by_an_import(team, clean_app):
     assert who(admin, "9123456789") is None
 
 
-def test_an_import_over_the_record_limit_stores_nothing(team, clean_app, monkeypatch):
+def test_an_import_over_the_record_limit_stores_nothing_past_it_and_keeps_what_came_before(
+        team, clean_app, monkeypatch):
     from mobile_sync import contacts_csv
     from server.extensions import db
     from server.models import Organization
@@ -135,10 +136,19 @@ def test_an_import_over_the_record_limit_stores_nothing(team, clean_app, monkeyp
     response = import_csv(admin, csv_body(*generated_lines(6)))
     assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
     assert admin.get("/api/v1/contacts").json["items"] == []
-    monkeypatch.setattr(contacts_csv, "CHUNK", 3)  # the second block crosses the limit: the first is not kept either
-    assert import_csv(admin, csv_body(*generated_lines(6))).status_code == 403
-    assert admin.get("/api/v1/contacts").json["items"] == []
-    assert import_csv(admin, csv_body(*generated_lines(5))).json["imported"] == 5
+    # The second block would cross the limit: the first, committed, stays, and the answer says so.
+    monkeypatch.setattr(contacts_csv, "CHUNK", 3)
+    response = import_csv(admin, csv_body(*generated_lines(6)))
+    assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
+    assert "3 contacts of this file, before line 5, were imported" in response.json["error"]["message"]
+    assert sorted(c["name"] for c in admin.get("/api/v1/contacts").json["items"]) == [
+        "Person 0", "Person 1", "Person 2"]
+    with clean_app.app_context():
+        db.session.get(Organization, admin.organization_id).settings = {"record_limit": 6}
+        db.session.commit()
+    again = import_csv(admin, csv_body(*generated_lines(6))).json
+    assert (again["imported"], again["duplicates"]) == (3, 3)
+    assert len(admin.get("/api/v1/contacts").json["items"]) == 6
 
 
 def test_a_two_thousand_line_file_imports_with_every_number_indexed(team, make_device, monkeypatch):
