@@ -7,12 +7,24 @@ the request) provides. They are idempotent, because RQ may run a job twice.
 from __future__ import annotations
 
 import logging
+import time
 
+from flask import current_app
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from mobile_sync import retention
 from mobile_sync.process_calls import (
     ProcessingRun, pending_uploads, process_pending_uploads, process_upload, record_failure, stale_after, stale_uploads,
 )
+from mobile_sync.push_retention import BATCH_SIZE, organizations_with_pushes_to_purge, purge_expired_pushes
+from mobile_sync.pushes import stale_pushes
+from server.audit import flush_audit
 from server.clock import now
 from server.extensions import db
+from server.mail import send_email
+from server.push import PushSend, send_recorded_push
+from server.queue import clear_queued_mark, enqueue, enqueue_unless_queued
+from server.transactions import commit_once, commit_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -20,33 +32,9 @@ log = logging.getLogger(__name__)
 PROCESSING_QUEUED = "callsync:processing-queued:{}"
 
 
-def _with_retries(work, attempts: int = 5):
-    """Run `work` and commit; on a deadlock, a serialisation failure or a lost
-    database connection, roll back and try again with a growing pause."""
-    import time
-
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    for attempt in range(1, attempts + 1):
-        try:
-            result = work()
-            db.session.commit()
-            return result
-        except DBAPIError as err:
-            db.session.rollback()
-            code = getattr(getattr(err, "orig", None), "sqlstate", None)
-            transient = code in ("40P01", "40001") or err.connection_invalidated or isinstance(err, OperationalError)
-            if not transient or attempt == attempts:
-                raise
-            log.warning("transient database error (%s), attempt %s", code or type(err.orig).__name__, attempt)
-            time.sleep(min(8.0, 0.25 * 2 ** attempt))
-
-
 def queue_call_processing(organization_id: int) -> bool:
     """After an upload's commit: queue the organisation's processing job,
     unless one is queued and not started yet (it will read this upload)."""
-    from server.queue import enqueue_unless_queued
-
     return enqueue_unless_queued(PROCESSING_QUEUED.format(organization_id), process_call_uploads, organization_id)
 
 
@@ -54,8 +42,6 @@ def process_call_uploads(organization_id: int) -> int:
     """Process every pending call upload of the organisation, up to
     `MAX_UPLOADS_PER_RUN` a transaction. Clears the queued mark first: an
     upload committed after that gets a job of its own."""
-    from server.queue import clear_queued_mark
-
     clear_queued_mark(PROCESSING_QUEUED.format(organization_id))
     processed = 0
     while True:
@@ -96,8 +82,6 @@ def _process_one_by_one(organization_id: int) -> int:
 
 def _database_unavailable(err: Exception) -> bool:
     """A lost database is nobody's bad upload: the job fails and is tried again."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
     return isinstance(err, OperationalError) or (isinstance(err, DBAPIError) and err.connection_invalidated)
 
 
@@ -109,11 +93,7 @@ def process_call_upload(upload_id: int) -> int:
 
 def _processing_run(process, given_id: int) -> ProcessingRun:
     """`process(session, given_id, now, hash_key)` committed, then its pushes queued."""
-    from flask import current_app
-
-    from server.queue import enqueue
-
-    run = _with_retries(lambda: process(db.session, given_id, now(), current_app.config["HASH_KEY"]))
+    run = commit_with_retries(lambda: process(db.session, given_id, now(), current_app.config["HASH_KEY"]))
     if run.pushes:
         enqueue(send_pushes, run.pushes, queue="push")
     if run.upload_ids:
@@ -134,10 +114,6 @@ def sweep_outbox(min_age_s: int = 60) -> int:
     """Queue again the processing of every organisation with an upload still
     unprocessed after `min_age_s`: what a Redis outage or a killed worker left
     behind. Not held back by a queued mark: the mark may outlive its job."""
-    from server.queue import enqueue
-
-    from mobile_sync.pushes import stale_pushes
-
     uploads = stale_uploads(db.session, older_than=stale_after(now(), min_age_s))
     pushes, expired = stale_pushes(db.session, now())
     db.session.commit()
@@ -152,39 +128,17 @@ def sweep_outbox(min_age_s: int = 60) -> int:
 
 
 def send_push(message_id: int) -> str:
-    """Deliver one recorded push; drop the device's token or installation ID if FCM says it is gone.
-    (Ringing pushes are normally sent by the web process's dispatcher,
-    `server.push_dispatch`; this is its fallback and every other push's path.)"""
-    from flask import current_app
-
-    from mobile_sync.push_payloads import NOTIFICATIONS
-    from mobile_sync.pushes import claim_push
-    from server.push import deliver, sender_for
-    from server.push_dispatch import record_no_target, record_outcome
-
-    claimed = claim_push(db.session, message_id)
-    db.session.commit()  # the claim is visible before anything is sent
-    if claimed is None:
-        return "skipped"
-    if not claimed["target"]:
-        record_no_target(message_id)
-        return "failed"
-    outcome = deliver(sender_for(current_app), target=claimed["target"], data=claimed["data"],
-                      collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
-                      notification=NOTIFICATIONS.get(claimed["kind"]), expires_at=claimed["expires_at"], now=now,
-                      attempts=claimed["attempts"])
-    record_outcome(message_id, claimed, outcome)
-    return outcome.status
+    """Send one recorded push (`server.push.send_recorded_push`), its retries
+    waiting here; drop the device's token or installation ID if FCM says it is
+    gone. Ringing pushes are normally sent by the web process's dispatcher
+    (`server.push_dispatch`): this is its fallback, and every other push's path.
+    The claim is committed in the session before anything is sent."""
+    return send_recorded_push(PushSend(message_id), commit_once, sleep=time.sleep)
 
 
 def run_retention() -> dict:
     """Daily: purge calls past retention, warn trial organisations a week before
     their data is deleted, delete what is due."""
-    from flask import current_app
-
-    from mobile_sync import retention
-    from server.mail import send_email
-
     moment = now()
     purged = retention.purge_old_calls(db.session, moment)
     db.session.commit()
@@ -208,16 +162,12 @@ def run_retention() -> dict:
 
 def flush_audit_events() -> int:
     """Move buffered access-audit events from Redis into the database."""
-    from server.audit import flush_audit
-
     return flush_audit()
 
 
 def purge_push_messages(batch_size: int | None = None) -> int:
     """Hourly: delete recorded pushes a week past their TTL, each organisation's
     in batches of at most `batch_size` rows, one short transaction a batch."""
-    from mobile_sync.push_retention import BATCH_SIZE, organizations_with_pushes_to_purge, purge_expired_pushes
-
     size = batch_size or BATCH_SIZE
     moment = now()
     organizations = organizations_with_pushes_to_purge(db.session, moment)
@@ -225,7 +175,7 @@ def purge_push_messages(batch_size: int | None = None) -> int:
     deleted = 0
     for organization_id in organizations:
         while True:
-            batch = _with_retries(lambda org=organization_id: purge_expired_pushes(db.session, org, moment, size))
+            batch = commit_with_retries(lambda org=organization_id: purge_expired_pushes(db.session, org, moment, size))
             deleted += batch
             if batch < size:
                 break

@@ -6,10 +6,16 @@ Without (the embedded default): a local sink that records what would have
 been sent; `flask push-sink` and /push-sink show it.
 
 Retries are ours, not the SDK's: its HTTP adapter is mounted with
-`max_retries=0`, and `deliver()` retries quota/unavailable/internal errors
-with exponential backoff and jitter, honouring Retry-After, until the
-message's TTL runs out. An unregistered or invalid token (or installation
-ID) is removed from the device; an invalid argument is not retried.
+`max_retries=0`, and `attempt()` asks for another try after quota/unavailable/
+internal errors, with exponential backoff and jitter, honouring Retry-After,
+until the message's TTL runs out. An unregistered or invalid token (or
+installation ID) is removed from the device; an invalid argument is not retried.
+
+Every recorded push is sent by `send_recorded_push` (claim → no target →
+attempt → record), whoever sends it: the web process's dispatcher
+(`server.push_dispatch`), RQ's `send_push` job, or that job run inline in
+the embedded mode. They differ only in how a statement reaches the database
+and in where a retry waits.
 
 A device is addressed by its Firebase installation ID (`fid`) when the app
 registered one (FCM's installation-ID mode, where the app gets
@@ -20,11 +26,22 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+
+from flask import current_app
+from sqlalchemy.exc import DBAPIError
+
+# Called through the module (`push_store.claim_push`), as a test replaces it to take the database away.
+from mobile_sync import pushes as push_store
+from mobile_sync.push_payloads import NOTIFICATIONS
+from server.clock import now as service_now
+from server.extensions import db
+from server.metrics import PUSH_SENT
+from server.transactions import commit_with_retries
 
 log = logging.getLogger(__name__)
 # An app not yet in installation-ID mode registers an FCM registration token,
@@ -52,8 +69,6 @@ def _retry_after(err) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
         except (TypeError, ValueError):
@@ -67,6 +82,8 @@ class FcmSender:
     name = "fcm"
 
     def __init__(self, config):
+        # Imported here, not at the top: firebase-admin (and google-auth) take
+        # a while to import and only a process with FCM credentials needs them.
         import firebase_admin
         import requests
         from firebase_admin import credentials, messaging
@@ -182,15 +199,82 @@ def attempt(sender, *, target, data: dict, collapse_key: str, ttl_s: int, notifi
         return None, wait
 
 
-def deliver(sender, *, target, data: dict, collapse_key: str, ttl_s: int, notification,
-            expires_at: datetime, now=lambda: datetime.now(timezone.utc), sleep=time.sleep,
-            attempts: int = 0) -> Outcome:
-    """Send one message, retrying what may succeed later until it expires.
-    `attempts` already made (by a sender that handed the message over)."""
+SKIPPED = "skipped"          # another sender has the message, or it is done
+RETRY_LATER = "retry_later"  # an attempt may succeed later: send again after `PushSend.retry_in`
+
+
+class ClaimFailed(Exception):
+    """The claim did not run (the database away): the message is still
+    queued, for another sender or the outbox sweep."""
+
+
+@dataclass
+class PushSend:
+    """One recorded message on its way out, from its claim to its outcome."""
+
+    message_id: int
+    claimed: dict | None = None  # what `claim_push` returned: what to send, and where
+    attempts: int = 0            # made so far (by senders that handed it over too)
+    retry_in: float = 0.0        # after RETRY_LATER: seconds to wait before the next attempt
+
+
+def send_recorded_push(send: PushSend, run, *, sleep=None) -> str:
+    """Send one recorded push: claim it, record a device with nothing to
+    address as failed, attempt, record the outcome (dropping a token or
+    installation ID FCM says is gone).
+
+    `run(work)` runs `work(connection)`, one statement, committed: in the
+    session (`server.transactions.commit_once`) or on the dispatcher's kept
+    connection. With `sleep`, a retry waits here until the TTL runs out;
+    without, the call returns RETRY_LATER with `send.retry_in` set, and the
+    caller calls again with the same `send` when that is due. Returns the
+    status recorded, SKIPPED or RETRY_LATER; raises ClaimFailed when the
+    claim could not run."""
+    if send.claimed is None:
+        try:
+            claimed = run(lambda connection: push_store.claim_push(connection, send.message_id))
+        except Exception as err:
+            raise ClaimFailed(send.message_id) from err
+        if claimed is None:
+            return SKIPPED
+        if not claimed["target"]:  # neither a token nor an installation ID (any more)
+            _record(run, send.message_id, Outcome("failed", 0, "NO_TOKEN"), device_id=None, target=None)
+            return "failed"
+        send.claimed, send.attempts = claimed, claimed["attempts"]
+    claimed = send.claimed
+    sender = sender_for(current_app)
     while True:
-        attempts += 1
-        outcome, wait = attempt(sender, target=target, data=data, collapse_key=collapse_key, ttl_s=ttl_s,
-                                notification=notification, attempts=attempts, expires_at=expires_at, now=now)
+        send.attempts += 1
+        outcome, wait = attempt(sender, target=claimed["target"], data=claimed["data"],
+                                collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
+                                notification=NOTIFICATIONS.get(claimed["kind"]), attempts=send.attempts,
+                                expires_at=claimed["expires_at"], now=service_now)
         if outcome is not None:
-            return outcome
+            break
+        if sleep is None:
+            send.retry_in = wait
+            return RETRY_LATER
         sleep(wait)
+    _record(run, send.message_id, outcome, device_id=claimed["device_id"], target=claimed["target"])
+    PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
+    log.info("push %s: %s after %s attempt(s)", send.message_id, outcome.status, outcome.attempts)
+    return outcome.status
+
+
+def _record(run, message_id: int, outcome: Outcome, *, device_id: int | None, target) -> None:
+    """Write an outcome, even if the database is briefly away: FCM has
+    answered, and a delivered push must not later read 'expired'. One
+    statement through `run`; a dropped token (two statements, one
+    transaction), or `run` failing, takes the session, with retries."""
+    def write(connection):
+        push_store.record_push_outcome(connection, message_id, status=outcome.status, attempts=outcome.attempts,
+                                       error=outcome.error, fcm_message_id=outcome.message_id, now=service_now(),
+                                       device_id=device_id, target=target)
+
+    if outcome.status != "token_removed":
+        try:
+            run(write)
+            return
+        except (DBAPIError, db.engine.dialect.loaded_dbapi.Error) as err:
+            log.warning("push %s: outcome not written at once (%s); retrying", message_id, type(err).__name__)
+    commit_with_retries(lambda: write(db.session), attempts=8)

@@ -4,9 +4,9 @@ While the phone rings the push has a second or two to be of use. Through RQ
 it paid for an enqueue in the request, a worker's poll and RQ's bookkeeping
 (about a third of the worker's CPU per push). Here each web process keeps a
 few threads (`PUSH_DISPATCH_THREADS`) that take the message ids once the
-request has committed, claim each message atomically (`claim_push`), send it
-through the process's one firebase-admin app (one persistent HTTP connection
-pool to FCM) and record the outcome.
+request has committed and send each through `server.push.send_recorded_push`
+(claim, attempt, record; the path RQ's job takes too), on the process's one
+firebase-admin app (one persistent HTTP connection pool to FCM).
 
 The safety net stays as it was. A message the dispatcher does not take (not
 enabled, backlog full, stopping, the database away at the claim) goes to RQ's
@@ -24,67 +24,22 @@ import itertools
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
+from sqlalchemy.exc import DBAPIError
+
+from mobile_sync.pushes import release_push
+from server.extensions import db
+from server.jobs import send_push
 from server.process_threads import made, one_per_app
+from server.push import RETRY_LATER, ClaimFailed, PushSend, send_recorded_push
+from server.queue import JOB_DEFAULTS, enqueue, rq_queue
+from server.transactions import commit_once
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 512          # messages waiting or in flight per process before RQ takes the overflow
-
-
-@dataclass
-class _Task:
-    message_id: int
-    claimed: dict | None = None
-    attempts: int = 0
-
-
-def record_outcome(message_id: int, claimed: dict, outcome) -> None:
-    """Write a send's outcome (even if the database is briefly away: FCM has
-    answered, and a delivered push must not later read 'expired').
-
-    On PostgreSQL it is one statement on the sender's own connection (see
-    `_on_sender_connection`); a dropped token (two statements, one
-    transaction) or a database error takes the session, with retries."""
-    from sqlalchemy.exc import DBAPIError
-
-    from mobile_sync.pushes import record_push_outcome
-    from server.clock import now
-    from server.extensions import db
-    from server.jobs import _with_retries
-    from server.metrics import PUSH_SENT
-
-    def write(connection):
-        record_push_outcome(connection, message_id, status=outcome.status, attempts=outcome.attempts,
-                            error=outcome.error, fcm_message_id=outcome.message_id, now=now(),
-                            device_id=claimed["device_id"], target=claimed["target"])
-
-    written = False
-    if db.engine.dialect.name == "postgresql" and outcome.status != "token_removed":
-        try:
-            _on_sender_connection(write)
-            written = True
-        except (DBAPIError, db.engine.dialect.loaded_dbapi.Error) as err:
-            log.warning("push %s: outcome not written at once (%s); retrying", message_id, type(err).__name__)
-    if not written:
-        _with_retries(lambda: write(db.session), attempts=8)
-    PUSH_SENT.labels(claimed["kind"], outcome.status).inc()
-    log.info("push %s: %s after %s attempt(s)", message_id, outcome.status, outcome.attempts)
-
-
-def record_no_target(message_id: int) -> None:
-    """The device has neither a token nor an installation ID (any more): failed,
-    recorded as NO_TOKEN as before."""
-    from mobile_sync.pushes import record_push_outcome
-    from server.clock import now
-    from server.extensions import db
-
-    record_push_outcome(db.session, message_id, status="failed", attempts=0, error="NO_TOKEN",
-                        fcm_message_id=None, now=now(), device_id=None, target=None)
-    db.session.commit()
-
 
 _sender_connections = threading.local()
 
@@ -97,10 +52,6 @@ def _on_sender_connection(work):
     fraction of a second of claims and outcomes, and such a message is then
     sent again by the sweep within its TTL, the same notification under the
     same collapse key, which the phone shows once."""
-    from sqlalchemy.exc import DBAPIError
-
-    from server.extensions import db
-
     engine = db.engine
     driver = engine.dialect.loaded_dbapi  # the statements go to its cursor: its errors come as they are
     for attempt_ in (1, 2):
@@ -123,16 +74,10 @@ def _on_sender_connection(work):
                 raise  # a kept connection the database dropped (a restart) gets one fresh try
 
 
-def _claim(message_id: int) -> dict | None:
-    """The claim, committed: one statement (see `_on_sender_connection`)."""
-    from mobile_sync.pushes import claim_push
-    from server.extensions import db
-
-    if db.engine.dialect.name != "postgresql":
-        claimed = claim_push(db.session, message_id)
-        db.session.commit()
-        return claimed
-    return _on_sender_connection(lambda connection: claim_push(connection, message_id))
+def _statement_runner():
+    """How a sender thread's statements reach the database: one at a time on
+    its kept connection on PostgreSQL; in the session, committed, elsewhere."""
+    return _on_sender_connection if db.engine.dialect.name == "postgresql" else commit_once
 
 
 class PushDispatcher:
@@ -162,7 +107,7 @@ class PushDispatcher:
                 self._start()
             due = time.monotonic()
             for message_id in ids:
-                heapq.heappush(self._due, (due, next(self._seq), _Task(message_id)))
+                heapq.heappush(self._due, (due, next(self._seq), PushSend(message_id)))
             self._cond.notify(len(ids))
         return True
 
@@ -174,7 +119,7 @@ class PushDispatcher:
             self._threads.append(thread)
         atexit.register(self.close)
 
-    def _later(self, task: _Task, wait: float) -> None:
+    def _later(self, task: PushSend, wait: float) -> None:
         with self._cond:
             if not self._stopped:
                 heapq.heappush(self._due, (time.monotonic() + wait, next(self._seq), task))
@@ -204,44 +149,19 @@ class PushDispatcher:
                     self._busy -= 1
                     self._cond.notify_all()
 
-    def _step(self, task: _Task) -> None:
-        """Claim (first time), make one attempt, then record, or wait for the next attempt."""
-        from flask import current_app
-
-        from mobile_sync.push_payloads import NOTIFICATIONS
-        from server.clock import now
-        from server.extensions import db
-        from server.push import attempt, sender_for
-
-        if task.claimed is None:
-            try:
-                claimed = _claim(task.message_id)
-            except Exception as err:
-                db.session.rollback()
-                log.warning("push %s: could not claim it (%s); RQ takes it", task.message_id, type(err).__name__)
-                self._hand_to_rq(task.message_id)
-                return
-            if claimed is None:
-                return  # another sender has it, or it is done
-            if not claimed["target"]:
-                record_no_target(task.message_id)
-                return
-            task.claimed, task.attempts = claimed, claimed["attempts"]
-        claimed = task.claimed
-        task.attempts += 1
-        outcome, wait = attempt(sender_for(current_app), target=claimed["target"], data=claimed["data"],
-                                collapse_key=claimed["collapse_key"], ttl_s=claimed["ttl_s"],
-                                notification=NOTIFICATIONS.get(claimed["kind"]), attempts=task.attempts,
-                                expires_at=claimed["expires_at"], now=now)
-        if outcome is None:
-            self._later(task, wait)
+    def _step(self, task: PushSend) -> None:
+        """One attempt (after the claim, the first time); a retry waits in the timer queue."""
+        try:
+            status = send_recorded_push(task, _statement_runner())
+        except ClaimFailed as err:
+            log.warning("push %s: could not claim it (%s); RQ takes it", task.message_id,
+                        type(err.__cause__).__name__)
+            self._hand_to_rq(task.message_id)
             return
-        record_outcome(task.message_id, claimed, outcome)
+        if status == RETRY_LATER:
+            self._later(task, task.retry_in)
 
     def _hand_to_rq(self, message_id: int, delay: float = 0.0) -> None:
-        from server.jobs import send_push
-        from server.queue import JOB_DEFAULTS, enqueue, rq_queue
-
         if delay <= 0:
             enqueue(send_push, message_id, queue="push")
             return
@@ -270,9 +190,6 @@ class PushDispatcher:
             log.info("push dispatcher stopped; %s message(s) handed to RQ", len(left))
 
     def _hand_back(self, entries) -> None:
-        from mobile_sync.pushes import release_push
-        from server.extensions import db
-
         with self.app.app_context():
             for due, _, task in entries:
                 try:
@@ -298,11 +215,6 @@ def dispatcher_for(app) -> PushDispatcher | None:
 def send_now(message_ids) -> None:
     """Committed push messages to send now: this process's dispatcher, else RQ
     (or, in the embedded mode, inline)."""
-    from flask import current_app
-
-    from server.jobs import send_push
-    from server.queue import enqueue
-
     ids = list(message_ids)
     if not ids:
         return
