@@ -71,7 +71,10 @@ class RecordPhone(Base, OrgScoped):
     __tablename__ = "record_phones"
     __table_args__ = (
         UniqueConstraint("organization_id", "record_type", "record_id", "e164"),
-        Index("ix_record_phones_org_e164", "organization_id", "e164"),
+        # The exact probe's index covers what it reads, so that SQLite plans it
+        # here and not on the unique index above (also covering, through its
+        # first column only: a scan of the organisation) even with no statistics.
+        Index("ix_record_phones_org_e164_record", "organization_id", "e164", "record_type", "record_id"),
         Index("ix_record_phones_org_suffix", "organization_id", "suffix"),
     )
 
