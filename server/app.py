@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from mobile_sync.store.statistics import refresh_statistics
 from server.config import is_production, load_config
 from server.errors import register_error_handlers
 from server.extensions import db, install_sqlite_pragmas, migrate, sqlite_engine_options
@@ -52,6 +53,9 @@ def build_app(config: dict | None = None) -> Flask:
     with app.app_context():
         if uri.startswith("sqlite"):
             install_sqlite_pragmas(db.engine)
+            # The planner's statistics, for what changed while the service was
+            # down (an import, a migration's new index); a busy file is left for later.
+            refresh_statistics(db.engine, wait_ms=1000)
     if app.config.get("TRUST_PROXY"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
