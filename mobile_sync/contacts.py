@@ -1,9 +1,9 @@
 """CRM contacts: create, read, update, delete (bulk CSV import: `contacts_csv`).
 
 Every change of a contact's numbers goes through the phone index
-(`set_record_phones`), and every change of what its caller card shows (name,
-company, source, owner) is logged for the phones' directories, so caller ID
-and the offline directory never name a deleted or renamed contact.
+(`set_record_phones`), so caller ID never names a deleted contact; what its
+caller card shows is logged for the phones' offline directories by
+`mobile_sync.store.directory_log`, on the numbers and on the flush.
 
 Visibility: anyone in the organisation reads every contact; a rep changes
 only the contacts they own; managers and admins change all of them.
@@ -16,9 +16,7 @@ from sqlalchemy import delete, select, update
 
 from mobile_sync.erasure_check import refuse_erased
 from mobile_sync.errors import forbidden, invalid, not_found
-from mobile_sync.phone_index import (
-    log_directory_change, parse_phones, record_numbers, remove_record_phones, set_record_phones,
-)
+from mobile_sync.phone_index import parse_phones, record_numbers, remove_record_phones, set_record_phones
 from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit
 from server.models import Call, Contact, Note, Organization, Task, User
@@ -26,8 +24,6 @@ from server.models import Call, Contact, Note, Organization, Task, User
 RECORD_TYPE = "contact"
 PAGE_SIZE = 50
 MANAGERS = ("admin", "manager")
-# What a contact's caller card shows besides its numbers.
-CARD_FIELDS = ("name", "company", "source", "owner_id")
 
 
 # --- reading -----------------------------------------------------------------
@@ -131,21 +127,16 @@ def update_contact(session, *, org: Organization, user: User, contact_id: int, c
     numbers = parse_phones(changes["phones"], region_for(user.region, org.region)) if "phones" in changes else None
     if numbers:
         refuse_erased(session, org.id, numbers, hash_key)
-    card_changed = False
     for key, value in changes.items():
         if key != "phones" and getattr(contact, key) != value:
-            card_changed = card_changed or key in CARD_FIELDS
             setattr(contact, key, value)
     contact.updated_at = now
     session.flush()
     if numbers is not None:
-        # Logs every old and new number, which also covers a changed card.
         phones = set_record_phones(session, organization_id=org.id, record_type=RECORD_TYPE,
                                    record_id=contact.id, numbers=numbers, now=now, raw=changes["phones"])
     else:
         phones = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
-        if card_changed:
-            log_directory_change(session, org.id, phones, now)
     return contact_dict(contact, phones)
 
 

@@ -1,30 +1,20 @@
 """The on-device caller directory: the caller cards a rep may see, as a
 delta after a cursor, so the phone can name callers with no network.
 
-Every change to an indexed number is logged (`directory_changes`); the
-cursor is the last change id the phone has seen. Cursor 0 replays the whole
-log, which is the full directory.
+Every change of a number's card is logged (`directory_changes`, written
+by `mobile_sync.store.directory_log`); the cursor is the last change id
+the phone has seen. Cursor 0 replays the whole log, which is the full
+directory.
 """
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from mobile_sync.caller_id import _cards, _shared
+from mobile_sync.store.directory_log import RESET_MARKER
 from server.models import DirectoryChange, RecordPhone
 
 PAGE = 1000
-RESET_MARKER = ""
-
-
-def require_directory_reset(session, org) -> None:
-    """After an erasure: every phone whose cursor is older must rebuild its
-    directory from scratch (the erased number's change rows are gone)."""
-    # A marker row (no number) ends the old history: cursors before it rebuild,
-    # and ids never go back below it.
-    marker = DirectoryChange(organization_id=org.id, e164=RESET_MARKER)
-    session.add(marker)
-    session.flush()
-    org.settings = {**(org.settings or {}), "directory_reset_after": marker.id - 1}
 
 
 def directory_delta(session, organization_id: int, cursor_text: str, page: int = PAGE) -> dict:

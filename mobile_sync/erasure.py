@@ -24,13 +24,13 @@ from sqlalchemy import delete, or_, select, update
 from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import ERASED, PHONEBOOK, number_hash
-from mobile_sync.directory import require_directory_reset
-from mobile_sync.phone_index import log_directory_change, parse_phones
+from mobile_sync.phone_index import parse_phones
 from mobile_sync.phones import region_for
+from mobile_sync.store.directory_log import delete_record_phones, forget_number
 from mobile_sync.store.locks import lock_erasure
 from server.models import (
-    Call, Contact, DirectoryChange, ErasedNumber, Lead, Note, Organization, PhonebookContact, PhonebookNumber,
-    PushMessage, RecordPhone, Suppression, Task, User,
+    Call, Contact, ErasedNumber, Lead, Note, Organization, PhonebookContact, PhonebookNumber, PushMessage,
+    RecordPhone, Suppression, Task, User,
 )
 
 RECORD_MODELS = {"contact": Contact, "lead": Lead}
@@ -123,12 +123,10 @@ def erase_number(session, *, org: Organization, e164: str, hash_key: str, now: d
         Task.organization_id == org_id, Task.e164 == e164))
     result.redacted["users"] += _rows_changed(session, update(User).where(
         User.organization_id == org_id, User.phone == e164).values(phone=None))
-    result.deleted["record_phones"] += _rows_changed(session, delete(RecordPhone).where(
-        RecordPhone.organization_id == org_id, RecordPhone.e164 == e164))
-    result.deleted["directory_changes"] += _rows_changed(session, delete(DirectoryChange).where(
-        DirectoryChange.organization_id == org_id, DirectoryChange.e164 == e164))
+    result.deleted["record_phones"] += len(delete_record_phones(
+        session, org_id, RecordPhone.e164 == e164, now=now, unannounced={e164}))
     # Phones that cached the card must drop it though its change rows are gone.
-    require_directory_reset(session, org)
+    result.deleted["directory_changes"] += forget_number(session, org, e164)
 
     book_hash = number_hash(hash_key, PHONEBOOK, org_id, e164)
     book_ids = list(session.execute(select(PhonebookNumber.contact_id).where(
@@ -194,13 +192,11 @@ def _delete_records(session, org_id: int, refs: set[tuple[str, int]], erased: se
     for record_type, model in RECORD_MODELS.items():
         ids = sorted(rid for rtype, rid in refs if rtype == record_type)
         for chunk in _chunks(ids):
-            of_records = (RecordPhone.organization_id == org_id, RecordPhone.record_type == record_type,
-                          RecordPhone.record_id.in_(chunk))
-            # Their other numbers stay in the organisation: tell the phones'
-            # directories to drop these cards. The erased ones are not logged.
-            others = set(session.execute(select(RecordPhone.e164).where(*of_records)).scalars()) - erased
-            log_directory_change(session, org_id, others, now)
-            result.deleted["record_phones"] += _rows_changed(session, delete(RecordPhone).where(*of_records))
+            # Their other numbers stay in the organisation: the phones'
+            # directories are told to drop these cards. The erased ones are not logged.
+            result.deleted["record_phones"] += len(delete_record_phones(
+                session, org_id, RecordPhone.record_type == record_type, RecordPhone.record_id.in_(chunk),
+                now=now, unannounced=erased))
             for activity in (Note, Task, Call):
                 result.deleted[activity.__tablename__] += _rows_changed(session, delete(activity).where(
                     activity.organization_id == org_id, activity.record_type == record_type,
@@ -259,6 +255,8 @@ def _redact_texts(session, org: Organization, e164: str, result: ErasureResult) 
                 if cleaned != value:
                     changes[name] = cleaned
             if changes:
+                # A name or company blanked here changes a caller card without
+                # logging it: `forget_number` already made every phone rebuild.
                 session.execute(update(model).where(model.id == row_id).values(changes)
                                 .execution_options(synchronize_session=False))
                 result.redacted[label] += 1

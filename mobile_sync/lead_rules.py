@@ -18,9 +18,9 @@ from mobile_sync.call_matching import CallFacts
 from mobile_sync.erasure_check import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
-from mobile_sync.phone_index import log_directory_change
 from mobile_sync.phones import format_international, normalize_number, suffix_of_e164
 from mobile_sync.pushes import queue_push
+from mobile_sync.store.directory_log import add_record_phones
 from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
 
 ANSWERED = (1, 2, 7)
@@ -166,12 +166,9 @@ def _create_leads(session, org: Organization, firsts: dict[str, CallFacts], sett
     existing = {phone: lead_id for lead_id, phone in session.execute(
         select(Lead.id, Lead.phone).where(Lead.organization_id == org.id, among(session, Lead.phone, missing)))
     } if missing else {}
-    if created:
-        insert_rows(session, RecordPhone.__table__, [
-            {"organization_id": org.id, "record_type": "lead", "record_id": lead_id, "e164": e164,
-             "suffix": suffix_of_e164(e164), "raw": e164, "extension": None}
-            for e164, lead_id in created.items()])
-        log_directory_change(session, org.id, created, now)
+    add_record_phones(session, org.id, [
+        {"record_type": "lead", "record_id": lead_id, "e164": e164, "suffix": suffix_of_e164(e164), "raw": e164,
+         "extension": None} for e164, lead_id in created.items()], now)
     return created, existing
 
 

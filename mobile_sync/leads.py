@@ -106,10 +106,6 @@ def update_lead(session, lead: Lead, changes: dict, now: datetime) -> Lead:
         if key in changes:
             setattr(lead, key, changes[key])
     lead.updated_at = now
-    if lead.phone:
-        from mobile_sync.phone_index import log_directory_change
-
-        log_directory_change(session, lead.organization_id, [lead.phone], now)
     session.flush()
     return lead
 

@@ -1,15 +1,16 @@
-"""Keeping the phone index (`record_phones`) in step with records, and
-logging which numbers' caller cards changed for the phones' directories."""
+"""Keeping the phone index (`record_phones`) in step with records. The
+index rows are written by `mobile_sync.store.directory_log`, which logs the
+numbers whose caller cards changed for the phones' directories."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 
-from mobile_sync.bulk_sql import insert_rows
 from mobile_sync.errors import invalid
 from mobile_sync.phones import Number, normalize_number, region_for
-from server.models import DirectoryChange, RecordPhone
+from mobile_sync.store.directory_log import add_record_phones, delete_record_phones
+from server.models import RecordPhone
 
 
 def parse_phones(raw_numbers: list[str], region: str | None, field: str = "phones") -> list[Number]:
@@ -26,11 +27,6 @@ def parse_phones(raw_numbers: list[str], region: str | None, field: str = "phone
     return parsed
 
 
-def log_directory_change(session, organization_id: int, e164s, now: datetime) -> None:
-    rows = [{"organization_id": organization_id, "e164": e164, "created_at": now} for e164 in sorted(set(e164s))]
-    insert_rows(session, DirectoryChange.__table__, rows)
-
-
 def set_record_phones(session, *, organization_id: int, record_type: str, record_id: int, numbers: list[Number],
                       now: datetime, raw: list[str] | None = None) -> list[str]:
     """Make the record's indexed numbers exactly `numbers`; return their E.164 forms."""
@@ -44,15 +40,12 @@ def set_record_phones(session, *, organization_id: int, record_type: str, record
     ).scalars())
     removed = existing - set(wanted)
     if removed:
-        session.execute(delete(RecordPhone).where(
-            RecordPhone.organization_id == organization_id, RecordPhone.record_type == record_type,
-            RecordPhone.record_id == record_id, RecordPhone.e164.in_(removed)))
-    added = [{"organization_id": organization_id, "record_type": record_type, "record_id": record_id,
-              "e164": e164, "suffix": number.suffix, "raw": (text or e164)[:64], "extension": number.extension}
-             for e164, (number, text) in wanted.items() if e164 not in existing]
-    if added:
-        session.execute(insert(RecordPhone), added)
-    log_directory_change(session, organization_id, existing | set(wanted), now)
+        delete_record_phones(session, organization_id, RecordPhone.record_type == record_type,
+                             RecordPhone.record_id == record_id, RecordPhone.e164.in_(removed), now=now)
+    add_record_phones(session, organization_id, [
+        {"record_type": record_type, "record_id": record_id, "e164": e164, "suffix": number.suffix,
+         "raw": (text or e164)[:64], "extension": number.extension}
+        for e164, (number, text) in wanted.items() if e164 not in existing], now)
     return list(wanted)
 
 
