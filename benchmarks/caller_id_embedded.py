@@ -11,7 +11,7 @@ on a sample against `mobile_sync.phones.normalize_number`). Nothing runs
 ANALYZE after a step: the look-ups must be planned right with the statistics
 the service took when it started (none on this fresh file).
 
-The reference (`benchmarks/caller_id_bare_sqlite.py`): a bare Flask app that
+The reference (`benchmarks/caller_id_bare.py`): a bare Flask app that
 imports nothing from the project, under the same gunicorn settings, serving
 one indexed SELECT of the same number from a SQLite file of the same numbers,
 names and companies.
@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.caller_id_bare_sqlite import SCHEMA as BARE_SCHEMA  # noqa: E402
+from benchmarks.caller_id_bare import SCHEMA as BARE_SCHEMA  # noqa: E402
 from benchmarks.caller_id_data import (  # noqa: E402
     COMPANIES, FIRST, LAST, NOTE_WORDS, SHARED_SHARE, SOURCES, SUFFIX_DIGITS, SWITCHBOARD_SIZE, random_number,
     written_forms,
@@ -293,8 +293,8 @@ def main(argv=None) -> int:
     try:
         service_proc, service_port = start_gunicorn("service", "server:create_app()", work / "service", env)
         procs.append(service_proc)
-        bare_proc, bare_port = start_gunicorn("bare", "benchmarks.caller_id_bare_sqlite:create_app()",
-                                              work / "bare", {**env, "BARE_SQLITE_PATH": str(bare_path)})
+        bare_proc, bare_port = start_gunicorn("bare", "benchmarks.caller_id_bare:create_app()",
+                                              work / "bare", {**env, "BARE_DATABASE_URL": f"sqlite:///{bare_path}"})
         procs.append(bare_proc)
         client = Client(f"http://127.0.0.1:{service_port}", timeout=60, attempts=4)
         phone = sign_in(client, email=f"bench-embedded-{time.time_ns()}@example.test", password="benchmark password",
