@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import DateTime, bindparam, select, text, type_coerce, update
 
 from mobile_sync.bulk_sql import is_postgresql
+from mobile_sync.call_types import CONNECTED
 from server.models import Call, Contact, Lead
 from server.models.base import UTCDateTime, utcnow
-from server.models.calls import CONNECTED_TYPES
 
 
 CALLS = Call.__table__
@@ -110,7 +110,7 @@ def load_calls(session, *conditions) -> list[CallFacts]:
 
 def _record_updates(group: list[CallFacts]) -> tuple[datetime | None, CallFacts, datetime]:
     """(latest connected call's start, the newest call, the earliest start) of one record's calls."""
-    connected = [c.started_at for c in group if c.call_type in CONNECTED_TYPES and c.duration_s > 0]
+    connected = [c.started_at for c in group if c.call_type in CONNECTED and c.duration_s > 0]
     newest = max(group, key=lambda c: c.started_at)
     return (max(connected) if connected else None), newest, min(c.started_at for c in group)
 
@@ -141,7 +141,7 @@ _CONTACT_CHANGED = ("(v.spoken IS NOT NULL AND (r.last_spoken_at IS NULL OR v.sp
 
 def _attach_statement(model, changed: str, lead_columns: str = ""):
     return text(_ATTACH_SQL.format(table=model.__tablename__, lead_columns=lead_columns, changed=changed,
-                                   record_type=model.__tablename__[:-1], connected=tuple(CONNECTED_TYPES))
+                                   record_type=model.__tablename__[:-1], connected=tuple(sorted(map(int, CONNECTED))))
                 ).bindparams(bindparam("uploads", expanding=True))
 
 

@@ -9,11 +9,12 @@ from sqlalchemy import and_, or_, select
 
 from mobile_sync.bulk_sql import among, insert_rows, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, load_calls
+from mobile_sync.call_types import CallType
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
 from server.models import Contact, Lead, Task
 
-MISSED, OUTGOING = 3, 2
+MISSED, OUTGOING = int(CallType.MISSED), int(CallType.OUTGOING)
 TASK_PUSHES_PER_BATCH = 3
 
 

@@ -19,11 +19,11 @@ from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import aliased
 
 from mobile_sync.bulk_sql import driver_rows
+from mobile_sync.call_types import LABELS
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for
 from server.models import Contact, Lead, User
 from server.models.base import UTCDateTime
-from server.models.calls import CALL_TYPES
 
 PRECEDENCE = {"contact": 0, "lead": 1, "user": 2}
 NOTE_CHARS = 140
@@ -63,7 +63,7 @@ def _cards(session, org_id: int, refs: list[tuple[str, int]]) -> list[dict]:
             cards.append({
                 "record_type": record_type, "record_id": row[0], "name": row[1], "company": row[2],
                 "source": row[3], "owner_id": row[4], "owner": row[5], "last_spoken_at": row[6],
-                "last_call_type": CALL_TYPES.get(row[7]), "last_note": _trim(row[8]),
+                "last_call_type": LABELS.get(row[7]), "last_note": _trim(row[8]),
                 "lead_status": row[9] if model is Lead else None,
             })
     if by_type.get("user"):
@@ -142,7 +142,7 @@ def _card_from_row(row, grade: str) -> dict:
         "record_type": row.record_type, "record_id": row.record_id, "name": row.name, "company": row.company,
         "source": row.source, "owner_id": row.owner_id, "owner": row.owner,
         "last_spoken_at": spoken.astimezone(timezone.utc).isoformat() if spoken else None,
-        "last_call_type": CALL_TYPES.get(row.last_call_type), "last_note": _trim(row.last_note),
+        "last_call_type": LABELS.get(row.last_call_type), "last_note": _trim(row.last_note),
         "lead_status": row.lead_status, "grade": grade,
     }
 

@@ -19,11 +19,11 @@ from mobile_sync.errors import forbidden, invalid, not_found
 from mobile_sync.phone_index import parse_phones, record_numbers, remove_record_phones, set_record_phones
 from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit
+from mobile_sync.roles import is_reviewer
 from server.models import Call, Contact, Note, Organization, Task, User
 
 RECORD_TYPE = "contact"
 PAGE_SIZE = 50
-MANAGERS = ("admin", "manager")
 
 
 # --- reading -----------------------------------------------------------------
@@ -89,7 +89,7 @@ def check_owner(session, organization_id: int, user: User, owner_id: int | None)
     themselves; a manager or admin to any active user of the organisation."""
     if owner_id == user.id:
         return owner_id
-    if user.role not in MANAGERS:
+    if not is_reviewer(user.role):
         raise forbidden("Only managers and admins may give a contact to another owner.")
     if owner_id is not None:
         check_active_user(session, organization_id, owner_id)
@@ -97,7 +97,7 @@ def check_owner(session, organization_id: int, user: User, owner_id: int | None)
 
 
 def _check_may_change(user: User, contact: Contact) -> None:
-    if user.role not in MANAGERS and contact.owner_id != user.id:
+    if not is_reviewer(user.role) and contact.owner_id != user.id:
         raise forbidden("Reps may change only the contacts they own.")
 
 

@@ -15,15 +15,16 @@ from sqlalchemy import func, select
 
 from mobile_sync.bulk_sql import among, insert_rows, not_among
 from mobile_sync.call_matching import CallFacts
+from mobile_sync.call_types import CONNECTED, LEAD_RULE_TYPES
 from mobile_sync.erasure_check import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash
-from mobile_sync.org_settings import CALL_TYPE_NAMES, effective_settings
+from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import format_international, normalize_number, suffix_of_e164
 from mobile_sync.pushes import queue_push
+from mobile_sync.roles import REVIEWERS
 from mobile_sync.store.directory_log import add_record_phones
 from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
 
-ANSWERED = (1, 2, 7)
 NEW_LEAD_PUSHES_PER_BATCH = 3
 SUPPRESS = "suppress"
 
@@ -74,7 +75,7 @@ def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> st
         return "skip:phone_book"
     if call.call_type not in ctx.allowed_types:
         return "skip:call_type"
-    if call.call_type in ANSWERED and call.duration_s < rules["min_duration_s"]:
+    if call.call_type in CONNECTED and call.duration_s < rules["min_duration_s"]:
         return "skip:short_call"
     if rules.get("business_hours") and not _in_business_hours(rules["business_hours"], call.started_at,
                                                               ctx.timezone):
@@ -113,7 +114,7 @@ def load_context(session, org: Organization, batch: list[CallFacts], hash_key: s
         tz = ZoneInfo("UTC")
     rules = settings["auto_leads"]
     ctx = RuleContext(rules=rules, timezone=tz, allowed_types=frozenset(
-        CALL_TYPE_NAMES[name] for name in rules["call_types"] if name in CALL_TYPE_NAMES))
+        LEAD_RULE_TYPES[name] for name in rules["call_types"] if name in LEAD_RULE_TYPES))
     numbers = {c.e164 for c in batch if c.e164}
     if not numbers:
         return ctx
@@ -242,7 +243,7 @@ def _alert_growing_queue(session, org: Organization, created: int, threshold: in
     if (pending - created) // threshold >= pending // threshold:
         return []
     reviewers = session.execute(select(User.id).where(
-        User.organization_id == org.id, User.role.in_(("admin", "manager")), User.disabled_at.is_(None))).scalars()
+        User.organization_id == org.id, User.role.in_(REVIEWERS), User.disabled_at.is_(None))).scalars()
     _, ids = queue_push(session, organization_id=org.id, user_ids=list(reviewers), kind="lead_queue",
                         context={"pending": pending}, e164=None, hash_key=hash_key, now=now)
     return ids

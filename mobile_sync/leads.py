@@ -19,6 +19,7 @@ from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import number_hash
 from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number
+from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
 from server.models import Call, Contact, Lead, Note, Suppression, Task, User
 
@@ -27,7 +28,7 @@ REJECT_REASONS = ("personal", "spam", "not_a_lead")
 
 
 def _visible(query, user: User, own_only: bool = False):
-    if own_only or user.role == "rep":
+    if own_only or user.role == REP:
         query = query.where(Lead.owner_id == user.id)
     return query
 
@@ -54,7 +55,7 @@ def get_lead(session, lead_id: int, user: User, own_only: bool = False) -> Lead:
     lead = session.get(Lead, lead_id)
     if lead is None or lead.organization_id != user.organization_id:
         raise not_found("lead")
-    if (own_only or user.role == "rep") and lead.owner_id != user.id:
+    if (own_only or user.role == REP) and lead.owner_id != user.id:
         raise not_found("lead")
     return lead
 
@@ -111,7 +112,7 @@ def update_lead(session, lead: Lead, changes: dict, now: datetime) -> Lead:
 
 
 def _require_reviewer(user: User) -> None:
-    if user.role not in ("admin", "manager"):
+    if not is_reviewer(user.role):
         raise forbidden("Only managers and admins review leads.")
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import copy
 
-CALL_TYPE_NAMES = {"incoming": 1, "outgoing": 2, "missed": 3, "voicemail": 4, "rejected": 5,
-                   "answered_externally": 7}
 
 DEFAULTS = {
     "auto_leads": {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from mobile_sync.roles import ROLES
 from schemas.fields import ROLE, Email, NonEmptyText, Region, Text
 
 PASSWORD = Text(required=True, load_only=True, validate=validate.Length(min=10, max=256))
@@ -84,7 +85,7 @@ class LoginResultSchema(Schema):
 class UserUpdateSchema(Schema):
     """What an admin may change of a teammate."""
 
-    role = fields.String(validate=validate.OneOf(["admin", "manager", "rep"]))
+    role = fields.String(validate=validate.OneOf(ROLES))
     name = NonEmptyText(200)
     region = Region(allow_none=True)
     phone = Text(allow_none=True, validate=validate.Length(max=64), metadata={"description": OWN_PHONE})

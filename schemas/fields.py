@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 import phonenumbers
 from marshmallow import ValidationError, fields, validate
 
+from mobile_sync.roles import ROLES
+
 
 class Text(fields.String):
     """A string trimmed of surrounding white space, without NUL or unpaired
@@ -90,7 +92,7 @@ class Moment(fields.AwareDateTime):
             raise ValidationError(f"Must be a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC).")
         return moment
 
-ROLE = fields.String(required=True, validate=validate.OneOf(["admin", "manager", "rep"]))
+ROLE = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
 class Rows(fields.List):

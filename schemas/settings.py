@@ -5,9 +5,9 @@ from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from mobile_sync.call_types import LEAD_RULE_TYPES
 from schemas.fields import Id, NonEmptyText, Region, Text
 
-CALL_TYPES = ["incoming", "outgoing", "missed", "voicemail", "rejected", "answered_externally"]
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour.")
 
 
@@ -20,7 +20,7 @@ class BusinessHoursSchema(Schema):
 
 class AutoLeadsSchema(Schema):
     enabled = fields.Boolean()
-    call_types = fields.List(fields.String(validate=validate.OneOf(CALL_TYPES)))
+    call_types = fields.List(fields.String(validate=validate.OneOf(list(LEAD_RULE_TYPES))))
     min_duration_s = fields.Integer(validate=validate.Range(min=0, max=3600))
     skip_device_contacts = fields.Boolean()
     business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)

@@ -11,6 +11,7 @@ from flask import request
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import contains_eager
 
+from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.tokens import hash_token
 from server.errors import ApiError
 from server.extensions import db
@@ -39,7 +40,7 @@ class Principal:
         phone's own endpoints and the rep's own leads)."""
         if self.user is None:
             return None
-        return "rep" if self.kind == "device" else self.user.role
+        return REP if self.kind == "device" else self.user.role
 
     @property
     def user_id(self) -> int | None:
@@ -47,7 +48,7 @@ class Principal:
 
     @property
     def is_manager(self) -> bool:
-        return self.role in ("admin", "manager")
+        return is_reviewer(self.role)
 
 
 def _bearer() -> str | None:

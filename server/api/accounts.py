@@ -7,6 +7,7 @@ from marshmallow import Schema, fields
 from mobile_sync import accounts, invites
 from mobile_sync.accounts import LoginLimits
 from mobile_sync.errors import ServiceError
+from mobile_sync.roles import ADMINS, REVIEWERS
 from schemas.accounts import (
     INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema,
     InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema, InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
@@ -65,26 +66,26 @@ def me(principal):
     return principal.user
 
 
-@operation(bp, "/users", "GET", auth=USER, roles=("admin", "manager"), response=UserListSchema)
+@operation(bp, "/users", "GET", auth=USER, roles=REVIEWERS, response=UserListSchema)
 def list_users(principal):
     """Teammates of the organisation."""
     return {"items": accounts.list_users(db.session), "next_page": None}
 
 
-@operation(bp, "/users/<int:user_id>", "GET", auth=USER, roles=("admin", "manager"), response=UserSchema)
+@operation(bp, "/users/<int:user_id>", "GET", auth=USER, roles=REVIEWERS, response=UserSchema)
 def get_user(principal, user_id):
     """One teammate."""
     return accounts.get_user(db.session, user_id)
 
 
-@operation(bp, "/users/<int:user_id>", "PATCH", auth=USER, roles=("admin",), body=UserUpdateSchema,
+@operation(bp, "/users/<int:user_id>", "PATCH", auth=USER, roles=ADMINS, body=UserUpdateSchema,
            response=UserSchema, responses=OWN_PHONE_RESPONSES)
 def update_user(principal, body, user_id):
     """Change a teammate's role, name, region, or disable the account."""
     return accounts.update_user(db.session, principal.user, user_id, body, now())
 
 
-@operation(bp, "/invites", "POST", auth=USER, roles=("admin",), body=InviteCreateSchema,
+@operation(bp, "/invites", "POST", auth=USER, roles=ADMINS, body=InviteCreateSchema,
            response=InviteCreatedSchema, status=201, responses=INVITE_RESPONSES)
 def create_invite(principal, body):
     """Invite a teammate; a one-time link is e-mailed."""
@@ -107,7 +108,7 @@ def create_invite(principal, body):
     return result
 
 
-@operation(bp, "/invites/<int:invite_id>", "DELETE", auth=USER, roles=("admin",), status=204)
+@operation(bp, "/invites/<int:invite_id>", "DELETE", auth=USER, roles=ADMINS, status=204)
 def withdraw_invite(principal, invite_id):
     """Withdraw an invite and forget the invited address."""
     invites.withdraw_invite(db.session, invite_id, now())
@@ -121,13 +122,13 @@ def accept_invite(principal, body):
     return {"user_id": user.id, "token": token}
 
 
-@operation(bp, "/api-keys", "GET", auth=USER, roles=("admin",), response=ApiKeyListSchema)
+@operation(bp, "/api-keys", "GET", auth=USER, roles=ADMINS, response=ApiKeyListSchema)
 def list_api_keys(principal):
     """The organisation's active integration keys (without the keys)."""
     return {"items": accounts.list_api_keys(db.session), "next_page": None}
 
 
-@operation(bp, "/api-keys", "POST", auth=USER, roles=("admin",), body=ApiKeyCreateSchema, response=ApiKeySchema,
+@operation(bp, "/api-keys", "POST", auth=USER, roles=ADMINS, body=ApiKeyCreateSchema, response=ApiKeySchema,
            status=201)
 def create_api_key(principal, body):
     """Create an integration key for a PBX or call-tracking webhook; shown once."""
@@ -136,7 +137,7 @@ def create_api_key(principal, body):
     return {"id": key.id, "name": key.name, "prefix": key.prefix, "created_at": key.created_at, "key": clear}
 
 
-@operation(bp, "/api-keys/<int:key_id>", "DELETE", auth=USER, roles=("admin",), status=204)
+@operation(bp, "/api-keys/<int:key_id>", "DELETE", auth=USER, roles=ADMINS, status=204)
 def revoke_api_key(principal, key_id):
     """Revoke an integration key."""
     accounts.revoke_api_key(db.session, key_id, now())

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from mobile_sync.caller_id import lookup_caller
 from mobile_sync.directory import directory_delta
 from mobile_sync.ringing import ring_for_user, ring_from_telephony
+from mobile_sync.roles import ADMINS
 from schemas.caller_id import (
     CallerIdQuerySchema, CallerIdSchema, DirectoryQuerySchema, DirectorySchema, PushAcceptedSchema, PushListSchema,
     RingingSchema, TelephonyRingingSchema,
@@ -77,7 +78,7 @@ def directory(principal, args):
     return directory_delta(db.session, principal.organization_id, args["cursor"])
 
 
-@operation(bp, "/push-sink", "GET", auth=USER, roles=("admin",), response=PushListSchema, audit="push.list")
+@operation(bp, "/push-sink", "GET", auth=USER, roles=ADMINS, response=PushListSchema, audit="push.list")
 def push_sink(principal):
     """The latest 100 pushes recorded (what was, or would have been, sent)."""
     rows = db.session.execute(select(PushMessage).order_by(PushMessage.id.desc()).limit(100)).scalars().all()

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, send_file
 
 from mobile_sync import erasure
 from mobile_sync.export_data import write_export
+from mobile_sync.roles import ADMINS
 from schemas.data_rights import EXPORT_RESPONSES, ErasureResultSchema, ErasureSchema
 from server.api.routing import operation
 from server.audit import record_access
@@ -15,7 +16,6 @@ from server.clock import now
 from server.extensions import db
 
 bp = Blueprint("data_rights", __name__, url_prefix="/api/v1")
-ADMINS = ("admin",)
 
 
 @operation(bp, "/export", "GET", auth=USER, roles=ADMINS, responses=EXPORT_RESPONSES)

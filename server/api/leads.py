@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from mobile_sync import callback_tasks, leads
+from mobile_sync.roles import REVIEWERS
 from schemas.leads import (
     AssignSchema, BulkResultSchema, BulkSchema, LeadCreateSchema, LeadDetailSchema, LeadListSchema, LeadQuerySchema,
     LeadSchema, LeadUpdateSchema, MergeSchema, NoteCreateSchema, NoteSchema, RejectSchema, TaskListSchema,
@@ -15,7 +16,6 @@ from server.clock import now
 from server.extensions import db
 
 bp = Blueprint("leads", __name__, url_prefix="/api/v1")
-REVIEWERS = ("admin", "manager")
 
 
 class _LeadWithActivity:

@@ -5,6 +5,7 @@ from flask import Blueprint
 from sqlalchemy import select
 
 from mobile_sync import retention
+from mobile_sync.roles import ADMINS
 from schemas.organization import AuditListSchema, AuditQuerySchema, CloseOrganizationSchema, OrganizationStatusSchema
 from server.api.routing import operation
 from server.audit import flush_audit
@@ -29,7 +30,7 @@ def organization_status(principal):
     return _status(principal.user.organization)
 
 
-@operation(bp, "/organization", "DELETE", auth=USER, roles=("admin",), body=CloseOrganizationSchema,
+@operation(bp, "/organization", "DELETE", auth=USER, roles=ADMINS, body=CloseOrganizationSchema,
            response=OrganizationStatusSchema, status=202)
 def close_organization(principal, body):
     """End the service: all data is deleted after a 30-day grace period (export still works)."""
@@ -38,7 +39,7 @@ def close_organization(principal, body):
     return _status(org)
 
 
-@operation(bp, "/organization/cancel-closing", "POST", auth=USER, roles=("admin",),
+@operation(bp, "/organization/cancel-closing", "POST", auth=USER, roles=ADMINS,
            response=OrganizationStatusSchema)
 def cancel_closing(principal):
     """Keep the organisation after all (during the grace period)."""
@@ -47,7 +48,7 @@ def cancel_closing(principal):
     return _status(org)
 
 
-@operation(bp, "/audit", "GET", auth=USER, roles=("admin",), query=AuditQuerySchema, response=AuditListSchema)
+@operation(bp, "/audit", "GET", auth=USER, roles=ADMINS, query=AuditQuerySchema, response=AuditListSchema)
 def audit_log(principal, args):
     """Data-access events, newest first: who read or changed client data, and when."""
     flush_audit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from mobile_sync.settings_update import read_settings, update_settings
+from mobile_sync.roles import ADMINS
 from schemas.settings import SettingsSchema
 from server.api.routing import operation
 from server.auth import USER
@@ -12,13 +13,13 @@ from server.extensions import db
 bp = Blueprint("settings", __name__, url_prefix="/api/v1")
 
 
-@operation(bp, "/settings", "GET", auth=USER, roles=("admin",), response=SettingsSchema)
+@operation(bp, "/settings", "GET", auth=USER, roles=ADMINS, response=SettingsSchema)
 def get_settings(principal):
     """Region, auto-lead rules, tracking numbers, retention, plan and usage."""
     return read_settings(db.session, principal.user.organization)
 
 
-@operation(bp, "/settings", "PATCH", auth=USER, roles=("admin",), body=SettingsSchema, response=SettingsSchema)
+@operation(bp, "/settings", "PATCH", auth=USER, roles=ADMINS, body=SettingsSchema, response=SettingsSchema)
 def patch_settings(principal, body):
     """Change settings; nested objects (auto_leads) are merged, lists replaced."""
     return update_settings(db.session, principal.user.organization, body)

@@ -8,6 +8,7 @@ from mobile_sync.ingest_calls import ingest_calls
 from mobile_sync.ingest_contacts import ingest_contacts
 from mobile_sync.process_calls import retry_set_aside, set_aside_uploads
 from mobile_sync.sync_state import sync_state
+from mobile_sync.roles import ADMINS
 from schemas.sync import (
     CallBatchSchema, ContactBatchSchema, SetAsideUploadListSchema, SetAsideUploadSchema, SyncStateSchema,
     UploadResultSchema,
@@ -52,13 +53,13 @@ def get_sync_state(principal):
     return sync_state(db.session, principal.device.id)
 
 
-@operation(bp, "/sync/set-aside", "GET", auth=USER, roles=("admin",), response=SetAsideUploadListSchema)
+@operation(bp, "/sync/set-aside", "GET", auth=USER, roles=ADMINS, response=SetAsideUploadListSchema)
 def list_set_aside(principal):
     """Call uploads that failed processing repeatedly and were set aside, so the others could go on."""
     return {"items": set_aside_uploads(db.session, principal.organization_id)}
 
 
-@operation(bp, "/sync/set-aside/<int:upload_id>/retry", "POST", auth=USER, roles=("admin",),
+@operation(bp, "/sync/set-aside/<int:upload_id>/retry", "POST", auth=USER, roles=ADMINS,
            response=SetAsideUploadSchema)
 def retry_upload(principal, upload_id):
     """Queue a set-aside upload for processing again (after the cause was fixed)."""

@@ -6,9 +6,9 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mobile_sync.roles import ROLES
 from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
-ROLES = ("admin", "manager", "rep")
 
 
 class Organization(Base):

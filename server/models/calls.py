@@ -8,11 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
-CALL_TYPES = {1: "incoming", 2: "outgoing", 3: "missed", 4: "voicemail", 5: "rejected", 6: "blocked",
-              7: "answered_externally"}
-CONNECTED_TYPES = (1, 2, 7)
-
-
 class SyncUpload(Base, OrgScoped):
     """One accepted upload. Doubles as the processing outbox: written in the
     same transaction as its rows, it stays pending until a job has processed

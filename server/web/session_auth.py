@@ -16,11 +16,11 @@ import time
 from flask import current_app, session
 from sqlalchemy import delete, select
 
+from mobile_sync.roles import is_reviewer
 from mobile_sync.tokens import hash_token
 from server.extensions import db
 from server.models import AccessToken, User
 
-REVIEWER_ROLES = ("admin", "manager")
 CSRF_FIELD = "csrf_token"
 MAX_AGE_S = 12 * 3600  # a browser session lasts one working day at most
 
@@ -71,7 +71,7 @@ def signed_in_user() -> User | None:
     sign_in = db.session.get(AccessToken, sid) if isinstance(sid, int) else None  # gone once signed out
     valid = (user is not None and sign_in is not None and sign_in.user_id == user.id
              and user.disabled_at is None and user.organization.closing_at is None
-             and user.role in REVIEWER_ROLES and secrets.compare_digest(str(session.get("ver", "")),
+             and is_reviewer(user.role) and secrets.compare_digest(str(session.get("ver", "")),
                                                                         session_version(user))
              and time.time() - int(session.get("iat", 0)) < current_app.config.get("WEB_SESSION_MAX_AGE_S",
                                                                                  MAX_AGE_S))

@@ -16,9 +16,11 @@ from werkzeug.exceptions import HTTPException
 
 from mobile_sync import accounts, leads
 from mobile_sync.accounts import LoginLimits
+from mobile_sync.call_types import LABELS
 from mobile_sync.errors import ServiceError
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import format_international
+from mobile_sync.roles import is_reviewer
 from mobile_sync.tokens import hash_token
 from schemas.accounts import LoginSchema
 from schemas.leads import REASONS, STATUSES, AssignSchema, MergeSchema, NoteCreateSchema, RejectSchema
@@ -26,7 +28,6 @@ from server.audit import push_pending_events, record_access
 from server.auth import Principal
 from server.clock import now
 from server.extensions import db
-from server.models.calls import CALL_TYPES
 from server.tenancy import set_session_organization
 from server.web import session_auth
 from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
@@ -107,7 +108,7 @@ def _duration(seconds):
 
 @bp.app_template_filter("call_type")
 def _call_type(code):
-    return CALL_TYPES.get(code, str(code)).replace("_", " ")
+    return LABELS.get(code, str(code)).replace("_", " ")
 
 
 @bp.app_template_filter("humanize")
@@ -206,7 +207,7 @@ def login():
     # The browser signs in with the cookie; the bearer token login() made is not handed out.
     accounts.revoke_token(db.session, hash_token(token), now())
     db.session.commit()
-    if user.role not in session_auth.REVIEWER_ROLES:
+    if not is_reviewer(user.role):
         return render_template("web/login.html", next=target, email=email, error=REP_REFUSED), 403
     session_auth.start_session(user, token)
     return redirect(target)
