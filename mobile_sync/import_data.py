@@ -38,6 +38,7 @@ from sqlalchemy import func, select, text
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.export_data import exported_tables, hash_key_id, org_filter, read_manifest, verify_checksums
 from mobile_sync.import_rows import ImportReport, Progress, Importer
+from mobile_sync.store.statistics import refresh_statistics
 from server.models import Organization
 
 # A target organisation may already hold its own accounts (someone signed up
@@ -125,6 +126,7 @@ def import_export(session, *, source, organization_id: int, hash_key: str, now: 
             report.notes.append("Phones must register again (POST /api/v1/devices); people sign in again.")
         if progress is not None:
             progress(manifest.get("total_rows") or 0, manifest.get("total_rows") or 0)
+        refresh_statistics(session)  # a restore is a bulk write: SQLite plans with fresh statistics
         return report
 
 
