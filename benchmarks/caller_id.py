@@ -1,50 +1,54 @@
-"""Caller ID end to end: look-up latency through HTTP against gunicorn at
-10k, 100k and 1M numbers in the phone index, and ringing -> push at a fake FCM.
+"""Caller ID end to end on the production topology, against fixed references
+measured alternately in the same run: look-ups at 10k, 100k and 1M numbers in
+the phone index, and ringing -> push at a fake FCM.
 
 The production topology of `tests/topology.py` on loopback (PostgreSQL with its
-durable defaults unless --no-fsync, Redis, gunicorn with 2 workers, 1 RQ
-worker), the real firebase-admin client talking to `tests.fake_fcm.FakeFcm` on
-127.0.0.1. gunicorn serves `benchmarks.like_baseline:create_app()`: the
-service plus one benchmark-only route, the LIKE baseline below. One organisation (region IN) signs up
+durable defaults unless --no-fsync, Redis, gunicorn with 2 workers x 4
+threads, 1 RQ worker), the real firebase-admin client talking to
+`tests.fake_fcm.FakeFcm` on 127.0.0.1. One organisation (region IN) signs up
 over HTTP, registers a phone (with an FCM token) and consents; its CRM contacts
 and their rows in the phone index (`record_phones`) are then written with COPY:
 Indian, UK and US numbers in E.164 with their suffix keys (last 7 digits of the
 national significant number), 2% of the rows on shared switchboard numbers.
 The index grows 10k -> 100k -> 1M rows, with VACUUM ANALYZE after each step.
 
-At each size, over one keep-alive connection (http.client), request by request:
-  GET /api/v1/caller-id?number=...   hits written as E.164 or "+91 98765 43210",
-                                     hits written nationally ("098765 43210",
-                                     "9876543210"), and misses; each number once
-  GET /api/v1/ping                   the same token: an authenticated no-op
-and, interleaved, the naive baseline end to end:
-  GET /api/v1/caller-id-like?number=...  the same request through the same code
-                                     (authentication, normalisation, answer, audit)
-                                     with the index probes replaced by a scan,
-                                     ... AND e164 LIKE '%' || :suffix (same answers)
-and, for reference, the bare LIKE query and the two index probes the look-up
-issues, timed straight against PostgreSQL from this process, and both inside
-PostgreSQL (EXPLAIN ANALYZE execution time).
+The references import nothing from the project and run under the same
+gunicorn settings (gunicorn.conf.py, the same workers and threads):
+  `benchmarks/caller_id_bare.py`  one indexed SELECT of the number from a table
+                                  of the same numbers, names and companies, in a
+                                  schema (`bare`) of the same PostgreSQL
+  `benchmarks/ringing_bare.py`    on the same ringing request, the same push sent
+                                  with firebase-admin to the same fake FCM
 
-After the interleaved samples, each endpoint alone for a few hundred requests
-gives the CPU per request of gunicorn, PostgreSQL and Redis (from /proc): a
-figure the load of a shared machine does not blur as much as latency.
+At each size, over one keep-alive connection to each, request by request,
+alternating which goes first:
+  GET /api/v1/caller-id?number=...  (the device token) hits written as E.164 or
+                                    "+91 98765 43210", hits written nationally
+                                    ("098765 43210", "9876543210"), and misses
+  GET /caller-id?org=..&number=E164 the bare app, the same number
+then each app alone for a few hundred requests gives the CPU per request of
+its gunicorn, PostgreSQL and Redis (from /proc), and, inside PostgreSQL alone
+(EXPLAIN ANALYZE execution time), the exact index probe against the naive
+`e164 LIKE '%<last 7 digits>'` scan of the organisation's index.
 
-Then, at the largest size: POST /api/v1/calls/ringing with the device token
-(hits and misses, a new number each time, ~25 ms apart), timed from sending
-the request to the fake FCM server receiving the push (matched by `push_id` in
-the message data); the 202 alone, and the CPU per ring. The push is sent by
-the web process's dispatcher (`server/push_dispatch.py`); the RQ worker runs,
-as in production, as its fallback (its CPU per ring shows whether it was used).
+Then, at the largest size: POST /api/v1/calls/ringing (hits and misses, a new
+number each time) and the bare app's POST /calls/ringing with the same number,
+alternated, ~25 ms apart, each timed from sending the request to the fake FCM
+receiving the push (matched by `push_id`), and the CPU per ring of each app's
+gunicorn. The service's push is sent by the web process's dispatcher
+(`server/push_dispatch.py`); the RQ worker runs, as in production, as its
+fallback (its CPU per ring shows whether it was used). The bare app sends
+before it answers.
 
-    .venv/bin/python benchmarks/caller_id.py [--quick] [--samples N] [--sizes 10000,100000,1000000]
+    .venv/bin/python -m benchmarks.caller_id [--quick] [--samples N] [--sizes 10000,100000,1000000]
                                              [--rings N] [--budget S] [--json FILE]
                                              [--profile DIR] [--py-spy PATH]
 
-Targets (issue 4): p99(caller-id) <= 1.3 x p99(ping) at every size; p99 flat
-from the smallest to the largest size (<= 1.2x); >= 1,000x faster than the
-LIKE baseline at 1M (median look-up vs median LIKE request, both through HTTP);
-ringing -> FCM p99 <= 15 ms. The exit status is 1 when a target is missed.
+Targets (issue 16): p99(caller-id) <= 2x p99(bare app) at every size; p99 from
+the smallest to the largest size (10k -> 1M) <= 1.2x; ringing -> FCM p99 <= 2x
+the bare app's. The LIKE scan is reported inside the database only: through
+HTTP both requests pay the request itself. The exit status is 1 when a target
+is missed.
 
 --py-spy PATH (pip install py-spy; root or ptrace rights): after the timings,
 sample gunicorn's workers (py-spy --gil) while each endpoint runs alone, then
@@ -58,8 +62,8 @@ on the same PostgreSQL and Redis) under cProfile, and print the SQL statements
 Where the parts live: `caller_id_data.py` the generated numbers and the
 seeding, `caller_id_latency.py` the timed requests and CPU per request at one
 size, `caller_id_ringing.py` the rings and the fake FCM that signals them,
-`caller_id_profile.py` --profile and --py-spy; this file the targets, the
-options and the report.
+`caller_id_profile.py` --profile and --py-spy; this file the references'
+servers, the targets, the options and the report.
 
 Numbers on a shared machine are noisy: run it more than once.
 """
@@ -78,18 +82,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.caller_id_bare import SCHEMA as BARE_SCHEMA  # noqa: E402
 from benchmarks.caller_id_data import check_suffix_keys, grow, make_lookups, pg_connect  # noqa: E402
 from benchmarks.caller_id_latency import KeepAlive, measure_cpu, measure_size  # noqa: E402
 from benchmarks.caller_id_profile import profile_lookups, spy_profile  # noqa: E402
 from benchmarks.caller_id_ringing import SignallingFcm, measure_ringing  # noqa: E402
 from scripts.simulate_phone import Client, give_consent, register_device, sign_in  # noqa: E402
+from tests.processes import Proc  # noqa: E402
+from tests.servers import free_port, wait_for_port  # noqa: E402
 from tests.topology import Topology  # noqa: E402
 
-TARGET_VS_PING = 1.3
-TARGET_FLAT = 1.2
-TARGET_VS_LIKE = 1000.0
-TARGET_RING_P99_MS = 15.0
+TARGET_VS_BARE = 2.0
+TARGET_GROWTH = 1.2
+TARGET_RING_VS_BARE = 2.0
 PROJECT = "bench-project"
+# Variables of the service the references must not see (they read none, but gunicorn.conf.py's hooks might).
+SERVICE_ONLY = ("DATABASE_URL", "REDIS_URL", "APP_ENV", "FCM_CREDENTIALS", "FCM_PROJECT_ID", "FCM_URL",
+                "PROMETHEUS_MULTIPROC_DIR", "METRICS_TOKEN", "SECRET_KEY")
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,21 +107,94 @@ def fmt_size(n: int) -> str:
         f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
 
 
+# --------------------------------------------------------------------------------------------
+# The references
+# --------------------------------------------------------------------------------------------
+def start_reference(topo: Topology, name: str, app: str, env: dict) -> tuple[Proc, int]:
+    """A bare app under gunicorn exactly as the topology starts the service's
+    (gunicorn.conf.py, the same workers, threads and graceful timeout)."""
+    port = free_port()
+    work = topo.dir / name
+    work.mkdir(exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if k not in SERVICE_ONLY}
+    base.update({"PYTHONPATH": str(ROOT), "DATA_DIR": str(work), "LOG_LEVEL": topo.log_level,
+                 "WEB_CONCURRENCY": str(topo.web_workers), "WEB_THREADS": str(topo.web_threads),
+                 "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    args = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(topo.web_workers), "--threads", str(topo.web_threads), "--graceful-timeout", "5",
+            "--control-socket", str(work / "gunicorn.ctl"), app]
+    proc = Proc(name, args, {**base, **env}, work / f"{name}.log")
+    proc.start()
+    try:
+        wait_for_port(port, timeout=60)
+    except RuntimeError:
+        print(proc.tail(), file=sys.stderr)
+        proc.stop()
+        raise
+    return proc, port
+
+
+def bare_database_url(topo: Topology) -> str:
+    """The service's database, with the bare table's schema first on the search path."""
+    url = topo.postgres.url.replace("postgresql+psycopg://", "postgresql://")
+    return f"{url}?application_name=bare&options=-csearch_path%3Dbare"
+
+
+def create_bare_table(pg) -> None:
+    pg.execute("CREATE SCHEMA IF NOT EXISTS bare")
+    pg.execute("SET search_path = bare")
+    try:
+        pg.execute(BARE_SCHEMA)
+    finally:
+        pg.execute("SET search_path = DEFAULT")
+
+
+def copy_to_bare(pg, org_id: int, after_id: int) -> tuple[int, int]:
+    """The bare table: the same numbers, names and companies (the index rows
+    added since `after_id`); VACUUM ANALYZE as the service's tables get.
+    Returns (the last index row copied, the bare table's rows)."""
+    last = pg.execute("SELECT coalesce(max(id), 0) FROM record_phones").fetchone()[0]
+    with pg.transaction():
+        pg.execute("INSERT INTO bare.numbers (organization_id, e164, record_type, record_id, name, company) "
+                   "SELECT p.organization_id, p.e164, p.record_type, p.record_id, c.name, c.company "
+                   "FROM record_phones AS p LEFT JOIN contacts AS c "
+                   "ON p.record_type = 'contact' AND c.id = p.record_id "
+                   "WHERE p.id > %s AND p.id <= %s ORDER BY p.id", (after_id, last))
+    pg.execute("VACUUM (ANALYZE) bare.numbers")
+    rows = pg.execute("SELECT count(*) FROM bare.numbers WHERE organization_id = %s", (org_id,)).fetchone()[0]
+    return last, rows
+
+
+def push_shape(body: dict) -> tuple:
+    """What a push carries: its fields, its data's keys and fixed values, its
+    Android settings (without the values that differ by design: ids, collapse key)."""
+    message = (body or {}).get("message") or {}
+    data = message.get("data") or {}
+    android = dict(message.get("android") or {})
+    android.pop("collapse_key", None)
+    if "notification" in android:
+        android["notification"] = {k: v for k, v in android["notification"].items() if k != "tag"}
+    return (tuple(sorted(message)), tuple(sorted((k, v if k != "push_id" else len(v)) for k, v in data.items())),
+            tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in android.items())))
+
+
+# --------------------------------------------------------------------------------------------
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10k and 100k only, fewer samples")
+    parser.add_argument("--quick", action="store_true", help="10k and 100k only, fewer samples and rings")
     parser.add_argument("--sizes", help="comma-separated index sizes (default 10000,100000,1000000)")
-    parser.add_argument("--samples", type=int, help="caller-id (and ping) samples per size (default 2500; quick 1000)")
-    parser.add_argument("--warmup", type=int, default=200, help="warm-up request pairs per size")
-    parser.add_argument("--like-samples", type=int, help="LIKE baseline samples at the largest size (default 40)")
-    parser.add_argument("--rings", type=int, default=400, help="ringing pushes timed (default %(default)s)")
-    parser.add_argument("--ring-gap-ms", type=float, default=25.0, help="mean pause between two rings")
+    parser.add_argument("--samples", type=int, help="pairs of look-ups per size (default 2500; quick 1000)")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up pairs per size")
+    parser.add_argument("--like-samples", type=int, default=5,
+                        help="LIKE scans timed inside PostgreSQL per size (default %(default)s)")
+    parser.add_argument("--rings", type=int, default=400, help="pairs of rings timed (default %(default)s)")
+    parser.add_argument("--ring-gap-ms", type=float, default=25.0, help="mean pause after each ring")
     parser.add_argument("--cpu-requests", type=int, default=300,
-                        help="requests per endpoint for the CPU-per-request figures (default %(default)s)")
+                        help="requests per app for the CPU-per-request figures (default %(default)s)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
-    parser.add_argument("--budget", type=float, default=480.0, help="seconds for the whole run (soft limit)")
+    parser.add_argument("--budget", type=float, default=600.0, help="seconds for the whole run (soft limit)")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--profile", type=Path, metavar="DIR", help="then profile in process (see above)")
     parser.add_argument("--profile-requests", type=int, default=1000)
@@ -127,20 +209,20 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     samples = args.samples or (1000 if args.quick else 2500)
-    like_top = args.like_samples or (40 if sizes[-1] >= 1_000_000 else 100)
-    rings = args.rings if not args.quick else min(args.rings, 300)
+    rings = args.rings if not args.quick else min(args.rings, 200)
     run_started = time.monotonic()
     deadline = run_started + args.budget
     rng = random.Random(args.seed)
 
     fcm = SignallingFcm(PROJECT)
     env = {"FCM_CREDENTIALS": "token:bench", "FCM_PROJECT_ID": PROJECT, "FCM_URL": fcm.url}
-    print(f"sizes {', '.join(map(fmt_size, sizes))}; {samples:,} caller-id + {samples:,} ping samples per size "
-          f"after {args.warmup} warm-up pairs; {rings} rings; gunicorn {args.web_workers} workers x "
-          f"{args.web_threads} threads, 1 RQ worker; fake FCM on 127.0.0.1:{fcm.port}", flush=True)
+    print(f"sizes {', '.join(map(fmt_size, sizes))}; up to {samples:,} pairs (caller-id, bare app) per size after "
+          f"{args.warmup} warm-up pairs; {rings} pairs of rings; gunicorn {args.web_workers} workers x "
+          f"{args.web_threads} threads for the service and each bare app, 1 RQ worker; fake FCM on "
+          f"127.0.0.1:{fcm.port}; load average {os.getloadavg()[0]:.2f}", flush=True)
     try:
         topo = Topology(web_workers=args.web_workers, web_threads=args.web_threads, rq_workers=1, env=env,
-                        app="benchmarks.like_baseline:create_app()", durable_postgres=not args.no_fsync)
+                        durable_postgres=not args.no_fsync)
         topo.__enter__()
     except BaseException as err:  # tests.servers skips (raises) when a server is missing
         fcm.close()
@@ -149,6 +231,7 @@ def main(argv=None) -> int:
     results: dict = {"sizes": {}, "started": datetime.now(timezone.utc).isoformat(),
                      "load_average_start": os.getloadavg()}
     pg = None
+    references: list[Proc] = []
     try:
         client = Client(topo.base_url, timeout=60, attempts=4)
         phone = sign_in(client, email=f"bench-callerid-{time.time_ns()}@example.test",
@@ -158,13 +241,18 @@ def main(argv=None) -> int:
         org_id = phone.organization_id
         topo.execute("UPDATE organizations SET plan = 'unlimited' WHERE id = :o", {"o": org_id})
         owner_id = topo.scalar("SELECT user_id FROM devices WHERE id = :d", d=phone.device_id)
-        assert topo.scalar("SELECT fcm_token FROM devices WHERE id = :d", d=phone.device_id)
+        fcm_token = topo.scalar("SELECT fcm_token FROM devices WHERE id = :d", d=phone.device_id)
+        assert fcm_token
         pg = pg_connect(topo)
-        http = KeepAlive(topo.port, phone.device_token)
-        print(f"topology up in {time.monotonic() - run_started:.1f}s; organisation {org_id}, device "
+        create_bare_table(pg)
+        bare_proc, bare_port = start_reference(topo, "bare-caller-id", "benchmarks.caller_id_bare:create_app()",
+                                               {"BARE_DATABASE_URL": bare_database_url(topo)})
+        references.append(bare_proc)
+        http, bare = KeepAlive(topo.port, phone.device_token), KeepAlive(bare_port, "unused")
+        print(f"topology and bare app up in {time.monotonic() - run_started:.1f}s; organisation {org_id}, device "
               f"{phone.device_id}", flush=True)
 
-        last_lookups: list = []
+        copied_to = 0
         for index, size in enumerate(sizes):
             seeded = grow(pg, org_id=org_id, owner_id=owner_id, rng=rng, target_rows=size)
             bad = check_suffix_keys(pg, org_id)
@@ -172,70 +260,83 @@ def main(argv=None) -> int:
             # allocate (e.g. UK +44 7911 ...): about 1 in 10,000, never looked up.
             if bad > 5:
                 raise SystemExit(f"{bad} of 500 seeded rows disagree with mobile_sync.phones.normalize_number")
+            copy_started = time.perf_counter()
+            copied_to, bare_rows = copy_to_bare(pg, org_id, copied_to)
+            copy_s = time.perf_counter() - copy_started
             lookups = make_lookups(pg, org_id, args.warmup + samples, rng)
             rows = pg.execute("SELECT count(*), count(DISTINCT e164) FROM record_phones WHERE organization_id = %s",
                               (org_id,)).fetchone()
-            print(f"\n{fmt_size(size)}: {rows[0]:,} index rows ({rows[1]:,} distinct numbers), +{seeded['added']:,} "
-                  f"in {seeded['seconds']:.1f}s (generate {seeded.get('generate_s', 0):.1f}s, COPY "
-                  f"{seeded.get('copy_s', 0):.1f}s, VACUUM ANALYZE {seeded.get('analyze_s', 0):.1f}s); "
+            print(f"\n{fmt_size(size)}: {rows[0]:,} index rows ({rows[1]:,} distinct numbers; bare table "
+                  f"{bare_rows:,}), +{seeded['added']:,} in {seeded['seconds']:.1f}s (generate "
+                  f"{seeded.get('generate_s', 0):.1f}s, COPY {seeded.get('copy_s', 0):.1f}s, VACUUM ANALYZE "
+                  f"{seeded.get('analyze_s', 0):.1f}s; bare table {copy_s:.1f}s); "
                   f"{len(lookups) - args.warmup:,} look-ups", flush=True)
-            like_samples = like_top if index == len(sizes) - 1 else max(like_top, 100)
             # Leave time for the later sizes (seeding ~150 s per million rows on a busy 2-core machine) and the rings.
             reserve = 60 + (sizes[-1] - size) * 1.5e-4
             share = (deadline - time.monotonic() - reserve) / max(1, len(sizes) - index)
-            measured = measure_size(http, pg, org_id, lookups, warmup=args.warmup, like_samples=like_samples,
-                                    deadline=time.monotonic() + max(30.0, share))
-            measured["cpu_ms"] = measure_cpu(topo, http, lookups, args.cpu_requests)
-            measured["rows"] = rows[0]
-            measured["seed"] = seeded
-            measured["load_average"] = os.getloadavg()
+            measured = measure_size(http, bare, pg, org_id, lookups, warmup=args.warmup,
+                                    like_samples=args.like_samples, deadline=time.monotonic() + max(30.0, share))
+            measured["cpu_ms"] = measure_cpu(topo, http, bare, bare_proc.pid, org_id, lookups, args.cpu_requests)
+            measured.update(rows=rows[0], seed=seeded, load_average=os.getloadavg())
             results["sizes"][size] = measured
-            c, p, l, s = measured["caller_id"], measured["ping"], measured["like"], measured["index_sql"]
+            c, b = measured["caller_id"], measured["bare"]
+            probe, like = measured["pg_index_probe"], measured["pg_like"]
             print(f"  caller-id p50 {c['p50']:.2f}  p90 {c['p90']:.2f}  p99 {c['p99']:.2f} ms  (n={c['n']})\n"
-                  f"  ping      p50 {p['p50']:.2f}  p90 {p['p90']:.2f}  p99 {p['p99']:.2f} ms\n"
-                  f"  LIKE through HTTP p50 {measured['like_http']['p50']:.2f}  p99 {measured['like_http']['p99']:.2f} ms "
-                  f"(same request, LIKE scan instead of the index; answers differing: {measured['like_disagrees']})\n"
-                  f"  LIKE query alone p50 {l['p50']:.2f}  p99 {l['p99']:.2f} ms (n={l['n']});  index probes alone "
-                  f"p50 {s['p50']:.3f} ms\n  inside PostgreSQL (EXPLAIN ANALYZE): index probe p50 "
-                  f"{measured['pg_index_probe']['p50']:.3f} ms, LIKE scan p50 {measured['pg_like']['p50']:.2f} ms\n"
-                  f"  outcomes {measured['outcomes']}; load average "
-                  f"{measured['load_average'][0]:.2f}", flush=True)
+                  f"  bare app  p50 {b['p50']:.2f}  p90 {b['p90']:.2f}  p99 {b['p99']:.2f} ms\n"
+                  f"  p99 ratio {c['p99'] / b['p99']:.2f}x, p50 ratio {c['p50'] / b['p50']:.2f}x\n"
+                  f"  inside PostgreSQL (EXPLAIN ANALYZE): index probe p50 {probe['p50']:.3f} ms, LIKE scan p50 "
+                  f"{like['p50']:.2f} ms (n={like['n']}): {like['p50'] / probe['p50']:,.0f}x\n"
+                  f"  outcomes {measured['outcomes']}; load average {measured['load_average'][0]:.2f}", flush=True)
             for name, cpu in measured["cpu_ms"].items():
                 print(f"  CPU per {name:9s} request: gunicorn {cpu['gunicorn']:.2f}, PostgreSQL {cpu['postgres']:.2f}, "
-                      f"Redis {cpu['redis']:.2f}, client {cpu['client']:.2f} ms", flush=True)
-            last_lookups = lookups
+                      f"Redis {cpu['redis']:.2f} ms", flush=True)
             if c["n"] < 2000:
-                print(f"  note: only {c['n']} samples (time budget): p99 is less stable", flush=True)
+                print(f"  note: p99 of {c['n']} pairs (under 2,000) is less stable", flush=True)
+        http.close()
+        bare.close()
+        bare_proc.stop()  # the machine as quiet as it can be for the rings
 
-        print(f"\nringing at {fmt_size(sizes[-1])}: {rings} rings (+20 warm-up), ~{args.ring_gap_ms:.0f} ms apart",
-              flush=True)
+        ring_proc, ring_port = start_reference(topo, "bare-ringing", "benchmarks.ringing_bare:create_app()",
+                                               {"BARE_FCM_URL": fcm.url, "BARE_FCM_PROJECT": PROJECT,
+                                                "BARE_FCM_TOKEN": fcm_token})
+        references.append(ring_proc)
+        print(f"\nringing at {fmt_size(sizes[-1])}: {rings} pairs of rings (service, bare app; +20 warm-up pairs), "
+              f"~{args.ring_gap_ms:.0f} ms after each", flush=True)
         ring_numbers = [number for _, number, _ in make_lookups(pg, org_id, rings + 20, rng)]
         fcm.reset()
-        ringing = measure_ringing(topo, phone.device_token, fcm, ring_numbers, warmup=20,
+        ringing = measure_ringing(topo, phone.device_token, ring_port, ring_proc.pid, fcm, ring_numbers, warmup=20,
                                   gap_s=args.ring_gap_ms / 1000, deadline=deadline + 60)
+        ring_proc.stop()
         statuses = dict(topo.sql("SELECT status, count(*) FROM push_messages WHERE organization_id = :o "
                                  "AND kind = 'ringing' GROUP BY 1", o=org_id))
         ringing["push_statuses"] = statuses
+        ringing["load_average"] = os.getloadavg()
+        shapes = {push_shape(request["body"]) for request in fcm.requests}
+        ringing["push_shapes"] = [list(shape) for shape in shapes]
         results["ringing"] = ringing
-        r, a = ringing["to_fcm"], ringing["accepted"]
-        print(f"  ring -> FCM p50 {r['p50']:.2f}  p90 {r['p90']:.2f}  p99 {r['p99']:.2f}  max {r['max']:.2f} ms "
-              f"(n={r['n']}, lost {ringing['lost']})\n  202 alone   p50 {a['p50']:.2f}  p90 {a['p90']:.2f}  "
-              f"p99 {a['p99']:.2f} ms;  202 -> FCM p50 {ringing['after_202']['p50']:.2f}  p99 "
-              f"{ringing['after_202']['p99']:.2f} ms;  push_messages {statuses}", flush=True)
+        for name in ("service", "bare"):
+            r, a = ringing[name]["to_fcm"], ringing[name]["accepted"]
+            print(f"  {name:7s} ring -> FCM p50 {r['p50']:.2f}  p90 {r['p90']:.2f}  p99 {r['p99']:.2f}  max "
+                  f"{r['max']:.2f} ms (n={r['n']}, lost {ringing[name]['lost']}); 202 p50 {a['p50']:.2f}  p99 "
+                  f"{a['p99']:.2f} ms", flush=True)
+        print(f"  push_messages {statuses}; pushes at the fake FCM of {len(shapes)} shape(s) (1: the bare app's "
+              f"push carries the service's fields); load average {ringing['load_average'][0]:.2f}", flush=True)
         if ringing["cpu_ms"]:
             cpu = ringing["cpu_ms"]
-            print(f"  CPU per ring: gunicorn {cpu['gunicorn']:.2f}, RQ worker {cpu['worker']:.2f}, PostgreSQL "
-                  f"{cpu['postgres']:.2f}, Redis {cpu['redis']:.2f}, this process (client + fake FCM) "
-                  f"{cpu['client']:.2f} ms", flush=True)
+            print(f"  CPU per ring: service gunicorn {cpu['gunicorn']:.2f} (+ RQ worker {cpu['worker']:.2f}, "
+                  f"PostgreSQL {cpu['postgres']:.2f}, Redis {cpu['redis']:.2f}) vs bare app gunicorn "
+                  f"{cpu['bare_gunicorn']:.2f} ms", flush=True)
 
         if args.py_spy:
             print(f"\npy-spy at {fmt_size(sizes[-1])}:", flush=True)
-            results["py_spy"] = spy_profile(topo, phone.device_token, last_lookups, fcm, args.py_spy,
+            results["py_spy"] = spy_profile(topo, phone.device_token, lookups, fcm, args.py_spy,
                                             args.profile or Path(tempfile.mkdtemp(prefix="caller-id-profile-")),
                                             args.py_spy_seconds)
         if args.profile:
-            profile_lookups(topo, phone.device_token, last_lookups, args.profile, args.profile_requests)
+            profile_lookups(topo, phone.device_token, lookups, args.profile, args.profile_requests)
     finally:
+        for proc in references:
+            proc.stop()
         if pg is not None:
             pg.close()
         topo.close()
@@ -243,68 +344,55 @@ def main(argv=None) -> int:
 
     # ---- summary ---------------------------------------------------------------------------
     first, last = sizes[0], sizes[-1]
-    print(f"\n{'=' * 100}\nCaller ID benchmark (issue 4), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"{os.cpu_count()} CPUs, load average at start {results['load_average_start'][0]:.2f}")
-    print(f"{'index rows':>10} | {'caller-id p50/p90/p99 ms':>25} | {'ping p50/p90/p99 ms':>22} | "
-          f"{'p99 ratio':>9} | {'LIKE via HTTP p50 (n)':>21} | {'speed-up':>8} | {'LIKE SQL p50':>12} | "
-          f"{'index SQL p50':>13}")
+    print(f"\n{'=' * 100}\nCaller ID on the production topology (issue 16), "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average at start "
+          f"{results['load_average_start'][0]:.2f}, at the end {os.getloadavg()[0]:.2f}")
+    print(f"{'numbers':>8} | {'caller-id p50/p99 ms':>20} | {'bare app p50/p99 ms':>19} | {'p99 ratio':>9} | "
+          f"{'p50 ratio':>9} | {'CPU/request gunicorn+PG ms':>26} | {'in PG: probe / LIKE p50 ms':>27}")
     ratios = {}
     for size in sizes:
         m = results["sizes"][size]
-        c, p, l, s, lh = m["caller_id"], m["ping"], m["like"], m["index_sql"], m["like_http"]
-        ratios[size] = c["p99"] / p["p99"]
-        # End to end, like for like: the same HTTP request, served through a LIKE scan.
-        speedup = lh["p50"] / c["p50"]
-        m["p99_ratio"], m["speedup_vs_like"] = ratios[size], speedup
-        print(f"{fmt_size(size):>10} | {c['p50']:7.2f} {c['p90']:7.2f} {c['p99']:7.2f}   | "
-              f"{p['p50']:6.2f} {p['p90']:6.2f} {p['p99']:6.2f}  | {ratios[size]:8.2f}x | "
-              f"{lh['p50']:12.2f} ms ({lh['n']:>3}) | {speedup:7.{0 if speedup >= 10 else 1}f}x | "
-              f"{l['p50']:9.2f} ms | {s['p50'] * 1000:10.0f} us")
-    print(f"{'index rows':>10} | service CPU per request, ms (gunicorn + PostgreSQL + Redis): caller-id vs ping")
-    for size in sizes:
-        cpu = results["sizes"][size]["cpu_ms"]
-        c, p = (sum(cpu[k][part] for part in ("gunicorn", "postgres", "redis")) for k in ("caller_id", "ping"))
-        print(f"{fmt_size(size):>10} | caller-id {c:.2f} (gunicorn {cpu['caller_id']['gunicorn']:.2f}, PostgreSQL "
-              f"{cpu['caller_id']['postgres']:.2f}) vs ping {p:.2f} (gunicorn {cpu['ping']['gunicorn']:.2f}, "
-              f"PostgreSQL {cpu['ping']['postgres']:.2f}): {c / p:.2f}x")
-    flat = results["sizes"][last]["caller_id"]["p99"] / results["sizes"][first]["caller_id"]["p99"]
-    speedup = results["sizes"][last]["speedup_vs_like"]
-    sql_speedup = results["sizes"][last]["like"]["p50"] / results["sizes"][last]["index_sql"]["p50"]
-    pg_speedup = results["sizes"][last]["pg_like"]["p50"] / results["sizes"][last]["pg_index_probe"]["p50"]
+        c, b, cpu = m["caller_id"], m["bare"], m["cpu_ms"]
+        ratios[size] = m["p99_ratio"] = c["p99"] / b["p99"]
+        cpu_ours, cpu_bare = (cpu[k]["gunicorn"] + cpu[k]["postgres"] + cpu[k]["redis"] for k in ("caller_id", "bare"))
+        print(f"{fmt_size(size):>8} | {c['p50']:9.2f} {c['p99']:9.2f}  | {b['p50']:9.2f} {b['p99']:8.2f}  | "
+              f"{ratios[size]:8.2f}x | {c['p50'] / b['p50']:8.2f}x | {cpu_ours:10.2f} vs {cpu_bare:5.2f}      | "
+              f"{m['pg_index_probe']['p50']:9.3f} / {m['pg_like']['p50']:9.2f}")
+    growth = results["sizes"][last]["caller_id"]["p99"] / results["sizes"][first]["caller_id"]["p99"]
+    bare_growth = results["sizes"][last]["bare"]["p99"] / results["sizes"][first]["bare"]["p99"]
+    m = results["sizes"][last]
+    print(f"LIKE, inside PostgreSQL at {fmt_size(last)} (EXPLAIN ANALYZE execution time): index probe p50 "
+          f"{m['pg_index_probe']['p50']:.3f} ms, LIKE scan p50 {m['pg_like']['p50']:.2f} ms: "
+          f"{m['pg_like']['p50'] / m['pg_index_probe']['p50']:,.0f}x")
     r = results["ringing"]
-    print(f"ringing -> fake FCM: p50 {r['to_fcm']['p50']:.2f}  p90 {r['to_fcm']['p90']:.2f}  "
-          f"p99 {r['to_fcm']['p99']:.2f} ms (n={r['to_fcm']['n']}, lost {r['lost']}); 202 alone p50 "
-          f"{r['accepted']['p50']:.2f}  p99 {r['accepted']['p99']:.2f} ms; 202 -> FCM p50 "
-          f"{r['after_202']['p50']:.2f}  p99 {r['after_202']['p99']:.2f} ms")
+    rs, rb = r["service"]["to_fcm"], r["bare"]["to_fcm"]
+    ring_ratio = rs["p99"] / rb["p99"]
+    print(f"ringing -> fake FCM: service p50 {rs['p50']:.2f}  p99 {rs['p99']:.2f} ms; bare app p50 {rb['p50']:.2f}  "
+          f"p99 {rb['p99']:.2f} ms (n={rs['n']} each)")
+    if r["cpu_ms"]:
+        cpu = r["cpu_ms"]
+        print(f"CPU per ring: gunicorn {cpu['gunicorn']:.2f} ms (service) vs {cpu['bare_gunicorn']:.2f} ms (bare app); "
+              f"the service also RQ worker {cpu['worker']:.2f}, PostgreSQL {cpu['postgres']:.2f}, Redis "
+              f"{cpu['redis']:.2f} ms")
     checks = [
-        (f"p99(caller-id) <= {TARGET_VS_PING}x p99(ping) at every size",
-         all(v <= TARGET_VS_PING for v in ratios.values()),
+        (f"p99(caller-id) <= {TARGET_VS_BARE}x p99(bare app) at every size",
+         all(v <= TARGET_VS_BARE for v in ratios.values()),
          ", ".join(f"{fmt_size(k)} {v:.2f}x" for k, v in ratios.items())),
-        (f"flat: p99({fmt_size(last)}) <= {TARGET_FLAT}x p99({fmt_size(first)})", flat <= TARGET_FLAT, f"{flat:.2f}x"),
-        (f">= {TARGET_VS_LIKE:,.0f}x faster than LIKE at {fmt_size(last)} end to end (p50 of the same HTTP request "
-         f"served through a LIKE scan)", speedup >= TARGET_VS_LIKE,
-         f"{speedup:,.0f}x (the statements alone from a client: {sql_speedup:,.0f}x; "
-         f"inside PostgreSQL: {pg_speedup:,.0f}x)"),
-        (f"ringing -> FCM p99 <= {TARGET_RING_P99_MS:.0f} ms",
-         r["to_fcm"]["p99"] <= TARGET_RING_P99_MS and not r["lost"], f"{r['to_fcm']['p99']:.2f} ms"),
+        (f"growth: p99({fmt_size(last)}) <= {TARGET_GROWTH}x p99({fmt_size(first)})", growth <= TARGET_GROWTH,
+         f"{growth:.2f}x (the bare app's: {bare_growth:.2f}x)"),
+        (f"ringing -> FCM p99 <= {TARGET_RING_VS_BARE}x the bare app's, none lost",
+         ring_ratio <= TARGET_RING_VS_BARE and not r["service"]["lost"], f"{ring_ratio:.2f}x"),
     ]
     for name, ok, value in checks:
         print(f"  [{'met   ' if ok else 'MISSED'}] {name}: {value}")
-    # The machine's load moves both endpoints alike; the ratio to ping at each size does not move with it.
-    print(f"  (flatness with the load factored out: (p99 caller-id / p99 ping) at {fmt_size(last)} over the same at "
-          f"{fmt_size(first)}: {ratios[last] / ratios[first]:.2f}x)")
-    if pg_speedup >= TARGET_VS_LIKE > speedup:
-        print(f"  (the {TARGET_VS_LIKE:,.0f}x is met inside the database only: end to end the HTTP request itself, "
-              f"~{results['sizes'][last]['ping']['p50']:.1f} ms for the no-op, is paid by both)")
-    if any(m["like_disagrees"] for m in results["sizes"].values()):
-        print("  WARNING: the LIKE baseline answered differently from the look-up for some numbers: "
-              + ", ".join(f"{fmt_size(k)} {m['like_disagrees']}" for k, m in results["sizes"].items()))
+    if len(r["push_shapes"]) != 1:
+        print("  WARNING: the bare app's push and the service's differ: " + json.dumps(r["push_shapes"]))
+    if any(m["outcomes"]["bare_disagrees"] for m in results["sizes"].values()):
+        print("  WARNING: the bare app found no row for some numbers the service matched exactly")
     if last < 1_000_000:
-        print("  (a --quick run: the targets are set at 1M numbers)")
+        print("  (a --quick run: the growth target is set from 10k to 1M numbers)")
     print(f"whole run {time.monotonic() - run_started:.0f}s")
     if args.json:
-        for m in results["sizes"].values():
-            m.pop("_raw", None)
         results["checks"] = [{"target": n, "met": ok, "value": v} for n, ok, v in checks]
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0 if all(ok for _, ok, _ in checks) else 1

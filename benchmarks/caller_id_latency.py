@@ -1,7 +1,8 @@
 """Timing requests for the Caller ID benchmark: one keep-alive HTTP
 connection timed request by request (`KeepAlive`), percentiles (`pct`,
-`summary`), the interleaved samples at one index size (`measure_size`) and the
-CPU per request of gunicorn, PostgreSQL and Redis (`measure_cpu`)."""
+`summary`), the service and the bare app alternated at one index size
+(`measure_size`) and the CPU per request of each app's gunicorn, PostgreSQL
+and Redis (`measure_cpu`)."""
 from __future__ import annotations
 
 import gc
@@ -13,7 +14,7 @@ import time
 import urllib.parse
 
 from benchmarks.caller_id_data import SUFFIX_DIGITS
-from tests.processes import cpu_seconds, tree_cpu_seconds
+from tests.processes import cpu_seconds, group_cpu_seconds, tree_cpu_seconds
 from tests.topology import Topology
 
 
@@ -89,54 +90,35 @@ def summary(values_ns: list[int]) -> dict:
 # --------------------------------------------------------------------------------------------
 # One size
 # --------------------------------------------------------------------------------------------
-def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int, like_samples: int,
-                 deadline: float) -> dict:
-    like_sql = ("SELECT record_type, record_id, e164 FROM record_phones "
-                "WHERE organization_id = %s AND e164 LIKE '%%' || %s")
-    exact_sql = "SELECT record_type, record_id FROM record_phones WHERE organization_id = %s AND e164 = %s"
-    suffix_sql = ("SELECT record_type, record_id, e164 FROM record_phones WHERE organization_id = %s "
-                  "AND suffix = %s LIMIT 50")
+EXACT_SQL = "SELECT record_type, record_id FROM record_phones WHERE organization_id = %s AND e164 = %s"
+LIKE_SQL = ("SELECT record_type, record_id, e164 FROM record_phones "
+            "WHERE organization_id = %s AND e164 LIKE '%%' || %s")
 
-    def lookup(number: str) -> tuple[int, dict, int]:
+
+def measure_size(http: KeepAlive, bare: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int,
+                 like_samples: int, deadline: float) -> dict:
+    """Caller ID against the bare app (`benchmarks/caller_id_bare.py`), request by
+    request, alternating which goes first; then, inside PostgreSQL alone
+    (EXPLAIN ANALYZE execution time), the exact index probe against a LIKE scan."""
+    def lookup(number: str) -> tuple[dict, int]:
         status, body, ns = http.request("GET", "/api/v1/caller-id?number=" + urllib.parse.quote(number))
         if status != 200:
             raise RuntimeError(f"caller-id -> {status} {body[:300]!r}")
-        return status, json.loads(body), ns
-
-    def ping() -> int:
-        status, body, ns = http.request("GET", "/api/v1/ping")
-        if status != 200:
-            raise RuntimeError(f"ping -> {status} {body[:300]!r}")
-        return ns
-
-    def lookup_like(number: str) -> tuple[dict, int]:
-        """The same request served through a LIKE scan (benchmarks/like_baseline.py)."""
-        status, body, ns = http.request("GET", "/api/v1/caller-id-like?number=" + urllib.parse.quote(number))
-        if status != 200:
-            raise RuntimeError(f"caller-id-like -> {status} {body[:300]!r}")
         return json.loads(body), ns
 
-    def sql_time(query: str, params) -> tuple[int, list]:
-        started = time.perf_counter_ns()
-        rows = pg.execute(query, params).fetchall()
-        return time.perf_counter_ns() - started, rows
+    def lookup_bare(e164: str) -> tuple[dict, int]:
+        status, body, ns = bare.request("GET", f"/caller-id?org={org_id}&number=" + urllib.parse.quote(e164))
+        if status != 200:
+            raise RuntimeError(f"bare -> {status} {body[:300]!r}")
+        return json.loads(body), ns
 
-    pg.execute("SET statement_timeout = '30s'")  # a LIKE scan that hangs must not hold the run
     warm, measured = lookups[:warmup], lookups[warmup:]
-    for kind, number, e164 in warm:
+    for _, number, e164 in warm:
         lookup(number)
-        ping()
-    for _, _, e164 in warm[:20]:
-        sql_time(exact_sql, (org_id, e164))
-        sql_time(suffix_sql, (org_id, e164[-SUFFIX_DIGITS:]))
-    sql_time(like_sql, (org_id, warm[0][2][-SUFFIX_DIGITS:]))   # the table in the OS cache, as the look-ups had it
-    lookup_like(warm[0][1])
-
-    caller, pings, likes, likes_http, probes = [], [], [], [], []
-    like_disagrees = 0
+        lookup_bare(e164)
+    caller, reference = [], []
     outcomes = {"hit_found": 0, "hit_total": 0, "miss_none": 0, "miss_suffix": 0, "miss_total": 0,
-                "shared": 0, "wrong_number": 0}
-    every = max(1, len(measured) // max(1, like_samples))
+                "shared": 0, "wrong_number": 0, "bare_disagrees": 0}
     gc.collect()
     gc.disable()
     try:
@@ -145,14 +127,14 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
                 print(f"  time budget reached after {i} samples", flush=True)
                 break
             if i % 2 == 0:                      # alternate which goes first
-                _, result, ns = lookup(number)
-                pings.append(ping())
+                result, ns = lookup(number)
+                found, ns_bare = lookup_bare(e164)
             else:
-                pings.append(ping())
-                _, result, ns = lookup(number)
+                found, ns_bare = lookup_bare(e164)
+                result, ns = lookup(number)
             caller.append(ns)
-            if result["number"] != e164:
-                outcomes["wrong_number"] += 1
+            reference.append(ns_bare)
+            outcomes["wrong_number"] += result["number"] != e164
             match = result["match"]
             if kind == "miss":
                 outcomes["miss_total"] += 1
@@ -161,17 +143,9 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
                 outcomes["hit_total"] += 1
                 outcomes["hit_found"] += match is not None or bool(result["candidates"])
                 outcomes["shared"] += bool(match and match["record_type"] == "shared")
-            suffix = e164[-SUFFIX_DIGITS:]  # every generated number's NSN is >= 7 digits
-            # The index probes the look-up issues (exact; suffix when no exact row), for reference.
-            ns_exact, rows = sql_time(exact_sql, (org_id, e164))
-            if not rows:
-                ns_exact += sql_time(suffix_sql, (org_id, suffix))[0]
-            probes.append(ns_exact)
-            if i % every == every - 1 and len(likes) < like_samples:
-                likes.append(sql_time(like_sql, (org_id, suffix))[0])
-                like_result, ns_like = lookup_like(number)
-                likes_http.append(ns_like)
-                like_disagrees += _answer(like_result) != _answer(result)
+                # An exact hit: the bare app finds rows for the number too.
+                if match and match.get("grade") == "exact":
+                    outcomes["bare_disagrees"] += not found["matches"]
     finally:
         gc.enable()
 
@@ -180,46 +154,42 @@ def measure_size(http: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int
         plan = json.loads(plan) if isinstance(plan, str) else plan
         return int(plan[0]["Execution Time"] * 1e6)
 
-    # Inside PostgreSQL alone (EXPLAIN ANALYZE execution time): the index probe vs the LIKE scan.
+    pg.execute("SET statement_timeout = '30s'")  # a LIKE scan that hangs must not hold the run
     server_probe, server_like = [], []
     for k, (_, _, e164) in enumerate(measured[:50]):
-        server_probe.append(executed_ns(exact_sql, (org_id, e164)))
-        if k < 5:
-            server_like.append(executed_ns(like_sql, (org_id, e164[-SUFFIX_DIGITS:])))
-    return {"caller_id": summary(caller), "ping": summary(pings), "like": summary(likes),
-            "like_http": summary(likes_http), "like_disagrees": like_disagrees,
-            "index_sql": summary(probes), "pg_index_probe": summary(server_probe), "pg_like": summary(server_like),
-            "outcomes": outcomes, "reconnects": http.reconnects,
-            "_raw": {"caller_id": caller, "ping": pings}}
-
-
-def _answer(result: dict) -> tuple:
-    """What the caller sees: the number, the match and the candidates (ids)."""
-    match = result["match"] or {}
-    return (result["number"], match.get("record_type"), match.get("record_id"), match.get("grade"),
-            sorted((c["record_type"], c["record_id"]) for c in result["candidates"]))
+        server_probe.append(executed_ns(EXACT_SQL, (org_id, e164)))
+        if k < like_samples:
+            server_like.append(executed_ns(LIKE_SQL, (org_id, e164[-SUFFIX_DIGITS:])))
+    return {"caller_id": summary(caller), "bare": summary(reference), "pg_index_probe": summary(server_probe),
+            "pg_like": summary(server_like), "outcomes": outcomes, "reconnects": http.reconnects + bare.reconnects}
 
 
 def service_cpu(topo: Topology) -> dict:
     return {"gunicorn": topo.web_cpu_seconds(), "postgres": tree_cpu_seconds(topo.postgres.proc.pid),
-            "redis": cpu_seconds(topo.redis.proc.pid), "client": time.process_time()}
+            "redis": cpu_seconds(topo.redis.proc.pid)}
 
 
-def measure_cpu(topo: Topology, http: KeepAlive, lookups: list, n: int) -> dict:
-    """CPU per request, endpoint by endpoint (n requests each): what the machine's
-    load cannot blur. Milliseconds of CPU per request for gunicorn, PostgreSQL,
-    Redis and this client."""
+def measure_cpu(topo: Topology, http: KeepAlive, bare: KeepAlive, bare_pgid: int, org_id: int, lookups: list,
+                n: int) -> dict:
+    """CPU per request, one app at a time (n requests each): what the machine's
+    load cannot blur. Milliseconds of CPU per request of each app's gunicorn
+    (master and workers), PostgreSQL and Redis."""
     out = {}
-    numbers = [number for _, number, _ in lookups]
-    for name, path_for in (("ping", lambda i: "/api/v1/ping"),
-                           ("caller_id", lambda i: "/api/v1/caller-id?number=" + urllib.parse.quote(
-                               numbers[i % len(numbers)]))):
+    written = [urllib.parse.quote(number) for _, number, _ in lookups]
+    e164s = [urllib.parse.quote(e164) for _, _, e164 in lookups]
+    apps = (("caller_id", http, lambda i: "/api/v1/caller-id?number=" + written[i % len(written)]),
+            ("bare", bare, lambda i: f"/caller-id?org={org_id}&number=" + e164s[i % len(e164s)]))
+    for name, conn, path_for in apps:
         for i in range(20):
-            http.request("GET", path_for(i))
-        before = service_cpu(topo)
+            conn.request("GET", path_for(i))
+        before = {**service_cpu(topo), "bare_gunicorn": group_cpu_seconds(bare_pgid)}
         for i in range(n):
-            status, body, _ = http.request("GET", path_for(i))
+            status, body, _ = conn.request("GET", path_for(i))
             assert status == 200, body[:300]
-        after = service_cpu(topo)
-        out[name] = {k: (after[k] - before[k]) * 1000 / n for k in before}
+        after = {**service_cpu(topo), "bare_gunicorn": group_cpu_seconds(bare_pgid)}
+        cpu = {k: (after[k] - before[k]) * 1000 / n for k in before}
+        if name == "bare":  # the app that served the requests is the bare one
+            cpu["gunicorn"] = cpu["bare_gunicorn"]
+        cpu.pop("bare_gunicorn")
+        out[name] = cpu
     return out
