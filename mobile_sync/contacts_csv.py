@@ -51,11 +51,12 @@ CHUNK_BYTES = 2 << 20  # and at most this much of the file
 PIECE = 256 << 10  # bytes read from the file at a time
 LINE_MAX = 64 << 10  # characters of one line (a valid contact needs ~2,500): a longer one fails, never held
 RECORD_MAX = 1 << 20  # bytes of one record (quoted fields may span lines): past it the file is unreadable
-PARALLEL_MIN = 20_000  # lines read in this process before worker processes take over
+PARALLEL_MIN = 20_000  # lines (read, or expected from the file's size) for worker processes to take over
 # Numbers a worker process's normaliser keeps (~1 KB each); past it the cache starts again.
 WORKER_CACHE_MAX = 20_000
 ANALYZE_MIN = 10_000  # contacts imported at once
-WRITER_GAP_S = 0.1  # SQLite: how long the write lock stays free between blocks (see _LockTurns)
+WRITER_GAP_S = 0.1  # SQLite: how long the write lock stays free between transactions (see _Checkpoints)
+TRANSACTION_S = 0.2  # SQLite: about how long one of the import's transactions holds the write lock
 _check_email = validate.Email()
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -323,24 +324,27 @@ def prepare_block(records: list[tuple[int, list[str]]], region: str | None,
     return contacts, problems
 
 
-def _prepared_blocks(blocks: Iterator[Block], region: str | None, workers: int):
+def _prepared_blocks(blocks: Iterator[Block], region: str | None, workers: int, size: int | None):
     """(block, *prepare_block(block)) in the order of the file. Once PARALLEL_MIN
-    lines are read, forked processes (`workers`, at least one) prepare up to
-    `workers` blocks ahead of the one being stored; no more are read until it
-    is, so memory does not grow with the file. The numbers of a large file,
-    new to the normaliser, are cached in those processes and end with them."""
-    pool, ahead, lines_read, workers = None, deque(), 0, max(1, workers)
+    lines are read, or expected (from `size` and the first block), forked
+    processes (`workers`, at least one) prepare up to 2 x `workers` blocks
+    ahead of the one being stored; no more are read until it is, so memory does not
+    grow with the file. The numbers of a large file, new to the normaliser,
+    are cached in those processes and end with them."""
+    pool, ahead, lines_read, bytes_read, workers = None, deque(), 0, 0, max(1, workers)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     try:
         for block in blocks:
-            if pool is None and can_fork and lines_read >= PARALLEL_MIN:
+            expected = lines_read * size / bytes_read if size and bytes_read else lines_read
+            if pool is None and can_fork and max(lines_read, expected) >= PARALLEL_MIN:
                 pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
             lines_read += len(block.records) + len(block.problem_lines)
+            bytes_read = block.position
             if pool is None:
                 yield (block, *prepare_block(block.records, region))
                 continue
             ahead.append((block, pool.submit(prepare_block, block.records, region, WORKER_CACHE_MAX)))
-            if len(ahead) > workers:
+            if len(ahead) > 2 * workers:
                 done, future = ahead.popleft()
                 yield (done, *future.result())
         while ahead:
@@ -354,14 +358,18 @@ def _prepared_blocks(blocks: Iterator[Block], region: str | None, workers: int):
 class _Checkpoints:
     """Commits between blocks (the caller's `checkpoint`). On SQLite one
     writer at a time holds the database, and a request waiting for it tries
-    again at most every 100 ms (its busy handler): the next block's first
-    statement waits until the lock has been free WRITER_GAP_S, or a request
-    of another organisation would wait for the whole import."""
+    again at most every 100 ms (its busy handler): the next transaction's
+    first statement waits until the lock has been free WRITER_GAP_S, and each
+    transaction stores as many contacts as it takes about TRANSACTION_S to
+    (the whole block, unless the machine is busy), so that a request of
+    another organisation waits for one short transaction, not the import."""
 
     def __init__(self, session, checkpoint: Callable[[], None] | None):
         self.checkpoint = checkpoint
-        self.gap = WRITER_GAP_S if checkpoint and session.get_bind().dialect.name == "sqlite" else 0.0
+        self.sqlite = checkpoint is not None and session.get_bind().dialect.name == "sqlite"
         self.committed_at: float | None = None
+        self.began = 0.0
+        self.size = CHUNK  # contacts per transaction
 
     def commit(self) -> None:
         if self.checkpoint is not None:
@@ -369,9 +377,25 @@ class _Checkpoints:
             self.committed_at = time.monotonic()
 
     def wait_turn(self) -> None:
-        if self.gap and self.committed_at is not None:
-            time.sleep(max(0.0, self.committed_at + self.gap - time.monotonic()))
+        if self.sqlite and self.committed_at is not None:
+            time.sleep(max(0.0, self.committed_at + WRITER_GAP_S - time.monotonic()))
+        self.began = time.monotonic()
 
+    def parts(self, items: list) -> Iterator[list]:
+        """`items` in parts, each committed once the caller has stored it (in
+        the transaction begun after wait_turn); an empty list commits too."""
+        done = 0
+        while True:
+            part = items[done:done + self.size]
+            yield part
+            self.commit()
+            done += len(part)
+            if self.sqlite and part:
+                took = max(self.committed_at - self.began, 1e-3)
+                self.size = max(CHUNK // 20, min(CHUNK, int(len(part) * TRANSACTION_S / took)))
+            if done >= len(items):
+                return
+            self.wait_turn()
 
 
 def _chunks(items: list, size: int):
@@ -508,7 +532,8 @@ def import_contacts_csv(session, *, org: Organization, stream: BinaryIO, owner_i
     the person back. `checkpoint` (the caller's commit) runs before the file is
     read and after each block stored. Over the plan's record limit, the block
     that would cross it and the rest of the file are not imported (403);
-    earlier blocks stay. `size` (bytes, if known) is the total for `progress`."""
+    earlier blocks stay. `size`: the file's bytes, if known (for `progress`,
+    and to fork workers for a large file from its second block)."""
     report = ImportReport()
     blocks = read_blocks(stream)
     has_contacts = session.execute(select(exists().where(Contact.organization_id == org.id))).scalar()
@@ -517,16 +542,17 @@ def import_contacts_csv(session, *, org: Organization, stream: BinaryIO, owner_i
     headroom = None if limit is None else limit - record_count(session, org.id)
     checkpoints = _Checkpoints(session, checkpoint)
     checkpoints.commit()  # the request's own writes: the file is read without holding a lock
-    for block, contacts, problems in _prepared_blocks(blocks, region_for(region, org.region), workers):
+    for block, contacts, problems in _prepared_blocks(blocks, region_for(region, org.region), workers, size):
         if contacts:
             checkpoints.wait_turn()
             new = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts, any_erased)
             if headroom is not None and report.imported + len(new) > headroom:
                 _check_limit(session, org, new, report)
-            _store(session, org.id, owner_id, new, now)
-            report.imported += len(new)
+            for part in checkpoints.parts(new):
+                if part:
+                    _store(session, org.id, owner_id, part, now)
+                    report.imported += len(part)
             has_contacts = has_contacts or bool(new)
-            checkpoints.commit()
         report.fail_lines(block, problems)
         if progress:
             progress("importing", block.position, max(size or 0, block.position))

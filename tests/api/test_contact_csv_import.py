@@ -1,8 +1,10 @@
 """Importing contacts from a CSV file (API and `flask import-contacts`): lines
 counted and bad ones reported by line number, duplicates recognised, header
 columns in any order, files refused that cannot be read, owners, erased
-numbers, the record limit, the body limit, large files fully indexed, and
-blocks prepared by worker processes imported the same as in process."""
+numbers, the record limit, the body limit, large files fully indexed, blocks
+prepared by worker processes imported the same as in process, lines no
+import can use reported without stopping it, and what was imported before a
+failure kept (tests/api/test_contact_csv_import_at_scale.py: 64 MB files)."""
 import pytest
 
 from tests.api import contact_requests
@@ -177,6 +179,64 @@ def test_a_two_thousand_line_file_imports_with_every_number_indexed(team, make_d
 def test_errors_listed_are_capped_but_all_failures_counted(team):
     report = import_csv(team["admin"], csv_body(*[f"Bad {i},,,,1{i}" for i in range(1200)])).json
     assert report["failed"] == 1200 and len(report["errors"]) == 1000
+
+
+def test_lines_that_cannot_be_read_are_reported_and_the_others_imported(team, monkeypatch):
+    from mobile_sync import contacts_csv
+
+    monkeypatch.setattr(contacts_csv, "PIECE", 64)  # the file read 64 bytes at a time: lines span pieces
+    monkeypatch.setattr(contacts_csv, "LINE_MAX", 1000)
+    data = (csv_body("Asha Rao,,,,9876543210") + "\U0001F600\n".encode() * 3
+            + b"Latin \xe9,,,,9876543211\n"                       # line 6: not UTF-8, after the file's start
+            + b"Long," + b"x" * 5000 + b",,,9876543212\n"          # line 7: longer than LINE_MAX
+            + "Zo\u00eb \U0001F600,,,,9876543213\r\n".encode()  # line 8
+            + b"Nul\x00,,,,9876543214\n"                          # line 9
+            + b'"Two\nLines",,,,9876543215\n'                     # lines 10-11
+            + b"Bala,,,web,9876543216")                            # line 12, no newline at the end
+    report = import_csv(team["admin"], data).json
+    assert (report["imported"], report["duplicates"], report["failed"]) == (4, 0, 6)
+    assert [(e["line"], e["message"]) for e in report["errors"]] == [
+        (3, "Expected 5 fields, found 1."), (4, "Expected 5 fields, found 1."), (5, "Expected 5 fields, found 1."),
+        (6, "The line is not UTF-8 text."), (7, "The line is longer than 1,000 characters."),
+        (9, "Must not contain NUL characters.")]
+    assert who(team["rep"], "9876543213")["name"] == "Zo\u00eb \U0001F600"
+    assert who(team["rep"], "9876543215")["name"] == "Two\nLines"
+    assert who(team["rep"], "9876543216")["source"] == "web"
+    assert who(team["rep"], "9876543212") is None
+
+
+def test_a_record_that_never_ends_stops_the_reading_and_keeps_what_came_before(team, monkeypatch):
+    from mobile_sync import contacts_csv
+
+    monkeypatch.setattr(contacts_csv, "PIECE", 1024)
+    monkeypatch.setattr(contacts_csv, "RECORD_MAX", 8 * 1024)
+    never_ends = b'Open,"' + b'x\n","' * 5000  # quoted fields that keep opening: one record, on and on
+    report = import_csv(team["admin"], csv_body(*generated_lines(3)) + never_ends).json
+    assert (report["imported"], report["failed"]) == (3, 1)
+    assert report["errors"][0]["line"] == 5 and "not read from this line on" in report["errors"][0]["message"]
+
+
+def test_what_was_imported_before_a_failure_stays_and_a_retry_adds_only_the_rest(team, monkeypatch):
+    from mobile_sync import contacts_csv
+
+    admin, store, calls = team["admin"], contacts_csv._store, []
+
+    def failing_store(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the worker died")
+        store(*args, **kwargs)
+
+    monkeypatch.setattr(contacts_csv, "CHUNK", 4)
+    monkeypatch.setattr(contacts_csv, "_store", failing_store)
+    data = csv_body(*generated_lines(12))
+    assert import_csv(admin, data).status_code == 500
+    kept = sorted(c["name"] for c in admin.get("/api/v1/contacts").json["items"])
+    assert kept == sorted(f"Person {i}" for i in range(8))
+    again = import_csv(admin, data).json
+    assert (again["imported"], again["duplicates"], again["failed"]) == (4, 8, 0)
+    listed = [c["name"] for page in (1, 2) for c in admin.get("/api/v1/contacts", query_string={"page": page}).json["items"]]
+    assert sorted(listed) == sorted(f"Person {i}" for i in range(12))
 
 
 def test_the_import_has_its_own_body_limit(team, clean_app):
