@@ -40,8 +40,10 @@ from mobile_sync.erasure_check import erased_numbers
 from mobile_sync.errors import ServiceError, invalid
 from mobile_sync.phones import clear_caches, normalize_number, region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
+from mobile_sync.store.directory_log import log_numbers
+from mobile_sync.store.statistics import refresh_statistics
 from schemas.contacts import COMPANY_MAX, NAME_MAX, PHONE_MAX, PHONES_MAX, SOURCE_MAX
-from server.models import Contact, DirectoryChange, ErasedNumber, Organization, RecordPhone, User
+from server.models import Contact, ErasedNumber, Organization, RecordPhone, User
 
 
 CSV_HEADER = ("name", "company", "email", "source", "phones")
@@ -556,11 +558,14 @@ def import_contacts_csv(session, *, org: Organization, stream: BinaryIO, owner_i
         report.fail_lines(block, problems)
         if progress:
             progress("importing", block.position, max(size or 0, block.position))
-    if report.imported >= ANALYZE_MIN and session.get_bind().dialect.name == "postgresql":
+    if report.imported >= ANALYZE_MIN:
         # As after any bulk load: fresh statistics for the phone index, so that
-        # caller ID's look-ups are planned for its new size before autovacuum
-        # gets to it.
-        session.execute(text("ANALYZE record_phones"))
+        # caller ID's look-ups are planned for its new size (on PostgreSQL
+        # before autovacuum gets to it).
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE record_phones"))
+        else:
+            refresh_statistics(session)
     return report
 
 
@@ -600,8 +605,8 @@ def _check_limit(session, org: Organization, new: list[tuple], report: ImportRep
 
 
 def _store(session, organization_id: int, owner_id: int | None, contacts: list[tuple], now: datetime) -> None:
-    """New contacts, their numbers and the directory log (the rows
-    log_directory_change writes, one per number of the block)."""
+    """New contacts, their numbers (written here in bulk: COPY on PostgreSQL)
+    and so the directory log's rows for them."""
     ids = _reserve_ids(session, Contact.__table__, len(contacts))
     _bulk_insert(session, Contact.__table__, CONTACT_COLUMNS, [
         (contact_id, organization_id, name, company, email, source, owner_id, now, now)
@@ -609,9 +614,7 @@ def _store(session, organization_id: int, owner_id: int | None, contacts: list[t
     _bulk_insert(session, RecordPhone.__table__, PHONE_COLUMNS, [
         (organization_id, RECORD_TYPE, contact_id, e164, suffix, raw, extension)
         for contact_id, contact in zip(ids, contacts) for e164, suffix, extension, raw in contact[5]])
-    numbers = sorted({phone[0] for contact in contacts for phone in contact[5]})
-    _bulk_insert(session, DirectoryChange.__table__, ("organization_id", "e164", "created_at"),
-                 [(organization_id, e164, now) for e164 in numbers])
+    log_numbers(session, organization_id, {phone[0] for contact in contacts for phone in contact[5]}, now)
 
 
 def import_owner(session, organization_id: int, user: User | None, owner_id: int | None) -> int | None:
