@@ -80,7 +80,7 @@ def naive_import(app, organization_id: int, data: bytes) -> int:
     from mobile_sync.phone_index import parse_phones, set_record_phones
     from server.clock import now
     from server.extensions import db
-    from server.models import Contact
+    from mobile_sync.store.models import Contact
 
     imported = 0
     with app.test_request_context():

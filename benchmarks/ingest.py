@@ -123,7 +123,7 @@ def naive_baseline(database_url: str, organization_id: int, device_id: int, user
 
     from mobile_sync.call_rows import read_call_row
     from mobile_sync.phones import clear_caches, normalize_number, region_for
-    from server.models import Call, Organization, User
+    from mobile_sync.store.models import Call, Organization, User
 
     clear_caches()
     engine = create_engine(database_url)
@@ -216,7 +216,7 @@ def profile_run(topo: Topology, phone, bodies: list[bytes], out: Path, rows: int
     from server import create_app
     from server.extensions import db
     from server.jobs import process_call_upload
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     app = create_app()
     client = app.test_client()

@@ -74,7 +74,7 @@ def run_migrations_offline():
 
 def render_item(type_, obj, autogen_context):
     """Write our UTCDateTime as a plain timezone-aware DateTime in migrations."""
-    from server.models.base import UTCDateTime
+    from mobile_sync.store.models.base import UTCDateTime
 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from mobile_sync.errors import ServiceError, conflict, forbidden, not_found
 from mobile_sync.passwords import hash_password, verify_password
 from mobile_sync.tokens import API_KEY, USER_TOKEN, new_token
-from server.models import AccessToken, ApiKey, LoginFailure, Organization, RecordPhone, User
+from mobile_sync.store.models import AccessToken, ApiKey, LoginFailure, Organization, RecordPhone, User
 
 
 def email_taken(session, email: str) -> bool:

@@ -17,8 +17,8 @@ from sqlalchemy import DateTime, bindparam, select, text, type_coerce, update
 
 from mobile_sync.bulk_sql import is_postgresql
 from mobile_sync.call_types import CONNECTED
-from server.models import Call, Contact, Lead
-from server.models.base import UTCDateTime, utcnow
+from mobile_sync.store.models import Call, Contact, Lead
+from mobile_sync.store.models.base import UTCDateTime, utcnow
 
 
 CALLS = Call.__table__

@@ -12,7 +12,7 @@ from mobile_sync.call_matching import CALLS, CallFacts, load_calls
 from mobile_sync.call_types import CallType
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
-from server.models import Contact, Lead, Task
+from mobile_sync.store.models import Contact, Lead, Task
 
 MISSED, OUTGOING = int(CallType.MISSED), int(CallType.OUTGOING)
 TASK_PUSHES_PER_BATCH = 3

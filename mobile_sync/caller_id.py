@@ -22,8 +22,8 @@ from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.call_types import LABELS
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for
-from server.models import Contact, Lead, User
-from server.models.base import UTCDateTime
+from mobile_sync.store.models import Contact, Lead, User
+from mobile_sync.store.models.base import UTCDateTime
 
 PRECEDENCE = {"contact": 0, "lead": 1, "user": 2}
 NOTE_CHARS = 140

@@ -8,8 +8,8 @@ from sqlalchemy import bindparam, select
 from mobile_sync.bulk_sql import driver_rows
 from mobile_sync.errors import ServiceError
 from mobile_sync.store.locks import lock_consent_change
-from server.models import ConsentEvent, ConsentState, Device, Organization
-from server.models.devices import CONSENT_SCOPES
+from mobile_sync.store.models import ConsentEvent, ConsentState, Device, Organization
+from mobile_sync.store.models.devices import CONSENT_SCOPES
 
 DEFAULT_POLICY_VERSION = "2026-11-01"
 DEFAULT_POLICY_TEXT = (

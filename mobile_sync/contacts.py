@@ -20,7 +20,7 @@ from mobile_sync.phone_index import parse_phones, record_numbers, remove_record_
 from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit
 from mobile_sync.roles import is_reviewer
-from server.models import Call, Contact, Note, Organization, Task, User
+from mobile_sync.store.models import Call, Contact, Note, Organization, Task, User
 
 RECORD_TYPE = "contact"
 PAGE_SIZE = 50

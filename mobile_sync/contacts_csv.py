@@ -43,7 +43,7 @@ from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from mobile_sync.store.directory_log import log_numbers
 from mobile_sync.store.statistics import refresh_statistics
 from schemas.contacts import COMPANY_MAX, NAME_MAX, PHONE_MAX, PHONES_MAX, SOURCE_MAX
-from server.models import Contact, ErasedNumber, Organization, RecordPhone, User
+from mobile_sync.store.models import Contact, ErasedNumber, Organization, RecordPhone, User
 
 
 CSV_HEADER = ("name", "company", "email", "source", "phones")

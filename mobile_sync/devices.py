@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from mobile_sync.errors import conflict, forbidden, not_found
 from mobile_sync.tokens import DEVICE_TOKEN, new_token
-from server.models import AccessToken, Device, User
+from mobile_sync.store.models import AccessToken, Device, User
 
 
 # Phones a user may have registered at once (revoked ones do not count): each

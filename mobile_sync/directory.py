@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from mobile_sync.caller_id import _cards, _shared
 from mobile_sync.store.directory_log import RESET_MARKER
-from server.models import DirectoryChange, RecordPhone
+from mobile_sync.store.models import DirectoryChange, RecordPhone
 
 PAGE = 1000
 
@@ -22,7 +22,7 @@ def directory_delta(session, organization_id: int, cursor_text: str, page: int =
 
     Cursors are change ids; "r<id>" continues a rebuild that started from 0.
     """
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     org = session.get(Organization, organization_id)
     reset_after = int((org.settings or {}).get("directory_reset_after", 0))

@@ -28,7 +28,7 @@ from mobile_sync.phone_index import parse_phones
 from mobile_sync.phones import region_for
 from mobile_sync.store.directory_log import delete_record_phones, forget_number
 from mobile_sync.store.locks import lock_erasure
-from server.models import (
+from mobile_sync.store.models import (
     Call, Contact, ErasedNumber, Lead, Note, Organization, PhonebookContact, PhonebookNumber, PushMessage,
     RecordPhone, Suppression, Task, User,
 )

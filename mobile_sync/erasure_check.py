@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 from mobile_sync.bulk_sql import driver_rows, one_of
 from mobile_sync.errors import ServiceError
 from mobile_sync.number_hash import ERASED, number_hash
-from server.models import ErasedNumber
+from mobile_sync.store.models import ErasedNumber
 
 
 _ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bindparam("org")).limit(1)

@@ -34,9 +34,9 @@ from typing import Callable
 
 from sqlalchemy import func, inspect, select, text
 
-import server.models  # noqa: F401  (every model, so the metadata is complete)
+import mobile_sync.store.models  # noqa: F401  (every model, so the metadata is complete)
 from mobile_sync.errors import not_found
-from server.models.base import Base, OrgScoped
+from mobile_sync.store.models.base import Base, OrgScoped
 
 FORMAT = "callsync-export"
 VERSION = 1

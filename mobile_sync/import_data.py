@@ -39,7 +39,7 @@ from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.export_data import exported_tables, hash_key_id, org_filter, read_manifest, verify_checksums
 from mobile_sync.import_rows import ImportReport, Progress, Importer
 from mobile_sync.store.statistics import refresh_statistics
-from server.models import Organization
+from mobile_sync.store.models import Organization
 
 # A target organisation may already hold its own accounts (someone signed up
 # to create it), but nothing else.

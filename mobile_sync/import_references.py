@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mobile_sync.export_data import exported_tables
-from server.models.base import Base
+from mobile_sync.store.models.base import Base
 
 RECORD_TYPES = {"contact": "contacts", "lead": "leads", "user": "users"}
 AUDIT_OBJECT_TYPES = {**RECORD_TYPES, "task": "tasks", "note": "notes", "call": "calls", "device": "devices",

@@ -16,8 +16,8 @@ from mobile_sync.import_references import SOFT_REFS, import_order
 from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.tokens import new_token
-from server.models import Organization
-from server.models.base import Base
+from mobile_sync.store.models import Organization
+from mobile_sync.store.models.base import Base
 
 # Not an argon2 hash: `verify_password` never accepts anything against it.
 PASSWORD_NOT_SET = "!imported:no-password"

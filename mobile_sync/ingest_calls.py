@@ -4,7 +4,7 @@ A call's identity is (device, Android `_id`, `date`). Rows are inserted with
 ON CONFLICT DO NOTHING against that unique key, so a batch sent again, rows
 repeated across batches, or ten copies racing each other store each call
 once; the rest count as duplicates. The upload row written in the same
-transaction is the processing outbox (see `server.models.calls.SyncUpload`).
+transaction is the processing outbox (see `mobile_sync.store.models.calls.SyncUpload`).
 
 Rows arrive as `CallRow`s when the whole body was read at once
 (`mobile_sync.call_rows.read_call_batch`), otherwise as sent, and are read
@@ -29,8 +29,8 @@ from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit
 from mobile_sync.store.locks import lock_for_upload, lock_processing
 from schemas.sync import MAX_BATCH
-from server.models import Call, Device, Organization, SyncCursor, SyncUpload, User
-from server.models.base import UTCDateTime
+from mobile_sync.store.models import Call, Device, Organization, SyncCursor, SyncUpload, User
+from mobile_sync.store.models.base import UTCDateTime
 
 
 @dataclass

@@ -20,7 +20,7 @@ from mobile_sync.ingest_calls import UploadResult, advance_cursor, check_batch_s
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import normalize_number, region_for
 from schemas.sync import ContactRowSchema, DeletedContactSchema
-from server.models import PhonebookContact, PhonebookNumber, SyncCursor
+from mobile_sync.store.models import PhonebookContact, PhonebookNumber, SyncCursor
 
 _contact_schema = ContactRowSchema()
 _deleted_schema = DeletedContactSchema()

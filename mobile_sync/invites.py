@@ -10,7 +10,7 @@ from mobile_sync.accounts import create_user, issue_user_token
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.passwords import hash_password
 from mobile_sync.tokens import INVITE_TOKEN, hash_token, new_token
-from server.models import Invite, User
+from mobile_sync.store.models import Invite, User
 
 
 class NewInvite(NamedTuple):

@@ -23,7 +23,7 @@ from mobile_sync.phones import format_international, normalize_number, suffix_of
 from mobile_sync.pushes import queue_push
 from mobile_sync.roles import REVIEWERS
 from mobile_sync.store.directory_log import add_record_phones
-from server.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
+from mobile_sync.store.models import Call, Lead, Organization, PhonebookNumber, RecordPhone, Suppression, User
 
 NEW_LEAD_PUSHES_PER_BATCH = 3
 SUPPRESS = "suppress"

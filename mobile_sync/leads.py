@@ -21,7 +21,7 @@ from mobile_sync.phone_index import parse_phones, record_numbers, set_record_pho
 from mobile_sync.phones import normalize_number
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
-from server.models import Call, Contact, Lead, Note, Suppression, Task, User
+from mobile_sync.store.models import Call, Contact, Lead, Note, Suppression, Task, User
 
 PAGE_SIZE = 50
 REJECT_REASONS = ("personal", "spam", "not_a_lead")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from mobile_sync.errors import invalid
 from mobile_sync.phones import Number, normalize_number, region_for
 from mobile_sync.store.directory_log import add_record_phones, delete_record_phones
-from server.models import RecordPhone
+from mobile_sync.store.models import RecordPhone
 
 
 def parse_phones(raw_numbers: list[str], region: str | None, field: str = "phones") -> list[Number]:

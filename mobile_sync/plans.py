@@ -25,7 +25,7 @@ def plan_limit(org, name: str):
 
 def record_count(session, organization_id: int) -> int:
     """Contacts + leads + calls of the organisation: what the record limit counts."""
-    from server.models import Call, Contact, Lead
+    from mobile_sync.store.models import Call, Contact, Lead
 
     total = 0
     for model in (Call, Contact, Lead):

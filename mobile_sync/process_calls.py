@@ -30,7 +30,7 @@ from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import apply_auto_lead_rules
 from mobile_sync.store.locks import lock_processing
-from server.models import Call, Organization, SyncUpload
+from mobile_sync.store.models import Call, Organization, SyncUpload
 
 # Runs that may fail on one upload alone before it is set aside for an admin.
 MAX_FAILURES = 3

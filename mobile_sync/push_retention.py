@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from server.models import Organization, PushMessage
+from mobile_sync.store.models import Organization, PushMessage
 
 KEPT_AFTER_EXPIRY = timedelta(days=7)
 BATCH_SIZE = 5_000

@@ -10,8 +10,8 @@ from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null,
 
 from mobile_sync.bulk_sql import driver_rows, one_of
 from mobile_sync.push_payloads import NOTICE_TTL_S, SealError, build_data, collapse_key
-from server.models import Device, PushMessage
-from server.models.base import UTCDateTime
+from mobile_sync.store.models import Device, PushMessage
+from mobile_sync.store.models.base import UTCDateTime
 
 
 # Built once: a ringing request (and the dispatcher right after it) runs these

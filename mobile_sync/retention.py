@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from mobile_sync.errors import ServiceError
 from mobile_sync.org_settings import effective_settings
-from server.models import Call, Organization, SyncUpload, User
+from mobile_sync.store.models import Call, Organization, SyncUpload, User
 
 TRIAL_DATA_DAYS = 90
 WARN_DAYS = 7

@@ -15,7 +15,7 @@ from mobile_sync.caller_id import lookup_caller
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.push_payloads import RINGING_TTL_S
 from mobile_sync.pushes import queue_push
-from server.models import Organization, User
+from mobile_sync.store.models import Organization, User
 
 
 def _context(result: dict) -> dict:

@@ -5,7 +5,7 @@ from mobile_sync.errors import invalid
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import plan_limit, record_count
-from server.models import Organization, User
+from mobile_sync.store.models import Organization, User
 
 STORED = ("timezone", "auto_leads", "tracking_numbers", "campaign_devices", "keep_phone_contacts", "retention_days",
           "consent_text", "consent_policy_version")

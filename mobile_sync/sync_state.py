@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mobile_sync.consent import consent_state
-from server.models import SyncCursor
+from mobile_sync.store.models import SyncCursor
 
 
 def sync_state(session, device_id: int) -> dict:

@@ -26,7 +26,7 @@ from sqlalchemy import insert
 
 from server.clock import now
 from server.extensions import db, redis_connection
-from server.models import AccessEvent
+from mobile_sync.store.models import AccessEvent
 from server.process_threads import made, one_per_app
 
 log = logging.getLogger(__name__)

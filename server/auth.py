@@ -15,7 +15,7 @@ from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.tokens import hash_token
 from server.errors import ApiError
 from server.extensions import db
-from server.models import AccessToken, ApiKey, Device, Organization, User
+from mobile_sync.store.models import AccessToken, ApiKey, Device, Organization, User
 from server.tenancy import set_session_organization
 
 PUBLIC = "public"        # no credentials needed (a valid token is still read)

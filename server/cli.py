@@ -72,7 +72,7 @@ def register_cli(app: Flask) -> None:
         from sqlalchemy import select
 
         from server.extensions import db
-        from server.models import PushMessage
+        from mobile_sync.store.models import PushMessage
 
         rows = db.session.execute(select(PushMessage).order_by(PushMessage.id.desc()).limit(limit)).scalars()
         for row in rows:

@@ -19,7 +19,7 @@ def register_contacts_cli(app: Flask) -> None:
         from mobile_sync.errors import ServiceError
         from server.clock import now
         from server.extensions import db
-        from server.models import Organization
+        from mobile_sync.store.models import Organization
 
         org = db.session.get(Organization, organization_id)
         if org is None:

@@ -134,7 +134,7 @@ def register_data_cli(app: Flask) -> None:
         from mobile_sync.errors import ServiceError
         from server.clock import now
         from server.extensions import db
-        from server.models import Organization
+        from mobile_sync.store.models import Organization
 
         if bool(phone) == bool(record_type or record_id) or bool(record_type) != bool(record_id):
             raise click.UsageError("Give --phone, or --record-type with --record-id.")

@@ -5,7 +5,7 @@ from flask import current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-from server.models.base import Base
+from mobile_sync.store.models.base import Base
 
 # Objects stay readable after the commit at the edge, for the response.
 db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": False})

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from server.config import is_production
 from server.errors import error_response
-from server.models import PushMessage
+from mobile_sync.store.models import PushMessage
 
 bp = Blueprint("metrics", __name__)
 

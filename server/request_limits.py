@@ -13,7 +13,7 @@ from mobile_sync.ingest_calls import dialect_insert
 from mobile_sync.plans import plan_limit
 from server.clock import now
 from server.extensions import db, redis_connection
-from server.models import Organization, RequestCounter
+from mobile_sync.store.models import Organization, RequestCounter
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.orm import Session, with_loader_criteria
 
-from server.models.base import OrgScoped
+from mobile_sync.store.models.base import OrgScoped
 
 ORG_KEY = "organization_id"
 

@@ -13,7 +13,7 @@ SUFFIX_DIGITS = 7  # as mobile_sync.phones.SUFFIX_DIGITS
 def seed_records(engine, organization_id: int, people, record_type: str) -> dict[str, int]:
     """Insert one contact or lead per person (with `.name`, `.company`,
     `.e164`, `.national`) and its phone-index row; return {e164: record id}."""
-    from server.models import Contact, Lead, RecordPhone
+    from mobile_sync.store.models import Contact, Lead, RecordPhone
 
     if not people:
         return {}

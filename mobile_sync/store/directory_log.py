@@ -42,8 +42,8 @@ from sqlalchemy import and_, delete, event, insert, literal, or_, select
 from sqlalchemy.orm import Session, attributes
 
 from mobile_sync.bulk_sql import insert_rows
-from server.models import Contact, DirectoryChange, Lead, RecordPhone, User
-from server.models.base import utcnow
+from mobile_sync.store.models import Contact, DirectoryChange, Lead, RecordPhone, User
+from mobile_sync.store.models.base import utcnow
 
 # What each record's card shows; a change of any other column is no card change.
 CARD_FIELDS = {

@@ -16,7 +16,7 @@ from server.api.routing import after_commit, operation
 from server.auth import ANY, API_KEY_AUTH, DEVICE, USER
 from server.clock import now
 from server.extensions import db
-from server.models import Organization, PushMessage
+from mobile_sync.store.models import Organization, PushMessage
 from server.push_dispatch import send_now
 
 bp = Blueprint("caller_id", __name__, url_prefix="/api/v1")

@@ -12,7 +12,7 @@ from server.audit import flush_audit
 from server.auth import USER
 from server.clock import now
 from server.extensions import db
-from server.models import AccessEvent
+from mobile_sync.store.models import AccessEvent
 
 bp = Blueprint("organization", __name__, url_prefix="/api/v1")
 PAGE = 200

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from mobile_sync.roles import is_reviewer
 from mobile_sync.tokens import hash_token
 from server.extensions import db
-from server.models import AccessToken, User
+from mobile_sync.store.models import AccessToken, User
 
 CSRF_FIELD = "csrf_token"
 MAX_AGE_S = 12 * 3600  # a browser session lasts one working day at most

@@ -260,7 +260,7 @@ def push_sink():
     what would have been. Values are opaque ids or sealed for the device."""
     from sqlalchemy import select
 
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     rows = db.session.execute(select(PushMessage).where(PushMessage.organization_id == g.web_user.organization_id)
                               .order_by(PushMessage.id.desc()).limit(100)).scalars().all()

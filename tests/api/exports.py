@@ -74,7 +74,7 @@ def token_for(app, user_id) -> str:
     """A token for an imported user (as if they had accepted a new invite)."""
     from mobile_sync.accounts import issue_user_token
     from server.extensions import db
-    from server.models import User
+    from mobile_sync.store.models import User
 
     with app.app_context():
         token = issue_user_token(db.session, db.session.get(User, user_id))

@@ -86,7 +86,7 @@ def organisations(app) -> int:
     from sqlalchemy import func, select
 
     from server.extensions import db
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     with app.app_context():
         count = db.session.execute(select(func.count()).select_from(Organization)

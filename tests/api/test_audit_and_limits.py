@@ -47,7 +47,7 @@ def test_audit_goes_through_redis_in_production_mode(make_org, make_user, make_d
 
 def test_daily_limit_answers_429_with_retry_after_and_resets(make_org, clean_app, clock):
     from server.extensions import db
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     admin = make_org(region="IN")
     with clean_app.app_context():
@@ -67,7 +67,7 @@ def test_daily_limit_with_redis_counters(make_org, clean_app, clock, redis_serve
     import redis
 
     from server.extensions import db
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     clean_app.config["REDIS_URL"] = redis_server.url
     clean_app.extensions.pop("redis_client", None)

@@ -42,7 +42,7 @@ def test_with_redis_away_the_writer_puts_events_in_the_database(make_org, clean_
     from sqlalchemy import func, select
 
     from server.extensions import db
-    from server.models import AccessEvent
+    from mobile_sync.store.models import AccessEvent
     from tests.servers import free_port
 
     write_behind(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there

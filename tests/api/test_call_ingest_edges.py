@@ -9,7 +9,7 @@ def test_an_overlong_extension_is_stored_cut_not_a_server_error(make_org, make_u
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     rep = make_device(make_user(make_org(region="IN")))
     raw = "+91 98765 43210;ext=12345678901234567890"
@@ -37,7 +37,7 @@ def _stored(app) -> list:
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     with app.app_context():
         return db.session.execute(select(Call).order_by(Call.android_id)).scalars().all()

@@ -9,7 +9,7 @@ def add_contact(app, org_id, name, *numbers, company=None, region="IN", owner_id
     from mobile_sync.phone_index import parse_phones, set_record_phones
     from server.clock import now
     from server.extensions import db
-    from server.models import Contact
+    from mobile_sync.store.models import Contact
 
     with app.test_request_context():
         contact = Contact(organization_id=org_id, name=name, company=company, owner_id=owner_id, source="expo",
@@ -26,7 +26,7 @@ def add_lead(app, org_id, name, number, status="pending_review"):
     from mobile_sync.phone_index import parse_phones, set_record_phones
     from server.clock import now
     from server.extensions import db
-    from server.models import Lead
+    from mobile_sync.store.models import Lead
 
     with app.test_request_context():
         phones = parse_phones([number], "IN")

@@ -112,7 +112,7 @@ def test_import_owner_defaults_to_the_importer_and_may_be_named(team, make_org):
 def test_an_erased_number_is_not_brought_back_by_an_import(team, clean_app):
     from mobile_sync.number_hash import ERASED, number_hash
     from server.extensions import db
-    from server.models import ErasedNumber
+    from mobile_sync.store.models import ErasedNumber
 
     admin = team["admin"]
     with clean_app.app_context():
@@ -129,7 +129,7 @@ def test_an_import_over_the_record_limit_stores_nothing_past_it_and_keeps_what_c
         team, clean_app, monkeypatch):
     from mobile_sync import contacts_csv
     from server.extensions import db
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     admin = team["admin"]
     with clean_app.app_context():

@@ -158,7 +158,7 @@ def test_deleting_a_contact_deletes_its_notes_and_call_back_tasks(team, clean_ap
     from sqlalchemy import func, select
 
     from server.extensions import db
-    from server.models import Note, Task
+    from mobile_sync.store.models import Note, Task
 
     rep = team["rep"]
     contact_id = create(rep).json["id"]

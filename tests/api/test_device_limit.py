@@ -20,7 +20,7 @@ def active_devices(app, user_id: int) -> int:
     from sqlalchemy import func, select
 
     from server.extensions import db
-    from server.models import Device
+    from mobile_sync.store.models import Device
 
     with app.app_context():
         return db.session.execute(select(func.count()).select_from(Device).where(

@@ -112,7 +112,7 @@ def test_erasing_a_number_leaves_nothing_of_it_anywhere(world, clean_app, reques
 
 
 def test_a_later_upload_of_an_erased_number_creates_nothing(world, clean_app):
-    from server.models import Call, Contact, Lead, RecordPhone
+    from mobile_sync.store.models import Call, Contact, Lead, RecordPhone
 
     admin, rep = world["admin"], world["rep"]
     assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
@@ -128,7 +128,7 @@ def test_a_later_upload_of_an_erased_number_creates_nothing(world, clean_app):
 
 
 def test_erasing_a_leads_number_removes_the_lead_its_suppression_and_its_pushes(world, clean_app, request):
-    from server.models import ErasedNumber, PushMessage, Suppression
+    from mobile_sync.store.models import ErasedNumber, PushMessage, Suppression
 
     admin, rep = world["admin"], world["rep"]
     pushes_before = count_rows(clean_app, PushMessage)
@@ -285,7 +285,7 @@ def test_redis_and_job_payloads_never_hold_the_number(make_org, make_user, make_
 
 
 def test_an_erased_number_stays_erased_in_phone_books_and_manual_leads(world, clean_app):
-    from server.models import PhonebookNumber
+    from mobile_sync.store.models import PhonebookNumber
 
     admin, rep = world["admin"], world["rep"]
     assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
@@ -298,7 +298,7 @@ def test_an_erased_number_stays_erased_in_phone_books_and_manual_leads(world, cl
 
 
 def test_a_phone_book_batch_drops_only_the_erased_numbers(world, clean_app):
-    from server.models import PhonebookContact, PhonebookNumber
+    from mobile_sync.store.models import PhonebookContact, PhonebookNumber
 
     admin, rep = world["admin"], world["rep"]
     assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200
@@ -314,7 +314,7 @@ def test_a_phone_book_batch_drops_only_the_erased_numbers(world, clean_app):
 
 
 def test_an_erased_number_cannot_be_typed_back_into_a_contact(world, clean_app):
-    from server.models import RecordPhone
+    from mobile_sync.store.models import RecordPhone
 
     admin, rep = world["admin"], world["rep"]
     assert admin.post("/api/v1/erasure", json={"phone": ASHA}).status_code == 200

@@ -124,7 +124,7 @@ def _hash_symbols(key: str, organization_ids, numbers) -> dict[str, str]:
 def normalise(tables: dict[str, list[dict]], symbols: dict[str, str], org_labels: dict[int, str]) -> dict:
     """Each table's rows with ids replaced by positions, so two exports compare."""
     from mobile_sync.import_references import SOFT_REFS
-    from server.models.base import Base
+    from mobile_sync.store.models.base import Base
 
     position = {name: {row["id"]: i for i, row in enumerate(sorted(rows, key=lambda r: r["id"]))}
                 for name, rows in tables.items()}

@@ -100,7 +100,7 @@ def test_restoring_into_the_same_id_keeps_erasures_and_phone_book_hashes(team, c
     assert "recomputed" not in result.output and "no longer match" not in result.output
 
     from server.extensions import db
-    from server.models import Device, User
+    from mobile_sync.store.models import Device, User
 
     with clean_app.app_context():
         rep_id = db.session.execute(select(User.id).where(User.email == rep.email)).scalar_one()

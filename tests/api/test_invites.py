@@ -118,7 +118,7 @@ def test_an_expired_link_fails_cleanly_and_one_just_in_time_works(client, make_o
 
 def test_a_withdrawn_invite_fails_and_its_address_is_forgotten(client, clean_app, make_org, smtp_inbox):
     from server.extensions import db
-    from server.models import Invite
+    from mobile_sync.store.models import Invite
 
     admin = make_org()
     created = invite(admin, "withdrawn@example.test")
@@ -212,7 +212,7 @@ def test_without_smtp_the_email_goes_to_the_outbox(client, clean_app, make_org):
 
 def test_an_smtp_server_that_is_down_leaves_the_invite_created_and_failed(client, clean_app, make_org):
     from server.extensions import db
-    from server.models import Invite
+    from mobile_sync.store.models import Invite
 
     clean_app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
     admin = make_org()

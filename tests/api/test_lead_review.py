@@ -96,7 +96,7 @@ def test_personal_only_stops_it_for_that_rep(team, clean_app):
 
 def _outcomes(app):
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     with app.app_context():
         return [c.outcome for c in db.session.execute(select(Call).order_by(Call.id)).scalars()]
@@ -107,7 +107,7 @@ def _detach_lead_number(app, lead_id):
     from mobile_sync.phone_index import remove_record_phones
     from server.clock import now
     from server.extensions import db
-    from server.models import Lead
+    from mobile_sync.store.models import Lead
 
     with app.test_request_context():
         lead = db.session.get(Lead, lead_id)
@@ -126,7 +126,7 @@ def test_merge_moves_every_call_and_note(team, clean_app):
     response = manager.post(f"/api/v1/leads/{lead_id}/merge", json={"into_type": "contact", "into_id": contact_id})
     assert response.status_code == 200 and response.json["status"] == "merged"
     from server.extensions import db
-    from server.models import Call, Note, RecordPhone, Task
+    from mobile_sync.store.models import Call, Note, RecordPhone, Task
 
     with clean_app.app_context():
         for model in (Call, Note, Task):

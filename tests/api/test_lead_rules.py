@@ -14,7 +14,7 @@ def outcomes(app):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     with app.app_context():
         return [c.outcome for c in db.session.execute(select(Call).order_by(Call.id)).scalars()]
@@ -24,7 +24,7 @@ def leads_in(app):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import Lead
+    from mobile_sync.store.models import Lead
 
     with app.app_context():
         return db.session.execute(select(Lead).order_by(Lead.id)).scalars().all()
@@ -147,7 +147,7 @@ def test_the_rep_is_told_of_a_new_lead(team, clean_app):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     _, ravi, _ = team
     upload(ravi, call_row(1, UNKNOWN))
@@ -184,7 +184,7 @@ def test_the_same_unknown_number_called_by_two_reps_at_once_makes_one_lead(team,
 
 def test_managers_hear_when_the_review_queue_grows(make_org, make_user, make_device, clean_app):
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     admin = make_device(make_org(region="IN"))
     set_settings(admin, auto_leads={"queue_alert_threshold": 3})
@@ -198,7 +198,7 @@ def test_managers_hear_when_the_review_queue_grows(make_org, make_user, make_dev
 
 def test_a_first_sync_that_makes_many_leads_sends_one_summary_push(team, clean_app):
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     _, ravi, _ = team
     upload(ravi, *[call_row(i, f"+91 90000 2000{i}") for i in range(1, 7)])
@@ -212,7 +212,7 @@ def test_calls_match_one_record_contacts_before_leads_and_a_shared_number_matche
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import Call, Contact, Lead
+    from mobile_sync.store.models import Call, Contact, Lead
     from tests.api.test_caller_id import add_lead
 
     admin, ravi, _ = team

@@ -10,7 +10,7 @@ def push_rows(app) -> int:
     from sqlalchemy import func, select
 
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     with app.app_context():
         return db.session.execute(select(func.count()).select_from(PushMessage)

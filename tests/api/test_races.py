@@ -59,7 +59,7 @@ def count(app, model, *where):
 
 
 def test_calls_uploaded_while_consent_is_withdrawn_are_never_kept(make_org, make_user, make_device, clean_app):
-    from server.models import Call, ConsentState, Lead
+    from mobile_sync.store.models import Call, ConsentState, Lead
 
     admin = make_org(region="IN")
     kept = []
@@ -85,7 +85,7 @@ def test_calls_uploaded_while_consent_is_withdrawn_are_never_kept(make_org, make
 
 def test_a_phone_book_uploaded_while_consent_is_withdrawn_is_never_kept(make_org, make_user, make_device,
                                                                        clean_app):
-    from server.models import PhonebookContact
+    from mobile_sync.store.models import PhonebookContact
 
     admin = make_org(region="IN")
     kept = []
@@ -106,7 +106,7 @@ def test_a_phone_book_uploaded_while_consent_is_withdrawn_is_never_kept(make_org
 
 def test_an_erased_number_never_comes_back_from_an_upload_in_flight(make_org, make_device, clean_app):
     from mobile_sync.phones import normalize_number
-    from server.models import Call, Lead
+    from mobile_sync.store.models import Call, Lead
 
     admin = make_device(make_org(region="IN"))
     back = []
@@ -148,7 +148,7 @@ def _new_lead(manager, n: int) -> int:
 
 
 def test_approve_and_reject_at_once_leave_one_consistent_decision(make_org, make_user, clean_app, slow_reviewers):
-    from server.models import Lead, Suppression
+    from mobile_sync.store.models import Lead, Suppression
 
     admin = make_org(region="IN")
     manager, other = make_user(admin, "manager"), make_user(admin, "manager")
@@ -182,7 +182,7 @@ def test_approving_a_rejected_lead_lifts_its_suppression(make_org, make_user, ma
     assert manager.post(f"/api/v1/leads/{lead['id']}/approve").status_code == 200
     # The number is no longer suppressed: a new call from it is not skipped as spam.
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b", "calls": [call_row(2, "+91 91111 22222")]})
     with clean_app.app_context():
@@ -194,7 +194,7 @@ def test_approving_a_rejected_lead_lifts_its_suppression(make_org, make_user, ma
 
 
 def test_merges_in_both_directions_at_once_merge_once(make_org, make_user, clean_app, slow_reviewers):
-    from server.models import Note
+    from mobile_sync.store.models import Note
 
     admin = make_org(region="IN")
     manager, other = make_user(admin, "manager"), make_user(admin, "manager")
@@ -232,7 +232,7 @@ def test_one_device_with_a_bad_key_blocks_nobody(make_org, make_user, make_devic
     """A phone registered before keys were probed: its pushes are recorded as
     failed, its ringing answers, and everybody's calls are processed."""
     from server.extensions import db
-    from server.models import Call, Device, PushMessage
+    from mobile_sync.store.models import Call, Device, PushMessage
 
     admin = make_org(region="IN")
     ravi, sita = make_device(make_user(admin)), make_device(make_user(admin))

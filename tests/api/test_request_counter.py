@@ -10,7 +10,7 @@ def counted(app, organization_id: int) -> int:
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import RequestCounter
+    from mobile_sync.store.models import RequestCounter
 
     with app.app_context():
         return db.session.execute(select(RequestCounter.count).where(

@@ -78,7 +78,7 @@ def revoke_call_log(phone):
 
 
 def test_revoking_call_log_consent_deletes_only_that_phones_calls(phones, clean_app):
-    from server.models import Call, PhonebookContact, SyncUpload
+    from mobile_sync.store.models import Call, PhonebookContact, SyncUpload
 
     admin, work = phones["admin"], phones["ravi_work"]
     others = [phones["ravi_spare"], phones["sita"], phones["outsider"]]

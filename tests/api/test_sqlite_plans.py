@@ -89,7 +89,7 @@ def _serve_lookups(app) -> list:
     from mobile_sync.phone_index import parse_phones, set_record_phones
     from server.clock import now
     from server.extensions import db
-    from server.models import Contact
+    from mobile_sync.store.models import Contact
 
     client = app.test_client()
     signup = client.post("/api/v1/signup", json={"organization": "Plans", "region": "IN", "name": "Admin",

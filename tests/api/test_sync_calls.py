@@ -14,7 +14,7 @@ def stored_calls(app):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     with app.app_context():
         return db.session.execute(select(Call).order_by(Call.id)).scalars().all()
@@ -96,7 +96,7 @@ def test_revoking_call_log_consent_deletes_that_devices_calls(rep, clean_app):
 
 def test_record_limit_refuses_the_whole_batch(rep, clean_app):
     from server.extensions import db
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     with clean_app.app_context():
         org = db.session.get(Organization, rep.organization_id)
@@ -142,7 +142,7 @@ def test_calls_match_crm_contacts_and_update_last_spoken(rep, clean_app):
     from datetime import datetime, timezone
 
     from server.extensions import db
-    from server.models import Contact, RecordPhone
+    from mobile_sync.store.models import Contact, RecordPhone
 
     with clean_app.app_context():
         contact = Contact(organization_id=rep.organization_id, name="Asha Rao")

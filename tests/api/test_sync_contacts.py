@@ -36,7 +36,7 @@ def phone_book(app):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import PhonebookContact, PhonebookNumber
+    from mobile_sync.store.models import PhonebookContact, PhonebookNumber
 
     def rows(model):
         columns = model.__table__.columns
@@ -63,7 +63,7 @@ def everything_stored(app) -> str:
 
 def set_org_settings(app, organization_id, **settings):
     from server.extensions import db
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     with app.app_context():
         org = db.session.get(Organization, organization_id)
@@ -243,7 +243,7 @@ def test_revoking_contacts_consent_deletes_that_devices_phone_book(make_org, mak
     from sqlalchemy import func, select
 
     from server.extensions import db
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     with clean_app.app_context():
         assert db.session.execute(select(func.count()).select_from(Call)).scalar() == 1

@@ -89,7 +89,7 @@ def what_the_team_sees(admin, rep, contact_id):
 def uploads_of(app, organization_id) -> list[tuple[bool, int]]:
     """(processed, attempts) of each upload of the organisation, oldest first."""
     from server.extensions import db
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     with app.app_context():
         return [tuple(row) for row in db.session.execute(
@@ -166,7 +166,7 @@ def test_one_job_is_queued_per_organisation_and_runs_only_its_own_uploads(team, 
 def test_a_second_job_for_processed_uploads_changes_nothing(team, clean_app):
     from server.extensions import db
     from server.jobs import process_call_upload, process_call_uploads
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     admin, rep, contact_id = team()
     upload_the_day(rep)  # processed in process, one upload at a time
@@ -183,7 +183,7 @@ def test_a_second_job_for_processed_uploads_changes_nothing(team, clean_app):
 def test_a_job_for_one_upload_takes_the_organisations_other_pending_uploads(team, clean_app, queueing):
     from server.extensions import db
     from server.jobs import process_call_upload
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     connection = queueing()
     admin, rep, _ = team()
@@ -276,7 +276,7 @@ def test_uploads_another_run_holds_are_left_to_it(team, clean_app, queueing, req
         pytest.skip("SQLite has no row locks: one writer at a time")
     from server.extensions import db
     from server.jobs import process_call_uploads
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     queueing()
     admin, rep, _ = team()

@@ -35,7 +35,7 @@ def test_an_upload_that_keeps_failing_is_set_aside_and_the_others_go_on(
     import redis
 
     from server.jobs import process_call_uploads
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     admin = make_org(region="IN")
     ravi, sita = make_device(make_user(admin, name="Ravi")), make_device(make_user(admin, name="Sita"))

@@ -14,7 +14,7 @@ def push_records(app):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     with app.app_context():
         return db.session.execute(select(PushMessage).order_by(PushMessage.id)).scalars().all()
@@ -22,7 +22,7 @@ def push_records(app):
 
 def device_token(app, device_id):
     from server.extensions import db
-    from server.models import Device
+    from mobile_sync.store.models import Device
 
     with app.app_context():
         return db.session.get(Device, device_id).fcm_token
@@ -120,7 +120,7 @@ def test_without_credentials_pushes_go_to_the_local_sink(rep, clean_app, make_or
 
 def test_telephony_webhook_pushes_to_the_owner_of_the_dialled_number(rep, clean_app, fcm, make_org):
     from server.extensions import db
-    from server.models import User
+    from mobile_sync.store.models import User
 
     with clean_app.app_context():
         admin_id = db.session.query(User.id).filter(User.organization_id == rep.organization_id,

@@ -10,7 +10,7 @@ FID = "cEf3bQ1xS9u7yT2kLmN0pQ"  # 22 characters, as Firebase makes them
 
 def push_addresses(app, device_id):
     from server.extensions import db
-    from server.models import Device
+    from mobile_sync.store.models import Device
 
     with app.app_context():
         device = db.session.get(Device, device_id)

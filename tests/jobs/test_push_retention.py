@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 def push_ids(app, organization_id=None):
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     query = select(PushMessage.id).order_by(PushMessage.id).execution_options(all_organizations=True)
     if organization_id is not None:
@@ -26,7 +26,7 @@ def ring(actor, times=1):
 def record_notice(app, actor, clock, ttl_s):
     """A push with a long TTL (a notice), as the processing job records one."""
     from server.extensions import db
-    from server.models import PushMessage
+    from mobile_sync.store.models import PushMessage
 
     with app.app_context():
         message = PushMessage(organization_id=actor.organization_id, push_id="n" * 36, device_id=actor.device_id,

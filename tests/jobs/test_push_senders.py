@@ -83,7 +83,7 @@ def recorded_push(app, phone) -> int:
 def forget_token(app, device_id) -> None:
     """The phone's token went (rotated away, or dropped by another push) after its push was recorded."""
     from server.extensions import db
-    from server.models import Device
+    from mobile_sync.store.models import Device
 
     with app.app_context():
         db.session.get(Device, device_id).fcm_token = None

@@ -26,7 +26,7 @@ def run_retention(app):
 
 def test_calls_older_than_the_retention_are_purged_and_nothing_else(make_org, make_user, make_device, clean_app,
                                                                     clock):
-    from server.models import Call
+    from mobile_sync.store.models import Call
 
     admin = make_org(region="IN")
     assert admin.patch("/api/v1/settings", json={"retention_days": 30}).status_code == 200
@@ -45,7 +45,7 @@ def test_calls_older_than_the_retention_are_purged_and_nothing_else(make_org, ma
 
 def test_trial_data_is_deleted_90_days_after_the_trial_with_a_warning_first(make_org, make_device, clean_app, clock,
                                                                            tmp_path):
-    from server.models import Call, Organization, User
+    from mobile_sync.store.models import Call, Organization, User
 
     clean_app.config["OUTBOX_DIR"] = str(tmp_path)
     trial = make_device(make_org(region="IN"))
@@ -72,7 +72,7 @@ def test_trial_data_is_deleted_90_days_after_the_trial_with_a_warning_first(make
 
 
 def test_closing_an_organisation_keeps_export_then_deletes_after_grace(make_org, make_user, clean_app, clock):
-    from server.models import Organization
+    from mobile_sync.store.models import Organization
 
     admin = make_org(name="Acme Exports", region="IN")
     rep = make_user(admin)

@@ -41,7 +41,7 @@ def reps(make_org, make_user, make_device, monkeypatch):
 
 def pending_upload(app, device_id: int) -> int:
     from server.extensions import db
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     with app.app_context():
         return db.session.execute(select(SyncUpload.id).where(
@@ -110,7 +110,7 @@ def upload_the_same_number_twice(ravi, sita, app, trial: int) -> tuple[str, list
 def lead_and_call_outcomes(app, uploads: list[int]) -> tuple[list, list[str]]:
     """The leads of the uploads' number, and the outcomes of their calls (all on that one lead)."""
     from server.extensions import db
-    from server.models import Call, Lead
+    from mobile_sync.store.models import Call, Lead
 
     with app.app_context():
         e164 = db.session.execute(select(Call.e164).where(Call.upload_id == uploads[0])).scalar_one()

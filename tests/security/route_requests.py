@@ -86,7 +86,7 @@ def _set_aside_upload(finder: "ObjectFinder", org: Org) -> int | None:
     from sqlalchemy import update
 
     from server.extensions import db
-    from server.models import SyncUpload
+    from mobile_sync.store.models import SyncUpload
 
     serial = next(_serial)
     at_ms = 1_763_622_000_000 + serial * 60_000

@@ -22,7 +22,7 @@ def _roles(app, org_id: int) -> dict:
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import User
+    from mobile_sync.store.models import User
 
     with app.app_context():
         rows = db.session.execute(

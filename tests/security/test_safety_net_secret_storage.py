@@ -55,7 +55,7 @@ def every_secret_handed_out(client, clean_app, make_user, make_device) -> dict[s
 
 def test_tokens_and_api_keys_are_stored_only_as_hashes(client, clean_app, make_user, make_device, request):
     from server.extensions import db
-    from server.models import AccessToken, ApiKey, Invite
+    from mobile_sync.store.models import AccessToken, ApiKey, Invite
 
     secrets = every_secret_handed_out(client, clean_app, make_user, make_device)
     with clean_app.app_context():
@@ -79,7 +79,7 @@ def test_tokens_and_api_keys_are_stored_only_as_hashes(client, clean_app, make_u
 def test_passwords_are_stored_as_argon2id_hashes(client, clean_app, make_user, make_device, request):
     from mobile_sync.passwords import verify_password
     from server.extensions import db
-    from server.models import User
+    from mobile_sync.store.models import User
 
     every_secret_handed_out(client, clean_app, make_user, make_device)
     with clean_app.app_context():

@@ -120,7 +120,7 @@ def test_web_sign_in_hands_out_no_live_bearer_token(client, clean_app, page_team
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import AccessToken
+    from mobile_sync.store.models import AccessToken
 
     _, manager, _, _ = page_team
     sign_in(client, manager.email)
@@ -142,7 +142,7 @@ def test_a_page_cookie_does_not_open_the_api_and_a_token_does_not_open_a_page(cl
 def test_a_changed_password_disabled_account_or_lost_role_ends_the_session(client, clean_app, signed_in):
     from mobile_sync.passwords import hash_password
     from server.extensions import db
-    from server.models import User
+    from mobile_sync.store.models import User
 
     (_, manager, _, _), _ = signed_in
 
@@ -178,7 +178,7 @@ def test_page_reads_go_into_the_access_audit(client, clean_app, signed_in):
     from sqlalchemy import select
 
     from server.extensions import db
-    from server.models import AccessEvent
+    from mobile_sync.store.models import AccessEvent
 
     (_, manager, _, _), ids = signed_in
     client.get("/review")

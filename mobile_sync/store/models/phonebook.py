@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, OrgScoped
+from mobile_sync.store.models.base import Base, OrgScoped
 
 
 class PhonebookContact(Base, OrgScoped):

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
+from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
 CONSENT_SCOPES = ("contacts", "call_log")
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
+from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
 
 class PushMessage(Base, OrgScoped):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
+from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
 LEAD_STATUSES = ("pending_review", "approved", "rejected", "merged")
 

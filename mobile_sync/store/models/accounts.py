@@ -7,7 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mobile_sync.roles import ROLES
-from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
+from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
 
 

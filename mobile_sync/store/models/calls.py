@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, OrgScoped, UTCDateTime, utcnow
+from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
 class SyncUpload(Base, OrgScoped):
     """One accepted upload. Doubles as the processing outbox: written in the
