@@ -147,7 +147,7 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
               response=None, status: int = 200, summary: str = "", tags=None,
               request_content_type: str = "application/json", responses=None,
               max_body_bytes: Callable[[], int | None] | None = None, audit=None, serialized: bool = False,
-              fast_body: Callable[[bytes], object | None] | None = None):
+              fast_body: Callable[[bytes], object | None] | None = None, stream_body: bool = False):
     """Register `fn` as the view of `method rule` on blueprint `bp`.
 
     `max_body_bytes` returns this operation's own body limit (instead of
@@ -155,6 +155,8 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
     `fast_body` reads the raw JSON body straight into what `body` would load,
     or returns None for any body it is not sure of, which then goes through
     JSON and the schema as usual (a hot upload skips both).
+    `stream_body`: a non-JSON body reaches the view as the request's stream,
+    read as it arrives (a 64 MB CSV import is never held whole).
     """
 
     def decorator(fn):
@@ -184,7 +186,7 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
             if op.body is not None:
                 kwargs["body"] = _load_body(op, fast_body)
             elif request_content_type != "application/json":
-                kwargs["raw_body"] = request.get_data(cache=True)
+                kwargs["raw_body"] = request.stream if stream_body else request.get_data(cache=True)
             if op.query is not None:
                 kwargs["args"] = load_with(_instance(op, "query", unknown=EXCLUDE), request.args.to_dict(),
                                            what="query")

@@ -231,14 +231,6 @@ def _only_on_sqlite(request, name: str) -> None:
         pytest.skip("nothing of this file is stored: the database makes no difference")
 
 
-# routing.operation reads the whole body (request.get_data) before the view
-# runs: 64 MB held for the import, and a second copy while it is read
-# (measured: 223-229 MB in the worker). The import reads a stream; once the
-# routing hands the view `request.stream`, this passes: drop the marker.
-BODY_HELD = "routing.operation holds the request body in memory, twice while reading it"
-
-
-@pytest.mark.xfail(strict=True, reason=BODY_HELD)
 def test_a_64_mb_import_through_the_api_keeps_each_web_process_under_200_mb(server, files):
     path = files("long contacts")
     org = server.signup()
