@@ -87,7 +87,7 @@ def _shared(cards: list[dict], e164: str, grade: str) -> dict:
 
 
 # The index probes: the exact number, else up to 50 numbers sharing its last
-# digits (benchmarks/like_baseline.py swaps exactly this for a LIKE scan).
+# digits. (benchmarks/caller_id.py times the same look-up as a LIKE scan inside PostgreSQL.)
 PROBES = """    SELECT record_type, record_id, e164 FROM (
         SELECT record_type, record_id, e164 FROM record_phones WHERE organization_id = :org AND e164 = :e164
     ) AS exact
