@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import DateTime, bindparam, select, text, type_coerce, update
 
-from mobile_sync.bulk_sql import is_postgresql
+from mobile_sync.store.bulk_sql import is_postgresql
 from mobile_sync.call_types import CONNECTED
 from mobile_sync.store.models import Call, Contact, Lead
 from mobile_sync.store.models.base import UTCDateTime, utcnow

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from mobile_sync.bulk_sql import among, insert_rows, update_rows
+from mobile_sync.store.bulk_sql import among, insert_rows, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, load_calls
 from mobile_sync.call_types import CallType
 from mobile_sync.errors import not_found

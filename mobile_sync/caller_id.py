@@ -18,7 +18,7 @@ import phonenumbers
 from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import aliased
 
-from mobile_sync.bulk_sql import driver_rows
+from mobile_sync.store.bulk_sql import driver_rows
 from mobile_sync.call_types import LABELS
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
-from mobile_sync.bulk_sql import driver_rows
+from mobile_sync.store.bulk_sql import driver_rows
 from mobile_sync.errors import ServiceError
 from mobile_sync.store.locks import lock_consent_change
 from mobile_sync.store.models import ConsentEvent, ConsentState, Device, Organization

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import bindparam, select
 
-from mobile_sync.bulk_sql import driver_rows, one_of
+from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.errors import ServiceError
 from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.store.models import ErasedNumber

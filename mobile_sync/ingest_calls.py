@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import msgspec
 from sqlalchemy import BigInteger, bindparam, case, delete, insert, select, text, update
 
-from mobile_sync.bulk_sql import driver_rows, is_postgresql
+from mobile_sync.store.bulk_sql import driver_rows, is_postgresql
 from mobile_sync.call_matching import recount_records
 from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent

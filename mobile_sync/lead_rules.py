@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 
-from mobile_sync.bulk_sql import among, insert_rows, not_among
+from mobile_sync.store.bulk_sql import among, insert_rows, not_among
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.call_types import CONNECTED, LEAD_RULE_TYPES
 from mobile_sync.erasure_check import erased_numbers

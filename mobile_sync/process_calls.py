@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from mobile_sync.bulk_sql import among, plan_for_each_batch, update_rows
+from mobile_sync.store.bulk_sql import among, plan_for_each_batch, update_rows
 from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.errors import not_found

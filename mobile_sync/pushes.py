@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, or_, select, update
 
-from mobile_sync.bulk_sql import driver_rows, one_of
+from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.push_payloads import NOTICE_TTL_S, SealError, build_data, collapse_key
 from mobile_sync.store.models import Device, PushMessage
 from mobile_sync.store.models.base import UTCDateTime

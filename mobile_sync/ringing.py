@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from mobile_sync.bulk_sql import ephemeral_commit
+from mobile_sync.store.bulk_sql import ephemeral_commit
 from mobile_sync.caller_id import lookup_caller
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.push_payloads import RINGING_TTL_S

@@ -98,7 +98,7 @@ MUTANTS = {
         "mobile_sync.accounts", "create_api_key", "prefix=clear[:8]", "prefix=clear[:16]"),
     # 7. The disk flush skipped beyond the ringing transaction.
     "ephemeral_commit_for_the_session": (
-        "mobile_sync.bulk_sql", "_ASYNC_COMMIT",
+        "mobile_sync.store.bulk_sql", "_ASYNC_COMMIT",
         "SET LOCAL synchronous_commit TO OFF", "SET synchronous_commit TO OFF"),
 }
 

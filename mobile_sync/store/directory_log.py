@@ -41,7 +41,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, event, insert, literal, or_, select
 from sqlalchemy.orm import Session, attributes
 
-from mobile_sync.bulk_sql import insert_rows
+from mobile_sync.store.bulk_sql import insert_rows
 from mobile_sync.store.models import Contact, DirectoryChange, Lead, RecordPhone, User
 from mobile_sync.store.models.base import utcnow
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from mobile_sync.bulk_sql import driver_rows
+from mobile_sync.store.bulk_sql import driver_rows
 
 # Advisory-lock key spaces (PostgreSQL's two-integer form, so they never meet
 # the one-bigint keys of processing).

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Persistence stays in one place: SQL that is raw, dialect-specific or sent
+to the driver lives in `mobile_sync/store/` (migrations, tests and benchmarks
+aside). This check fails when such a statement appears anywhere else.
+
+`PENDING` lists the modules whose statements have not moved yet, with how many
+such lines each still has: a ratchet. A module not listed may have none; a
+listed one may not gain any. When a module loses some, lower its number (or
+drop it) in the same commit.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCANNED = ("mobile_sync", "server", "schemas")
+STORE = ROOT / "mobile_sync" / "store"
+PATTERN = re.compile(r"dialect\.name|is_postgresql\(|\btext\(|exec_driver_sql|driver_rows\(|\.cursor\(|"
+                     r"\bpsycopg\b|on_postgresql")
+# Not persistence: the database URL's driver name in the configuration.
+EXEMPT = {"server/config.py"}
+
+PENDING = {
+    "mobile_sync/contacts_csv.py": 10,
+    "mobile_sync/ingest_calls.py": 8,
+    "mobile_sync/pushes.py": 8,
+    "mobile_sync/call_matching.py": 5,
+    "mobile_sync/erasure_check.py": 5,
+    "mobile_sync/caller_id.py": 3,
+    "mobile_sync/export_data.py": 2,
+    "mobile_sync/import_data.py": 2,
+    "mobile_sync/import_rows.py": 2,
+    "server/extensions.py": 2,
+    "server/push_dispatch.py": 2,
+    "mobile_sync/consent.py": 1,
+    "server/api/meta.py": 1,
+    "server/app.py": 1,
+    "server/backup_checksums.py": 1,
+    "server/backups.py": 1,
+    "server/request_limits.py": 1,
+}
+
+
+def findings() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for top in SCANNED:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if STORE in path.parents:
+                continue
+            name = path.relative_to(ROOT).as_posix()
+            if name in EXEMPT:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if PATTERN.search(line):
+                    found.setdefault(name, []).append(f"{name}:{number}: {line.strip()}")
+    return found
+
+
+def main() -> int:
+    problems, notes = [], []
+    found = findings()
+    for name, lines in found.items():
+        allowed = PENDING.get(name, 0)
+        if len(lines) > allowed:
+            problems.append(f"{name}: {len(lines)} lines of SQL outside mobile_sync/store/ (allowed {allowed}):\n  "
+                            + "\n  ".join(lines))
+    for name, allowed in PENDING.items():
+        have = len(found.get(name, []))
+        if have < allowed:
+            notes.append(f"{name}: {have} left (PENDING says {allowed}): lower it")
+    for note in notes:
+        print(f"check_store: {note}")
+    if problems:
+        print("check_store: move these statements into mobile_sync/store/:\n" + "\n".join(problems), file=sys.stderr)
+        return 1
+    print(f"check_store: ok ({sum(len(v) for v in found.values())} lines in {len(found)} modules still to move)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
