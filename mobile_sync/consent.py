@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
-from mobile_sync.store.bulk_sql import driver_rows
 from mobile_sync.errors import ServiceError
+from mobile_sync.store.consent_state import has_consent
 from mobile_sync.store.locks import lock_consent_change
 from mobile_sync.store.models import ConsentEvent, ConsentState, Device, Organization
 from mobile_sync.store.models.devices import CONSENT_SCOPES
@@ -50,16 +50,6 @@ def consent_state(session, device_id: int) -> dict:
     for row in rows:
         state[row.scope] = {"granted": row.granted, "policy_version": row.policy_version, "updated_at": row.updated_at}
     return {"device_id": device_id, **state}
-
-
-# Built once: every upload asks it.
-_GRANTED = select(ConsentState.granted).where(ConsentState.device_id == bindparam("device"),
-                                              ConsentState.scope == bindparam("scope"))
-
-
-def has_consent(session, device_id: int, scope: str) -> bool:
-    rows = driver_rows(session.connection(), _GRANTED, {"device": device_id, "scope": scope})
-    return bool(rows and rows[0][0])
 
 
 def require_consent(session, device_id: int, scope: str) -> None:

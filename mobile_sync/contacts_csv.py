@@ -36,7 +36,7 @@ from marshmallow import ValidationError, validate
 from sqlalchemy import bindparam, exists, func, select, text
 
 from mobile_sync.contacts import RECORD_TYPE, check_active_user, check_owner
-from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.errors import ServiceError, invalid
 from mobile_sync.phones import clear_caches, normalize_number, region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count

@@ -24,7 +24,7 @@ from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.errors import ServiceError
 from mobile_sync.erasure import delete_records_of_device_calls
-from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit
 from mobile_sync.store.locks import lock_for_upload, lock_processing

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select, update
 
 from mobile_sync.consent import on_revocation, require_consent
-from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.store.locks import lock_for_upload
 from mobile_sync.ingest_calls import UploadResult, advance_cursor, check_batch_size, dialect_insert
 from mobile_sync.number_hash import PHONEBOOK, number_hash

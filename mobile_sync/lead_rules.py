@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from mobile_sync.store.bulk_sql import among, insert_rows, not_among
 from mobile_sync.call_matching import CallFacts
 from mobile_sync.call_types import CONNECTED, LEAD_RULE_TYPES
-from mobile_sync.erasure_check import erased_numbers
+from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import format_international, normalize_number, suffix_of_e164
