@@ -84,7 +84,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.caller_id_bare import SCHEMA as BARE_SCHEMA  # noqa: E402
 from benchmarks.caller_id_data import check_suffix_keys, grow, make_lookups, pg_connect  # noqa: E402
-from benchmarks.caller_id_latency import KeepAlive, measure_cpu, measure_size  # noqa: E402
+from benchmarks.caller_id_latency import KeepAlive, measure_cpu, measure_size, report_checks  # noqa: E402
 from benchmarks.caller_id_profile import profile_lookups, spy_profile  # noqa: E402
 from benchmarks.caller_id_ringing import SignallingFcm, measure_ringing  # noqa: E402
 from scripts.simulate_phone import Client, give_consent, register_device, sign_in  # noqa: E402
@@ -383,19 +383,14 @@ def main(argv=None) -> int:
         (f"ringing -> FCM p99 <= {TARGET_RING_VS_BARE}x the bare app's, none lost",
          ring_ratio <= TARGET_RING_VS_BARE and not r["service"]["lost"], f"{ring_ratio:.2f}x"),
     ]
-    for name, ok, value in checks:
-        print(f"  [{'met   ' if ok else 'MISSED'}] {name}: {value}")
+    notes = []
     if len(r["push_shapes"]) != 1:
-        print("  WARNING: the bare app's push and the service's differ: " + json.dumps(r["push_shapes"]))
+        notes.append("  WARNING: the bare app's push and the service's differ: " + json.dumps(r["push_shapes"]))
     if any(m["outcomes"]["bare_disagrees"] for m in results["sizes"].values()):
-        print("  WARNING: the bare app found no row for some numbers the service matched exactly")
+        notes.append("  WARNING: the bare app found no row for some numbers the service matched exactly")
     if last < 1_000_000:
-        print("  (a --quick run: the growth target is set from 10k to 1M numbers)")
-    print(f"whole run {time.monotonic() - run_started:.0f}s")
-    if args.json:
-        results["checks"] = [{"target": n, "met": ok, "value": v} for n, ok, v in checks]
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if all(ok for _, ok, _ in checks) else 1
+        notes.append("  (a --quick run: the growth target is set from 10k to 1M numbers)")
+    return report_checks(checks, results, args.json, run_started, notes)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ test suite. Numbers on a shared machine are noisy: run it more than once.
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
 import random
 import shutil
@@ -42,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -54,7 +51,7 @@ from benchmarks.caller_id_data import (  # noqa: E402
     COMPANIES, FIRST, LAST, NOTE_WORDS, SHARED_SHARE, SOURCES, SUFFIX_DIGITS, SWITCHBOARD_SIZE, random_number,
     written_forms,
 )
-from benchmarks.caller_id_latency import KeepAlive, summary  # noqa: E402
+from benchmarks.caller_id_latency import KeepAlive, alternate_lookups, report_checks  # noqa: E402
 from scripts.simulate_phone import Client, give_consent, register_device, sign_in  # noqa: E402
 from tests.processes import Proc  # noqa: E402
 from tests.servers import free_port, wait_for_port  # noqa: E402
@@ -200,60 +197,6 @@ def make_lookups(db: sqlite3.Connection, org_id: int, count: int, rng: random.Ra
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# One size
-# --------------------------------------------------------------------------------------------
-def measure_size(service: KeepAlive, bare: KeepAlive, org_id: int, lookups: list, *, warmup: int,
-                 deadline: float) -> dict:
-    def ask_service(number: str) -> tuple[dict, int]:
-        status, body, ns = service.request("GET", "/api/v1/caller-id?number=" + urllib.parse.quote(number))
-        if status != 200:
-            raise RuntimeError(f"caller-id -> {status} {body[:300]!r}")
-        return json.loads(body), ns
-
-    def ask_bare(e164: str) -> tuple[dict, int]:
-        status, body, ns = bare.request("GET", f"/caller-id?org={org_id}&number=" + urllib.parse.quote(e164))
-        if status != 200:
-            raise RuntimeError(f"bare -> {status} {body[:300]!r}")
-        return json.loads(body), ns
-
-    for _, number, e164 in lookups[:warmup]:
-        ask_service(number)
-        ask_bare(e164)
-    caller, reference = [], []
-    outcomes = {"hit_found": 0, "hit_total": 0, "miss_none": 0, "miss_total": 0, "wrong_number": 0,
-                "bare_disagrees": 0}
-    gc.collect()
-    gc.disable()
-    try:
-        for i, (kind, number, e164) in enumerate(lookups[warmup:]):
-            if time.monotonic() > deadline:
-                print(f"  time budget reached after {i} samples", flush=True)
-                break
-            if i % 2 == 0:  # alternate which goes first
-                result, ns = ask_service(number)
-                found, ns_bare = ask_bare(e164)
-            else:
-                found, ns_bare = ask_bare(e164)
-                result, ns = ask_service(number)
-            caller.append(ns)
-            reference.append(ns_bare)
-            outcomes["wrong_number"] += result["number"] != e164
-            if kind == "miss":
-                outcomes["miss_total"] += 1
-                outcomes["miss_none"] += result["match"] is None
-            else:
-                outcomes["hit_total"] += 1
-                outcomes["hit_found"] += result["match"] is not None or bool(result["candidates"])
-            # An exact hit: the service answers the rows the bare app finds.
-            if kind != "miss" and result["match"] and result["match"].get("grade") == "exact":
-                outcomes["bare_disagrees"] += not found["matches"]
-    finally:
-        gc.enable()
-    return {"caller_id": summary(caller), "bare": summary(reference), "outcomes": outcomes,
-            "reconnects": service.reconnects + bare.reconnects}
-
-
 def exact_probe_plan(path: Path, org_id: int) -> str:
     """How a new connection to the service's file plans the exact probe now."""
     with sqlite3.connect(path) as db:
@@ -329,8 +272,11 @@ def main(argv=None) -> int:
                   f"{seeded.get('insert_s', 0):.1f}s); record_phones statistics rows: {stats or 0}\n"
                   f"  exact probe, new connection: {plan}", flush=True)
             share = (deadline - time.monotonic() - 120 * (len(sizes) - index - 1)) / max(1, len(sizes) - index)
-            measured = measure_size(service, bare, org_id, lookups, warmup=args.warmup,
-                                    deadline=time.monotonic() + max(30.0, share))
+            measured = alternate_lookups(service, bare, org_id, lookups, warmup=args.warmup,
+                                         deadline=time.monotonic() + max(30.0, share))
+            # The outcomes this benchmark reports (not the PostgreSQL one's misses by suffix and shared hits).
+            measured["outcomes"] = {k: v for k, v in measured["outcomes"].items()
+                                    if k not in ("miss_suffix", "shared")}
             measured.update(rows=rows, seed=seeded, plan=plan, load_average=os.getloadavg())
             results["sizes"][size] = measured
             c, b = measured["caller_id"], measured["bare"]
@@ -365,13 +311,7 @@ def main(argv=None) -> int:
     checks.append((f"growth: p99({fmt_size(last)}) <= {TARGET_GROWTH}x p99({fmt_size(first)})",
                    growth <= TARGET_GROWTH, f"{growth:.2f}x (the bare app's: {bare_growth:.2f}x; p50 "
                    f"{results['sizes'][last]['caller_id']['p50'] / results['sizes'][first]['caller_id']['p50']:.2f}x)"))
-    for name, ok, value in checks:
-        print(f"  [{'met   ' if ok else 'MISSED'}] {name}: {value}")
-    print(f"whole run {time.monotonic() - run_started:.0f}s")
-    if args.json:
-        results["checks"] = [{"target": n, "met": ok, "value": v} for n, ok, v in checks]
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if all(ok for _, ok, _ in checks) else 1
+    return report_checks(checks, results, args.json, run_started)
 
 
 if __name__ == "__main__":

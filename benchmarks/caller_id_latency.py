@@ -1,8 +1,10 @@
 """Timing requests for the Caller ID benchmark: one keep-alive HTTP
 connection timed request by request (`KeepAlive`), percentiles (`pct`,
-`summary`), the service and the bare app alternated at one index size
-(`measure_size`) and the CPU per request of each app's gunicorn, PostgreSQL
-and Redis (`measure_cpu`)."""
+`summary`), the service and the bare app alternated request by request
+(`alternate_lookups`, for this benchmark and `caller_id_embedded.py`), with the
+LIKE scan inside PostgreSQL at one index size (`measure_size`), the CPU per
+request of each app's gunicorn, PostgreSQL and Redis (`measure_cpu`), and the
+targets met or missed at the end of a run (`report_checks`, for both)."""
 from __future__ import annotations
 
 import gc
@@ -12,6 +14,8 @@ import socket
 import statistics
 import time
 import urllib.parse
+from collections.abc import Iterable
+from pathlib import Path
 
 from benchmarks.caller_id_data import SUFFIX_DIGITS
 from tests.processes import cpu_seconds, group_cpu_seconds, tree_cpu_seconds
@@ -95,43 +99,43 @@ LIKE_SQL = ("SELECT record_type, record_id, e164 FROM record_phones "
             "WHERE organization_id = %s AND e164 LIKE '%%' || %s")
 
 
-def measure_size(http: KeepAlive, bare: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int,
-                 like_samples: int, deadline: float) -> dict:
+def alternate_lookups(service: KeepAlive, bare: KeepAlive, org_id: int, lookups: list, *, warmup: int,
+                      deadline: float) -> dict:
     """Caller ID against the bare app (`benchmarks/caller_id_bare.py`), request by
-    request, alternating which goes first; then, inside PostgreSQL alone
-    (EXPLAIN ANALYZE execution time), the exact index probe against a LIKE scan."""
-    def lookup(number: str) -> tuple[dict, int]:
-        status, body, ns = http.request("GET", "/api/v1/caller-id?number=" + urllib.parse.quote(number))
+    request, alternating which goes first, after `warmup` untimed pairs, until
+    the look-ups run out or `deadline` (time.monotonic()) passes. Returns the
+    timings of each (`summary`), the outcomes and the reconnections."""
+    def ask_service(number: str) -> tuple[dict, int]:
+        status, body, ns = service.request("GET", "/api/v1/caller-id?number=" + urllib.parse.quote(number))
         if status != 200:
             raise RuntimeError(f"caller-id -> {status} {body[:300]!r}")
         return json.loads(body), ns
 
-    def lookup_bare(e164: str) -> tuple[dict, int]:
+    def ask_bare(e164: str) -> tuple[dict, int]:
         status, body, ns = bare.request("GET", f"/caller-id?org={org_id}&number=" + urllib.parse.quote(e164))
         if status != 200:
             raise RuntimeError(f"bare -> {status} {body[:300]!r}")
         return json.loads(body), ns
 
-    warm, measured = lookups[:warmup], lookups[warmup:]
-    for _, number, e164 in warm:
-        lookup(number)
-        lookup_bare(e164)
+    for _, number, e164 in lookups[:warmup]:
+        ask_service(number)
+        ask_bare(e164)
     caller, reference = [], []
     outcomes = {"hit_found": 0, "hit_total": 0, "miss_none": 0, "miss_suffix": 0, "miss_total": 0,
                 "shared": 0, "wrong_number": 0, "bare_disagrees": 0}
     gc.collect()
     gc.disable()
     try:
-        for i, (kind, number, e164) in enumerate(measured):
+        for i, (kind, number, e164) in enumerate(lookups[warmup:]):
             if time.monotonic() > deadline:
                 print(f"  time budget reached after {i} samples", flush=True)
                 break
             if i % 2 == 0:                      # alternate which goes first
-                result, ns = lookup(number)
-                found, ns_bare = lookup_bare(e164)
+                result, ns = ask_service(number)
+                found, ns_bare = ask_bare(e164)
             else:
-                found, ns_bare = lookup_bare(e164)
-                result, ns = lookup(number)
+                found, ns_bare = ask_bare(e164)
+                result, ns = ask_service(number)
             caller.append(ns)
             reference.append(ns_bare)
             outcomes["wrong_number"] += result["number"] != e164
@@ -148,6 +152,15 @@ def measure_size(http: KeepAlive, bare: KeepAlive, pg, org_id: int, lookups: lis
                     outcomes["bare_disagrees"] += not found["matches"]
     finally:
         gc.enable()
+    return {"caller_id": summary(caller), "bare": summary(reference), "outcomes": outcomes,
+            "reconnects": service.reconnects + bare.reconnects}
+
+
+def measure_size(http: KeepAlive, bare: KeepAlive, pg, org_id: int, lookups: list, *, warmup: int,
+                 like_samples: int, deadline: float) -> dict:
+    """`alternate_lookups`; then, inside PostgreSQL alone (EXPLAIN ANALYZE
+    execution time), the exact index probe against a LIKE scan."""
+    timed = alternate_lookups(http, bare, org_id, lookups, warmup=warmup, deadline=deadline)
 
     def executed_ns(query: str, params) -> int:
         plan = pg.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()[0]
@@ -156,12 +169,12 @@ def measure_size(http: KeepAlive, bare: KeepAlive, pg, org_id: int, lookups: lis
 
     pg.execute("SET statement_timeout = '30s'")  # a LIKE scan that hangs must not hold the run
     server_probe, server_like = [], []
-    for k, (_, _, e164) in enumerate(measured[:50]):
+    for k, (_, _, e164) in enumerate(lookups[warmup:][:50]):
         server_probe.append(executed_ns(EXACT_SQL, (org_id, e164)))
         if k < like_samples:
             server_like.append(executed_ns(LIKE_SQL, (org_id, e164[-SUFFIX_DIGITS:])))
-    return {"caller_id": summary(caller), "bare": summary(reference), "pg_index_probe": summary(server_probe),
-            "pg_like": summary(server_like), "outcomes": outcomes, "reconnects": http.reconnects + bare.reconnects}
+    return {"caller_id": timed["caller_id"], "bare": timed["bare"], "pg_index_probe": summary(server_probe),
+            "pg_like": summary(server_like), "outcomes": timed["outcomes"], "reconnects": timed["reconnects"]}
 
 
 def service_cpu(topo: Topology) -> dict:
@@ -193,3 +206,22 @@ def measure_cpu(topo: Topology, http: KeepAlive, bare: KeepAlive, bare_pgid: int
         cpu.pop("bare_gunicorn")
         out[name] = cpu
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The end of a run
+# --------------------------------------------------------------------------------------------
+def report_checks(checks: list[tuple[str, bool, str]], results: dict, json_path: Path | None,
+                  run_started: float, notes: Iterable[str] = ()) -> int:
+    """Print each target met or MISSED (then `notes`, lines printed as they are)
+    and the whole run's seconds; write `results` with the checks to
+    `json_path` (--json) if given. The exit status: 1 when a target is missed."""
+    for name, ok, value in checks:
+        print(f"  [{'met   ' if ok else 'MISSED'}] {name}: {value}")
+    for note in notes:
+        print(note)
+    print(f"whole run {time.monotonic() - run_started:.0f}s")
+    if json_path:
+        results["checks"] = [{"target": n, "met": ok, "value": v} for n, ok, v in checks]
+        json_path.write_text(json.dumps(results, indent=2, default=str))
+    return 0 if all(ok for _, ok, _ in checks) else 1
