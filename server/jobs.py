@@ -17,7 +17,7 @@ from mobile_sync.process_calls import (
     ProcessingRun, pending_uploads, process_pending_uploads, process_upload, record_failure, stale_after, stale_uploads,
 )
 from mobile_sync.push_retention import BATCH_SIZE, organizations_with_pushes_to_purge, purge_expired_pushes
-from mobile_sync.pushes import stale_pushes
+from mobile_sync.store.push_messages import stale_pushes
 from server.audit import flush_audit
 from server.clock import now
 from server.extensions import db

@@ -36,7 +36,7 @@ from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
 # Called through the module (`push_store.claim_push`), as a test replaces it to take the database away.
-from mobile_sync import pushes as push_store
+from mobile_sync.store import push_messages as push_store
 from mobile_sync.push_payloads import NOTIFICATIONS
 from server.clock import now as service_now
 from server.extensions import db
@@ -122,7 +122,7 @@ class FcmSender:
         session.trust_env = False
 
     def send(self, target, data: dict[str, str], *, collapse_key: str, ttl_s: int, notification) -> str:
-        """Send to `target` (mobile_sync.pushes.PushTarget: its kind, "fid" or "token", and value)."""
+        """Send to `target` (mobile_sync.store.push_messages.PushTarget: its kind, "fid" or "token", and value)."""
         m = self._messaging
         android_notification = None
         if notification:

@@ -29,7 +29,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
-from mobile_sync.pushes import release_push
+from mobile_sync.store.push_messages import release_push
 from server.extensions import db
 from server.jobs import send_push
 from server.process_threads import made, one_per_app

@@ -105,12 +105,12 @@ def test_a_dispatcher_that_died_before_the_claim_leaves_the_push_to_the_sweep(re
 
 
 def test_a_message_the_dispatcher_cannot_claim_goes_to_rq(rep, clean_app, fcm, redis_conn, monkeypatch):
-    import mobile_sync.pushes
+    from mobile_sync.store import push_messages
 
     def database_away(session, message_id):
         raise RuntimeError("connection refused")
 
-    monkeypatch.setattr(mobile_sync.pushes, "claim_push", database_away)
+    monkeypatch.setattr(push_messages, "claim_push", database_away)
     ring(rep)
     wait_until(lambda: push_queue_length(redis_conn) == 1, what="the RQ job")
     assert [r.status for r in push_records(clean_app)] == ["queued"] and not fcm.requests
