@@ -26,7 +26,6 @@ PENDING = {
     "mobile_sync/contacts_csv.py": 10,
     "mobile_sync/ingest_calls.py": 8,
     "mobile_sync/call_matching.py": 5,
-    "mobile_sync/caller_id.py": 3,
     "mobile_sync/export_data.py": 2,
     "mobile_sync/import_data.py": 2,
     "mobile_sync/import_rows.py": 2,
