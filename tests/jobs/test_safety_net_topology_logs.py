@@ -8,7 +8,6 @@ numbers (in the forms a URL or a log would hold them) and addresses.
 """
 from __future__ import annotations
 
-import time
 import urllib.parse
 import urllib.request
 
@@ -16,6 +15,7 @@ import pytest
 
 from scripts.simulate_phone import Client, give_consent, register_device, sign_in
 from tests.phone_data import call_row, contact_row
+from tests.polling import wait_until
 from tests.topology import Topology
 
 pytestmark = [pytest.mark.topology, pytest.mark.timeout(150)]
@@ -54,16 +54,6 @@ def send_csv(base_url: str, token: str, data: bytes) -> int:
         return response.status
 
 
-def wait_for(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_gunicorn_and_rq_worker_logs_hold_no_client_data(topo, fake_fcm_server):
     client = Client(topo.base_url, timeout=30, attempts=1)
     phone = sign_in(client, email=ADMIN_EMAIL, password="Topology-Privacy-6021", organization="Achterberg Foods",
@@ -81,14 +71,15 @@ def test_gunicorn_and_rq_worker_logs_hold_no_client_data(topo, fake_fcm_server):
     client.request("POST", "/api/v1/sync/calls", {"batch_id": "c1", "calls": [
         call_row(1, CUSTOMER_PHONE, name=CUSTOMER), call_row(2, AUNTIE_PHONE, name=AUNTIE),
         call_row(3, CALLER_PHONE, name=CALLER)]}, token=phone.device_token)
-    leads = wait_for(lambda: client.request("GET", "/api/v1/leads", token=admin)[1]["items"],
-                     "the RQ worker to make the lead")
+    leads = wait_until(lambda: client.request("GET", "/api/v1/leads", token=admin)[1]["items"], timeout=30.0,
+                       what="the RQ worker to make the lead")
     assert [lead["name"] for lead in leads] == [CALLER]
     for number in (CUSTOMER_PHONE, CALLER_PHONE):
         query = urllib.parse.urlencode({"number": number})
         client.request("GET", f"/api/v1/caller-id?{query}", token=admin)
         client.request("POST", "/api/v1/calls/ringing", {"number": number}, token=phone.device_token)
-    wait_for(lambda: len(fake_fcm_server.requests) >= 3, "the new-lead and ringing pushes at the fake FCM")
+    wait_until(lambda: len(fake_fcm_server.requests) >= 3, timeout=30.0,
+               what="the new-lead and ringing pushes at the fake FCM")
     assert send_csv(topo.base_url, admin, (f"name,company,email,source,phones\n"
                                            f"{IMPORTED},,{IMPORTED_EMAIL},expo,{IMPORTED_PHONE}\n").encode()) == 200
     client.request("POST", "/api/v1/erasure", {"record_type": "contact", "record_id": customer["id"]}, token=admin)
