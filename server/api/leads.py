@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from mobile_sync import callback_tasks, leads
-from mobile_sync.roles import REVIEWERS
+from mobile_sync.roles import REP, REVIEWERS
 from schemas.leads import (
     AssignSchema, BulkResultSchema, BulkSchema, LeadCreateSchema, LeadDetailSchema, LeadListSchema, LeadQuerySchema,
     LeadSchema, LeadUpdateSchema, MergeSchema, NoteCreateSchema, NoteSchema, RejectSchema, TaskListSchema,
@@ -36,7 +36,7 @@ def _detail(lead):
 @operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema, audit="lead.list")
 def list_leads(principal, args):
     """Leads, newest first: a rep's own; all for managers and admins."""
-    items, next_page = leads.list_leads(db.session, user=principal.user, own_only=principal.kind == "device", **args)
+    items, next_page = leads.list_leads(db.session, user=principal.user, own_only=principal.role == REP, **args)
     return {"items": items, "next_page": next_page}
 
 
@@ -50,14 +50,14 @@ def create_lead(principal, body):
 @operation(bp, "/leads/<int:lead_id>", "GET", auth=ANY, response=LeadDetailSchema, audit="lead.read")
 def get_lead(principal, lead_id):
     """A lead with its calls and notes."""
-    return _detail(leads.get_lead(db.session, lead_id, principal.user, own_only=principal.kind == "device"))
+    return _detail(leads.get_lead(db.session, lead_id, principal.user, own_only=principal.role == REP))
 
 
 @operation(bp, "/leads/<int:lead_id>", "PATCH", auth=ANY, body=LeadUpdateSchema, response=LeadDetailSchema,
            audit="lead.update")
 def update_lead(principal, body, lead_id):
     """Add details to a lead (its owner, managers, admins)."""
-    lead = leads.get_lead(db.session, lead_id, principal.user, own_only=principal.kind == "device")
+    lead = leads.get_lead(db.session, lead_id, principal.user, own_only=principal.role == REP)
     return _detail(leads.update_lead(db.session, lead, body, now()))
 
 
@@ -105,7 +105,7 @@ def bulk_leads(principal, body):
 def add_note(principal, body, record_type, record_id):
     """A note on a contact or lead; shown in caller ID as the last note."""
     return leads.add_note(db.session, user=principal.user, record_type=record_type, record_id=record_id,
-                          text=body["text"], now=now(), own_only=principal.kind == "device")
+                          text=body["text"], now=now(), own_only=principal.role == REP)
 
 
 @operation(bp, "/tasks", "GET", auth=ANY, query=TaskQuerySchema, response=TaskListSchema, audit="task.list")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.polling import wait_until
 from tests.servers import NginxServer, free_port
 from tests.topology import Topology
 
@@ -242,6 +243,8 @@ def test_nginx_logs_the_path_without_the_query_string(production):
         conn.getresponse().read()
     finally:
         conn.close()
-    logged = Path(nginx.dir, "access.log").read_text()
-    assert '"GET /api/v1/caller-id" 401' in logged
+    # nginx writes the line after the answer has gone out: wait for it.
+    log = Path(nginx.dir, "access.log")
+    logged = wait_until(lambda: '"GET /api/v1/caller-id" 401' in log.read_text() and log.read_text(),
+                        timeout=5.0, what="nginx's access-log line")
     assert "9876543210" not in logged
