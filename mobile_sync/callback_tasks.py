@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 
 from mobile_sync.store.bulk_sql import among, insert_rows, update_rows
-from mobile_sync.call_matching import CALLS, CallFacts, load_calls
 from mobile_sync.call_types import CallType
 from mobile_sync.errors import not_found
 from mobile_sync.pushes import queue_push
+from mobile_sync.store.calls import CALLS, CallFacts, load_calls
 from mobile_sync.store.models import Contact, Lead, Task
 
 MISSED, OUTGOING = int(CallType.MISSED), int(CallType.OUTGOING)
@@ -35,7 +35,7 @@ def callback_calls(session, organization_id: int, upload_ids: list[int]) -> list
                                       calls.outcome.in_(_MATCHED))
     waiting = select(tasks.e164).where(tasks.organization_id == organization_id, tasks.status == "open",
                                        tasks.e164.is_not(None))
-    return load_calls(session, among(session, calls.upload_id, upload_ids), calls.e164.is_not(None), or_(
+    return load_calls(session, organization_id, among(session, calls.upload_id, upload_ids), calls.e164.is_not(None), or_(
         and_(calls.call_type == MISSED, calls.outcome.in_(_MATCHED)),
         and_(calls.call_type == OUTGOING, or_(calls.e164.in_(missed), calls.e164.in_(waiting)))))
 

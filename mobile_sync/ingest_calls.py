@@ -13,13 +13,10 @@ here one by one; from then on both are the same `CallRow`s.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
-import msgspec
-from sqlalchemy import BigInteger, bindparam, case, delete, insert, select, text, update
+from sqlalchemy import delete, select
 
-from mobile_sync.store.bulk_sql import driver_rows, is_postgresql
-from mobile_sync.call_matching import recount_records
 from mobile_sync.call_rows import CallRow, read_call, tidy_call
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.errors import ServiceError
@@ -27,10 +24,13 @@ from mobile_sync.erasure import delete_records_of_device_calls
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit
+from mobile_sync.record_kinds import CALL_RECORDS
+from mobile_sync.store.calls import insert_new_calls
 from mobile_sync.store.locks import lock_for_upload, lock_processing
+from mobile_sync.store.record_activity import recount_records
+from mobile_sync.store.uploads import advance_cursor, close_upload, open_upload
 from schemas.sync import MAX_BATCH
 from mobile_sync.store.models import Call, Device, Organization, SyncCursor, SyncUpload, User
-from mobile_sync.store.models.base import UTCDateTime
 
 
 @dataclass
@@ -47,36 +47,6 @@ def check_batch_size(rows: list, what: str) -> None:
         raise ServiceError(413, "batch_too_large",
                            f"A batch holds at most {MAX_BATCH} {what}; this one has {len(rows)}. "
                            "Nothing of it was stored: split it and send again.")
-
-
-def dialect_insert(session, model):
-    """INSERT ... ON CONFLICT for the session's database (PostgreSQL or SQLite)."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(model)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(model)
-    return insert(model)
-
-
-_UPLOADS = SyncUpload.__table__
-# Built once, like every statement an upload runs (building one cost about as
-# much as running it): the upload row (the outbox), then its count or, when
-# every row was a duplicate, its removal.
-_NEW_UPLOAD = insert(_UPLOADS).values(
-    organization_id=bindparam("org"), device_id=bindparam("device"), user_id=bindparam("user"), kind="calls",
-    batch_id=bindparam("batch"), created_at=bindparam("now", type_=UTCDateTime), accepted=0, attempts=0,
-).returning(_UPLOADS.c.id)
-_SET_ACCEPTED = update(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload")).values(accepted=bindparam("count"))
-_DROP_UPLOAD = delete(_UPLOADS).where(_UPLOADS.c.id == bindparam("upload"))
-
-
-def _to_datetime(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
 
 
 def _bounded(value: str | None, limit: int) -> str | None:
@@ -111,87 +81,6 @@ def _read_rows(rows: list, user: User, org: Organization, result: UploadResult) 
         values.append(row)
         indexes.append(index)
     return values, indexes
-
-
-# Columns the same for the whole batch; the others are `CallRow`'s fields.
-_PER_BATCH = ("organization_id", "device_id", "user_id", "upload_id", "created_at")
-_PG_INSERT = None
-_ENCODER = msgspec.json.Encoder()
-
-
-def _pg_insert_statement():
-    """INSERT ... SELECT FROM json_to_recordset(the batch's `CallRow`s as one
-    JSON array, under Android's names) ON CONFLICT DO NOTHING: one statement
-    and one round trip a batch.
-
-    Per 1,000 rows this costs the web process about 5 ms of CPU, against
-    16 ms for one array parameter per column and 270-320 ms for SQLAlchemy's
-    multi-row VALUES with RETURNING (measured on PostgreSQL 15); of it,
-    msgspec encodes the rows, as text, in ~0.3 ms (orjson took ~0.4 for
-    dicts). The start time is computed from `date` (epoch ms) by PostgreSQL,
-    exactly.
-    """
-    global _PG_INSERT
-    if _PG_INSERT is None:
-        from sqlalchemy.dialects import postgresql
-
-        table = Call.__table__
-        dialect = postgresql.dialect()
-
-        def sql_type(column: str) -> str:
-            return table.c[column].type.compile(dialect=dialect)
-
-        fields = msgspec.structs.fields(CallRow)
-        columns = ", ".join(_PER_BATCH + tuple(f.name for f in fields))
-        shared = ", ".join(f"CAST(:{c} AS {sql_type(c)})" for c in _PER_BATCH)
-        per_row = ", ".join(f'r."{f.encode_name}"' for f in fields)
-        record = ", ".join(f'"{f.encode_name}" {sql_type(f.name)}' for f in fields)
-        _PG_INSERT = text(
-            f"INSERT INTO {table.name} ({columns}, started_at) SELECT {shared}, {per_row}, "
-            """TIMESTAMPTZ 'epoch' + r."date" * INTERVAL '1 millisecond' """
-            f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
-            "ON CONFLICT (device_id, android_id, date_ms) DO NOTHING")
-    return _PG_INSERT
-
-
-def insert_new_calls(session, rows: list[CallRow], shared: dict) -> int:
-    """Insert call rows, skipping any whose identity is already stored (a
-    retry, or a concurrent copy of the batch); return how many were inserted.
-    `shared` holds the columns every row has in common (organisation, device,
-    user, upload, creation time)."""
-    if is_postgresql(session):
-        return session.execute(_pg_insert_statement(), {**shared, "rows": _ENCODER.encode(rows).decode()}).rowcount
-    stmt = dialect_insert(session, Call).on_conflict_do_nothing(
-        index_elements=["device_id", "android_id", "date_ms"]).returning(Call.id)
-    asdict = msgspec.structs.asdict
-    return len(session.execute(stmt, [{**asdict(row), **shared, "started_at": _to_datetime(row.date_ms)}
-                                      for row in rows]).all())
-
-
-_CURSOR_UPSERTS: dict = {}
-
-
-def _cursor_upsert(session):
-    """INSERT ... ON CONFLICT DO UPDATE of a device's cursor, never moving it
-    back; built once per database (building it cost more than running it)."""
-    name = session.get_bind().dialect.name
-    if name not in _CURSOR_UPSERTS:
-        table = SyncCursor.__table__
-        stmt = dialect_insert(session, table).values(
-            organization_id=bindparam("org"), device_id=bindparam("device"), kind=bindparam("kind"),
-            cursor=bindparam("cursor", type_=BigInteger), last_synced_at=bindparam("now", type_=UTCDateTime))
-        _CURSOR_UPSERTS[name] = stmt.on_conflict_do_update(index_elements=["device_id", "kind"], set_={
-            "cursor": case((stmt.excluded.cursor > table.c.cursor, stmt.excluded.cursor), else_=table.c.cursor),
-            "last_synced_at": stmt.excluded.last_synced_at,
-        }).returning(table.c.cursor)
-    return _CURSOR_UPSERTS[name]
-
-
-def advance_cursor(session, *, device: Device, kind: str, value: int | None, now: datetime) -> str:
-    """Move the device's cursor forward (never back); return it as a string."""
-    rows = driver_rows(session.connection(), _cursor_upsert(session), {
-        "org": device.organization_id, "device": device.id, "kind": kind, "cursor": value or 0, "now": now})
-    return str(rows[0][0])
 
 
 def ingest_calls(session, *, device: Device, user: User, org: Organization, batch_id: str, rows: list,
@@ -230,25 +119,17 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     if unique:
         # Stored first, then checked against the plan's record limit: a batch
         # over it raises, and the request's rollback takes every row back.
-        # Prebuilt statements straight to the driver (`driver_rows`): the ORM's
-        # unit of work, then SQLAlchemy's execution layer, cost more than the
-        # three statements themselves.
-        connection = session.connection()
-        upload_id = driver_rows(connection, _NEW_UPLOAD, {"org": org.id, "device": device.id, "user": user.id,
-                                                          "batch": batch_id, "now": now})[0][0]
-        result.accepted = insert_new_calls(session, unique, {
-            "organization_id": org.id, "device_id": device.id, "user_id": user.id, "upload_id": upload_id,
-            "created_at": now})
+        upload_id = open_upload(session, org.id, device_id=device.id, user_id=user.id, kind="calls",
+                                batch_id=batch_id, now=now)
+        result.accepted = insert_new_calls(session, org.id, unique, {
+            "device_id": device.id, "user_id": user.id, "upload_id": upload_id, "created_at": now})
         check_record_limit(session, org, result.accepted, stored=True)
-        if result.accepted:
-            driver_rows(connection, _SET_ACCEPTED, {"upload": upload_id, "count": result.accepted})
-            result.upload_id = upload_id
-        else:
-            driver_rows(connection, _DROP_UPLOAD, {"upload": upload_id})
+        close_upload(session, org.id, upload_id, result.accepted)
+        result.upload_id = upload_id if result.accepted else None
         result.duplicates += len(unique) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     newest = max((v.date_ms for v in values), default=None)
-    result.cursor = advance_cursor(session, device=device, kind="calls", value=newest, now=now)
+    result.cursor = advance_cursor(session, org.id, device_id=device.id, kind="calls", value=newest, now=now)
     return result
 
 
@@ -262,8 +143,8 @@ def delete_device_calls(session, device_id: int, now: datetime) -> None:
     delete_records_of_device_calls(session, device.organization_id, device_id, now)
     touched = {tuple(row) for row in session.execute(
         select(Call.record_type, Call.record_id).distinct().where(
-            Call.device_id == device_id, Call.record_type.in_(("contact", "lead"))))}
+            Call.device_id == device_id, Call.record_type.in_(CALL_RECORDS)))}
     session.execute(delete(Call).where(Call.device_id == device_id))
-    recount_records(session, device.organization_id, touched)
+    recount_records(session, device.organization_id, touched, now)
     session.execute(delete(SyncUpload).where(SyncUpload.device_id == device_id, SyncUpload.kind == "calls"))
     session.execute(delete(SyncCursor).where(SyncCursor.device_id == device_id, SyncCursor.kind == "calls"))

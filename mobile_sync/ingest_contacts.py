@@ -16,7 +16,9 @@ from sqlalchemy import delete, select, update
 from mobile_sync.consent import on_revocation, require_consent
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.store.locks import lock_for_upload
-from mobile_sync.ingest_calls import UploadResult, advance_cursor, check_batch_size, dialect_insert
+from mobile_sync.ingest_calls import UploadResult, check_batch_size
+from mobile_sync.store.bulk_sql import upsert
+from mobile_sync.store.uploads import advance_cursor
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import normalize_number, region_for
 from schemas.sync import ContactRowSchema, DeletedContactSchema
@@ -48,7 +50,7 @@ def _store_numbers(session, *, contact_id: int, user_id: int, org_id: int, e164s
              "number_hash": number_hash(hash_key, PHONEBOOK, org_id, e164), "e164": e164 if keep else None}
             for e164 in sorted(e164s)]
     if rows:
-        session.execute(dialect_insert(session, PhonebookNumber).on_conflict_do_nothing(
+        session.execute(upsert(session, PhonebookNumber).on_conflict_do_nothing(
             index_elements=["contact_id", "number_hash"]), rows)
 
 
@@ -105,7 +107,7 @@ def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list
             pk = changed
         else:
             pk = session.execute(
-                dialect_insert(session, PhonebookContact).values(
+                upsert(session, PhonebookContact).values(
                     organization_id=org.id, device_id=device.id, user_id=user.id, android_contact_id=contact_id,
                     last_updated_ms=row["last_updated"], **details)
                 .on_conflict_do_nothing(index_elements=["device_id", "android_contact_id"])
@@ -131,7 +133,7 @@ def ingest_contacts(session, *, device, user, org, contacts: list, deleted: list
         session.execute(delete(PhonebookNumber).where(PhonebookNumber.contact_id.in_(doomed)))
         session.execute(delete(PhonebookContact).where(*condition))
     newest = max((row["last_updated"] for row in latest.values()), default=None)
-    result.cursor = advance_cursor(session, device=device, kind="contacts", value=newest, now=now)
+    result.cursor = advance_cursor(session, device.organization_id, device_id=device.id, kind="contacts", value=newest, now=now)
     session.flush()
     return result
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 
 from mobile_sync.store.bulk_sql import among, insert_rows, not_among
-from mobile_sync.call_matching import CallFacts
+from mobile_sync.store.calls import CallFacts
 from mobile_sync.call_types import CONNECTED, LEAD_RULE_TYPES
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash

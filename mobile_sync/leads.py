@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 
-from mobile_sync.call_matching import relink_calls
+from mobile_sync.store.calls import relink_calls
+from mobile_sync.store.record_activity import recount_records
 from mobile_sync.erasure_check import refuse_erased
 from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
 from mobile_sync.lead_rules import SUPPRESS
@@ -214,25 +215,13 @@ def merge(session, lead: Lead, user: User, into_type: str, into_id: int, now: da
                                        Note.record_id == lead.id).values(record_type=into_type, record_id=target.id))
     session.execute(update(Task).where(Task.organization_id == org_id, Task.record_type == "lead",
                                        Task.record_id == lead.id).values(record_type=into_type, record_id=target.id))
-    _fold_activity(target, lead)
+    recount_records(session, org_id, {(into_type, target.id)}, now)
+    if lead.last_note and not target.last_note:
+        target.last_note = lead.last_note
     lead.status, lead.merged_into_type, lead.merged_into_id = "merged", into_type, target.id
     lead.phone, lead.updated_at = None, now
     session.flush()
     return lead
-
-
-def _fold_activity(target, lead: Lead) -> None:
-    for attr in ("last_spoken_at",):
-        values = [v for v in (getattr(target, attr), getattr(lead, attr)) if v]
-        setattr(target, attr, max(values) if values else None)
-    if lead.last_call_at and (target.last_call_at is None or lead.last_call_at > target.last_call_at):
-        target.last_call_at, target.last_call_type = lead.last_call_at, lead.last_call_type
-    if lead.last_note and not target.last_note:
-        target.last_note = lead.last_note
-    if isinstance(target, Lead):
-        target.calls_count = (target.calls_count or 0) + (lead.calls_count or 0)
-        firsts = [v for v in (target.first_call_at, lead.first_call_at) if v]
-        target.first_call_at = min(firsts) if firsts else None
 
 
 def assign(session, lead: Lead, user: User, new_owner_id: int, now: datetime) -> Lead:

@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from mobile_sync.store.bulk_sql import among, plan_for_each_batch, update_rows
-from mobile_sync.call_matching import CALLS, CallFacts, attach_upload_calls, load_calls, mark_known_calls
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import apply_auto_lead_rules
+from mobile_sync.store.calls import CALLS, CallFacts, load_calls, mark_known_calls
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Call, Organization, SyncUpload
+from mobile_sync.store.record_activity import attach_upload_calls
 
 # Runs that may fail on one upload alone before it is set aside for an admin.
 MAX_FAILURES = 3
@@ -107,14 +108,14 @@ def _process_uploads(session, organization_id: int, upload_ids: list[int], now: 
     marked processed in the same transaction."""
     org = session.get(Organization, organization_id)
     processed = mark_known_calls(session, org.id, upload_ids, now)
-    unmatched = load_calls(session, among(session, CALLS.c.upload_id, upload_ids), CALLS.c.processed_at.is_(None))
+    unmatched = load_calls(session, org.id, among(session, CALLS.c.upload_id, upload_ids), CALLS.c.processed_at.is_(None))
     for call in unmatched:
         call.outcome = "unmatched"
     pushes = apply_auto_lead_rules(session, org=org, calls=unmatched, now=now, hash_key=hash_key)
     _write_outcomes(session, unmatched, now)
     pushes += update_callback_tasks(session, organization_id=org.id,
                                     calls=callback_calls(session, org.id, upload_ids), now=now, hash_key=hash_key)
-    attach_upload_calls(session, upload_ids)
+    attach_upload_calls(session, org.id, upload_ids, now)
     session.execute(update(UPLOADS).where(among(session, UPLOADS.c.id, upload_ids))
                     .values(processed_at=now, attempts=UPLOADS.c.attempts + 1))
     session.flush()

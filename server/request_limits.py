@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from redis.exceptions import RedisError
 
 from mobile_sync.errors import ServiceError
-from mobile_sync.ingest_calls import dialect_insert
+from mobile_sync.store.bulk_sql import upsert as dialect_insert
 from mobile_sync.plans import plan_limit
 from server.clock import now
 from server.extensions import db, redis_connection
