@@ -124,6 +124,8 @@ def insert_new_calls(session, organization_id: int, rows: list[CallRow], shared:
     already stored (a retry, or a concurrent copy of the batch); return how
     many were inserted. `shared` holds the columns every row has in common
     (device, user, upload, creation time)."""
+    if not rows:
+        return 0
     return _statements(session).insert_new_calls(session, rows, {**shared, "organization_id": organization_id})
 
 

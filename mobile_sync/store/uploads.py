@@ -64,7 +64,7 @@ class _CursorStatements:
                 "cursor": case((statement.excluded.cursor > table.c.cursor, statement.excluded.cursor),
                                else_=table.c.cursor),
                 "last_synced_at": statement.excluded.last_synced_at,
-            }).returning(table.c.cursor)
+            }, where=table.c.organization_id == statement.excluded.organization_id).returning(table.c.cursor)
         return self.advance
 
 
@@ -73,7 +73,10 @@ _cursors = per_engine(_CursorStatements)
 
 def advance_cursor(session, organization_id: int, *, device_id: int, kind: str, value: int | None,
                    now: datetime) -> str:
-    """Move the device's cursor forward (never back); return it as a string."""
+    """Move the device's cursor forward (never back); return it as a string.
+    Another organisation's device is a LookupError (its cursor stays)."""
     rows = driver_rows(session.connection(), _cursors(session).advance_statement(session), {
         "org": organization_id, "device": device_id, "kind": kind, "cursor": value or 0, "now": now})
+    if not rows:
+        raise LookupError("no such device in this organisation")
     return str(rows[0][0])

@@ -1,0 +1,215 @@
+"""Every statement of the store is scoped by organisation: run for
+organisation A with organisation B's rows present — and handed B's own ids,
+numbers and uploads — it returns none of B's rows and changes none of them.
+
+Two organisations hold the same data (the same customer's number as a
+contact, a lead from a stranger's call, processed uploads, a phone book, an
+erased number). Each case calls one store function for A; afterwards every
+row of B, in every table that has an organisation, is as it was.
+
+`test_every_store_function_has_a_tenancy_case` keeps this complete: a new
+public function in `mobile_sync/store/` needs a case here, or a line in
+`NOT_ORGANISATION_DATA` saying why it touches no organisation's rows.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+import mobile_sync.store as store
+from mobile_sync.number_hash import ERASED, number_hash
+from mobile_sync.phones import normalize_number
+from mobile_sync.store import calls, caller_lookup, directory_log, erased_numbers, push_messages, record_activity
+from mobile_sync.store import uploads
+from mobile_sync.store.models import Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
+from mobile_sync.call_rows import read_call, tidy_call
+from tests.phone_data import call_row, contact_row
+
+ASHA, STRANGER, GONE = "+91 98765 43210", "+91 91234 56789", "+91 99999 00001"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+# Public store functions that read or write no organisation's rows, and why.
+NOT_ORGANISATION_DATA = {
+    "bulk_sql": "building blocks (IN lists, bulk INSERT/UPDATE, the driver path) of the scoped functions below",
+    "dialect": "which database this is",
+    "engine_setup": "how connections are configured",
+    "health": "a ping",
+    "statistics": "the planner's statistics of whole tables",
+    "archive": "the whole database's snapshot and schema version (backups, exports); no rows chosen",
+    "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
+    "consent_state.has_consent": "keyed on the authenticated device's id (consent rows carry no organisation)",
+    "push_messages.claim_push": "keyed on a message id the service itself queued for the organisation",
+    "push_messages.release_push": "keyed on a message id the service itself queued",
+    "push_messages.record_push_outcome": "keyed on a message id the service itself queued",
+    "push_messages.insert_message": "writes one row whose organisation the caller sets",
+    "push_messages.forget_push_target": "keyed on the device a message was claimed for",
+    "push_messages.stale_pushes": "the outbox sweep: every organisation's lost messages, by design",
+    "directory_log.forget_number": "takes the organisation object itself",
+}
+
+
+def _public_functions():
+    for info in pkgutil.iter_modules(store.__path__):
+        if info.ispkg:
+            continue
+        module = importlib.import_module(f"mobile_sync.store.{info.name}")
+        for name, value in vars(module).items():
+            if (inspect.isfunction(value) and not name.startswith("_")
+                    and value.__module__ == module.__name__):
+                yield info.name, name
+
+
+@pytest.fixture
+def two_orgs(make_org, make_user, make_device, clean_app):
+    """A and B with the same data; returns {"A": ids, "B": ids}."""
+    orgs = {}
+    for key in ("A", "B"):
+        admin = make_org(region="IN")
+        rep = make_device(make_user(admin, name=f"Rep {key}"))
+        assert admin.post("/api/v1/contacts", json={"name": "Asha Rao", "phones": [ASHA]}).status_code == 201
+        response = rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b1", "calls": [
+            call_row(1, ASHA, duration=60), call_row(2, STRANGER, type_=3, duration=0)]})
+        assert response.status_code == 200, response.json
+        response = rep.post("/api/v1/sync/contacts", device=True, json={"batch_id": "c1", "contacts": [
+            contact_row(1, "Asha at home", ASHA)]})
+        assert response.status_code == 200, response.json
+        orgs[key] = {"org": admin.organization_id, "user": rep.user_id, "device": rep.device_id}
+    from server.extensions import db
+
+    with clean_app.app_context():
+        session = db.session
+        for key, ids in orgs.items():
+            org = ids["org"]
+            ids["uploads"] = list(session.execute(select(SyncUpload.id).where(SyncUpload.organization_id == org))
+                                  .scalars())
+            ids["contact"] = session.execute(select(Contact.id).where(Contact.organization_id == org)).scalar_one()
+            ids["lead"] = session.execute(select(Lead.id).where(Lead.organization_id == org)).scalar_one()
+            ids["hash_key"] = clean_app.config["HASH_KEY"]
+            session.add(ErasedNumber(organization_id=org, number_hash=number_hash(
+                ids["hash_key"], ERASED, org, normalize_number(GONE, "IN").e164), erased_at=NOW))
+        session.commit()
+    return orgs
+
+
+def _rows_of(session, organization_id: int) -> dict:
+    """Every row of the organisation, table by table."""
+    from server.extensions import db
+
+    found = {}
+    for table in db.metadata.sorted_tables:
+        if "organization_id" in table.c:
+            rows = session.execute(select(table).where(table.c.organization_id == organization_id)
+                                   .order_by(*table.primary_key.columns)).all()
+            found[table.name] = [tuple(row) for row in rows]
+    return found
+
+
+def _asha(ids):
+    return normalize_number(ASHA, "IN")
+
+
+# Each case: (A's ids, B's ids, session) -> what the function returned, which
+# must hold nothing of B's.
+CASES = {
+    "calls.load_calls": lambda a, b, s: [c.id for c in calls.load_calls(
+        s, a["org"], Call.upload_id.in_(b["uploads"]))],
+    # B's phone sends the same call again, but stored for A: B's copy is untouched.
+    "calls.insert_new_calls": lambda a, b, s: calls.insert_new_calls(s, a["org"], [_stored_row(9, ASHA)], {
+        "device_id": a["device"], "user_id": a["user"], "upload_id": a["uploads"][0], "created_at": NOW}) - 1,
+    "calls.mark_known_calls": lambda a, b, s: calls.mark_known_calls(s, a["org"], b["uploads"], NOW),
+    "calls.relink_calls": lambda a, b, s: calls.relink_calls(s, a["org"], "lead", b["lead"], "contact", a["contact"]),
+    "record_activity.attach_upload_calls": lambda a, b, s: record_activity.attach_upload_calls(
+        s, a["org"], b["uploads"], NOW),
+    "record_activity.recount_records": lambda a, b, s: record_activity.recount_records(
+        s, a["org"], {("contact", b["contact"]), ("lead", b["lead"])}, NOW),
+    "uploads.open_upload": lambda a, b, s: [uploads.open_upload(
+        s, a["org"], device_id=a["device"], user_id=a["user"], kind="calls", batch_id="t", now=NOW)][:0],
+    "uploads.close_upload": lambda a, b, s: uploads.close_upload(s, a["org"], b["uploads"][0], 0),
+    "uploads.advance_cursor": lambda a, b, s: _refused(lambda: uploads.advance_cursor(
+        s, a["org"], device_id=b["device"], kind="calls", value=10**15, now=NOW)),
+    "erased_numbers.erased_numbers": lambda a, b, s: erased_numbers.erased_numbers(
+        s, a["org"], [normalize_number(GONE, "IN").e164, "+919999900002"], a["hash_key"]) - {
+        normalize_number(GONE, "IN").e164},
+    "caller_lookup.lookup_rows": lambda a, b, s: [r for r in caller_lookup.lookup_rows(s, {
+        "org": a["org"], "e164": _asha(a).e164, "suffix": _asha(a).suffix, "user": b["user"], "book_hash": ""})
+        if r.record_type == "phone_contact" or (r.record_id not in (a["contact"], a["lead"]))],
+    "push_messages.devices_of": lambda a, b, s: push_messages.devices_of(s, a["org"], [b["user"]]),
+    "directory_log.log_numbers": lambda a, b, s: directory_log.log_numbers(s, a["org"], [_asha(a).e164], NOW),
+    "directory_log.log_record_numbers": lambda a, b, s: directory_log.log_record_numbers(
+        s, a["org"], {("contact", b["contact"]), ("lead", b["lead"])}, NOW, owners=[b["user"]]),
+    "directory_log.add_record_phones": lambda a, b, s: directory_log.add_record_phones(s, a["org"], [
+        {"record_type": "contact", "record_id": a["contact"], "e164": "+919845011111", "suffix": "845011111",
+         "raw": "9845011111", "extension": None}], NOW),
+    "directory_log.delete_record_phones": lambda a, b, s: directory_log.delete_record_phones(
+        s, a["org"], RecordPhone.record_id.in_([b["contact"], b["lead"]]), now=NOW),
+}
+
+
+def _stored_row(android_id: int, number: str):
+    row, problem = read_call(call_row(android_id, number))
+    assert problem is None
+    tidy_call(row)
+    parsed = normalize_number(row.raw_number, "IN")
+    row.e164, row.number_status = parsed.e164, parsed.status
+    return row
+
+
+def _refused(call):
+    """A call that must not touch another organisation's row: it may refuse (LookupError)."""
+    try:
+        call()
+    except LookupError:
+        pass
+    return None
+
+
+def test_every_store_function_has_a_tenancy_case():
+    missing = [f"{module}.{name}" for module, name in _public_functions()
+               if f"{module}.{name}" not in CASES and f"{module}.{name}" not in NOT_ORGANISATION_DATA
+               and module not in NOT_ORGANISATION_DATA]
+    assert missing == [], f"store functions without a tenancy case: {missing}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_store_statement_for_one_organisation_touches_no_other(case, two_orgs, clean_app):
+    from server.extensions import db
+
+    a, b = two_orgs["A"], two_orgs["B"]
+    with clean_app.app_context():
+        session = db.session
+        before = _rows_of(session, b["org"])
+        assert before["calls"] and before["leads"] and before["record_phones"]  # B has data to lose
+        result = CASES[case](a, b, session)
+        session.flush()
+        after = _rows_of(session, b["org"])
+        session.rollback()
+    assert not result, f"{case} returned another organisation's rows: {result!r}"
+    changed = [name for name in before if before[name] != after[name]]
+    assert changed == [], f"{case} changed organisation B's rows in {changed}"
+
+
+def test_the_cases_see_their_own_organisation(two_orgs, clean_app):
+    """The cases above are not empty by accident: the same functions, given
+    A's own ids, find and change A's rows."""
+    from server.extensions import db
+
+    a = two_orgs["A"]
+    with clean_app.app_context():
+        session = db.session
+        assert calls.load_calls(session, a["org"], Call.upload_id.in_(a["uploads"]))
+        assert push_messages.devices_of(session, a["org"], [a["user"]])
+        assert erased_numbers.erased_numbers(session, a["org"], [normalize_number(GONE, "IN").e164], a["hash_key"])
+        asha = _asha(a)
+        rows = caller_lookup.lookup_rows(session, {"org": a["org"], "e164": asha.e164, "suffix": asha.suffix,
+                                                   "user": a["user"], "book_hash": ""})
+        assert {r.record_id for r in rows} >= {a["contact"]}
+        gone = directory_log.delete_record_phones(session, a["org"], RecordPhone.record_type == "contact",
+                                                RecordPhone.record_id == a["contact"], now=NOW)
+        assert gone == [asha.e164]
+        assert session.get(Device, a["device"]) is not None
+        session.rollback()
