@@ -1,5 +1,5 @@
 """Which numbers were erased: the look-up every upload and processing run makes
-(one prebuilt statement per kind of database, straight to the driver)."""
+(one prebuilt statement per engine, straight to the driver)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -8,17 +8,32 @@ from sqlalchemy import bindparam, select
 
 from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.store.bulk_sql import driver_rows, one_of
+from mobile_sync.store.dialect import per_engine
 from mobile_sync.store.models import ErasedNumber
 
 
 _ANY_ERASED = select(ErasedNumber.id).where(ErasedNumber.organization_id == bindparam("org")).limit(1)
-# The hashes as one list; on PostgreSQL one array, never prepared
-# (`driver_rows`): a generic plan would probe the index once per hash.
-_ERASED_AMONG = {
-    on_postgresql: select(ErasedNumber.number_hash).where(
-        ErasedNumber.organization_id == bindparam("org"), one_of(ErasedNumber.number_hash, "hashes", on_postgresql))
-    for on_postgresql in (False, True)
-}
+
+
+class _Statements:
+    """The hashes as one expanding list."""
+
+    postgresql = False
+
+    def __init__(self):
+        self.erased_among = select(ErasedNumber.number_hash).where(
+            ErasedNumber.organization_id == bindparam("org"),
+            one_of(ErasedNumber.number_hash, "hashes", self.postgresql))
+
+
+class _PostgresStatements(_Statements):
+    """The hashes as one array, never prepared (`driver_rows`): a generic
+    plan would probe the index once per hash."""
+
+    postgresql = True
+
+
+_statements = per_engine(_Statements, _PostgresStatements)
 
 
 def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], hash_key: str) -> set[str]:
@@ -29,7 +44,6 @@ def erased_numbers(session, organization_id: int, e164s: Iterable[str | None], h
     if not e164s:
         return set()
     by_hash = {number_hash(hash_key, ERASED, organization_id, e164): e164 for e164 in e164s}
-    connection = session.connection()
-    found = driver_rows(connection, _ERASED_AMONG[connection.dialect.name == "postgresql"],
+    found = driver_rows(session.connection(), _statements(session).erased_among,
                         {"org": organization_id, "hashes": list(by_hash)}, prepare=False)
     return {by_hash[h] for (h,) in found}

@@ -24,6 +24,7 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from mobile_sync.store.bulk_sql import driver_rows
+from mobile_sync.store.dialect import per_engine
 
 # Advisory-lock key spaces (PostgreSQL's two-integer form, so they never meet
 # the one-bigint keys of processing).
@@ -37,38 +38,45 @@ _ERASURE = text("SELECT pg_advisory_xact_lock(:gate, :org)")
 _PROCESSING = text("SELECT pg_advisory_xact_lock(:key)")
 
 
-def _on_postgresql(session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+class _Locks:
+    """SQLite: one writer at a time already (every transaction begins IMMEDIATE)."""
+
+    def take(self, session, statement, params: dict) -> None:
+        pass
+
+
+class _PostgresLocks(_Locks):
+    def take(self, session, statement, params: dict) -> None:
+        driver_rows(session.connection(), statement, params)
+
+
+_locks = per_engine(_Locks, _PostgresLocks)
 
 
 def lock_for_upload(session, organization_id: int, device_id: int) -> None:
     """An upload (calls or contacts) is about to check consent and erased
     numbers, then store: hold both off until it commits (locks 1 and 2, shared)."""
-    if _on_postgresql(session):
-        driver_rows(session.connection(), _UPLOAD_LOCKS, {"gate": _ERASURE_GATE, "org": organization_id,
-                                                         "consent": _DEVICE_CONSENT, "device": device_id})
+    _locks(session).take(session, _UPLOAD_LOCKS, {"gate": _ERASURE_GATE, "org": organization_id,
+                                                  "consent": _DEVICE_CONSENT, "device": device_id})
 
 
 def lock_consent_change(session, device_id: int) -> None:
     """The device's consent is about to change: wait for its uploads in flight (lock 2)."""
-    if _on_postgresql(session):
-        driver_rows(session.connection(), _CONSENT_CHANGE, {"consent": _DEVICE_CONSENT, "device": device_id})
+    _locks(session).take(session, _CONSENT_CHANGE, {"consent": _DEVICE_CONSENT, "device": device_id})
 
 
 def lock_erasure(session, organization_id: int) -> None:
     """An erasure is about to run: wait for the uploads in flight and the
     processing run, and hold both off until it commits (locks 1 and 3)."""
-    if _on_postgresql(session):
-        driver_rows(session.connection(), _ERASURE, {"gate": _ERASURE_GATE, "org": organization_id})
-        lock_processing(session, organization_id)
+    _locks(session).take(session, _ERASURE, {"gate": _ERASURE_GATE, "org": organization_id})
+    lock_processing(session, organization_id)
 
 
 def lock_processing(session, organization_id: int) -> None:
     """One processing run (or withdrawal, erasure, merge) of the organisation
     at a time (lock 3). Its leads, tasks and counters are shared by every rep;
     other organisations go on in parallel."""
-    if _on_postgresql(session):
-        driver_rows(session.connection(), _PROCESSING, {"key": PROCESSING_BASE + organization_id})
+    _locks(session).take(session, _PROCESSING, {"key": PROCESSING_BASE + organization_id})
 
 
 def lock_leads(session, model, ids) -> None:
