@@ -6,10 +6,11 @@ from pathlib import Path
 
 from flask import Flask
 
+from mobile_sync.store.engine_setup import configure_engine, engine_options
 from mobile_sync.store.statistics import refresh_statistics
 from server.config import is_production, load_config
 from server.errors import register_error_handlers
-from server.extensions import db, install_sqlite_pragmas, migrate, sqlite_engine_options
+from server.extensions import db, migrate
 from server.log_privacy import configure_logging
 
 log = logging.getLogger(__name__)
@@ -37,25 +38,14 @@ def build_app(config: dict | None = None) -> Flask:
     app.config["HASH_KEY"] = app.config.get("HASH_KEY") or app.config["SECRET_KEY"]
     configure_logging(app.config["LOG_LEVEL"])
     _check_production(app)
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    if uri.startswith("sqlite"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", sqlite_engine_options())
-    else:
-        # Sessions in UTC whatever the server's TimeZone: psycopg reads a
-        # timestamptz into datetime.timezone.utc 40% faster than into a
-        # zoneinfo zone ("Etc/UTC", "Asia/Kolkata"), and every datetime the
-        # service reads is then UTC.
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_size": 10,
-                                                            "max_overflow": 10,
-                                                            "connect_args": {"options": "-c TimeZone=UTC"}})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     with app.app_context():
-        if uri.startswith("sqlite"):
-            install_sqlite_pragmas(db.engine)
-            # The planner's statistics, for what changed while the service was
-            # down (an import, a migration's new index); a busy file is left for later.
-            refresh_statistics(db.engine, wait_ms=1000)
+        configure_engine(db.engine, busy_timeout_ms=int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 30_000)))
+        # The planner's statistics, for what changed while the service was
+        # down (an import, a migration's new index); a busy file is left for later.
+        refresh_statistics(db.engine, wait_ms=1000)
     if app.config.get("TRUST_PROXY"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

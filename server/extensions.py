@@ -26,39 +26,6 @@ def redis_connection():
     return client
 
 
-def sqlite_engine_options() -> dict:
-    """SQLite for the embedded mode: one writer at a time, waiting its turn.
-
-    Transactions begin IMMEDIATE so concurrent requests queue on the busy
-    timeout instead of failing with "database is locked" on a lock upgrade.
-    (The wait is set by the busy_timeout pragma below, SQLITE_BUSY_TIMEOUT_MS.)
-    """
-    return {"connect_args": {"timeout": 30, "isolation_level": None, "check_same_thread": False}}
-
-
-def install_sqlite_pragmas(engine, busy_timeout_ms: int | None = None) -> None:
-    """WAL, foreign keys, and how long a transaction waits for the write lock
-    (default: the app's SQLITE_BUSY_TIMEOUT_MS) before it fails as busy, which
-    the API answers 503 with Retry-After (`is_database_busy`)."""
-    from sqlalchemy import event
-
-    if busy_timeout_ms is None:
-        busy_timeout_ms = int(current_app.config.get("SQLITE_BUSY_TIMEOUT_MS", 30_000))
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def is_database_busy(err: Exception) -> bool:
     """The database refused to wait any longer for a lock another transaction
     holds: SQLite's write lock past the busy timeout ("database is locked"),
