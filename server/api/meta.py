@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, jsonify, render_template
-from sqlalchemy import text
 
+from mobile_sync.store.health import ping
 from server.api_docs import operations as api_operations
 from server.extensions import db, redis_connection
 from server.openapi import build_spec
@@ -19,7 +19,7 @@ def healthz():
     """200 when the database (and Redis, where configured) answer."""
     checks = {}
     try:
-        db.session.execute(text("SELECT 1"))
+        ping(db.session)
         checks["database"] = "ok"
     except Exception as err:  # the point of the endpoint is to report, not to raise
         log.warning("health: database unavailable (%s)", type(err).__name__)
