@@ -9,8 +9,7 @@ every file.
 Rows are streamed from the database straight into the zip, and the zip goes
 to a file the caller gives (a temporary file for the API), so a large
 organisation is never held in memory, let alone twice. The whole export reads
-one consistent state of the database (one transaction; REPEATABLE READ on
-PostgreSQL).
+one consistent state of the database (`store.archive.snapshot`).
 
 Secrets never leave: password hashes, token and API key hashes and the
 phones' FCM tokens are left out, and the manifest says so.
@@ -27,15 +26,15 @@ import re
 import shutil
 import tempfile
 import zipfile
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Callable
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 
 import mobile_sync.store.models  # noqa: F401  (every model, so the metadata is complete)
 from mobile_sync.errors import not_found
+from mobile_sync.store.archive import schema_revision, snapshot
 from mobile_sync.store.models.base import Base, OrgScoped
 
 FORMAT = "callsync-export"
@@ -140,29 +139,6 @@ def _converters(columns) -> tuple[list, list]:
     return to_json, to_csv
 
 
-@contextmanager
-def snapshot(session):
-    """A connection that sees one state of the database for the whole export.
-
-    PostgreSQL: a read-only REPEATABLE READ transaction of its own. SQLite: the
-    session's own transaction (which already holds the database's write lock,
-    so a second connection would only wait for it)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        with bind.connect() as connection:
-            connection = connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            with connection.begin():
-                yield connection
-    else:
-        yield session.connection()
-
-
-def _schema_revision(connection) -> str | None:
-    if not inspect(connection).has_table("alembic_version"):
-        return None
-    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
 class _HashingWriter:
     """A binary file-like that counts and hashes what passes through it."""
 
@@ -243,7 +219,7 @@ def write_export(session, *, organization_id: int, out, hash_key: str, now: date
 
         manifest = {
             "format": FORMAT, "version": VERSION, "organization_id": organization_id,
-            "created_at": now.isoformat(), "schema_revision": _schema_revision(connection),
+            "created_at": now.isoformat(), "schema_revision": schema_revision(connection),
             "hash_key_id": hash_key_id(hash_key), "omitted_columns": omitted_columns(), "notes": NOTES,
             "tables": {},
         }

@@ -33,11 +33,12 @@ import json
 import zipfile
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.export_data import exported_tables, hash_key_id, org_filter, read_manifest, verify_checksums
 from mobile_sync.import_rows import ImportReport, Progress, Importer
+from mobile_sync.store.archive import follow_explicit_ids
 from mobile_sync.store.statistics import refresh_statistics
 from mobile_sync.store.models import Organization
 
@@ -69,10 +70,7 @@ def _target_organization(session, organization_id: int, manifest: dict, create: 
                            region=exported.get("region") or "US", plan="trial", settings={}, created_at=now)
         session.add(org)
         session.flush()
-        if session.get_bind().dialect.name == "postgresql":
-            # An explicit id does not move the sequence: move it past every id.
-            session.execute(text("SELECT setval(pg_get_serial_sequence('organizations', 'id'), "
-                                 "(SELECT MAX(id) FROM organizations))"))
+        follow_explicit_ids(session, Organization.__table__)
         return org
     if create:
         raise conflict("organization_exists", f"Organisation {organization_id} already exists; "

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import MetaData, column, create_engine, inspect, select, table, text
+from sqlalchemy import MetaData, column, create_engine, select, table
 from sqlalchemy.pool import NullPool
 
 
@@ -68,13 +68,6 @@ def table_checksums(conn, metadata: MetaData) -> dict[str, dict]:
             rows += 1
         result[name] = {"rows": rows, "sha256": digest.hexdigest()}
     return result
-
-
-def schema_revision(conn) -> str | None:
-    if not inspect(conn).has_table("alembic_version"):
-        return None
-    revisions = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalars()
-    return ",".join(revisions) or None
 
 
 def database_checksums(uri: str, metadata: MetaData) -> dict[str, dict]:

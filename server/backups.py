@@ -24,7 +24,8 @@ from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from server.backup_checksums import file_sha256, schema_revision, table_checksums
+from mobile_sync.store.archive import schema_revision, shared_snapshot
+from server.backup_checksums import file_sha256, table_checksums
 
 DEFAULT_KEEP = 14
 NAME = re.compile(r"^callsync-(\d{8}T\d{6}Z)\.(sqlite3|dump)$")
@@ -213,8 +214,7 @@ def _postgres_backup(uri: str, target: Path, metadata: MetaData) -> tuple[dict, 
     engine = create_engine(uri, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            conn.execution_options(isolation_level="REPEATABLE READ")
-            snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            snapshot = shared_snapshot(conn)
             with open(target, "wb") as out:
                 run_tool(args + ["--format=custom", f"--snapshot={snapshot}"], env, stdout=out)
                 out.flush()
