@@ -18,6 +18,7 @@ from mobile_sync.process_calls import (
 )
 from mobile_sync.push_retention import BATCH_SIZE, organizations_with_pushes_to_purge, purge_expired_pushes
 from mobile_sync.store.push_messages import stale_pushes
+from mobile_sync.store.statistics import refresh_now_and_then
 from server.audit import flush_audit
 from server.clock import now
 from server.extensions import db
@@ -43,6 +44,7 @@ def process_call_uploads(organization_id: int) -> int:
     `MAX_UPLOADS_PER_RUN` a transaction. Clears the queued mark first: an
     upload committed after that gets a job of its own."""
     clear_queued_mark(PROCESSING_QUEUED.format(organization_id))
+    refresh_now_and_then(db.engine)  # SQLite's planner statistics, every 10 minutes at most
     processed = 0
     while True:
         try:

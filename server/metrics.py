@@ -26,6 +26,8 @@ from sqlalchemy import func, select
 
 from server.config import is_production
 from server.errors import error_response
+from server.extensions import db, redis_connection
+from server.queue import QUEUES
 from mobile_sync.store.models import PushMessage
 
 bp = Blueprint("metrics", __name__)
@@ -56,9 +58,6 @@ class _LiveState:
         self.app = app
 
     def collect(self):
-        from server.extensions import db, redis_connection
-        from server.queue import QUEUES
-
         with self.app.app_context():
             depth = GaugeMetricFamily("callsync_queue_depth", "Jobs waiting per RQ queue", labels=["queue"])
             redis = redis_connection()

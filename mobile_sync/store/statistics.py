@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
+import weakref
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -76,6 +79,28 @@ def refresh_statistics(bind, *, wait_ms: int | None = None) -> list[str]:
             driver.execute(f"PRAGMA busy_timeout = {int(configured)}")
     finally:
         pooled.close()
+
+
+# When each engine's statistics were last looked at (`refresh_now_and_then`).
+_LAST_LOOK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOOK_LOCK = threading.Lock()
+EVERY_S = 600
+
+
+def refresh_now_and_then(engine: Engine, *, every_s: int = EVERY_S, clock=time.monotonic) -> list[str] | None:
+    """The periodic refresh: `refresh_statistics(engine)` at most once every
+    `every_s` seconds per engine and never waiting for the write lock; None
+    when it was not time yet. Called by each processing run, the job that
+    grows the tables (calls, leads), so an embedded service that never
+    restarts still has statistics that follow its data."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with _LOOK_LOCK:
+        last = _LAST_LOOK.get(engine)
+        if last is not None and clock() - last < every_s:
+            return None
+        _LAST_LOOK[engine] = clock()
+    return refresh_statistics(engine, wait_ms=0)
 
 
 def _analyse(execute) -> list[str]:

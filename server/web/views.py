@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from mobile_sync import accounts, leads
@@ -21,6 +22,7 @@ from mobile_sync.errors import ServiceError
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import format_international
 from mobile_sync.roles import is_reviewer
+from mobile_sync.store.models import PushMessage
 from mobile_sync.tokens import hash_token
 from schemas.accounts import LoginSchema
 from schemas.leads import REASONS, STATUSES, AssignSchema, MergeSchema, NoteCreateSchema, RejectSchema
@@ -258,10 +260,6 @@ def review():
 def push_sink():
     """The latest pushes recorded: what was sent, or (without FCM credentials)
     what would have been. Values are opaque ids or sealed for the device."""
-    from sqlalchemy import select
-
-    from mobile_sync.store.models import PushMessage
-
     rows = db.session.execute(select(PushMessage).where(PushMessage.organization_id == g.web_user.organization_id)
                               .order_by(PushMessage.id.desc()).limit(100)).scalars().all()
     return render_template("web/push_sink.html", pushes=rows)

@@ -8,12 +8,13 @@ The statements checked are the ones the service runs: they are recorded while
 requests are served, then each is planned (EXPLAIN QUERY PLAN) on a new
 connection, which reads the statistics of the moment."""
 import sqlite3
+import time
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
 
-from mobile_sync.store.statistics import MIN_ROWS, refresh_statistics
+from mobile_sync.store.statistics import EVERY_S, MIN_ROWS, refresh_now_and_then, refresh_statistics
 from tests.conftest import PASSWORD, build_test_app
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
@@ -246,6 +247,28 @@ def test_statistics_are_taken_again_when_a_table_has_grown_tenfold(fresh):
         assert refresh_statistics(db.session) == ["record_phones"]  # as the import path would call it
         db.session.commit()
     assert 10 * MIN_ROWS < _rows_in_statistics(path, "record_phones") < 15 * MIN_ROWS  # an estimate past the limit
+
+
+def test_a_running_service_refreshes_its_statistics_every_ten_minutes_from_processing(fresh):
+    """An embedded service that never restarts still follows its data: each
+    processing run looks at the statistics, at most once every ten minutes."""
+    from server.extensions import db
+    from server.jobs import process_call_uploads
+
+    app, path = fresh
+    _serve_lookups(app)
+    _add_numbers(path, MIN_ROWS)
+    with app.app_context():
+        process_call_uploads(organization_id=1)  # a processing run with nothing to do
+        assert {table for table, _, _ in _stats(path)} == {"record_phones"}
+        taken = _rows_in_statistics(path, "record_phones")
+        _add_numbers(path, 10 * MIN_ROWS)
+        process_call_uploads(organization_id=1)  # moments later: not looked at again
+        assert _rows_in_statistics(path, "record_phones") == taken
+        later = time.monotonic() + EVERY_S + 1
+        assert refresh_now_and_then(db.engine, clock=lambda: later) == ["record_phones"]
+        assert refresh_now_and_then(db.engine, clock=lambda: later + 1) is None
+    assert _rows_in_statistics(path, "record_phones") > 10 * MIN_ROWS
 
 
 def test_statistics_are_left_alone_on_postgresql():
