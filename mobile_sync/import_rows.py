@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from mobile_sync.export_data import SECRET_COLUMNS
 from mobile_sync.import_references import SOFT_REFS, import_order
 from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.tokens import new_token
+from mobile_sync.store.id_reservation import reserve_ids
 from mobile_sync.store.models import Organization
 from mobile_sync.store.models.base import Base
 
@@ -286,16 +287,7 @@ class Importer:
     def _allocate_ids(self, table, count: int) -> list[int]:
         """New ids for `count` rows, taken before the insert so that a batch is
         one statement and each old id knows its new one."""
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return list(self.session.execute(
-                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
-                {"table": table.name, "count": count}).scalars())
-        if dialect == "sqlite":
-            # The transaction holds SQLite's write lock: nobody else takes these ids.
-            start = (self.session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
-            return list(range(start, start + count))
-        raise RuntimeError(f"no way to allocate ids on {dialect}")
+        return reserve_ids(self.session, table, count)
 
     def _place_users(self, batch: list) -> list:
         """Keep users whose e-mail is free; map those already in this
