@@ -127,7 +127,7 @@ def test_an_erased_number_is_not_brought_back_by_an_import(team, clean_app):
 
 def test_an_import_over_the_record_limit_stores_nothing_past_it_and_keeps_what_came_before(
         team, clean_app, monkeypatch):
-    from mobile_sync import contacts_csv
+    from mobile_sync import contact_csv_file
     from server.extensions import db
     from mobile_sync.store.models import Organization
 
@@ -139,7 +139,7 @@ def test_an_import_over_the_record_limit_stores_nothing_past_it_and_keeps_what_c
     assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
     assert admin.get("/api/v1/contacts").json["items"] == []
     # The second block would cross the limit: the first, committed, stays, and the answer says so.
-    monkeypatch.setattr(contacts_csv, "CHUNK", 3)
+    monkeypatch.setattr(contact_csv_file, "CHUNK", 3)
     response = import_csv(admin, csv_body(*generated_lines(6)))
     assert response.status_code == 403 and response.json["error"]["code"] == "record_limit_reached"
     assert "3 contacts of this file, before line 5, were imported" in response.json["error"]["message"]
@@ -182,10 +182,10 @@ def test_errors_listed_are_capped_but_all_failures_counted(team):
 
 
 def test_lines_that_cannot_be_read_are_reported_and_the_others_imported(team, monkeypatch):
-    from mobile_sync import contacts_csv
+    from mobile_sync import contact_csv_file
 
-    monkeypatch.setattr(contacts_csv, "PIECE", 64)  # the file read 64 bytes at a time: lines span pieces
-    monkeypatch.setattr(contacts_csv, "LINE_MAX", 1000)
+    monkeypatch.setattr(contact_csv_file, "PIECE", 64)  # the file read 64 bytes at a time: lines span pieces
+    monkeypatch.setattr(contact_csv_file, "LINE_MAX", 1000)
     data = (csv_body("Asha Rao,,,,9876543210") + "\U0001F600\n".encode() * 3
             + b"Latin \xe9,,,,9876543211\n"                       # line 6: not UTF-8, after the file's start
             + b"Long," + b"x" * 5000 + b",,,9876543212\n"          # line 7: longer than LINE_MAX
@@ -206,10 +206,10 @@ def test_lines_that_cannot_be_read_are_reported_and_the_others_imported(team, mo
 
 
 def test_a_record_that_never_ends_stops_the_reading_and_keeps_what_came_before(team, monkeypatch):
-    from mobile_sync import contacts_csv
+    from mobile_sync import contact_csv_file
 
-    monkeypatch.setattr(contacts_csv, "PIECE", 1024)
-    monkeypatch.setattr(contacts_csv, "RECORD_MAX", 8 * 1024)
+    monkeypatch.setattr(contact_csv_file, "PIECE", 1024)
+    monkeypatch.setattr(contact_csv_file, "RECORD_MAX", 8 * 1024)
     never_ends = b'Open,"' + b'x\n","' * 5000  # quoted fields that keep opening: one record, on and on
     report = import_csv(team["admin"], csv_body(*generated_lines(3)) + never_ends).json
     assert (report["imported"], report["failed"]) == (3, 1)
@@ -217,9 +217,9 @@ def test_a_record_that_never_ends_stops_the_reading_and_keeps_what_came_before(t
 
 
 def test_what_was_imported_before_a_failure_stays_and_a_retry_adds_only_the_rest(team, monkeypatch):
-    from mobile_sync import contacts_csv
+    from mobile_sync import contact_csv_file, contacts_csv
 
-    admin, store, calls = team["admin"], contacts_csv._store, []
+    admin, store, calls = team["admin"], contacts_csv.insert_contacts, []
 
     def failing_store(*args, **kwargs):
         calls.append(1)
@@ -227,8 +227,8 @@ def test_what_was_imported_before_a_failure_stays_and_a_retry_adds_only_the_rest
             raise RuntimeError("the worker died")
         store(*args, **kwargs)
 
-    monkeypatch.setattr(contacts_csv, "CHUNK", 4)
-    monkeypatch.setattr(contacts_csv, "_store", failing_store)
+    monkeypatch.setattr(contact_csv_file, "CHUNK", 4)
+    monkeypatch.setattr(contacts_csv, "insert_contacts", failing_store)
     data = csv_body(*generated_lines(12))
     assert import_csv(admin, data).status_code == 500
     kept = sorted(c["name"] for c in admin.get("/api/v1/contacts").json["items"])
@@ -291,14 +291,14 @@ def test_the_flask_command_refuses_an_unknown_organisation_or_a_bad_file(team, c
 
 
 def test_blocks_prepared_by_worker_processes_import_the_same_as_in_process(make_org, clean_app, monkeypatch):
-    from mobile_sync import contacts_csv
+    from mobile_sync import contact_csv_file, contact_csv_rows
 
-    monkeypatch.setattr(contacts_csv, "CHUNK", 7)  # many blocks, prepared ahead of the one being stored
+    monkeypatch.setattr(contact_csv_file, "CHUNK", 7)  # many blocks, prepared ahead of the one being stored
     lines = generated_lines(60) + ["Bad,,,,12", "Person 3,,,,+91 98 0000 0003", "Tel,,,,tel:+44 20 7946 0958"]
     data = csv_body(*lines, *generated_lines(10, start=100))
     results = []
     for workers, parallel_min in ((1, 10_000), (3, 10)):
-        monkeypatch.setattr(contacts_csv, "PARALLEL_MIN", parallel_min)
+        monkeypatch.setattr(contact_csv_rows, "PARALLEL_MIN", parallel_min)
         clean_app.config["CSV_IMPORT_WORKERS"] = workers
         admin = make_org(region="IN")
         report = import_csv(admin, data).json

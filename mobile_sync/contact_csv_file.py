@@ -1,0 +1,194 @@
+"""Reading a CSV file of contacts into blocks of records, streamed: the file
+is read PIECE bytes at a time and handed on by blocks of at most CHUNK lines,
+so nothing grows with the file. What cannot be read fails its line (bytes
+that are not UTF-8, a line too long, a malformed CSV record); a file that
+cannot be read at all is refused at once (`read_blocks`)."""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from mobile_sync.errors import ServiceError, invalid
+
+CSV_HEADER = ("name", "company", "email", "source", "phones")
+CHUNK = 5_000  # lines per block at most
+CHUNK_BYTES = 2 << 20  # and at most this much of the file
+PIECE = 256 << 10  # bytes read from the file at a time
+LINE_MAX = 64 << 10  # characters of one line (a valid contact needs ~2,500): a longer one fails, never held
+RECORD_MAX = 1 << 20  # bytes of one record (quoted fields may span lines): past it the file is unreadable
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
+
+
+class UnreadableFile(Exception):
+    """The rest of the file cannot be read as CSV (a record without end)."""
+
+
+def _bad_file(message: str) -> ServiceError:
+    return invalid({"body": [message]}, message)
+
+
+class CsvLines:
+    """The file's lines as text, for csv.reader, read PIECE bytes at a time.
+
+    Bytes that are not UTF-8 fail their line (but in the first piece the whole
+    file, as a file in another encoding). A line longer than LINE_MAX is read
+    past, never held, and handed on empty. Failed lines are kept in `bad`
+    (line, why) until the caller takes them. `position`: bytes read so far.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.position = 0
+        self.record_position = 0  # where the record being read started (about): set by the reader's caller
+        self.bad: deque[tuple[int, str]] = deque()
+        self._line = 0  # lines handed on
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        first = stream.read(PIECE)
+        if not first.strip():
+            raise _bad_file("The file is empty.")
+        self._first = first
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self._pieces())
+
+    def _read(self) -> tuple[str, bool]:
+        if self._first is not None:
+            data, self._first = self._first, None
+        else:
+            data = self.stream.read(PIECE)
+        self.position += len(data)
+        if self.position - self.record_position > RECORD_MAX:
+            raise UnreadableFile(f"A record is longer than {RECORD_MAX // 1024} KB (a quote never closed?).")
+        first = self.position == len(data)
+        text_ = self._decoder.decode(data, final=not data)
+        if first:
+            if _NOT_UTF8.search(text_):
+                raise _bad_file("The file is not UTF-8 text.")
+            text_ = text_.removeprefix("\ufeff")
+        return text_, not data
+
+    def _pieces(self) -> Iterator[list[str]]:
+        tail, skipping = "", False
+        while True:
+            text_, final = self._read()
+            if skipping:  # the rest of a line too long to hold: not part of any record
+                self.record_position = self.position
+                end = min((i for i in (text_.find("\n"), text_.find("\r")) if i >= 0), default=-1)
+                if end < 0 and not final:
+                    continue
+                text_, skipping = ("" if end < 0 else text_[end + 1:]), False
+                yield self._hand_on(["\n"], too_long=[0])
+            text_ = tail + text_
+            lines = io.StringIO(text_, newline="").readlines()
+            tail = ""
+            if lines and not final and (not lines[-1].endswith("\n")):
+                tail = lines.pop()  # unfinished, or "\r" that "\n" may follow in the next piece
+                if len(tail) > LINE_MAX:
+                    tail, skipping = "", True
+            too_long = [i for i, line in enumerate(lines) if len(line) > LINE_MAX] \
+                if lines and max(map(len, lines)) > LINE_MAX else []
+            if lines:
+                yield self._hand_on(lines, too_long, not_utf8=bool(_NOT_UTF8.search(text_)))
+            if final:
+                if skipping:
+                    yield self._hand_on(["\n"], too_long=[0])
+                return
+
+    def _hand_on(self, lines: list[str], too_long: list[int], not_utf8: bool = False) -> list[str]:
+        for i in too_long:
+            lines[i] = "\n"
+            self.bad.append((self._line + i + 1, f"The line is longer than {LINE_MAX:,} characters."))
+        if not_utf8:
+            self.bad.extend((self._line + i + 1, "The line is not UTF-8 text.")
+                            for i, line in enumerate(lines) if _NOT_UTF8.search(line))
+            if len(self.bad) > 1:
+                self.bad = deque(sorted(self.bad))
+        self._line += len(lines)
+        return lines
+
+    def take_bad(self, last_line: int) -> str | None:
+        """Why a record ending on `last_line` fails, if one of its lines failed
+        (the bad lines up to there are forgotten)."""
+        why = None
+        while self.bad and self.bad[0][0] <= last_line:
+            _, message = self.bad.popleft()
+            why = why or message
+        return why
+
+
+@dataclass
+class Block:
+    records: list  # (line, [name, company, email, source, phones]) in the order of the file
+    # The lines that are not records of five fields, and why, as two lists:
+    # millions of small tuples would keep the garbage collector busy.
+    problem_lines: list[int]
+    problem_messages: list[str]
+    position: int  # bytes of the file read when the block ended
+
+    def problems(self, first: int) -> list[tuple[int, str]]:
+        """The first `first` problems as (line, why)."""
+        return list(zip(self.problem_lines[:first], self.problem_messages[:first]))
+
+
+def read_blocks(stream: BinaryIO) -> Iterator[Block]:
+    """The file's records after the header, by blocks of at most CHUNK lines
+    and about CHUNK_BYTES. An empty file, one that does not start as UTF-8
+    text, or a header that is not `name,company,email,source,phones` (in any
+    order) is a 422 at once, before anything is read further."""
+    lines = CsvLines(stream)
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (csv.Error, StopIteration, UnreadableFile):
+        header = []
+    if sorted(header) != sorted(CSV_HEADER):
+        raise _bad_file("The first line must be the header " + ",".join(CSV_HEADER) + ".")
+    lines.take_bad(reader.line_num)
+    return _blocks(reader, lines, [header.index(name) for name in CSV_HEADER])
+
+
+def _blocks(reader, lines: CsvLines, order: list[int]) -> Iterator[Block]:
+    # One pass of this loop per line of the file: a 64 MB file may have 13
+    # million, so it does as little as it can (and most of it in C).
+    width, reorder = len(CSV_HEADER), order != list(range(len(CSV_HEADER)))
+    one_field = f"Expected {width} fields, found 1."  # the usual wrong line: one message for all
+    records, failed, why, started, line = [], [], [], lines.position, reader.line_num
+    while True:
+        try:
+            for fields in reader:
+                start, line = line + 1, reader.line_num  # a quoted field may span lines: where the record starts
+                lines.record_position = lines.position
+                if lines.bad and lines.bad[0][0] <= line:
+                    failed.append(start)
+                    why.append(lines.take_bad(line))
+                elif len(fields) == width:
+                    records.append((start, [fields[i] for i in order] if reorder else fields))
+                elif len(fields) == 1:
+                    if fields[0].strip():
+                        failed.append(start)
+                        why.append(one_field)
+                elif fields and "".join(fields).strip():
+                    failed.append(start)
+                    why.append(f"Expected {width} fields, found {len(fields)}.")
+                if len(records) + len(failed) >= CHUNK or lines.position - started >= CHUNK_BYTES:
+                    yield Block(records, failed, why, lines.position)
+                    records, failed, why, started = [], [], [], lines.position
+            break
+        except csv.Error as err:
+            start, line = line + 1, reader.line_num
+            failed.append(start)
+            why.append(f"Not a readable CSV line ({err}).")
+            lines.take_bad(line)
+        except UnreadableFile as err:
+            failed.append(line + 1)
+            why.append(f"{err} The file was not read from this line on.")
+            break
+    if records or failed:
+        yield Block(records, failed, why, lines.position)
+
