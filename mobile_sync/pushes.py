@@ -10,18 +10,20 @@ from mobile_sync.store.push_messages import devices_of, insert_message
 
 
 def queue_push(session, *, organization_id: int, user_ids, kind: str, context: dict | None, e164: str | None,
-               hash_key: str, now: datetime, ttl_s: int = NOTICE_TTL_S, devices: list | None = None
-               ) -> tuple[str, list[int]]:
+               hash_key: str, now: datetime, ttl_s: int = NOTICE_TTL_S, devices: list | None = None,
+               ephemeral_commit: bool = False) -> tuple[str, list[int]]:
     """Record one message per device of `user_ids`; return (push id, ids of
     the messages to send). One INSERT ... RETURNING a message, on the
     session's connection (the rows reference only devices and users that
     exist already). A device whose key cannot be sealed to gets a message
     recorded as failed (`SEAL_FAILED`), never sent: one bad key does not fail
-    the ring or the processing run that pushes."""
+    the ring or the processing run that pushes. `ephemeral_commit`: the
+    transaction's commit will not wait for the disk flush once a message is
+    recorded (a ring's: see `devices_of`)."""
     push_id = str(uuid.uuid4())
     key = collapse_key(hash_key, organization_id, kind, e164)
     if devices is None:
-        devices = devices_of(session, organization_id, user_ids)
+        devices = devices_of(session, organization_id, user_ids, ephemeral_commit=ephemeral_commit)
     if not devices:
         return push_id, []
     to_send = []

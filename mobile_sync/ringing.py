@@ -2,15 +2,15 @@
 context (or "unknown caller") to the right user's phones.
 
 The push's record is committed without waiting for the disk flush
-(`ephemeral_commit`): it is useless once the phone stops ringing (TTL 30 s),
-and the flush stood between the ring and the 202 (and so the push)."""
+(`queue_push(..., ephemeral_commit=True)`): it is useless once the phone stops
+ringing (TTL 30 s), and the flush stood between the ring and the 202 (and so
+the push)."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import select
 
-from mobile_sync.store.bulk_sql import ephemeral_commit
 from mobile_sync.caller_id import lookup_caller
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.push_payloads import RINGING_TTL_S
@@ -23,14 +23,14 @@ def _context(result: dict) -> dict:
             "candidates": len(result["candidates"])}
 
 
-def ring_for_user(session, *, org: Organization, user: User, raw_number: str, hash_key: str,
-                  now: datetime) -> tuple[str, list[int]]:
+def ring_for_user(session, *, org_id: int, org_region: str | None, user_id: int, user_region: str | None,
+                  raw_number: str, hash_key: str, now: datetime) -> tuple[str, list[int]]:
     """The rep's own phone rings: push the context to the rep's devices."""
-    ephemeral_commit(session)
-    result = lookup_caller(session, org_id=org.id, org_region=org.region, user_id=user.id, user_region=user.region,
+    result = lookup_caller(session, org_id=org_id, org_region=org_region, user_id=user_id, user_region=user_region,
                            raw_number=raw_number, hash_key=hash_key)
-    return queue_push(session, organization_id=org.id, user_ids=[user.id], kind="ringing", context=_context(result),
-                      e164=result["number"], hash_key=hash_key, now=now, ttl_s=RINGING_TTL_S)
+    return queue_push(session, organization_id=org_id, user_ids=[user_id], kind="ringing", context=_context(result),
+                      e164=result["number"], hash_key=hash_key, now=now, ttl_s=RINGING_TTL_S,
+                      ephemeral_commit=True)
 
 
 def user_for_dialled_number(session, org: Organization, e164: str | None) -> int | None:
@@ -51,7 +51,6 @@ def user_for_dialled_number(session, org: Organization, e164: str | None) -> int
 def ring_from_telephony(session, *, org: Organization, from_raw: str, to_raw: str, hash_key: str,
                         now: datetime) -> tuple[str | None, list[int]]:
     """A PBX or call-tracking webhook: push to the owner of `to`, else of the caller's record."""
-    ephemeral_commit(session)
     to = normalize_number(to_raw, region_for(org.region))
     user_id = user_for_dialled_number(session, org, to.e164)
     result = lookup_caller(session, org_id=org.id, org_region=org.region, user_id=user_id, user_region=None,
@@ -61,4 +60,5 @@ def ring_from_telephony(session, *, org: Organization, from_raw: str, to_raw: st
     if user_id is None:
         return None, []
     return queue_push(session, organization_id=org.id, user_ids=[user_id], kind="ringing", context=_context(result),
-                      e164=result["number"], hash_key=hash_key, now=now, ttl_s=RINGING_TTL_S)
+                      e164=result["number"], hash_key=hash_key, now=now, ttl_s=RINGING_TTL_S,
+                      ephemeral_commit=True)

@@ -22,11 +22,12 @@ import time
 
 from flask import current_app, g
 from redis.exceptions import RedisError
-from sqlalchemy import insert
+import orjson
 
+from server.auth import Principal
 from server.clock import now
 from server.extensions import db, redis_connection
-from mobile_sync.store.models import AccessEvent
+from mobile_sync.store.request_records import insert_access_events
 from server.process_threads import made, one_per_app
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,25 @@ LOCK_KEY = "audit:flush-lock"
 BATCH = 1000
 
 
+def _actor_ids(principal) -> tuple[int | None, int | None]:
+    """The user's and the device's ids: read with the token for a request's
+    principal (no ORM object loaded for them); from the objects of another
+    actor (a shell command's operator)."""
+    if isinstance(principal, Principal):
+        return principal.user_id, principal.device_id
+    return (principal.user.id if principal.user else None), (principal.device.id if principal.device else None)
+
+
 def _event(principal, action, object_type, object_id, count) -> dict:
+    user_id, device_id = _actor_ids(principal)
     return {
         "organization_id": principal.organization_id,
         "actor_type": principal.kind,
-        "actor_user_id": principal.user.id if principal.user else None,
-        "device_id": principal.device.id if principal.device else None,
+        "actor_user_id": user_id,
+        "device_id": device_id,
         "api_key_id": principal.api_key.id if principal.api_key else None,
         "action": action, "object_type": object_type, "object_id": object_id, "count": count,
-        "created_at": now().isoformat(),
+        "created_at": now(),
     }
 
 
@@ -56,7 +67,7 @@ def record_access(principal, action: str, object_type: str | None = None, object
     if redis_connection() is not None:
         g.setdefault("audit_events", []).append(event)  # pushed after the commit
         return
-    db.session.execute(insert(AccessEvent), [_row(event)])
+    insert_access_events(db.session, [event])
 
 
 def push_pending_events() -> None:
@@ -73,10 +84,10 @@ def push_pending_events() -> None:
 
 def _write_events(events: list[dict]) -> None:
     try:
-        redis_connection().rpush(PENDING_KEY, *[json.dumps(e) for e in events])
+        redis_connection().rpush(PENDING_KEY, *[orjson.dumps(e) for e in events])  # created_at in RFC 3339
     except RedisError as err:
         log.warning("audit events written directly (%s)", type(err).__name__)
-        db.session.execute(insert(AccessEvent), [_row(e) for e in events])
+        insert_access_events(db.session, events)
         db.session.commit()
 
 
@@ -186,7 +197,7 @@ def flush_audit() -> int:
             raw = redis.lrange(PENDING_KEY, 0, BATCH - 1)
             if not raw:
                 break
-            db.session.execute(insert(AccessEvent), [_row(json.loads(item)) for item in raw])
+            insert_access_events(db.session, [_row(json.loads(item)) for item in raw])
             db.session.commit()
             redis.ltrim(PENDING_KEY, len(raw), -1)
             moved += len(raw)

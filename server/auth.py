@@ -5,17 +5,16 @@ request, so no view resolves credentials or checks roles by itself.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import request
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import joinedload
 
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.tokens import hash_token
 from server.errors import ApiError
 from server.extensions import db
-from mobile_sync.store.models import AccessToken, ApiKey, Device, Organization, User
+from mobile_sync.store.credentials import TokenHolder, token_holder
+from mobile_sync.store.models import ApiKey, Device, Organization, User
 from server.tenancy import set_session_organization
 
 PUBLIC = "public"        # no credentials needed (a valid token is still read)
@@ -25,26 +24,94 @@ DEVICE = "device"        # a device token only
 API_KEY_AUTH = "api_key"  # an organisation's integration key
 
 
-@dataclass
+class OrganizationFields:
+    """The organisation's fields every request reads (the daily limit, a
+    closing organisation, the region), from the token's own statement."""
+
+    __slots__ = ("id", "region", "plan", "settings", "closing_at")
+
+    def __init__(self, id: int, region: str | None, plan: str, settings: dict | None, closing_at):
+        self.id, self.region, self.plan, self.settings, self.closing_at = id, region, plan, settings, closing_at
+
+
 class Principal:
-    kind: str  # "user", "device" or "api_key"
-    organization_id: int
-    user: User | None = None
-    device: Device | None = None
-    api_key: ApiKey | None = None
+    """Who is calling. Built from a token's plain values (`token_holder`): the
+    ids, the role and the regions cost nothing more, and the ORM objects
+    (`user`, `device`, `user.organization`) are loaded, in one statement, only
+    by a view that asks for them. Or built with the objects themselves."""
+
+    def __init__(self, kind: str, organization_id: int, user: User | None = None, device: Device | None = None,
+                 api_key: ApiKey | None = None, *, holder: TokenHolder | None = None):
+        self.kind = kind  # "user", "device" or "api_key"
+        self.organization_id = organization_id
+        self.api_key = api_key
+        self._user, self._device, self._holder = user, device, holder
+        self._organization = None
+
+    def _load(self) -> None:
+        holder = self._holder
+        self._holder = None
+        user, device = db.session.execute(
+            select(User, Device).outerjoin(Device, Device.id == bindparam("device_id"))
+            .where(User.id == bindparam("user_id")).options(joinedload(User.organization)),
+            {"user_id": holder.user_id, "device_id": holder.device_id}).one()
+        self._user, self._device = user, device
+
+    @property
+    def user(self) -> User | None:
+        if self._holder is not None:
+            self._load()
+        return self._user
+
+    @property
+    def device(self) -> Device | None:
+        if self._holder is not None:
+            self._load()
+        return self._device
+
+    @property
+    def user_id(self) -> int | None:
+        if self._holder is not None:
+            return self._holder.user_id
+        return self._user.id if self._user else None
+
+    @property
+    def device_id(self) -> int | None:
+        if self._holder is not None:
+            return self._holder.device_id
+        return self._device.id if self._device else None
+
+    @property
+    def user_region(self) -> str | None:
+        if self._holder is not None:
+            return self._holder.region
+        return self._user.region if self._user else None
+
+    @property
+    def organization(self):
+        """The organisation's id, region, plan, settings and closing_at (an
+        Organization, or the same fields read with the token)."""
+        if self._organization is None:
+            holder = self._holder
+            if holder is not None:
+                self._organization = OrganizationFields(holder.organization_id, holder.organization_region,
+                                                        holder.plan, holder.settings, holder.closing_at)
+            elif self._user is not None:
+                self._organization = self._user.organization
+            else:
+                self._organization = db.session.get(Organization, self.organization_id)
+        return self._organization
 
     @property
     def role(self) -> str | None:
         """The user's role; through a phone's device token, a manager or an
         admin acts as a rep (the contract gives a device token only the
         phone's own endpoints and the rep's own leads)."""
-        if self.user is None:
+        if self.user_id is None:
             return None
-        return REP if self.kind == "device" else self.user.role
-
-    @property
-    def user_id(self) -> int | None:
-        return self.user.id if self.user else None
+        if self.kind == "device":
+            return REP
+        return self._holder.role if self._holder is not None else self._user.role
 
     @property
     def is_manager(self) -> bool:
@@ -63,29 +130,14 @@ def _unauthorized(message: str = "A valid bearer token is required.") -> ApiErro
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-# Built once: every API request runs it. The user's organisation comes in
-# the same statement: nearly every request reads it (the daily request limit,
-# the region, the settings), and a lazy load was a second round trip.
-_TOKEN_QUERY = (
-    select(AccessToken.revoked_at, AccessToken.device_id, User, Device)
-    .join(User, User.id == AccessToken.user_id)
-    .join(Organization, Organization.id == User.organization_id)
-    .outerjoin(Device, Device.id == AccessToken.device_id)
-    .options(contains_eager(User.organization))
-    .where(AccessToken.token_hash == bindparam("token_hash"))
-    .execution_options(all_organizations=True)
-)
-
-
 def _token_principal(token: str) -> Principal | None:
-    row = db.session.execute(_TOKEN_QUERY, {"token_hash": hash_token(token)}).first()
-    if row is None:
+    holder = token_holder(db.session, hash_token(token))
+    if holder is None:
         return None
-    revoked_at, device_id, user, device = row
-    if revoked_at or user.disabled_at or (device_id and (device is None or device.revoked_at)):
+    if holder.revoked_at or holder.disabled_at or (holder.device_id and holder.device_revoked_at):
         return None
-    kind = "device" if device_id else "user"
-    return Principal(kind=kind, organization_id=user.organization_id, user=user, device=device)
+    kind = "device" if holder.device_id else "user"
+    return Principal(kind=kind, organization_id=holder.organization_id, holder=holder)
 
 
 def _api_key_principal(token: str) -> Principal | None:

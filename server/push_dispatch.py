@@ -27,57 +27,22 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy.exc import DBAPIError
 
-from mobile_sync.store.push_messages import release_push
+from mobile_sync.store.push_messages import release_push, run_for_sender
 from server.extensions import db
 from server.jobs import send_push
 from server.process_threads import made, one_per_app
 from server.push import RETRY_LATER, ClaimFailed, PushSend, send_recorded_push
 from server.queue import JOB_DEFAULTS, enqueue, rq_queue
-from server.transactions import commit_once
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 512          # messages waiting or in flight per process before RQ takes the overflow
 
-_sender_connections = threading.local()
 
-
-def _on_sender_connection(work):
-    """`work(connection)` on a PostgreSQL connection this thread keeps, in
-    autocommit mode: no BEGIN/COMMIT and no pool checkout with its ping
-    between the ring and the send. Its commits do not wait for the disk
-    flush (`synchronous_commit = off`): a database crash can forget the last
-    fraction of a second of claims and outcomes, and such a message is then
-    sent again by the sweep within its TTL, the same notification under the
-    same collapse key, which the phone shows once."""
-    engine = db.engine
-    driver = engine.dialect.loaded_dbapi  # the statements go to its cursor: its errors come as they are
-    for attempt_ in (1, 2):
-        connection = getattr(_sender_connections, "connection", None)
-        if connection is None or connection.closed or connection.engine is not engine:
-            connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            connection.exec_driver_sql("SET synchronous_commit TO OFF")
-            _sender_connections.connection = connection
-        try:
-            return work(connection)
-        except (DBAPIError, driver.Error) as err:
-            lost = err.connection_invalidated if isinstance(err, DBAPIError) else isinstance(
-                err, driver.OperationalError)
-            # Given up, never pooled: it carries `synchronous_commit = off`,
-            # which the next request's transactions must not inherit.
-            connection.invalidate()
-            connection.close()
-            _sender_connections.connection = None
-            if not lost or attempt_ == 2:
-                raise  # a kept connection the database dropped (a restart) gets one fresh try
-
-
-def _statement_runner():
-    """How a sender thread's statements reach the database: one at a time on
-    its kept connection on PostgreSQL; in the session, committed, elsewhere."""
-    return _on_sender_connection if db.engine.dialect.name == "postgresql" else commit_once
+def _run_statements(work):
+    """How a sender thread's statements reach the database (`run_for_sender`)."""
+    return run_for_sender(db.session, work)
 
 
 class PushDispatcher:
@@ -152,7 +117,7 @@ class PushDispatcher:
     def _step(self, task: PushSend) -> None:
         """One attempt (after the claim, the first time); a retry waits in the timer queue."""
         try:
-            status = send_recorded_push(task, _statement_runner())
+            status = send_recorded_push(task, _run_statements)
         except ClaimFailed as err:
             log.warning("push %s: could not claim it (%s); RQ takes it", task.message_id,
                         type(err.__cause__).__name__)

@@ -1,28 +1,37 @@
 """Recorded pushes: the phones a push goes to, recording a message, the
-atomic claim of a message for sending and its outcome, and the outbox sweep's
+atomic claim of a message for sending and its outcome, how a sender's
+statements reach the database (`run_for_sender`), and the outbox sweep's
 look-ups. The statements of the ringing path are built once and go straight to
 the driver."""
 from __future__ import annotations
 
+import threading
 from collections import namedtuple
 from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Connection, bindparam, case, func, insert, null, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from mobile_sync.store.bulk_sql import driver_rows, one_of
+from mobile_sync.store.dialect import engine_of, per_engine
 from mobile_sync.store.models import Device, PushMessage
 from mobile_sync.store.models.base import UTCDateTime
 
 
 # Built once: a ringing request (and the dispatcher right after it) runs these
 # while the phone rings, and building a statement costs more than running it.
-# Per kind of database (`one_of`): on PostgreSQL the users travel as one array.
+# Per kind of database (`one_of`): on PostgreSQL the users travel as one array,
+# and the ring's variant also turns its transaction's flush off (`set_config`,
+# what `bulk_sql.ephemeral_commit` sends as a statement of its own): one
+# round trip less between the ring and the push.
+_DEVICE_COLUMNS = (Device.id, Device.user_id, Device.push_public_key)
+_EPHEMERAL = func.set_config("synchronous_commit", "off", True)
 _DEVICES = {
-    on_postgresql: select(Device.id, Device.user_id, Device.push_public_key).where(
+    (on_postgresql, ephemeral): select(*_DEVICE_COLUMNS, *((_EPHEMERAL,) if ephemeral else ())).where(
         Device.organization_id == bindparam("org"), one_of(Device.user_id, "users", on_postgresql),
         Device.revoked_at.is_(None), or_(Device.fcm_fid.is_not(None), Device.fcm_token.is_not(None))
     ).order_by(Device.id)
-    for on_postgresql in (False, True)
+    for on_postgresql, ephemeral in ((False, False), (True, False), (True, True))
 }
 _Device = namedtuple("_Device", ["id", "user_id", "push_public_key"])
 # Where FCM delivers to a device: its installation ID ("fid") when the app runs
@@ -56,12 +65,32 @@ _RECORD = (
 )
 
 
-def devices_of(session, organization_id: int, user_ids) -> list:
-    """The phones (rows of id, user_id, push_public_key) that can receive a push for these users."""
+class _DeviceStatements:
+    """Generic: an expanding IN; every commit waits for the disk (SQLite)."""
+
+    def devices(self, ephemeral_commit: bool):
+        return _DEVICES[False, False]
+
+
+class _PostgresDeviceStatements(_DeviceStatements):
+    def devices(self, ephemeral_commit: bool):
+        return _DEVICES[True, ephemeral_commit]
+
+
+_device_statements = per_engine(_DeviceStatements, _PostgresDeviceStatements)
+
+
+def devices_of(session, organization_id: int, user_ids, *, ephemeral_commit: bool = False) -> list:
+    """The phones (rows of id, user_id, push_public_key) that can receive a push for these users.
+
+    `ephemeral_commit`: when there is one, the transaction's commit will not
+    wait for the disk flush (see `bulk_sql.ephemeral_commit`), set by this
+    same statement: for a ring's push record, worth nothing once the phone
+    stops ringing."""
     connection = session.connection()
-    statement = _DEVICES[connection.dialect.name == "postgresql"]
-    return [_Device(*row) for row in driver_rows(connection, statement,
-                                                 {"org": organization_id, "users": list(user_ids)})]
+    statement = _device_statements(connection).devices(ephemeral_commit)
+    return [_Device(*row[:3]) for row in driver_rows(connection, statement,
+                                                     {"org": organization_id, "users": list(user_ids)})]
 
 
 def insert_message(session, row: dict) -> int:
@@ -139,3 +168,63 @@ def stale_pushes(session, now: datetime, min_age_s: int = 10) -> tuple[list[int]
         .values(status="unknown", error="SENDER_LOST").execution_options(synchronize_session=False)
     ).rowcount
     return queued, expired
+
+
+class _Sending:
+    """Generic: each piece of work in the session, committed (rolled back if
+    it fails, so the session is ready for the next)."""
+
+    def run(self, session, work):
+        try:
+            result = work(session)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        return result
+
+
+class _PostgresSending(_Sending):
+    """On a PostgreSQL connection each sender thread keeps, in autocommit
+    mode: no BEGIN/COMMIT and no pool checkout with its ping between the ring
+    and the send. Its commits do not wait for the disk flush
+    (`synchronous_commit = off`): a database crash can forget the last
+    fraction of a second of claims and outcomes, and such a message is then
+    sent again by the sweep within its TTL, the same notification under the
+    same collapse key, which the phone shows once."""
+
+    def __init__(self):
+        self._kept = threading.local()
+
+    def run(self, session, work):
+        engine = engine_of(session)
+        driver = engine.dialect.loaded_dbapi  # the statements go to its cursor: its errors come as they are
+        for attempt_ in (1, 2):
+            connection = getattr(self._kept, "connection", None)
+            if connection is None or connection.closed:
+                connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                connection.exec_driver_sql("SET synchronous_commit TO OFF")
+                self._kept.connection = connection
+            try:
+                return work(connection)
+            except (DBAPIError, driver.Error) as err:
+                lost = err.connection_invalidated if isinstance(err, DBAPIError) else isinstance(
+                    err, driver.OperationalError)
+                # Given up, never pooled: it carries `synchronous_commit = off`,
+                # which the next request's transactions must not inherit.
+                connection.invalidate()
+                connection.close()
+                self._kept.connection = None
+                if not lost or attempt_ == 2:
+                    raise  # a kept connection the database dropped (a restart) gets one fresh try
+
+
+_sending = per_engine(_Sending, _PostgresSending)
+
+
+def run_for_sender(session, work):
+    """`work(connection)`, committed, for a thread that sends recorded pushes
+    (`claim_push`, `record_push_outcome`: one statement each). On PostgreSQL
+    on the thread's own kept connection, without waiting for the disk flush;
+    elsewhere in `session`."""
+    return _sending(session).run(session, work)

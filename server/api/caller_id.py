@@ -37,9 +37,8 @@ def _audit_lookup(result, path_args):
            audit=_audit_lookup, serialized=True)
 def caller_id(principal, args):
     """Who is calling: the caller's context for a number."""
-    user = principal.user
-    return lookup_caller(db.session, org_id=principal.organization_id, org_region=user.organization.region,
-                         user_id=user.id, user_region=user.region, raw_number=args["number"],
+    return lookup_caller(db.session, org_id=principal.organization_id, org_region=principal.organization.region,
+                         user_id=principal.user_id, user_region=principal.user_region, raw_number=args["number"],
                          hash_key=current_app.config["HASH_KEY"])
 
 
@@ -53,9 +52,10 @@ def _send_after_commit(message_ids: list[int]) -> None:
            audit="ringing.lookup")
 def ringing(principal, body):
     """The phone is ringing: push the caller's context to the user's devices."""
-    push_id, message_ids = ring_for_user(db.session, org=principal.user.organization, user=principal.user,
-                                         raw_number=body["number"], hash_key=current_app.config["HASH_KEY"],
-                                         now=now())
+    push_id, message_ids = ring_for_user(db.session, org_id=principal.organization_id,
+                                         org_region=principal.organization.region, user_id=principal.user_id,
+                                         user_region=principal.user_region, raw_number=body["number"],
+                                         hash_key=current_app.config["HASH_KEY"], now=now())
     _send_after_commit(message_ids)
     return {"push_id": push_id, "devices": len(message_ids)}
 

@@ -172,7 +172,7 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
             if op.roles and (principal is None or principal.role not in op.roles):
                 raise forbidden("Your role does not allow this.")
             if principal is not None:
-                closing = principal.user.organization.closing_at if principal.user else None
+                closing = principal.organization.closing_at if principal.user_id is not None else None
                 if closing is not None and op.endpoint not in WHILE_CLOSING:
                     raise ApiError(403, "organization_closing",
                                    "This organisation is being deleted; only its export is still available.")

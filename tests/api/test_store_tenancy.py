@@ -49,7 +49,11 @@ NOT_ORGANISATION_DATA = {
     "push_messages.insert_message": "writes one row whose organisation the caller sets",
     "push_messages.forget_push_target": "keyed on the device a message was claimed for",
     "push_messages.stale_pushes": "the outbox sweep: every organisation's lost messages, by design",
+    "push_messages.run_for_sender": "runs the sender's own statements (claim, outcome); chooses no rows itself",
     "directory_log.forget_number": "takes the organisation object itself",
+    "credentials.token_holder": "keyed on a bearer token's hash: it is how a request's organisation is found",
+    "request_records.count_request_in_database": "counts for the organisation the request authenticated as",
+    "request_records.insert_access_events": "writes rows whose organisation the caller sets",
 }
 
 

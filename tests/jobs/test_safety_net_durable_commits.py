@@ -130,12 +130,12 @@ def test_a_push_sender_connection_that_failed_goes_back_to_the_pool_flushing(dur
     pool, where any request may get it next."""
     from sqlalchemy.exc import DBAPIError
 
+    from mobile_sync.store.push_messages import run_for_sender
     from server.extensions import db
-    from server.push_dispatch import _on_sender_connection
 
     with durable_app.app_context():
         with pytest.raises(DBAPIError):  # a statement that fails; the connection itself is fine
-            _on_sender_connection(lambda connection: connection.exec_driver_sql("SELECT 1 / 0"))
+            run_for_sender(db.session, lambda connection: connection.exec_driver_sql("SELECT 1 / 0"))
     idle = pooled_settings(durable_app)
     with durable_app.app_context():
         db.engine.dispose()  # whatever the outcome, the other tests get fresh connections
