@@ -29,7 +29,10 @@ LEAD_ACTIVITY = ("calls_count", "first_call_at")
 def _activity_of(organization_id: int, record_type: str, *conditions):
     """Per record, from the calls selected: spoken (latest connected call
     that lasted), newest start and its type (the first of equal starts), the
-    number of calls and the earliest start."""
+    number of calls and the earliest start. A MATERIALIZED CTE (PostgreSQL
+    and SQLite): computed once, even when the planner, without statistics
+    yet on a table that just grew, joins it by a nested loop (as a subquery
+    it was computed again for every record: 2.4 s for 715 leads)."""
     c = CALLS.c
     ranked = select(
         c.record_id, c.started_at,
@@ -44,7 +47,7 @@ def _activity_of(organization_id: int, record_type: str, *conditions):
         func.max(case((r.place == 1, r.call_type))).label("newest_type"),
         func.count().label("n"),
         func.min(r.started_at).label("first"),
-    ).group_by(r.record_id).subquery("v")
+    ).group_by(r.record_id).cte("v").prefix_with("MATERIALIZED")
 
 
 def _later(value, than):

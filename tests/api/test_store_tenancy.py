@@ -24,13 +24,14 @@ from sqlalchemy import select
 import mobile_sync.store as store
 from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.phones import normalize_number
-from mobile_sync.store import calls, caller_lookup, directory_log, erased_numbers, push_messages, record_activity
+from mobile_sync.store import (calls, caller_lookup, contact_import, directory_log, erased_numbers, push_messages,
+                               record_activity)
 from mobile_sync.store import uploads
 from mobile_sync.store.models import Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
 from mobile_sync.call_rows import read_call, tidy_call
 from tests.phone_data import call_row, contact_row
 
-ASHA, STRANGER, GONE = "+91 98765 43210", "+91 91234 56789", "+91 99999 00001"
+ASHA, STRANGER, GONE, ONLY_B = "+91 98765 43210", "+91 91234 56789", "+91 99999 00001", "+91 90000 11111"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
 # Public store functions that read or write no organisation's rows, and why.
@@ -51,9 +52,13 @@ NOT_ORGANISATION_DATA = {
     "push_messages.stale_pushes": "the outbox sweep: every organisation's lost messages, by design",
     "push_messages.run_for_sender": "runs the sender's own statements (claim, outcome); chooses no rows itself",
     "directory_log.forget_number": "takes the organisation object itself",
+    "id_reservation.reserve_ids": "new primary keys from a table's sequence: no rows read or written",
+    "contact_import.analyse_after_import": "the planner's statistics of whole tables",
+    "contact_import.writers_take_turns": "whether the database has one writer at a time",
     "credentials.token_holder": "keyed on a bearer token's hash: it is how a request's organisation is found",
     "request_records.count_request_in_database": "counts for the organisation the request authenticated as",
     "request_records.insert_access_events": "writes rows whose organisation the caller sets",
+    "request_records.reads_only": "how the session's statements run; it runs none",
 }
 
 
@@ -83,6 +88,8 @@ def two_orgs(make_org, make_user, make_device, clean_app):
             contact_row(1, "Asha at home", ASHA)]})
         assert response.status_code == 200, response.json
         orgs[key] = {"org": admin.organization_id, "user": rep.user_id, "device": rep.device_id}
+    # One customer only B has.
+    assert admin.post("/api/v1/contacts", json={"name": "Only Bee", "phones": [ONLY_B]}).status_code == 201
     from server.extensions import db
 
     with clean_app.app_context():
@@ -91,7 +98,8 @@ def two_orgs(make_org, make_user, make_device, clean_app):
             org = ids["org"]
             ids["uploads"] = list(session.execute(select(SyncUpload.id).where(SyncUpload.organization_id == org))
                                   .scalars())
-            ids["contact"] = session.execute(select(Contact.id).where(Contact.organization_id == org)).scalar_one()
+            ids["contact"] = session.execute(select(Contact.id).where(Contact.organization_id == org)
+                                             .order_by(Contact.id).limit(1)).scalar_one()
             ids["lead"] = session.execute(select(Lead.id).where(Lead.organization_id == org)).scalar_one()
             ids["hash_key"] = clean_app.config["HASH_KEY"]
             session.add(ErasedNumber(organization_id=org, number_hash=number_hash(
@@ -142,6 +150,11 @@ CASES = {
     "caller_lookup.lookup_rows": lambda a, b, s: [r for r in caller_lookup.lookup_rows(s, {
         "org": a["org"], "e164": _asha(a).e164, "suffix": _asha(a).suffix, "user": b["user"], "book_hash": ""})
         if r.record_type == "phone_contact" or (r.record_id not in (a["contact"], a["lead"]))],
+    "contact_import.existing_contact_keys": lambda a, b, s: contact_import.existing_contact_keys(
+        s, a["org"], [normalize_number(ONLY_B, "IN").e164]),
+    # A's import of B's customer's number: A gets a contact, B's rows stay as they were.
+    "contact_import.insert_contacts": lambda a, b, s: contact_import.insert_contacts(s, a["org"], a["user"], [
+        (2, "Asha Rao", None, None, "import", [(_asha(a).e164, _asha(a).suffix, None, ASHA)])], NOW),
     "push_messages.devices_of": lambda a, b, s: push_messages.devices_of(s, a["org"], [b["user"]]),
     "directory_log.log_numbers": lambda a, b, s: directory_log.log_numbers(s, a["org"], [_asha(a).e164], NOW),
     "directory_log.log_record_numbers": lambda a, b, s: directory_log.log_record_numbers(
@@ -206,6 +219,7 @@ def test_the_cases_see_their_own_organisation(two_orgs, clean_app):
     with clean_app.app_context():
         session = db.session
         assert calls.load_calls(session, a["org"], Call.upload_id.in_(a["uploads"]))
+        assert contact_import.existing_contact_keys(session, two_orgs["B"]["org"], [normalize_number(ONLY_B, "IN").e164])
         assert push_messages.devices_of(session, a["org"], [a["user"]])
         assert erased_numbers.erased_numbers(session, a["org"], [normalize_number(GONE, "IN").e164], a["hash_key"])
         asha = _asha(a)
