@@ -1,5 +1,6 @@
 """What every API request writes about itself: the daily request counter (the
-database's, when there is no Redis) and the access audit's rows.
+database's, when there is no Redis) and the access audit's rows; and a
+request that only reads, run without a transaction (`reads_only`).
 
 Both run on every request, so their statements are built once and go
 straight to the driver (`driver_rows`): building an upsert per request and
@@ -51,6 +52,32 @@ class _PostgresCounting(_Counting):
 
 
 _counting = per_engine(_Counting, _PostgresCounting)
+
+
+class _Reading:
+    """SQLite: a transaction costs no round trip (in process); nothing to do."""
+
+    def reads_only(self, session) -> None:
+        pass
+
+
+class _PostgresReading(_Reading):
+    """psycopg opens a transaction with a BEGIN of its own before the first
+    statement, and its COMMIT is another: two of a look-up's four round trips."""
+
+    def reads_only(self, session) -> None:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+_reading = per_engine(_Reading, _PostgresReading)
+
+
+def reads_only(session) -> None:
+    """Run this session's statements until its next commit without a
+    transaction: each one commits by itself. For a request that only reads
+    (and at most writes single rows, like an access event); call it before
+    the session's first statement."""
+    _reading(session).reads_only(session)
 
 
 def count_request_in_database(session, organization_id: int, day: str) -> int:

@@ -22,7 +22,7 @@ from server.push_dispatch import send_now
 bp = Blueprint("caller_id", __name__, url_prefix="/api/v1")
 
 
-@operation(bp, "/ping", "GET", auth=ANY)
+@operation(bp, "/ping", "GET", auth=ANY, reads_only=True)
 def ping(principal):
     """Authenticated no-op (a baseline for latency measurements)."""
     return {"ok": True}
@@ -34,7 +34,7 @@ def _audit_lookup(result, path_args):
 
 
 @operation(bp, "/caller-id", "GET", auth=ANY, query=CallerIdQuerySchema, response=CallerIdSchema,
-           audit=_audit_lookup, serialized=True)
+           audit=_audit_lookup, serialized=True, reads_only=True)
 def caller_id(principal, args):
     """Who is calling: the caller's context for a number."""
     return lookup_caller(db.session, org_id=principal.organization_id, org_region=principal.organization.region,

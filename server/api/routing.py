@@ -18,6 +18,7 @@ import orjson
 from flask import Response, g, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError
 
+from mobile_sync.store.request_records import reads_only as run_reads_only
 from schemas.fields import MAX_ID
 from server.audit import push_pending_events
 from server.auth import authenticate
@@ -53,6 +54,9 @@ class Operation:
     # True when the view returns JSON-ready data already shaped like `response`
     # (the hot caller-ID path skips a second serialisation).
     serialized: bool = False
+    # True when the request only reads: its statements run without a
+    # transaction (`reads_only`), the access event aside, which is one row.
+    reads_only: bool = False
     schemas: dict = field(default_factory=dict)
 
 
@@ -147,7 +151,8 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
               response=None, status: int = 200, summary: str = "", tags=None,
               request_content_type: str = "application/json", responses=None,
               max_body_bytes: Callable[[], int | None] | None = None, audit=None, serialized: bool = False,
-              fast_body: Callable[[bytes], object | None] | None = None, stream_body: bool = False):
+              fast_body: Callable[[bytes], object | None] | None = None, stream_body: bool = False,
+              reads_only: bool = False):
     """Register `fn` as the view of `method rule` on blueprint `bp`.
 
     `max_body_bytes` returns this operation's own body limit (instead of
@@ -157,6 +162,8 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
     JSON and the schema as usual (a hot upload skips both).
     `stream_body`: a non-JSON body reaches the view as the request's stream,
     read as it arrives (a 64 MB CSV import is never held whole).
+    `reads_only`: the view only reads; its statements (authentication's
+    too) run without BEGIN and COMMIT (`mobile_sync.store.request_records.reads_only`).
     """
 
     def decorator(fn):
@@ -164,10 +171,12 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
                        auth=auth, roles=tuple(roles) if roles else None, body=body, query=query,
                        response=response, status=status, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                        tags=tags or [bp.name], request_content_type=request_content_type,
-                       responses=responses or {}, audit=audit, serialized=serialized)
+                       responses=responses or {}, audit=audit, serialized=serialized, reads_only=reads_only)
 
         @wraps(fn)
         def view(**path_args):
+            if op.reads_only:
+                run_reads_only(db.session)
             principal = authenticate(op.auth)
             if op.roles and (principal is None or principal.role not in op.roles):
                 raise forbidden("Your role does not allow this.")
