@@ -98,20 +98,21 @@ def prepare_block(records: list[tuple[int, list[str]]], region: str | None,
 
 def prepared_blocks(blocks: Iterator[Block], region: str | None, workers: int, size: int | None):
     """(block, *prepare_block(block)) in the order of the file. Once PARALLEL_MIN
-    lines are read, or expected (from `size` and the first block), forked
+    lines are read, or expected (from `size` and the blocks read), forked
     processes (`workers`, at least one) prepare up to 2 x `workers` blocks
     ahead of the one being stored; no more are read until it is, so memory does not
     grow with the file. The numbers of a large file, new to the normaliser,
     are cached in those processes and end with them."""
-    pool, ahead, lines_read, bytes_read, workers = None, deque(), 0, 0, max(1, workers)
+    pool, ahead, lines_read, workers = None, deque(), 0, max(1, workers)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     try:
         for block in blocks:
-            expected = lines_read * size / bytes_read if size and bytes_read else lines_read
-            if pool is None and can_fork and max(lines_read, expected) >= PARALLEL_MIN:
-                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
             lines_read += len(block.records) + len(block.problem_lines)
-            bytes_read = block.position
+            expected = lines_read * size / block.position if size and block.position else lines_read
+            if pool is None and can_fork and max(lines_read, expected) >= PARALLEL_MIN:
+                # From the first block of a file expected to be large: the
+                # workers start on it while this process reads the next ones.
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
             if pool is None:
                 yield (block, *prepare_block(block.records, region))
                 continue

@@ -132,7 +132,7 @@ def import_contacts_csv(session, *, org: Organization, stream: BinaryIO, owner_i
     read and after each block stored. Over the plan's record limit, the block
     that would cross it and the rest of the file are not imported (403);
     earlier blocks stay. `size`: the file's bytes, if known (for `progress`,
-    and to fork workers for a large file from its second block)."""
+    and to fork workers for a large file from its first block)."""
     report = ImportReport()
     blocks = read_blocks(stream)
     has_contacts = session.execute(select(exists().where(Contact.organization_id == org.id))).scalar()

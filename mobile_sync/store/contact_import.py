@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import and_, bindparam, select, text
 
+from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.store.dialect import per_engine
 from mobile_sync.store.directory_log import RECORD_TYPES, log_numbers
 from mobile_sync.store.id_reservation import reserve_ids
@@ -80,18 +81,17 @@ class _ContactImport:
         refresh_statistics(session)
 
 
-def _in(column, values: list):
-    """`column IN (values)` with the values written into the SQL: each chunk's
-    statement is then new to the server, so PostgreSQL plans it with the
-    values known (and hashes the list) instead of falling back, after a few
-    executions of a prepared statement, to a generic plan that compares every
-    row with every value."""
-    return column.in_(bindparam(f"{column.name}_values", values, literal_execute=True))
-
-
 # PostgreSQL type names for a binary COPY of the columns' SQL types.
 _BINARY_TYPES = {"INTEGER": "int4", "SMALLINT": "int2", "BIGINT": "int8", "VARCHAR": "text", "TEXT": "text",
                  "TIMESTAMP WITH TIME ZONE": "timestamptz"}
+
+
+_PG_EXISTING_KEYS = (
+    select(_CONTACTS.c.name, _PHONES.c.e164)
+    .join_from(_PHONES, _CONTACTS, and_(_CONTACTS.c.id == _PHONES.c.record_id,
+                                        _CONTACTS.c.organization_id == _PHONES.c.organization_id))
+    .where(_PHONES.c.organization_id == bindparam("org"), _PHONES.c.record_type == bindparam("record_type"),
+           one_of(_PHONES.c.e164, "numbers", on_postgresql=True)))
 
 
 class _PostgresContactImport(_ContactImport):
@@ -103,19 +103,14 @@ class _PostgresContactImport(_ContactImport):
         self._types: dict = {}
 
     def existing_keys(self, session, organization_id: int, numbers: list[str]) -> set[tuple[str, str]]:
-        phones, contacts = _PHONES.c, _CONTACTS.c  # Core rows: no ORM loading cost
+        # Never prepared (`driver_rows(prepare=False)`): planned each time for
+        # the array it is given. A generic plan could filter the
+        # organisation's every number through the whole array.
         keys: set[tuple[str, str]] = set()
         for chunk in _chunks(numbers, LOOKUP_CHUNK):
-            pairs = session.execute(
-                select(phones.record_id, phones.e164)
-                .where(phones.organization_id == organization_id, phones.record_type == RECORD_TYPE,
-                       _in(phones.e164, chunk))
-            ).all()
-            names: dict[int, str] = {}
-            for ids in _chunks(sorted({record_id for record_id, _ in pairs}), LOOKUP_CHUNK):
-                names.update(session.execute(select(contacts.id, contacts.name).where(
-                    contacts.organization_id == organization_id, _in(contacts.id, ids))).all())
-            keys.update((names[record_id].lower(), e164) for record_id, e164 in pairs if record_id in names)
+            rows = driver_rows(session.connection(), _PG_EXISTING_KEYS,
+                               {"org": organization_id, "record_type": RECORD_TYPE, "numbers": chunk}, prepare=False)
+            keys.update((name.lower(), e164) for name, e164 in rows)
         return keys
 
     def _binary_types(self, table, columns: tuple[str, ...], dialect) -> list[str] | None:
