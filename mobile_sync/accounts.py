@@ -59,8 +59,8 @@ def signup(session, *, organization: str, region: str, name: str, email: str, pa
     that goes with a 409.
     """
     network = client_network(address)
-    keys = ((_throttle_key(limits.secret, "address", network), limits.max_failures_per_address),
-            (_throttle_key(limits.secret, "signup", email), limits.max_failures))
+    keys = ((throttle_key(limits.secret, "address", network), limits.max_failures_per_address),
+            (throttle_key(limits.secret, "signup", email), limits.max_failures))
     _check_throttles(session, keys, limits.window_s, now, "Too many attempts. Try again later.")
     try:
         if email_taken(session, email):
@@ -111,10 +111,37 @@ def client_network(address: str) -> str:
     return str(ip)
 
 
-def _throttle_key(secret: str, kind: str, *values: str) -> str:
+def throttle_key(secret: str, kind: str, *values: str) -> str:
     """A keyed hash naming what is counted: no address or e-mail is stored in clear."""
     message = kind + ":" + "\n".join(values)
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def count_attempt(session, keys_and_limits, window_s: int, now: datetime, message: str) -> None:
+    """One attempt against every key (a password-reset request, say): 429
+    past any key's limit in the window, else recorded."""
+    _check_throttles(session, keys_and_limits, window_s, now, message)
+    _record_failure(session, [key for key, _ in keys_and_limits], window_s, now)
+
+
+def login_keys(limits: LoginLimits, email: str, address: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The failed-login counters: this account from this client network, and the network."""
+    network = client_network(address)
+    return ((throttle_key(limits.secret, "account_at", email, network), limits.max_failures),
+            (throttle_key(limits.secret, "address", network), limits.max_failures_per_address))
+
+
+def check_password(session, user: User, password: str, *, address: str, now: datetime,
+                   limits: LoginLimits) -> None:
+    """The signed-in user's own password, asked again before a change; a wrong
+    one counts as a failed login (403 `wrong_password`), so a stolen session
+    cannot guess it faster than the sign-in form."""
+    keys = login_keys(limits, user.email, address)
+    _check_throttles(session, keys, limits.window_s, now, "Too many failed attempts. Try again later.")
+    if not verify_password(user.password_hash, password):
+        _record_failure(session, [key for key, _ in keys], limits.window_s, now)
+        message = "The current password is wrong."
+        raise ServiceError(403, "wrong_password", message, fields={"current_password": [message]})
 
 
 def _retry_after(session, key: str, limit: int, window_s: int, now: datetime) -> int | None:
@@ -152,11 +179,9 @@ def login(session, *, email: str, password: str, address: str, now: datetime,
     stranger lock the owner out. Guessing from many networks is bounded by
     the per-network limits and the password rules.
     """
-    network = client_network(address)
-    account_key = _throttle_key(limits.secret, "account_at", email, network)
-    address_key = _throttle_key(limits.secret, "address", network)
-    _check_throttles(session, ((account_key, limits.max_failures), (address_key, limits.max_failures_per_address)),
-                     limits.window_s, now, "Too many failed logins. Try again later.")
+    keys = login_keys(limits, email, address)
+    (account_key, _), (address_key, _) = keys
+    _check_throttles(session, keys, limits.window_s, now, "Too many failed logins. Try again later.")
     user = session.execute(
         select(User).where(User.email == email).execution_options(all_organizations=True)
     ).scalar_one_or_none()

@@ -7,6 +7,7 @@ from typing import NamedTuple
 from sqlalchemy import select, update
 
 from mobile_sync.accounts import create_user, issue_user_token
+from mobile_sync.email_text import one_line
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.passwords import hash_password
 from mobile_sync.tokens import INVITE_TOKEN, hash_token, new_token
@@ -57,16 +58,31 @@ def withdraw_invite(session, invite_id: int, now: datetime) -> None:
     session.flush()
 
 
-def accept_invite(session, *, token: str, name: str, password: str, now: datetime) -> tuple[User, str]:
-    """Turn an invite into a user, once. A reused, withdrawn or expired token fails."""
+def invite_state(session, token: str, now: datetime) -> tuple[str, Invite | None]:
+    """What a link's invite is now: "open", "unknown", "withdrawn", "used" or "expired"."""
     invite = session.execute(
         select(Invite).where(Invite.token_hash == hash_token(token)).execution_options(all_organizations=True)
     ).scalar_one_or_none()
-    if invite is None or invite.withdrawn_at is not None or invite.email is None:
-        raise ServiceError(404, "invite_not_found", "This invitation link is not valid.")
+    if invite is None:
+        return "unknown", None
+    if invite.withdrawn_at is not None or invite.email is None:
+        return "withdrawn", invite
     if invite.accepted_at is not None:
-        raise ServiceError(410, "invite_used", "This invitation has already been used.")
+        return "used", invite
     if invite.expires_at <= now:
+        return "expired", invite
+    return "open", invite
+
+
+def accept_invite(session, *, token: str, name: str, password: str, now: datetime) -> tuple[User, str]:
+    """Turn an invite into a user, once. A reused, withdrawn or expired token fails
+    (the API answers a withdrawn invite as an unknown one: 404)."""
+    state, invite = invite_state(session, token, now)
+    if state in ("unknown", "withdrawn"):
+        raise ServiceError(404, "invite_not_found", "This invitation link is not valid.")
+    if state == "used":
+        raise ServiceError(410, "invite_used", "This invitation has already been used.")
+    if state == "expired":
         raise ServiceError(410, "invite_expired", "This invitation has expired; ask for a new one.")
     # Claim the invite atomically so two simultaneous accepts make one user.
     claimed = session.execute(
@@ -100,8 +116,10 @@ def render_invite_email(*, organization_name: str, inviter_name: str, link: str,
     """Subject and plain-text body of the invitation e-mail.
 
     To an address that already has an account elsewhere it explains why the
-    invitation cannot be used, and carries no link.
+    invitation cannot be used, and carries no link. Names are quoted on one
+    line (see mobile_sync/email_text.py).
     """
+    inviter_name, organization_name = one_line(inviter_name), one_line(organization_name)
     subject = f"{inviter_name} invited you to {organization_name} on CallSync"
     if address_has_account:
         body = (

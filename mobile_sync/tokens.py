@@ -8,6 +8,7 @@ USER_TOKEN = "csu_"
 DEVICE_TOKEN = "csd_"
 API_KEY = "csk_"
 INVITE_TOKEN = "csi_"
+RESET_TOKEN = "csr_"
 
 
 def new_token(prefix: str) -> tuple[str, str]:

@@ -122,6 +122,59 @@ class InviteAcceptedSchema(Schema):
     token = fields.String(required=True)
 
 
+RESET_RESPONSES = {
+    "429": _error_response(
+        "`too_many_attempts`, with `Retry-After`: this address has had `LOGIN_MAX_FAILURES` requests, or "
+        "this client network `LOGIN_MAX_FAILURES_PER_ADDRESS`, in `LOGIN_WINDOW_S`; the same for an "
+        "address without an account."),
+}
+RESET_CONFIRM_RESPONSES = {
+    "404": _error_response("`reset_not_found`: no such link."),
+    "410": _error_response("`reset_used` (the link has set a password already) or `reset_expired` (after an hour)."),
+}
+PASSWORD_CHANGE_RESPONSES = {
+    "403": _error_response("`wrong_password`: the current password is wrong (`fields.current_password`); "
+                           "it counts as a failed login."),
+    "429": _error_response("`too_many_attempts`, with `Retry-After`: too many failed logins (see login)."),
+}
+
+
+class PasswordResetRequestSchema(Schema):
+    """The address to e-mail a link to."""
+
+    class Meta:
+        description = ("Answered 202 with the same body whether or not the address has an account; the "
+                       "e-mail carries a one-time link `/reset-password?token=`, valid for an hour.")
+
+    email = Email(required=True)
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True, metadata={"description": "What happened, in a sentence"})
+
+
+class PasswordResetConfirmSchema(Schema):
+    """The e-mailed token and the new password."""
+
+    class Meta:
+        description = ("The token works once. Every token, browser session and phone of the user is "
+                       "signed out: each phone must sign in and register again.")
+
+    token = Text(required=True, validate=validate.Length(min=1, max=200))
+    password = PASSWORD
+
+
+class PasswordChangeSchema(Schema):
+    """The current password and a new one."""
+
+    class Meta:
+        description = ("Every other token and browser session of the user ends; the token making the "
+                       "request and the user's phones stay signed in.")
+
+    current_password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    new_password = PASSWORD
+
+
 class ApiKeyCreateSchema(Schema):
     name = NonEmptyText(100, required=True)
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
+MAIL_SETTINGS = ("MAIL_FROM", "SMTP_URL", "OUTBOX_DIR")
+_senders: ThreadPoolExecutor | None = None
+_senders_lock = threading.Lock()
 
 
 def _message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
@@ -60,3 +65,15 @@ def send_email(config, *, to: str, subject: str, body: str, purpose: str) -> str
     path.chmod(0o600)
     log.info("e-mail (%s) written to the outbox as %s", purpose, path.name)
     return "outbox"
+
+
+def send_email_soon(config, *, to: str, subject: str, body: str, purpose: str) -> Future:
+    """Deliver one e-mail from a background thread, so the answer does not wait
+    for SMTP: a password-reset request takes as long whether or not an e-mail
+    goes out. Call it after the commit; the e-mail reads nothing from the database."""
+    global _senders
+    with _senders_lock:
+        if _senders is None:
+            _senders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
+    settings = {key: config.get(key) for key in MAIL_SETTINGS}
+    return _senders.submit(send_email, settings, to=to, subject=subject, body=body, purpose=purpose)

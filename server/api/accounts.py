@@ -1,23 +1,28 @@
-"""Sign-up, login, teammates, invites and API keys."""
+"""Sign-up, login, password resets, signing out everywhere, teammates, invites and API keys."""
 from __future__ import annotations
+
+from typing import Callable
 
 from flask import Blueprint, current_app, request
 from marshmallow import Schema, fields
 
-from mobile_sync import accounts, invites
+from mobile_sync import accounts, invites, password_reset
 from mobile_sync.accounts import LoginLimits
 from mobile_sync.errors import ServiceError
 from mobile_sync.roles import ADMINS, REVIEWERS
+from mobile_sync.sign_ins import end_sign_ins
 from schemas.accounts import (
-    INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema,
-    InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema, InviteCreateSchema, LoginResultSchema, LoginSchema, SignupResultSchema, SignupSchema, UserSchema,
+    INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, RESET_CONFIRM_RESPONSES, RESET_RESPONSES,
+    SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema,
+    InviteCreatedSchema, InviteCreateSchema, LoginResultSchema, LoginSchema, MessageSchema,
+    PasswordResetConfirmSchema, PasswordResetRequestSchema, SignupResultSchema, SignupSchema, UserSchema,
     UserUpdateSchema,
 )
 from server.api.routing import after_commit, operation
 from server.auth import PUBLIC, USER
 from server.clock import now
 from server.extensions import db
-from server.mail import send_email
+from server.mail import send_email, send_email_soon
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
 
@@ -60,6 +65,45 @@ def login(principal, body):
     return {"token": token, "user": user}
 
 
+def password_reset_requested(email: str) -> Callable[[], None]:
+    """Count a request for a password link, make one if the address has an
+    account, and return its delivery, to run after the commit (API and page
+    alike). The e-mail goes from a background thread, so the answer never
+    waits for SMTP and takes as long for any address."""
+    cfg = current_app.config
+    link = password_reset.request_reset(db.session, email=email, address=request.remote_addr or "unknown",
+                                        now=now(), limits=LoginLimits.from_config(cfg))
+    if link is None:
+        return lambda: None
+    subject, text = password_reset.render_reset_email(
+        name=link.user.name, link=f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/reset-password?token={link.token}",
+        expires_at=link.expires_at)
+    return lambda: send_email_soon(cfg, to=link.user.email, subject=subject, body=text, purpose="password reset")
+
+
+@operation(bp, "/auth/password-reset", "POST", auth=PUBLIC, body=PasswordResetRequestSchema,
+           response=MessageSchema, status=202, responses=RESET_RESPONSES)
+def reset_password(principal, body):
+    """E-mail a one-time link to set a new password; the same answer for any address."""
+    after_commit(password_reset_requested(body["email"]))
+    return {"message": password_reset.REQUESTED}
+
+
+@operation(bp, "/auth/password-reset/confirm", "POST", auth=PUBLIC, body=PasswordResetConfirmSchema,
+           response=MessageSchema, responses=RESET_CONFIRM_RESPONSES)
+def confirm_password_reset(principal, body):
+    """Set a new password with the e-mailed token, once; every sign-in and phone of the user is signed out."""
+    password_reset.confirm_reset(db.session, token=body["token"], password=body["password"], now=now())
+    return {"message": "Your password is set. Sign in with it."}
+
+
+@operation(bp, "/auth/logout-everywhere", "POST", auth=USER, response=MessageSchema)
+def logout_everywhere(principal):
+    """End every token and browser session of the signed-in user, this one included, and sign out their phones."""
+    end_sign_ins(db.session, principal.user, now(), phones=True)
+    return {"message": "You are signed out everywhere."}
+
+
 @operation(bp, "/me", "GET", auth=USER, response=UserSchema)
 def me(principal):
     """The signed-in user."""
@@ -95,7 +139,7 @@ def create_invite(principal, body):
                                                        ttl_hours=cfg["INVITE_TTL_HOURS"])
     subject, text = invites.render_invite_email(
         organization_name=principal.user.organization.name, inviter_name=principal.user.name,
-        link=f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/invite#token={token}", expires_at=invite.expires_at,
+        link=f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/invite?token={token}", expires_at=invite.expires_at,
         address_has_account=has_account)
     result = {"invite_id": invite.id, "expires_at": invite.expires_at, "delivery": "pending"}
 

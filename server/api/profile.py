@@ -1,11 +1,15 @@
-"""The signed-in user's own profile."""
+"""The signed-in user's own profile and password."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, request
 from marshmallow import Schema, validate
 
-from mobile_sync.accounts import update_profile
-from schemas.accounts import OWN_PHONE, OWN_PHONE_RESPONSES, UserSchema
+from mobile_sync.accounts import LoginLimits, check_password, update_profile
+from mobile_sync.errors import ServiceError
+from mobile_sync.sign_ins import set_password, token_id
+from schemas.accounts import (
+    OWN_PHONE, OWN_PHONE_RESPONSES, PASSWORD_CHANGE_RESPONSES, MessageSchema, PasswordChangeSchema, UserSchema,
+)
 from schemas.fields import NonEmptyText, Region, Text
 from server.api.routing import operation
 from server.auth import USER
@@ -26,3 +30,19 @@ class ProfileUpdateSchema(Schema):
 def update_me(principal, body):
     """Change your own name, region (to read national numbers) or work number."""
     return update_profile(db.session, principal.user, body, now())
+
+
+@operation(bp, "/me/password", "POST", auth=USER, body=PasswordChangeSchema, response=MessageSchema,
+           responses=PASSWORD_CHANGE_RESPONSES)
+def change_password(principal, body):
+    """Change your password (the current one is asked); your other tokens and browser sessions end."""
+    user = principal.user
+    try:
+        check_password(db.session, user, body["current_password"], address=request.remote_addr or "unknown",
+                       now=now(), limits=LoginLimits.from_config(current_app.config))
+    except ServiceError:
+        db.session.commit()  # keep the recorded failure, as login does
+        raise
+    bearer = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    set_password(db.session, user, body["new_password"], now(), keep_token_id=token_id(db.session, bearer))
+    return {"message": "Your password is changed; your other sessions are signed out."}

@@ -147,7 +147,7 @@ def test_inviting_an_address_with_an_account_elsewhere_answers_like_a_new_addres
 
     mail = {message["To"]: message.get_body(preferencelist=("plain",)).get_content()
             for _, message in outbox_messages(clean_app)}
-    assert "/invite#token=" in mail["nobody.yet@example.test"]
+    assert "/invite?token=" in mail["nobody.yet@example.test"]
     notice = mail[elsewhere.email]
     assert "already has a CallSync account" in notice and "token=" not in notice
     # The account elsewhere is untouched.

@@ -52,7 +52,8 @@ def test_secrets_are_never_exported_and_the_manifest_says_so(team):
     data = export_zip(admin)
     manifest, tables = read_export(data)
     assert manifest["omitted_columns"] == {"users": ["password_hash"], "access_tokens": ["token_hash"],
-                                           "invites": ["token_hash"], "api_keys": ["key_hash"],
+                                           "invites": ["token_hash"], "password_resets": ["token_hash"],
+                                           "api_keys": ["key_hash"],
                                            "devices": ["fcm_token", "fcm_fid"]}
     for rows in tables.values():
         for row in rows:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from tests.conftest import PASSWORD
 from tests.servers import free_port
 
-LINK = re.compile(r"http://testserver/invite#token=(csi_[A-Za-z0-9_-]+)")
+LINK = re.compile(r"http://testserver/invite\?token=(csi_[A-Za-z0-9_-]+)")
 
 
 class Inbox:

@@ -74,6 +74,23 @@ class Invite(Base, OrgScoped):
     delivery: Mapped[str] = mapped_column(String(16), default="pending")
 
 
+class PasswordReset(Base, OrgScoped):
+    """A one-time link to set a new password, e-mailed on request.
+
+    Only the SHA-256 of the token is stored, as for bearer tokens; the link
+    works once (`used_at`) and until `expires_at` (an hour at most).
+    """
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ApiKey(Base, OrgScoped):
     """An organisation's integration key (PBX / call-tracking webhooks)."""
 
@@ -102,4 +119,4 @@ class LoginFailure(Base):
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["ROLES", "Organization", "User", "AccessToken", "Invite", "ApiKey", "LoginFailure"]
+__all__ = ["ROLES", "Organization", "User", "AccessToken", "Invite", "PasswordReset", "ApiKey", "LoginFailure"]
