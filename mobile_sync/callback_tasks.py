@@ -163,11 +163,15 @@ def _task_pushes(session, organization_id: int, created: list[_OpenTask], hash_k
     return pushes
 
 
-def list_tasks(session, *, organization_id: int, owner_id: int, status: str | None) -> list[Task]:
+def list_tasks(session, *, organization_id: int, owner_id: int, status: str | None = None, page: int = 1,
+               limit: int = 500) -> tuple[list[Task], int | None]:
+    """The owner's tasks, latest missed call first, `limit` a page; returns (tasks, next page or None)."""
     query = select(Task).where(Task.organization_id == organization_id, Task.owner_id == owner_id)
     if status:
         query = query.where(Task.status == status)
-    return list(session.execute(query.order_by(Task.missed_at.desc(), Task.id.desc()).limit(500)).scalars())
+    rows = list(session.execute(query.order_by(Task.missed_at.desc(), Task.id.desc())
+                                .offset((page - 1) * limit).limit(limit + 1)).scalars())
+    return rows[:limit], (page + 1 if len(rows) > limit else None)
 
 
 def complete_task(session, *, task_id: int, user_id: int, is_manager: bool, now: datetime) -> Task:

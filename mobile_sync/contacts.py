@@ -56,7 +56,7 @@ def _prefix_pattern(prefix: str) -> str:
 
 
 def list_contacts(session, organization_id: int, *, page: int = 1, q: str | None = None,
-                  owner_id: int | None = None, page_size: int = PAGE_SIZE) -> dict:
+                  owner_id: int | None = None, limit: int = PAGE_SIZE) -> dict:
     """A page of contacts, newest first, optionally by name/company prefix or owner."""
     query = select(Contact).where(Contact.organization_id == organization_id)
     if q:
@@ -65,10 +65,10 @@ def list_contacts(session, organization_id: int, *, page: int = 1, q: str | None
     if owner_id is not None:
         query = query.where(Contact.owner_id == owner_id)
     rows = session.execute(
-        query.order_by(Contact.id.desc()).offset((page - 1) * page_size).limit(page_size + 1)
+        query.order_by(Contact.id.desc()).offset((page - 1) * limit).limit(limit + 1)
     ).scalars().all()
-    more = len(rows) > page_size
-    rows = rows[:page_size]
+    more = len(rows) > limit
+    rows = rows[:limit]
     phones = record_numbers(session, organization_id, RECORD_TYPE, [c.id for c in rows])
     return {"items": [contact_dict(c, phones[c.id]) for c in rows], "next_page": page + 1 if more else None}
 

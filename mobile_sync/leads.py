@@ -35,8 +35,8 @@ def _visible(query, user: User, own_only: bool = False):
 
 
 def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, page: int = 1,
-               own_only: bool = False):
-    """Newest first, filtered; returns (leads, next page or None)."""
+               limit: int = PAGE_SIZE, own_only: bool = False):
+    """Newest first, filtered, `limit` a page; returns (leads, next page or None)."""
     query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user, own_only)
     if status:
         query = query.where(Lead.status == status)
@@ -47,9 +47,9 @@ def list_leads(session, *, user: User, status=None, owner_id=None, source=None, 
     if since:
         query = query.where(Lead.created_at >= since)
     rows = list(session.execute(
-        query.order_by(Lead.created_at.desc(), Lead.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+        query.order_by(Lead.created_at.desc(), Lead.id.desc()).offset((page - 1) * limit).limit(limit + 1)
     ).scalars())
-    return rows[:PAGE_SIZE], (page + 1 if len(rows) > PAGE_SIZE else None)
+    return rows[:limit], (page + 1 if len(rows) > limit else None)
 
 
 def get_lead(session, lead_id: int, user: User, own_only: bool = False) -> Lead:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, pre_load, validate
 
 from schemas.fields import Email, Id, NonEmptyText, Text
+from schemas.lists import ListQuerySchema
 
 NAME_MAX = 200
 COMPANY_MAX = 200
@@ -62,8 +63,7 @@ class ContactSchema(Schema):
     last_call_at = fields.AwareDateTime(allow_none=True)
 
 
-class ContactListQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+class ContactListQuerySchema(ListQuerySchema):
     q = Text(validate=validate.Length(max=NAME_MAX),
              metadata={"description": "Prefix of the name or the company, case-insensitive."})
     owner_id = Id()

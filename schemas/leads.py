@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.fields import Email, Id, Moment, NonEmptyText, Text
+from schemas.lists import ListQuerySchema
 
 STATUSES = ["pending_review", "approved", "rejected", "merged"]
 REASONS = ["personal", "spam", "not_a_lead"]
@@ -33,12 +34,11 @@ class LeadListSchema(Schema):
     next_page = fields.Integer(allow_none=True)
 
 
-class LeadQuerySchema(Schema):
+class LeadQuerySchema(ListQuerySchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     owner_id = Id()
     source = Text(validate=validate.Length(max=100))
     since = Moment()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
 
 class CallSchema(Schema):
@@ -137,5 +137,5 @@ class TaskListSchema(Schema):
     next_page = fields.Integer(allow_none=True)
 
 
-class TaskQuerySchema(Schema):
+class TaskQuerySchema(ListQuerySchema):
     status = fields.String(validate=validate.OneOf(["open", "done"]))

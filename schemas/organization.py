@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.fields import Moment, Text
+from schemas.lists import ListQuerySchema
 
 
 class CloseOrganizationSchema(Schema):
@@ -20,9 +21,8 @@ class OrganizationStatusSchema(Schema):
     deletion_at = fields.AwareDateTime(allow_none=True)
 
 
-class AuditQuerySchema(Schema):
+class AuditQuerySchema(ListQuerySchema):
     since = Moment()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
 
 class AccessEventSchema(Schema):

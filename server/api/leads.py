@@ -111,9 +111,9 @@ def add_note(principal, body, record_type, record_id):
 @operation(bp, "/tasks", "GET", auth=ANY, query=TaskQuerySchema, response=TaskListSchema, audit="task.list")
 def list_tasks(principal, args):
     """Your call-back tasks (missed calls from known customers)."""
-    items = callback_tasks.list_tasks(db.session, organization_id=principal.organization_id,
-                                      owner_id=principal.user.id, status=args.get("status"))
-    return {"items": items, "next_page": None}
+    items, next_page = callback_tasks.list_tasks(db.session, organization_id=principal.organization_id,
+                                                 owner_id=principal.user_id, **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/tasks/<int:task_id>/done", "POST", auth=ANY, response=TaskSchema)

@@ -15,7 +15,6 @@ from server.extensions import db
 from mobile_sync.store.models import AccessEvent
 
 bp = Blueprint("organization", __name__, url_prefix="/api/v1")
-PAGE = 200
 
 
 def _status(org):
@@ -55,7 +54,7 @@ def audit_log(principal, args):
     query = select(AccessEvent).where(AccessEvent.organization_id == principal.organization_id)
     if args.get("since"):
         query = query.where(AccessEvent.created_at >= args["since"])
-    page = args["page"]
-    rows = list(db.session.execute(query.order_by(AccessEvent.id.desc()).offset((page - 1) * PAGE)
-                                   .limit(PAGE + 1)).scalars())
-    return {"items": rows[:PAGE], "next_page": page + 1 if len(rows) > PAGE else None}
+    page, limit = args["page"], args["limit"]
+    rows = list(db.session.execute(query.order_by(AccessEvent.id.desc()).offset((page - 1) * limit)
+                                   .limit(limit + 1)).scalars())
+    return {"items": rows[:limit], "next_page": page + 1 if len(rows) > limit else None}
