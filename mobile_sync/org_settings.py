@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 
+from mobile_sync.timezones import region_timezone
 
 DEFAULTS = {
     "auto_leads": {
@@ -14,7 +15,7 @@ DEFAULTS = {
         "repeat_caller_threshold": 1,     # calls from a number before it becomes a lead
         "queue_alert_threshold": 20,      # tell managers when this many leads wait for review
     },
-    "timezone": "UTC",
+    "timezone": "UTC",                    # in effect: the region's (mobile_sync.timezones) until one is set
     "tracking_numbers": [],               # [{number, source, valid_from?, valid_to?, owner_id?}]
     "campaign_devices": {},               # {"<device id>": "<source>"}
     "keep_phone_contacts": False,
@@ -33,5 +34,9 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def effective_settings(org) -> dict:
-    """The organisation's settings over the defaults."""
-    return _merge(DEFAULTS, org.settings or {})
+    """The organisation's settings over the defaults; the time zone, until an
+    admin sets one, is the region's most populous."""
+    settings = _merge(DEFAULTS, org.settings or {})
+    if not (org.settings or {}).get("timezone"):
+        settings["timezone"] = region_timezone(org.region)
+    return settings
