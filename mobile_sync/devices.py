@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from mobile_sync.errors import conflict, forbidden, not_found
 from mobile_sync.tokens import DEVICE_TOKEN, new_token
-from mobile_sync.store.models import AccessToken, Device, User
+from mobile_sync.store.models import AccessToken, ConsentState, Device, SyncCursor, User
 
 
 # Phones a user may have registered at once (revoked ones do not count): each
@@ -75,5 +75,55 @@ def revoke_device(session, device: Device, now: datetime) -> None:
     session.flush()
 
 
+def _push_kind(device: Device) -> str | None:
+    """How a push reaches the phone; the installation ID is preferred, as the sender prefers it."""
+    if device.fcm_fid:
+        return "fid"
+    return "token" if device.fcm_token else None
+
+
+def list_devices(session, *, organization_id: int, user_id: int | None = None, own_user_id: int | None = None,
+                 page: int = 1, limit: int = 50) -> tuple[list[dict], int | None]:
+    """The organisation's registered phones (revoked ones aside), newest first,
+    `limit` a page: `user_id`'s only if given, and only `own_user_id`'s for a
+    rep. Two statements a page: the phones with their latest upload, then
+    their consent."""
+    last_upload = (select(func.max(SyncCursor.last_synced_at))
+                   .where(SyncCursor.device_id == Device.id).correlate(Device).scalar_subquery())
+    query = select(Device, last_upload.label("last_upload_at")).where(
+        Device.organization_id == organization_id, Device.revoked_at.is_(None))
+    for only in (user_id, own_user_id):
+        if only is not None:
+            query = query.where(Device.user_id == only)
+    rows = session.execute(query.order_by(Device.id.desc()).offset((page - 1) * limit).limit(limit + 1)).all()
+    next_page = page + 1 if len(rows) > limit else None
+    rows = rows[:limit]
+    consent: dict[int, dict[str, ConsentState]] = {}
+    if rows:
+        states = session.execute(select(ConsentState).where(
+            ConsentState.organization_id == organization_id,
+            ConsentState.device_id.in_([device.id for device, _ in rows]))).scalars()
+        for state in states:
+            consent.setdefault(state.device_id, {})[state.scope] = state
+    items = [_device_item(device, last_upload_at, consent.get(device.id, {})) for device, last_upload_at in rows]
+    return items, next_page
+
+
+def _device_item(device: Device, last_upload_at: datetime | None, states: dict[str, ConsentState]) -> dict:
+    latest = max(states.values(), key=lambda state: state.updated_at, default=None)
+    # No request log is kept per phone: the latest of what it wrote is when it was last seen.
+    seen = [moment for moment in (device.created_at, device.updated_at, last_upload_at,
+                                  latest.updated_at if latest else None) if moment is not None]
+    return {
+        "device_id": device.id, "user_id": device.user_id, "model": device.model, "app_version": device.app_version,
+        "consent": {"contacts": bool(states.get("contacts") and states["contacts"].granted),
+                    "call_log": bool(states.get("call_log") and states["call_log"].granted),
+                    "policy_version": latest.policy_version if latest else None},
+        "last_upload_at": last_upload_at, "last_seen_at": max(seen, default=None),
+        "push": _push_kind(device), "sealed": device.push_public_key is not None,
+        "health": None,  # until the app reports it (POST /devices/{id}/health, another issue)
+    }
+
+
 __all__ = ["MAX_DEVICES_PER_USER", "register_device", "get_device", "owned_device", "update_device", "revoke_device",
-           "forbidden"]
+           "list_devices", "forbidden"]

@@ -7,7 +7,8 @@ import binascii
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from mobile_sync.push_payloads import can_seal_to
-from schemas.fields import Text
+from schemas.fields import Id, Text
+from schemas.lists import ListQuerySchema
 
 
 def _check_public_key(value: str | None) -> None:
@@ -88,3 +89,36 @@ class ConsentStateSchema(Schema):
 class PolicySchema(Schema):
     version = fields.String(required=True)
     text = fields.String(required=True)
+
+
+class DeviceListQuerySchema(ListQuerySchema):
+    user_id = Id(metadata={"description": "Only this user's phones (a rep sees only their own in any case)."})
+
+
+class DeviceConsentSchema(Schema):
+    contacts = fields.Boolean()
+    call_log = fields.Boolean()
+    policy_version = fields.String(allow_none=True, metadata={"description": "The policy last agreed to"})
+
+
+class DeviceListItemSchema(Schema):
+    device_id = fields.Integer()
+    user_id = fields.Integer()
+    model = fields.String(allow_none=True)
+    app_version = fields.String(allow_none=True)
+    consent = fields.Nested(DeviceConsentSchema)
+    last_upload_at = fields.AwareDateTime(allow_none=True, metadata={"description": "The phone's latest upload"})
+    last_seen_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "The latest time the phone wrote to the service: registration, "
+                                                  "token rotation, consent or an upload"})
+    push = fields.String(allow_none=True, validate=validate.OneOf(["token", "fid"]),
+                         metadata={"description": "How pushes reach it: an FCM registration token, a Firebase "
+                                                  "installation ID, or null (none)"})
+    sealed = fields.Boolean(metadata={"description": "Pushes carry personal data sealed for this device alone"})
+    health = fields.Dict(allow_none=True, metadata={"description": "What the app last reported of its health; "
+                                                                   "null until it reports"})
+
+
+class DeviceListSchema(Schema):
+    items = fields.List(fields.Nested(DeviceListItemSchema))
+    next_page = fields.Integer(allow_none=True)

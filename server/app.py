@@ -63,10 +63,10 @@ def build_app(config: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from server.api import (
-        accounts, caller_id, contacts, data_rights, devices, leads, meta, organization, profile, settings, sync,
+        accounts, caller_id, calls, contacts, data_rights, devices, leads, meta, organization, profile, settings, sync,
     )
     from server.web import views as web
 
-    for module in (meta, accounts, profile, settings, organization, devices, sync, caller_id, contacts, leads,
+    for module in (meta, accounts, profile, settings, organization, devices, sync, caller_id, calls, contacts, leads,
                    data_rights, web):
         app.register_blueprint(module.bp)

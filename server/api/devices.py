@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint
 
 from mobile_sync import consent, devices
+from mobile_sync.roles import REP
 from schemas.devices import (
-    ConsentStateSchema, ConsentUpdateSchema, DeviceCreatedSchema, DeviceCreateSchema, DeviceSchema,
-    DeviceUpdateSchema, PolicySchema,
+    ConsentStateSchema, ConsentUpdateSchema, DeviceCreatedSchema, DeviceCreateSchema, DeviceListQuerySchema,
+    DeviceListSchema, DeviceSchema, DeviceUpdateSchema, PolicySchema,
 )
 from server.api.routing import operation
 from server.auth import ANY, DEVICE, PUBLIC, USER
@@ -27,6 +28,14 @@ def register_device(principal, body):
     """Register the signed-in user's phone (at most 10 at once); returns its device token once."""
     device, token = devices.register_device(db.session, user=principal.user, fields=body, now=now())
     return {"device_id": device.id, "device_token": token}
+
+
+@operation(bp, "/devices", "GET", auth=USER, query=DeviceListQuerySchema, response=DeviceListSchema)
+def list_devices(principal, args):
+    """The organisation's phones, newest first, with consent, uploads and push state (a rep: their own)."""
+    items, next_page = devices.list_devices(db.session, organization_id=principal.organization_id,
+                                            own_user_id=principal.user_id if principal.role == REP else None, **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/devices/<int:device_id>", "GET", auth=ANY, response=DeviceSchema)
