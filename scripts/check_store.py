@@ -17,8 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("mobile_sync", "server", "schemas")
 STORE = ROOT / "mobile_sync" / "store"
+# SQL and the driver: SQLAlchemy's raw paths, psycopg, and SQLite's own driver
+# (connections, PRAGMAs), used directly for files or errors.
 PATTERN = re.compile(r"dialect\.name|is_postgresql\(|\btext\(|exec_driver_sql|driver_rows\(|\.cursor\(|"
-                     r"\bpsycopg\b|on_postgresql")
+                     r"\bpsycopg\b|on_postgresql|\bsqlite3\.connect\b|\bPRAGMA\b|"
+                     r"^\s*(?:import\s+sqlite3|from\s+sqlite3\s+import)\b")
 # Not persistence: the database URL's driver name in the configuration.
 EXEMPT = {"server/config.py"}
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 
 from sqlalchemy import MetaData
 
+from mobile_sync.store.database_files import DatabaseFileInUse, copy_database_file, release_database_file
 from server.backup_checksums import TableCheck, compare, database_checksums, file_sha256
 from server.backups import BackupError, engine_name, fsync_dir, manifest_path, pg_command, run_tool, sqlite_path
 
@@ -38,21 +38,11 @@ def read_verified_manifest(path: Path, engine: str) -> dict:
 
 
 def _release_sqlite(live: Path) -> None:
-    """Fold the live database's WAL into it and make sure nobody has it open."""
-    if not live.exists():
-        for extra in ("-wal", "-shm"):  # stale leftovers would be applied to the new file
-            live.with_name(live.name + extra).unlink(missing_ok=True)
-        return
-    conn = sqlite3.connect(live, timeout=5)
+    """Make sure nobody has the live database open before it is replaced."""
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-    except sqlite3.OperationalError as err:
-        raise BackupError(f"the database is in use ({err}): stop the web and worker processes first")
-    finally:
-        conn.close()
-    if mode.lower() != "delete" or live.with_name(live.name + "-wal").exists():
-        raise BackupError("the database is in use: stop the web and worker processes first")
+        release_database_file(live)
+    except DatabaseFileInUse as err:
+        raise BackupError(f"the database is in use ({err}): stop the web and worker processes first") from err
 
 
 def _restore_sqlite(uri: str, path: Path, manifest: dict, metadata: MetaData) -> None:
@@ -63,14 +53,7 @@ def _restore_sqlite(uri: str, path: Path, manifest: dict, metadata: MetaData) ->
     incoming.unlink(missing_ok=True)
     os.close(os.open(incoming, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
-        src = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-        dst = sqlite3.connect(incoming)
-        try:
-            src.backup(dst)
-            dst.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            dst.close()
-            src.close()
+        copy_database_file(path, incoming)
         wrong = [c for c in compare(manifest["tables"], database_checksums(f"sqlite:///{incoming}", metadata))
                  if not c.ok]
         if wrong:

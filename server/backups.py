@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from mobile_sync.store.archive import schema_revision, shared_snapshot
+from mobile_sync.store.database_files import copy_database_file
 from server.backup_checksums import file_sha256, table_checksums
 
 DEFAULT_KEEP = 14
@@ -191,14 +191,7 @@ def _sqlite_backup(uri: str, target: Path, metadata: MetaData) -> tuple[dict, st
     source = sqlite_path(uri)
     if not source.exists():
         raise BackupError(f"there is no database at {source}")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)  # one step: a consistent snapshot even while the app writes
-        dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
-    finally:
-        dst.close()
-        src.close()
+    copy_database_file(source, target)  # one consistent state even while the app writes
     engine = create_engine(f"sqlite:///{target}", poolclass=NullPool)
     try:
         with engine.connect() as conn:

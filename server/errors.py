@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from mobile_sync.errors import ServiceError, forbidden, not_found  # noqa: F401
-from server.extensions import is_database_busy
+from mobile_sync.store.busy import is_database_busy
 
 log = logging.getLogger(__name__)
 

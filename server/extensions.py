@@ -25,16 +25,3 @@ def redis_connection():
         current_app.extensions["redis_client"] = client
     return client
 
-
-def is_database_busy(err: Exception) -> bool:
-    """The database refused to wait any longer for a lock another transaction
-    holds: SQLite's write lock past the busy timeout ("database is locked"),
-    or PostgreSQL's lock_not_available (55P03, past a lock_timeout). Nothing
-    was done; the same request sent again later can succeed."""
-    import sqlite3
-
-    cause = getattr(err, "orig", None)
-    if isinstance(cause, sqlite3.OperationalError):
-        return getattr(cause, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or \
-            str(cause).startswith(("database is locked", "database table is locked"))
-    return getattr(cause, "sqlstate", None) == "55P03"

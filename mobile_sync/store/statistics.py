@@ -27,6 +27,8 @@ import weakref
 
 from sqlalchemy.engine import Connection, Engine
 
+from mobile_sync.store.busy import is_database_busy
+
 log = logging.getLogger(__name__)
 
 # Rows of each index that ANALYZE reads: ~60 ms for a table of 100,000 rows
@@ -71,7 +73,7 @@ def refresh_statistics(bind, *, wait_ms: int | None = None) -> list[str]:
         try:
             return _analyse(driver.execute)
         except sqlite3.OperationalError as err:
-            if getattr(err, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if not is_database_busy(err):
                 raise
             log.info("statistics not refreshed now: the database is busy")
             return []

@@ -42,6 +42,8 @@ NOT_ORGANISATION_DATA = {
     "health": "a ping",
     "statistics": "the planner's statistics of whole tables",
     "archive": "the whole database's snapshot and schema version (backups, exports); no rows chosen",
+    "database_files": "the whole SQLite file copied or released for a restore (backups); no rows chosen",
+    "busy": "classifies a database error; runs no statement",
     "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
     "consent_state.has_consent": "keyed on the authenticated device's id (consent rows carry no organisation)",
     "push_messages.claim_push": "keyed on a message id the service itself queued for the organisation",
