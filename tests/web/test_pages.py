@@ -235,7 +235,7 @@ def test_rows_show_name_formatted_phone_source_owner_created_and_calls(client, s
     html = client.get("/review").get_data(as_text=True)
     row = html.split(f'id="lead-{ids["asha"]}"')[1].split("</tr>")[0]
     assert "Asha Rao" in row and "+91 98765 43210" in row and "phone_call" in row and "Ravi Rep" in row
-    assert "19 Nov 2026, 09:00" in row
+    assert "19 Nov 2026, 14:30" in row  # 09:00 UTC, in the IN organisation's zone (Asia/Kolkata)
     assert '<td data-label="Calls" class="num">2</td>' in row
 
 
