@@ -48,6 +48,18 @@ def start_session(user: User, sign_in_token: str) -> None:
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
 
+def keep_session(user: User) -> None:
+    """This session survives its user's password change (every other one ends:
+    the version follows the password hash)."""
+    session["ver"] = session_version(user)
+
+
+def session_token_id() -> int | None:
+    """The id of this session's sign-in row (kept when the user ends the others)."""
+    sid = session.get("sid")
+    return sid if isinstance(sid, int) else None
+
+
 def end_session() -> None:
     session.clear()
 

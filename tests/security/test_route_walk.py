@@ -32,9 +32,16 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/signup"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/invites/accept"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
     ("GET", "/api/v1/consent/policy"),
     ("GET", "/login"),
     ("POST", "/login"),
+    # The e-mailed links' pages: the token in the link is the credential.
+    ("GET", "/invite"),
+    ("POST", "/invite"),
+    ("GET", "/reset-password"),
+    ("POST", "/reset-password"),
 }
 
 # /metrics is open unless METRICS_TOKEN is set, as it must be in production;
@@ -151,7 +158,8 @@ def test_public_routes_answer_without_credentials(client):
     assert client.get("/api/v1/openapi.json").status_code == 200
     assert client.get("/api/v1/consent/policy").status_code == 200
     # Reached the view (validation), not refused at the door.
-    for path in ("/api/v1/signup", "/api/v1/auth/login", "/api/v1/invites/accept"):
+    for path in ("/api/v1/signup", "/api/v1/auth/login", "/api/v1/invites/accept", "/api/v1/auth/password-reset",
+                 "/api/v1/auth/password-reset/confirm"):
         assert client.post(path, json={}).status_code == 422
 
 
