@@ -31,13 +31,14 @@ from server.auth import Principal
 from server.clock import now
 from server.extensions import db
 from server.tenancy import set_session_organization
-from server.web import account_pages, session_auth
+from server.web import account_pages, console_pages, session_auth
 from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
 from schemas.fields import MAX_ID
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/web/static")
 account_pages.register(bp)  # /invite, /reset-password, /account
+console_pages.register(bp)  # /team, /devices
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = ("web.login", "web.static", *account_pages.PUBLIC)
 REP_REFUSED = ("This account is a sales rep's. The review pages are for managers and admins; "
