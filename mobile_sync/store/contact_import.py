@@ -1,7 +1,7 @@
 """A CSV import's statements (`mobile_sync.contacts_csv`): which of a block's
 contacts exist already, the block's contacts and numbers written in bulk,
-and fresh planner statistics after a large import. Every function takes the
-organisation whose contacts it touches.
+and fresh planner statistics after a large import. Every statement that
+reads or writes contacts is scoped by the organisation it is given.
 
 Nothing here is per line: per block, ids are reserved in one statement and
 contacts and numbers written with one statement each (COPY on PostgreSQL,
@@ -64,6 +64,8 @@ class _ContactImport:
     def insert(self, session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
         """One executemany, each distinct value of a column that needs
         converting (the import's one timestamp) converted once."""
+        if not rows:
+            return
         connection = session.connection()
         dialect = connection.dialect
         processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
@@ -85,7 +87,6 @@ class _ContactImport:
 _BINARY_TYPES = {"INTEGER": "int4", "SMALLINT": "int2", "BIGINT": "int8", "VARCHAR": "text", "TEXT": "text",
                  "TIMESTAMP WITH TIME ZONE": "timestamptz"}
 
-
 _PG_EXISTING_KEYS = (
     select(_CONTACTS.c.name, _PHONES.c.e164)
     .join_from(_PHONES, _CONTACTS, and_(_CONTACTS.c.id == _PHONES.c.record_id,
@@ -95,7 +96,8 @@ _PG_EXISTING_KEYS = (
 
 
 class _PostgresContactImport(_ContactImport):
-    """COPY, binary: it spares both sides formatting and parsing text."""
+    """Rows by binary COPY (it spares both sides formatting and parsing text);
+    existing contacts found with one join over an array of numbers."""
 
     writers_take_turns = False
 
@@ -122,6 +124,8 @@ class _PostgresContactImport(_ContactImport):
         return self._types[key]
 
     def insert(self, session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
         connection = session.connection()
         types = self._binary_types(table, columns, connection.dialect)
         options = " (FORMAT BINARY)" if types else ""
