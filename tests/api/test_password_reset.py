@@ -60,12 +60,12 @@ def status(actor, device=False) -> int:
 
 def test_the_answer_is_the_same_for_an_unknown_address_and_only_an_account_gets_mail(client, clean_app, make_org):
     admin = make_org()
-    known, unknown = ask(client, admin.email), ask(client, "nobody@example.test")
+    known, unknown = ask(client, admin.email), ask(client, "no.account.here@example.test")
     assert (known.status_code, known.json) == (unknown.status_code, unknown.json) == (202, REQUESTED)
     assert known.headers.get("Content-Length") == unknown.headers.get("Content-Length")
     [message] = mails_to(clean_app, admin.email)
     assert message["Subject"] == "Set a new CallSync password"
-    assert [m["To"] for _, m in outbox_messages(clean_app)] == [admin.email]
+    assert not [m for _, m in outbox_messages(clean_app) if m["To"] == "no.account.here@example.test"]
 
 
 def test_the_link_sets_a_password_once_and_signs_out_every_token_session_and_phone(
