@@ -36,7 +36,7 @@ def test_the_team_page_lists_teammates_with_role_phones_and_sign_in_in_the_organ
     assert "Last sign-in (Asia/Kolkata)" in page
     assert '<a href="/devices">1</a>' in page  # Ravi's phone
     assert '<label for="f-email">E-mail address</label>' in page and '<label for="f-role">Role</label>' in page
-    assert "Change role" in page and "Disable Ravi Rep" in page
+    assert "Change role" in page and "Disable<span class=\"visually-hidden\"> Ravi Rep</span>" in page
     assert '<a href="/team">Team</a>' in page and '<a href="/devices">Devices</a>' in page
 
 
@@ -47,13 +47,13 @@ def test_an_admin_invites_resends_and_withdraws_by_the_page(clean_app, page_team
     assert (done.status_code, done.headers["Location"]) == (302, "/team")
     page = page_text(browser.get("/team"))
     assert "Invitation sent to nina@example.test as manager." in page and "Pending invitations" in page
-    first = LINK.findall([m for _, m in outbox_messages(clean_app) if m["To"] == "nina@example.test"][-1]
-                         .get_content())[0]
+    sent = [m for _, m in outbox_messages(clean_app) if m["To"] == "nina@example.test"]  # earlier tests' too
+    first = LINK.findall(sent[-1].get_content())[0]
 
     [invite_id] = invite_ids(clean_app, "nina@example.test")
     assert post(browser, f"/team/invites/{invite_id}/resend").status_code == 302
     mails = [m for _, m in outbox_messages(clean_app) if m["To"] == "nina@example.test"]
-    assert len(mails) == 2
+    assert len(mails) == len(sent) + 1
     second = LINK.findall(mails[-1].get_content())[0]
     assert clean_app.test_client().get(f"/invite?token={first}").status_code == 410  # the old link is dead
     assert clean_app.test_client().get(f"/invite?token={second}").status_code == 200
