@@ -39,5 +39,7 @@ class DirectoryChange(Base, OrgScoped):
     __table_args__ = (Index("ix_directory_changes_org_id", "organization_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # No index of its own: ix_directory_changes_org_id starts with it.
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     e164: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
