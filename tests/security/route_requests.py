@@ -111,6 +111,9 @@ KNOWN_OBJECTS = {
         lambda finder, org: finder.object_id(org, "/api/v1/leads", "lead_id"),
     ("/api/v1/tasks", "task_id"): _missed_call_task,
     ("/api/v1/sync/set-aside", "upload_id"): _set_aside_upload,
+    # The console's /team pages act on the API's invites and users.
+    ("/api/v1/team/invites", "invite_id"): lambda finder, org: finder.object_id(org, "/api/v1/invites", "invite_id"),
+    ("/api/v1/team/users", "user_id"): lambda finder, org: org.rep.user_id,
 }
 
 
