@@ -20,10 +20,10 @@ from sqlalchemy.orm import aliased
 from mobile_sync.call_types import LABELS
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.phones import format_international, normalize_number, region_for
+from mobile_sync.record_kinds import RANK
 from mobile_sync.store.caller_lookup import lookup_rows
 from mobile_sync.store.models import Contact, Lead, User
 
-PRECEDENCE = {"contact": 0, "lead": 1, "user": 2}
 NOTE_CHARS = 140
 _Owner = aliased(User)
 
@@ -71,7 +71,7 @@ def _cards(session, org_id: int, refs: list[tuple[str, int]]) -> list[dict]:
             cards.append({"record_type": "user", "record_id": uid, "name": name, "company": None, "source": None,
                           "owner_id": None, "owner": None, "last_spoken_at": None, "last_call_type": None,
                           "last_note": None, "lead_status": None})
-    cards.sort(key=lambda c: (PRECEDENCE[c["record_type"]], c["record_id"]))
+    cards.sort(key=lambda c: (RANK[c["record_type"]], c["record_id"]))
     return cards
 
 
@@ -125,7 +125,7 @@ def caller_context(number, rows, user_id: int | None) -> dict:
             national = _national(number.e164)
             same = [r for r in records if _national(r.e164) == national]
             records, grade = (same, "national") if same else (records, "suffix")
-        records.sort(key=lambda r: (PRECEDENCE[r.record_type], r.record_id))
+        records.sort(key=lambda r: (RANK[r.record_type], r.record_id))
         cards = [_card_from_row(r, grade) for r in records]
         best = [c for c in cards if c["record_type"] == cards[0]["record_type"]]
         if len(best) == 1:

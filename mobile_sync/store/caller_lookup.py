@@ -25,7 +25,11 @@ PROBES = """    SELECT record_type, record_id, e164 FROM (
 
 # One round trip: the exact probe, else the suffix probe (at most 50 rows), each
 # joined to its record and owner, plus the rep's phone-book entry. Built once;
-# run on the connection, so no ORM objects are made on the ringing path.
+# run on the connection, so no ORM objects are made on the ringing path. Each
+# probe row joins exactly one of contacts, leads and users (by its
+# record_type), so COALESCE only reads that record's columns; which record
+# wins when several hold a number is decided once, in Python
+# (`mobile_sync.caller_id`, by `record_kinds.RANK`).
 _LOOKUP = text(f"""
 SELECT p.record_type, p.record_id, p.e164,
        COALESCE(c.name, l.name, u.name) AS name, COALESCE(c.company, l.company) AS company,
