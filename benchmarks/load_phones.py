@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from scripts.simulate_phone import make_call_log, make_phone_book
 
@@ -310,7 +310,7 @@ def _invite_token(outbox: Path, address: str, timeout: float = 30.0) -> str:
             message = email.message_from_bytes(path.read_bytes())
             if message["To"] == address:
                 text = message.get_payload(decode=True).decode()
-                return text.split("#token=", 1)[1].split()[0]
+                return unquote(text.split("?token=", 1)[1].split()[0])  # the link: /invite?token=...
         time.sleep(0.1)
     raise RuntimeError(f"no invitation e-mail for {address} within {timeout}s")
 
