@@ -20,7 +20,7 @@ from sqlalchemy import Text, all_, any_, bindparam, cast, func, insert, text, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from mobile_sync.store.dialect import on_postgresql, per_engine
+from mobile_sync.store.dialect import per_engine
 
 
 def json_rows(rows: list[dict]) -> str:
@@ -238,5 +238,5 @@ def driver_rows(connection, statement, params: dict, *, prepare: bool | None = N
     return _sql(connection).rows(connection, statement, params, prepare)
 
 
-__all__ = ["among", "driver_rows", "ephemeral_commit", "insert_rows", "json_rows", "not_among", "on_postgresql",
+__all__ = ["among", "driver_rows", "ephemeral_commit", "insert_rows", "json_rows", "not_among",
            "one_of", "plan_for_each_batch", "update_rows", "upsert"]
