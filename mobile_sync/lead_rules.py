@@ -8,7 +8,7 @@ two reps' uploads processed at once still make one lead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -18,6 +18,7 @@ from mobile_sync.store.calls import CallFacts
 from mobile_sync.call_types import CONNECTED, LEAD_RULE_TYPES
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash
+from mobile_sync.office_hours import within_hours
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import format_international, normalize_number, suffix_of_e164
 from mobile_sync.pushes import queue_push
@@ -45,15 +46,6 @@ class RuleContext:
     prior_calls: dict[str, int] = field(default_factory=dict)
 
 
-def _in_business_hours(hours: dict, started_at: datetime, tz: ZoneInfo) -> bool:
-    local = started_at.astimezone(tz)
-    if local.weekday() not in hours.get("days", [0, 1, 2, 3, 4, 5, 6]):
-        return False
-    start = time.fromisoformat(hours.get("start", "00:00"))
-    end = time.fromisoformat(hours.get("end", "23:59"))
-    return start <= local.time().replace(tzinfo=None) <= end
-
-
 def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> str | None:
     """Why this unmatched call must not make a lead, or None if it should."""
     rules = ctx.rules
@@ -77,8 +69,7 @@ def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> st
         return "skip:call_type"
     if call.call_type in CONNECTED and call.duration_s < rules["min_duration_s"]:
         return "skip:short_call"
-    if rules.get("business_hours") and not _in_business_hours(rules["business_hours"], call.started_at,
-                                                              ctx.timezone):
+    if rules.get("business_hours") and not within_hours(rules["business_hours"], call.started_at, ctx.timezone):
         return "skip:outside_business_hours"
     if ctx.prior_calls.get(call.e164, 0) + seen_in_batch + 1 < rules["repeat_caller_threshold"]:
         return "skip:below_repeat_threshold"

@@ -35,6 +35,11 @@ class User(Base, OrgScoped):
     region: Mapped[str | None] = mapped_column(String(2))
     # The teammate's own work number, E.164: calls from it are never leads.
     phone: Mapped[str | None] = mapped_column(String(20))
+    # The user's own IANA zone for the times pages show them; NULL: the organisation's.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # {"days": [0..6] (0 = Monday), "start": "HH:MM", "end": "HH:MM"} in the
+    # user's zone (mobile_sync.office_hours); NULL: not set.
+    office_hours: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -56,6 +61,9 @@ class AccessToken(Base, OrgScoped):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the token last opened a request, to the nearest few minutes
+    # (written at most once per `store.credentials.TOUCH_EVERY`).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Invite(Base, OrgScoped):
