@@ -65,7 +65,8 @@ def _guard():
         if any(isinstance(v, int) and v > MAX_ID for v in (request.view_args or {}).values()):
             return _error_page(404, "Not found", "There is no such page.")  # beyond any stored id
         set_session_organization(db.session, user.organization_id)
-        g.web_tz = zone(effective_settings(user.organization).get("timezone"))
+        # Times are shown in the viewer's own zone, else the organisation's.
+        g.web_tz = zone(user.timezone or effective_settings(user.organization).get("timezone"))
         return None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -88,7 +89,8 @@ def _headers(response):
 @bp.context_processor
 def _template_globals():
     return {"csrf_token": session_auth.csrf_token, "csrf_field": session_auth.CSRF_FIELD,
-            "current_user": g.get("web_user"), "statuses": STATUSES, "reasons": REASONS,
+            "current_user": g.get("web_user"), "zone_label": getattr(g.get("web_tz"), "key", "UTC"),
+            "statuses": STATUSES, "reasons": REASONS,
             "here": _safe_next(request.full_path)}
 
 
@@ -98,7 +100,9 @@ def _phone(e164):
 
 
 @bp.app_template_filter("local_time")
-def _local_time(value, fmt="%d %b %Y, %H:%M"):
+def _local_time(value, fmt="%d %b %Y, %H:%M %Z"):
+    """A time in the viewer's zone, labelled with the zone's abbreviation
+    (IST, BST, or an offset such as +04 where the zone has none)."""
     if value is None:
         return "—"
     return value.astimezone(g.get("web_tz") or zone(None)).strftime(fmt)
