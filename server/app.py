@@ -70,3 +70,5 @@ def _register_blueprints(app: Flask) -> None:
     for module in (meta, accounts, profile, settings, organization, devices, sync, caller_id, calls, contacts, leads,
                    data_rights, web):
         app.register_blueprint(module.bp)
+    from server.api import suppressions
+    app.register_blueprint(suppressions.bp)

@@ -102,6 +102,17 @@ def _set_aside_upload(finder: "ObjectFinder", org: Org) -> int | None:
     return upload_id
 
 
+def _suppressed_number(finder: "ObjectFinder", org: Org) -> int | None:
+    """A number on the suppression list, made as a reviewer makes one: the
+    rep's lead rejected as spam by the manager (API.md: reject)."""
+    lead = org.rep.post("/api/v1/leads", json={"name": "Suppressed Caller", "phone": _phone()})
+    assert lead.status_code == 201, lead.json
+    rejected = org.manager.post(f"/api/v1/leads/{lead.json['id']}/reject", json={"reason": "spam"})
+    assert rejected.status_code == 200, rejected.json
+    items = org.admin.get("/api/v1/suppressions").json["items"]
+    return next((item["id"] for item in items if item["lead_id"] == lead.json["id"]), None)
+
+
 # Objects that no POST on their collection creates: (collection, param) -> (finder, org) -> id.
 KNOWN_OBJECTS = {
     ("/api/v1/users", "user_id"): lambda finder, org: org.rep.user_id,
@@ -114,6 +125,11 @@ KNOWN_OBJECTS = {
     # The console's /team pages act on the API's invites and users.
     ("/api/v1/team/invites", "invite_id"): lambda finder, org: finder.object_id(org, "/api/v1/invites", "invite_id"),
     ("/api/v1/team/users", "user_id"): lambda finder, org: org.rep.user_id,
+    ("/api/v1/suppressions", "suppression_id"): _suppressed_number,
+    # The /settings page acts on the API's suppressions and API keys.
+    ("/settings/suppressions", "suppression_id"):
+        lambda finder, org: finder.object_id(org, "/api/v1/suppressions", "suppression_id"),
+    ("/settings/api-keys", "key_id"): lambda finder, org: finder.object_id(org, "/api/v1/api-keys", "key_id"),
 }
 
 
