@@ -86,11 +86,13 @@ def list_devices(session, *, organization_id: int, user_id: int | None = None, o
                  page: int = 1, limit: int = 50) -> tuple[list[dict], int | None]:
     """The organisation's registered phones (revoked ones aside), newest first,
     `limit` a page: `user_id`'s only if given, and only `own_user_id`'s for a
-    rep. Two statements a page: the phones with their latest upload, then
-    their consent."""
+    rep. Two statements a page: the phones with their latest upload and the
+    latest use of their device token, then their consent."""
     last_upload = (select(func.max(SyncCursor.last_synced_at))
                    .where(SyncCursor.device_id == Device.id).correlate(Device).scalar_subquery())
-    query = select(Device, last_upload.label("last_upload_at")).where(
+    last_used = (select(func.max(AccessToken.last_used_at))
+                 .where(AccessToken.device_id == Device.id).correlate(Device).scalar_subquery())
+    query = select(Device, last_upload.label("last_upload_at"), last_used.label("last_used_at")).where(
         Device.organization_id == organization_id, Device.revoked_at.is_(None))
     for only in (user_id, own_user_id):
         if only is not None:
@@ -102,17 +104,20 @@ def list_devices(session, *, organization_id: int, user_id: int | None = None, o
     if rows:
         states = session.execute(select(ConsentState).where(
             ConsentState.organization_id == organization_id,
-            ConsentState.device_id.in_([device.id for device, _ in rows]))).scalars()
+            ConsentState.device_id.in_([device.id for device, _, _ in rows]))).scalars()
         for state in states:
             consent.setdefault(state.device_id, {})[state.scope] = state
-    items = [_device_item(device, last_upload_at, consent.get(device.id, {})) for device, last_upload_at in rows]
+    items = [_device_item(device, last_upload_at, last_used_at, consent.get(device.id, {}))
+             for device, last_upload_at, last_used_at in rows]
     return items, next_page
 
 
-def _device_item(device: Device, last_upload_at: datetime | None, states: dict[str, ConsentState]) -> dict:
+def _device_item(device: Device, last_upload_at: datetime | None, last_used_at: datetime | None,
+                 states: dict[str, ConsentState]) -> dict:
     latest = max(states.values(), key=lambda state: state.updated_at, default=None)
-    # No request log is kept per phone: the latest of what it wrote is when it was last seen.
-    seen = [moment for moment in (device.created_at, device.updated_at, last_upload_at,
+    # Last seen: the latest request of its device token (kept to the nearest
+    # few minutes, `store.credentials.TOUCH_EVERY`), or of what it wrote.
+    seen = [moment for moment in (device.created_at, device.updated_at, last_upload_at, last_used_at,
                                   latest.updated_at if latest else None) if moment is not None]
     return {
         "device_id": device.id, "user_id": device.user_id, "model": device.model, "app_version": device.app_version,

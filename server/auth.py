@@ -13,8 +13,9 @@ from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.tokens import hash_token
 from server.errors import ApiError
 from server.extensions import db
-from mobile_sync.store.credentials import TokenHolder, token_holder
+from mobile_sync.store.credentials import TokenHolder, token_holder, touch_token
 from mobile_sync.store.models import ApiKey, Device, Organization, User
+from server.clock import now
 from server.tenancy import set_session_organization
 
 PUBLIC = "public"        # no credentials needed (a valid token is still read)
@@ -136,6 +137,10 @@ def _token_principal(token: str) -> Principal | None:
         return None
     if holder.revoked_at or holder.disabled_at or (holder.device_id and holder.device_revoked_at):
         return None
+    # Last active (a user) and last seen (a phone): written only when the time
+    # read with the token is stale, in the request's transaction (or by
+    # itself, on a route that only reads).
+    touch_token(db.session, holder.organization_id, holder.token_id, holder.last_used_at, now())
     kind = "device" if holder.device_id else "user"
     return Principal(kind=kind, organization_id=holder.organization_id, holder=holder)
 

@@ -18,7 +18,9 @@ from sqlalchemy import delete, select
 
 from mobile_sync.roles import is_reviewer
 from mobile_sync.tokens import hash_token
+from server.clock import now
 from server.extensions import db
+from mobile_sync.store.credentials import touch_token
 from mobile_sync.store.models import AccessToken, User
 
 CSRF_FIELD = "csrf_token"
@@ -90,6 +92,11 @@ def signed_in_user() -> User | None:
     if not valid:
         end_session()
         return None
+    # The sign-in's row says when the user was last active, as a token's does.
+    # A page that only reads never commits, so a touch is committed here, on
+    # its own, before the page's work begins (at most once per TOUCH_EVERY).
+    if touch_token(db.session, user.organization_id, sign_in.id, sign_in.last_used_at, now()):
+        db.session.commit()
     return user
 
 

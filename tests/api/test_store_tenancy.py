@@ -24,15 +24,16 @@ from sqlalchemy import select
 import mobile_sync.store as store
 from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.phones import normalize_number
-from mobile_sync.store import (calls, caller_lookup, contact_import, directory_log, erased_numbers, push_messages,
-                               record_activity)
+from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
+                               push_messages, record_activity)
 from mobile_sync.store import uploads
-from mobile_sync.store.models import Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
+from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
 from mobile_sync.call_rows import read_call, tidy_call
 from tests.phone_data import call_row, contact_row
 
 ASHA, STRANGER, GONE, ONLY_B = "+91 98765 43210", "+91 91234 56789", "+91 99999 00001", "+91 90000 11111"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+LATER = datetime(2100, 1, 1, tzinfo=timezone.utc)  # after any time the fixture's requests wrote
 
 # Public store functions that read or write no organisation's rows, and why.
 NOT_ORGANISATION_DATA = {
@@ -44,6 +45,7 @@ NOT_ORGANISATION_DATA = {
     "archive": "the whole database's snapshot and schema version (backups, exports); no rows chosen",
     "database_files": "the whole SQLite file copied or released for a restore (backups); no rows chosen",
     "busy": "classifies a database error; runs no statement",
+    "text_prefix": "builds a prefix condition for a query the caller scopes (mobile_sync.record_search); runs none",
     "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
     "consent_state.has_consent": "keyed on the authenticated device's id (consent rows carry no organisation)",
     "push_messages.claim_push": "keyed on a message id the service itself queued for the organisation",
@@ -166,7 +168,17 @@ CASES = {
          "raw": "9845011111", "extension": None}], NOW),
     "directory_log.delete_record_phones": lambda a, b, s: directory_log.delete_record_phones(
         s, a["org"], RecordPhone.record_id.in_([b["contact"], b["lead"]]), now=NOW),
+    # A request of A's handed B's token ids, every one stale by then: B's tokens keep their times.
+    "credentials.touch_token": lambda a, b, s: [credentials.touch_token(s, a["org"], token_id, None, LATER)
+                                                for token_id in _token_ids(s, b["org"])][:0],
 }
+
+
+def _token_ids(session, organization_id: int) -> list[int]:
+    ids = list(session.execute(select(AccessToken.id).where(AccessToken.organization_id == organization_id))
+               .scalars())
+    assert ids
+    return ids
 
 
 def _stored_row(android_id: int, number: str):
