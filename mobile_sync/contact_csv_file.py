@@ -1,8 +1,9 @@
-"""Reading a CSV file of contacts into blocks of records, streamed: the file
-is read PIECE bytes at a time and handed on by blocks of at most CHUNK lines,
-so nothing grows with the file. What cannot be read fails its line (bytes
-that are not UTF-8, a line too long, a malformed CSV record); a file that
-cannot be read at all is refused at once (`read_blocks`)."""
+"""Reading a text file of contacts (CSV, or vCard: `contact_files.vcard`)
+into blocks of records, streamed: the file is read PIECE bytes at a time and
+handed on by blocks of at most CHUNK lines, so nothing grows with the file.
+What cannot be read fails its line (bytes that are not UTF-8 or UTF-16, a
+line too long, a malformed CSV record); a file that cannot be read at all is
+refused at once (`contact_files.detect`)."""
 from __future__ import annotations
 
 import codecs
@@ -12,46 +13,54 @@ import itertools
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from mobile_sync.errors import ServiceError, invalid
 
-CSV_HEADER = ("name", "company", "email", "source", "phones")
+CSV_HEADER = ("name", "company", "email", "source", "phones")  # our CSV; the record shape of every format
 CHUNK = 5_000  # lines per block at most
 CHUNK_BYTES = 2 << 20  # and at most this much of the file
 PIECE = 256 << 10  # bytes read from the file at a time
 LINE_MAX = 64 << 10  # characters of one line (a valid contact needs ~2,500): a longer one fails, never held
 RECORD_MAX = 1 << 20  # bytes of one record (quoted fields may span lines): past it the file is unreadable
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
+_NOT_TEXT = re.compile("[\udc80-\udcff]")  # what the decoders make of bytes that are not text
+# UTF-16 has no surrogateescape: a code unit that is not UTF-16 becomes one lone surrogate, as above.
+codecs.register_error("contact-file-not-text", lambda err: ("\udcff", err.end))
 
 
 class UnreadableFile(Exception):
     """The rest of the file cannot be read as CSV (a record without end)."""
 
 
-def _bad_file(message: str) -> ServiceError:
+def bad_file(message: str) -> ServiceError:
     return invalid({"body": [message]}, message)
 
 
-class CsvLines:
-    """The file's lines as text, for csv.reader, read PIECE bytes at a time.
+class TextLines:
+    """The file's lines as text, for csv.reader or the vCard reader, read
+    PIECE bytes at a time. `head`: the file's first bytes, already read from
+    `stream` (to detect its format); `encoding`: "utf-8" (a byte order mark
+    is dropped), "utf-16" (by its byte order mark) or "utf-16-le".
 
-    Bytes that are not UTF-8 fail their line (but in the first piece the whole
-    file, as a file in another encoding). A line longer than LINE_MAX is read
-    past, never held, and handed on empty. Failed lines are kept in `bad`
-    (line, why) until the caller takes them. `position`: bytes read so far.
+    Bytes that are not text in that encoding fail their line (but in the
+    first piece the whole file, as a file in another encoding). A line longer
+    than LINE_MAX is read past, never held, and handed on empty. Failed lines
+    are kept in `bad` (line, why) until the caller takes them. `position`:
+    bytes read so far.
     """
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, head: bytes | None = None, encoding: str = "utf-8"):
         self.stream = stream
         self.position = 0
         self.record_position = 0  # where the record being read started (about): set by the reader's caller
         self.bad: deque[tuple[int, str]] = deque()
         self._line = 0  # lines handed on
-        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        first = stream.read(PIECE)
-        if not first.strip():
-            raise _bad_file("The file is empty.")
+        self._name = "UTF-16" if encoding.startswith("utf-16") else "UTF-8"
+        self._decoder = codecs.getincrementaldecoder(encoding)(
+            "surrogateescape" if self._name == "UTF-8" else "contact-file-not-text")
+        first = stream.read(PIECE) if head is None else head
+        if not first.strip(b"\x00\t\n\r \xef\xbb\xbf\xff\xfe"):
+            raise bad_file("The file is empty.")
         self._first = first
 
     def __iter__(self) -> Iterator[str]:
@@ -68,8 +77,8 @@ class CsvLines:
         first = self.position == len(data)
         text_ = self._decoder.decode(data, final=not data)
         if first:
-            if _NOT_UTF8.search(text_):
-                raise _bad_file("The file is not UTF-8 text.")
+            if _NOT_TEXT.search(text_):
+                raise bad_file(f"The file is not {self._name} text.")
             text_ = text_.removeprefix("\ufeff")
         return text_, not data
 
@@ -94,19 +103,19 @@ class CsvLines:
             too_long = [i for i, line in enumerate(lines) if len(line) > LINE_MAX] \
                 if lines and max(map(len, lines)) > LINE_MAX else []
             if lines:
-                yield self._hand_on(lines, too_long, not_utf8=bool(_NOT_UTF8.search(text_)))
+                yield self._hand_on(lines, too_long, not_text=bool(_NOT_TEXT.search(text_)))
             if final:
                 if skipping:
                     yield self._hand_on(["\n"], too_long=[0])
                 return
 
-    def _hand_on(self, lines: list[str], too_long: list[int], not_utf8: bool = False) -> list[str]:
+    def _hand_on(self, lines: list[str], too_long: list[int], not_text: bool = False) -> list[str]:
         for i in too_long:
             lines[i] = "\n"
             self.bad.append((self._line + i + 1, f"The line is longer than {LINE_MAX:,} characters."))
-        if not_utf8:
-            self.bad.extend((self._line + i + 1, "The line is not UTF-8 text.")
-                            for i, line in enumerate(lines) if _NOT_UTF8.search(line))
+        if not_text:
+            self.bad.extend((self._line + i + 1, f"The line is not {self._name} text.")
+                            for i, line in enumerate(lines) if _NOT_TEXT.search(line))
             if len(self.bad) > 1:
                 self.bad = deque(sorted(self.bad))
         self._line += len(lines)
@@ -136,24 +145,19 @@ class Block:
         return list(zip(self.problem_lines[:first], self.problem_messages[:first]))
 
 
-def read_blocks(stream: BinaryIO) -> Iterator[Block]:
-    """The file's records after the header, by blocks of at most CHUNK lines
-    and about CHUNK_BYTES. An empty file, one that does not start as UTF-8
-    text, or a header that is not `name,company,email,source,phones` (in any
-    order) is a 422 at once, before anything is read further."""
-    lines = CsvLines(stream)
-    reader = csv.reader(lines)
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except (csv.Error, StopIteration, UnreadableFile):
-        header = []
-    if sorted(header) != sorted(CSV_HEADER):
-        raise _bad_file("The first line must be the header " + ",".join(CSV_HEADER) + ".")
-    lines.take_bad(reader.line_num)
-    return _blocks(reader, lines, [header.index(name) for name in CSV_HEADER])
+def csv_blocks(reader, lines: TextLines, width: int, order: list[int] | None = None,
+               mapper: Callable[[list[str]], list] | None = None) -> Iterator[Block]:
+    """The records after the header (read already) of a CSV file of `width`
+    columns, by blocks of at most CHUNK lines and about CHUNK_BYTES. Our own
+    CSV (no `mapper`) has exactly five columns, taken in `order`; any other
+    goes through `mapper` (`contact_files.mapping`), which makes a record of
+    a line's fields, padded to `width` when shorter."""
+    if mapper is not None:
+        return _mapped_blocks(reader, lines, width, mapper)
+    return _blocks(reader, lines, order or list(range(width)))
 
 
-def _blocks(reader, lines: CsvLines, order: list[int]) -> Iterator[Block]:
+def _blocks(reader, lines: TextLines, order: list[int]) -> Iterator[Block]:
     # One pass of this loop per line of the file: a 64 MB file may have 13
     # million, so it does as little as it can (and most of it in C).
     width, reorder = len(CSV_HEADER), order != list(range(len(CSV_HEADER)))
@@ -192,3 +196,37 @@ def _blocks(reader, lines: CsvLines, order: list[int]) -> Iterator[Block]:
     if records or failed:
         yield Block(records, failed, why, lines.position)
 
+
+
+def _mapped_blocks(reader, lines: TextLines, width: int, mapper) -> Iterator[Block]:
+    records, failed, why, started, line = [], [], [], lines.position, reader.line_num
+    while True:
+        try:
+            for fields in reader:
+                start, line = line + 1, reader.line_num
+                lines.record_position = lines.position
+                if lines.bad and lines.bad[0][0] <= line:
+                    failed.append(start)
+                    why.append(lines.take_bad(line))
+                elif len(fields) > width and "".join(fields[width:]).strip():
+                    failed.append(start)
+                    why.append(f"Expected {width} fields, found {len(fields)}.")
+                elif fields:
+                    if len(fields) < width:
+                        fields += [""] * (width - len(fields))
+                    records.append((start, mapper(fields)))
+                if len(records) + len(failed) >= CHUNK or lines.position - started >= CHUNK_BYTES:
+                    yield Block(records, failed, why, lines.position)
+                    records, failed, why, started = [], [], [], lines.position
+            break
+        except csv.Error as err:
+            start, line = line + 1, reader.line_num
+            failed.append(start)
+            why.append(f"Not a readable CSV line ({err}).")
+            lines.take_bad(line)
+        except UnreadableFile as err:
+            failed.append(line + 1)
+            why.append(f"{err} The file was not read from this line on.")
+            break
+    if records or failed:
+        yield Block(records, failed, why, lines.position)

@@ -24,10 +24,16 @@ WORKER_CACHE_MAX = 20_000
 _check_email = validate.Email()
 
 
-def _clean_fields(fields: list[str]) -> tuple | str | None:
+def _clean_fields(fields: list) -> tuple | str | None:
     """(name, company, email, source, raw phones), why the line is unusable,
     or None for a blank line (the trailing ",,,," of spreadsheets): the API
-    schema's rules without its per-row cost."""
+    schema's rules without its per-row cost. `fields`: five strings, the
+    phones separated by `;` (our CSV), or the phones already a list (any
+    other format: `contact_files`)."""
+    phones = fields[4]
+    if not isinstance(phones, str):  # a list: its numbers checked like the other fields
+        fields, phones = fields[:4], ";".join(p for p in phones if p)
+        fields.append(phones)
     if any("\x00" in f for f in fields):
         return "Must not contain NUL characters."
     name, company, email, source, phones = (f.strip() for f in fields)

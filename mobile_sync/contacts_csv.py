@@ -1,9 +1,11 @@
-"""Importing contacts from a CSV file, in bulk, streamed.
+"""Importing contacts from a file, in bulk, streamed: our CSV, the CSV
+exports of Google Contacts, Outlook, HubSpot and Pipedrive, vCard and .xlsx,
+the format told from the content (`contact_files`).
 
 100,000 lines must import in seconds, and a file of any size in bounded
 memory. The file is read a piece at a time and imported by blocks of lines
-(`contact_csv_file`); nothing grows with the file but counters and the first
-ERRORS_SHOWN problems. Lines are cleaned and their numbers normalised by
+(`contact_csv_file`, `contact_files`); nothing grows with the file but
+counters and the first ERRORS_SHOWN problems. Lines are cleaned and their numbers normalised by
 worker processes for a large file (`contact_csv_rows`), and each block's new
 contacts are stored in bulk (`store.contact_import`: nothing per line on the
 database).
@@ -11,7 +13,8 @@ database).
 Each block is committed by the caller's `checkpoint` before the next is read:
 what was accepted stays if a later line, the record limit or the process
 fails; importing the file again adds only the rest (duplicates are found in
-the database). On SQLite, the one write lock is free between blocks.
+the database). On SQLite, the one write lock is free between blocks. A
+dry run does all of it but store, and says what would be.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from typing import BinaryIO, Callable, Iterator
 
 from sqlalchemy import exists, select
 
-from mobile_sync.contact_csv_file import Block, read_blocks
+from mobile_sync.contact_csv_file import Block
+from mobile_sync.contact_files import open_contact_file
 from mobile_sync.contact_csv_rows import default_workers, prepared_blocks
 from mobile_sync.contacts import check_active_user, check_owner
 from mobile_sync.errors import ServiceError
@@ -33,12 +37,13 @@ from mobile_sync.store.contact_import import (
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.store.models import Contact, ErasedNumber, Organization, User
 
-__all__ = ["ImportReport", "default_workers", "import_contacts_csv", "import_owner"]
+__all__ = ["ImportReport", "default_workers", "import_contact_file", "import_owner"]
 
 ERRORS_SHOWN = 1000
 ANALYZE_MIN = 10_000  # contacts imported at once
 ERASED_CHUNK = 5_000  # numbers per look-up of erased ones
 TRANSACTION_MAX = 5_000  # contacts stored in one transaction at most
+DRY_RUN_KEYS_MAX = 500_000  # a dry run's (name, number) keys kept to find duplicates across blocks
 WRITER_GAP_S = 0.1  # SQLite: how long the write lock stays free between transactions (see _Checkpoints)
 TRANSACTION_S = 0.2  # SQLite: about how long one of the import's transactions holds the write lock
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -46,10 +51,25 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 @dataclass
 class ImportReport:
+    """`imported`: contacts stored (in a dry run: that would be); `duplicates`
+    (also answered as `merged`): lines that are contacts already, by name and
+    number, not stored again; `failed` (also `skipped`): lines not imported,
+    the first ERRORS_SHOWN listed in `errors` by line."""
     imported: int = 0
     duplicates: int = 0
     failed: int = 0
     errors: list = field(default_factory=list)
+    format: str | None = None
+    mapping: dict = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def merged(self) -> int:
+        return self.duplicates
+
+    @property
+    def skipped(self) -> int:
+        return self.failed
 
     def fail(self, line: int, message: str) -> None:
         self.failed += 1
@@ -118,31 +138,54 @@ def _erased(session, organization_id: int, numbers: set[str], hash_key: str) -> 
     return found
 
 
-def import_contacts_csv(session, *, org: Organization, stream: BinaryIO, owner_id: int | None,
+def import_contact_file(session, *, org: Organization, stream: BinaryIO, owner_id: int | None,
                         region: str | None, hash_key: str, now: datetime, workers: int = 1,
                         checkpoint: Callable[[], None] | None = None, size: int | None = None,
-                        progress: Progress | None = None) -> ImportReport:
-    """Import a CSV of contacts (header `name,company,email,source,phones`,
-    phones separated by `;`) read from the binary `stream`. A bad line is
-    reported by its line number and the rest are imported. A line whose
-    (name, first number) is already a contact, in the database or earlier in
-    the file, is a duplicate, so importing the same file again adds nothing.
+                        progress: Progress | None = None, mapping: dict | None = None,
+                        dry_run: bool = False) -> ImportReport:
+    """Import a file of contacts read from the binary `stream`, its format
+    detected from its content (`contact_files`), its columns read with
+    `mapping` (column → field) when given, else the detected one. A file that
+    cannot be imported at all is refused (422) before anything is stored. A
+    bad line is reported by its line number (a card by its BEGIN line, a
+    worksheet's row by its number) and the rest are imported. A line whose
+    name is already a contact's holding one of its numbers, in the database
+    or earlier in the file, is a duplicate (`merged`: not created twice), so
+    importing the same file again adds nothing. `dry_run`: everything but
+    storing (`checkpoint` runs only before the file is read).
     A number erased at its owner's request fails its line rather than bring
     the person back. `checkpoint` (the caller's commit) runs before the file is
     read and after each block stored. Over the plan's record limit, the block
     that would cross it and the rest of the file are not imported (403);
     earlier blocks stay. `size`: the file's bytes, if known (for `progress`,
     and to fork workers for a large file from its first block)."""
-    report = ImportReport()
-    blocks = read_blocks(stream)
+    if checkpoint is not None:
+        checkpoint()  # the request's own writes: the file is read (an .xlsx received whole) holding no lock
+    opened = open_contact_file(stream, mapping, size)
+    try:
+        return _import(session, opened, org=org, owner_id=owner_id, region=region, hash_key=hash_key, now=now,
+                       workers=workers, checkpoint=None if dry_run else checkpoint, size=size, progress=progress,
+                       dry_run=dry_run)
+    finally:
+        opened.close()
+
+
+def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, checkpoint, size, progress,
+            dry_run) -> ImportReport:
+    report = ImportReport(format=opened.format, mapping=opened.mapping, dry_run=dry_run)
+    carried: set | None = set() if dry_run else None  # a dry run's keys of earlier blocks (nothing stored)
     has_contacts = session.execute(select(exists().where(Contact.organization_id == org.id))).scalar()
     any_erased = session.execute(select(exists().where(ErasedNumber.organization_id == org.id))).scalar()
     limit = plan_limit(org, "record_limit")
     headroom = None if limit is None else limit - record_count(session, org.id)
     checkpoints = _Checkpoints(session, checkpoint)
     checkpoints.commit()  # the request's own writes: the file is read without holding a lock
-    for block, contacts, problems in prepared_blocks(blocks, region_for(region, org.region), workers, size):
-        if contacts:
+    for block, contacts, problems in prepared_blocks(opened.blocks, region_for(region, org.region), workers, size):
+        if contacts and dry_run:
+            new = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts, any_erased,
+                                carried)
+            report.imported += len(new)
+        elif contacts:
             checkpoints.wait_turn()
             new = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts, any_erased)
             if headroom is not None and report.imported + len(new) > headroom:
@@ -155,31 +198,35 @@ def import_contacts_csv(session, *, org: Organization, stream: BinaryIO, owner_i
         report.fail_lines(block, problems)
         if progress:
             progress("importing", block.position, max(size or 0, block.position))
-    if report.imported >= ANALYZE_MIN:
+    if report.imported >= ANALYZE_MIN and not dry_run:
         analyse_after_import(session)  # as after any bulk load
     return report
 
 
 def _new_contacts(session, organization_id: int, contacts: list[tuple], problems: list, report: ImportReport,
-                  hash_key: str, has_contacts: bool, any_erased: bool) -> list[tuple]:
+                  hash_key: str, has_contacts: bool, any_erased: bool, carried: set | None = None) -> list[tuple]:
     """The block's contacts that are neither erased (those fail their line) nor
-    duplicates (counted) of a contact in the database or earlier in the block;
-    earlier blocks are in the database already."""
-    erased = _erased(session, organization_id, {p[0] for c in contacts for p in c[5]}, hash_key) \
-        if any_erased else set()
-    seen_keys = existing_contact_keys(session, organization_id, {c[5][0][0] for c in contacts}) \
-        if has_contacts else set()
+    duplicates (counted) of a contact in the database or earlier in the block:
+    a contact of the same name (any case) holding one of its numbers. Earlier
+    blocks are in the database already, or, in a dry run, in `carried`."""
+    numbers = {p[0] for c in contacts for p in c[5]}
+    erased = _erased(session, organization_id, numbers, hash_key) if any_erased else set()
+    seen_keys = existing_contact_keys(session, organization_id, numbers) if has_contacts else set()
+    earlier = carried or ()
     new = []
     for contact in contacts:
         if erased and any(phone[0] in erased for phone in contact[5]):
             problems.append((contact[0], "phones: a number on this line was erased at the person's request."))
             continue
-        key = (contact[1].lower(), contact[5][0][0])
-        if key in seen_keys:
+        name = contact[1].lower()
+        keys = [(name, phone[0]) for phone in contact[5]]
+        if any(key in seen_keys or key in earlier for key in keys):
             report.duplicates += 1
             continue
-        seen_keys.add(key)
+        seen_keys.update(keys)
         new.append(contact)
+    if carried is not None and len(carried) < DRY_RUN_KEYS_MAX:
+        carried.update((c[1].lower(), phone[0]) for c in new for phone in c[5])
     return new
 
 

@@ -1,7 +1,9 @@
-"""`flask import-contacts FILE --organization ID`: the API's CSV import, from a shell."""
+"""`flask import-contacts FILE --organization ID`: the API's contact import
+(CSV, Google/Outlook/HubSpot/Pipedrive CSV, vCard, .xlsx), from a shell."""
 from __future__ import annotations
 
 import io
+import json
 import os
 
 import click
@@ -13,13 +15,25 @@ def register_contacts_cli(app: Flask) -> None:
     @click.argument("file", type=click.File("rb"))
     @click.option("--organization", "organization_id", type=int, required=True, help="organisation id")
     @click.option("--owner", "owner_id", type=int, default=None, help="user id owning the contacts (default: none)")
-    def import_contacts(file, organization_id, owner_id):
-        """Import CRM contacts from a CSV file (header name,company,email,source,phones)."""
-        from mobile_sync.contacts_csv import default_workers, import_contacts_csv, import_owner
+    @click.option("--mapping", default=None, help='JSON object, column -> field, e.g. {"Cell": "phones"}')
+    @click.option("--dry-run", is_flag=True, help="read the whole file and say what would be imported; store nothing")
+    def import_contacts(file, organization_id, owner_id, mapping, dry_run):
+        """Import CRM contacts from a file: our CSV (name,company,email,source,phones), a Google, Outlook,
+        HubSpot or Pipedrive CSV export, vCard or .xlsx; the format is told from the content."""
+        from marshmallow import ValidationError
+
+        from mobile_sync.contacts_csv import default_workers, import_contact_file, import_owner
         from mobile_sync.errors import ServiceError
         from server.clock import now
         from server.extensions import db
         from mobile_sync.store.models import Organization
+        from schemas.contacts import ImportMapping
+
+        if mapping is not None:
+            try:
+                mapping = ImportMapping().deserialize(mapping)
+            except ValidationError as err:
+                raise click.BadParameter(" ".join(err.messages), param_hint="--mapping")
 
         org = db.session.get(Organization, organization_id)
         if org is None:
@@ -45,18 +59,23 @@ def register_contacts_cli(app: Flask) -> None:
         try:
             owner = import_owner(db.session, organization_id, None, owner_id)
             # Streamed, and committed block by block: a failure keeps what was imported before it.
-            report = import_contacts_csv(db.session, org=org, stream=file, owner_id=owner, region=None,
+            report = import_contact_file(db.session, org=org, stream=file, owner_id=owner, region=None,
                                          hash_key=app.config["HASH_KEY"], now=now(), checkpoint=db.session.commit,
-                                         size=size, progress=progress if size else None,
+                                         size=size, progress=progress if size else None, mapping=mapping,
+                                         dry_run=dry_run,
                                          workers=app.config.get("CSV_IMPORT_WORKERS") or default_workers())
             db.session.commit()
         except ServiceError as err:
             db.session.rollback()
-            raise click.ClickException(err.message)
+            details = [m for messages in (err.fields or {}).values() if isinstance(messages, list)
+                       for m in messages if m != err.message]
+            raise click.ClickException(" ".join([err.message, *details[:5]]))
         finally:
             for stage in open_bars:
                 bars[stage].__exit__(None, None, None)
-        click.echo(f"imported {report.imported}, duplicates {report.duplicates}, failed {report.failed}")
+        click.echo(f"format {report.format}; mapping {json.dumps(report.mapping, ensure_ascii=False)}")
+        click.echo(("dry run: would import " if dry_run else "imported ") +
+                   f"{report.imported}, duplicates {report.duplicates}, failed {report.failed}")
         for error in report.errors:
             click.echo(f"line {error['line']}: {error['message']}", err=True)
         if report.failed > len(report.errors):

@@ -19,7 +19,8 @@ from server.extensions import db
 bp = Blueprint("contacts", __name__, url_prefix="/api/v1")
 
 CSV_IMPORT_MAX_BYTES = 64 * 1024 * 1024
-CSV_TYPES = ("text/csv", "application/csv")
+# Bodies that are not a file: the format of one is told from its content, whatever its type.
+REFUSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
 @operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema,
@@ -65,19 +66,32 @@ def _import_limit() -> int:
 @operation(bp, "/contacts/import", "POST", auth=USER, roles=REVIEWERS, query=ContactImportQuerySchema,
            response=ContactImportResultSchema, request_content_type="text/csv", max_body_bytes=_import_limit,
            stream_body=True,
-           audit=lambda report, _: ("contact.import", "contact", None, report.imported))
+           audit=lambda report, _: ("contact.import", "contact", None, 0 if report.dry_run else report.imported))
 def import_contacts(principal, raw_body, args):
-    """Import contacts from CSV (`name,company,email,source,phones`, phones separated by `;`).
+    """Import contacts from a file: our CSV, Google/Outlook/HubSpot/Pipedrive CSV, vCard or .xlsx.
 
-    The file is imported by blocks, each committed: a failure keeps the blocks
-    before it, and importing the file again adds only the rest."""
-    if request.mimetype not in CSV_TYPES:
-        raise ApiError(415, "unsupported_media_type", "Send the file as text/csv.")
+    The format is told from the content; the body is the file, or a
+    multipart/form-data upload with the file in `file`. `dry_run=true`
+    answers the format, the mapping and the counts, storing nothing. The
+    file is imported by blocks, each committed: a failure keeps the blocks
+    before it, and importing the file again adds only the rest; a file that
+    cannot be imported at all stores nothing."""
+    if request.mimetype in REFUSED_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       "Send the file itself as the body (text/csv, text/vcard, .xlsx) or as multipart/form-data.")
     user, config = principal.user, current_app.config
     owner_id = contacts_csv.import_owner(db.session, principal.organization_id, user, args.get("owner_id"))
-    # The body's stream (`stream_body`), read as it arrives.
-    stream = raw_body
-    return contacts_csv.import_contacts_csv(
+    # The body's stream (`stream_body`), read as it arrives, or the upload Werkzeug spooled to disk.
+    stream, size = raw_body, request.content_length
+    if request.mimetype == "multipart/form-data":
+        db.session.commit()  # the request's own writes: the upload is received holding no lock
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(422, "invalid_fields", "Send the file in a form field named file.",
+                           fields={"file": ["Missing."]})
+        stream, size = upload.stream, None
+    return contacts_csv.import_contact_file(
         db.session, org=user.organization, stream=stream, owner_id=owner_id, region=user.region,
-        hash_key=config["HASH_KEY"], now=now(), checkpoint=db.session.commit, size=request.content_length,
+        hash_key=config["HASH_KEY"], now=now(), checkpoint=db.session.commit, size=size,
+        mapping=args.get("mapping"), dry_run=args["dry_run"],
         workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())
