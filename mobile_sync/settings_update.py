@@ -40,6 +40,10 @@ def update_settings(session, org: Organization, changes: dict) -> dict:
         if problems:
             raise invalid({"tracking_numbers": problems})
         changes = {**changes, "tracking_numbers": numbers}
+    if "timezone" in changes and changes["timezone"] is None:
+        # Null: the key goes, so the zone follows the region again (a later change of region too).
+        stored.pop("timezone", None)
+        changes = {key: value for key, value in changes.items() if key != "timezone"}
     for key in STORED:
         if key in changes:
             if isinstance(changes[key], dict) and isinstance(stored.get(key), dict):

@@ -1,12 +1,24 @@
 """Organisation settings (admin)."""
 from __future__ import annotations
 
+from functools import cache
 from zoneinfo import available_timezones
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate
 
 from mobile_sync.call_types import LEAD_RULE_TYPES
 from schemas.fields import Id, NonEmptyText, Region, Text
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())  # reads the zone database: once
+
+
+def iana_zone(value: str | None) -> None:
+    """An IANA time zone name (an organisation's or a user's); None passes (it clears one)."""
+    if value is not None and value not in _zones():
+        raise ValidationError("Not an IANA time zone, e.g. Asia/Kolkata.")
+
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour.")
 
@@ -39,7 +51,8 @@ class TrackingNumberSchema(Schema):
 class SettingsSchema(Schema):
     name = NonEmptyText(200)
     region = Region()
-    timezone = Text(validate=validate.Length(max=64))
+    timezone = Text(validate=[validate.Length(max=64), iana_zone], allow_none=True,
+                    metadata={"description": "An IANA zone; null reverts to the region's (what GET shows then)."})
     auto_leads = fields.Nested(AutoLeadsSchema)
     tracking_numbers = fields.List(fields.Nested(TrackingNumberSchema), validate=validate.Length(max=500))
     campaign_devices = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^\d{1,18}$")),
@@ -52,8 +65,3 @@ class SettingsSchema(Schema):
     trial_ends_at = fields.AwareDateTime(dump_only=True)
     record_limit = fields.Integer(dump_only=True, allow_none=True)
     records = fields.Integer(dump_only=True)
-
-    @validates("timezone")
-    def _timezone(self, value, **kwargs):
-        if value not in available_timezones():
-            raise ValidationError("Not an IANA time zone, e.g. Asia/Kolkata.")
