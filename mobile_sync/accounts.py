@@ -1,4 +1,5 @@
-"""Organisations, users and their tokens: sign-up, login, roles, API keys."""
+"""Organisations, users and their tokens: sign-up, login, roles, a user's
+time zone and office hours, API keys."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mobile_sync.errors import ServiceError, conflict, forbidden, not_found
+from mobile_sync.org_settings import effective_settings
 from mobile_sync.passwords import hash_password, verify_password
 from mobile_sync.tokens import API_KEY, USER_TOKEN, new_token
 from mobile_sync.store.models import AccessToken, ApiKey, LoginFailure, Organization, RecordPhone, User
@@ -203,13 +205,14 @@ def get_user(session, user_id: int) -> User:
 
 
 def update_user(session, acting: User, user_id: int, changes: dict, now: datetime) -> User:
-    """An admin changes a teammate's role, name, region or access."""
+    """An admin changes a teammate's role, name, region, time zone, office hours or access."""
     user = get_user(session, user_id)
     if user.id == acting.id and (changes.get("role", "admin") != "admin" or changes.get("disabled")):
         raise forbidden("You cannot demote or disable yourself; ask another admin.")
     for key in ("role", "name", "region"):
         if key in changes:
             setattr(user, key, changes[key])
+    _set_hours(user, changes)
     if "phone" in changes:
         set_user_phone(session, user, changes["phone"], now)
     if "disabled" in changes:
@@ -253,18 +256,83 @@ def _customer_holding(session, organization_id: int, e164: str) -> str | None:
 
 
 def update_profile(session, user: User, changes: dict, now: datetime) -> User:
-    """The user changes their own name, region or work number."""
+    """The user changes their own name, region, work number, time zone or office hours."""
     for key in ("name", "region"):
         if key in changes:
             setattr(user, key, changes[key])
+    _set_hours(user, changes)
     if "phone" in changes:
         set_user_phone(session, user, changes["phone"], now)
     session.flush()
     return user
 
 
+def _set_hours(user: User, changes: dict) -> None:
+    """A user's own zone (an IANA name) and office hours (`mobile_sync.office_hours`),
+    as the schema loaded them; None clears either (the organisation's zone then applies)."""
+    if "timezone" in changes:
+        user.timezone = changes["timezone"]
+    if "office_hours" in changes:
+        hours = changes["office_hours"]
+        user.office_hours = None if hours is None else {
+            "days": sorted(set(hours["days"])), "start": hours["start"], "end": hours["end"]}
+
+
+def effective_timezone(user: User) -> str:
+    """The zone a user's times are read in: their own, else the organisation's in effect."""
+    return user.timezone or effective_settings(user.organization)["timezone"]
+
+
 def list_users(session) -> list[User]:
     return list(session.execute(select(User).order_by(User.id)).scalars())
+
+
+@dataclass(frozen=True)
+class Teammate:
+    """A user as the team's lists show them: the account, and when any of
+    their tokens, browser sessions or phones was last used (to the nearest
+    `store.credentials.TOUCH_EVERY`; None when never). Reads through to the
+    user's own fields."""
+
+    user: User
+    last_active_at: datetime | None
+
+    def __getattr__(self, name: str):
+        if name == "user":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.user, name)
+
+
+def last_active(session, organization_id: int, user_ids: list[int] | None = None) -> dict[int, datetime]:
+    """{user id: the latest use of any of their tokens} for the organisation's
+    users (only `user_ids` when given); users whose tokens were never used are absent."""
+    query = (select(AccessToken.user_id, func.max(AccessToken.last_used_at))
+             .where(AccessToken.organization_id == organization_id, AccessToken.last_used_at.is_not(None))
+             .group_by(AccessToken.user_id))
+    if user_ids is not None:
+        query = query.where(AccessToken.user_id.in_(user_ids))
+    return dict(session.execute(query).all())
+
+
+def _page_of(session, query, page: int, limit: int) -> tuple[list, int | None]:
+    rows = list(session.execute(query.offset((page - 1) * limit).limit(limit + 1)).scalars())
+    return rows[:limit], (page + 1 if len(rows) > limit else None)
+
+
+def users_page(session, organization_id: int, *, page: int = 1,
+               limit: int = 50) -> tuple[list[Teammate], int | None]:
+    """The organisation's users in the order they joined, `limit` a page, each
+    with when they were last active; and the next page's number, or None."""
+    users, next_page = _page_of(session, select(User).where(User.organization_id == organization_id)
+                                .order_by(User.id), page, limit)
+    active = last_active(session, organization_id, [user.id for user in users]) if users else {}
+    return [Teammate(user, active.get(user.id)) for user in users], next_page
+
+
+def get_teammate(session, user_id: int) -> Teammate:
+    """One user of the caller's organisation with when they were last active; 404 for anyone else."""
+    user = get_user(session, user_id)
+    return Teammate(user, last_active(session, user.organization_id, [user.id]).get(user.id))
 
 
 def create_api_key(session, *, organization_id: int, created_by: int, name: str) -> tuple[ApiKey, str]:
@@ -286,6 +354,13 @@ def revoke_api_key(session, key_id: int, now: datetime) -> None:
 
 def list_api_keys(session) -> list[ApiKey]:
     return list(session.execute(select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)).scalars())
+
+
+def api_keys_page(session, organization_id: int, *, page: int = 1,
+                  limit: int = 50) -> tuple[list[ApiKey], int | None]:
+    """The organisation's keys not revoked, oldest first, `limit` a page; and the next page's number, or None."""
+    return _page_of(session, select(ApiKey).where(ApiKey.organization_id == organization_id,
+                                                  ApiKey.revoked_at.is_(None)).order_by(ApiKey.id), page, limit)
 
 
 def revoke_token(session, token_hash: str, now: datetime) -> None:

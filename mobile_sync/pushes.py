@@ -1,11 +1,15 @@
 """Queueing pushes to a user's phones: one recorded message per device,
-with only opaque or sealed values (see `mobile_sync.push_payloads`)."""
+with only opaque or sealed values (see `mobile_sync.push_payloads`); and
+reading back what was recorded (the push sink)."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from mobile_sync.push_payloads import NOTICE_TTL_S, SealError, build_data, collapse_key
+from mobile_sync.store.models import PushMessage
 from mobile_sync.store.push_messages import devices_of, insert_message
 
 
@@ -39,3 +43,13 @@ def queue_push(session, *, organization_id: int, user_ids, kind: str, context: d
         if row["status"] == "queued":
             to_send.append(message_id)
     return push_id, to_send
+
+
+def recorded_pushes(session, organization_id: int, *, page: int = 1,
+                    limit: int = 50) -> tuple[list[PushMessage], int | None]:
+    """The organisation's recorded pushes (sent, or what would have been), newest
+    first, `limit` a page; and the next page's number, or None."""
+    rows = list(session.execute(
+        select(PushMessage).where(PushMessage.organization_id == organization_id).order_by(PushMessage.id.desc())
+        .offset((page - 1) * limit).limit(limit + 1)).scalars())
+    return rows[:limit], (page + 1 if len(rows) > limit else None)

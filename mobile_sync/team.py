@@ -1,6 +1,6 @@
 """The team console's reads and the one invite action the invites module
-lacks: teammates with their phones and latest sign-in, pending invites,
-resending an invite, and the phones with consent per scope.
+lacks: teammates with their phones and when they were last active, pending
+invites, resending an invite, and the phones with consent per scope.
 
 Reads use the ORM through the caller's session, so the request's tenancy
 filter applies as well as the explicit organisation filter.
@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from mobile_sync import devices, invites
-from mobile_sync.accounts import list_users
+from mobile_sync.accounts import last_active, list_users
 from mobile_sync.errors import not_found
-from mobile_sync.store.models import AccessToken, ConsentState, Device, Invite, User
+from mobile_sync.store.models import ConsentState, Device, Invite, User
 
 CONSENT_SCOPES = ("contacts", "call_log")
 DEVICE_PAGE = 200  # list_devices' largest page
@@ -27,29 +27,38 @@ class Member:
 
     user: User
     devices: int
-    # No request log is kept per user: the newest token made for them (a
-    # sign-in, an accepted invite, a phone's registration) is the latest activity known.
-    last_sign_in: datetime | None
+    # When any of their tokens, browser sessions or phones last opened a
+    # request (to the nearest `store.credentials.TOUCH_EVERY`); None: never.
+    last_active_at: datetime | None
 
 
 def team_members(session, organization_id: int) -> list[Member]:
-    """Every user of the organisation, with their registered phones and latest sign-in."""
+    """Every user of the organisation, with their registered phones and when they were last active."""
     phones = dict(session.execute(
         select(Device.user_id, func.count()).where(Device.organization_id == organization_id,
                                                    Device.revoked_at.is_(None)).group_by(Device.user_id)).all())
-    signed_in = dict(session.execute(
-        select(AccessToken.user_id, func.max(AccessToken.created_at))
-        .where(AccessToken.organization_id == organization_id).group_by(AccessToken.user_id)).all())
-    return [Member(user, phones.get(user.id, 0), signed_in.get(user.id))
+    active = last_active(session, organization_id)
+    return [Member(user, phones.get(user.id, 0), active.get(user.id))
             for user in list_users(session) if user.organization_id == organization_id]
+
+
+def _pending(organization_id: int, now: datetime):
+    return (select(Invite).where(Invite.organization_id == organization_id, Invite.accepted_at.is_(None),
+                                 Invite.withdrawn_at.is_(None), Invite.email.is_not(None), Invite.expires_at > now)
+            .order_by(Invite.id))
 
 
 def pending_invites(session, organization_id: int, now: datetime) -> list[Invite]:
     """Invites still waiting to be accepted: not used, withdrawn or expired; oldest first."""
-    return list(session.execute(
-        select(Invite).where(Invite.organization_id == organization_id, Invite.accepted_at.is_(None),
-                             Invite.withdrawn_at.is_(None), Invite.email.is_not(None), Invite.expires_at > now)
-        .order_by(Invite.id)).scalars())
+    return list(session.execute(_pending(organization_id, now)).scalars())
+
+
+def pending_invites_page(session, organization_id: int, now: datetime, *, page: int = 1,
+                         limit: int = 50) -> tuple[list[Invite], int | None]:
+    """The pending invites (as `pending_invites`), `limit` a page; and the next page's number, or None."""
+    rows = list(session.execute(_pending(organization_id, now).offset((page - 1) * limit).limit(limit + 1))
+                .scalars())
+    return rows[:limit], (page + 1 if len(rows) > limit else None)
 
 
 def resend_invite(session, *, inviter: User, invite_id: int, now: datetime, ttl_hours: int) -> invites.NewInvite:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from mobile_sync.accounts import effective_timezone
 from mobile_sync.roles import ROLES
 from schemas.fields import ROLE, Email, NonEmptyText, Region, Text
+from schemas.lists import ListQuerySchema
+from schemas.settings import BusinessHoursSchema, iana_zone
 
 PASSWORD = Text(required=True, load_only=True, validate=validate.Length(min=10, max=256))
 
@@ -66,6 +69,17 @@ class LoginSchema(Schema):
     password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=256))
 
 
+TIMEZONE = "The user's own IANA zone, e.g. Asia/Kolkata; null: the organisation's applies."
+OFFICE_HOURS = ("When the user works, read in their zone: `days` a window starts on (0 = Monday), `start` and "
+                "`end` as HH:MM; an `end` at or before `start` runs past midnight. Null: not set.")
+
+
+def TimeZone(**kwargs) -> Text:
+    """A user's own zone: an IANA name, or null to use the organisation's."""
+    return Text(allow_none=True, validate=[validate.Length(max=64), iana_zone],
+                metadata={"description": TIMEZONE}, **kwargs)
+
+
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String()
@@ -74,7 +88,24 @@ class UserSchema(Schema):
     organization_id = fields.Integer()
     region = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True, metadata={"description": TIMEZONE})
+    effective_timezone = fields.Function(effective_timezone, metadata={
+        "type": "string", "description": "The zone the user's times are read in: `timezone`, else the "
+                                         "organisation's in effect (GET /settings)."})
+    office_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={"description": OFFICE_HOURS})
     created_at = fields.AwareDateTime()
+    last_active_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "In GET /users and GET /users/{id}: the latest request of any of the user's tokens, "
+                       "browser sessions or phones, to the nearest five minutes; null when none yet."})
+
+
+class UserListQuerySchema(ListQuerySchema):
+    """Teammates in the order they joined."""
+
+
+class UserListSchema(Schema):
+    items = fields.List(fields.Nested(UserSchema))
+    next_page = fields.Integer(allow_none=True)
 
 
 class LoginResultSchema(Schema):
@@ -89,6 +120,8 @@ class UserUpdateSchema(Schema):
     name = NonEmptyText(200)
     region = Region(allow_none=True)
     phone = Text(allow_none=True, validate=validate.Length(max=64), metadata={"description": OWN_PHONE})
+    timezone = TimeZone()
+    office_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={"description": OFFICE_HOURS})
     disabled = fields.Boolean()
 
 
@@ -109,6 +142,27 @@ class InviteCreatedSchema(Schema):
     invite_id = fields.Integer(required=True)
     expires_at = fields.AwareDateTime(required=True)
     delivery = fields.String(metadata={"description": "sent, written to outbox, or failed"})
+
+
+class InviteListQuerySchema(ListQuerySchema):
+    """Pending invites, oldest first."""
+
+
+class InviteSchema(Schema):
+    """An invite not yet accepted, withdrawn or expired."""
+
+    invite_id = fields.Integer(attribute="id")
+    email = fields.String()
+    role = fields.String()
+    created_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    delivery = fields.String(metadata={"description": "The e-mail: pending, sent, outbox (written to the "
+                                                      "outbox: no mail server is set up) or failed"})
+
+
+class InviteListSchema(Schema):
+    items = fields.List(fields.Nested(InviteSchema))
+    next_page = fields.Integer(allow_none=True)
 
 
 class InviteAcceptSchema(Schema):
@@ -185,3 +239,12 @@ class ApiKeySchema(Schema):
     prefix = fields.String()
     created_at = fields.AwareDateTime()
     key = fields.String(metadata={"description": "Shown once, at creation"})
+
+
+class ApiKeyListQuerySchema(ListQuerySchema):
+    """Keys not revoked, oldest first."""
+
+
+class ApiKeyListSchema(Schema):
+    items = fields.List(fields.Nested(ApiKeySchema))
+    next_page = fields.Integer(allow_none=True)

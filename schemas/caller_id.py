@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.fields import MAX_ID, Text
+from schemas.lists import ListQuerySchema
 
 
 class CallerIdQuerySchema(Schema):
@@ -91,6 +92,10 @@ class PushRecordSchema(Schema):
     error = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     sent_at = fields.AwareDateTime(allow_none=True)
+
+
+class PushListQuerySchema(ListQuerySchema):
+    """Recorded pushes, newest first."""
 
 
 class PushListSchema(Schema):

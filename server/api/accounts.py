@@ -4,18 +4,18 @@ from __future__ import annotations
 from typing import Callable
 
 from flask import Blueprint, current_app, request
-from marshmallow import Schema, fields
 
-from mobile_sync import accounts, invites, password_reset
+from mobile_sync import accounts, invites, password_reset, team
 from mobile_sync.accounts import LoginLimits
 from mobile_sync.errors import ServiceError
 from mobile_sync.roles import ADMINS, REVIEWERS
 from mobile_sync.sign_ins import end_sign_ins
 from schemas.accounts import (
     INVITE_RESPONSES, LOGIN_RESPONSES, OWN_PHONE_RESPONSES, RESET_CONFIRM_RESPONSES, RESET_RESPONSES,
-    SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeySchema, InviteAcceptedSchema, InviteAcceptSchema,
-    InviteCreatedSchema, InviteCreateSchema, LoginResultSchema, LoginSchema, MessageSchema,
-    PasswordResetConfirmSchema, PasswordResetRequestSchema, SignupResultSchema, SignupSchema, UserSchema,
+    SIGNUP_RESPONSES, ApiKeyCreateSchema, ApiKeyListQuerySchema, ApiKeyListSchema, ApiKeySchema,
+    InviteAcceptedSchema, InviteAcceptSchema, InviteCreatedSchema, InviteCreateSchema, InviteListQuerySchema,
+    InviteListSchema, LoginResultSchema, LoginSchema, MessageSchema, PasswordResetConfirmSchema,
+    PasswordResetRequestSchema, SignupResultSchema, SignupSchema, UserListQuerySchema, UserListSchema, UserSchema,
     UserUpdateSchema,
 )
 from server.api.routing import after_commit, operation
@@ -25,16 +25,6 @@ from server.extensions import db
 from server.mail import send_email, send_email_soon
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
-
-
-class UserListSchema(Schema):
-    items = fields.List(fields.Nested(UserSchema))
-    next_page = fields.Integer(allow_none=True)
-
-
-class ApiKeyListSchema(Schema):
-    items = fields.List(fields.Nested(ApiKeySchema))
-    next_page = fields.Integer(allow_none=True)
 
 
 @operation(bp, "/signup", "POST", auth=PUBLIC, body=SignupSchema, response=SignupResultSchema, status=201,
@@ -106,27 +96,35 @@ def logout_everywhere(principal):
 
 @operation(bp, "/me", "GET", auth=USER, response=UserSchema)
 def me(principal):
-    """The signed-in user."""
+    """The signed-in user, with their time zone and office hours."""
     return principal.user
 
 
-@operation(bp, "/users", "GET", auth=USER, roles=REVIEWERS, response=UserListSchema)
-def list_users(principal):
-    """Teammates of the organisation."""
-    return {"items": accounts.list_users(db.session), "next_page": None}
+@operation(bp, "/users", "GET", auth=USER, roles=REVIEWERS, query=UserListQuerySchema, response=UserListSchema)
+def list_users(principal, args):
+    """Teammates of the organisation in the order they joined, with when each was last active."""
+    items, next_page = accounts.users_page(db.session, principal.organization_id, **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/users/<int:user_id>", "GET", auth=USER, roles=REVIEWERS, response=UserSchema)
 def get_user(principal, user_id):
-    """One teammate."""
-    return accounts.get_user(db.session, user_id)
+    """One teammate, with when they were last active."""
+    return accounts.get_teammate(db.session, user_id)
 
 
 @operation(bp, "/users/<int:user_id>", "PATCH", auth=USER, roles=ADMINS, body=UserUpdateSchema,
            response=UserSchema, responses=OWN_PHONE_RESPONSES)
 def update_user(principal, body, user_id):
-    """Change a teammate's role, name, region, or disable the account."""
+    """Change a teammate's role, name, region, time zone or office hours, or disable the account."""
     return accounts.update_user(db.session, principal.user, user_id, body, now())
+
+
+@operation(bp, "/invites", "GET", auth=USER, roles=ADMINS, query=InviteListQuerySchema, response=InviteListSchema)
+def list_invites(principal, args):
+    """Pending invites (not accepted, withdrawn or expired), oldest first."""
+    items, next_page = team.pending_invites_page(db.session, principal.organization_id, now(), **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/invites", "POST", auth=USER, roles=ADMINS, body=InviteCreateSchema,
@@ -166,10 +164,11 @@ def accept_invite(principal, body):
     return {"user_id": user.id, "token": token}
 
 
-@operation(bp, "/api-keys", "GET", auth=USER, roles=ADMINS, response=ApiKeyListSchema)
-def list_api_keys(principal):
-    """The organisation's active integration keys (without the keys)."""
-    return {"items": accounts.list_api_keys(db.session), "next_page": None}
+@operation(bp, "/api-keys", "GET", auth=USER, roles=ADMINS, query=ApiKeyListQuerySchema, response=ApiKeyListSchema)
+def list_api_keys(principal, args):
+    """The organisation's active integration keys (without the keys), oldest first."""
+    items, next_page = accounts.api_keys_page(db.session, principal.organization_id, **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/api-keys", "POST", auth=USER, roles=ADMINS, body=ApiKeyCreateSchema, response=ApiKeySchema,

@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app
-from sqlalchemy import select
 
 from mobile_sync.caller_id import lookup_caller
 from mobile_sync.directory import directory_delta
+from mobile_sync.pushes import recorded_pushes
 from mobile_sync.ringing import ring_for_user, ring_from_telephony
 from mobile_sync.roles import ADMINS
 from schemas.caller_id import (
-    CallerIdQuerySchema, CallerIdSchema, DirectoryQuerySchema, DirectorySchema, PushAcceptedSchema, PushListSchema,
-    RingingSchema, TelephonyRingingSchema,
+    CallerIdQuerySchema, CallerIdSchema, DirectoryQuerySchema, DirectorySchema, PushAcceptedSchema,
+    PushListQuerySchema, PushListSchema, RingingSchema, TelephonyRingingSchema,
 )
 from server.api.routing import after_commit, operation
 from server.auth import ANY, API_KEY_AUTH, DEVICE, USER
 from server.clock import now
 from server.extensions import db
-from mobile_sync.store.models import Organization, PushMessage
+from mobile_sync.store.models import Organization
 from server.push_dispatch import send_now
 
 bp = Blueprint("caller_id", __name__, url_prefix="/api/v1")
@@ -78,8 +78,9 @@ def directory(principal, args):
     return directory_delta(db.session, principal.organization_id, args["cursor"])
 
 
-@operation(bp, "/push-sink", "GET", auth=USER, roles=ADMINS, response=PushListSchema, audit="push.list")
-def push_sink(principal):
-    """The latest 100 pushes recorded (what was, or would have been, sent)."""
-    rows = db.session.execute(select(PushMessage).order_by(PushMessage.id.desc()).limit(100)).scalars().all()
-    return {"items": rows, "next_page": None}
+@operation(bp, "/push-sink", "GET", auth=USER, roles=ADMINS, query=PushListQuerySchema, response=PushListSchema,
+           audit="push.list")
+def push_sink(principal, args):
+    """The pushes recorded (what was, or would have been, sent), newest first."""
+    items, next_page = recorded_pushes(db.session, principal.organization_id, **args)
+    return {"items": items, "next_page": next_page}

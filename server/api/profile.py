@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
-from marshmallow import Schema, validate
+from marshmallow import Schema, fields, validate
 
 from mobile_sync.accounts import LoginLimits, check_password, update_profile
 from mobile_sync.errors import ServiceError
 from mobile_sync.sign_ins import set_password, token_id
 from schemas.accounts import (
-    OWN_PHONE, OWN_PHONE_RESPONSES, PASSWORD_CHANGE_RESPONSES, MessageSchema, PasswordChangeSchema, UserSchema,
+    OFFICE_HOURS, OWN_PHONE, OWN_PHONE_RESPONSES, PASSWORD_CHANGE_RESPONSES, MessageSchema, PasswordChangeSchema,
+    TimeZone, UserSchema,
 )
+from schemas.settings import BusinessHoursSchema
 from schemas.fields import NonEmptyText, Region, Text
 from server.api.routing import operation
 from server.auth import USER
@@ -23,12 +25,14 @@ class ProfileUpdateSchema(Schema):
     name = NonEmptyText(200)
     region = Region(allow_none=True)
     phone = Text(allow_none=True, validate=validate.Length(max=64), metadata={"description": OWN_PHONE})
+    timezone = TimeZone()
+    office_hours = fields.Nested(BusinessHoursSchema, allow_none=True, metadata={"description": OFFICE_HOURS})
 
 
 @operation(bp, "/me", "PATCH", auth=USER, body=ProfileUpdateSchema, response=UserSchema,
            responses=OWN_PHONE_RESPONSES)
 def update_me(principal, body):
-    """Change your own name, region (to read national numbers) or work number."""
+    """Change your own name, region (to read national numbers), work number, time zone or office hours."""
     return update_profile(db.session, principal.user, body, now())
 
 

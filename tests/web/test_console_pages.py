@@ -27,13 +27,22 @@ def invite_ids(app, address):
         return [row.id for row in db.session.query(Invite).filter(Invite.email == address).order_by(Invite.id)]
 
 
+def _row(page: str, kind: str, id_: int) -> str:
+    """The table row of one teammate or phone, as text."""
+    start = page.index(f'<tr id="{kind}-{id_}">')
+    return page[start:page.index("</tr>", start)]
+
+
 def test_the_team_page_lists_teammates_with_role_phones_and_sign_in_in_the_organisations_zone(
         clean_app, page_team, clock):
     admin, manager, ravi, sita = page_team
     page = page_text(signed_in(clean_app, admin).get("/team"))
     for name in ("Admin Person", "Meera Manager", "Ravi Rep", "Sita Rep"):
         assert name in page
-    assert "Last sign-in (Asia/Kolkata)" in page
+    assert "Last active (Asia/Kolkata)" in page
+    # The admin is active now, through this page's session (09:00 UTC); the manager never used a token.
+    assert "20 Nov 2026, 14:30 IST" in _row(page, "user", admin.user_id)
+    assert "never" in _row(page, "user", manager.user_id)
     assert '<a href="/devices">1</a>' in page  # Ravi's phone
     assert '<label for="f-email">E-mail address</label>' in page and '<label for="f-role">Role</label>' in page
     assert "Change role" in page and "Disable<span class=\"visually-hidden\"> Ravi Rep</span>" in page
@@ -111,13 +120,17 @@ def test_the_only_admin_cannot_demote_or_disable_themselves(clean_app, page_team
     assert admin.get("/api/v1/me").json["role"] == "admin"
 
 
-def test_the_devices_page_shows_each_phone_and_an_admin_revokes_one(clean_app, page_team, make_device):
+def test_the_devices_page_shows_each_phone_and_an_admin_revokes_one(clean_app, clock, page_team, make_device):
     admin, manager, ravi, sita = page_team
     make_device(manager, consent=False, model="Galaxy A15", fcm_token=None, fcm_fid="fid-1",
                 push_public_key="k" * 43 + "=")
     browser = signed_in(clean_app, admin)
     page = page_text(browser.get("/devices"))
     assert "Times in Asia/Kolkata" in page
+    clock.advance(hours=2)  # Ravi's phone looks a caller up at 11:00 UTC
+    assert ravi.get("/api/v1/caller-id", device=True, query_string={"number": "+91 98765 43210"}).status_code == 200
+    page = page_text(browser.get("/devices"))
+    assert "20 Nov 2026, 16:30 IST" in _row(page, "device", ravi.device_id)
     for says in ("Ravi Rep", "Sita Rep", "Galaxy A15", "Pixel 8", "app 1.0.0", "installation ID", "FCM token",
                  "sealed (key set)", "not sealed (no key)", "not reported", "not asked", "granted"):
         assert says in page, says
