@@ -32,6 +32,7 @@ from server.clock import now
 from server.extensions import db
 from server.tenancy import set_session_organization
 from server.web import account_pages, console_pages, session_auth
+from server.web import settings_pages
 from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
 from schemas.fields import MAX_ID
 
@@ -39,6 +40,7 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
                static_url_path="/web/static")
 account_pages.register(bp)  # /invite, /reset-password, /account
 console_pages.register(bp)  # /team, /devices
+settings_pages.register(bp)  # /settings (admins)
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = ("web.login", "web.static", *account_pages.PUBLIC)
 REP_REFUSED = ("This account is a sales rep's. The review pages are for managers and admins; "
