@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select
 
 from mobile_sync.errors import invalid
+from mobile_sync.record_search import call_condition
 from mobile_sync.store.models import Call
 
 
@@ -53,7 +54,12 @@ def calls_query(*, organization_id: int, tz: ZoneInfo, user_id: int | None = Non
     return query.order_by(Call.started_at.desc(), Call.id.desc())
 
 
-def list_calls(session, *, page: int = 1, limit: int = 50, **filters) -> tuple[list[Call], int | None]:
-    """A page of `calls_query(**filters)`; returns (calls, next page or None)."""
-    rows = list(session.execute(calls_query(**filters).offset((page - 1) * limit).limit(limit + 1)).scalars())
+def list_calls(session, *, page: int = 1, limit: int = 50, q: str | None = None, region: str | None = None,
+               **filters) -> tuple[list[Call], int | None]:
+    """A page of `calls_query(**filters)`, found by `q` (mobile_sync.record_search;
+    `region` reads a national number); returns (calls, next page or None)."""
+    query = calls_query(**filters)
+    if q:
+        query = query.where(call_condition(session, filters["organization_id"], q, region))
+    rows = list(session.execute(query.offset((page - 1) * limit).limit(limit + 1)).scalars())
     return rows[:limit], (page + 1 if len(rows) > limit else None)

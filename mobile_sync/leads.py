@@ -20,9 +20,11 @@ from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import number_hash
 from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number
+from mobile_sync.record_search import record_condition, record_order
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
 from mobile_sync.store.models import Call, Contact, Lead, Note, Suppression, Task, User
+from mobile_sync.store.models.records import LEAD_STATUSES
 
 PAGE_SIZE = 50
 REJECT_REASONS = ("personal", "spam", "not_a_lead")
@@ -34,22 +36,30 @@ def _visible(query, user: User, own_only: bool = False):
     return query
 
 
-def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, page: int = 1,
-               limit: int = PAGE_SIZE, own_only: bool = False):
-    """Newest first, filtered, `limit` a page; returns (leads, next page or None)."""
+def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, q=None, sort=None,
+               page: int = 1, limit: int = PAGE_SIZE, own_only: bool = False):
+    """Filtered and found by `q` (mobile_sync.record_search), newest first
+    unless `sort` says otherwise, `limit` a page; returns (leads, next page or
+    None, counts per status under the same filters but the status)."""
     query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user, own_only)
-    if status:
-        query = query.where(Lead.status == status)
     if owner_id:
         query = query.where(Lead.owner_id == owner_id)
     if source:
         query = query.where(Lead.source == source)
     if since:
         query = query.where(Lead.created_at >= since)
+    if q:
+        query = query.where(record_condition(session, Lead, "lead", user.organization_id, q,
+                                             user.region or user.organization.region))
+    counts = dict.fromkeys(LEAD_STATUSES, 0)
+    counts.update(session.execute(
+        query.with_only_columns(Lead.status, func.count()).group_by(Lead.status).order_by(None)).all())
+    if status:
+        query = query.where(Lead.status == status)
     rows = list(session.execute(
-        query.order_by(Lead.created_at.desc(), Lead.id.desc()).offset((page - 1) * limit).limit(limit + 1)
+        query.order_by(*record_order(Lead, sort)).offset((page - 1) * limit).limit(limit + 1)
     ).scalars())
-    return rows[:limit], (page + 1 if len(rows) > limit else None)
+    return rows[:limit], (page + 1 if len(rows) > limit else None), counts
 
 
 def get_lead(session, lead_id: int, user: User, own_only: bool = False) -> Lead:

@@ -6,7 +6,8 @@ import json
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from schemas.fields import Email, Id, NonEmptyText, Text
-from schemas.lists import ListQuerySchema
+from mobile_sync.record_search import SORTS
+from schemas.lists import SORT_HELP, ListQuerySchema, SearchText
 
 NAME_MAX = 200
 COMPANY_MAX = 200
@@ -69,8 +70,8 @@ class ContactSchema(Schema):
 
 
 class ContactListQuerySchema(ListQuerySchema):
-    q = Text(validate=validate.Length(max=NAME_MAX),
-             metadata={"description": "Prefix of the name or the company, case-insensitive."})
+    q = SearchText()
+    sort = fields.String(validate=validate.OneOf(SORTS), metadata={"description": SORT_HELP})
     owner_id = Id()
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.fields import Email, Id, Moment, NonEmptyText, Text
-from schemas.lists import ListQuerySchema
+from mobile_sync.record_search import SORTS
+from schemas.lists import SORT_HELP, ListQuerySchema, SearchText
 
 STATUSES = ["pending_review", "approved", "rejected", "merged"]
 REASONS = ["personal", "spam", "not_a_lead"]
@@ -32,6 +33,8 @@ class LeadSchema(Schema):
 class LeadListSchema(Schema):
     items = fields.List(fields.Nested(LeadSchema))
     next_page = fields.Integer(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                         metadata={"description": "Leads per status under the same filters, the status aside."})
 
 
 class LeadQuerySchema(ListQuerySchema):
@@ -39,6 +42,8 @@ class LeadQuerySchema(ListQuerySchema):
     owner_id = Id()
     source = Text(validate=validate.Length(max=100))
     since = Moment()
+    q = SearchText()
+    sort = fields.String(validate=validate.OneOf(SORTS), metadata={"description": SORT_HELP})
 
 
 class CallSchema(Schema):

@@ -8,9 +8,25 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from schemas.fields import Text
+
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
 PAGE_MAX = 1_000_000
+
+
+SORT_HELP = "`last_call` (latest call first), `created` (newest first, the default) or `name` (A to Z)."
+
+
+class SearchText(Text):
+    """`q`: one query box for a list of records or calls (mobile_sync.record_search)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(max=100))
+        kwargs.setdefault("metadata", {"description": (
+            "A name, company or e-mail prefix (case-insensitive), or a number in any form: national, "
+            "international, or its last 6 or more digits. Empty: no search.")})
+        super().__init__(**kwargs)
 
 
 class ListQuerySchema(Schema):

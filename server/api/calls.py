@@ -18,9 +18,10 @@ bp = Blueprint("calls", __name__, url_prefix="/api/v1")
 
 @operation(bp, "/calls", "GET", auth=USER, query=CallListQuerySchema, response=CallLogSchema, audit="call.list")
 def list_calls(principal, args):
-    """Calls, newest first: the organisation's for managers and admins, a rep's own."""
+    """Calls, newest first, found by `q`: the organisation's for managers and admins, a rep's own."""
     org = principal.user.organization
     items, next_page = call_log.list_calls(
         db.session, organization_id=org.id, tz=ZoneInfo(effective_settings(org)["timezone"]),
-        own_user_id=principal.user_id if principal.role == REP else None, **args)
+        own_user_id=principal.user_id if principal.role == REP else None,
+        region=principal.user_region or org.region, **args)
     return {"items": items, "next_page": next_page}

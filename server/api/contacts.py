@@ -26,8 +26,9 @@ REFUSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
 @operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema,
            audit="contact.list")
 def list_contacts(principal, args):
-    """The organisation's contacts, newest first; `q` is a name or company prefix."""
-    return contacts.list_contacts(db.session, principal.organization_id, **args)
+    """The organisation's contacts, newest first (or by `sort`), found by `q`."""
+    return contacts.list_contacts(db.session, principal.organization_id,
+                                  region=principal.user_region or principal.organization.region, **args)
 
 
 @operation(bp, "/contacts", "POST", auth=USER, body=ContactCreateSchema, response=ContactSchema, status=201)

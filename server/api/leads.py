@@ -35,9 +35,11 @@ def _detail(lead):
 
 @operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema, audit="lead.list")
 def list_leads(principal, args):
-    """Leads, newest first: a rep's own; all for managers and admins."""
-    items, next_page = leads.list_leads(db.session, user=principal.user, own_only=principal.role == REP, **args)
-    return {"items": items, "next_page": next_page}
+    """Leads, newest first (or by `sort`), found by `q`: a rep's own; all for
+    managers and admins. `counts` has each status's total under the same filters."""
+    items, next_page, counts = leads.list_leads(db.session, user=principal.user, own_only=principal.role == REP,
+                                                **args)
+    return {"items": items, "next_page": next_page, "counts": counts}
 
 
 @operation(bp, "/leads", "POST", auth=ANY, body=LeadCreateSchema, response=LeadSchema, status=201)

@@ -1,5 +1,5 @@
-"""What the pages' forms may send: the review filters (a GET form) and the
-sign-in form. Review actions reuse the API's own schemas (schemas.leads)."""
+"""What the pages' forms may send: the review filters and search (a GET
+form) and the sign-in form. Review actions reuse the API's own schemas (schemas.leads)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from schemas.fields import Text
+from mobile_sync.record_search import SORTS
 from schemas.leads import STATUSES
 
 ANY_STATUS = "all"
@@ -23,6 +24,8 @@ class ReviewFilterSchema(Schema):
     owner_id = fields.Integer(validate=validate.Range(min=1, max=2**62))
     source = Text(validate=validate.Length(max=100))
     since = fields.Date()
+    q = Text(validate=validate.Length(max=100))
+    sort = fields.String(validate=validate.OneOf(SORTS))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
@@ -59,6 +59,20 @@ class Lead(Base, OrgScoped):
     created_from_call_id: Mapped[int | None] = mapped_column(Integer)
     merged_into_type: Mapped[str | None] = mapped_column(String(16))
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
+
+
+def _prefix_indexes(model, table: str) -> None:
+    """Indexes for the search box's prefixes of name, company and e-mail
+    (mobile_sync.record_search): on lower(column), with PostgreSQL's
+    pattern operator class so that `LIKE 'prefix%'` reads them."""
+    for column in ("name", "company", "email"):
+        key = f"{column}_lower"
+        Index(f"ix_{table}_{column}_prefix", model.organization_id, func.lower(getattr(model, column)).label(key),
+              postgresql_ops={key: "text_pattern_ops"})
+
+
+_prefix_indexes(Contact, "contacts")
+_prefix_indexes(Lead, "leads")
 
 
 class RecordPhone(Base, OrgScoped):
