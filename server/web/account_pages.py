@@ -24,6 +24,7 @@ from server.api.accounts import password_reset_requested
 from server.clock import now
 from server.extensions import db
 from server.web import session_auth
+from server.web.work_hours_pages import hours_form_context
 
 PUBLIC = ("web.invite", "web.reset_password")
 FIELD_HINTS = {
@@ -170,8 +171,8 @@ def _ask_for_link():
 # --- the signed-in user's password and sessions -----------------------------
 
 def account():
-    """Your account: change the password, sign out everywhere."""
-    return render_template("web/account.html", errors={})
+    """Your account: time zone and office hours, change the password, sign out everywhere."""
+    return render_template("web/account.html", errors={}, **hours_form_context(g.web_user))
 
 
 def change_password():
@@ -179,14 +180,15 @@ def change_password():
     user = g.web_user
     body, errors = _form_data(PasswordChangeSchema, "current_password", "new_password")
     if errors:
-        return render_template("web/account.html", errors=errors), 422
+        return render_template("web/account.html", errors=errors, **hours_form_context(user)), 422
     try:
         check_password(db.session, user, body["current_password"], address=request.remote_addr or "unknown",
                        now=now(), limits=LoginLimits.from_config(current_app.config))
     except ServiceError as err:
         db.session.commit()  # keep the recorded failure, as the sign-in form does
         field = "current_password" if err.code == "wrong_password" else "form"
-        return render_template("web/account.html", errors={field: err.message}), err.status, err.headers
+        return (render_template("web/account.html", errors={field: err.message}, **hours_form_context(user)),
+                err.status, err.headers)
     set_password(db.session, user, body["new_password"], now(), keep_token_id=session_auth.session_token_id())
     db.session.commit()
     session_auth.keep_session(user)

@@ -31,7 +31,7 @@ from server.auth import Principal
 from server.clock import now
 from server.extensions import db
 from server.tenancy import set_session_organization
-from server.web import account_pages, console_pages, session_auth
+from server.web import account_pages, console_pages, session_auth, work_hours_pages
 from server.web import settings_pages
 from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
 from schemas.fields import MAX_ID
@@ -40,9 +40,11 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
                static_url_path="/web/static")
 account_pages.register(bp)  # /invite, /reset-password, /account
 console_pages.register(bp)  # /team, /devices
+work_hours_pages.register(bp)  # /account/hours, /team/users/<id>/hours
 settings_pages.register(bp)  # /settings (admins)
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = ("web.login", "web.static", *account_pages.PUBLIC)
+SORT_LABELS = {"created": "newest first", "last_call": "latest call first", "name": "name, A to Z"}
 REP_REFUSED = ("This account is a sales rep's. The review pages are for managers and admins; "
                "reps work from the phone app.")
 
@@ -249,19 +251,21 @@ def _audit_read(action: str, object_id: int | None = None, count: int | None = N
 
 @bp.get("/review")
 def review():
-    """The queue, newest first, filtered by status, owner, source and creation date."""
+    """The queue, newest first (or by name or latest call), searched and
+    filtered by status, owner, source and creation date, with each status's count."""
     filters, ignored = load_filters(request.args)
     since = start_of_day(filters["since"], g.web_tz) if filters.get("since") else None
     status = None if filters["status"] == ANY_STATUS else filters["status"]
-    items, next_page = leads.list_leads(db.session, user=g.web_user, status=status,
-                                        owner_id=filters.get("owner_id"), source=filters.get("source"),
-                                        since=since, page=filters["page"])
+    items, next_page, counts = leads.list_leads(db.session, user=g.web_user, status=status,
+                                                owner_id=filters.get("owner_id"), source=filters.get("source"),
+                                                since=since, q=filters.get("q"), sort=filters.get("sort"),
+                                                page=filters["page"])
     users = accounts.list_users(db.session)
     _audit_read("lead.list", count=len(items))
     page_args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("web/review.html", leads=items, users=users, owners={u.id: u for u in users},
                            filters=filters, ignored=ignored, page=filters["page"], next_page=next_page,
-                           page_args=page_args)
+                           page_args=page_args, counts=counts, sorts=SORT_LABELS)
 
 
 @bp.get("/push-sink")

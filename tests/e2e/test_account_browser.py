@@ -176,3 +176,42 @@ def test_the_password_is_changed_on_the_account_page(context, make_org, live_ser
     here.get_by_role("button", name="Sign out everywhere").click()
     expect(here).to_have_url(f"{live_server}/login")
     expect(here.locator(".flash.ok")).to_contain_text("signed out everywhere")
+
+
+def test_a_user_sets_their_time_zone_and_office_hours_and_an_admin_a_teammates(context, make_org, make_user,
+                                                                               live_server):
+    from playwright.sync_api import expect
+
+    admin = make_org(region="IN")
+    ravi = make_user(admin, role="rep", name="Ravi Rep")
+    page = context()
+    page.goto("/login")
+    page.get_by_label("E-mail address").fill(admin.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{live_server}/review")
+
+    page.get_by_role("link", name="Account").click()
+    page.get_by_label("Time zone", exact=True).select_option("Europe/London")
+    page.get_by_label("Working hours:").check()
+    for day in ("Mon", "Tue", "Wed", "Thu", "Fri"):
+        page.get_by_label(day, exact=True).check()
+    page.get_by_label("From").fill("09:00")
+    page.get_by_label("to", exact=True).fill("18:00")
+    page.get_by_label("to", exact=True).press("Enter")
+    expect(page.locator(".flash.ok")).to_contain_text("Your time zone and office hours are saved.")
+    expect(page.locator("dl.facts")).to_contain_text("Monday–Friday, 09:00–18:00")
+    expect(page.locator("dl.facts")).to_contain_text("Europe/London")
+    every_input_is_labelled(page)
+    shoot(page, "account-hours")
+
+    page.goto(f"/team/users/{ravi.user_id}/hours")
+    expect(page.locator("h1")).to_have_text("Ravi Rep: time zone and office hours")
+    page.get_by_label("Working hours:").check()
+    page.get_by_label("Sat", exact=True).check()
+    page.get_by_label("From").fill("22:00")
+    page.get_by_label("to", exact=True).fill("06:00")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("dl.facts")).to_contain_text("22:00–06:00 (ends the next day)")
+    every_input_is_labelled(page)
+    shoot(page, "member-hours")
