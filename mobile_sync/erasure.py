@@ -26,6 +26,8 @@ from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import ERASED, PHONEBOOK, number_hash
 from mobile_sync.phone_index import parse_phones
 from mobile_sync.phones import region_for
+# Deleting calls updates the report rollups through the store's deletion hook, which this registers.
+import mobile_sync.reports.rollup  # noqa: F401,E402
 from mobile_sync.store.directory_log import delete_record_phones, forget_number
 from mobile_sync.store.locks import lock_erasure
 from mobile_sync.store.models import (

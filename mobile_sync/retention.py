@@ -10,6 +10,8 @@ from sqlalchemy import delete, select
 
 from mobile_sync.errors import ServiceError
 from mobile_sync.org_settings import effective_settings
+# Deleting calls updates the report rollups through the store's deletion hook, which this registers.
+import mobile_sync.reports.rollup  # noqa: F401,E402
 from mobile_sync.store.models import Call, Organization, SyncUpload, User
 
 TRIAL_DATA_DAYS = 90

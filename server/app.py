@@ -72,3 +72,5 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     from server.api import suppressions
     app.register_blueprint(suppressions.bp)
+    from server.api import reports
+    app.register_blueprint(reports.bp)

@@ -78,3 +78,23 @@ def register_cli(app: Flask) -> None:
         for row in rows:
             click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S} #{row.id} {row.kind:<18} device={row.device_id} "
                        f"status={row.status} attempts={row.attempts} data={row.data}")
+
+    @app.cli.command("reports-rebuild")
+    @click.option("--organization", type=int, default=None, help="only this organisation's id (default: all)")
+    def reports_rebuild(organization):
+        """Recompute the report rollups from the stored calls (after a time-zone change, or to repair);
+        one transaction per organisation."""
+        from sqlalchemy import select
+
+        from mobile_sync.reports.rollup import rebuild_reports
+        from mobile_sync.store.models import Organization
+        from server.extensions import db
+
+        ids = [organization] if organization is not None else list(db.session.execute(
+            select(Organization.id).order_by(Organization.id)).scalars())
+        for organization_id in ids:
+            if db.session.get(Organization, organization_id) is None:
+                raise click.ClickException(f"No organisation {organization_id}.")
+            users = rebuild_reports(db.session, organization_id)
+            db.session.commit()
+            click.echo(f"organisation {organization_id}: {users} users' days rebuilt")

@@ -26,7 +26,7 @@ from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
-from mobile_sync.store import uploads
+from mobile_sync.store import rollups, uploads
 from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
 from mobile_sync.call_rows import read_call, tidy_call
 from tests.phone_data import call_row, contact_row
@@ -34,6 +34,7 @@ from tests.phone_data import call_row, contact_row
 ASHA, STRANGER, GONE, ONLY_B = "+91 98765 43210", "+91 91234 56789", "+91 99999 00001", "+91 90000 11111"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 LATER = datetime(2100, 1, 1, tzinfo=timezone.utc)  # after any time the fixture's requests wrote
+EARLY = datetime(2000, 1, 1, tzinfo=timezone.utc)  # before any call of the fixture
 
 # Public store functions that read or write no organisation's rows, and why.
 NOT_ORGANISATION_DATA = {
@@ -63,6 +64,7 @@ NOT_ORGANISATION_DATA = {
     "request_records.count_request_in_database": "counts for the organisation the request authenticated as",
     "request_records.insert_access_events": "writes rows whose organisation the caller sets",
     "request_records.reads_only": "how the session's statements run; it runs none",
+    "rollups.on_calls_deleted": "registers a callback of the deletion hook; runs no statement",
 }
 
 
@@ -168,10 +170,44 @@ CASES = {
          "raw": "9845011111", "extension": None}], NOW),
     "directory_log.delete_record_phones": lambda a, b, s: directory_log.delete_record_phones(
         s, a["org"], RecordPhone.record_id.in_([b["contact"], b["lead"]]), now=NOW),
+    # Report rollups (mobile_sync.reports.rollup): handed B's users, uploads and calls, A's statements
+    # find none of them and change none of B's rollup rows.
+    "rollups.processed_calls": lambda a, b, s: rollups.processed_calls(s, a["org"], upload_ids=b["uploads"]) + \
+        rollups.processed_calls(s, a["org"], user_id=b["user"]),
+    "rollups.users_with_calls": lambda a, b, s: [u for u in rollups.users_with_calls(s, a["org"]) if u[0] == b["user"]],
+    "rollups.read_call_days": lambda a, b, s: rollups.read_call_days(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]], numbers=True, callbacks=True),
+    "rollups.write_call_days": lambda a, b, s: rollups.write_call_days(s, a["org"], [
+        {"user_id": a["user"], "day": day.date(), **{name: 1 for name in rollups.DAY_FIGURES},
+         "numbers": b"", "callbacks": b""} for day in _call_days(s, b["org"])]),
+    "rollups.delete_call_days": lambda a, b, s: rollups.delete_call_days(s, a["org"], b["user"]),
+    "rollups.find_callbacks": lambda a, b, s: rollups.find_callbacks(s, a["org"], _missed_ids(s, b["org"])),
+    # A's write naming B's missed calls: B's rows keep their figures.
+    "rollups.write_missed": lambda a, b, s: rollups.write_missed(s, a["org"], [
+        {"call_id": call_id, "user_id": a["user"], "day": NOW.date(), "started_at": NOW, "callback_call_id": None,
+         "callback_at": None} for call_id in _missed_ids(s, b["org"])]),
+    "rollups.missed_rows": lambda a, b, s: rollups.missed_rows(s, a["org"], call_ids=_missed_ids(s, b["org"])) + \
+        rollups.missed_rows(s, a["org"], user_id=b["user"]),
+    "rollups.delete_missed": lambda a, b, s: rollups.delete_missed(s, a["org"], b["user"]),
+    "rollups.missed_returnable_by": lambda a, b, s: [i for i in rollups.missed_returnable_by(
+        s, a["org"], [(normalize_number(STRANGER, "IN").e164, LATER)]) if i in _missed_ids(s, b["org"])],
+    "rollups.missed_with_lost_callbacks": lambda a, b, s: rollups.missed_with_lost_callbacks(s, a["org"], EARLY, LATER),
+    "rollups.lead_rows": lambda a, b, s: rollups.lead_rows(s, a["org"], EARLY, LATER, [b["user"]]),
     # A request of A's handed B's token ids, every one stale by then: B's tokens keep their times.
     "credentials.touch_token": lambda a, b, s: [credentials.touch_token(s, a["org"], token_id, None, LATER)
                                                 for token_id in _token_ids(s, b["org"])][:0],
 }
+
+
+def _missed_ids(session, organization_id: int) -> list[int]:
+    ids = list(session.execute(select(Call.id).where(Call.organization_id == organization_id, Call.call_type == 3))
+               .scalars())
+    assert ids
+    return ids
+
+
+def _call_days(session, organization_id: int) -> list[datetime]:
+    return list(session.execute(select(Call.started_at).where(Call.organization_id == organization_id)).scalars())
 
 
 def _token_ids(session, organization_id: int) -> list[int]:

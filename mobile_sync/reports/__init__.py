@@ -1,0 +1,2 @@
+"""Reports: daily rollups kept by the processing job (`rollup`), the
+figures read from them (`figures`), and their CSV form (`csv_table`)."""

@@ -1,0 +1,161 @@
+"""The three reports (API.md, "Reports"), read from the rollups, never from
+the raw call log: calls per user and day, missed calls and their call
+backs, leads by source.
+
+Who sees what (`report_users`): managers and admins everyone, or the users
+they filter on; a rep only themselves (a filter naming anyone else is 403);
+a user of another organisation is 404, as if it did not exist.
+
+Exactness across a range: counts and seconds are sums of days; unique
+numbers are the size of the union of the days' number sets (a number called
+on Monday and Friday is one); the median time to call back is the median of
+every returned missed call's own delay (the middle one, or the mean of the
+two middle ones), computed here so both databases agree.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from statistics import median
+
+from sqlalchemy import select
+
+from mobile_sync.errors import ServiceError, forbidden, not_found
+from mobile_sync.reports.rollup import OrgClock, unpack
+from mobile_sync.roles import REP
+from mobile_sync.store import rollups
+from mobile_sync.store.models import User
+
+GROUPS = ("user", "day", "user,day")
+CALL_FIGURES = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds")
+CALL_FIELDS = {"user": ("user_id",), "day": ("day",), "user,day": ("user_id", "day")}
+CALL_COLUMNS = (*CALL_FIGURES, "unique_numbers", "office_hours_calls", "in_office_hours", "office_hours_share")
+MISSED_FIELDS = ("user_id", "missed", "returned", "unreturned", "median_callback_seconds")
+LEAD_STATUSES = {"approved": "approved", "rejected": "rejected", "merged": "merged", "pending_review": "pending"}
+LEAD_FIELDS = ("source", "created", "approved", "rejected", "merged", "pending", "responded",
+               "median_first_response_seconds")
+
+
+def check_range(first: date, last: date) -> None:
+    """A range of whole days, `first` to `last` inclusive, of at most 2 years."""
+    if last < first:
+        raise ServiceError(422, "invalid_range", "`to` is before `from`: give the earlier day first.",
+                           fields={"to": ["Must be on or after `from`."]})
+    limit = two_years_after(first)
+    if last >= limit:
+        raise ServiceError(422, "range_too_long",
+                           f"A report covers at most 2 years: with `from` {first.isoformat()}, `to` must be "
+                           f"before {limit.isoformat()}.",
+                           fields={"to": [f"Must be before {limit.isoformat()} (2 years after `from`)."]})
+
+
+def two_years_after(day: date) -> date:
+    """The same day two calendar years on (29 February: 1 March)."""
+    try:
+        return day.replace(year=day.year + 2)
+    except ValueError:
+        return date(day.year + 2, 3, 1)
+
+
+def default_range(session, organization_id: int, now: datetime, days: int = 30) -> tuple[date, date]:
+    """The last `days` days up to today, in the organisation's zone."""
+    today = OrgClock(session, organization_id).day_of(now)
+    return today - timedelta(days=days - 1), today
+
+
+def report_users(session, organization_id: int, viewer_id: int, viewer_role: str,
+                 user_ids: list[int] | None) -> list[int] | None:
+    """The users a report may show this viewer (None: everyone)."""
+    if user_ids:
+        known = set(session.execute(select(User.id).where(
+            User.organization_id == organization_id, User.id.in_(sorted(set(user_ids))))
+            .execution_options(all_organizations=True)).scalars())
+        if known != set(user_ids):
+            raise not_found("user")
+    if viewer_role == REP:
+        if user_ids and set(user_ids) != {viewer_id}:
+            raise forbidden("A rep sees their own figures only.")
+        return [viewer_id]
+    return sorted(set(user_ids)) if user_ids else None
+
+
+def _share(inside: int, counted: int) -> float | None:
+    return round(inside / counted, 4) if counted else None
+
+
+def calls_report(session, organization_id: int, *, first: date, last: date, user_ids: list[int] | None,
+                 group: str = "user,day") -> list[dict]:
+    """Calls per user, per day or per user and day, from the daily rollups."""
+    check_range(first, last)
+    by_user_day = group == "user,day"
+    rows = rollups.read_call_days(session, organization_id, first, last, user_ids, numbers=not by_user_day)
+    keys = CALL_FIELDS[group]
+    totals: dict[tuple, dict] = {}
+    numbers: dict[tuple, set] = defaultdict(set)
+    for row in rows:
+        key = tuple(getattr(row, name) for name in keys)
+        item = totals.get(key)
+        if item is None:
+            item = totals[key] = {name: 0 for name in (*CALL_FIGURES, "unique_numbers", "in_hours", "hours_counted")}
+        for name in (*CALL_FIGURES, "in_hours", "hours_counted"):
+            item[name] += getattr(row, name)
+        if by_user_day:
+            item["unique_numbers"] = row.unique_numbers
+        else:
+            numbers[key].update(unpack(row.numbers, "Q"))
+    items = []
+    for key in sorted(totals):
+        item = totals[key]
+        if not by_user_day:
+            item["unique_numbers"] = len(numbers[key])
+        inside, counted = item.pop("in_hours"), item.pop("hours_counted")
+        items.append({**{name: (value.isoformat() if isinstance(value, date) else value)
+                         for name, value in zip(keys, key)},
+                      **item, "office_hours_calls": counted, "in_office_hours": inside,
+                      "office_hours_share": _share(inside, counted)})
+    return items
+
+
+def missed_report(session, organization_id: int, *, first: date, last: date,
+                  user_ids: list[int] | None) -> list[dict]:
+    """Missed calls per user: how many were returned (by anyone, at any time
+    after, even after `last`) and the median time to call back."""
+    check_range(first, last)
+    missed: dict[int, int] = defaultdict(int)
+    delays: dict[int, list[int]] = defaultdict(list)
+    for row in rollups.read_call_days(session, organization_id, first, last, user_ids, callbacks=True):
+        if row.missed:
+            missed[row.user_id] += row.missed
+            delays[row.user_id].extend(unpack(row.callbacks, "I"))
+    items = []
+    for user_id in sorted(missed):
+        returned = delays[user_id]
+        items.append({"user_id": user_id, "missed": missed[user_id], "returned": len(returned),
+                      "unreturned": missed[user_id] - len(returned),
+                      "median_callback_seconds": median(returned) if returned else None})
+    return items
+
+
+def leads_report(session, organization_id: int, *, first: date, last: date,
+                 user_ids: list[int] | None) -> list[dict]:
+    """Leads created on each day of the range (in the organisation's zone),
+    by source: what became of them (their status now), and the median time
+    to first response: from the lead's first call (else its creation) to the
+    first outgoing call with its number."""
+    check_range(first, last)
+    clock = OrgClock(session, organization_id)
+    start, end = clock.start_of(first), clock.start_of(last + timedelta(days=1))
+    counts: dict[str, dict] = {}
+    responses: dict[str, list[float]] = defaultdict(list)
+    for row in rollups.lead_rows(session, organization_id, start, end, user_ids):
+        item = counts.setdefault(row.source, {name: 0 for name in LEAD_FIELDS[1:-1]})
+        item["created"] += 1
+        status = LEAD_STATUSES.get(row.status)
+        if status:
+            item[status] += 1
+        if row.first_response_at is not None:
+            item["responded"] += 1
+            responses[row.source].append(int((row.first_response_at - row.answered_from).total_seconds()))
+    return [{"source": source, **counts[source],
+             "median_first_response_seconds": median(responses[source]) if responses[source] else None}
+            for source in sorted(counts)]

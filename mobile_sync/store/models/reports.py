@@ -1,0 +1,61 @@
+"""Report rollups: what the processing job keeps so that reports never read
+the raw call log (mobile_sync.reports.rollup says how they stay exact)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime
+
+
+class CallDay(Base, OrgScoped):
+    """One user's processed calls on one local day (the organisation's zone).
+
+    `numbers` is the day's distinct called numbers, each an E.164 number's
+    digits as an unsigned 64-bit integer (injective: E.164 has at most 15
+    digits and never a leading zero), packed little-endian and sorted: a
+    range's unique numbers are the size of a union, never a sum.
+    `callbacks` packs, as unsigned 32-bit integers, the seconds to call back
+    of the day's missed calls that were returned; `hours_counted` counts
+    the calls made while the user had office hours, `in_hours` those inside."""
+
+    __tablename__ = "report_call_days"
+    __table_args__ = (Index("ix_report_call_days_user", "user_id"),)
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    incoming: Mapped[int] = mapped_column(Integer, default=0)
+    outgoing: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    connected: Mapped[int] = mapped_column(Integer, default=0)
+    talk_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    unique_numbers: Mapped[int] = mapped_column(Integer, default=0)
+    in_hours: Mapped[int] = mapped_column(Integer, default=0)
+    hours_counted: Mapped[int] = mapped_column(Integer, default=0)
+    returned: Mapped[int] = mapped_column(Integer, default=0)
+    numbers: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    callbacks: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class MissedCallback(Base, OrgScoped):
+    """A processed missed call and the call that returned it, if any: the
+    first later outgoing or connected call with its number by anyone of the
+    organisation. Goes with its call (ON DELETE CASCADE); a callback call
+    deleted is found again by `callback_call_id` (no foreign key: its
+    deletion must leave the row for the hook to repair)."""
+
+    __tablename__ = "report_missed_calls"
+    __table_args__ = (Index("ix_report_missed_calls_org_day", "organization_id", "day"),)
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    callback_call_id: Mapped[int | None] = mapped_column(Integer)
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
