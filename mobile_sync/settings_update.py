@@ -1,6 +1,8 @@
 """Reading and changing an organisation's settings."""
 from __future__ import annotations
 
+from datetime import date
+
 from mobile_sync.errors import invalid
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.phones import normalize_number, region_for
@@ -13,9 +15,17 @@ STORED = ("timezone", "auto_leads", "tracking_numbers", "campaign_devices", "kee
 
 def read_settings(session, org: Organization) -> dict:
     settings = effective_settings(org)
+    shown = {key: settings.get(key) for key in STORED}
+    # Tracking numbers keep their dates as ISO text in the JSON column; the API shows them as dates.
+    shown["tracking_numbers"] = [{**tracking, "valid_from": _day(tracking.get("valid_from")),
+                                  "valid_to": _day(tracking.get("valid_to"))}
+                                 for tracking in shown.get("tracking_numbers") or []]
     return {"name": org.name, "region": org.region, "plan": org.plan, "trial_ends_at": org.trial_ends_at,
-            "record_limit": plan_limit(org, "record_limit"), "records": record_count(session, org.id),
-            **{key: settings.get(key) for key in STORED}}
+            "record_limit": plan_limit(org, "record_limit"), "records": record_count(session, org.id), **shown}
+
+
+def _day(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def update_settings(session, org: Organization, changes: dict) -> dict:
@@ -47,7 +57,9 @@ def update_settings(session, org: Organization, changes: dict) -> dict:
     for key in STORED:
         if key in changes:
             if isinstance(changes[key], dict) and isinstance(stored.get(key), dict):
-                stored[key] = {**stored[key], **changes[key]}
+                # A merge, as JSON Merge Patch: a key sent as null goes (a campaign phone's source removed).
+                merged = {**stored[key], **changes[key]}
+                stored[key] = {name: value for name, value in merged.items() if value is not None}
             else:
                 stored[key] = changes[key]
     org.settings = stored

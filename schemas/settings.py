@@ -56,7 +56,9 @@ class SettingsSchema(Schema):
     auto_leads = fields.Nested(AutoLeadsSchema)
     tracking_numbers = fields.List(fields.Nested(TrackingNumberSchema), validate=validate.Length(max=500))
     campaign_devices = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^\d{1,18}$")),
-                                   values=NonEmptyText(100))
+                                   values=NonEmptyText(100, allow_none=True), validate=validate.Length(max=1000),
+                                   metadata={"description": "Device id → source; merged into the saved ones, "
+                                                            "a device sent as null loses its source."})
     keep_phone_contacts = fields.Boolean()
     retention_days = fields.Integer(validate=validate.Range(min=30, max=3650))
     consent_text = Text(validate=validate.Length(max=20_000), allow_none=True)

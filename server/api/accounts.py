@@ -172,7 +172,7 @@ def list_api_keys(principal, args):
 
 
 @operation(bp, "/api-keys", "POST", auth=USER, roles=ADMINS, body=ApiKeyCreateSchema, response=ApiKeySchema,
-           status=201)
+           status=201, audit=lambda result, _: ("api_key.create", "api_key", result["id"], None))
 def create_api_key(principal, body):
     """Create an integration key for a PBX or call-tracking webhook; shown once."""
     key, clear = accounts.create_api_key(db.session, organization_id=principal.organization_id,
@@ -180,7 +180,7 @@ def create_api_key(principal, body):
     return {"id": key.id, "name": key.name, "prefix": key.prefix, "created_at": key.created_at, "key": clear}
 
 
-@operation(bp, "/api-keys/<int:key_id>", "DELETE", auth=USER, roles=ADMINS, status=204)
+@operation(bp, "/api-keys/<int:key_id>", "DELETE", auth=USER, roles=ADMINS, status=204, audit="api_key.revoke")
 def revoke_api_key(principal, key_id):
     """Revoke an integration key."""
     accounts.revoke_api_key(db.session, key_id, now())

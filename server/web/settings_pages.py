@@ -262,12 +262,20 @@ def create_api_key():
         return _refused("api_keys", {"key_name": forms.HINTS["key_name"]})
     key, clear = accounts.create_api_key(db.session, organization_id=user.organization_id, created_by=user.id,
                                          name=body["name"])
+    record_access(Principal(kind="user", organization_id=user.organization_id, user=user), "api_key.create",
+                  "api_key", key.id)
     db.session.commit()
+    push_pending_events()
     return _render(new_key={"id": key.id, "name": key.name, "key": clear})
 
 
 def revoke_api_key(key_id: int):
+    """Revoke a key (written to the access audit, as the API does)."""
     _allow_admin()
+    user = g.web_user
     accounts.revoke_api_key(db.session, key_id, now())  # another organisation's, or revoked already: 404 page
+    record_access(Principal(kind="user", organization_id=user.organization_id, user=user), "api_key.revoke",
+                  "api_key", key_id)
     db.session.commit()
+    push_pending_events()
     return _done("api_keys", "The API key is revoked: requests with it are refused from now on.")

@@ -81,3 +81,12 @@ def test_api_keys_are_shown_once_and_revocable(client, make_org):
     assert [k["name"] for k in listed] == ["PBX"] and "key" not in listed[0]
     assert admin.delete(f"/api/v1/api-keys/{created.json['id']}").status_code == 204
     assert admin.get("/api/v1/api-keys").json["items"] == []
+
+
+def test_making_and_revoking_an_api_key_are_in_the_access_audit(client, make_org):
+    admin = make_org()
+    created = admin.post("/api/v1/api-keys", json={"name": "PBX"}).json
+    assert admin.delete(f"/api/v1/api-keys/{created['id']}").status_code == 204
+    events = [(e["action"], e["object_type"], e["object_id"]) for e in admin.get("/api/v1/audit").json["items"]]
+    assert ("api_key.create", "api_key", created["id"]) in events
+    assert ("api_key.revoke", "api_key", created["id"]) in events

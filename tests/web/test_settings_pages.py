@@ -339,6 +339,8 @@ def test_a_new_api_key_is_shown_once_and_can_be_revoked(admin_browser, make_org,
     assert client.post("/api/v1/telephony/ringing", headers=headers,
                        json={"from": "+91 98765 43210", "to": "+91 80 4000 1234"}).status_code == 401
     assert "The API key is revoked" in page_text(browser.get("/settings"))
+    audited = [(e["action"], e["object_id"]) for e in admin.get("/api/v1/audit").json["items"]]
+    assert ("api_key.create", listed["id"]) in audited and ("api_key.revoke", listed["id"]) in audited
 
 
 def test_a_key_needs_a_name(admin_browser):

@@ -85,6 +85,7 @@ def test_bad_zone_or_hours_are_messages_on_the_form_and_nothing_is_stored(clean_
 def test_an_admin_sets_a_teammates_hours_and_a_manager_may_not(clean_app, page_team, make_org):
     admin, manager, ravi, _ = page_team
     browser = signed_in(clean_app, admin)
+    assert f'href="/team/users/{ravi.user_id}/hours">Zone &amp; hours' in page_text(browser.get("/team"))
     page = page_text(browser.get(f"/team/users/{ravi.user_id}/hours"))
     assert "Ravi Rep: time zone and office hours" in page and "Not set" in page
     assert '<label for="f-timezone">Time zone</label>' in page
