@@ -45,6 +45,8 @@ def register(bp) -> None:
     bp.add_url_rule("/settings/tracking-numbers/remove", "settings_tracking_remove", remove_tracking_number,
                     methods=["POST"])
     bp.add_url_rule("/settings/campaign-devices", "settings_campaign", save_campaign_device, methods=["POST"])
+    bp.add_url_rule("/settings/campaign-devices/remove", "settings_campaign_remove", remove_campaign_device,
+                    methods=["POST"])
     bp.add_url_rule("/settings/retention", "settings_retention", save_retention, methods=["POST"])
     bp.add_url_rule("/settings/consent", "settings_consent", save_consent, methods=["POST"])
     bp.add_url_rule("/settings/consent/revert", "settings_consent_revert", revert_consent, methods=["POST"])
@@ -221,6 +223,16 @@ def save_campaign_device():
         return forms.field_errors(messages, own_words=True) if own_words else {"source": forms.HINTS["source"]}
 
     return _save("campaign", build, "The phone's campaign source is saved.", explain=explain)
+
+
+def remove_campaign_device():
+    """The phone's calls make leads with the usual source again (sent as null: the key goes)."""
+    _allow_admin()
+    device_id = request.form.get("device_id", "")
+    if not device_id.isdigit():
+        flash("That phone has no campaign source; nothing was removed.", "error")
+        return redirect(url_for("web.settings", _anchor="campaign"))
+    return _save("campaign", lambda: {"campaign_devices": {device_id: None}}, "The phone's campaign source is removed.")
 
 
 def save_retention():

@@ -229,6 +229,9 @@ def test_a_campaign_phone_gets_a_source_and_another_organisations_phone_is_refus
         response = post(browser, "/settings/campaign-devices", device_id=device_id, source=source)
         assert response.status_code == 422 and error_of(response, field), (device_id, source)
     assert saved(admin)["campaign_devices"] == {str(ravi.device_id): "Diwali expo"}
+    removed = post(browser, "/settings/campaign-devices/remove", device_id=str(ravi.device_id))
+    assert removed.status_code == 302 and saved(admin)["campaign_devices"] == {}
+    assert "campaign source is removed." in page_text(browser.get("/settings"))
 
 
 # --- retention and consent ------------------------------------------------------------------
