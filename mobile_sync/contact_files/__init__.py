@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
-from mobile_sync.contact_csv_file import Block, bad_file
+from mobile_sync.contact_csv_file import Block, TextLines, bad_file
 from mobile_sync.contact_files.csv_formats import csv_file
-from mobile_sync.contact_files.detect import read_head, sniff, text_lines
+from mobile_sync.contact_files.detect import read_head, sniff
 from mobile_sync.contact_files.vcard import check_vcard_mapping, vcard_blocks
 
 __all__ = ["ContactFile", "open_contact_file"]
@@ -42,7 +42,7 @@ def open_contact_file(stream: BinaryIO, mapping: dict | None = None, size: int |
 
         book = Workbook(stream, head, mapping, size)
         return ContactFile(book.format, book.mapping, book.blocks, book.close)
-    lines = text_lines(stream, head, encoding)
+    lines = TextLines(stream, head=head, encoding=encoding)
     if kind == "vcard":
         mapping = check_vcard_mapping(mapping)
         return ContactFile("vcard", mapping, vcard_blocks(lines, mapping))

@@ -11,7 +11,7 @@ import re
 from typing import BinaryIO
 
 from mobile_sync import contact_csv_file
-from mobile_sync.contact_csv_file import TextLines, bad_file
+from mobile_sync.contact_csv_file import bad_file
 
 NOT_TEXT = ("The file is not a contacts file: not UTF-8 or UTF-16 text (CSV, vCard), nor an .xlsx workbook. "
             "Save it as CSV UTF-8, vCard or .xlsx.")
@@ -64,7 +64,3 @@ def _encoding(head: bytes) -> str:
     if even > len(sample) // 4 and odd < even // 10:
         return "utf-16-be"
     raise bad_file(NOT_TEXT)
-
-
-def text_lines(stream: BinaryIO, head: bytes, encoding: str) -> TextLines:
-    return TextLines(stream, head=head, encoding=encoding)

@@ -50,12 +50,10 @@ def _unescape(value: str) -> str:
     return _UNESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
 
 
-def _decode(value: str, params: list[str]) -> str:
-    """The value as text: QUOTED-PRINTABLE decoded in its CHARSET (UTF-8 unless said)."""
-    upper = [p.upper() for p in params]
-    if "QUOTED-PRINTABLE" not in upper and "ENCODING=QUOTED-PRINTABLE" not in upper:
-        return value
-    charset = next((p.split("=", 1)[1].strip('"') for p in params if p.upper().startswith("CHARSET=")), "utf-8")
+def _decode(value: str, head: str) -> str:
+    """The value as text: QUOTED-PRINTABLE decoded in its CHARSET (UTF-8 unless
+    said). `head`: the property's name and parameters, upper case."""
+    charset = next((p[8:].strip('"') for p in head.split(";") if p.startswith("CHARSET=")), "utf-8")
     try:
         codecs.lookup(charset)
     except LookupError:
@@ -63,56 +61,73 @@ def _decode(value: str, params: list[str]) -> str:
     return quopri.decodestring(value.encode("utf-8", "surrogateescape")).decode(charset, "replace")
 
 
-def _tel(value: str, params: list[str]) -> str:
+def _tel(value: str, head: str) -> str:
     """A TEL's number as typed, from a `tel:` URI too (`;ext=` kept as an extension)."""
-    value = value.strip()
-    if value[:4].lower() == "tel:" or any(p.upper() == "VALUE=URI" for p in params):
-        number, *uri_params = value.removeprefix(value[:4] if value[:4].lower() == "tel:" else "").split(";")
+    value = _unescape(value).strip()
+    uri = value[:4].lower() == "tel:"
+    if uri or "VALUE=URI" in head:
+        number, *uri_params = (value[4:] if uri else value).split(";")
         ext = next((p[4:] for p in uri_params if p.lower().startswith("ext=")), None)
         return number + (f" ext. {ext}" if ext else "")
     return value.replace(";", " ")
 
 
+def _structured(value: str) -> list[str]:
+    """The parts of a structured value (N, ORG, ADR), separated by unescaped `;`."""
+    if "\\" not in value:
+        return [p.strip() for p in value.split(";")]
+    return [_unescape(p).strip() for p in _UNESCAPED_SEMICOLON.split(value)]
+
+
 class _Card:
+    """A card's values by field, as read (structured ones split when the record is made)."""
+
     __slots__ = ("line", "values", "problem")
 
     def __init__(self, line: int):
         self.line = line
-        self.values: dict[str, list[str]] = {}
+        self.values: dict[str, list] = {}
         self.problem: str | None = None
 
-    def add(self, field: str, name: str, value: str, params: list[str]) -> None:
-        if name == "TEL" and field == "phones":
-            self.values.setdefault(field, []).append(_tel(_unescape(value), params))
-            return
-        if name in ("N", "ORG", "ADR"):  # structured: parts separated by unescaped `;`
-            parts = [_unescape(p).strip() for p in _UNESCAPED_SEMICOLON.split(value)]
-            if name == "N" and field == "name":  # family; given; additional; prefixes; suffixes
-                parts = (parts + [""] * 3)[:3]
-                value = join_name(parts[1], parts[2], parts[0])
+    def add(self, field: str, name: str, value: str, head: str) -> None:
+        if name == "TEL":
+            value = _tel(value, head)
+        elif name in ("N", "ORG", "ADR"):
+            if (name, field) in _OWN:
+                field = f"{field}:{name}"  # read its own way when the record is made
             else:
-                value = parts[0] if name == "ORG" else " ".join(filter(None, parts))
-            self.values.setdefault(f"{field}:{name}" if (name, field) in _OWN else field, []).append(value)
-            return
-        key = "name:FN" if (name, field) == ("FN", "name") else field
-        self.values.setdefault(key, []).append(_unescape(value).strip())
+                value = " ".join(filter(None, _structured(value)))
+        elif name == "FN" and field == "name":
+            field, value = "name:FN", _unescape(value)
+        else:
+            value = _unescape(value)
+        values = self.values.get(field)
+        if values is None:
+            self.values[field] = [value]
+        else:
+            values.append(value)
+
+    def _first(self, *keys: str) -> str:
+        for key in keys:
+            for value in self.values.get(key, ()):
+                if key == "company:ORG":
+                    value = _structured(value)[0]
+                elif key == "name:N":  # family; given; additional; prefixes; suffixes
+                    family, given, additional = (_structured(value) + ["", ""])[:3]
+                    value = join_name(given, additional, family)
+                value = value.strip()
+                if value:
+                    return value
+        return ""
 
     def record(self) -> list:
-        values = self.values
-
-        def first(*keys: str) -> str:
-            for key in keys:
-                for value in values.get(key, ()):
-                    if value.strip():
-                        return value.strip()
-            return ""
-
+        first = self._first
         name = first("name:FN", "name", "name:N") or join_name(
             first("first_name"), first("middle_name"), first("last_name"))
         company, email = first("company:ORG", "company"), first("email")
-        phones = values.get("phones", [])
         if not name:
             name = company or email
+        phones = self.values.get("phones", [])
         return [name, company, email, first("source"), phones]
 
 
@@ -121,45 +136,46 @@ def vcard_blocks(lines: TextLines, mapping: dict) -> Iterator[Block]:
     wanted = {name: field for name, field in mapping.items() if field}
     records, failed, why, started = [], [], [], lines.position
     card: _Card | None = None
-    parts: list[str] | None = None  # the wanted property being unfolded
+    # The wanted property being unfolded: its name, its head (upper case) and its value's parts.
+    name = head = ""
+    parts: list[str] | None = None
     length, quoted_printable, skipping = 0, False, False
     number = 0
-
-    def finish_property() -> None:
-        text = "".join(parts)
-        head, _, value = text.partition(":")
-        name, *params = head.split(";")
-        name = name.rsplit(".", 1)[-1].strip().upper()  # item1.TEL: a group's prefix
-        card.add(wanted[name], name, _decode(value, params), params)
 
     for line in lines:
         number += 1
         lines.record_position = lines.position  # a card's size is bounded below, not by the reader
-        text = line.rstrip("\r\n")
-        if card is not None and lines.bad and lines.bad[0][0] <= number:
-            card.problem = card.problem or lines.take_bad(number)
-        if text[:1] in (" ", "\t") and (parts is not None or skipping):
+        lead = line[:1]
+        if (lead == " " or lead == "\t") and (parts is not None or skipping):  # a folded line
             if parts is not None:
+                text = line[1:].rstrip("\r\n")
                 length += len(text)
                 if length > PROPERTY_MAX:
                     card.problem, parts = card.problem or f"A property is longer than {PROPERTY_MAX:,} characters.", None
                 else:
-                    parts.append(text[1:])
+                    parts.append(text)
             continue
-        if parts is not None and quoted_printable and parts[-1].endswith("="):  # a soft line break
-            parts[-1] = parts[-1][:-1]
-            parts.append(text)
-            length += len(text)
-            continue
+        text = line.rstrip("\r\n")
         if parts is not None:
-            finish_property()
+            if quoted_printable and parts[-1].endswith("="):  # a soft line break
+                parts[-1] = parts[-1][:-1]
+                parts.append(text)
+                length += len(text)
+                continue
+            card.add(wanted[name], name, _decode("".join(parts), head) if quoted_printable else "".join(parts), head)
             parts = None
         skipping = False
-        if not text.strip():
+        if card is not None and lines.bad and lines.bad[0][0] <= number:
+            card.problem = card.problem or lines.take_bad(number)
+        if not text or text.isspace():
             continue
-        head = text.split(":", 1)[0]
-        name = head.split(";", 1)[0].rsplit(".", 1)[-1].strip().upper()
-        if name == "BEGIN" and text.partition(":")[2].strip().upper() == "VCARD":
+        head, _, value = text.partition(":")
+        head = head.upper()
+        semicolon = head.find(";")
+        name = (head if semicolon < 0 else head[:semicolon]).strip()
+        if "." in name:
+            name = name.rsplit(".", 1)[-1]  # item1.TEL: a group's prefix
+        if name == "BEGIN" and value.strip().upper() == "VCARD":
             if card is not None:
                 failed.append(card.line)
                 why.append("The card has no END:VCARD.")
@@ -180,10 +196,12 @@ def vcard_blocks(lines: TextLines, mapping: dict) -> Iterator[Block]:
             why.append("The line is outside any card (BEGIN:VCARD ... END:VCARD).")
             lines.take_bad(number)
         elif name in wanted:
-            parts, length = [text], len(text)
-            quoted_printable = "QUOTED-PRINTABLE" in head.upper()
+            parts, length = [value], len(text)
+            quoted_printable = "QUOTED-PRINTABLE" in head
         else:
             skipping = True
+    if parts is not None and card is not None:
+        card.add(wanted[name], name, "".join(parts), head)
     if card is not None:
         failed.append(card.line)
         why.append("The card has no END:VCARD.")

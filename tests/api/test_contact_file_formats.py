@@ -333,6 +333,7 @@ def test_the_flask_command_detects_the_format_and_reports(team, clean_app, tmp_p
     result = runner.invoke(args=["import-contacts", str(book), "--organization", org])
     assert result.exit_code == 0, result.output
     assert "format xlsx" in result.output and "imported 3, duplicates 0, failed 1" in result.output
+    assert "importing" in result.output  # the progress bar, by bytes read
     assert "line 6:" in result.output
     result = runner.invoke(args=["import-contacts", str(book), "--organization", org, "--mapping", '{"X": "name"}'])
     assert result.exit_code != 0 and "'X'" in result.output
