@@ -25,6 +25,7 @@ DEFAULT_MAPPING = {"FN": "name", "N": "name", "ORG": "company", "EMAIL": "email"
 PROPERTIES = {"FN", "N", "ORG", "EMAIL", "TEL", "NICKNAME", "TITLE", "ROLE", "NOTE", "CATEGORIES", "URL",
               "ADR", "LABEL", "BDAY", "UID", "IMPP", "KIND", "SOURCE"}
 PROPERTY_MAX = 64 << 10  # characters of one property that is read (a longer one fails its card)
+VALUES_MAX = 64  # values of one field a card keeps (past PHONES_MAX numbers the card fails anyway)
 _UNESCAPE = re.compile(r"\\(.)")
 _UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
 _OWN = {("N", "name"), ("ORG", "company")}  # properties read their own way for their default field
@@ -104,7 +105,7 @@ class _Card:
         values = self.values.get(field)
         if values is None:
             self.values[field] = [value]
-        else:
+        elif len(values) < VALUES_MAX:
             values.append(value)
 
     def _first(self, *keys: str) -> str:

@@ -312,6 +312,16 @@ def test_ten_thousand_columns_are_refused(team):
     assert "10,002 columns" in _refused(team["admin"], wide, content_type=XLSX_TYPE)["message"]
 
 
+def test_a_card_that_never_ends_is_held_in_bounded_memory_and_fails_alone(team):
+    card = "BEGIN:VCARD\nVERSION:3.0\nFN:Endless\n" + "TEL:9876543210\n" * 50_000 + "PHOTO:" + "A" * 100 + "\n" \
+        + " " + "B" * 70 + "\n"
+    data = (card + "END:VCARD\nBEGIN:VCARD\nFN:Kept\nTEL:9123456789\nEND:VCARD\nBEGIN:VCARD\nFN:Cut\n").encode()
+    report = import_csv(team["admin"], data).json
+    assert (report["imported"], report["skipped"]) == (1, 2), report
+    assert report["errors"][0] == {"line": 1, "message": "phones: at most 20 numbers per contact."}
+    assert report["errors"][1]["message"] == "The card has no END:VCARD."
+
+
 def test_json_is_not_a_file(team):
     assert _refused(team["admin"], b'{"name": "A"}', status=415, content_type="application/json")["code"] == \
         "unsupported_media_type"
