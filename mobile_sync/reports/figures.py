@@ -79,6 +79,12 @@ def report_users(session, organization_id: int, viewer_id: int, viewer_role: str
     return sorted(set(user_ids)) if user_ids else None
 
 
+def member_names(session, organization_id: int) -> dict[int, str]:
+    """{user id: name} of the organisation's users, for labels."""
+    return dict(session.execute(select(User.id, User.name).where(User.organization_id == organization_id)
+                                .execution_options(all_organizations=True)).all())
+
+
 def _share(inside: int, counted: int) -> float | None:
     return round(inside / counted, 4) if counted else None
 
