@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from mobile_sync.call_types import LABELS
 from schemas.fields import EARLIEST, LATEST, Id
+from schemas.list_export import ListFormat
 from schemas.lists import ListQuerySchema, SearchText
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -47,6 +48,7 @@ class CallListQuerySchema(ListQuerySchema):
     q = SearchText(metadata={"description": (
         "A number in any form (national, international, or the last 6 or more digits of a lead's or "
         "contact's number), or a prefix of the name, company or e-mail of the lead or contact called.")})
+    format = ListFormat()
 
 
 class CallLogItemSchema(Schema):

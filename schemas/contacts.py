@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from schemas.fields import Email, Id, NonEmptyText, Text
 from mobile_sync.record_search import SORTS
+from schemas.list_export import ListFormat
 from schemas.lists import SORT_HELP, ListQuerySchema, SearchText
 
 NAME_MAX = 200
@@ -73,6 +74,7 @@ class ContactListQuerySchema(ListQuerySchema):
     q = SearchText()
     sort = fields.String(validate=validate.OneOf(SORTS), metadata={"description": SORT_HELP})
     owner_id = Id()
+    format = ListFormat()
 
 
 class ContactPageSchema(Schema):

@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from schemas.fields import Email, Id, Moment, NonEmptyText, Text
 from mobile_sync.record_search import SORTS
+from schemas.list_export import ListFormat
 from schemas.lists import SORT_HELP, ListQuerySchema, SearchText
 
 STATUSES = ["pending_review", "approved", "rejected", "merged"]
@@ -44,6 +45,7 @@ class LeadQuerySchema(ListQuerySchema):
     since = Moment()
     q = SearchText()
     sort = fields.String(validate=validate.OneOf(SORTS), metadata={"description": SORT_HELP})
+    format = ListFormat()
 
 
 class CallSchema(Schema):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from mobile_sync import contacts, contacts_csv
-from mobile_sync.roles import REVIEWERS
+from mobile_sync.list_export import CONTACT_COLUMNS, contact_row
+from mobile_sync.roles import REP, REVIEWERS
 from schemas.contacts import (
     ContactCreateSchema, ContactImportQuerySchema, ContactImportResultSchema, ContactListQuerySchema,
     ContactPageSchema, ContactSchema, ContactUpdateSchema,
 )
+from server.api.list_export import csv_download, csv_responses, list_audit
 from server.api.routing import operation
 from server.auth import ANY, USER
 from server.clock import now
@@ -24,11 +26,23 @@ REFUSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
 @operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema,
-           audit="contact.list")
+           responses=csv_responses(ContactPageSchema), audit=list_audit("contact"))
 def list_contacts(principal, args):
-    """The organisation's contacts, newest first (or by `sort`), found by `q`."""
-    return contacts.list_contacts(db.session, principal.organization_id,
-                                  region=principal.user_region or principal.organization.region, **args)
+    """The organisation's contacts, newest first (or by `sort`), found by `q`.
+    `format=csv`: every matching contact as CSV (a rep's download holds the
+    contacts they own: a whole customer list leaves only with a manager's or admin's)."""
+    region = principal.user_region or principal.organization.region
+    if args.pop("format") == "csv":
+        filters = {k: v for k, v in args.items() if k not in ("page", "limit")}
+        if principal.role == REP:
+            filters["owner_id"] = principal.user_id
+
+        def pages(page, limit):
+            found = contacts.list_contacts(db.session, principal.organization_id, region=region, page=page,
+                                           limit=limit, **filters)
+            return found["items"], found["next_page"]
+        return csv_download(principal, "contact", pages, CONTACT_COLUMNS, contact_row)
+    return contacts.list_contacts(db.session, principal.organization_id, region=region, **args)
 
 
 @operation(bp, "/contacts", "POST", auth=USER, body=ContactCreateSchema, response=ContactSchema, status=201)

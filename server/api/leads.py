@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from mobile_sync import callback_tasks, leads
+from mobile_sync.list_export import LEAD_COLUMNS, lead_row
 from mobile_sync.roles import REP, REVIEWERS
 from schemas.leads import (
     AssignSchema, BulkResultSchema, BulkSchema, LeadCreateSchema, LeadDetailSchema, LeadListSchema, LeadQuerySchema,
     LeadSchema, LeadUpdateSchema, MergeSchema, NoteCreateSchema, NoteSchema, RejectSchema, TaskListSchema,
     TaskQuerySchema, TaskSchema,
 )
+from server.api.list_export import csv_download, csv_responses, list_audit
 from server.api.routing import operation
 from server.auth import ANY, USER
 from server.clock import now
@@ -33,12 +35,22 @@ def _detail(lead):
     return _LeadWithActivity(details["lead"], details["calls"], details["notes"])
 
 
-@operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema, audit="lead.list")
+@operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema,
+           responses=csv_responses(LeadListSchema), audit=list_audit("lead"))
 def list_leads(principal, args):
     """Leads, newest first (or by `sort`), found by `q`: a rep's own; all for
-    managers and admins. `counts` has each status's total under the same filters."""
-    items, next_page, counts = leads.list_leads(db.session, user=principal.user, own_only=principal.role == REP,
-                                                **args)
+    managers and admins. `counts` has each status's total under the same filters.
+    `format=csv`: every matching lead as CSV."""
+    own_only = principal.role == REP
+    if args.pop("format") == "csv":
+        filters = {k: v for k, v in args.items() if k not in ("page", "limit")}
+
+        def pages(page, limit):
+            items, next_page, _ = leads.list_leads(db.session, user=principal.user, own_only=own_only, page=page,
+                                                   limit=limit, **filters)
+            return items, next_page
+        return csv_download(principal, "lead", pages, LEAD_COLUMNS, lead_row)
+    items, next_page, counts = leads.list_leads(db.session, user=principal.user, own_only=own_only, **args)
     return {"items": items, "next_page": next_page, "counts": counts}
 
 
