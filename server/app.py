@@ -74,3 +74,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(suppressions.bp)
     from server.api import reports
     app.register_blueprint(reports.bp)
+    from server.api import webhooks
+    app.register_blueprint(webhooks.bp)

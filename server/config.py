@@ -33,6 +33,18 @@ def _persisted_secret(data_dir: Path) -> str:
     return value
 
 
+def _persisted_secrets_key(data_dir: Path) -> str:
+    """The key that seals stored integration secrets (webhook secrets, CRM
+    tokens) when SECRETS_KEY is not set: random, kept in DATA_DIR."""
+    path = data_dir / "secrets_key"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
 def load_config() -> dict:
     """Build the Flask configuration mapping from environment variables."""
     env = os.environ
@@ -79,6 +91,12 @@ def load_config() -> dict:
         "HASH_KEY": env.get("HASH_KEY") or None,
         # Bearer token for GET /metrics. Unset: open in development, 404 in production.
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        # Seals webhook secrets and CRM tokens at rest (any string; a Fernet key is derived from it).
+        "SECRETS_KEY": env.get("SECRETS_KEY") or _persisted_secrets_key(data_dir),
+        # Webhook URLs may resolve to loopback (development and tests only; private addresses never).
+        "WEBHOOK_ALLOW_LOOPBACK": _bool(env.get("WEBHOOK_ALLOW_LOOPBACK")),
+        "WEBHOOK_CONNECT_TIMEOUT_S": float(env.get("WEBHOOK_CONNECT_TIMEOUT_S") or 5),
+        "WEBHOOK_TIMEOUT_S": float(env.get("WEBHOOK_TIMEOUT_S") or 15),
         "JSON_SORT_KEYS": False,
     }
 

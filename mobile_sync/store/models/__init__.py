@@ -11,3 +11,4 @@ from mobile_sync.store.models.erasure import ErasedNumber  # noqa: F401
 from mobile_sync.store.models.push import DirectoryChange, PushMessage  # noqa: F401
 from mobile_sync.store.models.audit import AccessEvent, RequestCounter  # noqa: F401
 from mobile_sync.store.models.reports import CallDay, MissedCallback  # noqa: F401
+from mobile_sync.store.models.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: F401
