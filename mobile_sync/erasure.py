@@ -7,6 +7,10 @@ pushes and directory entries derived from it; teammates lose it as their own
 number; notes that quote it have it blanked out. By record: the record and
 everything of it, and every number it held, erased as above.
 
+What an erasure covers is selected once (`record_scope`, `number_scope`):
+the erasure deletes that, and a preview (`preview_record`, `preview_phone`,
+the API's dry run and the erasure page) counts it with the same conditions.
+
 What is left is one salted hash per number in `erased_numbers`, so later
 uploads of the number are dropped (see `mobile_sync.erasure_check`). Nothing
 is queued: background jobs take ids only and Redis never sees the number.
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import phonenumbers
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import SUPPRESS
@@ -37,6 +41,9 @@ from mobile_sync.store.models import (
 
 RECORD_MODELS = {"contact": Contact, "lead": Lead}
 # Every table an erasure deletes from, reported even when nothing was there.
+# What a preview counts (of DELETED_TABLES), exactly as the erasure will delete it.
+PREVIEWED_TABLES = ("contacts", "leads", "calls", "notes", "tasks", "record_phones")
+NAMES_SHOWN = 50
 DELETED_TABLES = ("calls", "contacts", "leads", "notes", "tasks", "record_phones", "directory_changes",
                   "phonebook_contacts", "phonebook_numbers", "suppressions", "push_messages")
 REDACTED = "[erased]"
@@ -51,6 +58,11 @@ class ErasureResult:
     # What was asked for, for the access audit (ids only).
     record_type: str | None = None
     record_id: int | None = None
+    # A preview: nothing deleted; `deleted` holds PREVIEWED_TABLES, with the
+    # numbers (E.164) and the records (type, id, name; the first NAMES_SHOWN) that would go.
+    dry_run: bool = False
+    numbers: list = field(default_factory=list)
+    records: list = field(default_factory=list)
 
     @property
     def total_deleted(self) -> int:
@@ -70,51 +82,150 @@ def _rows_changed(session, statement) -> int:
     return session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
 
 
+@dataclass
+class ErasureScope:
+    """What an erasure covers: `records` (type, id), the record asked for,
+    every contact and lead holding one of `numbers`, and the leads merged
+    into any of them; `numbers` (E.164), each erased everywhere; and
+    `unparsed_calls`, calls whose number could not be read but whose raw
+    digits are one of the numbers."""
+    records: set
+    numbers: set
+    unparsed_calls: list
+
+
+def number_scope(session, org_id: int, numbers: set[str], records: set[tuple[str, int]] = frozenset()) -> ErasureScope:
+    """The scope of erasing `numbers` (and `records`, whose numbers they are)."""
+    refs = set(records) | _holders(session, org_id, numbers)
+    unparsed = sorted({call_id for e164 in numbers for call_id in _unparsed_call_ids(session, org_id, e164)})
+    return ErasureScope(records=_with_merged(session, org_id, refs), numbers=set(numbers), unparsed_calls=unparsed)
+
+
+def record_scope(session, org_id: int, record_type: str, record_id: int) -> ErasureScope:
+    """The scope of erasing a contact or lead: it, and every number it holds (404 if not the organisation's)."""
+    model = RECORD_MODELS.get(record_type)
+    record = session.execute(select(model).where(model.id == record_id, model.organization_id == org_id)
+                             .execution_options(all_organizations=True)).scalar_one_or_none() if model else None
+    if record is None:
+        raise not_found(record_type if model else "record type")
+    numbers = set(session.execute(select(RecordPhone.e164).where(
+        RecordPhone.organization_id == org_id, RecordPhone.record_type == record_type,
+        RecordPhone.record_id == record_id)).scalars())
+    if record_type == "lead" and record.phone:
+        numbers.add(record.phone)
+    return number_scope(session, org_id, numbers, {(record_type, record_id)})
+
+
+def _phone_number(org: Organization, raw_phone: str, region: str | None) -> str:
+    return parse_phones([raw_phone], region_for(region, org.region), field="phone")[0].e164
+
+
 def erase_phone(session, *, org: Organization, raw_phone: str, region: str | None, hash_key: str,
                 now: datetime) -> ErasureResult:
     """Erase everything about one number (read with `region`, else the organisation's)."""
-    number = parse_phones([raw_phone], region_for(region, org.region), field="phone")[0]
+    e164 = _phone_number(org, raw_phone, region)
     lock_erasure(session, org.id)
-    result = ErasureResult()
-    erase_number(session, org=org, e164=number.e164, hash_key=hash_key, now=now, result=result)
-    session.flush()
-    return result.finish()
+    return _erase(session, org, number_scope(session, org.id, {e164}), ErasureResult(), hash_key, now)
 
 
 def erase_record(session, *, org: Organization, record_type: str, record_id: int, hash_key: str,
                  now: datetime) -> ErasureResult:
     """Erase a contact or lead, everything of it, and every number it held."""
-    model = RECORD_MODELS.get(record_type)
-    lock_erasure(session, org.id)
-    record = session.execute(select(model).where(model.id == record_id, model.organization_id == org.id)
-                             .execution_options(all_organizations=True)).scalar_one_or_none() if model else None
-    if record is None:
-        raise not_found(record_type if model else "record type")
-    numbers = set(session.execute(select(RecordPhone.e164).where(
-        RecordPhone.organization_id == org.id, RecordPhone.record_type == record_type,
-        RecordPhone.record_id == record_id)).scalars())
-    if record_type == "lead" and record.phone:
-        numbers.add(record.phone)
-    result = ErasureResult(record_type=record_type, record_id=record_id)
-    # Deleted first, so its other numbers are not announced to the phones'
-    # directories as "changed" while they are being erased.
-    _delete_records(session, org.id, {(record_type, record_id)}, numbers, now, result)
-    for e164 in sorted(numbers):
+    if record_type in RECORD_MODELS:
+        lock_erasure(session, org.id)
+    scope = record_scope(session, org.id, record_type, record_id)
+    return _erase(session, org, scope, ErasureResult(record_type=record_type, record_id=record_id), hash_key, now)
+
+
+def _erase(session, org: Organization, scope: ErasureScope, result: ErasureResult, hash_key: str,
+           now: datetime) -> ErasureResult:
+    # The records first, so their other numbers are not announced to the
+    # phones' directories as "changed" while they are being erased.
+    _delete_records(session, org.id, scope.records, scope.numbers, now, result)
+    for e164 in sorted(scope.numbers):
         erase_number(session, org=org, e164=e164, hash_key=hash_key, now=now, result=result)
     session.flush()
     return result.finish()
+
+
+def preview_phone(session, *, org: Organization, raw_phone: str, region: str | None) -> ErasureResult:
+    """What erasing a number would delete (PREVIEWED_TABLES), deleting nothing."""
+    e164 = _phone_number(org, raw_phone, region)
+    return _preview(session, org.id, number_scope(session, org.id, {e164}), ErasureResult(dry_run=True))
+
+
+def preview_record(session, *, org: Organization, record_type: str, record_id: int) -> ErasureResult:
+    """What erasing a contact or lead would delete (PREVIEWED_TABLES), deleting nothing."""
+    scope = record_scope(session, org.id, record_type, record_id)
+    return _preview(session, org.id, scope,
+                    ErasureResult(record_type=record_type, record_id=record_id, dry_run=True))
+
+
+def _preview(session, org_id: int, scope: ErasureScope, result: ErasureResult) -> ErasureResult:
+    """Count what `_erase` deletes of PREVIEWED_TABLES: the rows of the scope's
+    records (`_of_records`) or of its numbers, each row once."""
+    numbers = sorted(scope.numbers)
+
+    def count(model, *conditions) -> int:
+        conditions = [c for c in conditions if c is not None]
+        if not conditions:
+            return 0
+        return session.execute(select(func.count()).select_from(model).where(
+            model.organization_id == org_id, or_(*conditions))).scalar_one()
+
+    by_number = (lambda column: column.in_(numbers)) if numbers else (lambda column: None)
+    result.deleted = Counter({name: 0 for name in PREVIEWED_TABLES})
+    for record_type, model in RECORD_MODELS.items():
+        result.deleted[model.__tablename__] = sum(1 for rtype, _ in scope.records if rtype == record_type)
+    result.deleted["calls"] = count(Call, _of_records(Call, scope.records), by_number(Call.e164),
+                                    Call.id.in_(scope.unparsed_calls) if scope.unparsed_calls else None)
+    result.deleted["notes"] = count(Note, _of_records(Note, scope.records))
+    result.deleted["tasks"] = count(Task, _of_records(Task, scope.records), by_number(Task.e164))
+    result.deleted["record_phones"] = count(RecordPhone, _of_records(RecordPhone, scope.records),
+                                            by_number(RecordPhone.e164))
+    result.numbers_erased = len(numbers)
+    result.numbers = numbers
+    result.records = _names(session, org_id, scope.records)
+    return result
+
+
+def _of_records(model, refs) -> object | None:
+    """Rows of `model` (notes, tasks, calls, index rows) belonging to the records `refs`."""
+    parts = [and_(model.record_type == record_type, model.record_id.in_(chunk))
+             for record_type in RECORD_MODELS
+             for chunk in _chunks(sorted(rid for rtype, rid in refs if rtype == record_type))]
+    return or_(*parts) if parts else None
+
+
+def _names(session, org_id: int, refs) -> list[tuple[str, int, str]]:
+    """(type, id, name) of the first NAMES_SHOWN records, for the person who confirms."""
+    out = []
+    for record_type, model in RECORD_MODELS.items():
+        ids = sorted(rid for rtype, rid in refs if rtype == record_type)[:NAMES_SHOWN - len(out)]
+        if ids:
+            out += [(record_type, rid, name) for rid, name in session.execute(
+                select(model.id, model.name).where(model.organization_id == org_id, model.id.in_(ids))
+                .order_by(model.id))]
+    return out
+
+
+def _holders(session, org_id: int, numbers) -> set[tuple[str, int]]:
+    """The contacts and leads holding any of `numbers`."""
+    numbers = sorted(numbers)
+    if not numbers:
+        return set()
+    holders = {tuple(row) for row in session.execute(select(RecordPhone.record_type, RecordPhone.record_id).where(
+        RecordPhone.organization_id == org_id, RecordPhone.e164.in_(numbers),
+        RecordPhone.record_type.in_(list(RECORD_MODELS))))}
+    return holders | {("lead", lead_id) for lead_id in session.execute(
+        select(Lead.id).where(Lead.organization_id == org_id, Lead.phone.in_(numbers))).scalars()}
 
 
 def erase_number(session, *, org: Organization, e164: str, hash_key: str, now: datetime,
                  result: ErasureResult) -> None:
     """Erase one E.164 number of the organisation; add what went to `result`."""
     org_id = org.id
-    holders = {tuple(row) for row in session.execute(select(RecordPhone.record_type, RecordPhone.record_id).where(
-        RecordPhone.organization_id == org_id, RecordPhone.e164 == e164,
-        RecordPhone.record_type.in_(list(RECORD_MODELS))))}
-    holders |= {("lead", lead_id) for lead_id in session.execute(
-        select(Lead.id).where(Lead.organization_id == org_id, Lead.phone == e164)).scalars()}
-    _delete_records(session, org_id, holders, {e164}, now, result)
+    _delete_records(session, org_id, _holders(session, org_id, {e164}), {e164}, now, result)
 
     result.deleted["calls"] += _rows_changed(session, delete(Call).where(
         Call.organization_id == org_id, Call.e164 == e164))
@@ -179,18 +290,7 @@ def _delete_records(session, org_id: int, refs: set[tuple[str, int]], erased: se
                     result: ErasureResult) -> None:
     """Delete contacts and leads with their notes, tasks, index rows and
     linked calls, and the leads merged into them (the same person)."""
-    refs = set(refs)
-    frontier = set(refs)
-    while frontier:
-        merged = set()
-        for record_type in RECORD_MODELS:
-            ids = [rid for rtype, rid in frontier if rtype == record_type]
-            for chunk in _chunks(ids):
-                merged |= {("lead", lead_id) for lead_id in session.execute(select(Lead.id).where(
-                    Lead.organization_id == org_id, Lead.merged_into_type == record_type,
-                    Lead.merged_into_id.in_(chunk))).scalars()}
-        frontier = merged - refs
-        refs |= frontier
+    refs = _with_merged(session, org_id, refs)
     for record_type, model in RECORD_MODELS.items():
         ids = sorted(rid for rtype, rid in refs if rtype == record_type)
         for chunk in _chunks(ids):
@@ -207,17 +307,38 @@ def _delete_records(session, org_id: int, refs: set[tuple[str, int]], erased: se
                 model.organization_id == org_id, model.id.in_(chunk)))
 
 
+def _with_merged(session, org_id: int, refs) -> set[tuple[str, int]]:
+    """`refs` and the leads merged into any of them, and into those, ... (the same person)."""
+    refs = set(refs)
+    frontier = set(refs)
+    while frontier:
+        merged = set()
+        for record_type in RECORD_MODELS:
+            ids = [rid for rtype, rid in frontier if rtype == record_type]
+            for chunk in _chunks(ids):
+                merged |= {("lead", lead_id) for lead_id in session.execute(select(Lead.id).where(
+                    Lead.organization_id == org_id, Lead.merged_into_type == record_type,
+                    Lead.merged_into_id.in_(chunk))).scalars()}
+        frontier = merged - refs
+        refs |= frontier
+    return refs
+
+
 def _national_digits(e164: str) -> str:
     return phonenumbers.national_significant_number(phonenumbers.parse(e164, None))
 
 
-def _delete_unparsed_calls(session, org_id: int, e164: str) -> int:
+def _unparsed_call_ids(session, org_id: int, e164: str) -> list[int]:
     """Calls whose number could not be read but whose raw digits are this number's."""
     national = _national_digits(e164)
     rows = session.execute(select(Call.id, Call.raw_number).where(
         Call.organization_id == org_id, Call.e164.is_(None), Call.raw_number.is_not(None),
         Call.raw_number.like(f"%{national[-1]}%"))).all()
-    doomed = [cid for cid, raw in rows if re.sub(r"\D", "", raw).endswith(national)]
+    return [cid for cid, raw in rows if re.sub(r"\D", "", raw).endswith(national)]
+
+
+def _delete_unparsed_calls(session, org_id: int, e164: str) -> int:
+    doomed = _unparsed_call_ids(session, org_id, e164)
     return sum(_rows_changed(session, delete(Call).where(Call.id.in_(chunk))) for chunk in _chunks(doomed))
 
 

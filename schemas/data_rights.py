@@ -31,12 +31,21 @@ class ErasureSchema(Schema):
                 raise ValidationError(missing)
 
 
+class ErasureQuerySchema(Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={"description": (
+        "Answer what the erasure would delete (records, numbers, calls, notes, tasks, index rows: "
+        "`deleted` has contacts, leads, calls, notes, tasks and record_phones), deleting nothing. The same "
+        "rule selects what a dry run counts and what an erasure deletes.")})
+
+
 class ErasureResultSchema(Schema):
     deleted = fields.Dict(keys=fields.String(), values=fields.Integer(),
                           metadata={"description": "rows deleted, per table"})
     redacted = fields.Dict(keys=fields.String(), values=fields.Integer(),
                            metadata={"description": "rows kept with the number removed from them, per table"})
-    numbers_erased = fields.Integer(metadata={"description": "numbers now kept only as a salted hash"})
+    numbers_erased = fields.Integer(metadata={"description": "numbers now kept only as a salted hash "
+                                                             "(a dry run: that would be)"})
+    dry_run = fields.Boolean(metadata={"description": "true: a preview; nothing was deleted"})
 
 
 EXPORT_RESPONSES = {
