@@ -33,6 +33,7 @@ from server.extensions import db
 from server.tenancy import set_session_organization
 from server.web import account_pages, console_pages, session_auth, work_hours_pages
 from server.web import report_pages, settings_pages
+from server.web import contact_pages
 from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
 from schemas.fields import MAX_ID
 
@@ -43,6 +44,7 @@ console_pages.register(bp)  # /team, /devices
 work_hours_pages.register(bp)  # /account/hours, /team/users/<id>/hours
 settings_pages.register(bp)  # /settings (admins)
 report_pages.register(bp)  # /reports (managers, admins)
+contact_pages.register(bp)  # /contacts, /contacts/import, /calls, /records/<type>/<id>/erase
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = ("web.login", "web.static", *account_pages.PUBLIC)
 SORT_LABELS = {"created": "newest first", "last_call": "latest call first", "name": "name, A to Z"}
