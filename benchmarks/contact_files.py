@@ -1,0 +1,208 @@
+"""Contact files in: 100,000 contacts from a vCard file and from a Google
+Contacts CSV through `POST /api/v1/contacts/import` (the Flask test client:
+routing, auth, the body limit, detection, the domain code, the commits),
+each timed against our own CSV of the same contacts imported in the same
+run, on SQLite and a real PostgreSQL.
+
+    .venv/bin/python benchmarks/contact_files.py [--contacts 100000] [--db sqlite,postgresql]
+
+Each import runs in a process of its own, the file streamed from disk (the
+test client reads the body from the open file). Its peak resident memory is
+reset just before the import (Linux: /proc/self/clear_refs), so the peak
+during the import less the memory held before it shows whether the file was
+streamed: a file held whole, or its records all kept, would grow it by
+several times the file's size. The target is 10 s for each
+format on each database; the exit status is 1 when it is missed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from contacts_import import build_app, clear_caches, make_csv  # noqa: E402 (benchmarks/contacts_import.py)
+
+TARGET_S = 10.0
+FORMATS = ("callsync_csv", "google_csv", "vcard")
+GOOGLE_HEADER = ["First Name", "Middle Name", "Last Name", "Organization Name", "E-mail 1 - Label",
+                 "E-mail 1 - Value", "Phone 1 - Label", "Phone 1 - Value", "Phone 2 - Label", "Phone 2 - Value",
+                 "Labels"]
+
+
+def _people(ours: bytes):
+    reader = csv.reader(io.StringIO(ours.decode()))
+    next(reader)
+    for name, company, email, _source, phones in reader:
+        yield name, company, email, [p.strip() for p in phones.split(";")]
+
+
+def make_google(ours: bytes) -> bytes:
+    """The same people as Google Contacts exports them (current headers)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(GOOGLE_HEADER)
+    for name, company, email, phones in _people(ours):
+        first, _, last = name.partition(" ")
+        mobile, *work = phones
+        writer.writerow([first, "", last, company, "* Work" if email else "", email, "Mobile", mobile,
+                         "Work" if work else "", " ::: ".join(work), "* myContacts"])
+    return out.getvalue().encode()
+
+
+def make_vcard(ours: bytes) -> bytes:
+    """The same people as vCard 3.0 cards, as a phone exports them; every
+    fifth card's FN folded, every seventh a 2.1 card with a QUOTED-PRINTABLE name."""
+    out = io.StringIO()
+    for i, (name, company, email, phones) in enumerate(_people(ours)):
+        first, _, last = name.partition(" ")
+        if i % 7 == 0:
+            encoded = "".join(f"={b:02X}" if b > 126 or b in (61,) else chr(b) for b in name.encode())
+            lines = ["BEGIN:VCARD", "VERSION:2.1", f"N:{last};{first};;;",
+                     f"FN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:{encoded}"]
+            lines += [f"TEL;{'CELL' if n == 0 else 'WORK'}:{p}" for n, p in enumerate(phones)]
+        else:
+            fn = f"FN:{name}" if i % 5 else f"FN:{name[:3]}\r\n {name[3:]}"
+            lines = ["BEGIN:VCARD", "VERSION:3.0", f"N:{last};{first};;;", fn]
+            lines += [f"TEL;TYPE={'CELL' if n == 0 else 'WORK'}:{p}" for n, p in enumerate(phones)]
+        if company:
+            lines.append(f"ORG:{company}")
+        if email:
+            lines.append(f"EMAIL;TYPE=INTERNET:{email}")
+        lines.append("END:VCARD")
+        out.write("\r\n".join(lines) + "\r\n")
+    return out.getvalue().encode()
+
+
+def _rss_kb(field: str) -> int:
+    """VmRSS or VmHWM (the peak since the last reset) of this process, in KB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _cpu_seconds() -> float:
+    """CPU of this process and of its finished children (the import's worker
+    processes; not the database server): tells a busy machine from slow code."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # the peak resident set size starts again from the current one
+
+
+def child(format_: str, path: str, database_url: str, data_dir: str, n: int) -> dict:
+    """One import in this process: seconds and peak memory growth."""
+    app = build_app(database_url, data_dir)
+    client = app.test_client()
+    response = client.post("/api/v1/signup", json={
+        "organization": f"Files {n}", "region": "IN", "name": "Bench Admin", "email": f"files{n}@example.test",
+        "password": "correct horse battery staple"})
+    token = response.json["token"]
+    clear_caches()
+    _reset_peak()
+    before = _rss_kb("VmRSS")
+    size = os.path.getsize(path)
+    with open(path, "rb") as body:
+        cpu_started = _cpu_seconds()
+        started = time.perf_counter()
+        response = client.post("/api/v1/contacts/import", data=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream",
+            "Content-Length": str(size)})
+        seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_started
+    peak = _rss_kb("VmHWM")
+    report = response.json
+    assert response.status_code == 200, report
+    assert report["format"] == format_, report
+    return {"format": format_, "seconds": seconds, "cpu": cpu, "load": os.getloadavg()[0], "imported": report["imported"], "failed": report["failed"],
+            "bytes": size, "rss_before_mb": before / 1024, "rss_growth_mb": (peak - before) / 1024}
+
+
+def run_db(db_name: str, url: str, files: dict[str, str], work: str) -> list[dict]:
+    build_app(url, tempfile.mkdtemp(prefix="data-", dir=work))  # migrated once
+    results = []
+    for n, format_ in enumerate(FORMATS):
+        out = subprocess.run([sys.executable, __file__, "--child", format_, "--file", files[format_], "--url", url,
+                              "--data-dir", tempfile.mkdtemp(prefix="data-", dir=work), "--n", str(n)],
+                             capture_output=True, text=True)
+        if out.returncode:
+            sys.stderr.write(out.stderr)
+            raise SystemExit(f"the {format_} import failed on {db_name}")
+        results.append({"db": db_name, **json.loads(out.stdout.strip().splitlines()[-1])})
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    for name in ("DATABASE_URL", "REDIS_URL", "APP_ENV"):
+        os.environ.pop(name, None)
+    if args.child:
+        print(json.dumps(child(args.child, args.file, args.url, args.data_dir, args.n)))
+        return 0
+
+    work = tempfile.TemporaryDirectory(prefix="bench-files-")
+    os.environ.setdefault("DATA_DIR", work.name)
+    ours = make_csv(args.contacts)
+    files = {}
+    for format_, data in (("callsync_csv", ours), ("google_csv", make_google(ours)), ("vcard", make_vcard(ours))):
+        files[format_] = os.path.join(work.name, format_)
+        Path(files[format_]).write_bytes(data)
+    print(f"{args.contacts:,} contacts; files: " + ", ".join(
+        f"{f} {os.path.getsize(p) / 1e6:.1f} MB" for f, p in files.items()) + f"; {os.cpu_count()} CPUs")
+    results = []
+    for db_name in args.db.split(","):
+        if db_name == "sqlite":
+            results += run_db(db_name, f"sqlite:///{work.name}/bench.db", files, work.name)
+        elif db_name == "postgresql":
+            from tests.servers import PostgresServer
+
+            server = PostgresServer()
+            try:
+                results += run_db(db_name, server.url, files, work.name)
+            finally:
+                server.close()
+        else:
+            parser.error(f"unknown database {db_name}")
+
+    # ratio: the format's time over our CSV's, same database, same run; RSS growth: the
+    # import's process's peak resident memory over what it held before the import.
+    # cpu s: the import's process and its workers (not the database server); load: the
+    # 1-minute load average after the import (other work on the machine slows every figure).
+    print(f"{'database':<11}{'format':<14}{'import s':>9}{'ratio':>7}{'cpu s':>7}{'cpu ratio':>10}{'load':>6}"
+          f"{'contacts/s':>12}{'file MB':>9}{'RSS before MB':>15}{'RSS growth MB':>15}")
+    for r in results:
+        base = next(b for b in results if b["db"] == r["db"] and b["format"] == "callsync_csv")
+        assert r["imported"] == args.contacts and r["failed"] == 0, r
+        print(f"{r['db']:<11}{r['format']:<14}{r['seconds']:>9.2f}{r['seconds'] / base['seconds']:>6.2f}x"
+              f"{r['cpu']:>7.1f}{r['cpu'] / base['cpu']:>9.2f}x{r['load']:>6.1f}{r['imported'] / r['seconds']:>12,.0f}{r['bytes'] / 1e6:>9.1f}{r['rss_before_mb']:>15.0f}"
+              f"{r['rss_growth_mb']:>15.1f}")
+    missed = [f"{r['db']} {r['format']}" for r in results if r["seconds"] > TARGET_S]
+    if missed:
+        print(f"MISSED the {TARGET_S:.0f} s target on: {', '.join(missed)}")
+        return 1
+    print(f"all within the {TARGET_S:.0f} s target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
