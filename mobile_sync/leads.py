@@ -8,7 +8,9 @@ like another organisation's.
 """
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
+from functools import wraps
 
 from sqlalchemy import delete, func, select, update
 
@@ -24,10 +26,14 @@ from mobile_sync.record_search import record_condition, record_order
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
 from mobile_sync.store.models import Call, Contact, Lead, Note, Suppression, Task, User
-from mobile_sync.store.models.records import LEAD_STATUSES
+from mobile_sync.store.models.records import LEAD_STATUSES, LeadEvent
 
 PAGE_SIZE = 50
 REJECT_REASONS = ("personal", "spam", "not_a_lead")
+EDITABLE = ("name", "company", "email", "source")
+# What a review action may change: what its row in the lead's history tells.
+_REVIEWED = ("status", "reject_reason", "merged_into_type", "merged_into_id", "owner_id", *EDITABLE)
+CANDIDATES = 20
 
 
 def _visible(query, user: User, own_only: bool = False):
@@ -84,6 +90,66 @@ def lead_details(session, lead: Lead) -> dict:
     return {"lead": lead, "calls": calls, "notes": notes}
 
 
+def lead_page_details(session, lead: Lead) -> dict:
+    """lead_details, and for the lead's page: every number the record holds
+    (merged leads' numbers included), its call-back tasks and its history."""
+    numbers = record_numbers(session, lead.organization_id, "lead", [lead.id])[lead.id]
+    if lead.phone and lead.phone not in numbers:
+        numbers.insert(0, lead.phone)
+    tasks = session.execute(
+        select(Task).where(Task.organization_id == lead.organization_id, Task.record_type == "lead",
+                           Task.record_id == lead.id).order_by(Task.missed_at.desc(), Task.id.desc()).limit(100)
+    ).scalars().all()
+    return {**lead_details(session, lead), "numbers": numbers, "tasks": tasks, "history": lead_history(lead)}
+
+
+def lead_history(lead: Lead) -> list[dict]:
+    """Who did what to the lead and when, oldest first: `created` (by the rep
+    whose call made it, or who typed it in), then each review action."""
+    events = list(lead.events)
+    creator = next((e.from_user_id for e in events if e.action == "assigned"), lead.owner_id)
+    history = [{"action": "created", "actor_id": creator, "at": lead.created_at,
+                "detail": {"from": "call" if lead.created_from_call_id else "manual"}}]
+    for event in events:
+        detail = None
+        if event.action == "rejected":
+            detail = {"reason": event.detail}
+        elif event.action == "merged":  # final: the lead still says into what
+            detail = {"into_type": event.detail, "into_id": lead.merged_into_id}
+        elif event.action == "assigned":
+            detail = {"from_user_id": event.from_user_id, "to_user_id": event.to_user_id}
+        elif event.action == "edited":
+            detail = {"fields": event.detail.split(",") if event.detail else []}
+        history.append({"action": event.action, "actor_id": event.actor_id, "at": event.at, "detail": detail})
+    return history
+
+
+def leads_by_id(session, user: User, ids: list[int]) -> dict[int, Lead]:
+    """The leads of these ids that the user may see (to name them in a bulk action's results)."""
+    if not ids:
+        return {}
+    query = _visible(select(Lead).where(Lead.organization_id == user.organization_id, Lead.id.in_(ids)), user)
+    return {lead.id: lead for lead in session.execute(query).scalars()}
+
+
+def merge_candidates(session, lead: Lead, user: User, q: str, limit: int = CANDIDATES) -> list[dict]:
+    """Contacts and leads that `q` (a name, company, e-mail prefix or number)
+    finds and `lead` could be merged into, with each one's numbers: at most
+    `limit` of each kind, by name."""
+    _require_reviewer(user)
+    org_id, region = lead.organization_id, user.region or user.organization.region
+    found = []
+    for model, record_type in ((Contact, "contact"), (Lead, "lead")):
+        query = select(model).where(model.organization_id == org_id,
+                                    record_condition(session, model, record_type, org_id, q, region))
+        if model is Lead:
+            query = query.where(Lead.id != lead.id, Lead.status != "merged")
+        rows = session.execute(query.order_by(*record_order(model, "name")).limit(limit)).scalars().all()
+        numbers = record_numbers(session, org_id, record_type, [row.id for row in rows])
+        found += [{"type": record_type, "record": row, "numbers": numbers[row.id]} for row in rows]
+    return found
+
+
 def _user_in_org(session, organization_id: int, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.organization_id != organization_id or user.disabled_at:
@@ -113,18 +179,76 @@ def create_manual_lead(session, *, user: User, fields: dict, now: datetime, hash
     return lead
 
 
-def update_lead(session, lead: Lead, changes: dict, now: datetime) -> Lead:
-    for key in ("name", "company", "email", "source"):
+def _require_reviewer(user: User) -> None:
+    if not is_reviewer(user.role):
+        raise forbidden("Only managers and admins review leads.")
+
+
+def _lock_lead(session, lead: Lead, arguments: dict) -> None:
+    lock_leads(session, Lead, [lead.id])
+
+
+def _lock_for_merge(session, lead: Lead, arguments: dict) -> None:
+    # After the processing run in flight (it attaches calls to these
+    # records), then both leads' rows in id order: merges A->B and B->A at
+    # once are served one after the other, and the second finds A merged.
+    lock_processing(session, lead.organization_id)
+    into = [arguments["into_id"]] if arguments["into_type"] == "lead" else []
+    lock_leads(session, Lead, [lead.id, *into])
+
+
+def review_action(action: str, *, lock=_lock_lead, reviewers_only: bool = True):
+    """The one way into a lead's review: every decision and edit (bulk ones
+    too) passes here. The role check; the lead's row lock, after which its
+    state is read again (two reviewers at once are served one after the
+    other, and each decides on the state the last one left); the decision;
+    then, when it changed anything, one row of the lead's history."""
+    def decorate(decide):
+        signature = inspect.signature(decide)
+
+        @wraps(decide)
+        def run(*args, **kwargs):
+            call = signature.bind(*args, **kwargs)
+            call.apply_defaults()
+            session, lead, user = call.arguments["session"], call.arguments["lead"], call.arguments["user"]
+            if reviewers_only:
+                _require_reviewer(user)
+            lock(session, lead, call.arguments)
+            before = {key: getattr(lead, key) for key in _REVIEWED}
+            result = decide(*args, **kwargs)
+            _record_event(session, lead, user, action, before, call.arguments["now"])
+            return result
+        return run
+    return decorate
+
+
+def _record_event(session, lead: Lead, user: User | None, action: str, before: dict, now: datetime) -> None:
+    changed = [key for key in _REVIEWED if getattr(lead, key) != before[key]]
+    if not changed:
+        return  # e.g. approving an approved lead
+    detail = {"rejected": lead.reject_reason, "merged": lead.merged_into_type,
+              "edited": ",".join(key for key in EDITABLE if key in changed)}.get(action)
+    event = LeadEvent(organization_id=lead.organization_id, lead_id=lead.id, actor_id=user.id if user else None,
+                      action=action, at=now, detail=detail)
+    if action == "assigned":
+        event.from_user_id, event.to_user_id = before["owner_id"], lead.owner_id
+    session.add(event)
+    session.flush()
+    session.expire(lead, ["events"])
+
+
+@review_action("edited", reviewers_only=False)
+def update_lead(session, lead: Lead, changes: dict, now: datetime, user: User | None = None) -> Lead:
+    """Details of a lead (name, company, e-mail, source), by its owner or a
+    reviewer (`user`, the history's actor). A merged lead is read-only: 409."""
+    if lead.status == "merged":
+        raise _refuse(lead, "lead_merged", "This lead was merged into another record; edit that one.")
+    for key in EDITABLE:
         if key in changes:
             setattr(lead, key, changes[key])
     lead.updated_at = now
     session.flush()
     return lead
-
-
-def _require_reviewer(user: User) -> None:
-    if not is_reviewer(user.role):
-        raise forbidden("Only managers and admins review leads.")
 
 
 def _state(lead: Lead) -> dict:
@@ -148,13 +272,10 @@ def _lift_suppressions(session, lead: Lead) -> None:
                                               Suppression.lead_id == lead.id))
 
 
-# Review decisions lock the lead's row first (`lock_leads`) and decide on the
-# state it holds then: two reviewers at once are served one after the other.
+@review_action("approved")
 def approve(session, lead: Lead, user: User, now: datetime) -> Lead:
     """Approve a pending lead, or a rejected one (which lifts the suppression
     its rejection created). Approving an approved lead changes nothing."""
-    _require_reviewer(user)
-    lock_leads(session, Lead, [lead.id])
     if lead.status == "merged":
         raise _refuse(lead, "lead_merged", "This lead was merged into another record.")
     if lead.status == "approved":
@@ -166,12 +287,11 @@ def approve(session, lead: Lead, user: User, now: datetime) -> Lead:
     return lead
 
 
+@review_action("rejected")
 def reject(session, lead: Lead, user: User, reason: str, now: datetime, hash_key: str) -> Lead:
     """Reject a pending lead (or change a rejection's reason); `spam`
     suppresses its number for the whole organisation, `personal` only for the
     rep who owns it. An approved lead is not rejected: 409."""
-    _require_reviewer(user)
-    lock_leads(session, Lead, [lead.id])
     if lead.status == "merged":
         raise _refuse(lead, "lead_merged", "This lead was merged into another record.")
     if lead.status == "approved":
@@ -193,15 +313,10 @@ def reject(session, lead: Lead, user: User, reason: str, now: datetime, hash_key
     return lead
 
 
+@review_action("merged", lock=_lock_for_merge)
 def merge(session, lead: Lead, user: User, into_type: str, into_id: int, now: datetime) -> Lead:
     """Merge a lead into a contact or another lead: its number joins that
     record, and its calls, notes and open tasks move there."""
-    _require_reviewer(user)
-    # After the processing run in flight (it attaches calls to these
-    # records), then both leads' rows in id order: merges A->B and B->A at
-    # once are served one after the other, and the second finds A merged.
-    lock_processing(session, lead.organization_id)
-    lock_leads(session, Lead, [lead.id, into_id] if into_type == "lead" else [lead.id])
     if lead.status == "merged":
         raise _refuse(lead, "lead_merged", "This lead was already merged.")
     model = Contact if into_type == "contact" else Lead
@@ -234,10 +349,10 @@ def merge(session, lead: Lead, user: User, into_type: str, into_id: int, now: da
     return lead
 
 
+@review_action("assigned")
 def assign(session, lead: Lead, user: User, new_owner_id: int, now: datetime) -> Lead:
-    _require_reviewer(user)
+    """Give the lead to another active user of the organisation."""
     _user_in_org(session, lead.organization_id, new_owner_id)
-    lock_leads(session, Lead, [lead.id])
     lead.owner_id, lead.updated_at = new_owner_id, now
     session.flush()
     return lead

@@ -1,15 +1,17 @@
 """Leads, review actions, notes and call-back tasks."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from schemas.fields import Email, Id, Moment, NonEmptyText, Text
+from mobile_sync.leads import lead_history
 from mobile_sync.record_search import SORTS
 from schemas.list_export import ListFormat
 from schemas.lists import SORT_HELP, ListQuerySchema, SearchText
 
 STATUSES = ["pending_review", "approved", "rejected", "merged"]
 REASONS = ["personal", "spam", "not_a_lead"]
+BULK_LIMIT = 500  # ids in one bulk action
 
 
 class LeadSchema(Schema):
@@ -68,9 +70,32 @@ class NoteSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
+class LeadEventSchema(Schema):
+    action = fields.String(metadata={"description": "created, approved, rejected, merged, assigned or edited"})
+    actor_id = fields.Integer(allow_none=True, metadata={"description": "The user who did it."})
+    at = fields.AwareDateTime()
+    detail = fields.Dict(allow_none=True, metadata={"description": (
+        "created: {from: call|manual}; rejected: {reason}; merged: {into_type, into_id}; "
+        "assigned: {from_user_id, to_user_id}; edited: {fields: [...]}; approved: null")})
+
+
+class _WithHistory:
+    def __init__(self, lead, history):
+        self._lead, self.history = lead, history
+
+    def __getattr__(self, name):
+        return getattr(self._lead, name)
+
+
 class LeadDetailSchema(LeadSchema):
     calls = fields.List(fields.Nested(CallSchema))
     notes = fields.List(fields.Nested(NoteSchema))
+    history = fields.List(fields.Nested(LeadEventSchema),
+                          metadata={"description": "Who did what to the lead and when, oldest first."})
+
+    @pre_dump
+    def _with_history(self, lead, **kwargs):
+        return _WithHistory(lead, lead_history(lead))
 
 
 class LeadCreateSchema(Schema):
@@ -103,7 +128,7 @@ class AssignSchema(Schema):
 
 
 class BulkSchema(Schema):
-    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))
+    ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=BULK_LIMIT))
     action = fields.String(required=True, validate=validate.OneOf(["approve", "reject", "assign", "merge"]))
     reason = fields.String(validate=validate.OneOf(REASONS))
     user_id = Id()

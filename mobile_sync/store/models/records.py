@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
 
@@ -59,6 +59,27 @@ class Lead(Base, OrgScoped):
     created_from_call_id: Mapped[int | None] = mapped_column(Integer)
     merged_into_type: Mapped[str | None] = mapped_column(String(16))
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
+    # Its review history, oldest first; written by mobile_sync.leads only.
+    events: Mapped[list["LeadEvent"]] = relationship(viewonly=True, order_by="LeadEvent.id")
+
+
+class LeadEvent(Base, OrgScoped):
+    """One review action on a lead: who did what and when. Ids, the action
+    and a short code only (a reason, the edited fields' names, a record
+    type), never a name or a number. Deleted with its lead (erasure)."""
+
+    __tablename__ = "lead_events"
+    __table_args__ = (Index("ix_lead_events_lead", "lead_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[str | None] = mapped_column(String(64))
+    # A reassignment's previous and new owner.
+    from_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 def _prefix_indexes(model, table: str) -> None:
