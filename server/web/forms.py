@@ -51,3 +51,58 @@ def zone(name: str | None):
 def start_of_day(day: date, tz) -> datetime:
     """Midnight of `day` in the organisation's time zone, as an aware datetime."""
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc)
+
+
+# --- the lead page's edit form, the merge picker and the queue's bulk form ---
+
+EDIT_FIELDS = ("name", "company", "email", "source")
+BULK_SCOPES = ("checked", "page", "matching")
+
+
+def lead_edit_data(form) -> dict:
+    """The edit form as the API's LeadUpdateSchema takes it: an emptied
+    company or e-mail address is none (no company, no address)."""
+    data = {key: form.get(key, "") for key in EDIT_FIELDS}
+    for key in ("company", "email"):
+        if not data[key].strip():
+            data[key] = None
+    return data
+
+
+def field_errors(err: ValidationError) -> dict[str, str]:
+    """A schema's messages, one line per field, to show beside each field."""
+    messages = err.messages if isinstance(err.messages, dict) else {"_form": err.messages}
+    return {key: " ".join(m if isinstance(m, str) else str(m) for m in value) if isinstance(value, list)
+            else str(value) for key, value in messages.items()}
+
+
+class MergeSearchSchema(Schema):
+    """The merge picker's search box."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    q = Text(load_default="", validate=validate.Length(max=100))
+
+
+def merge_search(args) -> str:
+    try:
+        return MergeSearchSchema().load({k: v for k, v in args.items() if k == "q"})["q"]
+    except ValidationError:
+        return ""
+
+
+def bulk_scope(form) -> str:
+    scope = form.get("scope", "checked")
+    return scope if scope in BULK_SCOPES else "checked"
+
+
+def bulk_body(form, ids: list) -> dict:
+    """What POST /api/v1/leads/bulk would be sent: the ids, the action (the
+    button pressed) and only the parameter that action takes."""
+    action = form.get("action", "")
+    body = {"ids": ids, "action": action}
+    needs = {"reject": "reason", "assign": "user_id"}.get(action)
+    if needs:
+        body[needs] = form.get(needs, "")
+    return body

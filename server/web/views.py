@@ -6,6 +6,7 @@ API and commits once.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import traceback
 import unicodedata
 from urllib.parse import unquote
@@ -25,7 +26,10 @@ from mobile_sync.roles import is_reviewer
 from mobile_sync.store.models import PushMessage
 from mobile_sync.tokens import hash_token
 from schemas.accounts import LoginSchema
-from schemas.leads import REASONS, STATUSES, AssignSchema, MergeSchema, NoteCreateSchema, RejectSchema
+from schemas.leads import (
+    BULK_LIMIT, REASONS, STATUSES, AssignSchema, BulkSchema, LeadUpdateSchema, MergeSchema, NoteCreateSchema,
+    RejectSchema,
+)
 from server.audit import push_pending_events, record_access
 from server.auth import Principal
 from server.clock import now
@@ -34,7 +38,9 @@ from server.tenancy import set_session_organization
 from server.web import account_pages, console_pages, session_auth, work_hours_pages
 from server.web import report_pages, settings_pages
 from server.web import contact_pages
-from server.web.forms import ANY_STATUS, load_filters, start_of_day, zone
+from server.web.forms import (
+    ANY_STATUS, bulk_body, bulk_scope, field_errors, lead_edit_data, load_filters, merge_search, start_of_day, zone,
+)
 from schemas.fields import MAX_ID
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -243,32 +249,77 @@ def home():
     return redirect(url_for("web.review"))
 
 
-def _audit_read(action: str, object_id: int | None = None, count: int | None = None) -> None:
-    """Pages read client data too: into the access audit, like the API's reads; one commit."""
+def _audit_read(action: str, object_id: int | None = None, count: int | None = None,
+                also: tuple = ()) -> None:
+    """Pages read client data too: into the access audit, like the API's reads
+    (a lead's, and `also` other (action, object type, count) reads); one commit."""
     user = g.web_user
-    record_access(Principal(kind="user", organization_id=user.organization_id, user=user), action, "lead",
-                  object_id, count)
+    principal = Principal(kind="user", organization_id=user.organization_id, user=user)
+    record_access(principal, action, "lead", object_id, count)
+    for other_action, object_type, other_count in also:
+        record_access(principal, other_action, object_type, None, other_count)
     db.session.commit()
     push_pending_events()
 
 
-@bp.get("/review")
-def review():
-    """The queue, newest first (or by name or latest call), searched and
-    filtered by status, owner, source and creation date, with each status's count."""
-    filters, ignored = load_filters(request.args)
+def _queue(filters: dict, page: int, limit: int = leads.PAGE_SIZE):
+    """The leads the queue's filters find: (leads, next page, counts per status, how many match)."""
     since = start_of_day(filters["since"], g.web_tz) if filters.get("since") else None
     status = None if filters["status"] == ANY_STATUS else filters["status"]
     items, next_page, counts = leads.list_leads(db.session, user=g.web_user, status=status,
                                                 owner_id=filters.get("owner_id"), source=filters.get("source"),
                                                 since=since, q=filters.get("q"), sort=filters.get("sort"),
-                                                page=filters["page"])
+                                                page=page, limit=limit)
+    return items, next_page, counts, (counts.get(status, 0) if status else sum(counts.values()))
+
+
+@bp.get("/review")
+def review():
+    """The queue, newest first (or by name or latest call), searched and
+    filtered by status, owner, source and creation date, with each status's
+    count; leads are ticked for a bulk action, or all on the page, or all
+    that match (up to the API's bulk limit)."""
+    filters, ignored = load_filters(request.args)
+    items, next_page, counts, matching = _queue(filters, filters["page"])
     users = accounts.list_users(db.session)
     _audit_read("lead.list", count=len(items))
     page_args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("web/review.html", leads=items, users=users, owners={u.id: u for u in users},
                            filters=filters, ignored=ignored, page=filters["page"], next_page=next_page,
-                           page_args=page_args, counts=counts, sorts=SORT_LABELS)
+                           page_args=page_args, counts=counts, sorts=SORT_LABELS, matching=matching,
+                           bulk_limit=BULK_LIMIT)
+
+
+@bp.post("/review/bulk")
+def review_bulk():
+    """One review action on the ticked leads, all on the page, or all that
+    match the filters (at most BULK_LIMIT): the API's bulk action, with a
+    result per lead."""
+    filters, _ = load_filters(request.form)
+    page_args = {k: v for k, v in request.form.items() if k in filters and k != "page" and v}
+    back = url_for("web.review", **page_args)
+    scope = bulk_scope(request.form)
+    if scope == "matching":
+        ids = [lead.id for lead in _queue(filters, 1, BULK_LIMIT)[0]]
+    else:
+        ids = request.form.getlist("page_ids" if scope == "page" else "ids")
+    if not ids:
+        flash("Tick at least one lead, or choose all on the page or all that match.", "error")
+        return redirect(back)
+    try:
+        body = BulkSchema().load(bulk_body(request.form, ids))
+    except ValidationError as err:
+        flash(f"Bulk action: please check {', '.join(sorted(err.messages)).replace('_', ' ')}.", "error")
+        return redirect(back)
+    params = {k: body[k] for k in ("reason", "user_id") if k in body}
+    results = leads.bulk(db.session, user=g.web_user, ids=body["ids"], action=body["action"], params=params,
+                         now=now(), hash_key=current_app.config["HASH_KEY"])
+    db.session.commit()
+    users = accounts.list_users(db.session)
+    return render_template("web/bulk_results.html", results=results, action=body["action"], params=params,
+                           found=leads.leads_by_id(db.session, g.web_user, [r["id"] for r in results]),
+                           owners={u.id: u for u in users}, back=back,
+                           done=sum(r["status"] == "ok" for r in results))
 
 
 @bp.get("/push-sink")
@@ -282,11 +333,52 @@ def push_sink():
 
 @bp.get("/leads/<int:lead_id>")
 def lead_page(lead_id: int):
-    """A lead with its calls and notes, the review actions and a note form."""
-    details = leads.lead_details(db.session, leads.get_lead(db.session, lead_id, g.web_user))
+    """A lead with every number, its calls, tasks, notes and review history,
+    the review actions, the details form and a note form."""
+    return _lead_page(lead_id)
+
+
+def _lead_page(lead_id: int, form: dict | None = None, errors: dict | None = None, status: int = 200):
+    details = leads.lead_page_details(db.session, leads.get_lead(db.session, lead_id, g.web_user))
     users = accounts.list_users(db.session)
     _audit_read("lead.read", lead_id)
-    return render_template("web/lead.html", users=users, owners={u.id: u for u in users}, **details)
+    lead = details["lead"]
+    form = form or {key: getattr(lead, key) or "" for key in leads.EDITABLE}
+    return render_template("web/lead.html", users=users, owners={u.id: u for u in users}, form=form,
+                           errors=errors or {}, **details), status
+
+
+@bp.post("/leads/<int:lead_id>/edit")
+def edit_lead(lead_id: int):
+    """Save a lead's details through the API's schema and domain function;
+    bad input is the page again with a message beside the field (422)."""
+    lead = leads.get_lead(db.session, lead_id, g.web_user)
+    try:
+        body = LeadUpdateSchema().load(lead_edit_data(request.form))
+    except ValidationError as err:
+        return _lead_page(lead_id, form=request.form.to_dict(), errors=field_errors(err), status=422)
+    try:
+        leads.update_lead(db.session, lead, body, now(), user=g.web_user)
+    except ServiceError as err:
+        db.session.rollback()
+        flash(f"Lead #{lead_id}: {_explain(err)}", "error")
+    else:
+        _audit_read("lead.update", lead_id)  # commits the change with its audit row
+        flash(f"Details of lead #{lead_id} saved.", "ok")
+    return redirect(url_for("web.lead_page", lead_id=lead_id))
+
+
+@bp.get("/leads/<int:lead_id>/merge")
+def merge_picker(lead_id: int):
+    """Find the record to merge a lead into by a name, company, e-mail or
+    number; each candidate shows its numbers and merges with one button."""
+    lead = leads.get_lead(db.session, lead_id, g.web_user)
+    q = merge_search(request.args)
+    candidates = leads.merge_candidates(db.session, lead, g.web_user, q) if q and lead.status != "merged" else []
+    found = Counter(c["type"] for c in candidates)
+    _audit_read("lead.read", lead_id, also=tuple((f"{kind}.list", kind, n) for kind, n in found.items()))
+    back = _safe_next(request.args.get("next") or url_for("web.lead_page", lead_id=lead_id))
+    return render_template("web/merge_picker.html", lead=lead, q=q, candidates=candidates, back=back)
 
 
 def _explain(err: ServiceError) -> str:

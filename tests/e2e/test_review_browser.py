@@ -127,14 +127,16 @@ def test_manager_reviews_the_queue_in_a_browser_and_the_api_agrees(browser, live
     row.get_by_role("button", name="Reject").click()
     expect(page.locator(".flash.ok")).to_have_text(f"Lead #{ids['Prize Offer']} rejected (spam).")
 
-    # Merge one into the CRM contact.
+    # Merge one into the CRM contact, found by its number in the picker.
     row = page.locator(f"#lead-{ids['Asha Rao']}")
     row.locator("summary").click()
-    row.locator("form.merge select[name=into_type]").select_option("contact")
-    row.locator("form.merge input[name=into_id]").fill(str(seeded["contact_id"]))
-    row.get_by_role("button", name="Merge").click()
+    row.get_by_role("link", name="Merge into…").click()
+    page.fill("input[name=q]", "080 4000 1234")
+    page.click("form.filters button:has-text('Search')")
+    page.locator(f"#candidate-contact-{seeded['contact_id']}").get_by_role("button", name="Merge into this").click()
     expect(page.locator(".flash.ok")).to_have_text(
         f"Lead #{ids['Asha Rao']} merged into contact #{seeded['contact_id']}.")
+    assert page.url == filtered_url
 
     # Reassign one to Sita.
     row = page.locator(f"#lead-{ids['Dev Patel']}")
@@ -147,8 +149,8 @@ def test_manager_reviews_the_queue_in_a_browser_and_the_api_agrees(browser, live
     # A note on the reassigned lead, from its page.
     page.goto(f"/leads/{ids['Dev Patel']}")
     expect(page.locator("#lead .owner")).to_have_text("Sita Rep")
-    expect(page.locator("table.calls tbody tr")).to_have_count(1)
-    expect(page.locator("table.calls tbody tr")).to_contain_text("outgoing")
+    expect(page.locator("table.calls:not(.tasks) tbody tr")).to_have_count(1)
+    expect(page.locator("table.calls:not(.tasks) tbody tr")).to_contain_text("outgoing")
     page.fill("textarea[name=text]", "Call back on Monday about the bulk order")
     page.click("button:has-text('Add note')")
     expect(page.locator(".flash.ok")).to_have_text(f"Note added to lead #{ids['Dev Patel']}.")
@@ -209,3 +211,95 @@ def test_manager_reviews_the_queue_in_a_browser_and_the_api_agrees(browser, live
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(ARTIFACTS / "review-390px.png"), full_page=True)
     phone.close()
+
+
+WIDTHS = {1280: 900, 390: 844}
+
+
+def shoot(page, name: str) -> None:
+    """The page at both widths; nothing may scroll sideways on the phone."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (name, width)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_bulk_approve_the_merge_picker_and_editing_a_lead_in_a_browser(browser, live_server, seeded):
+    """Tick two rows and approve them together (a result per row), merge a lead
+    into another found by name, then edit the surviving lead's details: a bad
+    address is a message beside the field; every number and the history show."""
+    from playwright.sync_api import expect
+
+    playwright, chromium = browser
+    ids, manager = seeded["ids"], seeded["manager"]
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto("/login?next=/review")
+    page.fill("input[name=email]", manager.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    expect(page.locator("table.leads tbody tr")).to_have_count(5)
+    expect(page.locator("form#bulk")).to_contain_text("all 5 matching these filters")
+    page.check(f"#pick-{ids['Kiran Kumar']}")
+    page.check(f"#pick-{ids['Nisha Shah']}")
+    shoot(page, "review-bulk")
+    page.locator("form#bulk").get_by_role("button", name="Approve").click()
+    expect(page.locator("h1")).to_have_text("Bulk approve: 2 done")
+    for name in ("Kiran Kumar", "Nisha Shah"):
+        expect(page.locator(f"#result-{ids[name]}")).to_contain_text("done")
+        expect(page.locator(f"#result-{ids[name]}")).to_contain_text(name)
+    shoot(page, "review-bulk-results")
+    page.click("text=Back to the queue")
+    expect(page.locator("table.leads tbody tr")).to_have_count(3)
+
+    # Merge Dev's lead into Kiran's (approved), found by name.
+    page.locator(f"#lead-{ids['Dev Patel']} summary").click()
+    page.locator(f"#lead-{ids['Dev Patel']}").get_by_role("link", name="Merge into…").click()
+    expect(page.locator("h1")).to_have_text("Merge Dev Patel into…")
+    page.fill("input[name=q]", "kir")
+    page.click("form.filters button:has-text('Search')")
+    candidate = page.locator(f"#candidate-lead-{ids['Kiran Kumar']}")
+    expect(candidate).to_contain_text("+91 91234 56789")
+    expect(page.locator(f"#candidate-lead-{ids['Dev Patel']}")).to_have_count(0)
+    shoot(page, "merge-picker")
+    candidate.get_by_role("button", name="Merge into this").click()
+    expect(page.locator(".flash.ok")).to_have_text(f"Lead #{ids['Dev Patel']} merged into lead #{ids['Kiran Kumar']}.")
+
+    # Kiran's page: both numbers as tel: links; edit the details.
+    page.goto(f"/leads/{ids['Kiran Kumar']}")
+    numbers = page.locator("dd.numbers a")
+    expect(numbers).to_have_count(2)
+    assert [numbers.nth(i).get_attribute("href") for i in range(2)] == ["tel:+919123456789", "tel:+919000022222"]
+    expect(numbers.nth(1)).to_have_text("+91 90000 22222")
+    page.fill("#f-company", "Kumar Steel")
+    page.fill("#f-email", "kiran at example")
+    page.click("button:has-text('Save details')")
+    expect(page.locator("#e-email")).to_have_text("Not a valid email address.")
+    expect(page.locator("#f-company")).to_have_value("Kumar Steel")  # what was typed stays
+    shoot(page, "lead-edit-error")
+    page.fill("#f-email", "kiran@example.com")
+    page.click("button:has-text('Save details')")
+    expect(page.locator(".flash.ok")).to_have_text(f"Details of lead #{ids['Kiran Kumar']} saved.")
+    history = page.locator("ol.history li")
+    expect(history.first).to_contain_text("Ravi Rep created the lead from a call")
+    expect(history.nth(1)).to_contain_text("Meera Manager approved it")
+    expect(history.last).to_contain_text("Meera Manager edited company, e-mail")
+    expect(page.get_by_role("link", name="Erase this person…")).to_have_attribute(
+        "href", f"/records/lead/{ids['Kiran Kumar']}/erase")
+    shoot(page, "lead-page")
+
+    api = playwright.request.new_context(base_url=live_server,
+                                         extra_http_headers={"Authorization": f"Bearer {manager.token}"})
+    try:
+        kiran = api.get(f"/api/v1/leads/{ids['Kiran Kumar']}").json()
+        assert (kiran["company"], kiran["email"], kiran["calls_count"]) == ("Kumar Steel", "kiran@example.com", 2)
+        assert [e["action"] for e in kiran["history"]] == ["created", "approved", "edited"]
+        assert api.get(f"/api/v1/leads/{ids['Nisha Shah']}").json()["status"] == "approved"
+        dev = api.get(f"/api/v1/leads/{ids['Dev Patel']}").json()
+        assert (dev["status"], dev["merged_into_id"]) == ("merged", ids["Kiran Kumar"])
+    finally:
+        api.dispose()
+    context.close()
