@@ -72,7 +72,7 @@ def get_lead(principal, lead_id):
 def update_lead(principal, body, lead_id):
     """Add details to a lead (its owner, managers, admins)."""
     lead = leads.get_lead(db.session, lead_id, principal.user, own_only=principal.role == REP)
-    return _detail(leads.update_lead(db.session, lead, body, now()))
+    return _detail(leads.update_lead(db.session, lead, body, now(), user=principal.user))
 
 
 @operation(bp, "/leads/<int:lead_id>/approve", "POST", auth=USER, roles=REVIEWERS, response=LeadSchema)

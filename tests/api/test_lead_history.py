@@ -72,7 +72,6 @@ def test_every_review_action_is_in_the_history_in_order(clean_app, clock, leads_
         "merged", manager.user_id, {"into_type": "lead", "into_id": asha})
 
 
-@pytest.mark.xfail(strict=True, reason="server/api/leads.py update_lead does not pass user=principal.user yet")
 def test_an_edit_through_the_api_names_who_made_it(leads_of):
     (_, manager, _, _), asha, _ = leads_of
     assert manager.patch(f"/api/v1/leads/{asha}", json={"company": "Rao Traders"}).status_code == 200
