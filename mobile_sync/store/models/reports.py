@@ -1,5 +1,10 @@
 """Report rollups: what the processing job keeps so that reports never read
-the raw call log (mobile_sync.reports.rollup says how they stay exact)."""
+the raw call log (mobile_sync.reports.rollup says how they stay exact).
+
+Derived data, not `OrgScoped`: the organisation's export leaves them out
+(they hold nothing the calls do not), and after an import `flask
+reports-rebuild` makes them again. Every statement on them names the
+organisation itself (mobile_sync/store/rollups.py; tests/api/test_store_tenancy.py)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -7,10 +12,10 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime
+from mobile_sync.store.models.base import Base, UTCDateTime
 
 
-class CallDay(Base, OrgScoped):
+class CallDay(Base):
     """One user's processed calls on one local day (the organisation's zone).
 
     `numbers` is the day's distinct called numbers, each an E.164 number's
@@ -42,7 +47,7 @@ class CallDay(Base, OrgScoped):
     callbacks: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
-class MissedCallback(Base, OrgScoped):
+class MissedCallback(Base):
     """A processed missed call and the call that returned it, if any: the
     first later outgoing or connected call with its number by anyone of the
     organisation. Goes with its call (ON DELETE CASCADE); a callback call
