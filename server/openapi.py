@@ -99,7 +99,9 @@ def build_spec() -> dict:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
         elif op.request_content_type != "application/json":
             entry["requestBody"] = {"required": True,
-                                    "content": {op.request_content_type: {"schema": {"type": "string"}}}}
+                                    "content": {op.request_content_type: {"schema": {"type": "string"}},
+                                                **{kind: {"schema": schema}
+                                                   for kind, schema in op.request_bodies.items()}}}
         ok = {"description": "Success"}
         if op.status != 204 and op.response is not None:
             ok["content"] = {"application/json": {"schema": op.response}}

@@ -23,6 +23,14 @@ bp = Blueprint("contacts", __name__, url_prefix="/api/v1")
 CSV_IMPORT_MAX_BYTES = 64 * 1024 * 1024
 # Bodies that are not a file: the format of one is told from its content, whatever its type.
 REFUSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_FILE = {"type": "string", "format": "binary"}
+# What the document says an import may be sent as (the format is told from the content).
+IMPORT_BODIES = {
+    "multipart/form-data": {"type": "object", "required": ["file"], "properties": {"file": _FILE}},
+    "text/vcard": {"type": "string"},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _FILE,
+    "application/octet-stream": _FILE,
+}
 
 
 @operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema,
@@ -80,7 +88,7 @@ def _import_limit() -> int:
 
 @operation(bp, "/contacts/import", "POST", auth=USER, roles=REVIEWERS, query=ContactImportQuerySchema,
            response=ContactImportResultSchema, request_content_type="text/csv", max_body_bytes=_import_limit,
-           stream_body=True,
+           stream_body=True, request_bodies=IMPORT_BODIES,
            audit=lambda report, _: ("contact.import", "contact", None, 0 if report.dry_run else report.imported))
 def import_contacts(principal, raw_body, args):
     """Import contacts from a file: our CSV, Google/Outlook/HubSpot/Pipedrive CSV, vCard or .xlsx.

@@ -58,6 +58,9 @@ class Operation:
     # transaction (`reads_only`), the access event aside, which is one row.
     reads_only: bool = False
     schemas: dict = field(default_factory=dict)
+    # The request bodies a non-JSON operation takes, beyond `request_content_type`
+    # (content type -> OpenAPI schema), for the document only.
+    request_bodies: dict = field(default_factory=dict)
 
 
 def after_commit(callback: Callable[[], None]) -> None:
@@ -152,7 +155,7 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
               request_content_type: str = "application/json", responses=None,
               max_body_bytes: Callable[[], int | None] | None = None, audit=None, serialized: bool = False,
               fast_body: Callable[[bytes], object | None] | None = None, stream_body: bool = False,
-              reads_only: bool = False):
+              reads_only: bool = False, request_bodies: dict | None = None):
     """Register `fn` as the view of `method rule` on blueprint `bp`.
 
     `max_body_bytes` returns this operation's own body limit (instead of
@@ -164,6 +167,8 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
     read as it arrives (a 64 MB CSV import is never held whole).
     `reads_only`: the view only reads; its statements (authentication's
     too) run without BEGIN and COMMIT (`mobile_sync.store.request_records.reads_only`).
+    `request_bodies`: further content types a non-JSON body may come as, with
+    their OpenAPI schemas (a file upload as multipart, vCard, xlsx).
     """
 
     def decorator(fn):
@@ -171,7 +176,8 @@ def operation(bp, rule: str, method: str, *, auth: str, roles=None, body=None, q
                        auth=auth, roles=tuple(roles) if roles else None, body=body, query=query,
                        response=response, status=status, summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                        tags=tags or [bp.name], request_content_type=request_content_type,
-                       responses=responses or {}, audit=audit, serialized=serialized, reads_only=reads_only)
+                       responses=responses or {}, audit=audit, serialized=serialized, reads_only=reads_only,
+                       request_bodies=request_bodies or {})
 
         @wraps(fn)
         def view(**path_args):

@@ -54,3 +54,10 @@ def test_uploaded_rows_are_described_in_the_document(client):
     assert schemas["CallBatch"]["properties"]["calls"]["items"] == {"$ref": "#/components/schemas/CallRow"}
     assert {"_id", "number", "date", "type", "name"} <= set(schemas["CallRow"]["properties"])
     assert schemas["ContactBatch"]["properties"]["contacts"]["items"] == {"$ref": "#/components/schemas/ContactRow"}
+
+
+def test_the_import_documents_every_body_it_takes(client):
+    body = client.get("/api/v1/openapi.json").json["paths"]["/api/v1/contacts/import"]["post"]["requestBody"]
+    assert {"text/csv", "multipart/form-data", "text/vcard",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"} <= set(body["content"])
+    assert body["content"]["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
