@@ -23,13 +23,16 @@ from marshmallow import ValidationError
 
 from mobile_sync import contacts_csv
 from mobile_sync.errors import ServiceError
+from mobile_sync.roles import REVIEWERS
 from schemas.contacts import MAPPING_FIELDS, ContactImportQuerySchema
 from server.api.contacts import CSV_IMPORT_MAX_BYTES
 from server.clock import now
 from server.extensions import db
+from server.web import session_auth
 from server.web.page_access import allow_reviewers, audit_read
 
 UPLOAD_TTL_S = 3600
+FORM_OVERHEAD = 64 * 1024  # the form's other fields and the multipart framing
 ERRORS_SHOWN = 20
 COLUMNS_SHOWN = 200  # selects on the page; a file with more columns keeps the detected mapping for the rest
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -40,6 +43,17 @@ FIELD_LABELS = {"name": "Name", "first_name": "First name", "middle_name": "Midd
 def register(bp) -> None:
     bp.add_url_rule("/contacts/import", "import_contacts", import_page, methods=["GET", "POST"])
     bp.add_url_rule("/contacts/import/<token>", "import_upload", import_upload, methods=["POST"])
+    # Registered before the pages' guard, which reads the form (its CSRF field) and so the whole body.
+    bp.before_request(_upload_limit)
+
+
+def _upload_limit() -> None:
+    """The import's own body limit (the file's, not MAX_CONTENT_LENGTH) for a
+    manager's or admin's upload; anyone else keeps the app's small one."""
+    if request.endpoint == "web.import_contacts" and request.method == "POST":
+        user = session_auth.signed_in_user()
+        if user is not None and user.role in REVIEWERS:
+            request.max_content_length = _limit() + FORM_OVERHEAD
 
 
 def _folder() -> str:
@@ -91,7 +105,6 @@ def import_page():
     allow_reviewers()
     if request.method == "GET":
         return _upload_form()
-    request.max_content_length = _limit() + 64 * 1024  # the form's other fields and the multipart framing
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _upload_form("Choose a file: a CSV (ours, Google, Outlook, HubSpot, Pipedrive), a vCard or .xlsx.",

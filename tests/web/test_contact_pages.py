@@ -407,3 +407,16 @@ def test_only_admins_erase_and_another_organisations_record_is_404(clean_app, pa
     assert post(browser, f"/records/contact/{theirs}/erase").status_code == 404
     assert browser.get(f"/records/person/{asha}/erase").status_code == 404
     assert contact_json(other, theirs).status_code == 200
+
+
+def test_the_page_takes_a_file_up_to_the_imports_own_limit_not_the_apps_body_limit(clean_app, page_team,
+                                                                                   monkeypatch):
+    admin, manager = page_team[:2]
+    browser = signed_in(clean_app, manager)
+    content = fixture("google_contacts.csv")
+    monkeypatch.setitem(clean_app.config, "MAX_CONTENT_LENGTH", 200)  # smaller than the file
+    assert upload(browser, "google.csv", content).status_code == 200
+    monkeypatch.setitem(clean_app.config, "CSV_IMPORT_MAX_BYTES", 100)
+    too_big = upload(browser, "google.csv", content + b"\n" * 70_000)
+    assert too_big.status_code == 413
+    assert admin.get("/api/v1/contacts").json["items"] == []
