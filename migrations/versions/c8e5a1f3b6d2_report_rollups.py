@@ -38,7 +38,7 @@ def upgrade():
                                 name=op.f("fk_report_call_days_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("organization_id", "day", "user_id", name=op.f("pk_report_call_days")),
     )
-    op.create_index("ix_report_call_days_user", "report_call_days", ["user_id"])
+    op.create_index("ix_report_call_days_user_day", "report_call_days", ["user_id", "day"])
     op.create_table(
         "report_missed_calls",
         sa.Column("call_id", sa.Integer(), nullable=False),
@@ -57,8 +57,8 @@ def upgrade():
                                 name=op.f("fk_report_missed_calls_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("call_id", name=op.f("pk_report_missed_calls")),
     )
-    op.create_index("ix_report_missed_calls_org_day", "report_missed_calls", ["organization_id", "day"])
-    op.create_index(op.f("ix_report_missed_calls_user_id"), "report_missed_calls", ["user_id"])
+    op.create_index("ix_report_missed_calls_user_day", "report_missed_calls", ["user_id", "day"])
+    op.create_index("ix_report_missed_calls_org_callback", "report_missed_calls", ["organization_id", "callback_at"])
 
 
 def downgrade():

@@ -239,16 +239,18 @@ def record_processed_calls(session, organization_id: int, upload_ids: list[int])
 
 
 def recompute_days(session, organization_id: int, user_id: int, first: date, last: date,
-                   clock: OrgClock | None = None) -> None:
+                   clock: OrgClock | None = None, *, fresh: bool = False) -> None:
     """Work one user's days from `first` to `last` out again from the calls
-    stored (their missed-call rows too)."""
+    stored (their missed-call rows too). `fresh`: no rows of theirs exist
+    yet (a rebuild removed them all), so none is deleted first."""
     clock = clock or OrgClock(session, organization_id)
     # A day's margin each side: a local day's first instant is computed, not stored.
     calls = [c for c in rollups.processed_calls(
         session, organization_id, user_id=user_id, start=clock.start_of(first - timedelta(days=1)),
         end=clock.start_of(last + timedelta(days=2))) if first <= clock.day_of(c.started_at) <= last]
-    rollups.delete_missed(session, organization_id, user_id, first, last)
-    rollups.delete_call_days(session, organization_id, user_id, first, last)
+    if not fresh:
+        rollups.delete_missed(session, organization_id, user_id, first, last)
+        rollups.delete_call_days(session, organization_id, user_id, first, last)
     _add_missed(session, organization_id, calls, clock)
     _write_days(session, organization_id, _figures(calls, clock))
 
@@ -285,7 +287,8 @@ def rebuild_reports(session, organization_id: int) -> int:
     rollups.delete_call_days(session, organization_id)
     users = rollups.users_with_calls(session, organization_id)
     for user_id, first, last in users:
-        recompute_days(session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock)
+        recompute_days(session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock,
+                       fresh=True)
     session.flush()
     return len(users)
 

@@ -27,7 +27,9 @@ class CallDay(Base):
     the calls made while the user had office hours, `in_hours` those inside."""
 
     __tablename__ = "report_call_days"
-    __table_args__ = (Index("ix_report_call_days_user", "user_id"),)
+    # The key serves the reports (an organisation's days, every user); the
+    # index a user's days (recomputing them, a user's deletion).
+    __table_args__ = (Index("ix_report_call_days_user_day", "user_id", "day"),)
 
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
                                                  primary_key=True)
@@ -55,11 +57,14 @@ class MissedCallback(Base):
     deletion must leave the row for the hook to repair)."""
 
     __tablename__ = "report_missed_calls"
-    __table_args__ = (Index("ix_report_missed_calls_org_day", "organization_id", "day"),)
+    # A user's days (recomputing them), and the call backs of a span of time
+    # (repairing those of deleted calls).
+    __table_args__ = (Index("ix_report_missed_calls_user_day", "user_id", "day"),
+                      Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"))
 
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     callback_call_id: Mapped[int | None] = mapped_column(Integer)
