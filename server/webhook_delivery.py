@@ -3,16 +3,14 @@ them (one session hook), sent by `deliver_webhooks` in RQ (ids in, the
 claim committed before anything is sent), retried at their due time, and
 swept up by `sweep_webhooks` when a job was lost.
 
-Embedded default (no Redis): sends run on two threads of this process after
-the commit, and retries on timers; a restart leaves pending deliveries to
-`flask webhooks-sweep` (or the scheduler, with Redis).
+Embedded default (no Redis): sends run in this process right after the
+commit, as every job does there (`server.queue`); their retries wait for
+`sweep_webhooks`, which the scheduler runs with Redis.
 """
 from __future__ import annotations
 
 import logging
 import random
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from flask import current_app, has_app_context
@@ -32,10 +30,6 @@ from server.queue import JOB_DEFAULTS, rq_queue
 
 log = logging.getLogger(__name__)
 _rng = random.Random()
-_threads: ThreadPoolExecutor | None = None
-_threads_lock = threading.Lock()
-_inline: set[Future] = set()
-_timers: set[threading.Timer] = set()
 
 
 def install_hook() -> None:
@@ -61,7 +55,7 @@ def queue_deliveries(delivery_ids: list[int]) -> None:
     for start in range(0, len(delivery_ids), CHUNK):
         chunk = list(delivery_ids[start:start + CHUNK])
         if redis_connection() is None:
-            _run_inline(chunk)
+            _deliver_now(chunk)
             continue
         try:
             rq_queue("default").enqueue(deliver_webhooks, chunk, **JOB_DEFAULTS)
@@ -69,51 +63,27 @@ def queue_deliveries(delivery_ids: list[int]) -> None:
             log.warning("could not queue %s webhook deliveries (%s)", len(chunk), type(err).__name__)
 
 
-def _run_inline(delivery_ids: list[int], delay_s: float = 0.0) -> None:
-    global _threads
-    app = current_app._get_current_object()
-    with _threads_lock:
-        if _threads is None:
-            _threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhooks")
-
-    def run():
-        with app.app_context():
-            try:
-                deliver_webhooks(delivery_ids)
-            except Exception as err:  # left pending: the sweep takes them again
-                log.warning("inline webhook delivery failed: %s", type(err).__name__)
-            finally:
-                db.session.remove()
-
-    if delay_s > 0:
-        def due():
-            _timers.discard(timer)
-            _inline.add(_threads.submit(run))
-
-        timer = threading.Timer(delay_s, due)
-        timer.daemon = True
-        _timers.add(timer)
-        timer.start()
-        return
-    _inline.add(_threads.submit(run))
-
-
-def wait_for_inline_sends(timeout: float = 30.0) -> None:
-    """Tests and the embedded CLI: wait until the in-process sends queued so far are done."""
-    while _inline:
-        future = _inline.pop()
-        future.result(timeout)
-
-
-def cancel_inline_retries() -> None:
-    """Forget the retries waiting on timers in this process (tests; they stay pending for the sweep)."""
-    while _timers:
-        _timers.pop().cancel()
+def _deliver_now(delivery_ids: list[int]) -> None:
+    """The embedded mode: send now, in this process, on a session of its own
+    (the caller's is in the middle of its commit). A failure leaves the
+    deliveries pending for the sweep."""
+    session = Session(bind=db.engine, expire_on_commit=False)
+    try:
+        _deliver(session, delivery_ids)
+    except Exception as err:
+        session.rollback()
+        log.warning("in-process webhook delivery failed: %s", type(err).__name__)
+    finally:
+        session.close()
 
 
 def deliver_webhooks(delivery_ids: list[int]) -> int:
     """Send the given deliveries that are due; returns how many were delivered.
     Idempotent: a delivery another sender holds, or already sent, is skipped."""
+    return _deliver(db.session, delivery_ids)
+
+
+def _deliver(session, delivery_ids: list[int]) -> int:
     config = current_app.config
     transport = Transport(allow_loopback=bool(config.get("WEBHOOK_ALLOW_LOOPBACK")),
                           connect_timeout=float(config.get("WEBHOOK_CONNECT_TIMEOUT_S", 5)),
@@ -124,19 +94,19 @@ def deliver_webhooks(delivery_ids: list[int]) -> int:
         for start in range(0, len(delivery_ids), CHUNK):
             chunk = delivery_ids[start:start + CHUNK]
             moment = now()
-            deliveries = claim(db.session, chunk, moment, lease_for(transport.total_timeout, len(chunk)))
-            db.session.commit()  # the claim stands before anything is sent
+            deliveries = claim(session, chunk, moment, lease_for(transport.total_timeout, len(chunk)))
+            session.commit()  # the claim stands before anything is sent
             if not deliveries:
                 continue
-            result = send_claimed(db.session, deliveries, transport=transport, now=moment,
+            result = send_claimed(session, deliveries, transport=transport, now=moment,
                                   sealing_key=config["SECRETS_KEY"], hash_key=config["HASH_KEY"], rng=_rng)
-            db.session.commit()
+            session.commit()
             delivered += result.delivered
-            _schedule_retries(result.retry_at, moment)
+            _schedule_retries(result.retry_at)
             for organization_id, endpoint_id, reason in result.disabled:
                 log.warning("webhook endpoint %s disabled (%s)", endpoint_id, reason)
                 if reason == "failing":
-                    _tell_admins(organization_id, endpoint_id)
+                    _tell_admins(session, organization_id, endpoint_id)
     finally:
         transport.close()
     return delivered
@@ -148,23 +118,24 @@ def _system_resolver():
     return system_resolver
 
 
-def _schedule_retries(retry_at: dict[int, datetime], moment: datetime) -> None:
+def _schedule_retries(retry_at: dict[int, datetime]) -> None:
+    """Each retry as an RQ job at its due time (the scheduler runs in the
+    worker). Embedded mode: the sweep takes them when they are due."""
+    if not retry_at or redis_connection() is None:
+        return
     for delivery_id, due in retry_at.items():
-        if redis_connection() is None:
-            _run_inline([delivery_id], delay_s=(due - moment).total_seconds())
-            continue
         try:
             rq_queue("default").enqueue_at(due, deliver_webhooks, [delivery_id], **JOB_DEFAULTS)
         except RedisError as err:  # the sweep takes it when it is due
             log.warning("could not schedule a webhook retry (%s)", type(err).__name__)
 
 
-def _tell_admins(organization_id: int, endpoint_id: int) -> None:
-    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
-    org = db.session.get(Organization, organization_id)
-    admins = db.session.execute(select(User.email).where(
+def _tell_admins(session, organization_id: int, endpoint_id: int) -> None:
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    org = session.get(Organization, organization_id)
+    admins = session.execute(select(User.email).where(
         User.organization_id == organization_id, User.role == ADMIN, User.disabled_at.is_(None))).scalars().all()
-    db.session.commit()
+    session.commit()
     link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks"
     for email in admins:
         send_email(current_app.config, to=email, purpose="webhook-disabled",

@@ -30,7 +30,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     """(host, port) -> its addresses; tests hand `check_url` a fake instead."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError):  # not found, or refused by the resolver
         return []
     return list(dict.fromkeys(info[4][0] for info in infos))
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from mobile_sync.store.models import WebhookDelivery, WebhookEndpoint
-from mobile_sync.webhooks.payloads import event_data
+from mobile_sync.webhooks.payloads import PayloadBatch, event_data
 from mobile_sync.webhooks.sealing import unseal
 from mobile_sync.webhooks.signing import secret_key, signature_header
 from mobile_sync.webhooks.transport import Outcome, Transport
@@ -88,46 +88,63 @@ def send_claimed(session, deliveries: list[WebhookDelivery], *, transport: Trans
     """Send each claimed delivery and record its outcome; flushes, never commits."""
     result = BatchResult()
     senders: dict[int, _Sender | None] = {}
+    batch = PayloadBatch(session, hash_key)
+    uploads: dict[int, list[int]] = {}
     for delivery in deliveries:
-        sender = senders.get(delivery.endpoint_id, ...)
-        if sender is ...:
-            sender = senders[delivery.endpoint_id] = _sender(session, delivery.endpoint_id, sealing_key, now)
-        if sender is None or not sender.endpoint.active:
-            _finish(delivery, "failed", error="endpoint_disabled")
-            continue
-        if sender.failed:  # it just failed: the rest of its deliveries wait for the next attempt
-            _retry(delivery, Outcome(error="skipped"), now, rng, result, count_attempt=False)
-            continue
-        data = event_data(session, delivery.organization_id, delivery.type, delivery.subject or {}, hash_key)
-        if data is None:
-            _finish(delivery, "cancelled", error="withdrawn")
-            continue
-        body = json.dumps({"type": delivery.type, "timestamp": _iso(delivery.created_at), "data": data},
-                          separators=(",", ":")).encode()
-        stamp = int(time.time())
-        headers = {"content-type": "application/json", "user-agent": user_agent,
-                   "webhook-id": delivery.message_id, "webhook-timestamp": str(stamp),
-                   "webhook-signature": signature_header(sender.keys, delivery.message_id, stamp, body)}
-        outcome = transport.post(sender.endpoint.url, body, headers)
-        delivery.last_status_code = outcome.status
-        delivery.last_error = outcome.error
-        if outcome.status is not None and 200 <= outcome.status < 300:
-            _finish(delivery, "delivered")
-            delivery.delivered_at = now
-            sender.endpoint.failing_since = None
-            result.delivered += 1
-        elif outcome.status == 410:
-            _finish(delivery, "failed")
-            _disable(sender.endpoint, "gone", now, result)
-        else:
-            sender.failed = True
-            endpoint = sender.endpoint
-            endpoint.failing_since = endpoint.failing_since or now
-            _retry(delivery, outcome, now, rng, result)
-            if now - endpoint.failing_since >= RETRY_WINDOW:
-                _disable(endpoint, "failing", now, result)
+        if delivery.type == "call.logged":
+            uploads.setdefault(delivery.organization_id, []).append((delivery.subject or {}).get("upload_id"))
+    for organization_id, upload_ids in uploads.items():
+        batch.prefetch(organization_id, [u for u in upload_ids if u is not None])
+    with session.no_autoflush:  # the outcomes are written together at the end
+        for delivery in deliveries:
+            _send_one(session, delivery, senders, batch, transport, now, sealing_key, hash_key, rng, result,
+                      user_agent)
     session.flush()
     return result
+
+
+def _send_one(session, delivery: WebhookDelivery, senders: dict, batch: PayloadBatch, transport: Transport,
+              now: datetime, sealing_key: str, hash_key: str, rng: random.Random, result: BatchResult,
+              user_agent: str) -> None:
+    """One delivery: its endpoint's keys (read once a batch), its body built now, signed, posted, judged."""
+    sender = senders.get(delivery.endpoint_id, ...)
+    if sender is ...:
+        sender = senders[delivery.endpoint_id] = _sender(session, delivery.endpoint_id, sealing_key, now)
+    if sender is None or not sender.endpoint.active:
+        _finish(delivery, "failed", error="endpoint_disabled")
+        return
+    if sender.failed:  # it just failed: the rest of its deliveries wait for the next attempt
+        _retry(delivery, Outcome(error="skipped"), now, rng, result, count_attempt=False)
+        return
+    data = event_data(session, delivery.organization_id, delivery.type, delivery.subject or {}, hash_key,
+                      batch)
+    if data is None:
+        _finish(delivery, "cancelled", error="withdrawn")
+        return
+    body = json.dumps({"type": delivery.type, "timestamp": _iso(delivery.created_at), "data": data},
+                      separators=(",", ":")).encode()
+    stamp = int(time.time())
+    headers = {"content-type": "application/json", "user-agent": user_agent,
+               "webhook-id": delivery.message_id, "webhook-timestamp": str(stamp),
+               "webhook-signature": signature_header(sender.keys, delivery.message_id, stamp, body)}
+    outcome = transport.post(sender.endpoint.url, body, headers)
+    delivery.last_status_code = outcome.status
+    delivery.last_error = outcome.error
+    if outcome.status is not None and 200 <= outcome.status < 300:
+        _finish(delivery, "delivered")
+        delivery.delivered_at = now
+        sender.endpoint.failing_since = None
+        result.delivered += 1
+    elif outcome.status == 410:
+        _finish(delivery, "failed")
+        _disable(sender.endpoint, "gone", now, result)
+    else:
+        sender.failed = True
+        endpoint = sender.endpoint
+        endpoint.failing_since = endpoint.failing_since or now
+        _retry(delivery, outcome, now, rng, result)
+        if now - endpoint.failing_since >= RETRY_WINDOW:
+            _disable(endpoint, "failing", now, result)
 
 
 def _sender(session, endpoint_id: int, sealing_key: str, now: datetime) -> _Sender | None:

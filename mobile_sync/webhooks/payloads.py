@@ -58,22 +58,53 @@ def _task(session, org: int, subject: dict, hash_key: str) -> dict:
             "closed_at": _iso(task.closed_at)}
 
 
-def _calls(session, org: int, subject: dict, hash_key: str) -> dict | None:
+def _calls(session, org: int, subject: dict, hash_key: str, batch: "PayloadBatch | None" = None) -> dict | None:
+    batch = batch or PayloadBatch(session, hash_key)
     device_id = subject.get("device_id")
-    if device_id is not None and not has_consent(session, device_id, "call_log"):
+    if device_id is not None and not batch.consents(device_id):
         return None
-    rows = session.execute(select(
-        Call.id, Call.e164, Call.call_type, Call.started_at, Call.duration_s, Call.user_id, Call.device_id,
-        Call.record_type, Call.record_id).where(
-        Call.organization_id == org, Call.upload_id == subject["upload_id"]).order_by(Call.id)).all()
-    erased = erased_numbers(session, org, [row.e164 for row in rows], hash_key)
-    calls = [{"id": row.id, "number": row.e164, "type": LABELS.get(row.call_type), "started_at": _iso(row.started_at),
-              "duration_s": row.duration_s, "user_id": row.user_id, "device_id": row.device_id,
-              "record_type": row.record_type, "record_id": row.record_id}
-             for row in rows if row.e164 not in erased or row.e164 is None]
-    if not calls:
-        return None
-    return {"upload_id": subject["upload_id"], "calls": calls}
+    calls = batch.calls_of(org, subject["upload_id"])
+    return {"upload_id": subject["upload_id"], "calls": calls} if calls else None
+
+
+class PayloadBatch:
+    """What a batch of deliveries reads once rather than once each: the
+    calls of every `call.logged` upload in it (one query, one erasure
+    look-up per organisation) and each phone's call-log consent."""
+
+    def __init__(self, session, hash_key: str):
+        self.session = session
+        self.hash_key = hash_key
+        self._consent: dict[int, bool] = {}
+        self._calls: dict[int, list] = {}
+
+    def consents(self, device_id: int) -> bool:
+        if device_id not in self._consent:
+            self._consent[device_id] = has_consent(self.session, device_id, "call_log")
+        return self._consent[device_id]
+
+    def prefetch(self, organization_id: int, upload_ids: list[int]) -> None:
+        wanted = [u for u in set(upload_ids) if u not in self._calls]
+        if not wanted:
+            return
+        rows = self.session.execute(select(
+            Call.id, Call.upload_id, Call.e164, Call.call_type, Call.started_at, Call.duration_s, Call.user_id,
+            Call.device_id, Call.record_type, Call.record_id).where(
+            Call.organization_id == organization_id, Call.upload_id.in_(wanted)).order_by(Call.id)).all()
+        erased = erased_numbers(self.session, organization_id, [row.e164 for row in rows], self.hash_key)
+        for upload_id in wanted:
+            self._calls[upload_id] = []
+        for row in rows:
+            if row.e164 is not None and row.e164 in erased:
+                continue
+            self._calls[row.upload_id].append({
+                "id": row.id, "number": row.e164, "type": LABELS.get(row.call_type),
+                "started_at": _iso(row.started_at), "duration_s": row.duration_s, "user_id": row.user_id,
+                "device_id": row.device_id, "record_type": row.record_type, "record_id": row.record_id})
+
+    def calls_of(self, organization_id: int, upload_id: int) -> list:
+        self.prefetch(organization_id, [upload_id])
+        return self._calls[upload_id]
 
 
 def _as_given(session, org: int, subject: dict, hash_key: str) -> dict:
@@ -91,6 +122,9 @@ BUILDERS = {
 }
 
 
-def event_data(session, organization_id: int, type_: str, subject: dict, hash_key: str) -> dict | None:
+def event_data(session, organization_id: int, type_: str, subject: dict, hash_key: str,
+               batch: PayloadBatch | None = None) -> dict | None:
     """The `data` of the event, or None when nothing may be sent any more."""
+    if type_ == "call.logged":
+        return _calls(session, organization_id, subject, hash_key, batch)
     return BUILDERS[type_](session, organization_id, subject, hash_key)

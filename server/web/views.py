@@ -38,6 +38,7 @@ from server.tenancy import set_session_organization
 from server.web import account_pages, console_pages, session_auth, work_hours_pages
 from server.web import report_pages, settings_pages
 from server.web import contact_pages
+from server.web import webhook_pages
 from server.web.forms import (
     ANY_STATUS, bulk_body, bulk_scope, field_errors, lead_edit_data, load_filters, merge_search, start_of_day, zone,
 )
@@ -51,6 +52,7 @@ work_hours_pages.register(bp)  # /account/hours, /team/users/<id>/hours
 settings_pages.register(bp)  # /settings (admins)
 report_pages.register(bp)  # /reports (managers, admins)
 contact_pages.register(bp)  # /contacts, /contacts/import, /calls, /records/<type>/<id>/erase
+webhook_pages.register(bp)  # /webhooks (admins)
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = ("web.login", "web.static", *account_pages.PUBLIC)
 SORT_LABELS = {"created": "newest first", "last_call": "latest call first", "name": "name, A to Z"}

@@ -26,10 +26,7 @@ def receiver():
 def hooks_app(clean_app):
     clean_app.config.update(WEBHOOK_ALLOW_LOOPBACK=True, WEBHOOK_TIMEOUT_S=1.0, WEBHOOK_CONNECT_TIMEOUT_S=1.0)
     yield clean_app
-    from server.webhook_delivery import cancel_inline_retries, wait_for_inline_sends
 
-    wait_for_inline_sends()
-    cancel_inline_retries()
 
 
 def emit(app, org_id, type_, subject):
@@ -37,19 +34,11 @@ def emit(app, org_id, type_, subject):
     from mobile_sync.webhooks.events import emit as emit_event
     from server.clock import now
     from server.extensions import db
-    from server.webhook_delivery import wait_for_inline_sends
 
     with app.test_request_context():
         ids = emit_event(db.session, org_id, type_, subject, now())
         db.session.commit()
-    wait_for_inline_sends()
     return ids
-
-
-def settle():
-    from server.webhook_delivery import wait_for_inline_sends
-
-    wait_for_inline_sends()
 
 
 def add_endpoint(admin, url, events=("lead.created",)):
@@ -125,7 +114,6 @@ def test_the_signature_is_the_specifications_hmac(make_org, hooks_app, receiver)
     admin = make_org()
     created = add_endpoint(admin, receiver.url("/ok"))
     admin.post(f"/api/v1/webhooks/{created['id']}/test")
-    settle()
     [request] = receiver.wait_for(1)
     h = request["headers"]
     key = base64.b64decode(created["secret"].removeprefix("whsec_"))
@@ -190,7 +178,6 @@ def test_another_organisations_endpoint_is_not_found(make_org, hooks_app, receiv
     mine, theirs = make_org(), make_org()
     endpoint = add_endpoint(theirs, receiver.url("/ok"))
     delivery_id = theirs.post(f"/api/v1/webhooks/{endpoint['id']}/test").json["delivery_id"]
-    settle()
     base = f"/api/v1/webhooks/{endpoint['id']}"
     assert mine.get(base).status_code == 404
     assert mine.patch(base, json={"active": False}).status_code == 404
@@ -224,10 +211,8 @@ def test_a_redelivery_keeps_its_webhook_id(make_org, hooks_app, receiver):
     admin = make_org()
     endpoint = add_endpoint(admin, receiver.url("/ok"))
     delivery_id = admin.post(f"/api/v1/webhooks/{endpoint['id']}/test").json["delivery_id"]
-    settle()
     response = admin.post(f"/api/v1/webhooks/{endpoint['id']}/deliveries/{delivery_id}/redeliver")
     assert response.status_code == 202
-    settle()
     first, second = receiver.wait_for(2)
     assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
     [item] = admin.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries").json["items"]

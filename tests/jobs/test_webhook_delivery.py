@@ -32,10 +32,7 @@ def hooks_app(clean_app):
     clean_app.config.update(WEBHOOK_ALLOW_LOOPBACK=True, WEBHOOK_TIMEOUT_S=1.0, WEBHOOK_CONNECT_TIMEOUT_S=1.0)
     yield clean_app
     clean_app.extensions.pop("webhook_resolver", None)
-    from server.webhook_delivery import cancel_inline_retries, wait_for_inline_sends
 
-    wait_for_inline_sends()
-    cancel_inline_retries()
 
 
 def add_endpoint(admin, url, events=("contact.deleted",)):
@@ -48,12 +45,10 @@ def emit(app, org_id, type_="contact.deleted", subject=None) -> list[int]:
     from mobile_sync.webhooks.events import emit as emit_event
     from server.clock import now
     from server.extensions import db
-    from server.webhook_delivery import wait_for_inline_sends
 
     with app.test_request_context():
         ids = emit_event(db.session, org_id, type_, subject or {"contact_id": 7}, now())
         db.session.commit()
-    wait_for_inline_sends()
     return ids
 
 
