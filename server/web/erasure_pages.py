@@ -23,7 +23,7 @@ SHOWN = 50  # records named on the page; the counts hold them all
 
 
 def register(bp) -> None:
-    bp.add_url_rule("/records/<record_type>/<int:record_id>/erase", "erase_record", erase_page,
+    bp.add_url_rule("/records/<string:record_type>/<int:record_id>/erase", "erase_record", erase_page,
                     methods=["GET", "POST"])
 
 

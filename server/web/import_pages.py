@@ -42,7 +42,7 @@ FIELD_LABELS = {"name": "Name", "first_name": "First name", "middle_name": "Midd
 
 def register(bp) -> None:
     bp.add_url_rule("/contacts/import", "import_contacts", import_page, methods=["GET", "POST"])
-    bp.add_url_rule("/contacts/import/<token>", "import_upload", import_upload, methods=["POST"])
+    bp.add_url_rule("/contacts/import/<upload_id>", "import_upload", import_upload, methods=["POST"])
     # Registered before the pages' guard, which reads the form (its CSRF field) and so the whole body.
     bp.before_request(_upload_limit)
 
@@ -166,9 +166,10 @@ def _mapping(form) -> dict:
     return loaded.get("mapping")
 
 
-def import_upload(token: str):
+def import_upload(upload_id: str):
     """`action=preview`: the dry run again with the mapping chosen; `action=import`: import the file with it."""
     allow_reviewers()
+    token = upload_id
     path = _path(token)
     filename = request.form.get("filename", "the file")[:200]
     if not os.path.exists(path):

@@ -104,7 +104,7 @@ def test_the_calls_page_and_its_csv(clean_app, page_team):
     only = page_text(browser.get(f"/calls?user_id={sita.user_id}"))
     assert "Sita Rep" in only and "2:05" not in only
     assert f'href="/calls/export.csv?user_id={sita.user_id}"' in only
-    rows = list(csv.DictReader(io.StringIO(browser.get(f"/calls/export.csv?q=asha").get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(browser.get("/calls/export.csv?q=asha").get_data(as_text=True))))
     assert [(r["number"], r["duration_s"]) for r in rows] == [("+919876543210", "125")]
     reversed_range = browser.get("/calls?from=2026-11-20&to=2026-11-01")
     assert reversed_range.status_code == 422 and "before" in page_text(reversed_range)
