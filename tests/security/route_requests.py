@@ -38,6 +38,9 @@ BODY_OVERRIDES: dict[str, dict] = {
     # Values the schema accepts, so that the request is refused for its path id, not its body.
     "accounts.update_user": {"timezone": "Asia/Kolkata",
                              "office_hours": {"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}},
+    # A public address given as such (no resolving); a sampled host name would not resolve offline.
+    "webhooks.create_webhook": {"url": "http://93.184.216.34/hook", "events": ["lead.created"]},
+    "webhooks.update_webhook": {"url": "http://93.184.216.34/hook"},
 }
 
 _PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
@@ -117,6 +120,13 @@ def _suppressed_number(finder: "ObjectFinder", org: Org) -> int | None:
     return next((item["id"] for item in items if item["lead_id"] == lead.json["id"]), None)
 
 
+def _webhook_delivery(finder: "ObjectFinder", org: Org) -> int | None:
+    """A delivery of the organisation's endpoint: its test send."""
+    endpoint_id = finder.object_id(org, "/api/v1/webhooks", "webhook_id")
+    sent = org.admin.post(f"/api/v1/webhooks/{endpoint_id}/test")
+    return sent.json["delivery_id"] if sent.status_code == 202 else None
+
+
 # Objects that no POST on their collection creates: (collection, param) -> (finder, org) -> id.
 KNOWN_OBJECTS = {
     ("/api/v1/users", "user_id"): lambda finder, org: org.rep.user_id,
@@ -137,6 +147,11 @@ KNOWN_OBJECTS = {
     # The import page's kept upload is named by its uploader's organisation and user ids as well as this
     # random id, so no other caller can name it: every caller, this organisation's too, gets 404 (tests/web).
     ("/api/v1/contacts/import", "upload_id"): lambda finder, org: "u" * 32,
+    ("/api/v1/webhooks/<int:webhook_id>/deliveries", "delivery_id"): _webhook_delivery,
+    # The /webhooks pages act on the API's endpoints and deliveries.
+    ("/webhooks", "webhook_id"): lambda finder, org: finder.object_id(org, "/api/v1/webhooks", "webhook_id"),
+    ("/webhooks/<int:webhook_id>/deliveries", "delivery_id"):
+        lambda finder, org: finder.object_id(org, "/api/v1/webhooks/<int:webhook_id>/deliveries", "delivery_id"),
 }
 
 
