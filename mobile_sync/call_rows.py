@@ -82,6 +82,9 @@ def read_call_batch(raw: bytes) -> dict | None:
     # (an escaped backslash before "u0000") only costs the general path.
     if b"\\u0000" in raw:
         return None
+    # `phone_account_id` (API.md's name for `subscription_id`) is read by `read_call`.
+    if b"phone_account_id" in raw:
+        return None
     try:
         batch = _BATCH.decode(raw)  # refuses lone surrogates and invalid UTF-8 itself
     except (msgspec.DecodeError, RecursionError):  # DecodeError includes ValidationError
@@ -107,7 +110,12 @@ def _storable(text: str | None) -> bool:
 
 
 def read_call(row) -> tuple[CallRow | None, str | None]:
-    """Return (the row, None) or (None, a message saying what is wrong)."""
+    """Return (the row, None) or (None, a message saying what is wrong).
+
+    The SIM's account may come as `subscription_id` (the column) or as
+    `phone_account_id` (the constant's name, as API.md says); the first wins."""
+    if isinstance(row, dict) and row.get("phone_account_id") is not None and row.get("subscription_id") is None:
+        row = {**row, "subscription_id": row["phone_account_id"]}
     try:
         call = msgspec.convert(row, CallRow)  # strict: no bools, floats or numeric strings as ints
     except msgspec.ValidationError:

@@ -10,9 +10,12 @@ from sqlalchemy import and_, or_, select
 from mobile_sync.store.bulk_sql import among, insert_rows, update_rows
 from mobile_sync.call_types import CallType
 from mobile_sync.errors import not_found
+from mobile_sync.lead_rules import org_zone, outside_office_hours, users_office_hours
+from mobile_sync.org_settings import effective_settings
+from mobile_sync.private_numbers import private_pairs
 from mobile_sync.pushes import queue_push
 from mobile_sync.store.calls import CALLS, CallFacts, load_calls
-from mobile_sync.store.models import Contact, Lead, Task
+from mobile_sync.store.models import Contact, Lead, Organization, Task
 
 MISSED, OUTGOING = int(CallType.MISSED), int(CallType.OUTGOING)
 TASK_PUSHES_PER_BATCH = 3
@@ -89,6 +92,7 @@ def update_callback_tasks(session, *, organization_id: int, calls: list[CallFact
     """
     relevant = [c for c in calls if c.e164 and (c.call_type == OUTGOING or (
         c.call_type == MISSED and c.outcome in _MATCHED))]
+    relevant = _without_excluded_misses(session, organization_id, relevant, hash_key)
     if not relevant:
         return []
     open_tasks = _open_tasks(session, organization_id, {c.e164 for c in relevant})
@@ -120,6 +124,26 @@ def update_callback_tasks(session, *, organization_id: int, calls: list[CallFact
         open_tasks.setdefault(call.e164, []).append(task)
     _write_tasks(session, organization_id, created, changed, [t for t in loaded if t.closed], now)
     return _task_pushes(session, organization_id, [t for t in created if not t.closed], hash_key, now)
+
+
+def _without_excluded_misses(session, organization_id: int, calls: list[CallFacts],
+                             hash_key: str) -> list[CallFacts]:
+    """Missed calls that must not open a task left out: a number the rep
+    marked private (never a task), and, when the organisation says `skip`,
+    a call outside the rep's office hours. (Outgoing calls still close tasks.)"""
+    missed = [c for c in calls if c.call_type == MISSED]
+    if not missed:
+        return calls
+    excluded = private_pairs(session, organization_id, {(c.user_id, c.e164) for c in missed}, hash_key)
+    org = session.get(Organization, organization_id)
+    settings = effective_settings(org)
+    office_hours = {}
+    if settings["auto_leads"].get("outside_office_hours") == "skip":
+        office_hours = users_office_hours(session, organization_id, {c.user_id for c in missed}, org_zone(settings))
+    if not excluded and not office_hours:
+        return calls
+    return [c for c in calls if c.call_type != MISSED or not (
+        (c.user_id, c.e164) in excluded or outside_office_hours(office_hours, c))]
 
 
 def _write_tasks(session, organization_id: int, created: list[_OpenTask], changed: list[_OpenTask],

@@ -7,7 +7,8 @@ from sqlalchemy import func, select, update
 
 from mobile_sync.errors import conflict, forbidden, not_found
 from mobile_sync.tokens import DEVICE_TOKEN, new_token
-from mobile_sync.store.models import AccessToken, ConsentState, Device, SyncCursor, User
+from mobile_sync.store.models import AccessToken, ConsentState, Device, Organization, SyncCursor, User
+from mobile_sync.sync_health import add_silence
 
 
 # Phones a user may have registered at once (revoked ones do not count): each
@@ -66,6 +67,24 @@ def update_device(session, device: Device, changes: dict, now: datetime) -> Devi
     return device
 
 
+MAX_TRACKED_ACCOUNTS = 10
+
+
+def set_tracking(session, device: Device, phone_account_ids: list[str] | None, now: datetime) -> dict:
+    """Work SIM only: keep only calls on these Android phone accounts (an
+    empty list: every account). Takes effect from the next upload; calls
+    dropped before are gone for good (they were never stored)."""
+    ids = list(dict.fromkeys(phone_account_ids or ()))  # order kept, repeats once
+    device.tracked_accounts = ids or None
+    device.updated_at = now
+    session.flush()
+    return tracking_of(device)
+
+
+def tracking_of(device: Device) -> dict:
+    return {"device_id": device.id, "phone_account_ids": list(device.tracked_accounts or ())}
+
+
 def revoke_device(session, device: Device, now: datetime) -> None:
     """Revoke the device and every token it holds; forget its push addresses."""
     device.revoked_at = now
@@ -83,11 +102,12 @@ def _push_kind(device: Device) -> str | None:
 
 
 def list_devices(session, *, organization_id: int, user_id: int | None = None, own_user_id: int | None = None,
-                 page: int = 1, limit: int = 50) -> tuple[list[dict], int | None]:
+                 page: int = 1, limit: int = 50, now: datetime | None = None) -> tuple[list[dict], int | None]:
     """The organisation's registered phones (revoked ones aside), newest first,
     `limit` a page: `user_id`'s only if given, and only `own_user_id`'s for a
     rep. Two statements a page: the phones with their latest upload and the
-    latest use of their device token, then their consent."""
+    latest use of their device token, then their consent; given `now`, a
+    third for their users, to say which phones went silent (`mobile_sync.sync_health`)."""
     last_upload = (select(func.max(SyncCursor.last_synced_at))
                    .where(SyncCursor.device_id == Device.id).correlate(Device).scalar_subquery())
     last_used = (select(func.max(AccessToken.last_used_at))
@@ -109,6 +129,8 @@ def list_devices(session, *, organization_id: int, user_id: int | None = None, o
             consent.setdefault(state.device_id, {})[state.scope] = state
     items = [_device_item(device, last_upload_at, last_used_at, consent.get(device.id, {}))
              for device, last_upload_at, last_used_at in rows]
+    if now is not None:
+        add_silence(session, session.get(Organization, organization_id), items, now)
     return items, next_page
 
 
@@ -126,9 +148,12 @@ def _device_item(device: Device, last_upload_at: datetime | None, last_used_at: 
                     "policy_version": latest.policy_version if latest else None},
         "last_upload_at": last_upload_at, "last_seen_at": max(seen, default=None),
         "push": _push_kind(device), "sealed": device.push_public_key is not None,
-        "health": None,  # until the app reports it (POST /devices/{id}/health, another issue)
+        "health": device.health,
+        "health_reported_at": device.health_reported_at,
+        "phone_account_ids": list(device.tracked_accounts or ()),
+        "registered_at": device.created_at, "silent": False, "silent_since": None,
     }
 
 
-__all__ = ["MAX_DEVICES_PER_USER", "register_device", "get_device", "owned_device", "update_device", "revoke_device",
+__all__ = ["MAX_DEVICES_PER_USER", "MAX_TRACKED_ACCOUNTS", "set_tracking", "tracking_of", "register_device", "get_device", "owned_device", "update_device", "revoke_device",
            "list_devices", "forbidden"]

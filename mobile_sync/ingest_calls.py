@@ -24,6 +24,7 @@ from mobile_sync.erasure import delete_records_of_device_calls
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.plans import check_record_limit
+from mobile_sync.private_numbers import private_for_user
 from mobile_sync.record_kinds import CALL_RECORDS
 from mobile_sync.store.calls import insert_new_calls
 from mobile_sync.store.locks import lock_for_upload, lock_processing
@@ -39,6 +40,7 @@ class UploadResult:
     duplicates: int = 0
     rejected: list = field(default_factory=list)
     cursor: str | None = None
+    ignored: int = 0  # dropped by the user's choices (untracked SIM, private number): never stored
     upload_id: int | None = None
 
 
@@ -83,6 +85,25 @@ def _read_rows(rows: list, user: User, org: Organization, result: UploadResult) 
     return values, indexes
 
 
+def _drop_ignored(session, device: Device, user: User, values: list[CallRow], indexes: list[int], hash_key: str,
+                  result: UploadResult) -> tuple[list[CallRow], list[int]]:
+    """Rows the user chose not to keep, dropped before anything is stored and
+    counted as `ignored`: calls on a SIM (phone account) the device does not
+    track, and calls with the user's private numbers."""
+    tracked = set(device.tracked_accounts or ())
+    private = private_for_user(session, user.organization_id, user.id, (v.e164 for v in values), hash_key)
+    if not tracked and not private:
+        return values, indexes
+    kept, kept_indexes = [], []
+    for index, value in zip(indexes, values):
+        if (tracked and value.subscription_id not in tracked) or (value.e164 is not None and value.e164 in private):
+            result.ignored += 1
+        else:
+            kept.append(value)
+            kept_indexes.append(index)
+    return kept, kept_indexes
+
+
 def ingest_calls(session, *, device: Device, user: User, org: Organization, batch_id: str, rows: list,
                  now: datetime, hash_key: str) -> UploadResult:
     """Validate, normalise and store a call-log batch; return what happened.
@@ -95,6 +116,13 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
     require_consent(session, device.id, "call_log")
     result = UploadResult()
     values, indexes = _read_rows(rows, user, org, result)
+    read = values
+    values, indexes = _drop_ignored(session, device, user, values, indexes, hash_key, result)
+    # The cursor moves past ignored rows too: the phone need not send them again.
+    newest_ignored = None
+    if result.ignored:
+        kept = {id(v) for v in values}
+        newest_ignored = max((v.date_ms for v in read if id(v) not in kept), default=None)
     erased = erased_numbers(session, org.id, (v.e164 for v in values), hash_key)
     if erased:
         kept = []
@@ -129,6 +157,8 @@ def ingest_calls(session, *, device: Device, user: User, org: Organization, batc
         result.duplicates += len(unique) - result.accepted
     result.rejected.sort(key=lambda r: r["index"])
     newest = max((v.date_ms for v in values), default=None)
+    if newest_ignored is not None:
+        newest = max(newest or 0, newest_ignored)
     result.cursor = advance_cursor(session, org.id, device_id=device.id, kind="calls", value=newest, now=now)
     return result
 

@@ -20,6 +20,7 @@ from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.number_hash import PHONEBOOK, number_hash
 from mobile_sync.office_hours import within_hours
 from mobile_sync.org_settings import effective_settings
+from mobile_sync.private_numbers import private_pairs
 from mobile_sync.phones import format_international, normalize_number, suffix_of_e164
 from mobile_sync.pushes import queue_push
 from mobile_sync.roles import REVIEWERS
@@ -44,6 +45,8 @@ class RuleContext:
     phone_book: set[tuple[int, str]] = field(default_factory=set)   # (user id, e164)
     allowed_types: frozenset[int] = frozenset()                      # Android call types that may make a lead
     prior_calls: dict[str, int] = field(default_factory=dict)
+    private: set[tuple[int, str]] = field(default_factory=set)      # (user id, e164) the user marked private
+    office_hours: dict[int, tuple[dict, ZoneInfo]] = field(default_factory=dict)  # user id: (hours, zone)
 
 
 def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> str | None:
@@ -61,6 +64,8 @@ def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> st
         return "skip:tracking_number"
     if call.e164 in ctx.spam:
         return "skip:spam"
+    if (call.user_id, call.e164) in ctx.private:
+        return "skip:private"
     if (call.user_id, call.e164) in ctx.personal:
         return "skip:personal"
     if rules["skip_device_contacts"] and (call.user_id, call.e164) in ctx.phone_book:
@@ -71,9 +76,44 @@ def skip_reason(call: CallFacts, ctx: RuleContext, seen_in_batch: int = 0) -> st
         return "skip:short_call"
     if rules.get("business_hours") and not within_hours(rules["business_hours"], call.started_at, ctx.timezone):
         return "skip:outside_business_hours"
+    if rules.get("outside_office_hours") == "skip" and outside_office_hours(ctx.office_hours, call):
+        return "skip:outside_office_hours"
     if ctx.prior_calls.get(call.e164, 0) + seen_in_batch + 1 < rules["repeat_caller_threshold"]:
         return "skip:below_repeat_threshold"
     return None
+
+
+def users_office_hours(session, organization_id: int, user_ids, default_zone: ZoneInfo
+                       ) -> dict[int, tuple[dict, ZoneInfo]]:
+    """{user id: (office hours, zone)} for those of `user_ids` who set office
+    hours; the zone is the user's, else `default_zone` (the organisation's)."""
+    users = User.__table__.c
+    found = {}
+    for user_id, zone, hours in session.execute(select(users.id, users.timezone, users.office_hours).where(
+            users.organization_id == organization_id, among(session, users.id, set(user_ids)),
+            users.office_hours.is_not(None))).all():
+        if not hours:
+            continue
+        try:
+            tz = ZoneInfo(zone) if zone else default_zone
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = default_zone
+        found[user_id] = (hours, tz)
+    return found
+
+
+def outside_office_hours(office_hours: dict[int, tuple[dict, ZoneInfo]], call: CallFacts) -> bool:
+    """Whether the call fell outside its user's office hours (a user who set
+    none works at all hours). The one office-hours rule: `within_hours`."""
+    hours = office_hours.get(call.user_id)
+    return hours is not None and not within_hours(hours[0], call.started_at, hours[1])
+
+
+def org_zone(settings: dict) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.get("timezone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def source_for(call: CallFacts, settings: dict) -> str:
@@ -99,10 +139,7 @@ def _valid_at(tracking: dict, at: datetime) -> bool:
 
 def load_context(session, org: Organization, batch: list[CallFacts], hash_key: str) -> RuleContext:
     settings = effective_settings(org)
-    try:
-        tz = ZoneInfo(settings.get("timezone") or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
+    tz = org_zone(settings)
     rules = settings["auto_leads"]
     ctx = RuleContext(rules=rules, timezone=tz, allowed_types=frozenset(
         LEAD_RULE_TYPES[name] for name in rules["call_types"] if name in LEAD_RULE_TYPES))
@@ -115,6 +152,9 @@ def load_context(session, org: Organization, batch: list[CallFacts], hash_key: s
     # the processing run in flight (`mobile_sync.store.locks`); asked again
     # here, inside the run's transaction, all the same.
     ctx.erased = erased_numbers(session, org.id, numbers, hash_key)
+    ctx.private = private_pairs(session, org.id, {(c.user_id, c.e164) for c in batch if c.e164}, hash_key)
+    if rules.get("outside_office_hours") == "skip":
+        ctx.office_hours = users_office_hours(session, org.id, {c.user_id for c in batch}, tz)
     phones, suppressions, book_numbers, calls = (RecordPhone.__table__.c, Suppression.__table__.c,
                                                  PhonebookNumber.__table__.c, Call.__table__.c)
     ctx.colleagues = set(session.execute(

@@ -14,12 +14,16 @@ DEFAULTS = {
         "business_hours": None,           # e.g. {"days": [0,1,2,3,4], "start": "09:00", "end": "18:00"}
         "repeat_caller_threshold": 1,     # calls from a number before it becomes a lead
         "queue_alert_threshold": 20,      # tell managers when this many leads wait for review
+        # Calls outside the calling user's office hours: "lead" (as any other
+        # call) or "skip" (stored, but no lead or task: skip:outside_office_hours).
+        "outside_office_hours": "lead",
     },
     "timezone": "UTC",                    # in effect: the region's (mobile_sync.timezones) until one is set
     "tracking_numbers": [],               # [{number, source, valid_from?, valid_to?, owner_id?}]
     "campaign_devices": {},               # {"<device id>": "<source>"}
     "keep_phone_contacts": False,
     "retention_days": 730,
+    "silent_after_hours": 4,              # working hours without an upload before a phone is silent
 }
 
 

@@ -10,7 +10,7 @@ from mobile_sync.plans import plan_limit, record_count
 from mobile_sync.store.models import Organization, User
 
 STORED = ("timezone", "auto_leads", "tracking_numbers", "campaign_devices", "keep_phone_contacts", "retention_days",
-          "consent_text", "consent_policy_version")
+          "consent_text", "consent_policy_version", "silent_after_hours")
 
 
 def read_settings(session, org: Organization) -> dict:

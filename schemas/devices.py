@@ -101,6 +101,39 @@ class DeviceConsentSchema(Schema):
     policy_version = fields.String(allow_none=True, metadata={"description": "The policy last agreed to"})
 
 
+MAX_TRACKED_ACCOUNTS = 10
+
+
+class TrackingSchema(Schema):
+    phone_account_ids = fields.List(
+        Text(validate=validate.Length(min=1, max=128)), load_default=list,
+        validate=validate.Length(max=MAX_TRACKED_ACCOUNTS),
+        metadata={"description": "Android PHONE_ACCOUNT_IDs (the call rows' `subscription_id`) whose calls are "
+                                 "kept; empty or absent: every account's. At most 10, each at most 128 characters."})
+
+
+class TrackingStateSchema(Schema):
+    device_id = fields.Integer()
+    phone_account_ids = fields.List(fields.String())
+
+
+class PermissionsSchema(Schema):
+    call_log = fields.Boolean(required=True)
+    contacts = fields.Boolean(required=True)
+    notifications = fields.Boolean(required=True)
+
+
+class DeviceHealthSchema(Schema):
+    """The app's own state (unknown fields are refused: API.md names none to ignore)."""
+
+    battery_optimized = fields.Boolean(required=True, metadata={
+        "description": "Android battery optimisation is on for the app (it may be killed in the background)"})
+    autostart = fields.Boolean(required=True, metadata={
+        "description": "The OEM's autostart permission (Xiaomi, Huawei, Oppo, Vivo) is granted"})
+    permissions = fields.Nested(PermissionsSchema, required=True)
+    app_version = Text(required=True, validate=validate.Length(min=1, max=32))
+
+
 class DeviceListItemSchema(Schema):
     device_id = fields.Integer()
     user_id = fields.Integer()
@@ -115,8 +148,16 @@ class DeviceListItemSchema(Schema):
                          metadata={"description": "How pushes reach it: an FCM registration token, a Firebase "
                                                   "installation ID, or null (none)"})
     sealed = fields.Boolean(metadata={"description": "Pushes carry personal data sealed for this device alone"})
-    health = fields.Dict(allow_none=True, metadata={"description": "What the app last reported of its health; "
-                                                                   "null until it reports"})
+    health = fields.Nested(DeviceHealthSchema, allow_none=True,
+                           metadata={"description": "What the app last reported of its health; null until it reports"})
+    health_reported_at = fields.AwareDateTime(allow_none=True, metadata={"description": "When it last reported"})
+    phone_account_ids = fields.List(fields.String(), metadata={
+        "description": "Work SIM only: the phone accounts whose calls are kept; empty: all"})
+    silent = fields.Boolean(metadata={
+        "description": "No upload for the organisation's `silent_after_hours` working hours of the phone's "
+                       "user (their office hours; all hours when none are set)"})
+    silent_since = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When the phone became silent (that many working hours after its last upload)"})
 
 
 class DeviceListSchema(Schema):

@@ -38,6 +38,10 @@ class AutoLeadsSchema(Schema):
     business_hours = fields.Nested(BusinessHoursSchema, allow_none=True)
     repeat_caller_threshold = fields.Integer(validate=validate.Range(min=1, max=100))
     queue_alert_threshold = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    outside_office_hours = fields.String(validate=validate.OneOf(["skip", "lead"]), metadata={
+        "description": "Calls outside the calling user's office hours (in the user's zone, else the "
+                       "organisation's): `lead` (default) makes leads and tasks of them as of any call; `skip` "
+                       "stores them but makes neither"})
 
 
 class TrackingNumberSchema(Schema):
@@ -61,6 +65,9 @@ class SettingsSchema(Schema):
                                                             "a device sent as null loses its source."})
     keep_phone_contacts = fields.Boolean()
     retention_days = fields.Integer(validate=validate.Range(min=30, max=3650))
+    silent_after_hours = fields.Integer(validate=validate.Range(min=1, max=168), metadata={
+        "description": "Working hours (the user's office hours, else all hours) without an upload before a "
+                       "phone is flagged silent; default 4"})
     consent_text = Text(validate=validate.Length(max=20_000), allow_none=True)
     consent_policy_version = Text(validate=validate.Length(min=1, max=32), allow_none=True)
     plan = fields.String(dump_only=True)

@@ -24,7 +24,11 @@ class CallRowSchema(Schema):
     countryiso = Text(load_default=None, allow_none=True, validate=validate.Length(max=2))
     name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     via_number = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
-    subscription_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    subscription_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=64),
+                           metadata={"description": "Android's PHONE_ACCOUNT_ID: which SIM (account) the call was on"})
+    phone_account_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=64),
+                            metadata={"description": "The same as `subscription_id`, under the constant's name; "
+                                                     "`subscription_id` wins when a row sends both"})
     last_modified = fields.Integer(load_default=None, allow_none=True, strict=True, validate=EPOCH_MS)
 
 
@@ -86,6 +90,12 @@ class UploadResultSchema(Schema):
     duplicates = fields.Integer()
     rejected = fields.List(fields.Nested(RejectedRowSchema))
     cursor = fields.String(allow_none=True)
+
+
+class CallUploadResultSchema(UploadResultSchema):
+    ignored = fields.Integer(dump_default=0, metadata={
+        "description": "Rows dropped by the user's choices, never stored: calls on a SIM (phone account) the "
+                       "device does not track, and calls with the user's private numbers"})
 
 
 class CursorStateSchema(Schema):

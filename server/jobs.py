@@ -12,7 +12,7 @@ import time
 from flask import current_app
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from mobile_sync import retention
+from mobile_sync import retention, sync_health
 from mobile_sync.process_calls import (
     ProcessingRun, pending_uploads, process_pending_uploads, process_upload, record_failure, stale_after, stale_uploads,
 )
@@ -184,3 +184,25 @@ def purge_push_messages(batch_size: int | None = None) -> int:
     if deleted:
         log.info("push retention: %s recorded pushes deleted", deleted)
     return deleted
+
+
+def check_silent_phones() -> dict:
+    """Hourly: ask each phone that stopped syncing to open the app (a push
+    without personal data, at most once a day) and e-mail each organisation's
+    managers and admins one daily digest of its silent phones
+    (`mobile_sync.sync_health`). Committed first, then sent: a run repeated
+    asks and e-mails nobody twice."""
+    pushes, digests = sync_health.check_silent_phones(db.session, now(), current_app.config["HASH_KEY"])
+    db.session.commit()
+    if pushes:
+        enqueue(send_pushes, pushes, queue="push")
+    sent = 0
+    for digest in digests:
+        subject, body = sync_health.digest_text(digest)
+        for address in digest.recipients:
+            send_email(current_app.config, to=address, subject=subject, body=body, purpose="silent-phones-digest")
+            sent += 1
+    if pushes or digests:
+        log.info("silent phones: %s asked to open the app, %s digests to %s addresses", len(pushes), len(digests),
+                 sent)
+    return {"pushes": len(pushes), "digests": len(digests), "emails": sent}

@@ -14,6 +14,9 @@ SCHEDULE = [
     # Hourly, so each run deletes about an hour of pushes, in batches.
     (jobs.purge_push_messages, "maintenance", None, "10 * * * *", 1800),
     (backups.backup_job, "maintenance", None, "15 2 * * *", 3600),
+    # Hourly: phones that stopped syncing are asked to open the app (once a
+    # day each) and each organisation's managers get one digest a day.
+    (jobs.check_silent_phones, "maintenance", None, "20 * * * *", 1800),
 ]
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from mobile_sync import consent, devices
+from mobile_sync import consent, devices, sync_health
 from mobile_sync.roles import REP
 from schemas.devices import (
     ConsentStateSchema, ConsentUpdateSchema, DeviceCreatedSchema, DeviceCreateSchema, DeviceListQuerySchema,
-    DeviceListSchema, DeviceSchema, DeviceUpdateSchema, PolicySchema,
+    DeviceHealthSchema, DeviceListSchema, DeviceSchema, DeviceUpdateSchema, PolicySchema, TrackingSchema,
+    TrackingStateSchema,
 )
 from server.api.routing import operation
 from server.auth import ANY, DEVICE, PUBLIC, USER
@@ -34,7 +35,8 @@ def register_device(principal, body):
 def list_devices(principal, args):
     """The organisation's phones, newest first, with consent, uploads and push state (a rep: their own)."""
     items, next_page = devices.list_devices(db.session, organization_id=principal.organization_id,
-                                            own_user_id=principal.user_id if principal.role == REP else None, **args)
+                                            own_user_id=principal.user_id if principal.role == REP else None, now=now(),
+                                            **args)
     return {"items": items, "next_page": next_page}
 
 
@@ -82,3 +84,18 @@ def set_consent(principal, body, device_id):
     choices = {"contacts": body["contacts"], "call_log": body["call_log"]}
     return consent.set_consent(db.session, device=device, org=principal.user.organization, choices=choices,
                                policy_version=body["policy_version"], now=now())
+
+
+@operation(bp, "/devices/<int:device_id>/tracking", "PUT", auth=ANY, body=TrackingSchema, response=TrackingStateSchema)
+def set_tracking(principal, body, device_id):
+    """Work SIM only: the phone accounts whose calls this phone keeps (its user, or an admin); [] keeps all."""
+    device = devices.owned_device(db.session, device_id, user=principal.user, acting_device=principal.device,
+                                  allow_admin=principal.kind == "user")
+    return devices.set_tracking(db.session, device, body["phone_account_ids"], now())
+
+
+@operation(bp, "/devices/<int:device_id>/health", "POST", auth=DEVICE, body=DeviceHealthSchema, status=204)
+def report_health(principal, body, device_id):
+    """The app's state (battery optimisation, autostart, permissions, version); the latest is kept."""
+    device = devices.owned_device(db.session, device_id, user=principal.user, acting_device=principal.device)
+    sync_health.record_health(db.session, device, body, now())

@@ -10,7 +10,7 @@ from mobile_sync.process_calls import retry_set_aside, set_aside_uploads
 from mobile_sync.sync_state import sync_state
 from mobile_sync.roles import ADMINS
 from schemas.sync import (
-    CallBatchSchema, ContactBatchSchema, SetAsideUploadListSchema, SetAsideUploadSchema, SyncStateSchema,
+    CallBatchSchema, CallUploadResultSchema, ContactBatchSchema, SetAsideUploadListSchema, SetAsideUploadSchema, SyncStateSchema,
     UploadResultSchema,
 )
 from server.api.routing import after_commit, operation
@@ -24,9 +24,9 @@ bp = Blueprint("sync", __name__, url_prefix="/api/v1")
 
 
 @operation(bp, "/sync/calls", "POST", auth=DEVICE, body=CallBatchSchema, fast_body=read_call_batch,
-           response=UploadResultSchema)
+           response=CallUploadResultSchema)
 def upload_calls(principal, body):
-    """Upload CallLog.Calls rows; idempotent, per-row errors by index."""
+    """Upload CallLog.Calls rows; idempotent, per-row errors by index; rows of untracked SIMs and private numbers are ignored."""
     result = ingest_calls(db.session, device=principal.device, user=principal.user,
                           org=principal.user.organization, batch_id=body["batch_id"], rows=body["calls"],
                           now=now(), hash_key=current_app.config["HASH_KEY"])

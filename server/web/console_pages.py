@@ -11,8 +11,9 @@ from __future__ import annotations
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
 
-from mobile_sync import accounts, devices, invites, team
+from mobile_sync import accounts, devices, invites, sync_health, team
 from mobile_sync.errors import ServiceError, forbidden
+from mobile_sync.org_settings import effective_settings
 from mobile_sync.roles import ADMIN, REVIEWERS, ROLES, is_reviewer
 from schemas.accounts import InviteCreateSchema, UserUpdateSchema
 from server.clock import now
@@ -164,8 +165,10 @@ def devices_page():
     """Every registered phone: owner, model, app, consent, uploads, push address, health."""
     _allow(*REVIEWERS)
     owners = {user.id: user for user in accounts.list_users(db.session)}
-    return render_template("web/devices.html", phones=team.phones(db.session, g.web_user.organization_id),
-                           owners=owners, can_edit=g.web_user.role == ADMIN, zone_label=_zone_label())
+    phones = team.phones(db.session, g.web_user.organization_id)
+    sync_health.add_silence(db.session, g.web_user.organization, phones, now())
+    return render_template("web/devices.html", phones=phones, owners=owners,
+                           silent_after_hours=effective_settings(g.web_user.organization)["silent_after_hours"], can_edit=g.web_user.role == ADMIN, zone_label=_zone_label())
 
 
 def revoke_device(device_id: int):

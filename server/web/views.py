@@ -39,6 +39,7 @@ from server.web import account_pages, console_pages, session_auth, work_hours_pa
 from server.web import report_pages, settings_pages
 from server.web import contact_pages
 from server.web import webhook_pages
+from server.web import private_number_pages
 from server.web.forms import (
     ANY_STATUS, bulk_body, bulk_scope, field_errors, lead_edit_data, load_filters, merge_search, start_of_day, zone,
 )
@@ -53,6 +54,7 @@ settings_pages.register(bp)  # /settings (admins)
 report_pages.register(bp)  # /reports (managers, admins)
 contact_pages.register(bp)  # /contacts, /contacts/import, /calls, /records/<type>/<id>/erase
 webhook_pages.register(bp)  # /webhooks (admins)
+private_number_pages.register(bp)  # /account/private-numbers
 log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = ("web.login", "web.static", *account_pages.PUBLIC)
 SORT_LABELS = {"created": "newest first", "last_call": "latest call first", "name": "name, A to Z"}

@@ -56,7 +56,8 @@ def test_a_phone_is_listed_with_its_consent_uploads_and_push_state(team, client)
         "device_id": rep.device_id, "user_id": rep.user_id, "model": "Pixel 8", "app_version": "1.0.0",
         "consent": {"contacts": True, "call_log": True, "policy_version": version},
         "last_upload_at": item["last_upload_at"], "last_seen_at": item["last_seen_at"],
-        "push": "token", "sealed": False, "health": None}
+        "push": "token", "sealed": False, "health": None, "health_reported_at": None, "phone_account_ids": [],
+        "silent": False, "silent_since": None}
     assert item["last_upload_at"].endswith("+00:00") and item["last_seen_at"] >= item["last_upload_at"]
 
 

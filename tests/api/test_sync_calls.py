@@ -39,7 +39,8 @@ def test_same_batch_again_changes_nothing_and_counts_duplicates(rep, clean_app):
     assert upload(rep, rows).json["accepted"] == 5
     for attempt in range(5):
         again = upload(rep, rows, batch_id=f"retry{attempt}")
-        assert again.json == {"accepted": 0, "duplicates": 5, "rejected": [], "cursor": again.json["cursor"]}
+        assert again.json == {"accepted": 0, "duplicates": 5, "rejected": [], "ignored": 0,
+                              "cursor": again.json["cursor"]}
     assert len(stored_calls(clean_app)) == 5
 
 

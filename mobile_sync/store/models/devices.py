@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobile_sync.store.models.base import Base, OrgScoped, UTCDateTime, utcnow
@@ -28,6 +28,42 @@ class Device(Base, OrgScoped):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Work SIM only: the Android PHONE_ACCOUNT_IDs whose calls are kept; NULL
+    # (or empty): every account's (`mobile_sync.devices.set_tracking`).
+    tracked_accounts: Mapped[list | None] = mapped_column(JSON)
+    # The app's latest health report (battery optimisation, autostart,
+    # permissions, app version) and when it came (`mobile_sync.sync_health`).
+    health: Mapped[dict | None] = mapped_column(JSON)
+    health_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the phone was last asked by push to open the app (at most daily).
+    nudged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PrivateNumber(Base, OrgScoped):
+    """A number a user marked private: its keyed hash and a hint of two
+    digits, never the number (`mobile_sync.private_numbers`)."""
+
+    __tablename__ = "private_numbers"
+    __table_args__ = (UniqueConstraint("user_id", "number_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    number_hash: Mapped[str] = mapped_column(String(64))
+    hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SilentPhonesDigest(Base, OrgScoped):
+    """One row per organisation and day the silent-phones digest went out,
+    written before it is sent, so a job run twice sends it once."""
+
+    __tablename__ = "silent_phones_digests"
+    __table_args__ = (UniqueConstraint("organization_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    phones: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ConsentState(Base, OrgScoped):
