@@ -22,6 +22,7 @@ from mobile_sync.plans import check_record_limit
 from mobile_sync.record_search import record_condition, record_order
 from mobile_sync.roles import is_reviewer
 from mobile_sync.store.models import Call, Contact, Note, Organization, Task, User
+from mobile_sync.webhooks.events import emit
 
 RECORD_TYPE = "contact"
 PAGE_SIZE = 50
@@ -110,6 +111,7 @@ def create_contact(session, *, org: Organization, user: User, fields: dict, now:
     session.flush()
     phones = set_record_phones(session, organization_id=org.id, record_type=RECORD_TYPE, record_id=contact.id,
                                numbers=numbers, now=now, raw=fields["phones"])
+    emit(session, org.id, "contact.created", {"contact_id": contact.id}, now)
     return contact_dict(contact, phones)
 
 
@@ -133,6 +135,7 @@ def update_contact(session, *, org: Organization, user: User, contact_id: int, c
                                    record_id=contact.id, numbers=numbers, now=now, raw=changes["phones"])
     else:
         phones = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
+    emit(session, org.id, "contact.updated", {"contact_id": contact.id}, now)
     return contact_dict(contact, phones)
 
 
@@ -151,3 +154,4 @@ def delete_contact(session, *, organization_id: int, user: User, contact_id: int
                                             model.record_type == RECORD_TYPE, model.record_id == contact.id))
     session.delete(contact)
     session.flush()
+    emit(session, organization_id, "contact.deleted", {"contact_id": contact_id}, now)

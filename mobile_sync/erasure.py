@@ -38,6 +38,7 @@ from mobile_sync.store.models import (
     Call, Contact, ErasedNumber, Lead, Note, Organization, PhonebookContact, PhonebookNumber, PushMessage,
     RecordPhone, Suppression, Task, User,
 )
+from mobile_sync.webhooks.events import emit_erasure
 
 RECORD_MODELS = {"contact": Contact, "lead": Lead}
 # Every table an erasure deletes from, reported even when nothing was there.
@@ -145,6 +146,7 @@ def _erase(session, org: Organization, scope: ErasureScope, result: ErasureResul
     for e164 in sorted(scope.numbers):
         erase_number(session, org=org, e164=e164, hash_key=hash_key, now=now, result=result)
     session.flush()
+    emit_erasure(session, org.id, result.deleted, now)  # webhooks: counts only
     return result.finish()
 
 

@@ -27,6 +27,7 @@ from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
 from mobile_sync.store.models import Call, Contact, Lead, Note, Suppression, Task, User
 from mobile_sync.store.models.records import LEAD_STATUSES, LeadEvent
+from mobile_sync.webhooks.events import emit, emit_lead_review
 
 PAGE_SIZE = 50
 REJECT_REASONS = ("personal", "spam", "not_a_lead")
@@ -176,6 +177,7 @@ def create_manual_lead(session, *, user: User, fields: dict, now: datetime, hash
                       numbers=[number], now=now)
     if fields.get("note"):
         add_note(session, user=user, record_type="lead", record_id=lead.id, text=fields["note"], now=now)
+    emit(session, lead.organization_id, "lead.created", {"lead_id": lead.id}, now)
     return lead
 
 
@@ -235,6 +237,7 @@ def _record_event(session, lead: Lead, user: User | None, action: str, before: d
     session.add(event)
     session.flush()
     session.expire(lead, ["events"])
+    emit_lead_review(session, lead.organization_id, lead.id, action, now)  # webhooks
 
 
 @review_action("edited", reviewers_only=False)
