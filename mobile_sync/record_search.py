@@ -2,18 +2,23 @@
 e-mail prefix, or any form of a number — national, international, or its
 last 6+ digits — and the orders a list may take (`sort`).
 
-Every condition is an index probe: text prefixes go through the indexes on
-`lower(name)`, `lower(company)` and `lower(email)` (mobile_sync.store.text_prefix);
-a whole number through the phone index's E.164; trailing digits through its
-suffix key (the last 7 digits of the national number, Android's min match),
-so no `LIKE '%…'` ever scans an organisation's numbers.
+Every condition is an index probe, and none is OR-ed with a subquery (a
+planner then reads the organisation's every record and tests each row):
+- a query that reads as a number is answered from the phone index first (the
+  E.164 form exactly; trailing digits through the suffix key, the last 7
+  digits of the national number, Android's min match), and the list then
+  reads just those records by id;
+- a text query is three prefix ranges (name, company, e-mail) on indexes of
+  `lower(column)` (mobile_sync.store.text_prefix), each branch naming the
+  organisation itself so that SQLite too reads them as a multi-index OR.
+No `LIKE '%…'` ever scans an organisation's numbers.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 
 from mobile_sync.phones import SUFFIX_DIGITS, normalize_number
 from mobile_sync.store.models import Call, Contact, Lead, RecordPhone
@@ -21,29 +26,39 @@ from mobile_sync.store.text_prefix import starts_with
 
 MIN_DIGITS = 6
 SORTS = ("last_call", "created", "name")
+# A number search names at most this many records; a calls search by a
+# record's name looks at the calls of at most this many records of each kind.
+MAX_MATCHED_RECORDS = 1000
 _NUMBER_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
 
 
 @dataclass(frozen=True)
 class Terms:
-    """What a query asks for: a text prefix, and, when it reads as a number,
-    its E.164 form and/or the digits it ends with."""
+    """What a query asks for: a text prefix, or, when it reads as a number,
+    its E.164 form and/or the digits it may end with."""
 
     text: str
     e164: str | None = None
-    tail: str | None = None
+    tails: tuple[str, ...] = ()
+
+    @property
+    def is_number(self) -> bool:
+        return self.e164 is not None or bool(self.tails)
 
 
 def read_query(q: str, region: str | None) -> Terms:
     text = " ".join(q.split())
     if not _NUMBER_LIKE.match(text):
         return Terms(text)
-    # Trunk and international prefixes (0, 00, 011...) lead; the tail that is
-    # left ends the number's E.164 form whichever country it is from.
-    digits = re.sub(r"\D", "", text).lstrip("0")
+    digits = re.sub(r"\D", "", text)
     e164 = normalize_number(text, region).e164
-    tail = digits[-15:] if len(digits) >= MIN_DIGITS and not text.startswith("+") else None
-    return Terms(text, e164, tail)
+    tails = ()
+    if not text.startswith("+"):
+        # As typed ("001027": the last digits of a number), and without the
+        # trunk or international prefix a whole number is written with
+        # ("020 7946 0958" ends "+44 20 7946 0958" whichever region reads it).
+        tails = tuple(dict.fromkeys(tail[-15:] for tail in (digits, digits.lstrip("0")) if len(tail) >= MIN_DIGITS))
+    return Terms(text, e164, tails)
 
 
 def _suffix_keys(tail: str) -> list[str]:
@@ -56,50 +71,50 @@ def _suffix_keys(tail: str) -> list[str]:
     return [f"{n:0{missing}d}{tail}" for n in range(10 ** missing)] + [tail]
 
 
-def numbers_matching(organization_id: int, terms: Terms, record_type: str | None = None):
-    """A select of (record_type, record_id, e164) in the phone index for the query's number, or None."""
-    if terms.e164 is None and terms.tail is None:
-        return None
+def _phone_index_matches(organization_id: int, terms: Terms, record_type: str | None, column):
     found = []
     if terms.e164 is not None:
         found.append(RecordPhone.e164 == terms.e164)
-    if terms.tail is not None:
-        found.append(and_(RecordPhone.suffix.in_(_suffix_keys(terms.tail)), RecordPhone.e164.endswith(terms.tail)))
-    query = select(RecordPhone.record_id).where(RecordPhone.organization_id == organization_id, or_(*found))
+    for tail in terms.tails:
+        found.append(and_(RecordPhone.suffix.in_(_suffix_keys(tail)), RecordPhone.e164.endswith(tail)))
+    query = select(column).where(RecordPhone.organization_id == organization_id, or_(*found))
     if record_type is not None:
         query = query.where(RecordPhone.record_type == record_type)
-    return query
+    return query.distinct().limit(MAX_MATCHED_RECORDS)
 
 
-def _text_matches(session, model, text: str):
-    return [starts_with(session, func.lower(column), text) for column in (model.name, model.company, model.email)]
+def _text_matches(session, model, organization_id: int, text: str):
+    return or_(*(and_(model.organization_id == organization_id, starts_with(session, func.lower(column), text))
+                 for column in (model.name, model.company, model.email)))
 
 
 def record_condition(session, model, record_type: str, organization_id: int, q: str, region: str | None):
     """Leads or contacts (`model`) that `q` finds."""
     terms = read_query(q, region)
-    conditions = _text_matches(session, model, terms.text)
-    numbers = numbers_matching(organization_id, terms, record_type)
-    if numbers is not None:
-        conditions.append(model.id.in_(numbers))
-    return or_(*conditions)
+    if not terms.is_number:
+        return _text_matches(session, model, organization_id, terms.text)
+    ids = session.execute(_phone_index_matches(organization_id, terms, record_type, RecordPhone.record_id)).scalars()
+    ids = list(ids)
+    return model.id.in_(ids) if ids else false()
 
 
 def call_condition(session, organization_id: int, q: str, region: str | None):
-    """Calls that `q` finds: with that number, or with a lead or contact whose name,
-    company or e-mail starts with it (or whose numbers end with its digits)."""
+    """Calls that `q` finds: with that number (or a record's number ending in
+    its digits), or with a lead or contact whose name, company or e-mail starts
+    with it (the first MAX_MATCHED_RECORDS of each kind)."""
     terms = read_query(q, region)
+    if terms.is_number:
+        numbers = set(session.execute(_phone_index_matches(organization_id, terms, None, RecordPhone.e164)).scalars())
+        if terms.e164 is not None:
+            numbers.add(terms.e164)
+        return Call.e164.in_(sorted(numbers))
     conditions = []
-    if terms.e164 is not None:
-        conditions.append(Call.e164 == terms.e164)
     for model, record_type in ((Lead, "lead"), (Contact, "contact")):
-        found = select(model.id).where(model.organization_id == organization_id,
-                                       or_(*_text_matches(session, model, terms.text)))
-        conditions.append(and_(Call.record_type == record_type, Call.record_id.in_(found)))
-    if terms.tail is not None:
-        numbers = numbers_matching(organization_id, Terms(terms.text, None, terms.tail))
-        conditions.append(Call.e164.in_(numbers.with_only_columns(RecordPhone.e164)))
-    return or_(*conditions)
+        ids = list(session.execute(select(model.id).where(_text_matches(session, model, organization_id, terms.text))
+                                   .limit(MAX_MATCHED_RECORDS)).scalars())
+        if ids:
+            conditions.append(and_(Call.record_type == record_type, Call.record_id.in_(ids)))
+    return or_(*conditions) if conditions else false()
 
 
 def record_order(model, sort: str | None):

@@ -4,9 +4,11 @@
 SQLite keeps the index in byte order and lowers ASCII letters only, so a
 prefix is the range [prefix, prefix with its last character moved one on):
 the expression index answers it (SQLite's own LIKE optimisation does not
-apply to expressions). PostgreSQL's index uses `text_pattern_ops`, which
-serves `LIKE 'prefix%'` whatever the database's collation, and its `lower()`
-folds letters beyond ASCII as Python does.
+apply to expressions). PostgreSQL's index uses `text_pattern_ops`, whose byte-order operators
+(`~>=~`, `~<~`) take the same range whatever the database's collation — and,
+unlike `LIKE 'prefix%'`, keep the index when a prepared statement's generic
+plan does not know the prefix; its `lower()` folds letters beyond ASCII as
+Python does.
 """
 from __future__ import annotations
 
@@ -22,20 +24,31 @@ class _Prefix:
     def fold(self, text: str) -> str:
         return text.translate(_ASCII_LOWER)
 
+    def at_least(self, lowered_column, value: str):
+        return lowered_column >= value
+
+    def below(self, lowered_column, value: str):
+        return lowered_column < value
+
     def starts_with(self, lowered_column, prefix: str):
+        """[prefix, prefix with its last character moved one on): byte order
+        keeps every text that starts with `prefix` inside, and no other."""
+        start = self.at_least(lowered_column, prefix)
         last = ord(prefix[-1])
         if last >= _MAX_CHAR:
-            return lowered_column >= prefix
-        return and_(lowered_column >= prefix, lowered_column < prefix[:-1] + chr(last + 1))
+            return start
+        return and_(start, self.below(lowered_column, prefix[:-1] + chr(last + 1)))
 
 
 class _PostgresPrefix(_Prefix):
     def fold(self, text: str) -> str:
         return text.lower()
 
-    def starts_with(self, lowered_column, prefix: str):
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return lowered_column.like(escaped + "%", escape="\\")
+    def at_least(self, lowered_column, value: str):
+        return lowered_column.op("~>=~", is_comparison=True)(value)
+
+    def below(self, lowered_column, value: str):
+        return lowered_column.op("~<~", is_comparison=True)(value)
 
 
 _prefix = per_engine(_Prefix, _PostgresPrefix)

@@ -139,3 +139,10 @@ def test_non_latin_names_are_found_by_their_prefix(make_org):
     assert admin.post("/api/v1/contacts", json={"name": "王芳", "phones": ["+86 138 0013 8000"]}).status_code == 201
     assert names(admin.get("/api/v1/leads", query_string={"q": "आशा"})) == ["आशा राव"]
     assert names(admin.get("/api/v1/contacts", query_string={"q": "王"})) == ["王芳"]
+
+
+def test_trailing_digits_that_start_with_zero_are_kept(make_org):
+    admin = make_org(region="IN")
+    assert admin.post("/api/v1/leads", json={"name": "Zero Tail", "phone": "+91 98760 01027"}).status_code == 201
+    for q in ("001027", "6001027", "76001027", "098760 01027"):
+        assert names(admin.get("/api/v1/leads", query_string={"q": q})) == ["Zero Tail"], q
