@@ -456,3 +456,14 @@ def test_push_sink_page_shows_what_would_have_been_sent(client, signed_in, make_
     stranger = make_device(make_org(region="IN"))
     stranger.post("/api/v1/calls/ringing", device=True, json={"number": "+91 98765 43210"})
     assert client.get("/push-sink").data.decode().lower().count("ringing") == 0
+
+
+def test_the_queue_downloads_what_its_filters_show_as_csv(client, signed_in):
+    import csv
+    import io
+
+    html = client.get("/review?status=all&q=asha").get_data(as_text=True)
+    assert 'href="/leads/export.csv?status=all&amp;q=asha"' in html
+    rows = list(csv.DictReader(io.StringIO(client.get("/leads/export.csv?status=all&q=asha").get_data(as_text=True))))
+    assert [row["name"] for row in rows] == ["Asha Rao"]
+    assert '<a href="/calls">Calls</a>' in html
