@@ -138,7 +138,8 @@ def test_the_auto_lead_rules_save_with_their_office_hours(admin_browser):
     rules = saved(admin)["auto_leads"]
     assert rules == {"enabled": True, "call_types": ["incoming", "missed"], "min_duration_s": 12,
                      "skip_device_contacts": True, "repeat_caller_threshold": 2, "queue_alert_threshold": 40,
-                     "business_hours": {"days": [0, 1, 2, 3, 4], "start": "09:30", "end": "18:00"}}
+                     "business_hours": {"days": [0, 1, 2, 3, 4], "start": "09:30", "end": "18:00"},
+                     "outside_office_hours": "lead"}
     html = browser.get("/settings").get_data(as_text=True)
     assert "Now: Monday–Friday, 09:30–18:00." in html
     assert 'id="auto_leads-type-missed" name="call_types" value="missed" checked' in html
