@@ -91,33 +91,34 @@ def _share(inside: int, counted: int) -> float | None:
 
 def calls_report(session, organization_id: int, *, first: date, last: date, user_ids: list[int] | None,
                  group: str = "user,day") -> list[dict]:
-    """Calls per user, per day or per user and day, from the daily rollups."""
+    """Calls per user, per day or per user and day, from the daily rollups.
+
+    Per user and day the rows are the items. Per user or per day the
+    database sums the rows, and the unique numbers are the size of the union
+    of the rows' number sets (read packed, one bytes value a row: a 90-day
+    range of 500 reps is 45,000 rows)."""
     check_range(first, last)
-    by_user_day = group == "user,day"
-    rows = rollups.read_call_days(session, organization_id, first, last, user_ids, numbers=not by_user_day)
-    keys = CALL_FIELDS[group]
-    totals: dict[tuple, dict] = {}
-    numbers: dict[tuple, set] = defaultdict(set)
-    for row in rows:
-        key = tuple(getattr(row, name) for name in keys)
-        item = totals.get(key)
-        if item is None:
-            item = totals[key] = {name: 0 for name in (*CALL_FIGURES, "unique_numbers", "in_hours", "hours_counted")}
-        for name in (*CALL_FIGURES, "in_hours", "hours_counted"):
-            item[name] += getattr(row, name)
-        if by_user_day:
-            item["unique_numbers"] = row.unique_numbers
-        else:
-            numbers[key].update(unpack(row.numbers, "Q"))
+    if group == "user,day":
+        return [{"user_id": user_id, "day": day.isoformat(), "incoming": incoming, "outgoing": outgoing,
+                 "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
+                 "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
+                 "office_hours_share": _share(inside, counted)}
+                for (user_id, day, incoming, outgoing, missed, rejected, connected, talk, unique, inside, counted,
+                     _returned) in rollups.read_call_days(session, organization_id, first, last, user_ids)]
+    by = "user_id" if group == "user" else "day"
+    packed: dict = defaultdict(list)
+    for user_id, day, _missed, numbers in rollups.packed_column(session, organization_id, first, last, user_ids,
+                                                                "numbers"):
+        packed[user_id if by == "user_id" else day].append(numbers)
     items = []
-    for key in sorted(totals):
-        item = totals[key]
-        if not by_user_day:
-            item["unique_numbers"] = len(numbers[key])
-        inside, counted = item.pop("in_hours"), item.pop("hours_counted")
-        items.append({**{name: (value.isoformat() if isinstance(value, date) else value)
-                         for name, value in zip(keys, key)},
-                      **item, "office_hours_calls": counted, "in_office_hours": inside,
+    for key, incoming, outgoing, missed, rejected, connected, talk, inside, counted in rollups.sum_call_days(
+            session, organization_id, first, last, user_ids, by):
+        counted, inside = int(counted), int(inside)
+        items.append({by: key.isoformat() if by == "day" else key, "incoming": int(incoming),
+                      "outgoing": int(outgoing), "missed": int(missed), "rejected": int(rejected),
+                      "connected": int(connected), "talk_seconds": int(talk),
+                      "unique_numbers": len(set(unpack(b"".join(packed[key]), "Q"))),
+                      "office_hours_calls": counted, "in_office_hours": inside,
                       "office_hours_share": _share(inside, counted)})
     return items
 
@@ -128,14 +129,14 @@ def missed_report(session, organization_id: int, *, first: date, last: date,
     after, even after `last`) and the median time to call back."""
     check_range(first, last)
     missed: dict[int, int] = defaultdict(int)
-    delays: dict[int, list[int]] = defaultdict(list)
-    for row in rollups.read_call_days(session, organization_id, first, last, user_ids, callbacks=True):
-        if row.missed:
-            missed[row.user_id] += row.missed
-            delays[row.user_id].extend(unpack(row.callbacks, "I"))
+    packed: dict[int, list[bytes]] = defaultdict(list)
+    for user_id, _day, count, callbacks in rollups.packed_column(session, organization_id, first, last, user_ids,
+                                                                 "callbacks"):
+        missed[user_id] += count
+        packed[user_id].append(callbacks)
     items = []
     for user_id in sorted(missed):
-        returned = delays[user_id]
+        returned = unpack(b"".join(packed[user_id]), "I")
         items.append({"user_id": user_id, "missed": missed[user_id], "returned": len(returned),
                       "unreturned": missed[user_id] - len(returned),
                       "median_callback_seconds": median(returned) if returned else None})

@@ -39,6 +39,7 @@ from mobile_sync.call_types import CallType
 from mobile_sync.office_hours import within_hours
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.store import rollups
+from mobile_sync.store.bulk_sql import plan_for_each_batch
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
 
@@ -282,6 +283,7 @@ def rebuild_reports(session, organization_id: int) -> int:
     time zone changed, or to repair); returns the users rebuilt. Flushes,
     does not commit."""
     lock_processing(session, organization_id)
+    plan_for_each_batch(session)  # statements taking arrays, planned for each user's
     clock = OrgClock(session, organization_id)
     rollups.delete_missed(session, organization_id)
     rollups.delete_call_days(session, organization_id)

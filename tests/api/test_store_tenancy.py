@@ -177,6 +177,11 @@ CASES = {
     "rollups.users_with_calls": lambda a, b, s: [u for u in rollups.users_with_calls(s, a["org"]) if u[0] == b["user"]],
     "rollups.read_call_days": lambda a, b, s: rollups.read_call_days(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]], numbers=True, callbacks=True),
+    "rollups.sum_call_days": lambda a, b, s: rollups.sum_call_days(s, a["org"], EARLY.date(), LATER.date(), [b["user"]],
+                                                                   "user_id"),
+    "rollups.packed_column": lambda a, b, s: rollups.packed_column(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "numbers") + rollups.packed_column(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "callbacks"),
     "rollups.write_call_days": lambda a, b, s: rollups.write_call_days(s, a["org"], [
         {"user_id": a["user"], "day": day.date(), **{name: 1 for name in rollups.DAY_FIGURES},
          "numbers": b"", "callbacks": b""} for day in _call_days(s, b["org"])]),

@@ -1,0 +1,181 @@
+"""Every report figure equals a brute-force computation over the calls left,
+for random call logs in several zones (one with DST changes, one 30 minutes
+off the hour), uploaded in random order (late uploads), with some calls then
+erased by number and some purged by age; calls near local midnight included."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+from statistics import median
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import delete
+
+from mobile_sync.office_hours import within_hours
+
+ZONES = ("America/New_York", "Asia/Kolkata", "UTC", "Australia/Lord_Howe")
+NUMBERS = ("+919876543210", "+919123456789", "+918877665544", None)
+HOURS = {"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}
+# Around the DST changes of 2026 in New York (8 March, 1 November) and Lord Howe (5 April, 4 October).
+BASE = datetime(2026, 10, 30, tzinfo=timezone.utc)
+SPAN_MINUTES = 10 * 24 * 60
+
+
+calls_strategy = st.lists(st.tuples(
+    st.integers(0, 2),                                          # user
+    st.one_of(st.integers(0, SPAN_MINUTES),                     # minute after BASE
+              st.integers(0, 9).map(lambda d: d * 1440 + 4 * 60 + 30)),  # 00:30 in New York, about
+    st.sampled_from((1, 2, 3, 4, 5, 6, 7)),                     # Android type
+    st.sampled_from((0, 0, 5, 60)),                             # duration
+    st.sampled_from(NUMBERS),
+    st.integers(0, 3),                                          # upload batch
+), min_size=1, max_size=40)
+
+
+def _brute(calls, zone, hours_of, first, last, group):
+    tz = ZoneInfo(zone)
+    items = defaultdict(lambda: {"incoming": 0, "outgoing": 0, "missed": 0, "rejected": 0, "connected": 0,
+                                 "talk_seconds": 0, "numbers": set(), "counted": 0, "inside": 0})
+    for c in calls:
+        day = c["started_at"].astimezone(tz).date()
+        if not first <= day <= last:
+            continue
+        key = {"user": (c["user_id"],), "day": (day.isoformat(),), "user,day": (c["user_id"], day.isoformat())}[group]
+        item = items[key]
+        kind = c["call_type"]
+        item["incoming"] += kind == 1
+        item["outgoing"] += kind == 2
+        item["missed"] += kind == 3
+        item["rejected"] += kind in (5, 6)
+        if kind in (1, 2) and c["duration_s"] > 0:
+            item["connected"] += 1
+            item["talk_seconds"] += c["duration_s"]
+        if c["e164"]:
+            item["numbers"].add(c["e164"])
+        hours = hours_of.get(c["user_id"])
+        if hours:
+            item["counted"] += 1
+            item["inside"] += within_hours(hours[0], c["started_at"], hours[1])
+    out = []
+    for key in sorted(items):
+        item = items[key]
+        names = {"user": ("user_id",), "day": ("day",), "user,day": ("user_id", "day")}[group]
+        counted, inside = item.pop("counted"), item.pop("inside")
+        out.append({**dict(zip(names, key)), **{k: v for k, v in item.items() if k != "numbers"},
+                    "unique_numbers": len(item["numbers"]), "office_hours_calls": counted,
+                    "in_office_hours": inside, "office_hours_share": round(inside / counted, 4) if counted else None})
+    return out
+
+
+def _brute_missed(calls, zone, first, last):
+    tz = ZoneInfo(zone)
+    per_user = defaultdict(lambda: {"missed": 0, "delays": []})
+    for m in calls:
+        day = m["started_at"].astimezone(tz).date()
+        if m["call_type"] != 3 or not first <= day <= last:
+            continue
+        per_user[m["user_id"]]["missed"] += 1
+        backs = [c for c in calls if m["e164"] and c["e164"] == m["e164"]
+                 and (c["started_at"], c["id"]) > (m["started_at"], m["id"])
+                 and (c["call_type"] == 2 or (c["call_type"] == 1 and c["duration_s"] > 0))]
+        if backs:
+            back = min(backs, key=lambda c: (c["started_at"], c["id"]))
+            per_user[m["user_id"]]["delays"].append(int((back["started_at"] - m["started_at"]).total_seconds()))
+    return [{"user_id": user_id, "missed": v["missed"], "returned": len(v["delays"]),
+             "unreturned": v["missed"] - len(v["delays"]),
+             "median_callback_seconds": median(v["delays"]) if v["delays"] else None}
+            for user_id, v in sorted(per_user.items())]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow])
+@given(zone=st.sampled_from(ZONES), rows=calls_strategy, order=st.permutations(range(4)),
+       erase=st.sampled_from(NUMBERS), purge_days=st.one_of(st.none(), st.integers(0, 9)),
+       first_offset=st.integers(-1, 9), length=st.integers(1, 12), with_hours=st.booleans())
+def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, erase, purge_days, first_offset,
+                                                  length, with_hours):
+    from mobile_sync.reports import figures
+    from mobile_sync.reports.rollup import record_processed_calls
+    from mobile_sync.store.models import Call, Device, Organization, SyncUpload, User
+    from server.extensions import db
+
+    with clean_app.app_context():
+        session = db.session
+        try:
+            org = Organization(name="Property", region="IN", settings={"timezone": zone})
+            session.add(org)
+            session.flush()
+            users = []
+            for index in range(3):
+                user = User(organization_id=org.id, name=f"U{index}", email=f"u{index}-{org.id}@example.test",
+                            password_hash="x", role="rep",
+                            timezone="Asia/Dubai" if index == 2 else None,
+                            office_hours=HOURS if with_hours and index > 0 else None)
+                session.add(user)
+                session.flush()
+                device = Device(organization_id=org.id, user_id=user.id, platform="android")
+                session.add(device)
+                session.flush()
+                users.append((user.id, device.id))
+            uploads = {}
+            for batch in range(4):
+                for index, (user_id, device_id) in enumerate(users):
+                    upload = SyncUpload(organization_id=org.id, device_id=device_id, user_id=user_id, kind="calls",
+                                        accepted=0, processed_at=BASE)
+                    session.add(upload)
+                    session.flush()
+                    uploads[(batch, index)] = upload.id
+            stored = []
+            for n, (user, minute, kind, duration, number, batch) in enumerate(rows):
+                started = BASE + timedelta(minutes=minute)
+                call = Call(organization_id=org.id, device_id=users[user][1], user_id=users[user][0],
+                            upload_id=uploads[(batch, user)], android_id=n, date_ms=int(started.timestamp() * 1000),
+                            started_at=started, duration_s=duration, call_type=kind, presentation=1,
+                            raw_number=number, e164=number, number_status="ok" if number else "private",
+                            processed_at=BASE)
+                session.add(call)
+                stored.append(call)
+            session.flush()
+            for batch in order:  # late uploads: batches processed in any order
+                for index in range(3):
+                    record_processed_calls(session, org.id, [uploads[(batch, index)]])
+            if erase:
+                session.execute(delete(Call).where(Call.organization_id == org.id, Call.e164 == erase))
+            if purge_days is not None:
+                cutoff = BASE + timedelta(days=purge_days, hours=7)
+                session.execute(delete(Call).where(Call.organization_id == org.id, Call.started_at < cutoff))
+            session.expire_all()
+            left = [{"id": c.id, "user_id": c.user_id, "started_at": c.started_at, "call_type": c.call_type,
+                     "duration_s": c.duration_s, "e164": c.e164}
+                    for c in session.query(Call).filter(Call.organization_id == org.id)]
+            hours_of = {user_id: (HOURS, ZoneInfo("Asia/Dubai") if index == 2 else ZoneInfo(zone))
+                        for index, (user_id, _) in enumerate(users) if with_hours and index > 0}
+            first = (BASE + timedelta(days=first_offset)).date()
+            last = first + timedelta(days=length - 1)
+            for group in ("user,day", "user", "day"):
+                got = figures.calls_report(session, org.id, first=first, last=last, user_ids=None, group=group)
+                assert got == _brute(left, zone, hours_of, first, last, group), group
+            team = [users[0][0], users[2][0]]
+            got = figures.calls_report(session, org.id, first=first, last=last, user_ids=team, group="day")
+            assert got == _brute([c for c in left if c["user_id"] in team], zone, hours_of, first, last, "day")
+            got = figures.missed_report(session, org.id, first=first, last=last, user_ids=None)
+            assert got == _brute_missed(left, zone, first, last)
+        finally:
+            session.rollback()
+
+
+def test_a_call_at_half_past_midnight_is_on_that_local_day_across_dst(clean_app):
+    """1 November 2026, New York: clocks go back at 02:00. 00:30 that day and
+    the day after are each on their own local day."""
+    from mobile_sync.reports.rollup import OrgClock
+
+    class Clock(OrgClock):
+        def __init__(self):
+            self.zone, self.hours = ZoneInfo("America/New_York"), {}
+
+    clock = Clock()
+    for day in (date(2026, 11, 1), date(2026, 11, 2), date(2026, 3, 8), date(2026, 3, 9)):
+        half_past = datetime(day.year, day.month, day.day, 0, 30, tzinfo=ZoneInfo("America/New_York"))
+        assert clock.day_of(half_past.astimezone(timezone.utc)) == day
+        assert clock.start_of(day) <= half_past.astimezone(timezone.utc) < clock.start_of(day + timedelta(days=1))
