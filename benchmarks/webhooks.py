@@ -13,7 +13,12 @@
    from the calls with the consent and erasure checks, signed, POSTed,
    outcome recorded. Deliveries/s by wall clock and per CPU second of this
    process (the worker core; the receiver runs in its own process).
-3. The bare reference in the same run: a plain loop of the same number of
+3. Ingest with and without webhooks: batches of 1,000 new calls uploaded
+   (`ingest_calls`) and processed (`process_upload`, which emits the run's
+   `lead.created` and `call.logged`), the endpoint on for one batch and off
+   for the next (ABBA order); rows/s of processing by CPU. Sending is the
+   workers' (step 2), so it is not counted here.
+4. The bare reference in the same run: a plain loop of the same number of
    signed POSTs of a body of the same size, with the same HTTP client
    (http.client, one kept-alive connection), no database and no app code.
    The ratio of the two rates is the cost of the machinery.
@@ -133,6 +138,49 @@ def deliver(app, delivery_ids: list[int], job_size: int = 100) -> tuple[float, f
     return time.perf_counter() - wall, time.process_time() - cpu, delivered
 
 
+def ingest_overhead(app, endpoint_id: int, batches: int) -> dict:
+    """Processing rows/s with the endpoint on and off, alternated batch by batch."""
+    import random
+
+    from sqlalchemy import select, update
+
+    from mobile_sync.ingest_calls import ingest_calls
+    from mobile_sync.process_calls import process_upload
+    from mobile_sync.store.models import Device, Organization, User, WebhookEndpoint
+    from mobile_sync.webhooks.events import take_written_deliveries
+    from server.extensions import db
+
+    rng = random.Random(20)
+    now = datetime.now(timezone.utc)
+    results = {True: [0, 0.0], False: [0, 0.0]}
+    with app.app_context():
+        session = db.session
+        device = session.execute(select(Device)).scalars().first()
+        user, org = session.get(User, device.user_id), session.get(Organization, device.organization_id)
+        for b in range(batches * 2):
+            hooked = b % 2 == 0 if (b // 2) % 2 == 0 else b % 2 == 1
+            session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(active=hooked))
+            session.commit()
+            rows = []
+            for k in range(1000):
+                when = now - timedelta(seconds=rng.randrange(86400 * 3))
+                number = f"+91{rng.choice('6789')}{rng.randrange(10**9):09d}"
+                rows.append({"_id": 10**9 + b * 1000 + k, "number": number, "date": int(when.timestamp() * 1000),
+                             "duration": rng.randint(1, 300), "type": rng.choice([1, 2, 2, 3]), "presentation": 1,
+                             "countryiso": "IN", "name": None, "via_number": "", "subscription_id": None,
+                             "last_modified": int(when.timestamp() * 1000)})
+            result = ingest_calls(session, device=device, user=user, org=org, batch_id=f"ingest-{b}", rows=rows,
+                                  now=now, hash_key=app.config["HASH_KEY"])
+            session.commit()
+            cpu = time.process_time()
+            process_upload(session, result.upload_id, now, app.config["HASH_KEY"], alone=True)
+            take_written_deliveries(session)  # sent by the workers, not timed here
+            session.commit()
+            results[hooked][0] += result.accepted
+            results[hooked][1] += time.process_time() - cpu
+    return {side: rows / cpu for side, (rows, cpu) in results.items()}
+
+
 def bare(port: int, count: int, body_size: int) -> tuple[float, float]:
     """Signed POSTs in a plain loop: the same client, the same kind of body, nothing else."""
     key = os.urandom(32)
@@ -159,6 +207,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=3, help="calls per upload (per event)")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--ingest-batches", type=int, default=10, help="batches of 1,000 calls per side")
     args = parser.parse_args()
 
     ports = multiprocessing.Queue()
@@ -169,13 +218,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as data_dir:
             app = _build_app(args.database_url, data_dir)
             started = time.perf_counter()
-            delivery_ids, _ = seed(app, count=args.count, calls=args.calls, url=f"http://127.0.0.1:{port}/in")
+            delivery_ids, endpoint_id = seed(app, count=args.count, calls=args.calls, url=f"http://127.0.0.1:{port}/in")
             print(f"seeded {args.count:,} uploads of {args.calls} calls and {len(delivery_ids):,} call.logged "
                   f"events in {time.perf_counter() - started:.1f} s ({app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]})")
             wall, cpu, delivered = deliver(app, delivery_ids)
             assert delivered == len(delivery_ids), (delivered, len(delivery_ids))
             body_size = 80 + 230 * args.calls  # about one call.logged body
             bare_wall, bare_cpu = bare(port, len(delivery_ids), body_size)
+            ingest = ingest_overhead(app, endpoint_id, args.ingest_batches)
     finally:
         receiver.terminate()
         receiver.join(5)
@@ -185,6 +235,8 @@ def main() -> None:
     print(f"bare loop: {n:,} signed POSTs in {bare_wall:.2f} s wall, {bare_cpu:.2f} s CPU: "
           f"{n / bare_wall:,.0f}/s wall, {n / bare_cpu:,.0f}/s per core")
     print(f"ratio (webhooks / bare): {bare_wall / wall:.2f} by wall clock, {bare_cpu / cpu:.2f} per core")
+    print(f"processing, rows/s per core: {ingest[False]:,.0f} without webhooks, {ingest[True]:,.0f} with an "
+          f"endpoint for call.logged ({ingest[True] / ingest[False] - 1:+.1%})")
 
 
 if __name__ == "__main__":

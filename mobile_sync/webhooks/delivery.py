@@ -37,7 +37,11 @@ def backoff_s(attempts: int, rng: random.Random) -> float:
 
 
 def lease_for(total_timeout_s: float, count: int) -> timedelta:
-    return timedelta(seconds=60 + total_timeout_s * count)
+    """How long a sender holds what it claimed: a batch sends in seconds, and
+    an endpoint that times out costs one timeout a batch (its other
+    deliveries wait for the next attempt). Past the lease the sweep may send
+    again: at least once, the receiver deduplicating on `webhook-id`."""
+    return timedelta(seconds=60 + total_timeout_s * min(count, 4))
 
 
 def claim(session, delivery_ids: list[int], now: datetime, lease: timedelta) -> list[WebhookDelivery]:

@@ -45,8 +45,8 @@ def emit_many(session, organization_id: int, type_: str, subjects: list[dict],
     wanted = [endpoint_id for endpoint_id, events in endpoints if type_ in (events or ())]
     if not wanted:
         return []
-    ids = []
     consent: dict[int, bool] = {}
+    sent = []
     for subject in subjects:
         device_id = subject.get("device_id") if type_ == "call.logged" else None
         if device_id is not None:
@@ -54,8 +54,8 @@ def emit_many(session, organization_id: int, type_: str, subjects: list[dict],
                 consent[device_id] = has_consent(session, device_id, "call_log")
             if not consent[device_id]:
                 continue  # a phone without call-log consent: its calls never leave
-        ids += _write(session, organization_id, wanted, type_, subject, now or utcnow())
-    return ids
+        sent.append(subject)
+    return _write(session, organization_id, wanted, type_, sent, now or utcnow())
 
 
 # A lead's review actions (mobile_sync.leads) that are events; "edited" is not.
@@ -105,18 +105,19 @@ def _has_endpoints(session, organization_id: int) -> bool:
 
 def emit_test(session, organization_id: int, endpoint_id: int, now: datetime | None = None) -> int:
     """A `webhook.test` delivery to one endpoint (the "test send")."""
-    return _write(session, organization_id, [endpoint_id], TEST_EVENT, {"endpoint_id": endpoint_id},
+    return _write(session, organization_id, [endpoint_id], TEST_EVENT, [{"endpoint_id": endpoint_id}],
                   now or utcnow())[0]
 
 
-def _write(session, organization_id: int, endpoint_ids: list[int], type_: str, subject: dict,
+def _write(session, organization_id: int, endpoint_ids: list[int], type_: str, subjects: list[dict],
            now: datetime) -> list[int]:
-    if not endpoint_ids:
+    """One delivery row per subject and endpoint, flushed together."""
+    if not endpoint_ids or not subjects:
         return []
     rows = [WebhookDelivery(organization_id=organization_id, endpoint_id=endpoint_id, message_id=new_message_id(),
                             type=type_, subject=dict(subject), status="pending", attempts=0,
                             next_attempt_at=now, created_at=now)
-            for endpoint_id in endpoint_ids]
+            for subject in subjects for endpoint_id in endpoint_ids]
     session.add_all(rows)
     session.flush()
     ids = [row.id for row in rows]
