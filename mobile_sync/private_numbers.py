@@ -20,8 +20,8 @@ from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.record_kinds import CALL_RECORDS
 from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.directory_log import delete_record_phones
-from mobile_sync.store.locks import lock_processing
-from mobile_sync.store.models import Call, Lead, Note, Organization, RecordPhone, Task, User
+from mobile_sync.store.locks import lock_consent_change, lock_processing
+from mobile_sync.store.models import Call, Device, Lead, Note, Organization, RecordPhone, Task, User
 from mobile_sync.store.models.devices import PrivateNumber
 from mobile_sync.store.models.records import LeadEvent
 from mobile_sync.store.record_activity import recount_records
@@ -123,10 +123,14 @@ def forget_private_calls(session, organization_id: int, user_id: int, e164: str,
     Such a lead is deleted with its notes, tasks, history and index rows. A
     lead or contact that holds someone else's work stays (it is the
     organisation's), only losing these calls. Call-back tasks these calls
-    opened are deleted. Runs after the processing run in flight, if any, so a
-    run cannot attach the calls to a lead after they were looked for; every
-    call is deleted by an ORM `delete(Call)`, which the report rollups follow.
+    opened are deleted. Runs after the user's uploads in flight (which read
+    the private numbers before this marking) and the processing run in
+    flight, so neither stores or attaches a call after they were looked for;
+    every call is deleted by an ORM `delete(Call)`, which the report rollups follow.
     """
+    for device_id in session.execute(select(Device.id).where(
+            Device.organization_id == organization_id, Device.user_id == user_id).order_by(Device.id)).scalars():
+        lock_consent_change(session, device_id)  # waits for the phone's upload in flight, if any
     lock_processing(session, organization_id)
     rows = session.execute(select(Call.id, Call.record_type, Call.record_id).where(
         Call.organization_id == organization_id, Call.user_id == user_id, Call.e164 == e164)).all()

@@ -118,20 +118,36 @@ def test_a_lead_with_another_reps_calls_stays_when_one_rep_marks_the_number(team
     assert lead.calls_count == 1
 
 
-def test_a_private_number_never_opens_a_task_or_makes_a_lead_in_processing(team, clean_app):
-    """Marked while an upload waits for processing: the rules skip it all the same."""
+def test_a_private_number_never_makes_a_lead_or_a_task_in_processing(team, clean_app):
+    """Calls that reached processing all the same (stored before the number
+    was marked, by a path other than the upload): the rules skip them."""
+    from mobile_sync.callback_tasks import update_callback_tasks
     from mobile_sync.lead_rules import apply_auto_lead_rules
-    from mobile_sync.private_numbers import private_pairs
+    from mobile_sync.store.calls import CallFacts
+    from mobile_sync.store.models import Lead, Organization, Task
     from server.extensions import db
 
-    _, ravi, _ = team
+    admin, ravi, _ = team
+    add_contact(clean_app, admin.organization_id, "Asha", "+91 99887 76655")
     assert ravi.post("/api/v1/me/private-numbers", json={"number": UNKNOWN}).status_code == 201
+    assert ravi.post("/api/v1/me/private-numbers", json={"number": "+91 99887 76655"}).status_code == 201
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    stranger = CallFacts(id=10**6, user_id=ravi.user_id, device_id=ravi.device_id, e164="+919123456789",
+                         number_status="ok", call_type=1, duration_s=60, started_at=at, cached_name=None,
+                         via_e164=None, outcome="unmatched")
+    customer = CallFacts(id=10**6 + 1, user_id=ravi.user_id, device_id=ravi.device_id, e164="+919988776655",
+                         number_status="ok", call_type=3, duration_s=0, started_at=at, cached_name=None,
+                         via_e164=None, outcome="matched_contact", record_type="contact", record_id=1)
     with clean_app.app_context():
-        found = private_pairs(db.session, ravi.organization_id, {(ravi.user_id, "+919123456789"),
-                                                                 (ravi.user_id, "+919876543210")},
-                              clean_app.config["HASH_KEY"])
-    assert found == {(ravi.user_id, "+919123456789")}
-    assert apply_auto_lead_rules  # the rule: skip_reason gives skip:private (tests/unit cover the order)
+        org = db.session.get(Organization, admin.organization_id)
+        key = clean_app.config["HASH_KEY"]
+        apply_auto_lead_rules(db.session, org=org, calls=[stranger], now=at, hash_key=key)
+        update_callback_tasks(db.session, organization_id=org.id, calls=[customer], now=at, hash_key=key)
+        db.session.flush()
+        assert stranger.outcome == "skip:private"
+        assert db.session.execute(select(func.count()).select_from(Lead)).scalar_one() == 0
+        assert db.session.execute(select(func.count()).select_from(Task)).scalar_one() == 0
+        db.session.rollback()
 
 
 def test_private_numbers_are_capped_at_1000_with_a_clear_message(team, clean_app):
