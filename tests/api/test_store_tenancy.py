@@ -183,8 +183,8 @@ CASES = {
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "numbers") + rollups.packed_column(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "callbacks"),
     "rollups.write_call_days": lambda a, b, s: rollups.write_call_days(s, a["org"], [
-        {"user_id": a["user"], "day": day.date(), **{name: 1 for name in rollups.DAY_FIGURES},
-         "numbers": b"", "callbacks": b""} for day in _call_days(s, b["org"])]),
+        {"user_id": a["user"], "day": day, **{name: 1 for name in rollups.DAY_FIGURES},
+         "numbers": b"", "callbacks": b""} for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
     "rollups.delete_call_days": lambda a, b, s: rollups.delete_call_days(s, a["org"], b["user"]),
     "rollups.find_callbacks": lambda a, b, s: rollups.find_callbacks(s, a["org"], _missed_ids(s, b["org"])),
     # A's write naming B's missed calls: B's rows keep their figures.
