@@ -16,6 +16,7 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import fields as mf
 
 from schemas.errors import ErrorSchema
+from schemas.webhooks import webhooks_section
 from schemas.sync import (CallBatchSchema, CallRowSchema, ContactBatchSchema, ContactRowSchema,
                           DeletedContactSchema)
 from server.api.routing import MAX_PATH_ID, OPERATIONS, Operation
@@ -118,7 +119,10 @@ def build_spec() -> dict:
         paths.setdefault(path, {})[op.method.lower()] = entry
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
+    # What the service sends (Standard Webhooks): registered before to_dict so the bodies' schemas are in it.
+    outgoing = webhooks_section(spec)
     document = spec.to_dict()
+    document["x-webhooks"] = outgoing
     for (batch, name), row in ROW_SCHEMAS.items():
         listed = document["components"]["schemas"][_schema_name(batch)]["properties"][name]
         listed["items"] = {"$ref": f"#/components/schemas/{_schema_name(row)}"}

@@ -61,3 +61,11 @@ def test_the_import_documents_every_body_it_takes(client):
     assert {"text/csv", "multipart/form-data", "text/vcard",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"} <= set(body["content"])
     assert body["content"]["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+
+
+def test_the_document_describes_every_webhook_event_it_sends(client):
+    document = client.get("/api/v1/openapi.json").json
+    sent = document["x-webhooks"]
+    assert {"lead.created", "lead.approved", "call.logged", "contact.deleted", "erasure.completed"} <= set(sent)
+    body = sent["lead.created"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body  # a schema (or a reference to one) for {type, timestamp, data}
