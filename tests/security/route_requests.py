@@ -144,6 +144,9 @@ KNOWN_OBJECTS = {
     ("/settings/suppressions", "suppression_id"):
         lambda finder, org: finder.object_id(org, "/api/v1/suppressions", "suppression_id"),
     ("/settings/api-keys", "key_id"): lambda finder, org: finder.object_id(org, "/api/v1/api-keys", "key_id"),
+    # The account's private-numbers page acts on the API's.
+    ("/account/private-numbers", "private_id"):
+        lambda finder, org: finder.object_id(org, "/api/v1/me/private-numbers", "private_id"),
     # The import page's kept upload is named by its uploader's organisation and user ids as well as this
     # random id, so no other caller can name it: every caller, this organisation's too, gets 404 (tests/web).
     ("/api/v1/contacts/import", "upload_id"): lambda finder, org: "u" * 32,
