@@ -38,7 +38,7 @@ def test_the_lists_found_include_the_ones_of_issue_17():
 def seeded(make_org, make_user, make_device, clean_app):
     """An admin with three of everything a list shows: leads, contacts, phones,
     calls, call-back tasks (missed calls from the leads), access events,
-    users, pending invites, API keys, recorded pushes and suppressed numbers."""
+    users, pending invites, API keys, recorded pushes, suppressed numbers and webhook endpoints."""
     admin = make_org(region="IN")
     for n in range(3):
         make_device(admin)  # the last one stays the admin's acting device
@@ -56,6 +56,10 @@ def seeded(make_org, make_user, make_device, clean_app):
     rows = [call_row(n + 1, number, type_=3, duration=0) for n, number in enumerate(numbers)]
     synced = admin.post("/api/v1/sync/calls", device=True, json={"batch_id": "seed", "calls": rows})
     assert synced.status_code == 200 and synced.json["accepted"] == 3, synced.json
+    clean_app.config["WEBHOOK_ALLOW_LOOPBACK"] = True  # clean_app restores the configuration
+    for n in range(3):  # nothing listens there: the list, not a delivery, is what is checked
+        hook = admin.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/hook{n}", "events": ["lead.approved"]})
+        assert hook.status_code == 201, hook.json
     for n in range(3):  # rejected as spam: three suppressed numbers
         spam = admin.post("/api/v1/leads", json={"name": f"Spam {n}", "phone": f"+91 90000 1000{n}"}).json["id"]
         assert admin.post(f"/api/v1/leads/{spam}/reject", json={"reason": "spam"}).status_code == 200

@@ -31,7 +31,7 @@ from tests.security.tenants import Caller, Org
 SKIP_ROUTES: dict[tuple[str, str], str] = {}
 
 # Values for path parameters that are not integer ids, by parameter name.
-STRING_PARAMS: dict[str, str] = {"record_type": "lead"}
+STRING_PARAMS: dict[str, str] = {"record_type": "lead", "kind": "calls-by-day"}
 
 # Body fields the sampler cannot guess, by endpoint: {endpoint: {field: value or callable(org)}}.
 BODY_OVERRIDES: dict[str, dict] = {
