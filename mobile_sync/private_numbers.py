@@ -61,10 +61,13 @@ def private_pairs(session, organization_id: int, pairs: set[tuple[int, str]], ha
     return {(user_id, by_hash[digest]) for user_id, digest in rows if (user_id, by_hash[digest]) in pairs}
 
 
-def list_private_numbers(session, user: User) -> list[PrivateNumber]:
-    return list(session.execute(select(PrivateNumber).where(
+def list_private_numbers(session, user: User, *, page: int = 1,
+                         limit: int = MAX_PRIVATE_NUMBERS) -> tuple[list[PrivateNumber], int | None]:
+    """The user's private numbers, newest first, `limit` a page; and the next page's number, or None."""
+    rows = list(session.execute(select(PrivateNumber).where(
         PrivateNumber.organization_id == user.organization_id, PrivateNumber.user_id == user.id)
-        .order_by(PrivateNumber.id.desc())).scalars())
+        .order_by(PrivateNumber.id.desc()).offset((page - 1) * limit).limit(limit + 1)).scalars())
+    return rows[:limit], (page + 1 if len(rows) > limit else None)
 
 
 def _hint(e164: str) -> str:

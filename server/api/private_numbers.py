@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from mobile_sync import private_numbers
+from schemas.lists import ListQuerySchema
 from schemas.private_numbers import PrivateNumberCreateSchema, PrivateNumberListSchema, PrivateNumberSchema
 from server.api.routing import operation
 from server.auth import ANY
@@ -18,10 +19,11 @@ CAP_RESPONSE = {"422": {
     "content": {"application/json": {"schema": "Error"}}}}
 
 
-@operation(bp, "/me/private-numbers", "GET", auth=ANY, response=PrivateNumberListSchema)
-def list_private_numbers(principal):
+@operation(bp, "/me/private-numbers", "GET", auth=ANY, query=ListQuerySchema, response=PrivateNumberListSchema)
+def list_private_numbers(principal, args):
     """Your private numbers, newest first, each as a hint of its last two digits."""
-    return {"items": private_numbers.list_private_numbers(db.session, principal.user), "next_page": None}
+    items, next_page = private_numbers.list_private_numbers(db.session, principal.user, **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/me/private-numbers", "POST", auth=ANY, body=PrivateNumberCreateSchema,

@@ -18,8 +18,8 @@ def register(bp) -> None:
 
 
 def _page(error: str | None = None, number: str = "", status: int = 200):
-    return render_template("web/private_numbers.html", numbers=private_numbers.list_private_numbers(
-        db.session, g.web_user), error=error, number=number, cap=private_numbers.MAX_PRIVATE_NUMBERS), status
+    numbers, _ = private_numbers.list_private_numbers(db.session, g.web_user)  # all: at most 1,000
+    return render_template("web/private_numbers.html", numbers=numbers, error=error, number=number, cap=private_numbers.MAX_PRIVATE_NUMBERS), status
 
 
 def private_numbers_page():

@@ -38,7 +38,7 @@ def test_the_lists_found_include_the_ones_of_issue_17():
 def seeded(make_org, make_user, make_device, clean_app):
     """An admin with three of everything a list shows: leads, contacts, phones,
     calls, call-back tasks (missed calls from the leads), access events,
-    users, pending invites, API keys, recorded pushes, suppressed numbers and webhook endpoints."""
+    users, pending invites, API keys, recorded pushes, suppressed numbers, webhook endpoints and private numbers."""
     admin = make_org(region="IN")
     for n in range(3):
         make_device(admin)  # the last one stays the admin's acting device
@@ -63,6 +63,8 @@ def seeded(make_org, make_user, make_device, clean_app):
     for n in range(3):  # rejected as spam: three suppressed numbers
         spam = admin.post("/api/v1/leads", json={"name": f"Spam {n}", "phone": f"+91 90000 1000{n}"}).json["id"]
         assert admin.post(f"/api/v1/leads/{spam}/reject", json={"reason": "spam"}).status_code == 200
+    for n in range(3):  # the admin's own private numbers
+        assert admin.post("/api/v1/me/private-numbers", json={"number": f"+91 90000 2000{n}"}).status_code == 201
     for _ in range(3):
         admin.get("/api/v1/leads")
     return admin
