@@ -111,6 +111,7 @@ def contact_page(contact_id: int):
 def add_contact_note(contact_id: int):
     """A note on the contact (the API's notes schema and domain function); it becomes its last note."""
     allow_reviewers()
+    contacts.get_contact(db.session, g.web_user.organization_id, contact_id)  # another organisation's: 404 page
     try:
         body = NoteCreateSchema(unknown=EXCLUDE).load(request.form.to_dict())
         leads.add_note(db.session, user=g.web_user, record_type=contacts.RECORD_TYPE, record_id=contact_id,

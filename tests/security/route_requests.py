@@ -66,7 +66,8 @@ def web_id_routes(app) -> list[tuple[str, str]]:
     """(method, rule) of the web pages that take a path id (not API operations)."""
     out = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") and path_params(rule.rule) and "<path:" not in rule.rule:
+        takes_id = any(conv == "int" for conv, _, _ in path_params(rule.rule))
+        if not rule.rule.startswith("/api/") and takes_id and "<path:" not in rule.rule:
             out += [(method, rule.rule) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return out
 
