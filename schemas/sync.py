@@ -24,11 +24,9 @@ class CallRowSchema(Schema):
     countryiso = Text(load_default=None, allow_none=True, validate=validate.Length(max=2))
     name = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     via_number = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
-    subscription_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=64),
-                           metadata={"description": "Android's PHONE_ACCOUNT_ID: which SIM (account) the call was on"})
-    phone_account_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=64),
-                            metadata={"description": "The same as `subscription_id`, under the constant's name; "
-                                                     "`subscription_id` wins when a row sends both"})
+    subscription_id = Text(load_default=None, allow_none=True, validate=validate.Length(max=64), metadata={
+        "description": "Android's PHONE_ACCOUNT_ID: which SIM (account) the call was on. A row may send it as "
+                       "`phone_account_id` instead (`mobile_sync.call_rows.read_call`); `subscription_id` wins"})
     last_modified = fields.Integer(load_default=None, allow_none=True, strict=True, validate=EPOCH_MS)
 
 
