@@ -22,6 +22,7 @@ from mobile_sync.lead_rules import SUPPRESS
 from mobile_sync.number_hash import number_hash
 from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number
+from mobile_sync.private_numbers import private_for_user
 from mobile_sync.record_search import record_condition, record_order
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
@@ -163,6 +164,9 @@ def create_manual_lead(session, *, user: User, fields: dict, now: datetime, hash
     region = user.region or user.organization.region
     number = parse_phones([fields["phone"]], region, field="phone")[0]
     refuse_erased(session, user.organization_id, [number], hash_key, field="phone")
+    if private_for_user(session, user.organization_id, user.id, [number.e164], hash_key):
+        raise invalid({"phone": ["This is one of your private numbers, which never become leads. Remove it from "
+                                 "your private numbers first."]}, "A private number cannot be a lead.")
     existing = session.execute(
         select(Lead.id).where(Lead.organization_id == user.organization_id, Lead.phone == number.e164)).scalar()
     if existing:

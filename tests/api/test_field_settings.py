@@ -350,3 +350,13 @@ def test_another_organisations_device_is_404_everywhere(team, make_org, make_dev
                                  json=body)
         assert response.status_code == 404
     assert all(item["device_id"] != ravi.device_id for item in stranger.get("/api/v1/devices").json["items"])
+
+
+def test_a_private_number_cannot_be_typed_in_as_a_lead_by_its_owner(team):
+    _, ravi, sita = team
+    assert ravi.post("/api/v1/me/private-numbers", json={"number": "+91 90000 55555"}).status_code == 201
+    refused = ravi.post("/api/v1/leads", json={"name": "My brother", "phone": "090000 55555"})
+    assert refused.status_code == 422 and "private" in refused.json["error"]["fields"]["phone"][0]
+    assert ravi.get("/api/v1/leads").json["items"] == []
+    # Private to Ravi only: a colleague may still enter the number.
+    assert sita.post("/api/v1/leads", json={"name": "A customer", "phone": "090000 55555"}).status_code == 201
