@@ -39,6 +39,21 @@ def queue_call_processing(organization_id: int) -> bool:
     return enqueue_unless_queued(PROCESSING_QUEUED.format(organization_id), process_call_uploads, organization_id)
 
 
+def queue_reports_rebuild(organization_id: int) -> bool:
+    """After an organisation's time zone changed (committed): its report
+    rollups are bucketed by local day, so they are rebuilt in the background."""
+    return enqueue(rebuild_organization_reports, organization_id)
+
+
+def rebuild_organization_reports(organization_id: int) -> int:
+    """Recompute the organisation's rollups from its stored calls; one commit."""
+    from mobile_sync.reports.rollup import rebuild_reports
+
+    users = rebuild_reports(db.session, organization_id)
+    db.session.commit()
+    return users
+
+
 def process_call_uploads(organization_id: int) -> int:
     """Process every pending call upload of the organisation, up to
     `MAX_UPLOADS_PER_RUN` a transaction. Clears the queued mark first: an

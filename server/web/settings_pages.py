@@ -21,6 +21,7 @@ from mobile_sync import accounts, suppressions, team
 from mobile_sync.consent import DEFAULT_POLICY_TEXT, DEFAULT_POLICY_VERSION, current_policy
 from mobile_sync.errors import ServiceError, forbidden
 from mobile_sync.office_hours import DAY_NAMES, describe_hours
+from mobile_sync.org_settings import effective_settings
 from mobile_sync.roles import ADMIN
 from mobile_sync.settings_update import read_settings, update_settings
 from mobile_sync.timezones import region_timezone
@@ -30,6 +31,7 @@ from server.audit import push_pending_events, record_access
 from server.auth import Principal
 from server.clock import now
 from server.extensions import db
+from server.jobs import queue_reports_rebuild
 from server.web import settings_forms as forms
 
 SECTIONS = {"organization": "Organisation", "auto_leads": "Auto-lead rules", "tracking": "Tracking numbers",
@@ -145,15 +147,19 @@ def _save(section: str, build, done: str, explain=forms.field_errors, check=None
         changes = SettingsSchema().load(body)
     except ValidationError as err:
         return _refused(section, explain(err.messages))
+    organization = g.web_user.organization
+    zone = effective_settings(organization)["timezone"]
     try:
         if check is not None:
             check(changes)
-        update_settings(db.session, g.web_user.organization, changes)
+        saved = update_settings(db.session, organization, changes)
     except ValidationError as err:
         return _refused(section, explain(err.messages, own_words=True))
     except ServiceError as err:
         return _refused(section, explain(err.fields or {"form": [err.message]}, own_words=True), err.status)
     db.session.commit()
+    if saved["timezone"] != zone:  # the reports' day buckets follow the zone
+        queue_reports_rebuild(organization.id)
     return _done(section, done)
 
 

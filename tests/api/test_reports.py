@@ -251,3 +251,14 @@ def test_a_range_defaults_to_the_last_30_days(team, clock):
     clock.set(datetime(2026, 11, 25, 12, tzinfo=timezone.utc))
     body = admin.get("/api/v1/reports/calls").json
     assert (body["from"], body["to"], body["timezone"]) == ("2026-10-27", "2026-11-25", "Asia/Kolkata")
+
+
+def test_a_new_time_zone_rebuilds_the_day_buckets_by_itself(team, clean_app):
+    ravi, admin = team["ravi"], team["admin"]
+    upload(ravi, (ASHA, at(20, 3), 2, 30))  # 03:00 in Kolkata: 16:30 the day before in New York
+    assert [i["day"] for i in report(admin, "calls").json["items"]] == ["2026-11-20"]
+    assert admin.patch("/api/v1/settings", json={"timezone": "America/New_York"}).status_code == 200
+    # No command run: the change queued the rebuild (in process without Redis).
+    assert [i["day"] for i in report(admin, "calls").json["items"]] == ["2026-11-19"]
+    assert admin.patch("/api/v1/settings", json={"timezone": None}).status_code == 200  # back to the region's
+    assert [i["day"] for i in report(admin, "calls").json["items"]] == ["2026-11-20"]
