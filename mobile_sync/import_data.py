@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.export_data import exported_tables, hash_key_id, org_filter, read_manifest, verify_checksums
 from mobile_sync.import_rows import ImportReport, Progress, Importer
+from mobile_sync.reports.rollup import rebuild_reports
 from mobile_sync.store.archive import follow_explicit_ids
 from mobile_sync.store.statistics import refresh_statistics
 from mobile_sync.store.models import Organization
@@ -125,6 +126,7 @@ def import_export(session, *, source, organization_id: int, hash_key: str, now: 
         if progress is not None:
             progress(manifest.get("total_rows") or 0, manifest.get("total_rows") or 0)
         refresh_statistics(session)  # a restore is a bulk write: SQLite plans with fresh statistics
+        rebuild_reports(session, org.id)  # the export leaves the rollups out: they are made from the calls
         return report
 
 

@@ -43,3 +43,20 @@ def test_a_manager_marks_and_removes_a_private_number_on_the_page(page_team, mak
     removed = browser.post(f"/account/private-numbers/{item['id']}/remove", data={"csrf_token": token},
                            follow_redirects=True)
     assert removed.status_code == 200 and ravi.get("/api/v1/me/private-numbers").json["items"] == []
+
+
+def test_a_manager_marks_their_own_call_private_from_the_lead_page(page_team, make_device, clean_app):
+    _, manager, ravi, _ = page_team
+    phone = make_device(manager)
+    upload_calls(phone, [call_row(1, "+91 91234 56789")], batch="own")
+    upload_calls(ravi, [call_row(2, "+91 91234 56789")], batch="ravis")
+    browser = signed_in(clean_app, phone)
+    lead_id = manager.get("/api/v1/leads").json["items"][0]["id"]
+    page = browser.get(f"/leads/{lead_id}").get_data(as_text=True)
+    assert page.count("Mark private") == 1  # on the manager's own call only, not on Ravi's
+    token = csrf_of(browser, f"/leads/{lead_id}")
+    done = browser.post("/account/private-numbers", data={"csrf_token": token, "number": "+919123456789"},
+                        follow_redirects=True)
+    assert done.status_code == 200 and "1 of your calls" in done.get_data(as_text=True)
+    calls = manager.get("/api/v1/calls").json["items"]
+    assert [c["user_id"] for c in calls] == [ravi.user_id]  # Ravi's call stays, and so does his lead
