@@ -16,6 +16,7 @@ from mobile_sync.private_numbers import private_pairs
 from mobile_sync.pushes import queue_push
 from mobile_sync.store.calls import CALLS, CallFacts, load_calls
 from mobile_sync.store.models import Contact, Lead, Organization, Task
+from mobile_sync.webhooks.events import emit, emit_many
 
 MISSED, OUTGOING = int(CallType.MISSED), int(CallType.OUTGOING)
 TASK_PUSHES_PER_BATCH = 3
@@ -148,14 +149,23 @@ def _without_excluded_misses(session, organization_id: int, calls: list[CallFact
 
 def _write_tasks(session, organization_id: int, created: list[_OpenTask], changed: list[_OpenTask],
                  closed: list[_OpenTask], now: datetime) -> None:
+    """Write the batch's task changes and their events: `task.created` for
+    every new task, `task.completed` for each closed by a call back (a task
+    opened and called back in the same batch makes both)."""
     if created:
-        insert_rows(session, Task.__table__, [
+        inserted = insert_rows(session, Task.__table__, [
             {"organization_id": organization_id, "owner_id": t.owner_id, "record_type": t.record_type,
              "record_id": t.record_id, "e164": t.e164, "call_id": t.call_id, "missed_at": t.missed_at,
              "missed_count": t.missed_count, "created_at": now,
              "status": "done" if t.closed else "open", "closed_at": now if t.closed else None,
              "closed_reason": "called_back" if t.closed else None}
-            for t in created])
+            for t in created], returning=("id", "status"))
+        emit_many(session, organization_id, "task.created", [{"task_id": id_} for id_, _ in inserted], now)
+        closed_now = [id_ for id_, status in inserted if status == "done"]
+    else:
+        closed_now = []
+    closed_now += [t.id for t in closed]
+    emit_many(session, organization_id, "task.completed", [{"task_id": id_} for id_ in closed_now], now)
     closed_ids = {t.id for t in closed}
     update_rows(session, Task.__table__, [
         {"id": t.id, "missed_count": t.missed_count, "missed_at": t.missed_at} for t in changed
@@ -198,11 +208,16 @@ def list_tasks(session, *, organization_id: int, owner_id: int, status: str | No
     return rows[:limit], (page + 1 if len(rows) > limit else None)
 
 
-def complete_task(session, *, task_id: int, user_id: int, is_manager: bool, now: datetime) -> Task:
+def complete_task(session, *, organization_id: int, task_id: int, user_id: int, is_manager: bool,
+                  now: datetime) -> Task:
+    """Mark the task done (its owner, or a manager of its organisation); another
+    organisation's task, or a colleague's for a rep, is not found."""
     task = session.get(Task, task_id)
-    if task is None or (task.owner_id != user_id and not is_manager):
+    if task is None or task.organization_id != organization_id or (task.owner_id != user_id and not is_manager):
         raise not_found("task")
     if task.status == "open":
         task.status, task.closed_at, task.closed_reason = "done", now, "done_by_user"
+        session.flush()
+        emit(session, task.organization_id, "task.completed", {"task_id": task.id}, now)
     session.flush()
     return task

@@ -133,5 +133,6 @@ def list_tasks(principal, args):
 @operation(bp, "/tasks/<int:task_id>/done", "POST", auth=ANY, response=TaskSchema)
 def complete_task(principal, task_id):
     """Mark a call-back task done."""
-    return callback_tasks.complete_task(db.session, task_id=task_id, user_id=principal.user.id,
+    return callback_tasks.complete_task(db.session, organization_id=principal.organization_id, task_id=task_id,
+                                        user_id=principal.user.id,
                                         is_manager=principal.is_manager, now=now())

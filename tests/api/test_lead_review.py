@@ -236,6 +236,17 @@ def test_tasks_can_be_marked_done_by_their_owner_only(team, clean_app):
     assert response.status_code == 200 and response.json["closed_reason"] == "done_by_user"
 
 
+def test_another_organisations_manager_cannot_close_a_task(team, clean_app, make_org):
+    admin, _, ravi, _ = team
+    add_contact(clean_app, admin.organization_id, "Asha", "+91 98765 43210", owner_id=ravi.user_id)
+    upload(ravi, call_row(1, "+91 98765 43210", type_=3, duration=0))
+    (task,) = ravi.get("/api/v1/tasks").json["items"]
+    stranger = make_org(region="IN")  # an admin: a manager of their own organisation only
+    assert stranger.post(f"/api/v1/tasks/{task['id']}/done").status_code == 404
+    (still,) = ravi.get("/api/v1/tasks").json["items"]
+    assert still["status"] == "open"
+
+
 def test_notes_on_records_the_user_may_not_see_are_404(team):
     _, manager, ravi, sita = team
     upload(ravi, call_row(1, UNKNOWN))

@@ -101,6 +101,32 @@ def test_an_erasure_is_sent_as_counts_and_the_number_never_again(hooked, receive
         assert b"91234" not in request["body"] and b"56789" not in request["body"]
 
 
+def test_call_back_tasks_are_sent_when_opened_and_when_closed(hooked, receiver, clean_app):
+    admin, rep = hooked
+    contact = admin.post("/api/v1/contacts", json={"name": "Asha Rao", "phones": ["+91 98765 43210"],
+                                                   "owner_id": rep.user_id})
+    assert contact.status_code == 201, contact.json
+    rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b1", "calls": [
+        call_row(1, "+91 98765 43210", type_=3, duration=0)]})
+    (task,) = rep.get("/api/v1/tasks").json["items"]
+    created = [data for t, data in events(receiver) if t == "task.created"]
+    assert [(d["id"], d["status"], d["number"]) for d in created] == [(task["id"], "open", "+919876543210")]
+    # Called back on the phone: the task closes, and the close is an event.
+    rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b2", "calls": [
+        call_row(5, "+91 98765 43210", type_=2, duration=40)]})
+    completed = [data for t, data in events(receiver) if t == "task.completed"]
+    assert [(d["id"], d["status"]) for d in completed] == [(task["id"], "done")]
+    # Another miss, closed by hand: one more of each.
+    rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b3", "calls": [
+        call_row(9, "+91 98765 43210", type_=3, duration=0)]})
+    (second,) = rep.get("/api/v1/tasks", query_string={"status": "open"}).json["items"]
+    assert rep.post(f"/api/v1/tasks/{second['id']}/done").status_code == 200
+    assert rep.post(f"/api/v1/tasks/{second['id']}/done").status_code == 200  # again: no second event
+    sent = events(receiver)
+    assert [d["id"] for t, d in sent if t == "task.created"] == [task["id"], second["id"]]
+    assert [d["id"] for t, d in sent if t == "task.completed"] == [task["id"], second["id"]]
+
+
 def test_a_phone_without_call_log_consent_sends_no_calls(hooked, receiver, client):
     admin, rep = hooked
     version = client.get("/api/v1/consent/policy").json["version"]
