@@ -26,7 +26,7 @@ from mobile_sync.private_numbers import private_for_user
 from mobile_sync.record_search import record_condition, record_order
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
-from mobile_sync.store.models import Call, Contact, Lead, Note, Suppression, Task, User
+from mobile_sync.store.models import Contact, Lead, Note, Suppression, Task, User
 from mobile_sync.store.models.records import LEAD_STATUSES, LeadEvent
 from mobile_sync.webhooks.events import emit, emit_lead_review
 
@@ -45,10 +45,11 @@ def _visible(query, user: User, own_only: bool = False):
 
 
 def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, q=None, sort=None,
-               page: int = 1, limit: int = PAGE_SIZE, own_only: bool = False):
+               page: int = 1, limit: int = PAGE_SIZE, own_only: bool = False, with_counts: bool = True):
     """Filtered and found by `q` (mobile_sync.record_search), newest first
     unless `sort` says otherwise, `limit` a page; returns (leads, next page or
-    None, counts per status under the same filters but the status)."""
+    None, counts per status under the same filters but the status — None
+    unless `with_counts`: an export reading page after page needs none)."""
     query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user, own_only)
     if owner_id:
         query = query.where(Lead.owner_id == owner_id)
@@ -59,9 +60,11 @@ def list_leads(session, *, user: User, status=None, owner_id=None, source=None, 
     if q:
         query = query.where(record_condition(session, Lead, "lead", user.organization_id, q,
                                              user.region or user.organization.region))
-    counts = dict.fromkeys(LEAD_STATUSES, 0)
-    counts.update(session.execute(
-        query.with_only_columns(Lead.status, func.count()).group_by(Lead.status).order_by(None)).all())
+    counts = None
+    if with_counts:
+        counts = dict.fromkeys(LEAD_STATUSES, 0)
+        counts.update(session.execute(
+            query.with_only_columns(Lead.status, func.count()).group_by(Lead.status).order_by(None)).all())
     if status:
         query = query.where(Lead.status == status)
     rows = list(session.execute(
@@ -77,53 +80,6 @@ def get_lead(session, lead_id: int, user: User, own_only: bool = False) -> Lead:
     if (own_only or user.role == REP) and lead.owner_id != user.id:
         raise not_found("lead")
     return lead
-
-
-def lead_details(session, lead: Lead) -> dict:
-    """The lead with its calls and notes, for the API and the web page."""
-    calls = session.execute(
-        select(Call).where(Call.organization_id == lead.organization_id, Call.record_type == "lead",
-                           Call.record_id == lead.id).order_by(Call.started_at.desc()).limit(200)
-    ).scalars().all()
-    notes = session.execute(
-        select(Note).where(Note.organization_id == lead.organization_id, Note.record_type == "lead",
-                           Note.record_id == lead.id).order_by(Note.created_at.desc())
-    ).scalars().all()
-    return {"lead": lead, "calls": calls, "notes": notes}
-
-
-def lead_page_details(session, lead: Lead) -> dict:
-    """lead_details, and for the lead's page: every number the record holds
-    (merged leads' numbers included), its call-back tasks and its history."""
-    numbers = record_numbers(session, lead.organization_id, "lead", [lead.id])[lead.id]
-    if lead.phone and lead.phone not in numbers:
-        numbers.insert(0, lead.phone)
-    tasks = session.execute(
-        select(Task).where(Task.organization_id == lead.organization_id, Task.record_type == "lead",
-                           Task.record_id == lead.id).order_by(Task.missed_at.desc(), Task.id.desc()).limit(100)
-    ).scalars().all()
-    return {**lead_details(session, lead), "numbers": numbers, "tasks": tasks, "history": lead_history(lead)}
-
-
-def lead_history(lead: Lead) -> list[dict]:
-    """Who did what to the lead and when, oldest first: `created` (by the rep
-    whose call made it, or who typed it in), then each review action."""
-    events = list(lead.events)
-    creator = next((e.from_user_id for e in events if e.action == "assigned"), lead.owner_id)
-    history = [{"action": "created", "actor_id": creator, "at": lead.created_at,
-                "detail": {"from": "call" if lead.created_from_call_id else "manual"}}]
-    for event in events:
-        detail = None
-        if event.action == "rejected":
-            detail = {"reason": event.detail}
-        elif event.action == "merged":  # final: the lead still says into what
-            detail = {"into_type": event.detail, "into_id": lead.merged_into_id}
-        elif event.action == "assigned":
-            detail = {"from_user_id": event.from_user_id, "to_user_id": event.to_user_id}
-        elif event.action == "edited":
-            detail = {"fields": event.detail.split(",") if event.detail else []}
-        history.append({"action": event.action, "actor_id": event.actor_id, "at": event.at, "detail": detail})
-    return history
 
 
 def leads_by_id(session, user: User, ids: list[int]) -> dict[int, Lead]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from schemas.fields import Email, Id, Moment, NonEmptyText, Text
-from mobile_sync.leads import lead_history
+from mobile_sync.lead_details import lead_history
 from mobile_sync.record_search import SORTS
 from schemas.list_export import ListFormat
 from schemas.lists import SORT_HELP, ListQuerySchema, SearchText

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from mobile_sync import callback_tasks, leads
+from mobile_sync.lead_details import lead_details
 from mobile_sync.list_export import LEAD_COLUMNS, lead_row
 from mobile_sync.roles import REP, REVIEWERS
 from schemas.leads import (
@@ -31,7 +32,7 @@ class _LeadWithActivity:
 
 
 def _detail(lead):
-    details = leads.lead_details(db.session, lead)
+    details = lead_details(db.session, lead)
     return _LeadWithActivity(details["lead"], details["calls"], details["notes"])
 
 
@@ -47,7 +48,7 @@ def list_leads(principal, args):
 
         def pages(page, limit):
             items, next_page, _ = leads.list_leads(db.session, user=principal.user, own_only=own_only, page=page,
-                                                   limit=limit, **filters)
+                                                   limit=limit, with_counts=False, **filters)
             return items, next_page
         return csv_download(principal, "lead", pages, LEAD_COLUMNS, lead_row)
     items, next_page, counts = leads.list_leads(db.session, user=principal.user, own_only=own_only, **args)

@@ -25,9 +25,9 @@ from server.clock import now
 from server.extensions import db
 from server.web import erasure_pages, import_pages, list_pages
 from server.web.contact_forms import contact_body, errors_of, form_values, split_numbers
+from server.web.forms import SORT_LABELS
 from server.web.page_access import allow_reviewers, audit_read, page_principal
 
-SORT_LABELS = {"created": "newest first", "last_call": "latest call first", "name": "name, A to Z"}
 LIST_ARGS = ("q", "sort")
 
 

@@ -13,6 +13,9 @@ from schemas.leads import STATUSES
 
 ANY_STATUS = "all"
 
+# The sort orders a list page offers, as its select names them.
+SORT_LABELS = {"created": "newest first", "last_call": "latest call first", "name": "name, A to Z"}
+
 
 class ReviewFilterSchema(Schema):
     """The queue's filters; a missing status means "pending review"."""

@@ -89,6 +89,6 @@ def leads_csv():
     def pages(page, limit):
         items, next_page, _ = leads.list_leads(db.session, user=user, status=status, owner_id=filters.get("owner_id"),
                                                source=filters.get("source"), since=since, q=filters.get("q"),
-                                               sort=filters.get("sort"), page=page, limit=limit)
+                                               sort=filters.get("sort"), page=page, limit=limit, with_counts=False)
         return items, next_page
     return csv_download(page_principal(), "lead", pages, LEAD_COLUMNS, lead_row)

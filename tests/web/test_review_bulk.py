@@ -110,7 +110,7 @@ def test_bulk_assign_of_everything_matching_the_filters(client, queue):
 
 
 def test_all_matching_is_capped_by_the_apis_bulk_limit(client, monkeypatch, queue):
-    import server.web.views as views
+    import server.web.review_pages as views
 
     (admin, _, _, _), ids, _ = queue
     monkeypatch.setattr(views, "BULK_LIMIT", 2)
