@@ -65,3 +65,18 @@ def region_timezone(region: str | None) -> str:
         return named
     zones = region_zones().get(region)
     return zones[0] if zones else FALLBACK
+
+
+@lru_cache(maxsize=1)
+def known_zones() -> frozenset[str]:
+    """Every IANA zone name the zone database has: what a stored zone may be."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+@lru_cache(maxsize=1)
+def zone_choices() -> tuple[str, ...]:
+    """The zones a person picks from on a page: sorted, old systems' aliases
+    (US/Eastern, Etc/GMT+5, posix/...) left out, UTC last."""
+    skip = ("Etc/", "posix", "right/", "SystemV/", "US/", "Canada/", "Brazil/", "Mexico/", "Chile/")
+    return tuple(sorted(z for z in known_zones() if "/" in z and not z.startswith(skip))) + ("UTC",)
+

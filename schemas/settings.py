@@ -1,22 +1,17 @@
 """Organisation settings (admin)."""
 from __future__ import annotations
 
-from functools import cache
-from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mobile_sync.call_types import LEAD_RULE_TYPES
+from mobile_sync.timezones import known_zones
 from schemas.fields import Id, NonEmptyText, Region, Text
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())  # reads the zone database: once
 
 
 def iana_zone(value: str | None) -> None:
     """An IANA time zone name (an organisation's or a user's); None passes (it clears one)."""
-    if value is not None and value not in _zones():
+    if value is not None and value not in known_zones():
         raise ValidationError("Not an IANA time zone, e.g. Asia/Kolkata.")
 
 

@@ -11,7 +11,6 @@ page again with a message beside the field, and nothing stored.
 from __future__ import annotations
 
 from functools import lru_cache
-from zoneinfo import available_timezones
 
 import phonenumbers
 from flask import current_app, flash, g, redirect, render_template, request, url_for
@@ -24,7 +23,7 @@ from mobile_sync.office_hours import DAY_NAMES, describe_hours
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.roles import ADMIN
 from mobile_sync.settings_update import read_settings, update_settings
-from mobile_sync.timezones import region_timezone
+from mobile_sync.timezones import region_timezone, zone_choices
 from schemas.accounts import ApiKeyCreateSchema
 from schemas.settings import SettingsSchema
 from server.audit import push_pending_events, record_access
@@ -67,13 +66,6 @@ def _allow_admin() -> None:
 
 
 @lru_cache(maxsize=1)
-def _zones() -> tuple[str, ...]:
-    """The IANA zones to choose from (aliases of old systems left out)."""
-    skip = ("Etc/", "posix", "right/", "SystemV/", "US/", "Canada/", "Brazil/", "Mexico/", "Chile/")
-    return tuple(sorted(z for z in available_timezones() if "/" in z and not z.startswith(skip)) + ["UTC"])
-
-
-@lru_cache(maxsize=1)
 def _regions() -> tuple[tuple[str, str], ...]:
     return tuple((code, region_timezone(code)) for code in sorted(phonenumbers.SUPPORTED_REGIONS))
 
@@ -107,7 +99,7 @@ def _render(*, errors: dict | None = None, values: dict | None = None, status: i
     page = render_template(
         "web/settings.html", settings=settings, shown=shown, errors=errors or {}, sections=SECTIONS,
         zone_label=getattr(g.web_tz, "key", None) or "UTC", stored_zone=stored_zone,
-        region_zone=region_timezone(org.region), zones=_zones(), regions=_regions(),
+        region_zone=region_timezone(org.region), zones=zone_choices(), regions=_regions(),
         call_type_names=forms.CALL_TYPE_NAMES, day_names=DAY_NAMES,
         hours_in_words=describe_hours(settings["auto_leads"].get("business_hours")),
         users=users, user_names={u.id: u.name for u in users}, phones=phones,
