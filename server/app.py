@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Flask
 
@@ -10,12 +9,11 @@ from mobile_sync.store.engine_setup import configure_engine, engine_options
 from mobile_sync.store.statistics import refresh_statistics
 from server.config import is_production, load_config
 from server.errors import register_error_handlers
-from server.extensions import db, migrate
+from server.extensions import MIGRATIONS, db, migrate
 from server.log_privacy import configure_logging
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
 def _check_production(app: Flask) -> None:

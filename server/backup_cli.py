@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 def _code_heads() -> set[str]:
     from alembic.script import ScriptDirectory
 
-    from server.app import MIGRATIONS
+    from server.extensions import MIGRATIONS
 
     return set(ScriptDirectory(MIGRATIONS).get_heads())
 

@@ -1,6 +1,8 @@
 """Extensions created without an app and bound in `create_app`; lazy Redis."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -10,6 +12,7 @@ from mobile_sync.store.models.base import Base
 # Objects stay readable after the commit at the edge, for the response.
 db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": False})
 migrate = Migrate()
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")  # Alembic's directory
 
 
 def redis_connection():
