@@ -39,7 +39,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,30 +50,13 @@ from benchmarks.load_checks import (  # noqa: E402
 from benchmarks.load_faults import FaultDriver, LoadFcm  # noqa: E402
 from benchmarks.load_phones import Http, Manager, Stats, set_up  # noqa: E402
 from benchmarks.load_queues import drain  # noqa: E402
-from benchmarks.load_report import Report, render, summarise  # noqa: E402
+from benchmarks.load_report import Options, Report, render, summarise  # noqa: E402
 from scripts.simulate_phone import make_people  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------
 # The run.
 # ----------------------------------------------------------------------------------------------
-@dataclass
-class Options:
-    phones: int = 50
-    seconds: float = 60.0
-    faults: bool = False
-    managers: int = 2
-    think: float = 1.0
-    web_workers: int = 3
-    web_threads: int = 4
-    rq_workers: int = 2
-    drain_timeout: float = 180.0
-    flush_seconds: float = 30.0
-    seed: int = 1
-    quiet: bool = False
-    keep_logs: bool = False
-
-
 def run(opts: Options, log=print) -> Report:
     from tests.topology import Topology
 

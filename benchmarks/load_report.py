@@ -1,4 +1,4 @@
-"""The report of a load run: `Report` (the checks, facts and figures), the
+"""The options and the report of a load run: `Options` (what was asked), `Report` (the checks, facts and figures), the
 figures per endpoint from the timed requests (`summarise`) and the text printed
 at the end (`render`)."""
 from __future__ import annotations
@@ -6,12 +6,25 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from benchmarks.load_phones import Stats
 
-if TYPE_CHECKING:  # load.py imports this module; Options is only an annotation here
-    from benchmarks.load import Options
+
+@dataclass
+class Options:
+    phones: int = 50
+    seconds: float = 60.0
+    faults: bool = False
+    managers: int = 2
+    think: float = 1.0
+    web_workers: int = 3
+    web_threads: int = 4
+    rq_workers: int = 2
+    drain_timeout: float = 180.0
+    flush_seconds: float = 30.0
+    seed: int = 1
+    quiet: bool = False
+    keep_logs: bool = False
 
 
 @dataclass
