@@ -16,7 +16,8 @@ call logs, persons read back for the pull, against Pipedrive's documented API.
   `x-daily-requests-left` is 0). After an answer whose `x-ratelimit-remaining`
   is 0, or whose `x-daily-requests-left` is 0 (writes), the next request is
   not sent: it raises `RateLimited` for the rest of the window.
-- Bounded: connect and read timeouts, a total deadline for the answer, at most
+- Bounded: connect and read timeouts (`timeout_s` each), the whole exchange
+  given up `2 * timeout_s` after it began (checked as the body is read), at most
   `max_body_bytes` of it read, no redirect followed (the token header would go
   with it). Error texts carry the method, the path and the status: never the
   token, a query string (the searched number) or Pipedrive's own error text
@@ -30,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 
 import requests
+import urllib3
 
 from mobile_sync.crm.client import (AuthFailed, CrmCall, CrmPerson, PeoplePage, PermanentError, RateLimited,
                                     TransientError)
@@ -124,6 +126,16 @@ class PipedriveClient:
 
     def __repr__(self) -> str:
         return f"PipedriveClient({self.base_url!r})"
+
+    @property
+    def requests_per_push(self) -> int:
+        """The most requests one call's push may make (the lookup's pages, the
+        search, the person's creation, the call log), each answered or given up
+        within `2 * timeout_s`: what a sender's lease must cover."""
+        return self.lookup_pages + 3
+
+    def close(self) -> None:
+        self._session.close()
 
     # The protocol
 
@@ -240,6 +252,7 @@ class PipedriveClient:
                  write: bool = False) -> dict:
         what = f"{method} {path}"
         now = time.monotonic()
+        deadline = now + 2 * self.timeout_s  # connect, headers and body: all of it
         wait = max(self._wait_until, self._writes_wait_until if write else 0.0) - now
         if wait > 0:
             raise RateLimited(wait, status=None)
@@ -253,7 +266,7 @@ class PipedriveClient:
         except requests.RequestException as err:
             raise TransientError(f"Pipedrive {what}: {type(err).__name__}") from None
         try:
-            body = self._read(response, what, time.monotonic() + 2 * self.timeout_s)
+            body = self._read(response, what, deadline)
         finally:
             response.close()
         status = response.status_code
@@ -283,14 +296,16 @@ class PipedriveClient:
             raise TransientError(f"Pipedrive {what}: an answer over {self.max_body_bytes} bytes, not read")
         chunks, size = [], 0
         try:
-            for chunk in response.iter_content(_CHUNK):
+            # read1: what the socket has, each wait bounded by the read timeout,
+            # so that an answer dripped byte by byte meets the deadline.
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     raise TransientError(f"Pipedrive {what}: an answer over {self.max_body_bytes} bytes, not read")
                 if time.monotonic() > deadline:
                     raise TransientError(f"Pipedrive {what}: the answer took over {2 * self.timeout_s:g} s")
                 chunks.append(chunk)
-        except requests.RequestException as err:
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
             raise TransientError(f"Pipedrive {what}: answer cut ({type(err).__name__})") from None
         return b"".join(chunks)
 

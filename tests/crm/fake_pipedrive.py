@@ -21,7 +21,8 @@ What it holds to, from Pipedrive's API reference:
 
 `script(*items)` makes the next requests misbehave, one item each: an HTTP
 status (e.g. 500, 403), ("hang", seconds), ("huge", bytes) with its length
-or ("huge_unsized", bytes) without, ("redirect", url).
+or ("huge_unsized", bytes) without, ("drip", seconds) a byte at a time,
+("redirect", url).
 Every request is recorded (method, path with its query, headers, body)."""
 from __future__ import annotations
 
@@ -184,6 +185,21 @@ class FakePipedrive:
                     handler.wfile.write(block[:min(len(block), value - sent)])
             except OSError:
                 pass  # the client stopped reading, as it should
+            handler.close_connection = True
+            return True
+        if kind == "drip":  # a byte every 0.1 s, for `value` seconds at most
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", "100000")
+            handler.end_headers()
+            try:
+                for _ in range(int(value * 10)):
+                    handler.wfile.write(b" ")
+                    handler.wfile.flush()
+                    if self._release.wait(0.1):
+                        break
+            except OSError:
+                pass
             handler.close_connection = True
             return True
         if kind == "redirect":

@@ -284,6 +284,15 @@ def test_a_ten_megabyte_answer_is_not_read_whole(fake, make_client, kind):
     client.check()  # the next request, on a fresh connection, goes through
 
 
+def test_an_answer_dripped_byte_by_byte_is_cut_at_the_deadline(fake, make_client):
+    fake.script(("drip", 20))
+    client = make_client(timeout_s=0.5)
+    began = time.monotonic()
+    with pytest.raises(TransientError):
+        client.check()
+    assert time.monotonic() - began < 2.0  # 2 x timeout_s, not the 20 s of dripping
+
+
 def test_server_errors_are_transient_and_refusals_permanent(fake, make_client):
     client = make_client()
     fake.script(500, 503, 400, 404, 422)
