@@ -152,16 +152,42 @@ def csv_blocks(reader, lines: TextLines, width: int, order: list[int] | None = N
     CSV (no `mapper`) has exactly five columns, taken in `order`; any other
     goes through `mapper` (`contact_files.mapping`), which makes a record of
     a line's fields, padded to `width` when shorter."""
-    if mapper is not None:
-        return _mapped_blocks(reader, lines, width, mapper)
-    return _blocks(reader, lines, order or list(range(width)))
+    take = _our_record(order or list(range(width))) if mapper is None else _mapped_record(width, mapper)
+    return _blocks(reader, lines, take)
 
 
-def _blocks(reader, lines: TextLines, order: list[int]) -> Iterator[Block]:
-    # One pass of this loop per line of the file: a 64 MB file may have 13
-    # million, so it does as little as it can (and most of it in C).
+def _our_record(order: list[int]) -> Callable[[list[str]], list | str | None]:
+    """A line of our CSV: its record, why it is not one, or None (a blank line)."""
     width, reorder = len(CSV_HEADER), order != list(range(len(CSV_HEADER)))
     one_field = f"Expected {width} fields, found 1."  # the usual wrong line: one message for all
+
+    def take(fields: list[str]) -> list | str | None:
+        if len(fields) == width:
+            return [fields[i] for i in order] if reorder else fields
+        if len(fields) == 1:
+            return one_field if fields[0].strip() else None
+        if fields and "".join(fields).strip():
+            return f"Expected {width} fields, found {len(fields)}."
+        return None
+    return take
+
+
+def _mapped_record(width: int, mapper: Callable[[list[str]], list]) -> Callable[[list[str]], list | str | None]:
+    """A line of another format's CSV, through its `mapper`: a record, why it is not one, or None."""
+    def take(fields: list[str]) -> list | str | None:
+        if len(fields) > width and "".join(fields[width:]).strip():
+            return f"Expected {width} fields, found {len(fields)}."
+        if not fields:
+            return None
+        if len(fields) < width:
+            fields += [""] * (width - len(fields))
+        return mapper(fields)
+    return take
+
+
+def _blocks(reader, lines: TextLines, take: Callable[[list[str]], list | str | None]) -> Iterator[Block]:
+    # One pass of this loop per line of the file: a 64 MB file may have 13
+    # million, so it does as little as it can (and most of it in C).
     records, failed, why, started, line = [], [], [], lines.position, reader.line_num
     while True:
         try:
@@ -171,50 +197,13 @@ def _blocks(reader, lines: TextLines, order: list[int]) -> Iterator[Block]:
                 if lines.bad and lines.bad[0][0] <= line:
                     failed.append(start)
                     why.append(lines.take_bad(line))
-                elif len(fields) == width:
-                    records.append((start, [fields[i] for i in order] if reorder else fields))
-                elif len(fields) == 1:
-                    if fields[0].strip():
+                else:
+                    record = take(fields)
+                    if record.__class__ is list:
+                        records.append((start, record))
+                    elif record is not None:
                         failed.append(start)
-                        why.append(one_field)
-                elif fields and "".join(fields).strip():
-                    failed.append(start)
-                    why.append(f"Expected {width} fields, found {len(fields)}.")
-                if len(records) + len(failed) >= CHUNK or lines.position - started >= CHUNK_BYTES:
-                    yield Block(records, failed, why, lines.position)
-                    records, failed, why, started = [], [], [], lines.position
-            break
-        except csv.Error as err:
-            start, line = line + 1, reader.line_num
-            failed.append(start)
-            why.append(f"Not a readable CSV line ({err}).")
-            lines.take_bad(line)
-        except UnreadableFile as err:
-            failed.append(line + 1)
-            why.append(f"{err} The file was not read from this line on.")
-            break
-    if records or failed:
-        yield Block(records, failed, why, lines.position)
-
-
-
-def _mapped_blocks(reader, lines: TextLines, width: int, mapper) -> Iterator[Block]:
-    records, failed, why, started, line = [], [], [], lines.position, reader.line_num
-    while True:
-        try:
-            for fields in reader:
-                start, line = line + 1, reader.line_num
-                lines.record_position = lines.position
-                if lines.bad and lines.bad[0][0] <= line:
-                    failed.append(start)
-                    why.append(lines.take_bad(line))
-                elif len(fields) > width and "".join(fields[width:]).strip():
-                    failed.append(start)
-                    why.append(f"Expected {width} fields, found {len(fields)}.")
-                elif fields:
-                    if len(fields) < width:
-                        fields += [""] * (width - len(fields))
-                    records.append((start, mapper(fields)))
+                        why.append(record)
                 if len(records) + len(failed) >= CHUNK or lines.position - started >= CHUNK_BYTES:
                     yield Block(records, failed, why, lines.position)
                     records, failed, why, started = [], [], [], lines.position

@@ -34,7 +34,10 @@ from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from mobile_sync.store.contact_import import (
     analyse_after_import, existing_contact_keys, insert_contacts, writers_take_turns)
+from mobile_sync.phone_index import record_numbers
+from mobile_sync.store.directory_log import add_record_phones
 from mobile_sync.store.erased_numbers import erased_numbers
+from schemas.contacts import PHONES_MAX
 from mobile_sync.store.models import Contact, ErasedNumber, Organization, User
 
 __all__ = ["ImportReport", "default_workers", "import_contact_file", "import_owner"]
@@ -53,7 +56,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 class ImportReport:
     """`imported`: contacts stored (in a dry run: that would be); `duplicates`
     (also answered as `merged`): lines that are contacts already, by name and
-    number, not stored again; `failed` (also `skipped`): lines not imported,
+    number, not stored again (their other numbers added to that contact); `failed` (also `skipped`): lines not imported,
     the first ERRORS_SHOWN listed in `errors` by line."""
     imported: int = 0
     duplicates: int = 0
@@ -62,6 +65,7 @@ class ImportReport:
     format: str | None = None
     mapping: dict = field(default_factory=dict)
     dry_run: bool = False
+    numbers_added: int = 0  # numbers of duplicates added to the contacts they were merged into
 
     @property
     def merged(self) -> int:
@@ -182,15 +186,20 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
     checkpoints.commit()  # the request's own writes: the file is read without holding a lock
     for block, contacts, problems in prepared_blocks(opened.blocks, region_for(region, org.region), workers, size):
         if contacts and dry_run:
-            new = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts, any_erased,
-                                carried)
+            new, _ = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
+                                   any_erased, carried)
             report.imported += len(new)
         elif contacts:
             checkpoints.wait_turn()
-            new = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts, any_erased)
+            new, added = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
+                                       any_erased)
             if headroom is not None and report.imported + len(new) > headroom:
                 _check_limit(session, org, new, report)
             for part in checkpoints.parts(new):
+                if added:  # numbers that duplicates bring to contacts of earlier blocks or of before
+                    add_record_phones(session, org.id, added, now)
+                    report.numbers_added += len(added)
+                    added = []
                 if part:
                     insert_contacts(session, org.id, owner_id, part, now)
                     report.imported += len(part)
@@ -204,30 +213,71 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
 
 
 def _new_contacts(session, organization_id: int, contacts: list[tuple], problems: list, report: ImportReport,
-                  hash_key: str, has_contacts: bool, any_erased: bool, carried: set | None = None) -> list[tuple]:
+                  hash_key: str, has_contacts: bool, any_erased: bool,
+                  carried: set | None = None) -> tuple[list[tuple], list[dict]]:
     """The block's contacts that are neither erased (those fail their line) nor
     duplicates (counted) of a contact in the database or earlier in the block:
     a contact of the same name (any case) holding one of its numbers. Earlier
-    blocks are in the database already, or, in a dry run, in `carried`."""
+    blocks are in the database already, or, in a dry run, in `carried`.
+
+    A duplicate's other numbers go to the contact it is merged into, while
+    that contact has fewer than PHONES_MAX: to a new one of the block in its
+    list, to one in the database as the rows returned (`add_record_phones`)."""
     numbers = {p[0] for c in contacts for p in c[5]}
     erased = _erased(session, organization_id, numbers, hash_key) if any_erased else set()
-    seen_keys = existing_contact_keys(session, organization_id, numbers) if has_contacts else set()
+    stored = existing_contact_keys(session, organization_id, numbers) if has_contacts else {}
     earlier = carried or ()
-    new = []
+    new, pending, merged_into = [], {}, {}  # pending: key -> a new contact of this block
     for contact in contacts:
         if erased and any(phone[0] in erased for phone in contact[5]):
             problems.append((contact[0], "phones: a number on this line was erased at the person's request."))
             continue
         name = contact[1].lower()
         keys = [(name, phone[0]) for phone in contact[5]]
-        if any(key in seen_keys or key in earlier for key in keys):
+        target = next((k for k in keys if k in stored or k in pending or k in earlier), None)
+        if target is not None:
             report.duplicates += 1
+            if len(contact[5]) > 1:
+                if target in pending:
+                    _merge_numbers(pending[target][5], contact[5], pending, pending[target], name)
+                elif target in stored:
+                    merged_into.setdefault(stored[target], []).extend(contact[5])
+                    stored.update((key, stored[target]) for key in keys)
             continue
-        seen_keys.update(keys)
+        pending.update((key, contact) for key in keys)
         new.append(contact)
     if carried is not None and len(carried) < DRY_RUN_KEYS_MAX:
         carried.update((c[1].lower(), phone[0]) for c in new for phone in c[5])
-    return new
+    return new, ([] if carried is not None else _numbers_to_add(session, organization_id, merged_into))
+
+
+def _merge_numbers(held: list, more: list, pending: dict, contact: tuple, name: str) -> list:
+    """Add to `held` (a contact's numbers) those of `more` it lacks, up to PHONES_MAX; return those added."""
+    have = {phone[0] for phone in held}
+    added = []
+    for phone in more:
+        if len(held) >= PHONES_MAX:
+            break
+        if phone[0] not in have:
+            have.add(phone[0])
+            held.append(phone)
+            added.append(phone)
+            pending[(name, phone[0])] = contact
+    return added
+
+
+def _numbers_to_add(session, organization_id: int, merged_into: dict[int, list]) -> list[dict]:
+    """Phone index rows for the numbers that duplicates bring to contacts in the database."""
+    if not merged_into:
+        return []
+    held = record_numbers(session, organization_id, "contact", sorted(merged_into))
+    rows = []
+    for contact_id, phones in merged_into.items():
+        current = [(e164,) for e164 in held.get(contact_id, [])]
+        for e164, suffix, extension, raw in _merge_numbers(current, phones, {}, (), ""):
+            rows.append({"record_type": "contact", "record_id": contact_id, "e164": e164, "suffix": suffix,
+                         "raw": raw[:64], "extension": extension})
+    return rows
 
 
 def _check_limit(session, org: Organization, new: list[tuple], report: ImportReport) -> None:

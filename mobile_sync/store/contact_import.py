@@ -48,17 +48,17 @@ class _ContactImport:
     # text per chunk would each stay in the driver's statement cache (~1 MB
     # for 5,000 values: the import's memory grew by 50 MB in 300,000 lines).
     _EXISTING_KEYS = text("""
-        SELECT c.name, p.e164 FROM record_phones AS p
+        SELECT c.name, p.e164, c.id FROM record_phones AS p
         JOIN contacts AS c ON c.id = p.record_id AND c.organization_id = p.organization_id
         WHERE p.organization_id = :org AND p.record_type = :record_type
           AND p.e164 IN (SELECT value FROM json_each(:numbers))""")
 
-    def existing_keys(self, session, organization_id: int, numbers: list[str]) -> set[tuple[str, str]]:
-        keys: set[tuple[str, str]] = set()
+    def existing_keys(self, session, organization_id: int, numbers: list[str]) -> dict[tuple[str, str], int]:
+        keys: dict[tuple[str, str], int] = {}
         for chunk in _chunks(numbers, LOOKUP_CHUNK):
             rows = session.execute(self._EXISTING_KEYS, {"org": organization_id, "record_type": RECORD_TYPE,
                                                          "numbers": json.dumps(chunk)})
-            keys.update((name.lower(), e164) for name, e164 in rows)
+            keys.update(((name.lower(), e164), contact_id) for name, e164, contact_id in rows)
         return keys
 
     def insert(self, session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -88,7 +88,7 @@ _BINARY_TYPES = {"INTEGER": "int4", "SMALLINT": "int2", "BIGINT": "int8", "VARCH
                  "TIMESTAMP WITH TIME ZONE": "timestamptz"}
 
 _PG_EXISTING_KEYS = (
-    select(_CONTACTS.c.name, _PHONES.c.e164)
+    select(_CONTACTS.c.name, _PHONES.c.e164, _CONTACTS.c.id)
     .join_from(_PHONES, _CONTACTS, and_(_CONTACTS.c.id == _PHONES.c.record_id,
                                         _CONTACTS.c.organization_id == _PHONES.c.organization_id))
     .where(_PHONES.c.organization_id == bindparam("org"), _PHONES.c.record_type == bindparam("record_type"),
@@ -104,15 +104,15 @@ class _PostgresContactImport(_ContactImport):
     def __init__(self):
         self._types: dict = {}
 
-    def existing_keys(self, session, organization_id: int, numbers: list[str]) -> set[tuple[str, str]]:
+    def existing_keys(self, session, organization_id: int, numbers: list[str]) -> dict[tuple[str, str], int]:
         # Never prepared (`driver_rows(prepare=False)`): planned each time for
         # the array it is given. A generic plan could filter the
         # organisation's every number through the whole array.
-        keys: set[tuple[str, str]] = set()
+        keys: dict[tuple[str, str], int] = {}
         for chunk in _chunks(numbers, LOOKUP_CHUNK):
             rows = driver_rows(session.connection(), _PG_EXISTING_KEYS,
                                {"org": organization_id, "record_type": RECORD_TYPE, "numbers": chunk}, prepare=False)
-            keys.update((name.lower(), e164) for name, e164 in rows)
+            keys.update(((name.lower(), e164), contact_id) for name, e164, contact_id in rows)
         return keys
 
     def _binary_types(self, table, columns: tuple[str, ...], dialect) -> list[str] | None:
@@ -144,8 +144,8 @@ class _PostgresContactImport(_ContactImport):
 _statements = per_engine(_ContactImport, _PostgresContactImport)
 
 
-def existing_contact_keys(session, organization_id: int, numbers) -> set[tuple[str, str]]:
-    """(lower-cased name, number) of the organisation's contacts holding one of `numbers`."""
+def existing_contact_keys(session, organization_id: int, numbers) -> dict[tuple[str, str], int]:
+    """(lower-cased name, number) → id of the organisation's contacts holding one of `numbers`."""
     return _statements(session).existing_keys(session, organization_id, sorted(numbers))
 
 
