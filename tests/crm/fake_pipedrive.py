@@ -20,7 +20,9 @@ What it holds to, from Pipedrive's API reference:
   and a 429 once spent.
 
 `script(*items)` makes the next requests misbehave, one item each: an HTTP
-status (e.g. 500, 403), ("hang", seconds), ("huge", bytes) with its length
+status (e.g. 500, 403), ("lost", status): the request is carried out but
+answered with that status, ("rate_limited", seconds): a 429 with
+`Retry-After`, ("hang", seconds), ("huge", bytes) with its length
 or ("huge_unsized", bytes) without, ("drip", seconds) a byte at a time,
 ("redirect", url).
 Every request is recorded (method, path with its query, headers, body)."""
@@ -143,6 +145,9 @@ class FakePipedrive:
             self.requests.append({"at": time.monotonic(), "method": method, "path": handler.path,
                                   "headers": dict(handler.headers), "body": raw})
             item = self._script.popleft() if self._script else None
+        lost = None
+        if isinstance(item, tuple) and item[0] == "lost":
+            item, lost = None, item[1]
         if item is not None and self._misbehave(handler, item):
             return
         try:
@@ -153,6 +158,8 @@ class FakePipedrive:
             with self._lock:
                 limits = self._spend(method)
                 status, payload = self._route(method, parts.path, query, raw)
+            if lost is not None:  # done, but the answer says otherwise
+                status, payload = lost, {"success": False, "error": f"scripted {lost}", "data": None}
             self._send(handler, status, payload, limits)
         except _Refused as refused:
             payload = {"success": False, "error": refused.error, "error_info":
@@ -167,6 +174,10 @@ class FakePipedrive:
             self._send(handler, item, {"success": False, "error": f"scripted {item}", "data": None}, {})
             return True
         kind, value = item
+        if kind == "rate_limited":
+            self._send(handler, 429, {"success": False, "error": "Request over limit", "data": None},
+                       {"Retry-After": str(value), "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(value)})
+            return True
         if kind == "hang":
             self._release.wait(value)  # answers nothing until the client gave up (or the fake closes)
             handler.close_connection = True
