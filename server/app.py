@@ -76,3 +76,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks.bp)
     from server.api import private_numbers
     app.register_blueprint(private_numbers.bp)
+    from server.api import integrations
+    app.register_blueprint(integrations.bp)

@@ -97,6 +97,10 @@ def load_config() -> dict:
         "WEBHOOK_ALLOW_LOOPBACK": _bool(env.get("WEBHOOK_ALLOW_LOOPBACK")),
         "WEBHOOK_CONNECT_TIMEOUT_S": float(env.get("WEBHOOK_CONNECT_TIMEOUT_S") or 5),
         "WEBHOOK_TIMEOUT_S": float(env.get("WEBHOOK_TIMEOUT_S") or 15),
+        # CRM connectors: each CRM's API (a fake on 127.0.0.1 in tests) and the timeout of one request.
+        "HUBSPOT_API_URL": env.get("HUBSPOT_API_URL") or "https://api.hubapi.com",
+        "PIPEDRIVE_API_URL": env.get("PIPEDRIVE_API_URL") or "https://api.pipedrive.com",
+        "CRM_TIMEOUT_S": float(env.get("CRM_TIMEOUT_S") or 15),
         "JSON_SORT_KEYS": False,
     }
 

@@ -1,7 +1,7 @@
 """Periodic jobs, declared as data and run by `flask scheduler` (rq cron)."""
 from __future__ import annotations
 
-from server import backups, jobs, webhook_delivery
+from server import backups, crm_delivery, jobs, webhook_delivery
 
 # (function, queue, interval in seconds or None, cron string or None, job timeout in seconds)
 # The outbox sweep runs every 10 s: a ringing push left queued by a web process
@@ -13,6 +13,8 @@ SCHEDULE = [
     # Webhook deliveries a killed worker or a Redis outage left behind, and
     # retries that came due, are queued again.
     (webhook_delivery.sweep_webhooks, "maintenance", 30, None, 600),
+    # CRM pushes left behind or come due, and CRM pulls that are due (every N hours, asked for, half-done).
+    (crm_delivery.sweep_crm, "maintenance", 30, None, 600),
     (jobs.run_retention, "maintenance", None, "30 1 * * *", 3600),
     # Hourly, so each run deletes about an hour of pushes, in batches.
     (jobs.purge_push_messages, "maintenance", None, "10 * * * *", 1800),

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from mobile_sync.crm.hooks import push_processed_calls, push_reviewed_lead
 from mobile_sync.store.consent_state import has_consent
 from mobile_sync.store.models import SyncUpload, WebhookDelivery, WebhookEndpoint
 from mobile_sync.store.models.base import utcnow
@@ -67,12 +68,14 @@ def emit_lead_review(session, organization_id: int, lead_id: int, action: str, n
     """The event of a review action recorded in a lead's history, if it is one."""
     if action in _LEAD_REVIEW_EVENTS:
         emit(session, organization_id, _LEAD_REVIEW_EVENTS[action], {"lead_id": lead_id}, now)
+    push_reviewed_lead(session, organization_id, lead_id, action, now)  # CRM connectors
 
 
 def emit_processing_run(session, organization_id: int, upload_ids: list[int], calls, now: datetime) -> None:
     """A processing run's events (mobile_sync.process_calls): `lead.created`
     for each lead its calls made (`outcome` "lead_created"), then
     `call.logged` for each upload it finished."""
+    push_processed_calls(session, organization_id, upload_ids, now)  # CRM connectors
     if not upload_ids or not _has_endpoints(session, organization_id):
         return  # the usual case: one indexed look-up a run
     emit_many(session, organization_id, "lead.created",

@@ -1,0 +1,222 @@
+"""The HubSpot client (CRM API v3, a private app's access token as Bearer).
+
+- A person is a contact, found by phone (`POST /crm/v3/objects/contacts/search`,
+  `phone EQ <E.164>`) or created (`POST /crm/v3/objects/contacts`).
+- A call is a call engagement (`POST /crm/v3/objects/calls`) associated with
+  the contact (associationTypeId 194, HUBSPOT_DEFINED). Its title carries our
+  call id ("CallSync call #<id>"), so `find_logged_call` can search for it
+  (`POST /crm/v3/objects/calls/search`, `hs_call_title EQ`).
+- The pull searches contacts by `lastmodifieddate GT <since>`, oldest change
+  first, 100 a page (`after` is the cursor).
+- Rate limits: HubSpot counts requests in a rolling 10-second window and
+  says what is left in `X-HubSpot-RateLimit-Remaining` (window length in
+  `X-HubSpot-RateLimit-Interval-Milliseconds`). When it reaches 0 the client
+  waits out the window (up to MAX_WAIT_S in place, else RateLimited); a 429
+  is RateLimited after `Retry-After`, or the window.
+
+Nothing personal or secret goes into an exception's text: a status, a code.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+import requests
+
+from mobile_sync.crm.client import (
+    AuthFailed, CrmCall, CrmError, CrmPerson, PeoplePage, PermanentError, RateLimited, TransientError,
+)
+
+MAX_BODY = 1_000_000  # bytes of an answer read at most
+WINDOW_S = 10.0  # HubSpot's rolling window when it does not say
+MAX_WAIT_S = 2.0  # waited in place for the window; longer: RateLimited, the item is retried later
+PAGE = 100
+TITLE = "CallSync call #{}"
+ASSOCIATION_CALL_TO_CONTACT = 194
+_DIRECTIONS = {"incoming": "INBOUND", "missed": "INBOUND", "rejected": "INBOUND", "outgoing": "OUTBOUND"}
+_PERSON_PROPERTIES = ["firstname", "lastname", "company", "email", "phone", "mobilephone", "lastmodifieddate"]
+
+
+def call_status(call: CrmCall) -> str:
+    """HubSpot's `hs_call_status` for one of our calls."""
+    if call.direction == "rejected":
+        return "BUSY"
+    if call.direction == "missed" or call.duration_s <= 0:
+        return "NO_ANSWER"
+    return "COMPLETED"
+
+
+class HubSpotClient:
+    name = "hubspot"
+
+    def __init__(self, base_url: str, token: str, timeout_s: float = 15.0, sleep=time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.trust_env = False  # no proxy settings or .netrc from the environment
+        self._blocked_until = 0.0  # monotonic: the window is spent until then
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _request(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
+        wait = self._blocked_until - time.monotonic()
+        if wait > 0:
+            if wait > MAX_WAIT_S:
+                raise RateLimited(wait)
+            self._sleep(wait)
+        headers = {"authorization": f"Bearer {self._token}", "accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["content-type"] = "application/json"
+            data = json.dumps(body, separators=(",", ":")).encode()
+        try:
+            response = self._session.request(method, self.base_url + path, data=data, params=params,
+                                             headers=headers, timeout=(min(5.0, self.timeout_s), self.timeout_s),
+                                             allow_redirects=False, stream=True)
+        except requests.Timeout:
+            raise TransientError("timeout") from None
+        except requests.RequestException as err:
+            raise TransientError(f"connection failed ({type(err).__name__})") from None
+        try:
+            raw = response.raw.read(MAX_BODY + 1, decode_content=True) or b""
+        except Exception as err:  # a body cut off, a read timeout
+            raise TransientError(f"answer unreadable ({type(err).__name__})", response.status_code) from None
+        finally:
+            response.close()
+        self._note_budget(response.headers)
+        status = response.status_code
+        if status == 429:
+            raise RateLimited(self._retry_after(response.headers))
+        if status in (401, 403):
+            raise AuthFailed("HubSpot refused the token", status)
+        if status >= 500 or status in (408,):
+            raise TransientError(f"HubSpot answered {status}", status)
+        if status >= 300:
+            raise PermanentError(f"HubSpot answered {status}", status)
+        if len(raw) > MAX_BODY:
+            raise TransientError("answer too large", status)
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            raise TransientError("answer is not JSON", status) from None
+
+    def _note_budget(self, headers) -> None:
+        remaining = _number(headers.get("X-HubSpot-RateLimit-Remaining"))
+        if remaining is not None and remaining <= 0:
+            self._blocked_until = time.monotonic() + self._window(headers)
+
+    def _window(self, headers) -> float:
+        interval = _number(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        return interval / 1000 if interval else WINDOW_S
+
+    def _retry_after(self, headers) -> float:
+        after = _number(headers.get("Retry-After"))
+        wait = after if after is not None and after >= 0 else self._window(headers)
+        self._blocked_until = time.monotonic() + wait
+        return wait
+
+    # ------------------------------------------------------------- protocol
+
+    def check(self) -> None:
+        self._request("GET", "/crm/v3/objects/contacts", params={"limit": 1, "archived": "false"})
+
+    def find_or_create_person(self, number_e164: str, name: str | None) -> str:
+        found = self._request("POST", "/crm/v3/objects/contacts/search", {
+            "filterGroups": [{"filters": [{"propertyName": "phone", "operator": "EQ", "value": number_e164}]}],
+            "properties": ["phone"], "limit": 1})
+        for result in found.get("results") or []:
+            return str(result["id"])
+        properties = {"phone": number_e164}
+        first, _, last = (name or "").strip().partition(" ")
+        if first:
+            properties["firstname"] = first
+        if last:
+            properties["lastname"] = last
+        created = self._request("POST", "/crm/v3/objects/contacts", {"properties": properties})
+        return _id(created)
+
+    def find_logged_call(self, call_id: int) -> str | None:
+        found = self._request("POST", "/crm/v3/objects/calls/search", {
+            "filterGroups": [{"filters": [{"propertyName": "hs_call_title", "operator": "EQ",
+                                           "value": TITLE.format(call_id)}]}],
+            "properties": ["hs_call_title"], "limit": 1})
+        for result in found.get("results") or []:
+            return str(result["id"])
+        return None
+
+    def log_call(self, person_id: str, call: CrmCall) -> str:
+        inbound = _DIRECTIONS.get(call.direction, "INBOUND") == "INBOUND"
+        properties = {
+            "hs_timestamp": _iso(call.started_at),
+            "hs_call_title": TITLE.format(call.call_id),
+            "hs_call_direction": "INBOUND" if inbound else "OUTBOUND",
+            "hs_call_status": call_status(call),
+            "hs_call_duration": str(max(0, call.duration_s) * 1000),
+            ("hs_call_from_number" if inbound else "hs_call_to_number"): call.number_e164,
+        }
+        body = f"{call.direction.capitalize()} call"
+        if call.rep_name:
+            body += f" ({call.rep_name})"
+        properties["hs_call_body"] = body
+        created = self._request("POST", "/crm/v3/objects/calls", {
+            "properties": properties,
+            "associations": [{"to": {"id": str(person_id)}, "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": ASSOCIATION_CALL_TO_CONTACT}]}]})
+        return _id(created)
+
+    def people_updated_since(self, since: datetime | None, cursor: str | None) -> PeoplePage:
+        body: dict = {"properties": _PERSON_PROPERTIES, "limit": PAGE,
+                      "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]}
+        if since is not None:
+            body["filterGroups"] = [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GT",
+                                                  "value": str(int(since.timestamp() * 1000))}]}]
+        if cursor:
+            body["after"] = cursor
+        page = self._request("POST", "/crm/v3/objects/contacts/search", body)
+        people = [_person(result) for result in page.get("results") or []]
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        return PeoplePage(people=people, cursor=str(after) if after else None)
+
+
+def _person(result: dict) -> CrmPerson:
+    props = result.get("properties") or {}
+    name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p) or None
+    phones = [p for p in (props.get("phone"), props.get("mobilephone")) if p]
+    return CrmPerson(external_id=str(result.get("id")), name=name, company=props.get("company") or None,
+                     email=props.get("email") or None, phones=phones,
+                     updated_at=_parse_time(props.get("lastmodifieddate") or result.get("updatedAt")))
+
+
+def _id(answer: dict) -> str:
+    value = answer.get("id")
+    if value is None:
+        raise CrmError("HubSpot's answer has no id")
+    return str(value)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        if str(value).isdigit():
+            return datetime.fromtimestamp(int(value) / 1000, timezone.utc)
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,110 @@
+"""The pull: a CRM's people into CallSync's contacts, so that caller ID knows
+them. Incremental (the CRM's "updated since" the latest change the previous
+pull read), by bounded pages; each page is imported through the contact
+import (`mobile_sync.contacts_csv`: merged by name and number, an erased
+number refused) and committed with the page cursor, so a crash resumes
+where it stopped. One pull per connection at a time (`claim_pull`)."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mobile_sync.contacts_csv import import_contact_file
+from mobile_sync.crm.client import AuthFailed, CrmError, CrmPerson
+from mobile_sync.errors import ServiceError
+from mobile_sync.store.crm_connections import (
+    claim_pull, connection_by_id, extend_pull, finish_pull, mark_auth_failed, mark_error, record_pull_page,
+    release_pull,
+)
+from mobile_sync.store.models import Organization
+from mobile_sync.webhooks.sealing import unseal
+
+PAGES_PER_RUN = 50  # then the job ends and the sweep's next run goes on from the cursor
+NAME_MAX = 200
+
+
+def pull_lease(timeout_s: float) -> timedelta:
+    """How long a puller holds the connection between two pages."""
+    return timedelta(seconds=120 + 2 * timeout_s)
+
+
+@dataclass
+class PullResult:
+    ran: bool  # False: another pull holds the connection
+    people: int = 0
+    finished: bool = False
+    error: str | None = None
+
+
+def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash_key: str, now, commit,
+             timeout_s: float, pages: int = PAGES_PER_RUN) -> PullResult:
+    lease = pull_lease(timeout_s)
+    taken = claim_pull(session, connection_id, now(), lease)
+    commit()
+    if not taken:
+        return PullResult(ran=False)
+    connection = connection_by_id(session, connection_id)
+    if connection is None or connection.status != "connected":
+        if connection is not None:
+            release_pull(connection)
+        commit()
+        return PullResult(ran=True, error="not_connected")
+    result = PullResult(ran=True)
+    client = None
+    try:
+        client = make_client(connection.crm, unseal(sealing_key, connection.token))
+        org = session.get(Organization, connection.organization_id)
+        for _ in range(pages):
+            page = client.people_updated_since(connection.pull_since, connection.pull_cursor)
+            import_people(session, org, connection.crm, page.people, hash_key, now())
+            seen = max((p.updated_at for p in page.people if p.updated_at is not None), default=None)
+            record_pull_page(connection, page.cursor, seen)
+            extend_pull(connection, now(), lease)
+            result.people += len(page.people)
+            if page.cursor is None:
+                finish_pull(connection, now(), result.people)
+                result.finished = True
+                commit()
+                return result
+            commit()
+        release_pull(connection)  # more pages: the sweep goes on from the cursor
+        commit()
+        return result
+    except AuthFailed as err:
+        session.rollback()
+        connection = connection_by_id(session, connection_id)
+        mark_auth_failed(connection, err.status, now())
+        result.error = "auth_failed"
+    except (CrmError, ServiceError, ValueError) as err:
+        session.rollback()
+        connection = connection_by_id(session, connection_id)
+        result.error = "import_failed" if isinstance(err, ServiceError) else "unavailable"
+        mark_error(connection, result.error, getattr(err, "status", None))
+    finally:
+        if client is not None and hasattr(client, "close"):
+            client.close()
+    release_pull(connection)
+    commit()
+    return result
+
+
+def import_people(session, org: Organization, crm: str, people: list[CrmPerson], hash_key: str, now) -> int:
+    """The people holding a number, as contacts (our CSV through the contact import); how many were new."""
+    rows = [_row(person, crm) for person in people if person.phones]
+    if not rows:
+        return 0
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["name", "company", "email", "source", "phones"])
+    writer.writerows(rows)
+    data = text.getvalue().encode()
+    report = import_contact_file(session, org=org, stream=io.BytesIO(data), owner_id=None, region=None,
+                                 hash_key=hash_key, now=now, size=len(data))
+    return report.imported
+
+
+def _row(person: CrmPerson, crm: str) -> list[str]:
+    name = (person.name or person.company or person.email or person.phones[0]).strip()[:NAME_MAX]
+    return [name, person.company or "", person.email or "", crm, ";".join(person.phones)]
