@@ -39,7 +39,8 @@ class PullResult:
 
 
 def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash_key: str, now, commit,
-             timeout_s: float, pages: int = PAGES_PER_RUN) -> PullResult:
+             timeout_s: float, pages: int | None = None) -> PullResult:
+    pages = pages or PAGES_PER_RUN
     lease = pull_lease(timeout_s)
     taken = claim_pull(session, connection_id, now(), lease)
     commit()

@@ -41,6 +41,8 @@ class FakeHubSpot:
         self.hold_calls = threading.Event()  # set: a call creation records, then hangs until `release`
         self.release = threading.Event()
         self.held = threading.Event()  # a call creation is being held
+        self.fail_searches_after: int | None = None  # contact searches answered before a 503 (then healthy)
+        self.searches: list[dict] = []  # bodies of the contact searches (the pull's pages)
         self._stamps: list[float] = []
         self._next_id = 1000
         self._lock = threading.Lock()
@@ -204,6 +206,12 @@ class FakeHubSpot:
 
     def _search_contacts(self, body):
         filters = self._filters(body)
+        if self.fail_searches_after is not None:
+            if self.fail_searches_after <= 0:
+                self.fail_searches_after = None
+                return 503, {"status": "error", "message": "internal error"}
+            self.fail_searches_after -= 1
+        self.searches.append(body)
         with self._lock:
             rows = list(self.contacts.items())
         for item in filters:

@@ -1,0 +1,136 @@
+"""The pull: HubSpot's people become contacts that caller ID knows; a second
+pull reads only what changed since; pages are bounded and a pull that fails
+half-way resumes from its cursor; one pull per connection at a time."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import mobile_sync.crm.hubspot as hubspot_client
+import mobile_sync.crm.pull as pull_module
+from tests.crm.conftest import connection, sweep
+
+
+def names(admin) -> list[str]:
+    return sorted(c["name"] for c in admin.get("/api/v1/contacts", query_string={"limit": 200}).json["items"])
+
+
+def test_a_pull_imports_the_crms_people_and_the_next_one_only_what_changed(connected, hubspot, crm_app):
+    admin, rep = connected
+    asha = hubspot.add_contact("+91 98765 43210", "Asha", "Rao", company="Rao Traders", email="asha@rao.test")
+    hubspot.add_contact("+919123456789", "Kiran", "Kumar")
+    hubspot.add_contact("", "No", "Phone", email="nophone@x.test")  # nothing for caller ID: not imported
+    response = admin.post("/api/v1/integrations/hubspot/pull")
+    assert response.status_code == 202 and response.json == {"status": "queued"}
+    assert names(admin) == ["Asha Rao", "Kiran Kumar"]
+    card = rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43210"}).json
+    assert (card["match"]["record_type"], card["match"]["name"]) == ("contact", "Asha Rao")
+    status = admin.get("/api/v1/integrations").json["items"][0]
+    assert status["last_pull_count"] == 3 and status["last_pulled_at"] and not status["pull_running"]
+    # Later: one person changed, one added. The next pull asks for changes since the latest it read.
+    hubspot.touch(asha, company="Rao Traders Ltd")
+    hubspot.add_contact("+919000000001", "Dev", "Shah")
+    before = len(hubspot.searches)
+    assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
+    [search] = hubspot.searches[before:]
+    assert search["filterGroups"][0]["filters"][0]["propertyName"] == "lastmodifieddate"
+    assert admin.get("/api/v1/integrations").json["items"][0]["last_pull_count"] == 2
+    assert names(admin) == ["Asha Rao", "Dev Shah", "Kiran Kumar"]  # Asha merged, not doubled
+
+
+def test_pages_are_bounded_and_a_failed_pull_resumes_from_its_cursor(connected, hubspot, crm_app, monkeypatch,
+                                                                   clock):
+    admin, _ = connected
+    monkeypatch.setattr(hubspot_client, "PAGE", 2)
+    for i in range(7):
+        hubspot.add_contact(f"+9190000000{i:02d}", f"Person{i}", "Test")
+    hubspot.fail_searches_after = 2  # pages 1 and 2 answered, page 3 fails
+    admin.post("/api/v1/integrations/hubspot/pull")
+    assert len(names(admin)) == 4
+    row = connection(crm_app)
+    assert row.pull_cursor == "4" and row.last_error == "unavailable" and row.pull_claimed_until is None
+    assert all(s["limit"] == 2 for s in hubspot.searches)
+    # The sweep resumes from the cursor: the pages already imported are not read again.
+    before = len(hubspot.searches)
+    clock.advance(minutes=1)
+    sweep(crm_app)
+    assert [s.get("after") for s in hubspot.searches[before:]] == ["4", "6"]
+    assert len(names(admin)) == 7
+    row = connection(crm_app)
+    assert row.pull_cursor is None and row.last_pull_count == 3
+
+
+def test_a_scheduled_pull_runs_every_n_hours(connected, hubspot, crm_app, clock):
+    admin, _ = connected
+    hubspot.add_contact("+919123456789", "Kiran", "Kumar")
+    assert admin.patch("/api/v1/integrations/hubspot", json={"pull_every_h": 6}).status_code == 200
+    sweep(crm_app)  # never pulled: due now
+    assert names(admin) == ["Kiran Kumar"]
+    searches = len(hubspot.searches)
+    clock.advance(hours=5)
+    sweep(crm_app)
+    assert len(hubspot.searches) == searches  # not yet
+    clock.advance(hours=1, seconds=1)
+    sweep(crm_app)
+    assert len(hubspot.searches) == searches + 1
+
+
+def test_a_pull_asked_while_one_runs_is_refused(connected, crm_app, clock):
+    admin, _ = connected
+    from mobile_sync.store.crm_connections import claim_pull
+    from server.extensions import db
+
+    with crm_app.app_context():
+        assert claim_pull(db.session, connection(crm_app).id, clock.now, timedelta(minutes=5))
+        db.session.commit()
+    response = admin.post("/api/v1/integrations/hubspot/pull")
+    assert response.status_code == 409 and response.json["error"]["code"] == "pull_running"
+    assert admin.get("/api/v1/integrations").json["items"][0]["pull_running"] is True
+
+
+def test_one_pull_at_a_time_when_pullers_are_released_together(connected, crm_app, request):
+    """The check-then-write of the pull's claim, on PostgreSQL: threads released together, one wins."""
+    if request.config.getoption("--db") != "postgresql":
+        pytest.skip("row-level concurrency: PostgreSQL")
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from mobile_sync.store.crm_connections import claim_pull
+    from server.clock import now
+    from server.extensions import db
+
+    connection_id = connection(crm_app).id
+    threads, results, barrier = [], [], threading.Barrier(8)
+
+    def puller():
+        with crm_app.app_context():
+            session = Session(bind=db.engine)
+            try:
+                moment = now()
+                barrier.wait()
+                results.append(claim_pull(session, connection_id, moment, timedelta(minutes=5)))
+                session.commit()
+            finally:
+                session.close()
+
+    for _ in range(8):
+        threads.append(threading.Thread(target=puller))
+        threads[-1].start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_pull_pages_per_run_are_bounded(connected, hubspot, crm_app, monkeypatch, clock):
+    admin, _ = connected
+    monkeypatch.setattr(hubspot_client, "PAGE", 2)
+    monkeypatch.setattr(pull_module, "PAGES_PER_RUN", 2)
+    for i in range(5):
+        hubspot.add_contact(f"+9190000001{i:02d}", f"Someone{i}", "Test")
+    admin.post("/api/v1/integrations/hubspot/pull")
+    assert len(hubspot.searches) == 2 and len(names(admin)) == 4
+    assert connection(crm_app).pull_cursor == "4"
+    sweep(crm_app)  # the next run goes on from the cursor
+    assert len(names(admin)) == 5 and connection(crm_app).pull_cursor is None
