@@ -85,9 +85,13 @@ def write_call_pushes(session, connections: list[CrmConnection], upload_ids: lis
 
 
 def write_lead_pushes(session, connections: list[CrmConnection], lead_id: int, now: datetime) -> list[int]:
-    """A push item of an approved lead for each connection that pushes leads."""
+    """A push item of an approved lead (of the connections' organisation) for each connection that pushes leads."""
     written = []
-    for connection in connections:
+    wanted = [c for c in connections if c.push_leads]
+    if not wanted or session.execute(select(Lead.id).where(
+            Lead.organization_id == wanted[0].organization_id, Lead.id == lead_id)).first() is None:
+        return []
+    for connection in wanted:
         if connection.push_leads:
             written += _write(session, connection, "lead", [lead_id], now)
     return written

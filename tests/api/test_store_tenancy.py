@@ -28,6 +28,8 @@ from mobile_sync.store import (calls, caller_lookup, contact_import, credentials
                                push_messages, record_activity)
 from mobile_sync.store import rollups, uploads
 from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
+from mobile_sync.store import crm_connections, crm_pushes
+from mobile_sync.store.models import CrmConnection, CrmPush
 from mobile_sync.call_rows import read_call, tidy_call
 from tests.phone_data import call_row, contact_row
 
@@ -38,6 +40,23 @@ EARLY = datetime(2000, 1, 1, tzinfo=timezone.utc)  # before any call of the fixt
 
 # Public store functions that read or write no organisation's rows, and why.
 NOT_ORGANISATION_DATA = {
+    # CRM connectors: the sweep's and the jobs' statements, and what only changes the object in hand.
+    "crm_pushes.due_pushes": "the sweep: every organisation's due push items, by design",
+    "crm_connections.due_pulls": "the sweep: every organisation's due pulls, by design",
+    "crm_pushes.claim_push": "keyed on a push item id the service itself queued for the organisation",
+    "crm_connections.claim_pull": "keyed on a connection id the service itself queued",
+    "crm_connections.connection_by_id": "keyed on a connection id the service itself queued (the jobs)",
+    "crm_pushes.call_consented": "keyed on the device of a call read for the organisation (consent rows carry none)",
+    "crm_pushes.take_written_pushes": "the session's notes of ids; runs no statement",
+    "crm_pushes.note_written": "the session's notes of ids; runs no statement",
+    "crm_connections.mark_auth_failed": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.mark_error": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.mark_paused": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.mark_ok": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.extend_pull": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.record_pull_page": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.finish_pull": "changes the connection object the caller holds; runs no statement",
+    "crm_connections.release_pull": "changes the connection object the caller holds; runs no statement",
     "bulk_sql": "building blocks (IN lists, bulk INSERT/UPDATE, the driver path) of the scoped functions below",
     "dialect": "which database this is",
     "engine_setup": "how connections are configured",
@@ -110,6 +129,15 @@ def two_orgs(make_org, make_user, make_device, clean_app):
             ids["hash_key"] = clean_app.config["HASH_KEY"]
             session.add(ErasedNumber(organization_id=org, number_hash=number_hash(
                 ids["hash_key"], ERASED, org, normalize_number(GONE, "IN").e164), erased_at=NOW))
+            # A CRM connection, and a push item of a call, in each.
+            crm = CrmConnection(organization_id=org, crm="hubspot", token="sealed", token_hint="1234",
+                                call_types=["incoming"], min_duration_s=0, push_leads=True, pull_every_h=0,
+                                status="connected", created_at=NOW, updated_at=NOW)
+            session.add(crm)
+            session.flush()
+            session.add(CrmPush(organization_id=org, connection_id=crm.id, crm="hubspot", subject_type="call",
+                                subject_id=_call_ids(session, org)[0], status="pending", attempts=0,
+                                next_attempt_at=NOW, created_at=NOW))
         session.commit()
     return orgs
 
@@ -134,6 +162,29 @@ def _asha(ids):
 # Each case: (A's ids, B's ids, session) -> what the function returned, which
 # must hold nothing of B's.
 CASES = {
+    # CRM connectors: A's connection handed B's uploads, lead, calls, connection and push ids.
+    "crm_connections.find_connection": lambda a, b, s: _of_b(b, [crm_connections.find_connection(s, a["org"], "hubspot")]),
+    "crm_connections.get_connection": lambda a, b, s: _of_b(b, [crm_connections.get_connection(s, a["org"], "hubspot")]),
+    "crm_connections.list_connections": lambda a, b, s: _of_b(b, crm_connections.list_connections(s, a["org"])),
+    "crm_connections.connections_of": lambda a, b, s: _of_b(b, crm_connections.connections_of(s, a["org"])),
+    "crm_connections.save_connection": lambda a, b, s: _of_b(b, crm_connections.save_connection(
+        s, a["org"], "hubspot", sealed_token="sealed", token_hint="9999", rules={"min_duration_s": 5}, now=NOW)[:1]),
+    "crm_connections.update_rules": lambda a, b, s: _of_b(b, [crm_connections.update_rules(
+        s, a["org"], "hubspot", {"min_duration_s": 7, "call_types": []}, NOW)]),
+    "crm_connections.delete_connection": lambda a, b, s: crm_connections.delete_connection(s, a["org"], "hubspot"),
+    "crm_connections.request_pull": lambda a, b, s: _of_b(b, [crm_connections.request_pull(s, a["org"], "hubspot",
+                                                                                           LATER)]),
+    "crm_pushes.write_call_pushes": lambda a, b, s: crm_pushes.write_call_pushes(
+        s, crm_connections.list_connections(s, a["org"]), b["uploads"], NOW),
+    "crm_pushes.write_lead_pushes": lambda a, b, s: crm_pushes.write_lead_pushes(
+        s, crm_connections.list_connections(s, a["org"]), b["lead"], NOW),
+    "crm_pushes.resume_connection_pushes": lambda a, b, s: [i for i in crm_pushes.resume_connection_pushes(
+        s, crm_connections.get_connection(s, a["org"], "hubspot"), LATER) if i in _crm_ids(s, b["org"])[1]],
+    "crm_pushes.list_pushes": lambda a, b, s: crm_pushes.list_pushes(s, a["org"], _crm_ids(s, b["org"])[0], 50, 1)[0],
+    "crm_pushes.push_counts": lambda a, b, s: crm_pushes.push_counts(s, a["org"], _crm_ids(s, b["org"])[0]),
+    "crm_pushes.call_to_push": lambda a, b, s: [found for found in (crm_pushes.call_to_push(
+        s, a["org"], call_id, a["hash_key"]) for call_id in _call_ids(s, b["org"])) if found is not None],
+    "crm_pushes.lead_to_push": lambda a, b, s: crm_pushes.lead_to_push(s, a["org"], b["lead"], a["hash_key"]),
     "calls.load_calls": lambda a, b, s: [c.id for c in calls.load_calls(
         s, a["org"], Call.upload_id.in_(b["uploads"]))],
     # B's phone sends the same call again, but stored for A: B's copy is untouched.
@@ -213,6 +264,24 @@ def _missed_ids(session, organization_id: int) -> list[int]:
 
 def _call_days(session, organization_id: int) -> list[datetime]:
     return list(session.execute(select(Call.started_at).where(Call.organization_id == organization_id)).scalars())
+
+
+def _call_ids(session, organization_id: int) -> list[int]:
+    return list(session.execute(select(Call.id).where(Call.organization_id == organization_id).order_by(Call.id))
+                .scalars())
+
+
+def _crm_ids(session, organization_id: int) -> tuple[int, list[int]]:
+    """The organisation's CRM connection id and its push item ids."""
+    connection_id = session.execute(select(CrmConnection.id).where(
+        CrmConnection.organization_id == organization_id)).scalar_one()
+    return connection_id, list(session.execute(select(CrmPush.id).where(
+        CrmPush.organization_id == organization_id)).scalars())
+
+
+def _of_b(b, rows) -> list:
+    """Those of `rows` that belong to organisation B (none may)."""
+    return [row for row in rows if row is not None and row.organization_id == b["org"]]
 
 
 def _token_ids(session, organization_id: int) -> list[int]:
