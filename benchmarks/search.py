@@ -103,7 +103,7 @@ def table(name: str, results: dict) -> list[tuple[str, bool, str]]:
     worst = max(kinds, key=kinds.get)
     broken = []
     for k, f in last["found"].items():
-        if k in ("name", "company") and f["some"] < f["asked"] or k.startswith("miss_") and f["some"]:
+        if k in ("name", "company", "name_newest") and f["some"] < f["asked"] or k.startswith("miss_") and f["some"]:
             broken.append(f"{k}: {f['some']} of {f['asked']} found something")
         elif f["not_found"]:
             zero = sum(q.startswith("0") and len(q.lstrip("0")) < len(q) for q in f["not_found"])

@@ -4,7 +4,7 @@ the caller-ID look-up, the search and the bare app alternated request by
 request over one keep-alive connection each (`alternate`); and the list
 query the service sends for one `q`, caught in process from
 `mobile_sync.contacts.list_contacts` itself, so that the plans shown are of
-the statement the service runs (`list_statement`, `explain_postgres`,
+the statements the service runs (`list_statements`, `explain_postgres`,
 `explain_sqlite`)."""
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from benchmarks.caller_id_data import random_number
 from benchmarks.caller_id_latency import KeepAlive, summary
 
 # The query kinds, in the order they are reported; each is asked as often.
-KINDS = ("name", "company", "national", "tail6", "tail7", "miss_name", "miss_number")
+KINDS = ("name", "company", "national", "tail6", "tail7", "miss_name", "miss_number", "name_newest")
+# The kinds asked with a `sort` (the others take the default order).
+SORTED = {"name_newest": "created"}
 NUMBER_KINDS = ("national", "tail6", "tail7")
 # Generated names, companies and e-mails (c123@example.test) never start with these.
 MISS_LETTERS = "xqzyfu"
@@ -69,6 +71,7 @@ def make_searches(db, ph: str, org_id: int, count: int, rng) -> list[tuple[str, 
                      for e in indian],                           # "098765 43210"
         "tail6": [(e[-6:], e) for e in numbers],
         "tail7": [(e[-7:], e) for e in numbers[per_kind:]],
+        "name_newest": [(name_q(n), None) for n, _ in people[::-1]],  # a name, newest first
         "miss_name": [("".join(rng.choice(MISS_LETTERS) + "".join(rng.choices("aeiourst", k=rng.randint(2, 5)))),
                        None) for _ in range(per_kind)],
         "miss_number": [(phonenumbers.format_number(phonenumbers.parse(e, None), PhoneNumberFormat.NATIONAL)
@@ -112,7 +115,8 @@ def alternate(service: KeepAlive, bare: KeepAlive | None, org_id: int, lookups: 
 
     def search(i: int) -> int:
         kind, q, e164 = searches[i % len(searches)]
-        status, body, ns = service.request("GET", f"{path}?" + urllib.parse.urlencode({"q": q}))
+        asked = {"q": q, "sort": SORTED[kind]} if kind in SORTED else {"q": q}
+        status, body, ns = service.request("GET", f"{path}?" + urllib.parse.urlencode(asked))
         if status != 200:
             raise RuntimeError(f"{path}?q={q!r} -> {status} {body[:300]!r}")
         if i >= warmup:
@@ -159,9 +163,11 @@ def alternate(service: KeepAlive, bare: KeepAlive | None, org_id: int, lookups: 
 # --------------------------------------------------------------------------------------------
 # The list query the service sends, and its plan
 # --------------------------------------------------------------------------------------------
-def list_statement(engine, org_id: int, q: str, region: str) -> tuple[str, object]:
-    """(SQL, parameters) of the first statement `list_contacts` sends for `q`:
-    the page of contacts, as the driver receives it."""
+def list_statements(engine, org_id: int, q: str, region: str, sort: str | None = None) -> list[tuple[str, object]]:
+    """(SQL, parameters) of every statement `list_contacts` sends for `q`
+    that reads contacts or the phone index (a page is read branch by branch:
+    mobile_sync.record_pages), as the driver receives them; the page's
+    phone numbers (read after) aside."""
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
@@ -175,11 +181,13 @@ def list_statement(engine, org_id: int, q: str, region: str) -> tuple[str, objec
     event.listen(engine, "before_cursor_execute", catch)
     try:
         with Session(engine) as session:
-            list_contacts(session, org_id, q=q, region=region)
+            list_contacts(session, org_id, q=q, region=region, sort=sort)
             session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", catch)
-    return next((s, p) for s, p in sent if "FROM contacts" in s)
+    # Not the page's numbers (record_numbers, read after the search).
+    return [(s, p) for s, p in sent if "FROM contacts" in s
+            or "FROM record_phones" in s and "record_phones.record_id IN" not in s]
 
 
 def explain_postgres(engine, statement: str, parameters, *, generic: bool = False) -> tuple[str, float]:
@@ -226,36 +234,3 @@ def explain_sqlite(db, statement: str, parameters, repeat: int = 5) -> tuple[str
         if best > 0.5:  # a scan: once is enough
             break
     return plan, best * 1000
-
-
-def proposed_statement(engine, org_id: int, q: str, region: str) -> tuple[str, object]:
-    """What this benchmark would have the service send instead (not the
-    service's code): the same page, with the matching ids as one UNION ALL of
-    index probes (each prefix with the organisation in its own branch, the
-    phone index's whole number, its trailing digits) so that neither database scans the organisation's
-    contacts to evaluate an OR. (SQL, parameters in the driver's style)."""
-    from sqlalchemy import func, select, union_all
-    from sqlalchemy.orm import Session
-
-    from mobile_sync.contacts import PAGE_SIZE, RECORD_TYPE
-    from mobile_sync.record_search import Terms, numbers_matching, read_query, record_order
-    from mobile_sync.store.models import Contact
-    from mobile_sync.store.text_prefix import starts_with
-
-    terms = read_query(q, region)
-    with Session(engine) as session:
-        branches = [select(Contact.id).where(Contact.organization_id == org_id,
-                                             starts_with(session, func.lower(column), terms.text))
-                    for column in (Contact.name, Contact.company, Contact.email)]
-    # The whole number and the trailing digits apart: as one OR, SQLite without
-    # statistics reads the organisation's every number of the record type.
-    for number in (Terms(terms.text, terms.e164, None), Terms(terms.text, None, terms.tail)):
-        numbers = numbers_matching(org_id, number, RECORD_TYPE)
-        if numbers is not None:
-            branches.append(numbers)
-    statement = (select(Contact).where(Contact.organization_id == org_id, Contact.id.in_(union_all(*branches)))
-                 .order_by(*record_order(Contact, None)).offset(0).limit(PAGE_SIZE + 1))
-    compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-    if engine.dialect.positional:
-        return compiled.string, tuple(compiled.params[name] for name in compiled.positiontup)
-    return compiled.string, compiled.params

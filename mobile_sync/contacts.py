@@ -19,7 +19,7 @@ from mobile_sync.errors import forbidden, invalid, not_found
 from mobile_sync.phone_index import parse_phones, record_numbers, remove_record_phones, set_record_phones
 from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit
-from mobile_sync.record_search import record_condition, record_order
+from mobile_sync.record_pages import record_page
 from mobile_sync.roles import is_reviewer
 from mobile_sync.store.models import Call, Contact, Note, Organization, Task, User
 from mobile_sync.webhooks.events import emit
@@ -54,16 +54,13 @@ def read_contact(session, organization_id: int, contact_id: int) -> dict:
 
 def list_contacts(session, organization_id: int, *, page: int = 1, q: str | None = None, sort: str | None = None,
                   owner_id: int | None = None, region: str | None = None, limit: int = PAGE_SIZE) -> dict:
-    """A page of contacts, newest first unless `sort` says otherwise, found by
-    `q` (mobile_sync.record_search; `region` reads a national number) or owner."""
+    """A page of contacts in the order of `sort` (mobile_sync.record_pages),
+    found by `q` (mobile_sync.record_search; `region` reads a national number) or owner."""
     query = select(Contact).where(Contact.organization_id == organization_id)
-    if q:
-        query = query.where(record_condition(session, Contact, RECORD_TYPE, organization_id, q, region))
     if owner_id is not None:
         query = query.where(Contact.owner_id == owner_id)
-    rows = session.execute(
-        query.order_by(*record_order(Contact, sort)).offset((page - 1) * limit).limit(limit + 1)
-    ).scalars().all()
+    rows = record_page(session, query, Contact, RECORD_TYPE, organization_id, q=q, region=region, sort=sort,
+                       offset=(page - 1) * limit, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     phones = record_numbers(session, organization_id, RECORD_TYPE, [c.id for c in rows])

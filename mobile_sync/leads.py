@@ -23,7 +23,8 @@ from mobile_sync.number_hash import number_hash
 from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number
 from mobile_sync.private_numbers import private_for_user
-from mobile_sync.record_search import record_condition, record_order
+from mobile_sync.record_pages import record_page
+from mobile_sync.record_search import record_condition
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
 from mobile_sync.store.models import Contact, Lead, Note, Suppression, Task, User
@@ -57,6 +58,7 @@ def list_leads(session, *, user: User, status=None, owner_id=None, source=None, 
         query = query.where(Lead.source == source)
     if since:
         query = query.where(Lead.created_at >= since)
+    listed = query  # a page reads `q` branch by branch (mobile_sync.record_pages)
     if q:
         query = query.where(record_condition(session, Lead, "lead", user.organization_id, q,
                                              user.region or user.organization.region))
@@ -66,10 +68,10 @@ def list_leads(session, *, user: User, status=None, owner_id=None, source=None, 
         counts.update(session.execute(
             query.with_only_columns(Lead.status, func.count()).group_by(Lead.status).order_by(None)).all())
     if status:
-        query = query.where(Lead.status == status)
-    rows = list(session.execute(
-        query.order_by(*record_order(Lead, sort)).offset((page - 1) * limit).limit(limit + 1)
-    ).scalars())
+        listed = listed.where(Lead.status == status)
+    rows = record_page(session, listed, Lead, "lead", user.organization_id, q=q,
+                       region=user.region or user.organization.region, sort=sort,
+                       offset=(page - 1) * limit, limit=limit + 1)
     return rows[:limit], (page + 1 if len(rows) > limit else None), counts
 
 
@@ -98,11 +100,11 @@ def merge_candidates(session, lead: Lead, user: User, q: str, limit: int = CANDI
     org_id, region = lead.organization_id, user.region or user.organization.region
     found = []
     for model, record_type in ((Contact, "contact"), (Lead, "lead")):
-        query = select(model).where(model.organization_id == org_id,
-                                    record_condition(session, model, record_type, org_id, q, region))
+        query = select(model).where(model.organization_id == org_id)
         if model is Lead:
             query = query.where(Lead.id != lead.id, Lead.status != "merged")
-        rows = session.execute(query.order_by(*record_order(model, "name")).limit(limit)).scalars().all()
+        rows = record_page(session, query, model, record_type, org_id, q=q, region=region, sort="name",
+                           offset=0, limit=limit)
         numbers = record_numbers(session, org_id, record_type, [row.id for row in rows])
         found += [{"type": record_type, "record": row, "numbers": numbers[row.id]} for row in rows]
     return found

@@ -1,13 +1,15 @@
 """One query box for leads, contacts and calls (`q`): a name, company or
 e-mail prefix, or any form of a number — national, international, or its
-last 6+ digits — and the orders a list may take (`sort`).
+last 6+ digits — and the orders a list may take (`sort`; a page in that
+order: mobile_sync.record_pages).
 
 Every condition is an index probe, and none is OR-ed with a subquery (a
 planner then reads the organisation's every record and tests each row):
 - a query that reads as a number is answered from the phone index first (the
   E.164 form exactly; trailing digits through the suffix key, the last 7
   digits of the national number, Android's min match), and the list then
-  reads just those records by id;
+  reads just those records by id; it is a text prefix too (a company named
+  "3M", an e-mail address "9876543210@…");
 - a text query is three prefix ranges (name, company, e-mail) on indexes of
   `lower(column)` (mobile_sync.store.text_prefix), each branch naming the
   organisation itself so that SQLite too reads them as a multi-index OR.
@@ -18,14 +20,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select, true
 
 from mobile_sync.phones import SUFFIX_DIGITS, normalize_number
 from mobile_sync.store.models import Call, Contact, Lead, RecordPhone
-from mobile_sync.store.text_prefix import starts_with
+from mobile_sync.store.text_prefix import starts_with, unindexed
 
 MIN_DIGITS = 6
 SORTS = ("last_call", "created", "name")
+TEXT_COLUMNS = ("name", "company", "email")
 # A number search names at most this many records; a calls search by a
 # record's name looks at the calls of at most this many records of each kind.
 MAX_MATCHED_RECORDS = 1000
@@ -72,30 +75,56 @@ def _suffix_keys(tail: str) -> list[str]:
 
 
 def _phone_index_matches(organization_id: int, terms: Terms, record_type: str | None, column):
+    """The phone index's rows with a number `terms` reads as: each form a
+    branch that names the organisation, so that each reads its own index
+    (SQLite too: a multi-index OR)."""
     found = []
     if terms.e164 is not None:
-        found.append(RecordPhone.e164 == terms.e164)
+        found.append(and_(RecordPhone.organization_id == organization_id, RecordPhone.e164 == terms.e164))
     for tail in terms.tails:
-        found.append(and_(RecordPhone.suffix.in_(_suffix_keys(tail)), RecordPhone.e164.endswith(tail)))
-    query = select(column).where(RecordPhone.organization_id == organization_id, or_(*found))
+        found.append(and_(RecordPhone.organization_id == organization_id,
+                          RecordPhone.suffix.in_(_suffix_keys(tail)), RecordPhone.e164.endswith(tail)))
+    query = select(column).where(or_(*found))
     if record_type is not None:
-        query = query.where(RecordPhone.record_type == record_type)
+        # Tested on the numbers found: as an index condition, SQLite without
+        # statistics read the organisation's every number of that type
+        # through the unique index (organisation, record type, ...) instead.
+        query = query.where(unindexed(RecordPhone.record_type) == record_type)
     return query.distinct().limit(MAX_MATCHED_RECORDS)
 
 
+def text_condition(session, model, organization_id: int, column: str, text: str, indexed: bool = True):
+    """`model`'s `column` (name, company or e-mail) starts with `text`, through
+    its prefix index, or row by row (`indexed=False`: a list that walks the
+    index of its order instead)."""
+    lowered = func.lower(getattr(model, column))
+    return and_(model.organization_id == organization_id,
+                starts_with(session, lowered if indexed else unindexed(lowered), text))
+
+
 def _text_matches(session, model, organization_id: int, text: str):
-    return or_(*(and_(model.organization_id == organization_id, starts_with(session, func.lower(column), text))
-                 for column in (model.name, model.company, model.email)))
+    return or_(*(text_condition(session, model, organization_id, column, text) for column in TEXT_COLUMNS))
+
+
+def number_matches(session, organization_id: int, terms: Terms, record_type: str) -> list[int]:
+    """Ids of the records (of `record_type`) with a number `terms` reads as:
+    at most MAX_MATCHED_RECORDS, none when the query is no number."""
+    if not terms.is_number:
+        return []
+    return list(session.execute(_phone_index_matches(organization_id, terms, record_type, RecordPhone.record_id))
+                .scalars())
 
 
 def record_condition(session, model, record_type: str, organization_id: int, q: str, region: str | None):
-    """Leads or contacts (`model`) that `q` finds."""
+    """Leads or contacts (`model`) that `q` finds: its text as a prefix and, when
+    it reads as a number, the records with that number (the counts per status
+    of a lead list; a page is read by mobile_sync.record_pages, branch by branch)."""
     terms = read_query(q, region)
-    if not terms.is_number:
-        return _text_matches(session, model, organization_id, terms.text)
-    ids = session.execute(_phone_index_matches(organization_id, terms, record_type, RecordPhone.record_id)).scalars()
-    ids = list(ids)
-    return model.id.in_(ids) if ids else false()
+    if not terms.text:
+        return true()
+    found = _text_matches(session, model, organization_id, terms.text)
+    ids = number_matches(session, organization_id, terms, record_type)
+    return or_(model.id.in_(ids), found) if ids else found
 
 
 def call_condition(session, organization_id: int, q: str, region: str | None):
@@ -103,24 +132,18 @@ def call_condition(session, organization_id: int, q: str, region: str | None):
     its digits), or with a lead or contact whose name, company or e-mail starts
     with it (the first MAX_MATCHED_RECORDS of each kind)."""
     terms = read_query(q, region)
+    if not terms.text:
+        return true()
+    conditions = []
     if terms.is_number:
         numbers = set(session.execute(_phone_index_matches(organization_id, terms, None, RecordPhone.e164)).scalars())
         if terms.e164 is not None:
             numbers.add(terms.e164)
-        return Call.e164.in_(sorted(numbers))
-    conditions = []
+        if numbers:
+            conditions.append(Call.e164.in_(sorted(numbers)))
     for model, record_type in ((Lead, "lead"), (Contact, "contact")):
         ids = list(session.execute(select(model.id).where(_text_matches(session, model, organization_id, terms.text))
                                    .limit(MAX_MATCHED_RECORDS)).scalars())
         if ids:
             conditions.append(and_(Call.record_type == record_type, Call.record_id.in_(ids)))
     return or_(*conditions) if conditions else false()
-
-
-def record_order(model, sort: str | None):
-    """ORDER BY for a list of leads or contacts: newest first unless `sort` says otherwise."""
-    if sort == "name":
-        return (func.lower(model.name), model.id)
-    if sort == "last_call":
-        return (model.last_call_at.desc().nulls_last(), model.id.desc())
-    return (model.created_at.desc(), model.id.desc())

@@ -9,10 +9,16 @@ apply to expressions). PostgreSQL's index uses `text_pattern_ops`, whose byte-or
 unlike `LIKE 'prefix%'`, keep the index when a prepared statement's generic
 plan does not know the prefix; its `lower()` folds letters beyond ASCII as
 Python does.
+
+The same indexes give a list in that byte order (`ascending`: on PostgreSQL
+`ORDER BY lower(column) USING ~<~`, the index's own operator class), which
+is also the order of the folded texts as Python compares them (`fold`).
 """
 from __future__ import annotations
 
 from sqlalchemy import and_
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from mobile_sync.store.dialect import per_engine
 
@@ -23,6 +29,9 @@ _MAX_CHAR = 0x10FFFF
 class _Prefix:
     def fold(self, text: str) -> str:
         return text.translate(_ASCII_LOWER)
+
+    def ascending(self, lowered_column):
+        return lowered_column.asc()
 
     def at_least(self, lowered_column, value: str):
         return lowered_column >= value
@@ -44,6 +53,9 @@ class _PostgresPrefix(_Prefix):
     def fold(self, text: str) -> str:
         return text.lower()
 
+    def ascending(self, lowered_column):
+        return UnaryExpression(lowered_column, modifier=custom_op("USING ~<~"))
+
     def at_least(self, lowered_column, value: str):
         return lowered_column.op("~>=~", is_comparison=True)(value)
 
@@ -59,3 +71,20 @@ def starts_with(session, lowered_column, text: str):
     index covers) starts with `text`, ignoring case; `text` is not empty."""
     statements = _prefix(session)
     return statements.starts_with(lowered_column, statements.fold(text))
+
+
+def unindexed(text_column):
+    """The same text, as an expression no index covers: a condition on it is
+    tested row by row, on the rows another index condition reads."""
+    return text_column.concat("")
+
+
+def ascending(session, lowered_column):
+    """ORDER BY `lowered_column` (an indexed `lower(column)`) in the index's
+    byte order, which is `fold`'s order as Python compares strings."""
+    return _prefix(session).ascending(lowered_column)
+
+
+def fold(session, text: str | None) -> str:
+    """`text` lowered as the database's `lower()` lowers it ("" for none)."""
+    return _prefix(session).fold(text or "")

@@ -146,3 +146,67 @@ def test_trailing_digits_that_start_with_zero_are_kept(make_org):
     assert admin.post("/api/v1/leads", json={"name": "Zero Tail", "phone": "+91 98760 01027"}).status_code == 201
     for q in ("001027", "6001027", "76001027", "098760 01027"):
         assert names(admin.get("/api/v1/leads", query_string={"q": q})) == ["Zero Tail"], q
+
+
+@pytest.fixture
+def people(make_org, clock):
+    """Contacts created one minute apart, oldest first; "ra" finds each by a different field."""
+    admin = make_org(region="IN")
+    for name, company, email, phone in (("Raman Iyer", None, None, "+91 98000 00001"),
+                                        ("Zara Khan", "Rapid Logistics", None, "+91 98000 00002"),
+                                        ("Bilal Ahmed", None, "rafiq@example.test", "+91 98000 00003"),
+                                        ("Rachel Green", "Acme", None, "+91 98000 00004"),
+                                        ("Omar Said", "123456 Traders", None, "+91 98000 00005"),
+                                        ("Tara Rao", None, None, "+91 97111 23456")):
+        clock.advance(minutes=1)
+        response = admin.post("/api/v1/contacts", json={"name": name, "company": company, "email": email,
+                                                        "phones": [phone]})
+        assert response.status_code == 201, response.json
+    return admin
+
+
+def listed(admin, **query):
+    response = admin.get("/api/v1/contacts", query_string=query)
+    assert response.status_code == 200, response.json
+    return [item["name"] for item in response.json["items"]], response.json["next_page"]
+
+
+def test_a_text_search_lists_by_the_name_company_or_email_it_matched_a_to_z(people):
+    # "rachel green" < "rafiq@example.test" < "raman iyer" < "rapid logistics"
+    assert listed(people, q="ra")[0] == ["Rachel Green", "Bilal Ahmed", "Raman Iyer", "Zara Khan"]
+    assert listed(people, q="RA", sort="name")[0] == ["Bilal Ahmed", "Rachel Green", "Raman Iyer", "Zara Khan"]
+    assert listed(people, q="ra", sort="created")[0] == ["Rachel Green", "Bilal Ahmed", "Zara Khan", "Raman Iyer"]
+    assert listed(people, q="ra", sort="last_call")[0] == ["Rachel Green", "Bilal Ahmed", "Zara Khan", "Raman Iyer"]
+    assert listed(people)[0] == ["Tara Rao", "Omar Said", "Rachel Green", "Bilal Ahmed", "Zara Khan", "Raman Iyer"]
+
+
+@pytest.mark.parametrize("sort", [None, "name", "created", "last_call"])
+@pytest.mark.parametrize("broad_from", [1000, 1])
+def test_pages_of_a_search_follow_on_without_gaps_or_repeats(people, monkeypatch, sort, broad_from):
+    """Page by page, in each order, whether a prefix's matches are few (sorted)
+    or many (read by walking the index of the order: `broad_from` 1)."""
+    monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", broad_from)
+    query = {"q": "ra", **({"sort": sort} if sort else {})}
+    whole, _ = listed(people, **query)
+    assert len(whole) == 4
+    pages, page = [], 1
+    while page:
+        items, page = listed(people, limit=1, page=page, **query)
+        pages += items
+    assert pages == whole
+    assert listed(people, limit=3, page=2, **query) == (whole[3:], None)
+
+
+def test_a_query_that_reads_as_a_number_also_finds_it_as_text(people):
+    # Tara's number ends in 123456; Omar's company starts with it: the number's record first.
+    assert listed(people, q="123456")[0] == ["Tara Rao", "Omar Said"]
+    assert listed(people, q="123456", sort="name")[0] == ["Omar Said", "Tara Rao"]
+    calls = people.get("/api/v1/calls", query_string={"q": "123456"})
+    assert calls.status_code == 200 and calls.json["items"] == []
+
+
+def test_by_latest_call_the_records_never_called_come_last(book):
+    admin, _ = book
+    names_by_call = [item["name"] for item in admin.get("/api/v1/leads", query_string={
+        "q": "a", "sort": "last_call"}).json["items"]]
+    assert names_by_call == ["Asha Rao", "ashok Mehta"]  # Asha was called; ashok never

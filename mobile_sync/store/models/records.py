@@ -82,18 +82,23 @@ class LeadEvent(Base, OrgScoped):
     to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-def _prefix_indexes(model, table: str) -> None:
+def _list_indexes(model, table: str) -> None:
     """Indexes for the search box's prefixes of name, company and e-mail
     (mobile_sync.record_search): on lower(column), with PostgreSQL's
-    pattern operator class so that `LIKE 'prefix%'` reads them."""
+    pattern operator class (byte order, whatever the collation), then the id,
+    so that a page of a prefix comes out of the index in order
+    (mobile_sync.record_pages); and for the orders of a list that carry no
+    prefix: newest first, latest call first."""
     for column in ("name", "company", "email"):
         key = f"{column}_lower"
         Index(f"ix_{table}_{column}_prefix", model.organization_id, func.lower(getattr(model, column)).label(key),
-              postgresql_ops={key: "text_pattern_ops"})
+              model.id, postgresql_ops={key: "text_pattern_ops"})
+    Index(f"ix_{table}_org_last_call", model.organization_id, model.last_call_at, model.id)
 
 
-_prefix_indexes(Contact, "contacts")
-_prefix_indexes(Lead, "leads")
+_list_indexes(Contact, "contacts")
+Index("ix_contacts_org_created", Contact.organization_id, Contact.created_at, Contact.id)
+_list_indexes(Lead, "leads")
 
 
 class RecordPhone(Base, OrgScoped):

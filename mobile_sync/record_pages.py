@@ -1,0 +1,148 @@
+"""A page of leads or contacts in the order a list asks for, found by the
+search box (`q`, mobile_sync.record_search), reading a bounded number of rows
+however many records match.
+
+The orders (`sort`):
+- "created": newest first; "last_call": latest call first, the records never
+  called last; "name": A to Z. Ties go by id, so pages never overlap.
+- none: newest first for a list or a number; for a text query, the order of
+  the text it matched, A to Z (the name for a name match, the company for a
+  company match, the e-mail address for an e-mail match), the records whose
+  number it is first. This is what the prefix indexes hold, so a broad prefix
+  ("Deepa": one contact in 26) costs one page of each index.
+
+A search is read branch by branch (its number from the phone index; its text
+as a name, a company, an e-mail prefix): the first `offset + limit` rows of
+each branch in the list's order, merged here. A branch whose index holds that
+order reads just those rows. Any other branch is first counted up to
+MAX_MATCHED_RECORDS through its own index: fewer, and those are sorted; as
+many, and it is a broad one, so the list walks the index of its order
+(ix_*_org_created, ix_*_org_last_call, the name prefix index) testing each
+row, which stops after the page: about `page × records / matches` rows.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Integer, func, literal, select, union_all
+
+from mobile_sync.record_search import (
+    MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
+)
+from mobile_sync.store.text_prefix import ascending, fold
+
+DEFAULT_SORT = "created"
+_DESCENDING = {"created": True, "last_call": True, "name": False}
+
+
+def _rows(session, query) -> list:
+    return list(session.execute(query).scalars())
+
+
+def ordered(session, query, model, sort: str | None, offset: int, limit: int) -> list:
+    """Rows `offset` to `offset + limit` of `query` (leads or contacts, not yet
+    ordered) in the order `sort` names (newest first by default), each order
+    read from its index."""
+    sort = sort or DEFAULT_SORT
+    if sort == "created":
+        return _rows(session, query.order_by(model.created_at.desc(), model.id.desc()).offset(offset).limit(limit))
+    if sort == "name":
+        return _rows(session, query.order_by(ascending(session, func.lower(model.name)), model.id)
+                     .offset(offset).limit(limit))
+    # Latest call first, then the records never called: two ranges of the
+    # index on (organisation, last call, id), whichever way it keeps NULLs.
+    called = query.where(model.last_call_at.is_not(None)).order_by(model.last_call_at.desc(), model.id.desc())
+    rows = _rows(session, called.offset(offset).limit(limit))
+    if len(rows) == limit:
+        return rows
+    before = offset + len(rows)
+    if not rows and offset:
+        before = session.execute(select(func.count()).select_from(
+            called.with_only_columns(model.id).order_by(None).limit(offset).subquery())).scalar_one()
+    never = query.where(model.last_call_at.is_(None)).order_by(model.id.desc())
+    return rows + _rows(session, never.offset(max(0, offset - before)).limit(limit - len(rows)))
+
+
+def _sort_key(session, sort: str):
+    if sort == "created":
+        return lambda row: (row.created_at, row.id)
+    if sort == "last_call":
+        return lambda row: (1, row.last_call_at, row.id) if row.last_call_at is not None else (0, row.id)
+    return lambda row: (fold(session, row.name), row.id)
+
+
+def _in_order(session, model, column: str | None, sort: str | None) -> tuple:
+    """ORDER BY of a branch read from its index: by `column` (its text) or by `sort`."""
+    if column is not None:
+        return ascending(session, func.lower(getattr(model, column))), model.id
+    if (sort or DEFAULT_SORT) == "created":
+        return model.created_at.desc(), model.id.desc()
+    return ascending(session, func.lower(model.name)), model.id
+
+
+def _arms(session, model, arms: list) -> list[tuple[int, object]]:
+    """(arm, row) of the ids each arm (a select of `model.id`, ordered and
+    limited) reads, in one statement: a UNION ALL, then the rows by id."""
+    found = union_all(*(select(literal(index, Integer).label("arm"), sub.c.id)
+                        for index, sub in ((i, arm.subquery()) for i, arm in enumerate(arms)))).subquery("found")
+    return [(arm, row) for row, arm in session.execute(select(model, found.c.arm).join(found, model.id == found.c.id))]
+
+
+def _text_branch(session, query, model, organization_id: int, column: str, text: str, sort: str,
+                 count: int) -> list:
+    """The first `count` rows of `query` whose `column` starts with `text`, in
+    the order of `sort`, when the column's index does not hold that order."""
+    condition = text_condition(session, model, organization_id, column, text)
+    ids = _rows(session, query.where(condition).with_only_columns(model.id).limit(MAX_MATCHED_RECORDS))
+    if len(ids) < MAX_MATCHED_RECORDS:
+        return ordered(session, query.where(model.id.in_(ids)), model, sort, 0, count) if ids else []
+    broad = text_condition(session, model, organization_id, column, text, indexed=False)
+    return ordered(session, query.where(broad), model, sort, 0, count)
+
+
+def record_page(session, query, model, record_type: str, organization_id: int, *, q: str | None,
+                region: str | None, sort: str | None, offset: int, limit: int) -> list:
+    """Rows `offset` to `offset + limit` of `query` (select(Lead) or
+    select(Contact) with the list's filters, not yet ordered) that `q` finds,
+    in the order of `sort` (see the module's docstring)."""
+    terms = read_query(q or "", region)
+    if not terms.text:
+        return ordered(session, query, model, sort, offset, limit)
+    count = offset + limit
+    ids = number_matches(session, organization_id, terms, record_type)
+    # Branches read in one statement, each from an index in its order: the
+    # number's records (a few), and the text prefixes whose index holds the order.
+    arms, columns, others = [], [], []
+    if ids and sort != "last_call":
+        arms.append(query.where(model.id.in_(ids)).with_only_columns(model.id)
+                    .order_by(*_in_order(session, model, None, sort)).limit(count))
+        columns.append(None)
+    for column in TEXT_COLUMNS:
+        if sort is None or (sort == "name" and column == "name"):
+            condition = text_condition(session, model, organization_id, column, terms.text)
+            arms.append(query.where(condition).with_only_columns(model.id)
+                        .order_by(*_in_order(session, model, column, sort)).limit(count))
+            columns.append(column)
+        else:
+            others.append(column)
+    read = [(columns[arm], row) for arm, row in _arms(session, model, arms)] if arms else []
+    if ids and sort == "last_call":
+        read += [(None, row) for row in ordered(session, query.where(model.id.in_(ids)), model, sort, 0, count)]
+    for column in others:
+        read += [(column, row) for row in _text_branch(session, query, model, organization_id, column, terms.text,
+                                                        sort, count)]
+    if sort:
+        by_sort = _sort_key(session, sort)
+        keys = {row.id: by_sort(row) for _, row in read}
+    else:
+        # The number's records first, newest first; then by the text matched.
+        keys = {}
+        numbered = sorted((row for column, row in read if column is None), key=lambda row: (row.created_at, row.id),
+                          reverse=True)
+        for position, row in enumerate(numbered):
+            keys.setdefault(row.id, (0, position))
+        for column, row in read:
+            if column is not None:
+                key = (1, fold(session, getattr(row, column)), row.id)
+                keys[row.id] = min(keys.get(row.id, key), key)
+    rows = {row.id: row for _, row in read}
+    merged = sorted(rows.values(), key=lambda row: keys[row.id], reverse=_DESCENDING.get(sort, False))
+    return merged[offset:count]
