@@ -99,6 +99,15 @@ def _seconds_to_utc_midnight(now: datetime) -> float:
     return max(1.0, (tomorrow - now).total_seconds())
 
 
+def _dict(value) -> dict:
+    """Pipedrive's answer read defensively: an unexpected shape reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _header_number(headers, name: str) -> float | None:
     try:
         return float(headers.get(name))
@@ -145,14 +154,14 @@ class PipedriveClient:
     def find_or_create_person(self, number_e164: str, name: str | None) -> str:
         found = self._request("GET", "/v1/persons/search", params={
             "term": number_e164, "fields": "phone", "exact_match": "true", "limit": 10})
-        items = ((found.get("data") or {}).get("items")) or []
+        items = _dict(found.get("data")).get("items") or []
         wanted = _digits(number_e164)
-        candidates = [entry.get("item") or {} for entry in items if isinstance(entry, dict)]
+        candidates = [_dict(entry.get("item")) for entry in _list(items) if isinstance(entry, dict)]
         candidates = [item for item in candidates if item.get("id") is not None]
         # exact_match already matched the number; prefer the person whose stored
         # number is ours digit for digit, should the search be looser than that.
         for item in candidates:
-            if any(_digits(str(phone)) == wanted for phone in item.get("phones") or []):
+            if any(_digits(str(phone)) == wanted for phone in _list(item.get("phones"))):
                 return str(item["id"])
         if candidates:
             return str(candidates[0]["id"])
@@ -167,10 +176,10 @@ class PipedriveClient:
         start = 0
         for _ in range(self.lookup_pages):
             page = self._request("GET", "/v1/callLogs", params={"start": start, "limit": CALL_LOG_PAGE})
-            for log in page.get("data") or []:
-                if isinstance(log, dict) and marker in str(log.get("note") or ""):
-                    return str(log.get("id"))
-            pagination = (page.get("additional_data") or {}).get("pagination") or {}
+            for log in _list(page.get("data")):
+                if isinstance(log, dict) and log.get("id") and marker in str(log.get("note") or ""):
+                    return str(log["id"])
+            pagination = _dict(_dict(page.get("additional_data")).get("pagination"))
             if not pagination.get("more_items_in_collection"):
                 return None
             next_start = pagination.get("next_start")
@@ -209,10 +218,10 @@ class PipedriveClient:
         if cursor:
             params["cursor"] = cursor
         page = self._request("GET", "/api/v2/persons", params=params)
-        people = [self._person(item) for item in page.get("data") or []
+        people = [self._person(item) for item in _list(page.get("data"))
                   if isinstance(item, dict) and item.get("id") is not None and not item.get("is_deleted")]
-        next_cursor = (page.get("additional_data") or {}).get("next_cursor")
-        return PeoplePage(people=people, cursor=next_cursor or None)
+        next_cursor = _dict(page.get("additional_data")).get("next_cursor")
+        return PeoplePage(people=people, cursor=str(next_cursor) if next_cursor else None)
 
     # Records
 
@@ -228,14 +237,14 @@ class PipedriveClient:
     @staticmethod
     def _person(item: dict) -> CrmPerson:
         def values(entries):
-            entries = [entry for entry in entries or [] if isinstance(entry, dict) and entry.get("value")]
+            entries = [entry for entry in _list(entries) if isinstance(entry, dict) and entry.get("value")]
             entries.sort(key=lambda entry: not entry.get("primary"))  # the primary one first
             return [str(entry["value"]) for entry in entries]
 
         emails = values(item.get("emails"))
         # API v2 gives the organisation's id only (org_id): its name would cost
         # a request per person, so the company is left to CallSync's records.
-        return CrmPerson(external_id=str(item["id"]), name=item.get("name") or None, company=None,
+        return CrmPerson(external_id=str(item["id"]), name=str(item.get("name") or "") or None, company=None,
                          email=emails[0] if emails else None, phones=values(item.get("phones")),
                          updated_at=_parse_time(item.get("update_time")))
 

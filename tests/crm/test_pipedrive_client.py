@@ -372,3 +372,15 @@ class socket_closed_port:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_odd_answers_read_as_nothing_found_not_a_crash(fake, make_client, monkeypatch):
+    """Pipedrive answering 200 with shapes other than documented: no AttributeError escapes."""
+    client = make_client()
+    odd = {"success": True, "data": ["not", "a", "dict"], "additional_data": "?"}
+    monkeypatch.setattr(client, "_request", lambda *args, **kwargs: odd)
+    assert client.find_logged_call(1) is None
+    page = client.people_updated_since(None, None)
+    assert page.people == [] and page.cursor is None
+    with pytest.raises(TransientError):  # no person found, and the creation answered no id
+        client.find_or_create_person(NUMBER, "Ada")
