@@ -49,7 +49,7 @@ TRANSACTION_MAX = 5_000  # contacts stored in one transaction at most
 DRY_RUN_KEYS_MAX = 500_000  # a dry run's (name, number) keys kept to find duplicates across blocks
 WRITER_GAP_S = 0.1  # SQLite: how long the write lock stays free between transactions (see _Checkpoints)
 TRANSACTION_S = 0.2  # SQLite: about how long one of the import's transactions holds the write lock
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Progress = Callable[[str, int, int, "ImportReport"], None]  # (stage, done, total, the counts so far)
 
 
 @dataclass
@@ -206,7 +206,7 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
             has_contacts = has_contacts or bool(new)
         report.fail_lines(block, problems)
         if progress:
-            progress("importing", block.position, max(size or 0, block.position))
+            progress("importing", block.position, max(size or 0, block.position), report)
     if report.imported >= ANALYZE_MIN and not dry_run:
         analyse_after_import(session)  # as after any bulk load
     return report

@@ -41,7 +41,7 @@ def register_contacts_cli(app: Flask) -> None:
         bars: dict[str, object] = {}
         open_bars: set[str] = set()
 
-        def progress(stage: str, done: int, total: int) -> None:
+        def progress(stage: str, done: int, total: int, _report=None) -> None:
             bar = bars.get(stage)
             if bar is None:
                 bar = bars[stage] = click.progressbar(length=total, label=f"{stage:<8}", show_pos=True)

@@ -221,3 +221,15 @@ def check_silent_phones() -> dict:
         log.info("silent phones: %s asked to open the app, %s digests to %s addresses", len(pushes), len(digests),
                  sent)
     return {"pushes": len(pushes), "digests": len(digests), "emails": sent}
+
+
+def import_contact_file(organization_id: int, run_id: int) -> str | None:
+    """A contact file kept by the import page (`mobile_sync.contact_imports`):
+    imported by blocks, its progress committed as it goes; a second run of
+    the job finds the import claimed and does nothing."""
+    from mobile_sync import contact_imports, contacts_csv
+
+    config = current_app.config
+    return contact_imports.run_import(
+        db.session, organization_id, run_id, hash_key=config["HASH_KEY"], clock=now, commit=db.session.commit,
+        workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from mobile_sync import contacts, contacts_csv
+from mobile_sync import contact_imports, contacts, contacts_csv
 from mobile_sync.list_export import CONTACT_COLUMNS, contact_row
 from mobile_sync.roles import REP, REVIEWERS
 from schemas.contacts import (
     ContactCreateSchema, ContactImportQuerySchema, ContactImportResultSchema, ContactListQuerySchema,
     ContactPageSchema, ContactSchema, ContactUpdateSchema,
 )
+from schemas.contact_imports import ContactImportRunSchema
 from server.api.list_export import csv_download, csv_responses, list_audit
 from server.api.routing import operation
 from server.auth import ANY, USER
@@ -118,3 +119,9 @@ def import_contacts(principal, raw_body, args):
         hash_key=config["HASH_KEY"], now=now(), checkpoint=db.session.commit, size=size,
         mapping=args.get("mapping"), dry_run=args["dry_run"],
         workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())
+
+
+@operation(bp, "/contacts/imports/<int:import_id>", "GET", auth=USER, roles=REVIEWERS, response=ContactImportRunSchema)
+def get_contact_import(principal, import_id):
+    """An import started on the import page: its state, progress (bytes read of the total) and counts."""
+    return contact_imports.import_run(db.session, principal.organization_id, import_id)

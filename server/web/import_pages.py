@@ -1,13 +1,19 @@
 """The import page `/contacts/import` (managers and admins): upload a file of
 contacts, see the dry run (the format detected, the column mapping, counts,
 the first errors with their line numbers), change the mapping with a select
-per column, then import and see what happened.
+per column, then import: the import runs as a background job and the
+browser goes to its page `/contacts/imports/<id>`, which refreshes itself
+(a meta refresh: the pages run no script) with the bytes read, the counts
+and, when done, the first errors by line. The upload page lists the
+organisation's recent imports.
 
 The same domain function as `POST /api/v1/contacts/import`
 (`contacts_csv.import_contact_file`), with the same query schema for the
 mapping. Between the dry run and the import the upload waits in a private
-temporary file named by a random token and the uploader's ids; it is
-deleted by the import, and any left behind after UPLOAD_TTL_S by the next upload.
+temporary file named by a random token and the uploader's ids; on "Import"
+it moves into the database (`contact_imports.start_import`), where a worker
+on any machine reads it. A file left behind after UPLOAD_TTL_S is deleted
+by the next upload.
 """
 from __future__ import annotations
 
@@ -18,20 +24,24 @@ import secrets
 import tempfile
 import time
 
-from flask import abort, current_app, g, render_template, request
+from flask import abort, current_app, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from mobile_sync import contacts_csv
+from mobile_sync import contact_imports, contacts_csv
 from mobile_sync.errors import ServiceError
 from mobile_sync.roles import REVIEWERS
 from schemas.contacts import MAPPING_FIELDS, ContactImportQuerySchema
 from server.api.contacts import CSV_IMPORT_MAX_BYTES
 from server.clock import now
 from server.extensions import db
+from server.jobs import import_contact_file
+from server.queue import enqueue
 from server.web import session_auth
 from server.web.page_access import allow_reviewers, audit_read
 
 UPLOAD_TTL_S = 3600
+REFRESH_S = 2  # a running import's page reloads itself this often
+RECENT_SHOWN = 10
 FORM_OVERHEAD = 64 * 1024  # the form's other fields and the multipart framing
 ERRORS_SHOWN = 20
 COLUMNS_SHOWN = 200  # selects on the page; a file with more columns keeps the detected mapping for the rest
@@ -43,6 +53,7 @@ FIELD_LABELS = {"name": "Name", "first_name": "First name", "middle_name": "Midd
 def register(bp) -> None:
     bp.add_url_rule("/contacts/import", "import_contacts", import_page, methods=["GET", "POST"])
     bp.add_url_rule("/contacts/import/<upload_id>", "import_upload", import_upload, methods=["POST"])
+    bp.add_url_rule("/contacts/imports/<int:run_id>", "import_run", import_run_page)
     # Registered before the pages' guard, which reads the form (its CSRF field) and so the whole body.
     bp.before_request(_upload_limit)
 
@@ -97,7 +108,9 @@ def _run(path: str, mapping: dict | None, dry_run: bool):
 
 
 def _upload_form(error: str | None = None, status: int = 200):
-    return render_template("web/import_upload.html", error=error, limit_mb=_limit() // (1024 * 1024)), status
+    recent = contact_imports.recent_imports(db.session, g.web_user.organization_id, RECENT_SHOWN)
+    return render_template("web/import_upload.html", error=error, limit_mb=_limit() // (1024 * 1024),
+                           recent=recent), status
 
 
 def import_page():
@@ -182,12 +195,36 @@ def import_upload(upload_id: str):
         return _preview_with_error(token, path, filename, text, 422)
     if request.form.get("action") != "import":
         return _preview(token, path, filename, mapping)
+    user = g.web_user
     try:
-        report = _run(path, mapping, dry_run=False)
+        owner_id = contacts_csv.import_owner(db.session, user.organization_id, user, None)
+        with open(path, "rb") as stream:
+            run_id = contact_imports.start_import(
+                db.session, org_id=user.organization_id, user_id=user.id, owner_id=owner_id, region=user.region,
+                stream=stream, filename=filename, mapping=mapping, now=now())
     except ServiceError as err:
         db.session.rollback()
         return _preview_with_error(token, path, filename, _message(err), err.status)
+    audit_read("contact.import", "contact", None, 0)
+    db.session.commit()
     os.unlink(path)
-    audit_read("contact.import", "contact", None, report.imported)
-    return render_template("web/import_result.html", report=report, filename=filename,
-                           errors=report.errors[:ERRORS_SHOWN])
+    organization_id = user.organization_id
+    enqueue(import_contact_file, organization_id, run_id)  # after the commit; ids only
+    return redirect(url_for("web.import_run", run_id=run_id), 303)
+
+
+def import_run_page(run_id: int):
+    """An import's state, progress and counts; its first errors by line when done."""
+    allow_reviewers()
+    try:
+        run = contact_imports.import_run(db.session, g.web_user.organization_id, run_id)
+    except ServiceError:
+        abort(404)
+    running = run.state in ("queued", "running")
+    recent = contact_imports.recent_imports(db.session, g.web_user.organization_id, RECENT_SHOWN)
+    response = current_app.make_response(render_template(
+        "web/import_run.html", run=run, running=running, refresh_s=REFRESH_S, recent=recent,
+        percent=(100 * run.bytes_read // run.bytes_total) if run.bytes_total else 0))
+    if running:
+        response.headers["Refresh"] = str(REFRESH_S)
+    return response

@@ -26,7 +26,7 @@ from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
-from mobile_sync.store import rollups, uploads
+from mobile_sync.store import contact_import_runs, rollups, uploads
 from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
 from mobile_sync.store import crm_connections, crm_pushes
 from mobile_sync.store.models import CrmConnection, CrmPush
@@ -79,6 +79,7 @@ NOT_ORGANISATION_DATA = {
     "id_reservation.reserve_ids": "new primary keys from a table's sequence: no rows read or written",
     "contact_import.analyse_after_import": "the planner's statistics of whole tables",
     "contact_import.writers_take_turns": "whether the database has one writer at a time",
+    "contact_import_runs.forget_abandoned_uploads": "the sweep: every organisation's import files a day old, by design",
     "credentials.token_holder": "keyed on a bearer token's hash: it is how a request's organisation is found",
     "request_records.count_request_in_database": "counts for the organisation the request authenticated as",
     "request_records.insert_access_events": "writes rows whose organisation the caller sets",
@@ -129,6 +130,10 @@ def two_orgs(make_org, make_user, make_device, clean_app):
             ids["hash_key"] = clean_app.config["HASH_KEY"]
             session.add(ErasedNumber(organization_id=org, number_hash=number_hash(
                 ids["hash_key"], ERASED, org, normalize_number(GONE, "IN").e164), erased_at=NOW))
+            ids["import_run"] = contact_import_runs.create_run(
+                session, org, user_id=ids["user"], owner_id=None, filename="b.csv", region="IN", mapping=None,
+                now=NOW, stale_before=EARLY)
+            contact_import_runs.store_chunk(session, org, ids["import_run"], 0, b"name,company,email,source,phones\n")
             # A CRM connection, and a push item of a call, in each.
             crm = CrmConnection(organization_id=org, crm="hubspot", token="sealed", token_hint="1234",
                                 call_types=["incoming"], min_duration_s=0, push_leads=True, pull_every_h=0,
@@ -212,6 +217,24 @@ CASES = {
     # A's import of B's customer's number: A gets a contact, B's rows stay as they were.
     "contact_import.insert_contacts": lambda a, b, s: contact_import.insert_contacts(s, a["org"], a["user"], [
         (2, "Asha Rao", None, None, "import", [(_asha(a).e164, _asha(a).suffix, None, ASHA)])], NOW),
+    # A background import's run and file (mobile_sync.contact_imports), handed B's run.
+    "contact_import_runs.create_run": lambda a, b, s: [contact_import_runs.create_run(
+        s, a["org"], user_id=a["user"], owner_id=None, filename="a.csv", region="IN", mapping=None, now=NOW,
+        stale_before=LATER)][:0],
+    "contact_import_runs.store_chunk": lambda a, b, s: contact_import_runs.store_chunk(
+        s, a["org"], b["import_run"], 1, b"x"),
+    "contact_import_runs.set_size": lambda a, b, s: contact_import_runs.set_size(s, a["org"], b["import_run"], 9),
+    "contact_import_runs.read_chunk": lambda a, b, s: contact_import_runs.read_chunk(
+        s, a["org"], b["import_run"], 0),
+    "contact_import_runs.get_run": lambda a, b, s: contact_import_runs.get_run(s, a["org"], b["import_run"]),
+    "contact_import_runs.recent_runs": lambda a, b, s: [
+        r for r in contact_import_runs.recent_runs(s, a["org"]) if r.organization_id != a["org"]],
+    "contact_import_runs.claim_run": lambda a, b, s: contact_import_runs.claim_run(
+        s, a["org"], b["import_run"], NOW),
+    "contact_import_runs.record_progress": lambda a, b, s: contact_import_runs.record_progress(
+        s, a["org"], b["import_run"], NOW, imported=7),
+    "contact_import_runs.finish_run": lambda a, b, s: contact_import_runs.finish_run(
+        s, a["org"], b["import_run"], "done", NOW),
     "push_messages.devices_of": lambda a, b, s: push_messages.devices_of(s, a["org"], [b["user"]]),
     "directory_log.log_numbers": lambda a, b, s: directory_log.log_numbers(s, a["org"], [_asha(a).e164], NOW),
     "directory_log.log_record_numbers": lambda a, b, s: directory_log.log_record_numbers(

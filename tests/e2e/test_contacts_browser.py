@@ -119,3 +119,85 @@ def test_a_manager_imports_files_through_the_page(context, clean_app, live_serve
     page.get_by_role("link", name="See the contacts").click()
     expect(page.locator("table.contacts tbody tr")).to_have_count(5)
     shoot(page, "contacts")
+
+
+def test_an_import_shows_its_progress_while_a_worker_runs_it(context, clean_app, live_server, page_team,
+                                                             monkeypatch):
+    """As with Redis: the job runs in a worker (a thread here), not in the
+    request; the import's page shows the bar and the counts as blocks are
+    stored, refreshes itself without script, and ends on the counts."""
+    import threading
+
+    from playwright.sync_api import expect
+
+    from mobile_sync import contact_csv_file, contact_imports
+    from server import jobs
+    from server.clock import now
+    from server.extensions import db
+    from server.web import import_pages
+
+    admin, manager = page_team[:2]
+    monkeypatch.setattr(contact_csv_file, "CHUNK", 10)  # blocks of 10 lines
+    monkeypatch.setattr(contact_csv_file, "PIECE", 512)  # the file read 512 bytes at a time
+    monkeypatch.setattr(import_pages, "REFRESH_S", 1)
+    gate, progressed = threading.Event(), []
+    real_progress = contact_imports.runs.record_progress
+
+    def progress_noted(*args, **kwargs):
+        progressed.append(kwargs["imported"])
+        return real_progress(*args, **kwargs)
+
+    def worker(func, organization_id, run_id, **_options):
+        """A worker's run of the job; after the first block's progress is committed (no
+        transaction open: SQLite's would hold the pages up) it waits until the page has been seen."""
+        assert func is jobs.import_contact_file
+
+        def commit():
+            db.session.commit()
+            if len(progressed) == 1 and not gate.is_set():
+                gate.wait(30)
+
+        def work():
+            with clean_app.app_context():
+                contact_imports.run_import(db.session, organization_id, run_id, hash_key=clean_app.config["HASH_KEY"],
+                                           clock=now, commit=commit)
+        threading.Thread(target=work, daemon=True).start()
+        return True
+
+    monkeypatch.setattr(contact_imports.runs, "record_progress", progress_noted)
+    monkeypatch.setattr(import_pages, "enqueue", worker)
+    path = os.path.join(str(clean_app.config["DATA_DIR"]), "many.csv")
+    with open(path, "w") as out:
+        out.write("name,company,email,source,phones\n")
+        out.writelines(f"Person {i},Rao Traders,,expo,98{i:08d}\n" for i in range(60))
+        out.write("Bad Phone,,,,12345\n")
+
+    page = context()
+    sign_in(page, manager.email, live_server)
+    page.goto("/contacts/import")
+    page.get_by_label("File").set_input_files(path)
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.locator("dd.imported")).to_have_text("60")
+    page.get_by_role("button", name="Import 60 contacts").click()
+    expect(page.locator("h1")).to_have_text("Importing many.csv")
+    expect(page.locator("dd.imported")).to_have_text("10", timeout=15000)  # the first block, on a refresh
+    expect(page.get_by_role("status")).to_contain_text("Reading the file")
+    value = float(page.locator("progress#import-progress").get_attribute("value"))
+    assert 0 < value < float(page.locator("progress#import-progress").get_attribute("max"))
+    monkeypatch.setattr(import_pages, "REFRESH_S", 30)  # hold still for the screenshots
+    page.reload()
+    shoot(page, "import-progress")
+    gate.set()
+    page.reload()  # the next refresh comes in 30 s: look now, and again until the worker is done
+    for _ in range(30):
+        if page.locator("dd.state").inner_text() == "done":
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(page.locator("h1")).to_have_text("Imported many.csv")
+    expect(page.locator("dd.imported")).to_have_text("60")
+    expect(page.locator("dd.errors")).to_have_text("1")
+    expect(page.locator("table.import-errors")).to_contain_text("62")
+    expect(page.locator("table.recent-imports")).to_contain_text("many.csv")
+    shoot(page, "import-done")
+    assert len(admin.get("/api/v1/contacts", query_string={"limit": 100}).json["items"]) == 60

@@ -110,6 +110,21 @@ def _set_aside_upload(finder: "ObjectFinder", org: Org) -> int | None:
     return upload_id
 
 
+def _contact_import(finder: "ObjectFinder", org: Org) -> int | None:
+    """An import the page started: a queued run with its file (no API starts one)."""
+    import io
+
+    from mobile_sync.contact_imports import start_import
+    from server.extensions import db
+
+    with finder.client.application.app_context():
+        run_id = start_import(db.session, org_id=org.id, user_id=org.manager.user_id, owner_id=None, region="IN",
+                              stream=io.BytesIO(b"name,company,email,source,phones\nAsha,,,,9876543210\n"),
+                              filename="a.csv", mapping=None, now=datetime.now(timezone.utc))
+        db.session.commit()
+    return run_id
+
+
 def _suppressed_number(finder: "ObjectFinder", org: Org) -> int | None:
     """A number on the suppression list, made as a reviewer makes one: the
     rep's lead rejected as spam by the manager (API.md: reject)."""
@@ -152,6 +167,9 @@ KNOWN_OBJECTS = {
     # random id, so no other caller can name it: every caller, this organisation's too, gets 404 (tests/web).
     ("/api/v1/contacts/import", "upload_id"): lambda finder, org: "u" * 32,
     ("/api/v1/webhooks/<int:webhook_id>/deliveries", "delivery_id"): _webhook_delivery,
+    ("/api/v1/contacts/imports", "import_id"): _contact_import,
+    # The import page shows the API's import.
+    ("/contacts/imports", "run_id"): lambda finder, org: finder.object_id(org, "/api/v1/contacts/imports", "import_id"),
     # The /webhooks pages act on the API's endpoints and deliveries.
     ("/webhooks", "webhook_id"): lambda finder, org: finder.object_id(org, "/api/v1/webhooks", "webhook_id"),
     ("/webhooks/<int:webhook_id>/deliveries", "delivery_id"):

@@ -276,7 +276,8 @@ def test_the_import_page_dry_runs_a_google_csv_then_imports_it(clean_app, page_t
     assert "Phone 1 - Value" in text and "Organization Name" in text
     assert len(admin.get("/api/v1/contacts").json["items"]) == 1  # nothing stored by the dry run
     action, fields = form_fields(page)
-    done = browser.post(action, data={"csrf_token": csrf_of(browser, "/contacts"), "action": "import", **fields})
+    done = browser.post(action, data={"csrf_token": csrf_of(browser, "/contacts"), "action": "import", **fields},
+                        follow_redirects=True)
     assert done.status_code == 200, page_text(done)[:500]
     result = done.get_data(as_text=True)
     assert re.search(r'class="imported">2<', result) and re.search(r'class="merged">1<', result)
@@ -298,7 +299,8 @@ def test_the_mapping_can_be_changed_before_importing_a_vcard(clean_app, page_tea
     fields[f"map-{column_of['ORG']}"] = ""  # leave the company out
     checked = browser.post(action, data={"csrf_token": csrf_of(browser, "/contacts"), "action": "preview", **fields})
     assert checked.status_code == 200 and "— leave out —</option>" in checked.get_data(as_text=True)
-    done = browser.post(action, data={"csrf_token": csrf_of(browser, "/contacts"), "action": "import", **fields})
+    done = browser.post(action, data={"csrf_token": csrf_of(browser, "/contacts"), "action": "import", **fields},
+                        follow_redirects=True)
     assert re.search(r'class="imported">2<', done.get_data(as_text=True))
     items = admin.get("/api/v1/contacts").json["items"]
     assert len(items) == 2 and all(c["company"] is None for c in items)

@@ -12,4 +12,5 @@ from mobile_sync.store.models.push import DirectoryChange, PushMessage  # noqa: 
 from mobile_sync.store.models.audit import AccessEvent, RequestCounter  # noqa: F401
 from mobile_sync.store.models.reports import CallDay, MissedCallback  # noqa: F401
 from mobile_sync.store.models.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: F401
+from mobile_sync.store.models.contact_imports import ContactImportChunk, ContactImportRun  # noqa: F401
 from mobile_sync.store.models.crm import CrmConnection, CrmPush  # noqa: F401
