@@ -72,6 +72,7 @@ class FakePipedrive:
         self.persons: dict[int, dict] = {}
         self.call_logs: list[dict] = []
         self.requests: list[dict] = []
+        self.statuses: list[int] = []  # every answer's status, in order
         self._script: deque = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -120,6 +121,11 @@ class FakePipedrive:
                                              for i, p in enumerate(phones)],
                                       [{"value": e, "primary": i == 0, "label": "work"}
                                        for i, e in enumerate(emails)], updated_at, deleted)
+
+    def reset_window(self) -> None:
+        """A new burst window starts now."""
+        with self._lock:
+            self._window_start, self._window_used = time.monotonic(), 0
 
     def touch_person(self, person_id: int, updated_at: datetime) -> None:
         with self._lock:
@@ -247,6 +253,8 @@ class FakePipedrive:
         return headers
 
     def _send(self, handler, status: int, payload, headers: dict) -> None:
+        with self._lock:
+            self.statuses.append(status)
         data = json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")

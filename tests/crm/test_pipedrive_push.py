@@ -117,6 +117,27 @@ def test_a_429_pauses_the_pushes_for_pipedrives_wait(connected, pipedrive, pd_ap
     assert pipedrive_status(admin)["pushes"].get("delivered") == 1
 
 
+def test_an_empty_burst_window_pauses_the_pushes_without_a_429(connected, pipedrive, pd_app, clock):
+    """x-ratelimit-remaining: 0 on an answer: the next request waits out
+    x-ratelimit-reset instead of being sent to fail."""
+    admin, rep = connected
+    pipedrive.burst, pipedrive.window_s = 3, 60.0
+    pipedrive.reset_window()
+    # The first call takes the window's 3 requests (search, person, call log); the second waits.
+    upload(rep, "b1", call_row(1, NUMBER, type_=2, duration=45), call_row(2, NUMBER, type_=2, duration=50))
+    assert len(pipedrive.call_logs) == 1 and 429 not in pipedrive.statuses
+    waiting = [p for p in pushes(pd_app) if p.status == "pending"]
+    assert len(waiting) == 1 and waiting[0].attempts == 0
+    assert waiting[0].next_attempt_at >= clock.now + timedelta(seconds=50)  # the window's reset, about 60 s
+    assert pipedrive_status(admin)["last_error"] == "rate_limited"
+
+    clock.advance(seconds=62)
+    pipedrive.reset_window()
+    sweep(pd_app)
+    assert len(pipedrive.call_logs) == 2 and 429 not in pipedrive.statuses
+    assert {p.status for p in pushes(pd_app)} == {"delivered"}
+
+
 def test_an_approved_lead_becomes_a_pipedrive_person_once(connected, pipedrive, pd_app):
     admin, _ = connected
     lead = admin.post("/api/v1/leads", json={"name": "Asha Rao", "phone": "+91 98765 43210"}).json
