@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import and_, false, func, or_, select, true
+from sqlalchemy import and_, false, func, or_, select, true, union
 
 from mobile_sync.phones import SUFFIX_DIGITS, normalize_number
 from mobile_sync.store.models import Call, Contact, Lead, RecordPhone
@@ -75,22 +75,25 @@ def _suffix_keys(tail: str) -> list[str]:
 
 
 def _phone_index_matches(organization_id: int, terms: Terms, record_type: str | None, column):
-    """The phone index's rows with a number `terms` reads as: each form a
-    branch that names the organisation, so that each reads its own index
-    (SQLite too: a multi-index OR)."""
-    found = []
+    """The phone index's rows with a number `terms` reads as: a UNION of one
+    probe per form, each on its own index (as one OR, SQLite's multi-index OR
+    took 30-40 ms inside a request's write transaction where each probe alone
+    takes well under one)."""
+    forms = []
     if terms.e164 is not None:
-        found.append(and_(RecordPhone.organization_id == organization_id, RecordPhone.e164 == terms.e164))
+        forms.append(RecordPhone.e164 == terms.e164)
     for tail in terms.tails:
-        found.append(and_(RecordPhone.organization_id == organization_id,
-                          RecordPhone.suffix.in_(_suffix_keys(tail)), RecordPhone.e164.endswith(tail)))
-    query = select(column).where(or_(*found))
-    if record_type is not None:
-        # Tested on the numbers found: as an index condition, SQLite without
-        # statistics read the organisation's every number of that type
-        # through the unique index (organisation, record type, ...) instead.
-        query = query.where(unindexed(RecordPhone.record_type) == record_type)
-    return query.distinct().limit(MAX_MATCHED_RECORDS)
+        forms.append(and_(RecordPhone.suffix.in_(_suffix_keys(tail)), RecordPhone.e164.endswith(tail)))
+    probes = []
+    for form in forms:
+        probe = select(column).where(RecordPhone.organization_id == organization_id, form)
+        if record_type is not None:
+            # Tested on the numbers found: as an index condition, SQLite without
+            # statistics read the organisation's every number of that type
+            # through the unique index (organisation, record type, ...) instead.
+            probe = probe.where(unindexed(RecordPhone.record_type) == record_type)
+        probes.append(probe)
+    return (probes[0].distinct() if len(probes) == 1 else union(*probes)).limit(MAX_MATCHED_RECORDS)
 
 
 def text_condition(session, model, organization_id: int, column: str, text: str, indexed: bool = True):
