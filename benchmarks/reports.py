@@ -2,6 +2,12 @@
 
     .venv/bin/python -m benchmarks.reports            # 10M calls, 500 reps, 2 years
     .venv/bin/python -m benchmarks.reports --quick    # 1M calls, 500 reps
+    .venv/bin/python -m benchmarks.reports --keep /var/tmp/bench-reports-10m   # seed once, reuse after
+
+With `--keep DIR` the PostgreSQL cluster lives in DIR and is reused by the
+next run with the same DIR (the seeded calls and leads; the rollup tables
+are dropped, made again from the models and rebuilt, so a changed rollup
+design is measured on the same calls). `--seed-only` stops after seeding.
 
 1. Seeds one organisation: reps with phones (a fifth with office hours),
    calls over two years written with COPY (psycopg), leads; then fills the
@@ -23,10 +29,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import hashlib
 import io
+import json
+import os
 import random
-import statistics
 import sys
+import shutil
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -162,6 +173,102 @@ def seed(app, pg, *, calls: int, reps: int, days: int, rng: random.Random, now: 
     print(f"seeded {written:,} calls and {len(leads):,} leads in {seconds:.0f} s", flush=True)
     return {"org": org_id, "manager": manager_id, "token": token, "users": users, "devices": devices,
             "books": books}
+
+
+def kept_server(directory: str):
+    """A durable PostgreSQL cluster in `directory`, made on first use and
+    started again (not re-initialised) by later runs."""
+    from tests.servers import PostgresServer, free_port
+
+    if not os.path.exists(os.path.join(directory, "data", "PG_VERSION")):
+        server = PostgresServer(durable=True)
+        server.stop()
+        os.makedirs(os.path.dirname(os.path.abspath(directory)), exist_ok=True)
+        shutil.move(server.dir, directory)
+    server = PostgresServer.__new__(PostgresServer)
+    server.durable, server.dir, server.data = True, directory, os.path.join(directory, "data")
+    from tests.servers import _pg_bindir
+    server.bindir, server.port = _pg_bindir(), free_port()
+    server.user = None
+    if os.geteuid() == 0:
+        import pwd
+        server.user = pwd.getpwnam("postgres")
+    server.start()
+    server.close = server.stop  # keep the files
+    return server
+
+
+_DESIGN = ("mobile_sync/store/models/reports.py", "mobile_sync/reports/rollup.py", "mobile_sync/reports/missed_rollup.py",
+           "mobile_sync/store/rollups.py", "mobile_sync/store/rollup_missed.py")
+
+
+def _rollup_design() -> str:
+    """A digest of the rollups' code: kept rollups are reused only if it is unchanged."""
+    digest = hashlib.sha256()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for path in _DESIGN:
+        if os.path.exists(os.path.join(root, path)):
+            with open(os.path.join(root, path), "rb") as source:
+                digest.update(source.read())
+    return digest.hexdigest()
+
+
+def _rollups_current(directory: str) -> bool:
+    marker = os.path.join(directory, "rollups.version")
+    if not os.path.exists(marker):
+        return False
+    with open(marker) as stored:
+        return stored.read() == _rollup_design()
+
+
+@contextlib.contextmanager
+def measuring(lock_path: str | None):
+    """Hold an exclusive flock on `lock_path` (shared by every benchmark on
+    the machine) while the block measures."""
+    if not lock_path:
+        yield
+        return
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def forget_ingest(app, pg, org_id: int, *, through_hook: bool) -> None:
+    """Remove an earlier run's ingest batches: through the service's own
+    deletion (the rollups follow) when the rollups are kept, else by SQL."""
+    from sqlalchemy import delete
+
+    from mobile_sync.store.models import Call, SyncUpload
+    from server.extensions import db
+
+    if through_hook:
+        with app.app_context():
+            db.session.execute(delete(Call).where(Call.organization_id == org_id, Call.android_id >= 2 * 10**9)
+                               .execution_options(all_organizations=True))
+            db.session.execute(delete(SyncUpload).where(SyncUpload.batch_id.like("bench-%"))
+                               .execution_options(all_organizations=True))
+            db.session.commit()
+        return
+    pg.execute("DELETE FROM calls WHERE android_id >= 2000000000")
+    pg.execute("DELETE FROM sync_uploads WHERE batch_id LIKE 'bench-%%'")
+    pg.commit()
+
+
+def remake_rollup_tables(app) -> None:
+    """Drop the (derived) rollup tables and make them from today's models."""
+    from mobile_sync.store.models import reports as report_models
+    from server.extensions import db
+
+    tables = [t for t in db.metadata.sorted_tables if t.name.startswith("report_")]
+    with app.app_context():
+        for table in reversed(tables):
+            table.drop(db.engine, checkfirst=True)
+        for table in tables:
+            table.create(db.engine, checkfirst=True)
+    del report_models
 
 
 def build_rollups(app, org_id: int) -> float:
@@ -335,6 +442,10 @@ def main(argv=None) -> int:
     parser.add_argument("--raw-repeat", type=int, default=5)
     parser.add_argument("--ingest-batches", type=int, default=20, help="batches of 1,000 calls per side")
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--keep", metavar="DIR", help="keep the seeded cluster in DIR; reuse it if seeded already")
+    parser.add_argument("--seed-only", action="store_true", help="stop after seeding (with --keep)")
+    parser.add_argument("--rebuild-only", action="store_true", help="stop after building the rollups")
+    parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring (not while seeding)")
     args = parser.parse_args(argv)
     if args.quick:
         args.calls = 1_000_000
@@ -345,26 +456,55 @@ def main(argv=None) -> int:
 
     rng = random.Random(args.seed)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    server = PostgresServer(durable=True)
+    server = kept_server(args.keep) if args.keep else PostgresServer(durable=True)
+    saved = os.path.join(args.keep, "world.json") if args.keep else None
     try:
         app = build_test_app(server.url, tempfile.mkdtemp(prefix="bench-reports-"), REDIS_URL=None)
         pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
-        world = seed(app, pg, calls=args.calls, reps=args.reps, days=args.days, rng=rng, now=now)
+        if saved and os.path.exists(saved):
+            with open(saved) as stored:
+                world = json.load(stored)
+            # The seed's "now": the calls end there, and so does the reports' range.
+            now = datetime.fromisoformat(world["now"])
+            reuse = _rollups_current(args.keep)
+            forget_ingest(app, pg, world["org"], through_hook=reuse)  # an earlier run's ingest batches
+            if not reuse:
+                remake_rollup_tables(app)
+            print(f"reusing the cluster seeded in {args.keep} at {now.isoformat()}"
+                  f"{' and its rollups' if reuse else ''}", flush=True)
+        else:
+            reuse = False
+            world = seed(app, pg, calls=args.calls, reps=args.reps, days=args.days, rng=rng, now=now)
+            if saved:
+                with open(saved, "w") as stored:
+                    json.dump({**world, "now": now.isoformat()}, stored)
+        if args.seed_only:
+            return 0
         pg.autocommit = True
-        pg.execute("VACUUM ANALYZE calls")
-        pg.execute("VACUUM ANALYZE leads")
-        seconds = build_rollups(app, world["org"])
-        pg.execute("VACUUM ANALYZE report_call_days")
-        pg.execute("VACUUM ANALYZE report_missed_calls")
+        if not reuse:
+            pg.execute("VACUUM ANALYZE calls")
+            pg.execute("VACUUM ANALYZE leads")
+            seconds = build_rollups(app, world["org"])
+            for table in ("report_call_days", "report_org_days", "report_missed_calls"):
+                pg.execute(f"VACUUM ANALYZE {table}")
+            if args.keep:
+                with open(os.path.join(args.keep, "rollups.version"), "w") as marker:
+                    marker.write(_rollup_design())
+            print(f"rollups rebuilt from the calls in {seconds:.0f} s")
         pg.autocommit = False
         days = pg.execute("SELECT count(*) FROM report_call_days").fetchone()[0]
-        print(f"rollups rebuilt from the calls in {seconds:.0f} s ({days:,} user-days)")
+        print(f"{days:,} user-days in the rollups", flush=True)
+        if args.rebuild_only:
+            return 0
 
         last = now.astimezone(ZoneInfo(ZONE)).date()
         first = last - timedelta(days=89)
         print(f"\n90-day range {first} .. {last}, {args.calls:,} calls, {args.reps} reps, PostgreSQL")
-        fast = time_reports(app, world, first, last, args.repeat)
-        raw = time_raw(pg, world, first, last, args.raw_repeat)
+        with measuring(args.lock):
+            print(f"load average before measuring: {os.getloadavg()}", flush=True)
+            fast = time_reports(app, world, first, last, args.repeat)
+            raw = time_raw(pg, world, first, last, args.raw_repeat)
+            print(f"load average after: {os.getloadavg()}", flush=True)
         print(f"{'report':<24}{'items':>7}{'rollup p50':>12}{'p99':>9}{'raw p50':>10}{'raw p99':>9}"
               f"{'x (p50)':>9}{'x (p99)':>9}")
         for name, figures in fast.items():
@@ -377,7 +517,9 @@ def main(argv=None) -> int:
                 print(f"{name:<24}{figures['items']:>7}{figures['p50'] * 1000:>10.1f}ms{figures['p99'] * 1000:>7.1f}ms")
 
         print(f"\ningest: {args.ingest_batches} batches of 1,000 calls per side, alternated (ABBA)")
-        ingest = time_ingest(app, world, args.ingest_batches, rng, now)
+        with measuring(args.lock):
+            ingest = time_ingest(app, world, args.ingest_batches, rng, now)
+            print(f"  load average after ingest: {os.getloadavg()}", flush=True)
         for with_hook in (False, True):
             side = ingest[with_hook]
             label = "with rollups" if with_hook else "without"

@@ -45,6 +45,25 @@ def queue_reports_rebuild(organization_id: int) -> bool:
     return enqueue(rebuild_organization_reports, organization_id)
 
 
+def queue_user_reports_rebuild(organization_id: int, user_id: int, changes: dict) -> bool:
+    """After a user's own time zone or office hours changed (committed; a
+    change's body naming either): the office-hours share of their calls is
+    worked out when each is processed, so their rollups are rebuilt in the
+    background. False if nothing needs it."""
+    if not {"timezone", "office_hours"} & set(changes):
+        return False
+    return enqueue(rebuild_user_reports, organization_id, user_id)
+
+
+def rebuild_user_reports(organization_id: int, user_id: int) -> bool:
+    """Recompute one user's rollups from their stored calls; one commit."""
+    from mobile_sync.reports.rollup import rebuild_user_reports as rebuild
+
+    done = rebuild(db.session, organization_id, user_id)
+    db.session.commit()
+    return done
+
+
 def rebuild_organization_reports(organization_id: int) -> int:
     """Recompute the organisation's rollups from its stored calls; one commit."""
     from mobile_sync.reports.rollup import rebuild_reports

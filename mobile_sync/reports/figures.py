@@ -21,9 +21,10 @@ from statistics import median
 from sqlalchemy import select
 
 from mobile_sync.errors import ServiceError, forbidden, not_found
-from mobile_sync.reports.rollup import OrgClock, unpack
+from mobile_sync.reports.rollup import OrgClock
+from mobile_sync.store.rollups import unpack
 from mobile_sync.roles import REP
-from mobile_sync.store import rollups
+from mobile_sync.store import rollup_missed, rollups
 from mobile_sync.store.models import User
 
 GROUPS = ("user", "day", "user,day")
@@ -89,38 +90,47 @@ def _share(inside: int, counted: int) -> float | None:
     return round(inside / counted, 4) if counted else None
 
 
+def _call_item(key: dict, sums, unique: int) -> dict:
+    incoming, outgoing, missed, rejected, connected, talk, inside, counted = (int(value) for value in sums)
+    return {**key, "incoming": incoming, "outgoing": outgoing, "missed": missed, "rejected": rejected,
+            "connected": connected, "talk_seconds": talk, "unique_numbers": int(unique),
+            "office_hours_calls": counted, "in_office_hours": inside, "office_hours_share": _share(inside, counted)}
+
+
 def calls_report(session, organization_id: int, *, first: date, last: date, user_ids: list[int] | None,
                  group: str = "user,day") -> list[dict]:
-    """Calls per user, per day or per user and day, from the daily rollups.
+    """Calls per user, per day or per user and day, from the rollups.
 
-    Per user and day the rows are the items. Per user or per day the
-    database sums the rows, and the unique numbers are the size of the union
-    of the rows' number sets (read packed, one bytes value a row: a 90-day
-    range of 500 reps is 45,000 rows)."""
+    Per user and day the user rows are the items. Per user, one statement
+    sums each user's rows, unique numbers included (the numbers whose gap
+    reaches back before `first`: each is counted once, on its first day in
+    the range). Per day, the organisation's day rows are the items; for some
+    users only (a team), the sums of their rows and the size of the union of
+    their number sets each day."""
     check_range(first, last)
     if group == "user,day":
         return [{"user_id": user_id, "day": day.isoformat(), "incoming": incoming, "outgoing": outgoing,
                  "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
                  "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
-                 "office_hours_share": _share(inside, counted)}
-                for (user_id, day, incoming, outgoing, missed, rejected, connected, talk, unique, inside, counted,
+                 "office_hours_share": round(inside / counted, 4) if counted else None}
+                for (user_id, day, incoming, outgoing, missed, rejected, connected, talk, inside, counted, unique,
                      _returned) in rollups.read_call_days(session, organization_id, first, last, user_ids)]
-    by = "user_id" if group == "user" else "day"
-    packed: dict = defaultdict(list)
-    for user_id, day, _missed, numbers in rollups.packed_column(session, organization_id, first, last, user_ids,
+    if group == "user":
+        return [_call_item({"user_id": row[0]}, row[1:-1], row[-1])
+                for row in rollups.user_totals(session, organization_id, first, last, user_ids)]
+    if user_ids is None:
+        return [_call_item({"day": row[0].isoformat()}, row[1:-1], row[-1])
+                for row in rollups.org_days(session, organization_id, first, last)]
+    sums: dict = {}
+    numbers: dict = defaultdict(set)
+    for user_id, day, *figures in rollups.read_call_days(session, organization_id, first, last, user_ids):
+        total = sums.setdefault(day, [0] * len(rollups.SUMMED))
+        for i, value in enumerate(figures[:len(rollups.SUMMED)]):
+            total[i] += value
+    for _user_id, day, _missed, packed in rollups.packed_column(session, organization_id, first, last, user_ids,
                                                                 "numbers"):
-        packed[user_id if by == "user_id" else day].append(numbers)
-    items = []
-    for key, incoming, outgoing, missed, rejected, connected, talk, inside, counted in rollups.sum_call_days(
-            session, organization_id, first, last, user_ids, by):
-        counted, inside = int(counted), int(inside)
-        items.append({by: key.isoformat() if by == "day" else key, "incoming": int(incoming),
-                      "outgoing": int(outgoing), "missed": int(missed), "rejected": int(rejected),
-                      "connected": int(connected), "talk_seconds": int(talk),
-                      "unique_numbers": len(set(unpack(b"".join(packed[key]), "Q"))),
-                      "office_hours_calls": counted, "in_office_hours": inside,
-                      "office_hours_share": _share(inside, counted)})
-    return items
+        numbers[day].update(unpack(packed, "Q"))
+    return [_call_item({"day": day.isoformat()}, sums[day], len(numbers[day])) for day in sorted(sums)]
 
 
 def missed_report(session, organization_id: int, *, first: date, last: date,
@@ -154,7 +164,7 @@ def leads_report(session, organization_id: int, *, first: date, last: date,
     start, end = clock.start_of(first), clock.start_of(last + timedelta(days=1))
     counts: dict[str, dict] = {}
     responses: dict[str, list[float]] = defaultdict(list)
-    for row in rollups.lead_rows(session, organization_id, start, end, user_ids):
+    for row in rollup_missed.lead_rows(session, organization_id, start, end, user_ids):
         item = counts.setdefault(row.source, {name: 0 for name in LEAD_FIELDS[1:-1]})
         item["created"] += 1
         status = LEAD_STATUSES.get(row.status)

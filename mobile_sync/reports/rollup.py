@@ -1,5 +1,6 @@
 """Keeping the report rollups exact: one row per (organisation, local day,
-user) in `report_call_days`, and one per processed missed call in
+user) in `report_call_days`, one per (organisation, day) in
+`report_org_days`, and one per processed missed call in
 `report_missed_calls` with the call that returned it.
 
 How they stay exact, whatever happens to the calls:
@@ -8,15 +9,24 @@ How they stay exact, whatever happens to the calls:
   `mobile_sync.process_calls`, in the run's transaction): a call is
   processed exactly once, in the same transaction that marks its upload
   processed, so adding the run's calls to their days cannot count one twice
-  or miss one. Unique numbers are a set union (the day's numbers are kept),
-  never a sum. The run's outgoing and connected calls may return earlier
-  missed calls of anyone in the organisation (a late upload may even return
-  them sooner than the call that does now): those are looked up again.
+  or miss one. The run's figures are worked out here from its calls (one
+  read), merged into the stored rows of its users (one read each run) and
+  written back with one upsert per table. Unique numbers are a set union
+  (the day's numbers are kept), never a sum; each number's gap (days since
+  the user's previous day with it) is worked out from the user's rows, for
+  the run's days and for the next day with each number new to its day. The
+  run's outgoing and connected calls may return earlier missed calls of
+  anyone in the organisation (a late upload may even return them sooner
+  than the call that does now): one read finds those with the run's
+  numbers, and the earliest of the run's calls after each is compared here
+  with its call back now. The organisation's rows of the run's days are
+  then summed again from the day's user rows (one read).
 - **Deletions** (erasure, retention, a consent withdrawal, a private
   number): every one is an ORM `delete(Call)`, which the store's one hook
   (`mobile_sync.store.rollups`) follows; `_after_calls_deleted` works out the
-  affected users' days again from the calls left, and repairs missed calls
-  whose call back was deleted.
+  affected users' days again from the calls left (and the gaps of their
+  later days), repairs missed calls whose call back was deleted, and sums
+  the organisation's days again.
 - **A zone change** moves every day boundary: `rebuild_reports` (and `flask
   reports-rebuild`) recomputes the organisation from its calls.
 
@@ -26,8 +36,7 @@ local time is on that day, on either side of a daylight-saving change.
 """
 from __future__ import annotations
 
-import sys
-from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -35,56 +44,23 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from mobile_sync.call_types import CallType
 from mobile_sync.office_hours import within_hours
 from mobile_sync.org_settings import effective_settings
-from mobile_sync.store import rollups
-from mobile_sync.store.bulk_sql import plan_for_each_batch
+from mobile_sync.reports.missed_rollup import (
+    INCOMING, MISSED, OUTGOING, REJECTED, Delays, add_missed, apply_delays, is_connected, number_key,
+    recheck_missed, returned_sooner,
+)
+from mobile_sync.store import rollup_missed, rollups
+from mobile_sync.store.bulk_sql import among, plan_for_each_batch
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
-
-# What the reports call each Android type (API.md, "Reports"): `rejected`
-# takes rejected and blocked calls; `connected` is an incoming or outgoing
-# call that lasted; a missed call is returned by a later outgoing or connected call.
-INCOMING, OUTGOING, MISSED = int(CallType.INCOMING), int(CallType.OUTGOING), int(CallType.MISSED)
-REJECTED = frozenset({int(CallType.REJECTED), int(CallType.BLOCKED)})
-TALKING = frozenset({INCOMING, OUTGOING})
-_LITTLE = sys.byteorder == "little"
-
-
-def is_connected(call_type: int, duration_s: int) -> bool:
-    return call_type in TALKING and duration_s > 0
-
-
-def returns_a_call(call_type: int, duration_s: int) -> bool:
-    """Whether a call returns an earlier missed call with its number."""
-    return call_type == OUTGOING or is_connected(call_type, duration_s)
-
-
-def number_key(e164: str) -> int:
-    """An E.164 number as an integer: its digits (at most 15, never a leading zero)."""
-    return int(e164[1:])
-
-
-def pack(values, typecode: str) -> bytes:
-    """Integers packed little-endian ("Q": numbers, "I": seconds)."""
-    packed = array(typecode, values)
-    if not _LITTLE:
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def unpack(data: bytes, typecode: str) -> array:
-    values = array(typecode)
-    values.frombytes(data or b"")
-    if not _LITTLE:
-        values.byteswap()
-    return values
-
+from mobile_sync.store.models.reports import NEVER
+from mobile_sync.store.rollups import SUMMED, pack, unpack
 
 @dataclass
 class DayFigures:
-    """One user's calls on one day, as the rollup row holds them."""
+    """One user's calls on one day, as the rollup row holds them: counts,
+    the set of numbers, the returned missed calls' delays, the gaps."""
 
     incoming: int = 0
     outgoing: int = 0
@@ -95,6 +71,8 @@ class DayFigures:
     in_hours: int = 0
     hours_counted: int = 0
     numbers: set = field(default_factory=set)
+    callbacks: list = field(default_factory=list)
+    gaps: list = field(default_factory=list)
 
     def add(self, call, hours) -> None:
         kind, duration = call.call_type, call.duration_s
@@ -116,27 +94,36 @@ class DayFigures:
             self.numbers.add(number_key(call.e164))
 
     def merge(self, other: "DayFigures") -> None:
-        for name in ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "in_hours",
-                     "hours_counted"):
+        """Add another's calls (not its call backs: those come with their missed rows)."""
+        for name in SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.numbers |= other.numbers
 
+    def row(self, user_id: int, day: date) -> dict:
+        return {"user_id": user_id, "day": day, **{name: getattr(self, name) for name in SUMMED},
+                "unique_numbers": len(self.numbers), "returned": len(self.callbacks),
+                "numbers": pack(sorted(self.numbers), "Q"), "callbacks": pack(sorted(self.callbacks), "I"),
+                "gaps": self.gaps}
+
     @classmethod
-    def from_row(cls, row) -> "DayFigures":
-        return cls(row.incoming, row.outgoing, row.missed, row.rejected, row.connected, row.talk_seconds,
-                   row.in_hours, row.hours_counted, set(unpack(row.numbers, "Q")))
+    def from_row(cls, row: dict) -> "DayFigures":
+        """From a stored user row (`rollups.user_days`)."""
+        return cls(*(row[name] for name in SUMMED), set(unpack(row["numbers"], "Q")),
+                   list(unpack(row["callbacks"], "I")), row["gaps"])
 
 
 class OrgClock:
     """The organisation's zone and each user's office hours (with the zone
     they are read in: the user's own, else the organisation's)."""
 
-    def __init__(self, session, organization_id: int):
+    def __init__(self, session, organization_id: int, user_ids=None):
         org = session.get(Organization, organization_id)
         self.zone = ZoneInfo(effective_settings(org)["timezone"])
         self.hours = {}
-        for user_id, zone, hours in session.execute(
-                select(User.id, User.timezone, User.office_hours).where(User.organization_id == organization_id)):
+        query = select(User.id, User.timezone, User.office_hours).where(User.organization_id == organization_id)
+        if user_ids is not None:
+            query = query.where(among(session, User.id, sorted(user_ids)))
+        for user_id, zone, hours in session.execute(query):
             if hours:
                 self.hours[user_id] = (hours, ZoneInfo(zone) if zone else self.zone)
 
@@ -155,68 +142,96 @@ def _figures(calls, clock: OrgClock) -> dict[tuple[int, date], DayFigures]:
     return days
 
 
-def _seconds(started_at: datetime, callback_at: datetime | None) -> int | None:
-    return None if callback_at is None else int((callback_at - started_at).total_seconds())
+def _gaps(day: date, numbers, index: dict[int, list[int]]) -> list[int]:
+    """Each number's days since the user's previous day with it (sorted)."""
+    today = day.toordinal()
+    gaps = []
+    for number in numbers:
+        days = index[number]
+        at = bisect_left(days, today)
+        gaps.append(today - days[at - 1] if at else NEVER)
+    gaps.sort()
+    return gaps
 
 
-def _by_user(keys) -> dict[int, list[date]]:
-    users: dict[int, list[date]] = defaultdict(list)
-    for user_id, day in keys:
-        users[user_id].append(day)
+def _index(states: dict[date, DayFigures]) -> dict[int, list[int]]:
+    """{number: the sorted days (ordinals) of the user's rows with it}."""
+    index: dict[int, list[int]] = defaultdict(list)
+    for day in sorted(states):
+        ordinal = day.toordinal()
+        for number in states[day].numbers:
+            index[number].append(ordinal)
+    return index
+
+
+def _stored(rows) -> dict[int, dict[date, DayFigures]]:
+    users: dict[int, dict[date, DayFigures]] = defaultdict(dict)
+    for row in rows:
+        users[row["user_id"]][row["day"]] = DayFigures.from_row(row)
     return users
 
 
-def _write_days(session, organization_id: int, figures: dict[tuple[int, date], DayFigures]) -> None:
-    """Write the days given, their missed-call figures read from the missed
-    rows (which must be up to date)."""
-    callbacks: dict[tuple[int, date], list[int]] = defaultdict(list)
-    for user_id, days in _by_user(figures).items():
-        for row in rollups.missed_rows(session, organization_id, user_id=user_id, first=min(days), last=max(days)):
-            seconds = _seconds(row.started_at, row.callback_at)
-            if seconds is not None:
-                callbacks[(row.user_id, row.day)].append(seconds)
+def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[date]:
+    """Merge a run's figures and delays into the stored user rows; write the
+    rows changed; return the days whose organisation rows must be summed again."""
+    users = {user_id for user_id, _day in new}
+    stored = _stored(rollups.user_days(session, organization_id, users)) if users else defaultdict(dict)
+    others = {key for key in delays if key[0] not in users}
+    if others:
+        for row in rollups.user_days(session, organization_id, {u for u, _d in others},
+                                     min(d for _u, d in others), max(d for _u, d in others)):
+            if (row["user_id"], row["day"]) in others:
+                stored[row["user_id"]][row["day"]] = DayFigures.from_row(row)
     rows = []
-    for (user_id, day), f in figures.items():
-        returned = sorted(callbacks.get((user_id, day), ()))
-        rows.append({"user_id": user_id, "day": day, "incoming": f.incoming, "outgoing": f.outgoing,
-                     "missed": f.missed, "rejected": f.rejected, "connected": f.connected,
-                     "talk_seconds": f.talk_seconds, "unique_numbers": len(f.numbers), "in_hours": f.in_hours,
-                     "hours_counted": f.hours_counted, "returned": len(returned),
-                     "numbers": pack(sorted(f.numbers), "Q"), "callbacks": pack(returned, "I")})
+    for user_id in users:
+        states = stored[user_id]
+        index = _index(states)
+        regap = set()
+        for (owner, day), figures in new.items():
+            if owner != user_id:
+                continue
+            state = states.setdefault(day, DayFigures())
+            fresh = figures.numbers - state.numbers
+            state.merge(figures)
+            regap.add(day)
+            ordinal = day.toordinal()
+            for number in fresh:
+                days = index[number]
+                at = bisect_left(days, ordinal)
+                if at < len(days):  # its next day: the previous day is now this one
+                    regap.add(date.fromordinal(days[at]))
+                days.insert(at, ordinal)
+        for day in regap:
+            states[day].gaps = _gaps(day, states[day].numbers, index)
+        for (owner, day), change in delays.items():
+            if owner == user_id:
+                apply_delays(states[day], change)
+                regap.add(day)
+        rows.extend(states[day].row(user_id, day) for day in regap)
+    for user_id, day in others:
+        apply_delays(stored[user_id][day], delays[(user_id, day)])
+        rows.append(stored[user_id][day].row(user_id, day))
     rollups.write_call_days(session, organization_id, rows)
+    return {day for _user_id, day in new}
 
 
-def _stored_days(session, organization_id: int, keys) -> dict[tuple[int, date], DayFigures]:
-    found = {}
-    for user_id, days in _by_user(keys).items():
-        wanted = set(days)
-        for row in rollups.read_call_days(session, organization_id, min(days), max(days), [user_id], numbers=True):
-            if row.day in wanted:
-                found[(user_id, row.day)] = DayFigures.from_row(row)
-    return found
-
-
-def _recheck_missed(session, organization_id: int, call_ids, clock: OrgClock) -> set[tuple[int, date]]:
-    """Look up again what returns these missed calls; their days."""
-    call_ids = sorted(call_ids)
-    if not call_ids:
-        return set()
-    rows = rollups.missed_rows(session, organization_id, call_ids=call_ids)
-    found = rollups.find_callbacks(session, organization_id, call_ids)
-    rollups.write_missed(session, organization_id, [
-        {"call_id": r.call_id, "user_id": r.user_id, "day": r.day, "started_at": r.started_at,
-         "callback_call_id": found.get(r.call_id, (None, None))[0],
-         "callback_at": found.get(r.call_id, (None, None))[1]} for r in rows])
-    return {(r.user_id, r.day) for r in rows}
-
-
-def _add_missed(session, organization_id: int, calls, clock: OrgClock) -> None:
-    missed = [c for c in calls if c.call_type == MISSED]
-    found = rollups.find_callbacks(session, organization_id, [c.id for c in missed if c.e164])
-    rollups.write_missed(session, organization_id, [
-        {"call_id": c.id, "user_id": c.user_id, "day": clock.day_of(c.started_at), "started_at": c.started_at,
-         "callback_call_id": found.get(c.id, (None, None))[0], "callback_at": found.get(c.id, (None, None))[1]}
-        for c in missed])
+def sum_org_days(session, organization_id: int, days) -> None:
+    """The organisation's rows of these days again, from their user rows."""
+    days = set(days)
+    if not days:
+        return
+    sums: dict[date, list[int]] = {}
+    numbers: dict[date, set] = defaultdict(set)
+    for row in rollups.days_of_all_users(session, organization_id, days):
+        day = row[0]
+        total = sums.setdefault(day, [0] * len(SUMMED))
+        for i, value in enumerate(row[1:-1]):
+            total[i] += value
+        numbers[day].update(unpack(row[-1], "Q"))
+    rollups.write_org_days(session, organization_id, [
+        {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in sums.items()])
+    if days - set(sums):
+        rollups.delete_org_days(session, organization_id, days - set(sums))
 
 
 def record_processed_calls(session, organization_id: int, upload_ids: list[int]) -> int:
@@ -225,54 +240,63 @@ def record_processed_calls(session, organization_id: int, upload_ids: list[int])
     calls = rollups.processed_calls(session, organization_id, upload_ids=upload_ids)
     if not calls:
         return 0
-    clock = OrgClock(session, organization_id)
-    new = _figures(calls, clock)
-    _add_missed(session, organization_id, calls, clock)
-    new_ids = {c.id for c in calls}
-    sooner = set(rollups.missed_returnable_by(session, organization_id, [
-        (c.e164, c.started_at) for c in calls if c.e164 and returns_a_call(c.call_type, c.duration_s)])) - new_ids
-    touched = set(new) | _recheck_missed(session, organization_id, sooner, clock)
-    days = _stored_days(session, organization_id, touched)
-    for key, figures in new.items():
-        days.setdefault(key, DayFigures()).merge(figures)
-    _write_days(session, organization_id, days)
+    clock = OrgClock(session, organization_id, {c.user_id for c in calls})
+    delays = add_missed(session, organization_id, calls, clock)
+    returned_sooner(session, organization_id, calls, delays)
+    sum_org_days(session, organization_id, _merge_run(session, organization_id, _figures(calls, clock), delays))
     return len(calls)
 
 
 def recompute_days(session, organization_id: int, user_id: int, first: date, last: date,
-                   clock: OrgClock | None = None, *, fresh: bool = False) -> None:
+                   clock: OrgClock | None = None, *, fresh: bool = False) -> set[date]:
     """Work one user's days from `first` to `last` out again from the calls
-    stored (their missed-call rows too). `fresh`: no rows of theirs exist
-    yet (a rebuild removed them all), so none is deleted first."""
-    clock = clock or OrgClock(session, organization_id)
+    stored (their missed-call rows too), and the gaps of their later days.
+    `fresh`: no rows of theirs exist yet (a rebuild removed them all), so
+    none is deleted or read first. Returns the days whose organisation rows
+    must be summed again."""
+    clock = clock or OrgClock(session, organization_id, [user_id])
     # A day's margin each side: a local day's first instant is computed, not stored.
     calls = [c for c in rollups.processed_calls(
         session, organization_id, user_id=user_id, start=clock.start_of(first - timedelta(days=1)),
         end=clock.start_of(last + timedelta(days=2))) if first <= clock.day_of(c.started_at) <= last]
+    states: dict[date, DayFigures] = {}
     if not fresh:
-        rollups.delete_missed(session, organization_id, user_id, first, last)
+        gone = {row["day"] for row in rollups.user_days(session, organization_id, [user_id], first, last)}
+        rollup_missed.delete_missed(session, organization_id, user_id, first, last)
         rollups.delete_call_days(session, organization_id, user_id, first, last)
-    _add_missed(session, organization_id, calls, clock)
-    _write_days(session, organization_id, _figures(calls, clock))
+        states = _stored(rollups.user_days(session, organization_id, [user_id]))[user_id]
+    delays = add_missed(session, organization_id, calls, clock)
+    span = {day: figures for (_user, day), figures in _figures(calls, clock).items()}
+    for day, figures in span.items():
+        figures.callbacks = delays[(user_id, day)][1] if (user_id, day) in delays else []
+    states.update(span)
+    index = _index(states)
+    rewrite = [day for day in states if day >= first]
+    for day in rewrite:
+        states[day].gaps = _gaps(day, states[day].numbers, index)
+    rollups.write_call_days(session, organization_id, [states[day].row(user_id, day) for day in rewrite])
+    return set(span) if fresh else set(span) | gone
 
 
 def _after_calls_deleted(session, spans: list[rollups.DeletedSpan]) -> None:
     """The store's hook after a deletion of calls: the users' days in the
-    deleted span again, then the missed calls whose call back went."""
+    deleted span again, then the missed calls whose call back went, then
+    the organisation's days."""
     for organization_id in sorted({s.organization_id for s in spans}):
         # The organisation's processing lock (re-entrant; erasure and
         # withdrawal hold it already): no run adds to these days meanwhile.
         lock_processing(session, organization_id)
         clock = OrgClock(session, organization_id)
         mine = [s for s in spans if s.organization_id == organization_id]
+        days: set[date] = set()
         for span in mine:
-            recompute_days(session, organization_id, span.user_id, clock.day_of(span.first),
-                           clock.day_of(span.last), clock)
+            days |= recompute_days(session, organization_id, span.user_id, clock.day_of(span.first),
+                                   clock.day_of(span.last), clock)
         first, last = min(s.first for s in mine), max(s.last for s in mine)
-        lost = rollups.missed_with_lost_callbacks(session, organization_id, first, last)
-        touched = _recheck_missed(session, organization_id, lost, clock)
-        if touched:
-            _write_days(session, organization_id, _stored_days(session, organization_id, touched))
+        lost = rollup_missed.missed_with_lost_callbacks(session, organization_id, first, last)
+        if lost:
+            _merge_run(session, organization_id, {}, recheck_missed(session, organization_id, lost))
+        sum_org_days(session, organization_id, days)
 
 
 rollups.on_calls_deleted(_after_calls_deleted)
@@ -285,14 +309,35 @@ def rebuild_reports(session, organization_id: int) -> int:
     lock_processing(session, organization_id)
     plan_for_each_batch(session)  # statements taking arrays, planned for each user's
     clock = OrgClock(session, organization_id)
-    rollups.delete_missed(session, organization_id)
+    rollup_missed.delete_missed(session, organization_id)
     rollups.delete_call_days(session, organization_id)
+    rollups.delete_org_days(session, organization_id)
     users = rollups.users_with_calls(session, organization_id)
+    days: set[date] = set()
     for user_id, first, last in users:
-        recompute_days(session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock,
-                       fresh=True)
+        days |= recompute_days(session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock,
+                               fresh=True)
+    ordered = sorted(days)
+    for start in range(0, len(ordered), 31):  # a month's user rows at a time
+        sum_org_days(session, organization_id, ordered[start:start + 31])
     session.flush()
     return len(users)
+
+
+def rebuild_user_reports(session, organization_id: int, user_id: int) -> bool:
+    """Recompute one user's rollups from their stored calls (after their
+    office hours or their own zone changed: the share is worked out when a
+    call is processed); False if they have no calls. Flushes, does not commit."""
+    lock_processing(session, organization_id)
+    span = [u for u in rollups.users_with_calls(session, organization_id, user_id) if u[0] == user_id]
+    if not span:
+        return False
+    clock = OrgClock(session, organization_id, [user_id])
+    _user, first, last = span[0]
+    sum_org_days(session, organization_id, recompute_days(
+        session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock))
+    session.flush()
+    return True
 
 
 def rebuild_all_reports(session) -> dict[int, int]:

@@ -1,11 +1,14 @@
-"""The statements of the report rollups (`report_call_days`,
-`report_missed_calls`), each scoped by organisation, and the one hook every
-deletion of calls goes through.
+"""The statements of the call rollups (`report_call_days`, one row per user
+and local day; `report_org_days`, one per organisation and day), each
+scoped by organisation, and the one hook every deletion of calls goes
+through. The missed calls' rows are in `rollup_missed`.
 
-Generic SQLAlchemy Core, but for the two upserts, which PostgreSQL takes as
-one JSON document a batch (`_PostgresRollupStatements`). Local days are
-worked out in Python (`mobile_sync.reports.rollup`), since SQLite knows no
-time zones; this module takes and returns UTC times and dates.
+Generic SQLAlchemy Core, but for the upserts, which PostgreSQL takes as one
+JSON document a batch, and the unique numbers of a user over a range, which
+PostgreSQL sums with `width_bucket` over each row's sorted gaps (SQLite: the
+same sum in Python, `unique_in_range`). Local days are worked out in Python
+(`mobile_sync.reports.rollup`), since SQLite knows no time zones; this
+module takes and returns UTC times and dates.
 
 The hook: every deletion of calls in the code base is an ORM `delete(Call)`
 statement (erasure, retention, a consent withdrawal, a private number); a
@@ -13,29 +16,50 @@ statement (erasure, retention, a consent withdrawal, a private number); a
 time span it is about to remove, runs it, and hands the spans to the
 callbacks registered with `on_calls_deleted`, which recompute those days
 from the calls left. Deletions by a foreign key's cascade (an organisation
-or a user deleted) take their rollup rows with them by the same cascade.
+or a user deleted) take their user rows with them by the same cascade (a
+user's deletion leaves the organisation's day rows to `flask reports-rebuild`).
 """
 from __future__ import annotations
 
+import sys
+from array import array
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable, Iterable
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, event, func, or_, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import bindparam, delete, event, func, select, text
+from sqlalchemy.orm import Session
 
-from mobile_sync.call_types import CallType
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
-from mobile_sync.store.models import Call, Lead
-from mobile_sync.store.models.reports import CallDay, MissedCallback
+from mobile_sync.store.models import Call
+from mobile_sync.store.models.reports import CallDay, OrgDay
 
 CALLS = Call.__table__
 DAYS = CallDay.__table__
-MISSED = MissedCallback.__table__
-DAY_FIGURES = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "unique_numbers",
-               "in_hours", "hours_counted", "returned")
+ORG_DAYS = OrgDay.__table__
+# What a day row sums (both tables), then what only user rows hold.
+SUMMED = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "in_hours", "hours_counted")
+DAY_FIGURES = (*SUMMED, "unique_numbers", "returned")
+_LITTLE = sys.byteorder == "little"
+
+
+def pack(values, typecode: str) -> bytes:
+    """Integers packed little-endian ("Q": numbers, "I": seconds, gaps)."""
+    packed = array(typecode, values)
+    if not _LITTLE:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(data: bytes | None, typecode: str) -> array:
+    values = array(typecode)
+    values.frombytes(data or b"")
+    if not _LITTLE:
+        values.byteswap()
+    return values
 
 
 @dataclass(slots=True)
@@ -60,18 +84,14 @@ class DeletedSpan:
     last: datetime
 
 
-def _calls_columns():
-    c = CALLS.c
-    return c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164
-
-
 def processed_calls(session, organization_id: int, *, upload_ids: Iterable[int] | None = None,
                     user_id: int | None = None, start: datetime | None = None,
                     end: datetime | None = None) -> list[CallFigures]:
     """The organisation's processed calls, of some uploads or of one user
-    between `start` (inclusive) and `end` (exclusive), in call order."""
+    between `start` (inclusive) and `end` (exclusive)."""
     c = CALLS.c
-    query = select(*_calls_columns()).where(c.organization_id == organization_id, c.processed_at.is_not(None))
+    query = select(c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164).where(
+        c.organization_id == organization_id, c.processed_at.is_not(None))
     if upload_ids is not None:
         query = query.where(among(session, c.upload_id, list(upload_ids)))
     if user_id is not None:
@@ -80,38 +100,23 @@ def processed_calls(session, organization_id: int, *, upload_ids: Iterable[int] 
         query = query.where(c.started_at >= start)
     if end is not None:
         query = query.where(c.started_at < end)
-    return [CallFigures(*row) for row in session.execute(query.order_by(c.started_at, c.id))]
+    return [CallFigures(*row) for row in session.execute(query)]
 
 
-def users_with_calls(session, organization_id: int) -> list[tuple[int, datetime, datetime]]:
-    """(user id, first start, last start) of each user with processed calls."""
+def users_with_calls(session, organization_id: int,
+                     user_id: int | None = None) -> list[tuple[int, datetime, datetime]]:
+    """(user id, first start, last start) of each user with processed calls (or of one)."""
     c = CALLS.c
-    return [tuple(row) for row in session.execute(
-        select(c.user_id, func.min(c.started_at), func.max(c.started_at))
-        .where(c.organization_id == organization_id, c.processed_at.is_not(None)).group_by(c.user_id))]
+    query = select(c.user_id, func.min(c.started_at), func.max(c.started_at)).where(
+        c.organization_id == organization_id, c.processed_at.is_not(None))
+    if user_id is not None:
+        query = query.where(c.user_id == user_id)
+    return [tuple(row) for row in session.execute(query.group_by(c.user_id))]
 
 
-def read_call_days(session, organization_id: int, first: date, last: date, user_ids: Iterable[int] | None = None,
-                   *, numbers: bool = False, callbacks: bool = False) -> list:
-    """Rollup rows of the organisation from `first` to `last` (local days,
-    inclusive), of some users or all; the packed columns only when asked."""
-    d = DAYS.c
-    columns = [d.user_id, d.day, *(d[name] for name in DAY_FIGURES)]
-    if numbers:
-        columns.append(d.numbers)
-    if callbacks:
-        columns.append(d.callbacks)
-    if not (numbers or callbacks):
-        return _driver_read(session, "days", organization_id, first, last, user_ids)
-    query = select(*columns).where(d.organization_id == organization_id, d.day >= first, d.day <= last)
-    if user_ids is not None:
-        query = query.where(among(session, d.user_id, list(user_ids)))
-    return session.execute(query.order_by(d.user_id, d.day)).all()
-
-
-# The reports' reads of many rows, built once per kind of database and run
-# through `driver_rows`: for 45,000 rows SQLAlchemy's result rows cost as
-# much again as the driver's own fetch.
+# The reports' reads, built once per kind of database and run through
+# `driver_rows`: for 45,000 rows SQLAlchemy's result rows cost as much
+# again as the driver's own fetch.
 _READS: dict = {}
 
 
@@ -121,7 +126,8 @@ def _read_statement(kind: str, filtered: bool, postgresql: bool):
         d = DAYS.c
         columns = {"days": [d.user_id, d.day, *(d[name] for name in DAY_FIGURES)],
                    "numbers": [d.user_id, d.day, d.missed, d.numbers],
-                   "callbacks": [d.user_id, d.day, d.missed, d.callbacks]}[kind]
+                   "callbacks": [d.user_id, d.day, d.missed, d.callbacks],
+                   "gaps": [d.user_id, d.day, d.unique_numbers, d.gaps]}[kind]
         query = select(*columns).where(d.organization_id == bindparam("org"), d.day >= bindparam("first"),
                                        d.day <= bindparam("last"))
         if kind == "callbacks":
@@ -141,37 +147,95 @@ def _driver_read(session, kind: str, organization_id: int, first: date, last: da
     return driver_rows(session.connection(), _read_statement(kind, filtered, on_postgresql(session)), params)
 
 
-def sum_call_days(session, organization_id: int, first: date, last: date, user_ids: Iterable[int] | None,
-                  by: str) -> list:
-    """Sums of the rollup rows from `first` to `last` per `by` ("user_id" or
-    "day"): (key, every figure but unique_numbers and returned), in key order."""
-    d = DAYS.c
-    key = d[by]
-    query = select(key, *(func.sum(d[name]) for name in DAY_FIGURES if name not in ("unique_numbers", "returned"))) \
-        .where(d.organization_id == organization_id, d.day >= first, d.day <= last).group_by(key).order_by(key)
-    if user_ids is not None:
-        query = query.where(among(session, d.user_id, list(user_ids)))
-    return session.execute(query).all()
+def read_call_days(session, organization_id: int, first: date, last: date,
+                   user_ids: Iterable[int] | None = None) -> list[tuple]:
+    """(user_id, day, every figure of DAY_FIGURES) of the organisation's user
+    rows from `first` to `last` (local days, inclusive), of some users or all."""
+    return _driver_read(session, "days", organization_id, first, last, user_ids)
 
 
 def packed_column(session, organization_id: int, first: date, last: date, user_ids: Iterable[int] | None,
                   column: str) -> list:
     """(user_id, day, missed, the packed `column`: "numbers" or "callbacks")
-    of the rollup rows from `first` to `last`; for "callbacks", only days
+    of the user rows from `first` to `last`; for "callbacks", only days
     with missed calls."""
     return _driver_read(session, column, organization_id, first, last, user_ids)
 
 
+def unique_in_range(first: date, day: date, unique_numbers: int, gaps) -> int:
+    """The numbers of a user's day that count in a range from `first`: those
+    whose gap exceeds `day - first` (gaps sorted ascending)."""
+    return unique_numbers - bisect_right(gaps, (day - first).days)
+
+
+_USER_TOTALS: dict = {}
+
+
+def user_totals(session, organization_id: int, first: date, last: date,
+                user_ids: Iterable[int] | None) -> list[tuple]:
+    """Per user, in user order: (user_id, the sums of SUMMED, unique numbers
+    over the range). One statement on PostgreSQL."""
+    d = DAYS.c
+    filtered, postgresql = user_ids is not None, on_postgresql(session)
+    if not postgresql:
+        unique: dict[int, int] = {}
+        for user_id, day, count, gaps in _driver_read(session, "gaps", organization_id, first, last, user_ids):
+            unique[user_id] = unique.get(user_id, 0) + unique_in_range(first, day, count, unpack(gaps, "I"))
+        sums = select(d.user_id, *(func.sum(d[name]) for name in SUMMED)).where(
+            d.organization_id == organization_id, d.day >= first, d.day <= last).group_by(d.user_id)
+        if filtered:
+            sums = sums.where(among(session, d.user_id, list(user_ids)))
+        return [(*row, unique[row[0]]) for row in session.execute(sums.order_by(d.user_id))]
+    if filtered not in _USER_TOTALS:
+        # width_bucket(k, gaps): how many of the sorted gaps are <= k (a binary search).
+        counted = d.unique_numbers - func.coalesce(func.width_bucket(d.day - bindparam("first"), d.gaps), 0)
+        query = select(d.user_id, *(func.sum(d[name]) for name in SUMMED), func.sum(counted)).where(
+            d.organization_id == bindparam("org"), d.day >= bindparam("first"), d.day <= bindparam("last"))
+        if filtered:
+            query = query.where(one_of(d.user_id, "users", True))
+        _USER_TOTALS[filtered] = query.group_by(d.user_id).order_by(d.user_id)
+    params = {"org": organization_id, "first": first, "last": last}
+    if filtered:
+        params["users"] = list(user_ids)
+    return driver_rows(session.connection(), _USER_TOTALS[filtered], params)
+
+
+def user_days(session, organization_id: int, user_ids: Iterable[int], first: date | None = None,
+              last: date | None = None) -> list[dict]:
+    """Every stored user row of these users (between two days), whole, as
+    dicts: user_id, day, DAY_FIGURES, numbers, callbacks (packed) and gaps
+    (a list, empty if not worked out yet)."""
+    d = DAYS.c
+    query = select(d.user_id, d.day, *(d[name] for name in DAY_FIGURES), d.numbers, d.callbacks, d.gaps).where(
+        d.organization_id == organization_id, among(session, d.user_id, sorted(set(user_ids))))
+    if first is not None:
+        query = query.where(d.day >= first)
+    if last is not None:
+        query = query.where(d.day <= last)
+    rows = [dict(row._mapping) for row in session.execute(query)]
+    for row in rows:
+        gaps = row["gaps"]
+        row["gaps"] = list(unpack(gaps, "I")) if isinstance(gaps, (bytes, memoryview)) else list(gaps or ())
+    return rows
+
+
+def days_of_all_users(session, organization_id: int, days: Iterable[date]) -> list:
+    """(day, SUMMED, numbers) of every user row of the organisation on these days."""
+    d = DAYS.c
+    return session.execute(select(d.day, *(d[name] for name in SUMMED), d.numbers).where(
+        d.organization_id == organization_id, among(session, d.day, sorted(set(days))))).all()
+
+
 def write_call_days(session, organization_id: int, rows: list[dict]) -> None:
-    """Insert or replace rollup rows (each a full row: user_id, day, every
-    figure, numbers, callbacks) of the organisation."""
+    """Insert or replace user rows (each a full row: user_id, day, every
+    figure, numbers, callbacks, gaps: a sorted list of ints) of the organisation."""
     if rows:
         _statements(session).write_call_days(session, organization_id, rows)
 
 
 def delete_call_days(session, organization_id: int, user_id: int | None = None, first: date | None = None,
                      last: date | None = None) -> int:
-    """Remove the organisation's rollup rows (of one user, between two days)."""
+    """Remove the organisation's user rows (of one user, between two days)."""
     d = DAYS.c
     statement = delete(DAYS).where(d.organization_id == organization_id)
     if user_id is not None:
@@ -183,154 +247,61 @@ def delete_call_days(session, organization_id: int, user_id: int | None = None, 
     return session.execute(statement).rowcount
 
 
-def _returns(missed, later):
-    """`later` returns the call `missed`: the same number, after it, outgoing
-    or connected (an answered incoming call that lasted)."""
-    return and_(later.c.organization_id == missed.c.organization_id, later.c.e164 == missed.c.e164,
-                or_(later.c.started_at > missed.c.started_at,
-                    and_(later.c.started_at == missed.c.started_at, later.c.id > missed.c.id)),
-                or_(later.c.call_type == int(CallType.OUTGOING),
-                    and_(later.c.call_type == int(CallType.INCOMING), later.c.duration_s > 0)))
+def org_days(session, organization_id: int, first: date, last: date) -> list[tuple]:
+    """(day, SUMMED, unique_numbers) of the organisation's day rows, in day order."""
+    return driver_rows(session.connection(), _org_days_read(), {"org": organization_id, "first": first,
+                                                                 "last": last})
 
 
-def find_callbacks(session, organization_id: int, call_ids: list[int]) -> dict[int, tuple[int, datetime]]:
-    """For each of the organisation's calls given (missed ones), the first
-    call that returned it: {call id: (callback id, its start)}; unreturned
-    calls are absent. One index probe (organisation, number) per call."""
-    if not call_ids:
-        return {}
-    missed, later = CALLS.alias("missed"), CALLS.alias("later")
-    first = (select(later.c.id).where(_returns(missed, later))
-             .order_by(later.c.started_at, later.c.id).limit(1).scalar_subquery())
-    callback = aliased(Call)
-    found = {}
-    for start in range(0, len(call_ids), 1000):
-        chunk = call_ids[start:start + 1000]
-        rows = session.execute(
-            select(missed.c.id, callback.id, callback.started_at)
-            .join(callback, callback.id == first)
-            .where(missed.c.organization_id == organization_id, missed.c.e164.is_not(None),
-                   among(session, missed.c.id, chunk)))
-        found.update({row[0]: (row[1], row[2]) for row in rows})
-    return found
+def _org_days_read():
+    if "org_days" not in _READS:
+        o = ORG_DAYS.c
+        _READS["org_days"] = select(o.day, *(o[name] for name in SUMMED), o.unique_numbers).where(
+            o.organization_id == bindparam("org"), o.day >= bindparam("first"), o.day <= bindparam("last")
+        ).order_by(o.day)
+    return _READS["org_days"]
 
 
-def write_missed(session, organization_id: int, rows: list[dict]) -> None:
-    """Insert or replace missed-call rows (call_id, user_id, day, started_at,
-    callback_call_id, callback_at) of the organisation; a row of another
-    organisation's call is left as it is."""
+def write_org_days(session, organization_id: int, rows: list[dict]) -> None:
+    """Insert or replace the organisation's day rows (day, SUMMED, unique_numbers)."""
     if rows:
-        _statements(session).write_missed(session, organization_id, rows)
+        _statements(session).write_org_days(session, organization_id, rows)
 
 
-def missed_rows(session, organization_id: int, *, user_id: int | None = None, first: date | None = None,
-                last: date | None = None, call_ids: list[int] | None = None) -> list:
-    """Missed-call rows (call_id, user_id, day, started_at, callback_call_id, callback_at)."""
-    m = MISSED.c
-    query = select(m.call_id, m.user_id, m.day, m.started_at, m.callback_call_id, m.callback_at).where(
-        m.organization_id == organization_id)
-    if user_id is not None:
-        query = query.where(m.user_id == user_id)
-    if first is not None:
-        query = query.where(m.day >= first)
-    if last is not None:
-        query = query.where(m.day <= last)
-    if call_ids is not None:
-        query = query.where(among(session, m.call_id, call_ids))
-    return session.execute(query).all()
-
-
-def delete_missed(session, organization_id: int, user_id: int | None = None, first: date | None = None,
-                  last: date | None = None) -> int:
-    """Remove the organisation's missed-call rows (of one user, between two days)."""
-    m = MISSED.c
-    statement = delete(MISSED).where(m.organization_id == organization_id)
-    if user_id is not None:
-        statement = statement.where(m.user_id == user_id)
-    if first is not None:
-        statement = statement.where(m.day >= first)
-    if last is not None:
-        statement = statement.where(m.day <= last)
+def delete_org_days(session, organization_id: int, days: Iterable[date] | None = None) -> int:
+    """Remove the organisation's day rows (of some days)."""
+    o = ORG_DAYS.c
+    statement = delete(ORG_DAYS).where(o.organization_id == organization_id)
+    if days is not None:
+        statement = statement.where(among(session, o.day, sorted(set(days))))
     return session.execute(statement).rowcount
 
 
-def missed_returnable_by(session, organization_id: int, calls: list[tuple[str, datetime]]) -> list[int]:
-    """Missed-call rows that calls (number, start) of the organisation may
-    return sooner than what returns them now: same number, missed before the
-    call, unreturned or returned after it."""
-    if not calls:
-        return []
-    earliest: dict[str, datetime] = {}
-    latest: dict[str, datetime] = {}
-    for e164, started_at in calls:
-        earliest[e164] = min(earliest.get(e164, started_at), started_at)
-        latest[e164] = max(latest.get(e164, started_at), started_at)
-    m, c = MISSED.c, CALLS.c
-    found: list[int] = []
-    numbers = sorted(latest)
-    for start in range(0, len(numbers), 1000):
-        chunk = numbers[start:start + 1000]
-        rows = session.execute(
-            select(m.call_id, c.e164, c.started_at, m.callback_at).join(CALLS, c.id == m.call_id)
-            .where(c.organization_id == organization_id, among(session, c.e164, chunk),
-                   m.organization_id == organization_id))
-        found.extend(call_id for call_id, e164, started_at, callback_at in rows
-                     if started_at <= latest[e164] and (callback_at is None or callback_at >= earliest[e164]))
-    return found
-
-
-def missed_with_lost_callbacks(session, organization_id: int, first: datetime, last: datetime) -> list[int]:
-    """Missed-call rows whose call back started between `first` and `last`
-    and is no longer stored (it was just deleted)."""
-    m, c = MISSED.c, CALLS.c
-    return list(session.execute(select(m.call_id).where(
-        m.organization_id == organization_id, m.callback_at >= first, m.callback_at <= last,
-        ~select(c.id).where(c.id == m.callback_call_id).exists())).scalars())
-
-
-def lead_rows(session, organization_id: int, start: datetime, end: datetime,
-              owner_ids: Iterable[int] | None = None) -> list:
-    """Leads created between `start` and `end` (exclusive): (owner_id,
-    source, status, created_at, answered_from, first_response_at), where
-    the first response is the first outgoing call with the lead's number at
-    or after `answered_from` (its first call, else its creation)."""
-    c, lead = CALLS.c, Lead.__table__.c
-    answered_from = func.coalesce(lead.first_call_at, lead.created_at)
-    first_response = (select(func.min(c.started_at)).where(
-        c.organization_id == organization_id, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
-        c.started_at >= answered_from).scalar_subquery())
-    query = select(lead.owner_id, lead.source, lead.status, lead.created_at, answered_from.label("answered_from"),
-                   first_response.label("first_response_at")).where(
-        lead.organization_id == organization_id, lead.created_at >= start, lead.created_at < end)
-    if owner_ids is not None:
-        query = query.where(among(session, lead.owner_id, list(owner_ids)))
-    return session.execute(query.execution_options(all_organizations=True)).all()
-
-
-_MISSED_SET = ("callback_call_id", "callback_at", "day", "user_id")
-_DAY_SET = (*DAY_FIGURES, "numbers", "callbacks")
+_DAY_SET = (*DAY_FIGURES, "numbers", "callbacks", "gaps")
+_ORG_SET = (*SUMMED, "unique_numbers")
 
 
 class _RollupStatements:
-    """The generic upserts: executemany (SQLite runs in process: no round trips to save)."""
+    """The generic upserts: executemany (SQLite runs in process: no round
+    trips to save); gaps packed as 32-bit integers."""
+
+    def _upsert(self, session, table, key, updated, rows):
+        statement = upsert(session, table)
+        statement = statement.on_conflict_do_update(index_elements=key,
+                                                    set_={name: statement.excluded[name] for name in updated})
+        session.execute(statement, rows)
 
     def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
-        statement = upsert(session, DAYS)
-        statement = statement.on_conflict_do_update(
-            index_elements=["organization_id", "day", "user_id"],
-            set_={name: statement.excluded[name] for name in _DAY_SET})
-        session.execute(statement, [{**row, "organization_id": organization_id} for row in rows])
+        self._upsert(session, DAYS, ["organization_id", "day", "user_id"], _DAY_SET, [
+            {**row, "organization_id": organization_id, "gaps": pack(row["gaps"], "I")} for row in rows])
 
-    def write_missed(self, session, organization_id: int, rows: list[dict]) -> None:
-        statement = upsert(session, MISSED)
-        statement = statement.on_conflict_do_update(
-            index_elements=["call_id"], set_={name: statement.excluded[name] for name in _MISSED_SET},
-            where=MISSED.c.organization_id == statement.excluded.organization_id)  # never another's row
-        session.execute(statement, [{**row, "organization_id": organization_id} for row in rows])
+    def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
+        self._upsert(session, ORG_DAYS, ["organization_id", "day"], _ORG_SET,
+                     [{**row, "organization_id": organization_id} for row in rows])
 
 
-def _recordset_upsert(table, key: tuple[str, ...], types: dict[str, str], updated: tuple[str, ...],
-                      guard: str = "") -> str:
+def recordset_upsert(table, key: tuple[str, ...], types: dict[str, str], updated: tuple[str, ...],
+                     guard: str = "") -> str:
     """INSERT ... SELECT FROM json_to_recordset(:rows) ON CONFLICT DO UPDATE:
     one statement of constant text a batch (bytes travel as hex)."""
     columns = ("organization_id", *types)
@@ -342,33 +313,30 @@ def _recordset_upsert(table, key: tuple[str, ...], types: dict[str, str], update
             + ", ".join(f"{name} = EXCLUDED.{name}" for name in updated) + guard)
 
 
-class _PostgresRollupStatements(_RollupStatements):
-    """One JSON document a batch: SQLAlchemy's multi-row INSERT for each
-    batch was re-read by the driver every time (its text differs with the
-    number of rows), most of the processing hook's cost."""
-
-    _days = text(_recordset_upsert(
-        "report_call_days", ("organization_id", "day", "user_id"),
-        {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
-         "numbers": "bytea", "callbacks": "bytea"}, _DAY_SET))
-    _missed = text(_recordset_upsert(
-        "report_missed_calls", ("call_id",),
-        {"call_id": "integer", "user_id": "integer", "day": "date", "started_at": "timestamptz",
-         "callback_call_id": "integer", "callback_at": "timestamptz"}, _MISSED_SET,
-        " WHERE report_missed_calls.organization_id = EXCLUDED.organization_id"))
-
-    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
-        session.execute(self._days, {"org": organization_id, "rows": orjson.dumps(
-            rows, default=_hex).decode()})
-
-    def write_missed(self, session, organization_id: int, rows: list[dict]) -> None:
-        session.execute(self._missed, {"org": organization_id, "rows": orjson.dumps(rows).decode()})
-
-
 def _hex(value):
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(type(value).__name__)
+
+
+class _PostgresRollupStatements(_RollupStatements):
+    """One JSON document a batch: SQLAlchemy's multi-row INSERT for each
+    batch was re-read by the driver every time (its text differs with the
+    number of rows)."""
+
+    _days = text(recordset_upsert(
+        "report_call_days", ("organization_id", "day", "user_id"),
+        {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
+         "numbers": "bytea", "callbacks": "bytea", "gaps": "integer[]"}, _DAY_SET))
+    _org_days = text(recordset_upsert(
+        "report_org_days", ("organization_id", "day"),
+        {"day": "date", **{name: "bigint" if name == "talk_seconds" else "integer" for name in _ORG_SET}}, _ORG_SET))
+
+    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
+        session.execute(self._days, {"org": organization_id, "rows": orjson.dumps(rows, default=_hex).decode()})
+
+    def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
+        session.execute(self._org_days, {"org": organization_id, "rows": orjson.dumps(rows).decode()})
 
 
 _statements = per_engine(_RollupStatements, _PostgresRollupStatements)

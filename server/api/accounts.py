@@ -22,6 +22,7 @@ from server.api.routing import after_commit, operation
 from server.auth import PUBLIC, USER
 from server.clock import now
 from server.extensions import db
+from server.jobs import queue_user_reports_rebuild
 from server.mail import send_email, send_email_soon
 
 bp = Blueprint("accounts", __name__, url_prefix="/api/v1")
@@ -117,7 +118,10 @@ def get_user(principal, user_id):
            response=UserSchema, responses=OWN_PHONE_RESPONSES)
 def update_user(principal, body, user_id):
     """Change a teammate's role, name, region, time zone or office hours, or disable the account."""
-    return accounts.update_user(db.session, principal.user, user_id, body, now())
+    user = accounts.update_user(db.session, principal.user, user_id, body, now())
+    organization_id, changed_id = user.organization_id, user.id
+    after_commit(lambda: queue_user_reports_rebuild(organization_id, changed_id, body))  # the office-hours share
+    return user
 
 
 @operation(bp, "/invites", "GET", auth=USER, roles=ADMINS, query=InviteListQuerySchema, response=InviteListSchema)

@@ -13,10 +13,11 @@ from schemas.accounts import (
 )
 from schemas.settings import BusinessHoursSchema
 from schemas.fields import NonEmptyText, Region, Text
-from server.api.routing import operation
+from server.api.routing import after_commit, operation
 from server.auth import USER
 from server.clock import now
 from server.extensions import db
+from server.jobs import queue_user_reports_rebuild
 
 bp = Blueprint("profile", __name__, url_prefix="/api/v1")
 
@@ -33,7 +34,10 @@ class ProfileUpdateSchema(Schema):
            responses=OWN_PHONE_RESPONSES)
 def update_me(principal, body):
     """Change your own name, region (to read national numbers), work number, time zone or office hours."""
-    return update_profile(db.session, principal.user, body, now())
+    user = update_profile(db.session, principal.user, body, now())
+    organization_id, changed_id = user.organization_id, user.id
+    after_commit(lambda: queue_user_reports_rebuild(organization_id, changed_id, body))  # the office-hours share
+    return user
 
 
 @operation(bp, "/me/password", "POST", auth=USER, body=PasswordChangeSchema, response=MessageSchema,

@@ -21,6 +21,7 @@ from mobile_sync.roles import ADMIN
 from schemas.accounts import UserUpdateSchema
 from server.clock import now
 from server.extensions import db
+from server.jobs import queue_user_reports_rebuild
 
 HOURS_FIELDS = ("timezone", "office_hours")
 HINTS = {
@@ -77,6 +78,7 @@ def my_hours():
         return render_template("web/account.html", errors={}, **hours_form_context(g.web_user, errors, values)), 422
     accounts.update_profile(db.session, g.web_user, body, now())
     db.session.commit()
+    queue_user_reports_rebuild(g.web_user.organization_id, g.web_user.id, body)  # the office-hours share
     flash("Your time zone and office hours are saved.", "ok")
     return redirect(url_for("web.account"))
 
@@ -98,5 +100,6 @@ def member_hours(user_id: int):
         return render_template("web/member_hours.html",
                                **hours_form_context(member, {"form": err.message}, values)), err.status
     db.session.commit()
+    queue_user_reports_rebuild(member.organization_id, member.id, body)  # the office-hours share
     flash(f"{member.name}'s time zone and office hours are saved.", "ok")
     return redirect(url_for("web.member_hours", user_id=member.id))

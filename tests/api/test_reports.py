@@ -246,6 +246,33 @@ def test_office_hours_share_uses_the_users_own_zone(team, clean_app):
     assert (item["office_hours_calls"], item["in_office_hours"], item["office_hours_share"]) == (2, 1, 0.5)
 
 
+HOURS = {"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}
+
+
+def _share(admin):
+    item = report(admin, "calls", group="user").json["items"][0]
+    return item["office_hours_calls"], item["in_office_hours"], item["office_hours_share"]
+
+
+def test_a_users_new_office_hours_or_zone_rebuild_their_share_by_itself(team):
+    ravi, admin = team["ravi"], team["admin"]
+    # Friday 20 November 2026: 10:00 IST is 08:30 in Dubai, 12:00 IST is 10:30 in Dubai.
+    upload(ravi, (ASHA, at(20, 10), 2, 30), (ASHA, at(20, 12), 2, 30))
+    assert _share(admin) == (0, 0, None)
+    # Their own office hours (PATCH /me): read in the organisation's zone, both calls are inside.
+    assert ravi.patch("/api/v1/me", json={"office_hours": HOURS}).status_code == 200
+    assert _share(admin) == (2, 2, 1.0)
+    # An admin gives them a zone of their own (PATCH /users/{id}): 08:30 in Dubai is outside.
+    assert admin.patch(f"/api/v1/users/{ravi.user_id}", json={"timezone": "Asia/Dubai"}).status_code == 200
+    assert _share(admin) == (2, 1, 0.5)
+    # Hours removed: no call had office hours.
+    assert ravi.patch("/api/v1/me", json={"office_hours": None}).status_code == 200
+    assert _share(admin) == (0, 0, None)
+    # A change of anything else rebuilds nothing (and changes nothing).
+    assert ravi.patch("/api/v1/me", json={"name": "Ravi K"}).status_code == 200
+    assert _share(admin) == (0, 0, None)
+
+
 def test_a_range_defaults_to_the_last_30_days(team, clock):
     ravi, admin = team["ravi"], team["admin"]
     clock.set(datetime(2026, 11, 25, 12, tzinfo=timezone.utc))

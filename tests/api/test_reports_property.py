@@ -4,6 +4,7 @@ off the hour), uploaded in random order (late uploads), with some calls then
 erased by number and some purged by age; calls near local midnight included."""
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from statistics import median
@@ -88,7 +89,7 @@ def _brute_missed(calls, zone, first, last):
             for user_id, v in sorted(per_user.items())]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=int(os.environ.get("REPORTS_EXAMPLES", 40)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(zone=st.sampled_from(ZONES), rows=calls_strategy, order=st.permutations(range(4)),
        erase=st.sampled_from(NUMBERS), purge_days=st.one_of(st.none(), st.integers(0, 9)),
@@ -157,8 +158,10 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
                 got = figures.calls_report(session, org.id, first=first, last=last, user_ids=None, group=group)
                 assert got == _brute(left, zone, hours_of, first, last, group), group
             team = [users[0][0], users[2][0]]
-            got = figures.calls_report(session, org.id, first=first, last=last, user_ids=team, group="day")
-            assert got == _brute([c for c in left if c["user_id"] in team], zone, hours_of, first, last, "day")
+            for group in ("day", "user"):
+                got = figures.calls_report(session, org.id, first=first, last=last, user_ids=team, group=group)
+                assert got == _brute([c for c in left if c["user_id"] in team], zone, hours_of, first, last,
+                                     group), ("team", group)
             got = figures.missed_report(session, org.id, first=first, last=last, user_ids=None)
             assert got == _brute_missed(left, zone, first, last)
         finally:

@@ -26,7 +26,7 @@ from mobile_sync.number_hash import ERASED, number_hash
 from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
-from mobile_sync.store import contact_import_runs, rollups, uploads
+from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
 from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
 from mobile_sync.store import crm_connections, crm_pushes
 from mobile_sync.store.models import CrmConnection, CrmPush
@@ -85,6 +85,10 @@ NOT_ORGANISATION_DATA = {
     "request_records.insert_access_events": "writes rows whose organisation the caller sets",
     "request_records.reads_only": "how the session's statements run; it runs none",
     "rollups.on_calls_deleted": "registers a callback of the deletion hook; runs no statement",
+    "rollups.pack": "packs integers into bytes; runs no statement",
+    "rollups.unpack": "unpacks bytes into integers; runs no statement",
+    "rollups.unique_in_range": "counts a row's numbers from its gaps; runs no statement",
+    "rollups.recordset_upsert": "the text of a statement; runs none",
 }
 
 
@@ -248,30 +252,44 @@ CASES = {
     # find none of them and change none of B's rollup rows.
     "rollups.processed_calls": lambda a, b, s: rollups.processed_calls(s, a["org"], upload_ids=b["uploads"]) + \
         rollups.processed_calls(s, a["org"], user_id=b["user"]),
-    "rollups.users_with_calls": lambda a, b, s: [u for u in rollups.users_with_calls(s, a["org"]) if u[0] == b["user"]],
-    "rollups.read_call_days": lambda a, b, s: rollups.read_call_days(
-        s, a["org"], EARLY.date(), LATER.date(), [b["user"]], numbers=True, callbacks=True),
-    "rollups.sum_call_days": lambda a, b, s: rollups.sum_call_days(s, a["org"], EARLY.date(), LATER.date(), [b["user"]],
-                                                                   "user_id"),
+    "rollups.users_with_calls": lambda a, b, s: [u for u in rollups.users_with_calls(s, a["org"]) if u[0] == b["user"]]
+        + rollups.users_with_calls(s, a["org"], b["user"]),
+    "rollups.read_call_days": lambda a, b, s: rollups.read_call_days(s, a["org"], EARLY.date(), LATER.date(),
+                                                                     [b["user"]]),
+    "rollups.user_totals": lambda a, b, s: rollups.user_totals(s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
+    "rollups.user_days": lambda a, b, s: rollups.user_days(s, a["org"], [b["user"]]),
+    # A's own rows removed first: what is left to find could only be B's.
+    "rollups.days_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
+        rollups.days_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
+    "rollups.org_days": lambda a, b, s: rollups.delete_org_days(s, a["org"]) * 0 + len(
+        rollups.org_days(s, a["org"], EARLY.date(), LATER.date())),
     "rollups.packed_column": lambda a, b, s: rollups.packed_column(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "numbers") + rollups.packed_column(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "callbacks"),
     "rollups.write_call_days": lambda a, b, s: rollups.write_call_days(s, a["org"], [
         {"user_id": a["user"], "day": day, **{name: 1 for name in rollups.DAY_FIGURES},
-         "numbers": b"", "callbacks": b""} for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
+         "numbers": b"", "callbacks": b"", "gaps": []} for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
     "rollups.delete_call_days": lambda a, b, s: rollups.delete_call_days(s, a["org"], b["user"]),
-    "rollups.find_callbacks": lambda a, b, s: rollups.find_callbacks(s, a["org"], _missed_ids(s, b["org"])),
+    # A's organisation rows of B's days: B's rows keep their figures.
+    "rollups.write_org_days": lambda a, b, s: rollups.write_org_days(s, a["org"], [
+        {"day": day, **{name: 1 for name in rollups.SUMMED}, "unique_numbers": 1}
+        for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
+    "rollups.delete_org_days": lambda a, b, s: rollups.delete_org_days(s, a["org"]) * 0 + rollups.delete_org_days(
+        s, a["org"]),
+    "rollup_missed.find_callbacks": lambda a, b, s: rollup_missed.find_callbacks(s, a["org"], _missed_ids(s, b["org"])),
     # A's write naming B's missed calls: B's rows keep their figures.
-    "rollups.write_missed": lambda a, b, s: rollups.write_missed(s, a["org"], [
-        {"call_id": call_id, "user_id": a["user"], "day": NOW.date(), "started_at": NOW, "callback_call_id": None,
-         "callback_at": None} for call_id in _missed_ids(s, b["org"])]),
-    "rollups.missed_rows": lambda a, b, s: rollups.missed_rows(s, a["org"], call_ids=_missed_ids(s, b["org"])) + \
-        rollups.missed_rows(s, a["org"], user_id=b["user"]),
-    "rollups.delete_missed": lambda a, b, s: rollups.delete_missed(s, a["org"], b["user"]),
-    "rollups.missed_returnable_by": lambda a, b, s: [i for i in rollups.missed_returnable_by(
-        s, a["org"], [(normalize_number(STRANGER, "IN").e164, LATER)]) if i in _missed_ids(s, b["org"])],
-    "rollups.missed_with_lost_callbacks": lambda a, b, s: rollups.missed_with_lost_callbacks(s, a["org"], EARLY, LATER),
-    "rollups.lead_rows": lambda a, b, s: rollups.lead_rows(s, a["org"], EARLY, LATER, [b["user"]]),
+    "rollup_missed.write_missed": lambda a, b, s: rollup_missed.write_missed(s, a["org"], [
+        {"call_id": call_id, "user_id": a["user"], "day": NOW.date(), "started_at": NOW, "number": 1,
+         "callback_call_id": None, "callback_at": None} for call_id in _missed_ids(s, b["org"])]),
+    "rollup_missed.missed_rows": lambda a, b, s: rollup_missed.missed_rows(
+        s, a["org"], call_ids=_missed_ids(s, b["org"])) + rollup_missed.missed_rows(s, a["org"], user_id=b["user"]),
+    "rollup_missed.delete_missed": lambda a, b, s: rollup_missed.delete_missed(s, a["org"], b["user"]),
+    "rollup_missed.missed_returnable_by": lambda a, b, s: [r for r in rollup_missed.missed_returnable_by(
+        s, a["org"], {int(normalize_number(STRANGER, "IN").e164[1:]): (EARLY, LATER)})
+        if r.call_id in _missed_ids(s, b["org"])],
+    "rollup_missed.missed_with_lost_callbacks": lambda a, b, s: rollup_missed.missed_with_lost_callbacks(
+        s, a["org"], EARLY, LATER),
+    "rollup_missed.lead_rows": lambda a, b, s: rollup_missed.lead_rows(s, a["org"], EARLY, LATER, [b["user"]]),
     # A request of A's handed B's token ids, every one stale by then: B's tokens keep their times.
     "credentials.touch_token": lambda a, b, s: [credentials.touch_token(s, a["org"], token_id, None, LATER)
                                                 for token_id in _token_ids(s, b["org"])][:0],

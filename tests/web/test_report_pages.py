@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.api.test_reports import ASHA, BALA, at, upload
+from tests.api.test_reports import ASHA, BALA, at, report, upload
 from tests.web.test_account_pages import page_text
 from tests.web.test_console_pages import signed_in
 
@@ -83,3 +83,23 @@ def test_another_organisations_user_is_a_404_page(clean_app, page_team, make_org
     other = make_user(make_org(region="IN"))
     response = signed_in(clean_app, page_team[0]).get(f"/reports?{RANGE}&user_id={other.user_id}")
     assert response.status_code == 404
+
+
+def test_the_hours_pages_rebuild_the_office_hours_share(clean_app, page_team):
+    from tests.web.test_work_hours_pages import WEEKDAYS, post
+
+    admin, manager, ravi, sita = page_team
+    # Friday 20 November 2026: 10:00 IST is 08:30 in Dubai, 12:00 IST is 10:30 in Dubai.
+    upload(ravi, (ASHA, at(20, 10), 2, 30), (ASHA, at(20, 12), 2, 30))
+
+    def share():
+        item = report(manager, "calls", group="user", user_id=ravi.user_id).json["items"][0]
+        return item["office_hours_calls"], item["in_office_hours"]
+
+    assert share() == (0, 0)
+    browser = signed_in(clean_app, admin)  # hours read in the organisation's zone: both calls inside
+    assert post(browser, f"/team/users/{ravi.user_id}/hours", timezone="", **WEEKDAYS).status_code == 302
+    assert share() == (2, 2)
+    # A zone of their own: 08:30 in Dubai is outside.
+    assert post(browser, f"/team/users/{ravi.user_id}/hours", timezone="Asia/Dubai", **WEEKDAYS).status_code == 302
+    assert share() == (2, 1)

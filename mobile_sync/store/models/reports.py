@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, LargeBinary
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobile_sync.store.models.base import Base, UTCDateTime
+
+
+# Sorted integers: a PostgreSQL array (the reports' `width_bucket` searches
+# it); on SQLite, packed unsigned 32-bit integers read in Python.
+GAPS = LargeBinary().with_variant(ARRAY(Integer), "postgresql")
+# The gap of a number the user never called before that day.
+NEVER = 1_000_000
 
 
 class CallDay(Base):
@@ -24,7 +32,14 @@ class CallDay(Base):
     range's unique numbers are the size of a union, never a sum.
     `callbacks` packs, as unsigned 32-bit integers, the seconds to call back
     of the day's missed calls that were returned; `hours_counted` counts
-    the calls made while the user had office hours, `in_hours` those inside."""
+    the calls made while the user had office hours, `in_hours` those inside.
+
+    `gaps`, sorted ascending: for each of the day's numbers, the days since
+    the user's previous day with it (`NEVER` if none). A number counts in the
+    unique numbers of a range from day `a` on the day it is called when its
+    gap exceeds `day - a`, that is once, on its first day in the range: a
+    user's unique numbers over any range are a sum over its rows, and
+    `width_bucket(day - a, gaps)` counts those that do not."""
 
     __tablename__ = "report_call_days"
     # The key serves the reports (an organisation's days, every user); the
@@ -47,6 +62,29 @@ class CallDay(Base):
     returned: Mapped[int] = mapped_column(Integer, default=0)
     numbers: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     callbacks: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    gaps: Mapped[object] = mapped_column(GAPS, nullable=True)
+
+
+class OrgDay(Base):
+    """The organisation's processed calls on one local day: the sums of its
+    users' rows that day, and the team's distinct numbers (the size of the
+    union of its users' sets): the calls report grouped by day reads one
+    row a day. Worked out again from the day's user rows whenever one changes."""
+
+    __tablename__ = "report_org_days"
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    incoming: Mapped[int] = mapped_column(Integer, default=0)
+    outgoing: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    connected: Mapped[int] = mapped_column(Integer, default=0)
+    talk_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    unique_numbers: Mapped[int] = mapped_column(Integer, default=0)
+    in_hours: Mapped[int] = mapped_column(Integer, default=0)
+    hours_counted: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class MissedCallback(Base):
@@ -57,15 +95,18 @@ class MissedCallback(Base):
     deletion must leave the row for the hook to repair)."""
 
     __tablename__ = "report_missed_calls"
-    # A user's days (recomputing them), and the call backs of a span of time
-    # (repairing those of deleted calls).
+    # A user's days (recomputing them), the call backs of a span of time
+    # (repairing those of deleted calls), and the missed calls a new call
+    # with a number may return sooner (`number`: its key, as in `numbers`).
     __table_args__ = (Index("ix_report_missed_calls_user_day", "user_id", "day"),
-                      Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"))
+                      Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"),
+                      Index("ix_report_missed_calls_org_number", "organization_id", "number"))
 
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    number: Mapped[int | None] = mapped_column(BigInteger)
     callback_call_id: Mapped[int | None] = mapped_column(Integer)
     callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

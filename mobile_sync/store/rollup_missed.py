@@ -1,0 +1,168 @@
+"""The statements of `report_missed_calls` (one row per processed missed
+call and the call that returned it), each scoped by organisation, and the
+read of the leads report. Generic Core, but for the upsert (one JSON
+document on PostgreSQL)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Iterable
+
+import orjson
+from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy.orm import aliased
+
+from mobile_sync.call_types import CallType
+from mobile_sync.store.bulk_sql import among, upsert
+from mobile_sync.store.dialect import per_engine
+from mobile_sync.store.models import Call, Lead
+from mobile_sync.store.models.reports import MissedCallback
+from mobile_sync.store.rollups import recordset_upsert
+
+CALLS = Call.__table__
+MISSED = MissedCallback.__table__
+MISSED_COLUMNS = ("call_id", "user_id", "day", "started_at", "number", "callback_call_id", "callback_at")
+
+
+def _returns(missed, later):
+    """`later` returns the call `missed`: the same number, after it, outgoing
+    or connected (an answered incoming call that lasted)."""
+    return and_(later.c.organization_id == missed.c.organization_id, later.c.e164 == missed.c.e164,
+                or_(later.c.started_at > missed.c.started_at,
+                    and_(later.c.started_at == missed.c.started_at, later.c.id > missed.c.id)),
+                or_(later.c.call_type == int(CallType.OUTGOING),
+                    and_(later.c.call_type == int(CallType.INCOMING), later.c.duration_s > 0)))
+
+
+def find_callbacks(session, organization_id: int, call_ids: list[int]) -> dict[int, tuple[int, datetime]]:
+    """For each of the organisation's calls given (missed ones), the first
+    call that returned it: {call id: (callback id, its start)}; unreturned
+    calls are absent. One index probe (organisation, number) per call."""
+    if not call_ids:
+        return {}
+    missed, later = CALLS.alias("missed"), CALLS.alias("later")
+    first = (select(later.c.id).where(_returns(missed, later))
+             .order_by(later.c.started_at, later.c.id).limit(1).scalar_subquery())
+    callback = aliased(Call)
+    found = {}
+    for start in range(0, len(call_ids), 5000):
+        chunk = call_ids[start:start + 5000]
+        rows = session.execute(
+            select(missed.c.id, callback.id, callback.started_at)
+            .join(callback, callback.id == first)
+            .where(missed.c.organization_id == organization_id, missed.c.e164.is_not(None),
+                   among(session, missed.c.id, chunk)))
+        found.update({row[0]: (row[1], row[2]) for row in rows})
+    return found
+
+
+def write_missed(session, organization_id: int, rows: list[dict]) -> None:
+    """Insert or replace missed-call rows (MISSED_COLUMNS) of the
+    organisation; a row of another organisation's call is left as it is."""
+    if rows:
+        _statements(session).write_missed(session, organization_id, rows)
+
+
+def _columns():
+    m = MISSED.c
+    return [m[name] for name in MISSED_COLUMNS]
+
+
+def missed_rows(session, organization_id: int, *, user_id: int | None = None, first: date | None = None,
+                last: date | None = None, call_ids: list[int] | None = None) -> list:
+    """Missed-call rows (MISSED_COLUMNS)."""
+    m = MISSED.c
+    query = select(*_columns()).where(m.organization_id == organization_id)
+    if user_id is not None:
+        query = query.where(m.user_id == user_id)
+    if first is not None:
+        query = query.where(m.day >= first)
+    if last is not None:
+        query = query.where(m.day <= last)
+    if call_ids is not None:
+        query = query.where(among(session, m.call_id, call_ids))
+    return session.execute(query).all()
+
+
+def delete_missed(session, organization_id: int, user_id: int | None = None, first: date | None = None,
+                  last: date | None = None) -> int:
+    """Remove the organisation's missed-call rows (of one user, between two days)."""
+    m = MISSED.c
+    statement = delete(MISSED).where(m.organization_id == organization_id)
+    if user_id is not None:
+        statement = statement.where(m.user_id == user_id)
+    if first is not None:
+        statement = statement.where(m.day >= first)
+    if last is not None:
+        statement = statement.where(m.day <= last)
+    return session.execute(statement).rowcount
+
+
+def missed_returnable_by(session, organization_id: int, spans: dict[int, tuple[datetime, datetime]]) -> list:
+    """Missed-call rows (MISSED_COLUMNS) that calls with these numbers (keys,
+    as `numbers`; each with its earliest and latest call) may return sooner
+    than what returns them now: missed before the latest call, unreturned
+    or returned after the earliest. One statement (per 5,000 numbers)."""
+    m = MISSED.c
+    found = []
+    numbers = sorted(spans)
+    for start in range(0, len(numbers), 5000):
+        chunk = numbers[start:start + 5000]
+        rows = session.execute(select(*_columns()).where(
+            m.organization_id == organization_id, among(session, m.number, chunk)))
+        found.extend(row for row in rows if row.started_at <= spans[row.number][1]
+                     and (row.callback_at is None or row.callback_at >= spans[row.number][0]))
+    return found
+
+
+def missed_with_lost_callbacks(session, organization_id: int, first: datetime, last: datetime) -> list[int]:
+    """Missed-call rows whose call back started between `first` and `last`
+    and is no longer stored (it was just deleted)."""
+    m, c = MISSED.c, CALLS.c
+    return list(session.execute(select(m.call_id).where(
+        m.organization_id == organization_id, m.callback_at >= first, m.callback_at <= last,
+        ~select(c.id).where(c.id == m.callback_call_id).exists())).scalars())
+
+
+def lead_rows(session, organization_id: int, start: datetime, end: datetime,
+              owner_ids: Iterable[int] | None = None) -> list:
+    """Leads created between `start` and `end` (exclusive): (owner_id,
+    source, status, created_at, answered_from, first_response_at), where
+    the first response is the first outgoing call with the lead's number at
+    or after `answered_from` (its first call, else its creation)."""
+    c, lead = CALLS.c, Lead.__table__.c
+    answered_from = func.coalesce(lead.first_call_at, lead.created_at)
+    first_response = (select(func.min(c.started_at)).where(
+        c.organization_id == organization_id, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
+        c.started_at >= answered_from).scalar_subquery())
+    query = select(lead.owner_id, lead.source, lead.status, lead.created_at, answered_from.label("answered_from"),
+                   first_response.label("first_response_at")).where(
+        lead.organization_id == organization_id, lead.created_at >= start, lead.created_at < end)
+    if owner_ids is not None:
+        query = query.where(among(session, lead.owner_id, list(owner_ids)))
+    return session.execute(query.execution_options(all_organizations=True)).all()
+
+
+_MISSED_SET = ("callback_call_id", "callback_at", "day", "user_id", "number")
+
+
+class _MissedStatements:
+    def write_missed(self, session, organization_id: int, rows: list[dict]) -> None:
+        statement = upsert(session, MISSED)
+        statement = statement.on_conflict_do_update(
+            index_elements=["call_id"], set_={name: statement.excluded[name] for name in _MISSED_SET},
+            where=MISSED.c.organization_id == statement.excluded.organization_id)  # never another's row
+        session.execute(statement, [{**row, "organization_id": organization_id} for row in rows])
+
+
+class _PostgresMissedStatements(_MissedStatements):
+    _missed = text(recordset_upsert(
+        "report_missed_calls", ("call_id",),
+        {"call_id": "integer", "user_id": "integer", "day": "date", "started_at": "timestamptz",
+         "number": "bigint", "callback_call_id": "integer", "callback_at": "timestamptz"}, _MISSED_SET,
+        " WHERE report_missed_calls.organization_id = EXCLUDED.organization_id"))
+
+    def write_missed(self, session, organization_id: int, rows: list[dict]) -> None:
+        session.execute(self._missed, {"org": organization_id, "rows": orjson.dumps(rows).decode()})
+
+
+_statements = per_engine(_MissedStatements, _PostgresMissedStatements)
