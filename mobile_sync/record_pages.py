@@ -27,7 +27,7 @@ from sqlalchemy import Integer, func, literal, select, union_all
 from mobile_sync.record_search import (
     MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
 )
-from mobile_sync.store.text_prefix import ascending, fold
+from mobile_sync.store.text_prefix import ascending, folding
 
 DEFAULT_SORT = "created"
 _DESCENDING = {"created": True, "last_call": True, "name": False}
@@ -66,7 +66,8 @@ def _sort_key(session, sort: str):
         return lambda row: (row.created_at, row.id)
     if sort == "last_call":
         return lambda row: (1, row.last_call_at, row.id) if row.last_call_at is not None else (0, row.id)
-    return lambda row: (fold(session, row.name), row.id)
+    fold = folding(session)
+    return lambda row: (fold(row.name), row.id)
 
 
 def _in_order(session, model, column: str | None, sort: str | None) -> tuple:
@@ -134,14 +135,14 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
         keys = {row.id: by_sort(row) for _, row in read}
     else:
         # The number's records first, newest first; then by the text matched.
-        keys = {}
+        keys, fold = {}, folding(session)
         numbered = sorted((row for column, row in read if column is None), key=lambda row: (row.created_at, row.id),
                           reverse=True)
         for position, row in enumerate(numbered):
             keys.setdefault(row.id, (0, position))
         for column, row in read:
             if column is not None:
-                key = (1, fold(session, getattr(row, column)), row.id)
+                key = (1, fold(getattr(row, column)), row.id)
                 keys[row.id] = min(keys.get(row.id, key), key)
     rows = {row.id: row for _, row in read}
     merged = sorted(rows.values(), key=lambda row: keys[row.id], reverse=_DESCENDING.get(sort, False))

@@ -12,7 +12,7 @@ Python does.
 
 The same indexes give a list in that byte order (`ascending`: on PostgreSQL
 `ORDER BY lower(column) USING ~<~`, the index's own operator class), which
-is also the order of the folded texts as Python compares them (`fold`).
+is also the order of the folded texts as Python compares them (`folding`).
 """
 from __future__ import annotations
 
@@ -81,10 +81,11 @@ def unindexed(text_column):
 
 def ascending(session, lowered_column):
     """ORDER BY `lowered_column` (an indexed `lower(column)`) in the index's
-    byte order, which is `fold`'s order as Python compares strings."""
+    byte order, which is `folding`'s order as Python compares strings."""
     return _prefix(session).ascending(lowered_column)
 
 
-def fold(session, text: str | None) -> str:
-    """`text` lowered as the database's `lower()` lowers it ("" for none)."""
-    return _prefix(session).fold(text or "")
+def folding(session):
+    """A function: a text (or None) lowered as the database's `lower()` lowers it ("" for none)."""
+    fold = _prefix(session).fold
+    return lambda text: fold(text or "")
