@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, delete, literal, select, update
+from sqlalchemy import Integer, LargeBinary, and_, delete, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mobile_sync.errors import conflict
@@ -15,6 +15,11 @@ from mobile_sync.store.models import ContactImportChunk, ContactImportRun
 
 _RUNS, _CHUNKS = ContactImportRun.__table__, ContactImportChunk.__table__
 ACTIVE = ("queued", "running")
+
+
+def _of(organization_id: int, run_id: int):
+    """The run, if it is the organisation's (a chunk is the organisation's through its run)."""
+    return and_(_RUNS.c.id == run_id, _RUNS.c.organization_id == organization_id)
 
 
 def create_run(session, organization_id: int, *, user_id: int | None, owner_id: int | None, filename: str,
@@ -44,9 +49,8 @@ def create_run(session, organization_id: int, *, user_id: int | None, owner_id: 
 def store_chunk(session, organization_id: int, run_id: int, seq: int, data: bytes) -> None:
     """One piece of the run's file (the run must be the organisation's)."""
     session.execute(_CHUNKS.insert().from_select(
-        ["run_id", "seq", "data", "organization_id"],
-        select(_RUNS.c.id, literal(seq, Integer), literal(data, LargeBinary), _RUNS.c.organization_id)
-        .where(_RUNS.c.id == run_id, _RUNS.c.organization_id == organization_id)))
+        ["run_id", "seq", "data"],
+        select(_RUNS.c.id, literal(seq, Integer), literal(data, LargeBinary)).where(_of(organization_id, run_id))))
 
 
 def set_size(session, organization_id: int, run_id: int, size: int) -> None:
@@ -56,9 +60,8 @@ def set_size(session, organization_id: int, run_id: int, size: int) -> None:
 
 def read_chunk(session, organization_id: int, run_id: int, seq: int) -> bytes | None:
     """The run's piece `seq`, or None past the last."""
-    return session.execute(select(_CHUNKS.c.data).where(
-        _CHUNKS.c.run_id == run_id, _CHUNKS.c.seq == seq, _CHUNKS.c.organization_id == organization_id)
-    ).scalar_one_or_none()
+    return session.execute(select(_CHUNKS.c.data).join(_RUNS, _RUNS.c.id == _CHUNKS.c.run_id).where(
+        _of(organization_id, run_id), _CHUNKS.c.seq == seq)).scalar_one_or_none()
 
 
 def get_run(session, organization_id: int, run_id: int) -> ContactImportRun | None:
@@ -90,8 +93,8 @@ def finish_run(session, organization_id: int, run_id: int, state: str, now: date
     """The run ends (done or failed, with its counts, errors or message); its file is deleted."""
     session.execute(update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.organization_id == organization_id)
                     .values(state=state, running_for=None, finished_at=now, updated_at=now, **outcome))
-    session.execute(delete(_CHUNKS).where(_CHUNKS.c.run_id == run_id,
-                                          _CHUNKS.c.organization_id == organization_id))
+    session.execute(delete(_CHUNKS).where(_CHUNKS.c.run_id.in_(select(_RUNS.c.id).where(
+        _of(organization_id, run_id)))))
 
 
 def forget_abandoned_uploads(session, before: datetime) -> None:

@@ -20,8 +20,8 @@ class ContactImportRun(Base, OrgScoped):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    owner_id: Mapped[int | None] = mapped_column(Integer)  # the imported contacts' owner
-    running_for: Mapped[int | None] = mapped_column(Integer, unique=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # the contacts' owner
+    running_for: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), unique=True)
     # queued, running, done, failed
     state: Mapped[str] = mapped_column(String(16), default="queued")
     filename: Mapped[str] = mapped_column(String(200))
@@ -40,8 +40,10 @@ class ContactImportRun(Base, OrgScoped):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ContactImportChunk(Base, OrgScoped):
-    """One piece of an import's file, in order of `seq`."""
+class ContactImportChunk(Base):
+    """One piece of an import's file, in order of `seq`: the organisation's
+    through its run (not OrgScoped: a file in transit, left out of the
+    organisation's data export)."""
 
     __tablename__ = "contact_import_chunks"
 
