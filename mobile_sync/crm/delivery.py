@@ -142,7 +142,7 @@ def _deliver(session, item: CrmPush, client, hash_key: str):
         if lead is None or lead.number_e164 is None:
             _finish(item, "cancelled", "erased" if lead is not None else "deleted")
             return _WITHDRAWN
-        return client.find_or_create_person(lead.number_e164, lead.name)
+        return client.find_or_create_person(lead.number_e164, _real_name(lead.name))
     call = call_to_push(session, item.organization_id, item.subject_id, hash_key)
     if call is None or call.number_e164 is None or call.direction is None:
         _finish(item, "cancelled", "deleted" if call is None else "erased" if call.number_e164 is None
@@ -155,10 +155,15 @@ def _deliver(session, item: CrmPush, client, hash_key: str):
         found = client.find_logged_call(call.call_id)
         if found is not None:
             return found
-    person_id = client.find_or_create_person(call.number_e164, call.contact_name)
+    person_id = client.find_or_create_person(call.number_e164, _real_name(call.contact_name))
     return client.log_call(person_id, CrmCall(
         call_id=call.call_id, number_e164=call.number_e164, direction=call.direction, started_at=call.started_at,
         duration_s=call.duration_s, rep_name=call.rep_name, contact_name=call.contact_name))
+
+
+def _real_name(name: str | None) -> str | None:
+    """A record's name as the CRM's person's, unless it is only a number (a lead named by its caller's number)."""
+    return name if name and any(ch.isalpha() for ch in name) else None
 
 
 def _finish(item: CrmPush, status: str, error: str | None = None) -> None:

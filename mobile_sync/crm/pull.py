@@ -92,8 +92,11 @@ def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash
 
 
 def import_people(session, org: Organization, crm: str, people: list[CrmPerson], hash_key: str, now) -> int:
-    """The people holding a number, as contacts (our CSV through the contact import); how many were new."""
-    rows = [_row(person, crm) for person in people if person.phones]
+    """The people holding a number and a name (or a company or an e-mail), as contacts (our CSV through
+    the contact import); how many were new. A bare number (e.g. a contact a push created for a caller
+    nobody named) adds nothing caller ID does not know already."""
+    rows = [_row(person, crm) for person in people
+            if person.phones and (person.name or person.company or person.email)]
     if not rows:
         return 0
     text = io.StringIO()

@@ -33,6 +33,7 @@ from server.web import account_pages, console_pages, session_auth, work_hours_pa
 from server.web import report_pages, settings_pages
 from server.web import contact_pages
 from server.web import webhook_pages
+from server.web import integration_pages
 from server.web import private_number_pages
 from server.web import review_pages
 from server.web.forms import zone
@@ -48,6 +49,7 @@ settings_pages.register(bp)  # /settings (admins)
 report_pages.register(bp)  # /reports (managers, admins)
 contact_pages.register(bp)  # /contacts, /contacts/import, /calls, /records/<type>/<id>/erase
 webhook_pages.register(bp)  # /webhooks (admins)
+integration_pages.register(bp)  # /integrations (admins)
 private_number_pages.register(bp)  # /account/private-numbers
 review_pages.register(bp)  # /review, /leads/<id> and its actions
 log = logging.getLogger(__name__)
