@@ -445,6 +445,8 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep the seeded cluster in DIR; reuse it if seeded already")
     parser.add_argument("--seed-only", action="store_true", help="stop after seeding (with --keep)")
     parser.add_argument("--rebuild-only", action="store_true", help="stop after building the rollups")
+    parser.add_argument("--reuse-rollups", action="store_true",
+                        help="with --keep: reuse the kept rollups even if their code changed (same tables)")
     parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring (not while seeding)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -466,7 +468,7 @@ def main(argv=None) -> int:
                 world = json.load(stored)
             # The seed's "now": the calls end there, and so does the reports' range.
             now = datetime.fromisoformat(world["now"])
-            reuse = _rollups_current(args.keep)
+            reuse = args.reuse_rollups or _rollups_current(args.keep)
             forget_ingest(app, pg, world["org"], through_hook=reuse)  # an earlier run's ingest batches
             if not reuse:
                 remake_rollup_tables(app)

@@ -171,47 +171,76 @@ def _stored(rows) -> dict[int, dict[date, DayFigures]]:
     return users
 
 
+def _partial_index(rows, wanted: set) -> dict[int, list[int]]:
+    """{number: the sorted days (ordinals) of the stored rows with it}, for
+    the numbers wanted only; `rows`: (day, packed numbers) in day order."""
+    index: dict[int, list[int]] = defaultdict(list)
+    for day, numbers in rows:
+        ordinal = day.toordinal()
+        for number in wanted.intersection(unpack(numbers, "Q")):
+            index[number].append(ordinal)
+    return index
+
+
+def _user_regaps(rows, new: dict[date, DayFigures]) -> dict[date, list[int]]:
+    """One user's stored (day, numbers) in day order and a run's new days:
+    the gaps of every day whose gaps change (the run's days, and the next
+    day with each number new to its day)."""
+    stored = {day: set(unpack(numbers, "Q")) for day, numbers in rows if day in new}
+    wanted = set()
+    for day, figures in new.items():
+        wanted |= figures.numbers | stored.get(day, set())
+    index = _partial_index(rows, wanted)
+    merged, later = {}, set()
+    for day in sorted(new):
+        before = stored.get(day, set())
+        merged[day] = before | new[day].numbers
+        ordinal = day.toordinal()
+        for number in new[day].numbers - before:
+            days = index[number]
+            at = bisect_left(days, ordinal)
+            if at < len(days):  # its next day: the previous day is now this one
+                later.add(date.fromordinal(days[at]))
+            days.insert(at, ordinal)
+    later -= set(new)
+    if later:
+        for day, numbers in rows:
+            if day in later:
+                merged[day] = set(unpack(numbers, "Q"))
+        extra = set().union(*(merged[day] for day in later)) - wanted
+        for number, days in _partial_index(rows, extra).items():
+            index[number] = days
+    return {day: _gaps(day, numbers, index) for day, numbers in merged.items()}
+
+
 def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[date]:
     """Merge a run's figures and delays into the stored user rows; write the
-    rows changed; return the days whose organisation rows must be summed again."""
-    users = {user_id for user_id, _day in new}
-    stored = _stored(rollups.user_days(session, organization_id, users)) if users else defaultdict(dict)
-    others = {key for key in delays if key[0] not in users}
-    if others:
-        for row in rollups.user_days(session, organization_id, {u for u, _d in others},
-                                     min(d for _u, d in others), max(d for _u, d in others)):
-            if (row["user_id"], row["day"]) in others:
-                stored[row["user_id"]][row["day"]] = DayFigures.from_row(row)
-    rows = []
-    for user_id in users:
-        states = stored[user_id]
-        index = _index(states)
-        regap = set()
-        for (owner, day), figures in new.items():
-            if owner != user_id:
-                continue
-            state = states.setdefault(day, DayFigures())
-            fresh = figures.numbers - state.numbers
-            state.merge(figures)
-            regap.add(day)
-            ordinal = day.toordinal()
-            for number in fresh:
-                days = index[number]
-                at = bisect_left(days, ordinal)
-                if at < len(days):  # its next day: the previous day is now this one
-                    regap.add(date.fromordinal(days[at]))
-                days.insert(at, ordinal)
-        for day in regap:
-            states[day].gaps = _gaps(day, states[day].numbers, index)
-        for (owner, day), change in delays.items():
-            if owner == user_id:
-                apply_delays(states[day], change)
-                regap.add(day)
-        rows.extend(states[day].row(user_id, day) for day in regap)
-    for user_id, day in others:
-        apply_delays(stored[user_id][day], delays[(user_id, day)])
-        rows.append(stored[user_id][day].row(user_id, day))
-    rollups.write_call_days(session, organization_id, rows)
+    rows changed; return the days whose organisation rows must be summed again.
+    Reads every stored day's numbers of the run's users, whole rows only of
+    the days written."""
+    numbers: dict[int, list] = defaultdict(list)
+    for user_id, day, packed in rollups.user_numbers(session, organization_id, {u for u, _d in new}):
+        numbers[user_id].append((day, packed))
+    gaps: dict[tuple[int, date], list[int]] = {}
+    for user_id in {u for u, _d in new}:
+        mine = {day: figures for (owner, day), figures in new.items() if owner == user_id}
+        gaps.update({(user_id, day): g for day, g in _user_regaps(numbers[user_id], mine).items()})
+    written = set(gaps) | set(delays)
+    states = {}
+    for user_id in {u for u, _d in written}:
+        days = [d for u, d in written if u == user_id]
+        for row in rollups.user_days(session, organization_id, [user_id], min(days), max(days)):
+            if (user_id, row["day"]) in written:
+                states[(user_id, row["day"])] = DayFigures.from_row(row)
+    for key in written:
+        state = states.setdefault(key, DayFigures())
+        if key in new:
+            state.merge(new[key])
+        if key in gaps:
+            state.gaps = gaps[key]
+        if key in delays:
+            apply_delays(state, delays[key])
+    rollups.write_call_days(session, organization_id, [state.row(*key) for key, state in states.items()])
     return {day for _user_id, day in new}
 
 

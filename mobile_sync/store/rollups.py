@@ -219,6 +219,16 @@ def user_days(session, organization_id: int, user_ids: Iterable[int], first: dat
     return rows
 
 
+def user_numbers(session, organization_id: int, user_ids: Iterable[int]) -> list[tuple]:
+    """(user_id, day, packed numbers) of every stored row of these users, in day order."""
+    d = DAYS.c
+    user_ids = sorted(set(user_ids))
+    if not user_ids:
+        return []
+    return [tuple(row) for row in session.execute(select(d.user_id, d.day, d.numbers).where(
+        d.organization_id == organization_id, among(session, d.user_id, user_ids)).order_by(d.user_id, d.day))]
+
+
 def days_of_all_users(session, organization_id: int, days: Iterable[date]) -> list:
     """(day, SUMMED, numbers) of every user row of the organisation on these days."""
     d = DAYS.c
