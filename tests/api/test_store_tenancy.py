@@ -258,6 +258,7 @@ CASES = {
                                                                      [b["user"]]),
     "rollups.user_totals": lambda a, b, s: rollups.user_totals(s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
     "rollups.user_days": lambda a, b, s: rollups.user_days(s, a["org"], [b["user"]]),
+    "rollups.user_numbers": lambda a, b, s: rollups.user_numbers(s, a["org"], [b["user"]]),
     # A's own rows removed first: what is left to find could only be B's.
     "rollups.days_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
         rollups.days_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
