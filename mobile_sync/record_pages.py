@@ -27,6 +27,7 @@ from sqlalchemy import Integer, func, literal, select, union_all
 from mobile_sync.record_search import (
     MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
 )
+from mobile_sync.store.list_order import latest_call_in_one_pass
 from mobile_sync.store.text_prefix import ascending, folding
 
 DEFAULT_SORT = "created"
@@ -47,9 +48,11 @@ def ordered(session, query, model, sort: str | None, offset: int, limit: int) ->
     if sort == "name":
         return _rows(session, query.order_by(ascending(session, func.lower(model.name)), model.id)
                      .offset(offset).limit(limit))
-    # Latest call first, then the records never called: two ranges of the
-    # index on (organisation, last call, id), whichever way it keeps NULLs.
-    called = query.where(model.last_call_at.is_not(None)).order_by(model.last_call_at.desc(), model.id.desc())
+    # Latest call first, then the records never called (mobile_sync.store.list_order).
+    by_call = (model.last_call_at.desc(), model.id.desc())
+    if latest_call_in_one_pass(session):
+        return _rows(session, query.order_by(*by_call).offset(offset).limit(limit))
+    called = query.where(model.last_call_at.is_not(None)).order_by(*by_call)
     rows = _rows(session, called.offset(offset).limit(limit))
     if len(rows) == limit:
         return rows
@@ -57,7 +60,7 @@ def ordered(session, query, model, sort: str | None, offset: int, limit: int) ->
     if not rows and offset:
         before = session.execute(select(func.count()).select_from(
             called.with_only_columns(model.id).order_by(None).limit(offset).subquery())).scalar_one()
-    never = query.where(model.last_call_at.is_(None)).order_by(model.id.desc())
+    never = query.where(model.last_call_at.is_(None)).order_by(*by_call)
     return rows + _rows(session, never.offset(max(0, offset - before)).limit(limit - len(rows)))
 
 

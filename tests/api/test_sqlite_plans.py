@@ -276,3 +276,71 @@ def test_statistics_are_left_alone_on_postgresql():
 
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connects
     assert refresh_statistics(engine) == []
+
+
+# What a search (issue 18) may reach besides the look-ups' indexes: the prefix
+# indexes, the indexes of a list's orders, a page's numbers by record.
+SEARCH_ALLOWED = {
+    table: {f"INDEX ix_{table}_{column}_prefix (organization_id=? AND <expr>>? AND <expr><?)"
+            for column in ("name", "company", "email")}
+    | {f"INDEX ix_{table}_org_last_call (organization_id=? AND last_call_at>?)",
+       f"INDEX ix_{table}_org_last_call (organization_id=? AND last_call_at=?)",
+       f"INDEX ix_{table}_org_last_call (organization_id=?)"}
+    for table in ("contacts", "leads")
+}
+SEARCH_ALLOWED["contacts"] |= {"INDEX ix_contacts_org_created (organization_id=?)",
+                               "INDEX ix_contacts_name_prefix (organization_id=?)"}
+SEARCH_ALLOWED["record_phones"] = ALLOWED["record_phones"] | {
+    "INDEX sqlite_autoindex_record_phones_1 (organization_id=? AND record_type=? AND record_id=?)"}
+SEARCHES = [{"q": "asha"}, {"q": "rao tr"}, {"q": "098765 43210"}, {"q": "543210"}, {"q": "+91 98765 43210"},
+            {"q": "asha", "sort": "created"}, {"q": "rao", "sort": "name"}, {"q": "asha", "sort": "last_call"},
+            {"sort": "name"}, {"sort": "last_call"}, {}]
+
+
+def _serve_searches(app, monkeypatch) -> list:
+    """The look-ups' organisation, then its contacts searched in each way and
+    order; each prefix once as few matches and once as many (read by walking
+    the index of the list's order). Returns the SELECT statements they ran."""
+    _serve_lookups(app)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"email": "plans@example.test", "password": PASSWORD}).json
+    admin = {"Authorization": f"Bearer {token['token']}"}
+    with recorded(app) as statements:
+        for broad_from in (1000, 1):
+            monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", broad_from)
+            for query in SEARCHES:
+                found = client.get("/api/v1/contacts", query_string=query, headers=admin)
+                assert found.status_code == 200 and len(found.json["items"]) == 1, (query, found.json)
+    return statements
+
+
+def _index(how: str) -> str:
+    """An access as SQLite prints it, covering or not."""
+    return how.removeprefix("USING ").replace("COVERING INDEX", "INDEX")
+
+
+def _assert_searches_planned_on_their_indexes(path, statements) -> None:
+    wrong = []
+    for statement, lines in _plans(path, statements):
+        for line in lines:
+            verb, _, rest = line.partition(" ")
+            table, _, how = rest.partition(" ")
+            allowed = {_index(access) for access in SEARCH_ALLOWED.get(table, ())} | {PRIMARY_KEY}
+            if table in SEARCH_ALLOWED and (verb == "SCAN" or verb == "SEARCH" and _index(how) not in allowed):
+                wrong.append(f"{line}\n    in {' '.join(statement.split())[-250:]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_searches_use_their_indexes_on_a_fresh_database(fresh, monkeypatch):
+    app, path = fresh
+    statements = _serve_searches(app, monkeypatch)
+    assert _stats(path) == []
+    _assert_searches_planned_on_their_indexes(path, statements)
+
+
+@pytest.mark.parametrize("rows", [MIN_ROWS, 1_000_000])
+def test_searches_use_their_indexes_with_statistics_of_a_small_or_a_large_organisation(fresh, monkeypatch, rows):
+    app, path = fresh
+    statements = _serve_searches(app, monkeypatch)
+    _analyse_as_if(path, rows)
+    _assert_searches_planned_on_their_indexes(path, statements)
