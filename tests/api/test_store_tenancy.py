@@ -66,6 +66,7 @@ NOT_ORGANISATION_DATA = {
     "database_files": "the whole SQLite file copied or released for a restore (backups); no rows chosen",
     "busy": "classifies a database error; runs no statement",
     "text_prefix": "builds a prefix condition for a query the caller scopes (mobile_sync.record_search); runs none",
+    "list_order": "how a database's index holds a list's order (mobile_sync.record_pages); runs no statement",
     "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
     "consent_state.has_consent": "keyed on the authenticated device's id (consent rows carry no organisation)",
     "push_messages.claim_push": "keyed on a message id the service itself queued for the organisation",
