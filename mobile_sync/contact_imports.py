@@ -102,6 +102,14 @@ def run_import(session, organization_id: int, run_id: int, *, hash_key: str, clo
     return "done"
 
 
+def give_up_unqueued(session, organization_id: int, run_id: int, now: datetime) -> None:
+    """The run's job could not be queued: fail the run, if it is still
+    queued (without Redis the job ran, and ended the run, already)."""
+    if runs.claim_run(session, organization_id, run_id, now):
+        runs.finish_run(session, organization_id, run_id, "failed", now,
+                        message="The import could not be queued for a worker. Choose the file again.")
+
+
 def _message(err: ServiceError) -> str:
     details = [f"{name}: {text}" for name, texts in (err.fields or {}).items()
                for text in (texts if isinstance(texts, list) else [texts])]

@@ -42,6 +42,7 @@ from server.web.page_access import allow_reviewers, audit_read
 UPLOAD_TTL_S = 3600
 REFRESH_S = 2  # a running import's page reloads itself this often
 RECENT_SHOWN = 10
+IMPORT_JOB_TIMEOUT_S = 3600  # a 64 MB file on a busy worker: well past RQ's default 10 minutes
 FORM_OVERHEAD = 64 * 1024  # the form's other fields and the multipart framing
 ERRORS_SHOWN = 20
 COLUMNS_SHOWN = 200  # selects on the page; a file with more columns keeps the detected mapping for the rest
@@ -209,7 +210,10 @@ def import_upload(upload_id: str):
     db.session.commit()
     os.unlink(path)
     organization_id = user.organization_id
-    enqueue(import_contact_file, organization_id, run_id)  # after the commit; ids only
+    # After the commit; ids only. Not queued (Redis down): the run fails now rather than wait for nothing.
+    if not enqueue(import_contact_file, organization_id, run_id, job_timeout=IMPORT_JOB_TIMEOUT_S):
+        contact_imports.give_up_unqueued(db.session, organization_id, run_id, now())
+        db.session.commit()
     return redirect(url_for("web.import_run", run_id=run_id), 303)
 
 

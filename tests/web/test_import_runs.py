@@ -187,3 +187,21 @@ def _latest(app):
 
     with app.app_context():
         return db.session.execute(select(func.max(ContactImportRun.id))).scalar_one()
+
+
+def test_an_import_that_cannot_be_queued_fails_at_once_and_blocks_nobody(clean_app, page_team, monkeypatch):
+    from server.web import import_pages
+
+    manager = page_team[1]
+    queued = []
+    monkeypatch.setattr(import_pages, "enqueue", lambda func, *args, **options: queued.append(options) and False)
+    browser = signed_in(clean_app, manager)
+    data = b"name,company,email,source,phones\nAsha,,,,9876543210\n"
+    action, fields = form_fields(upload(browser, "a.csv", data).get_data(as_text=True))
+    done = browser.post(action, data={"csrf_token": csrf_of(browser, "/contacts"), "action": "import", **fields},
+                        follow_redirects=True)
+    assert "Import stopped" in page_text(done) and "could not be queued" in page_text(done)
+    assert queued == [{"job_timeout": import_pages.IMPORT_JOB_TIMEOUT_S}]
+    assert _count(clean_app, ContactImportChunk) == 0
+    monkeypatch.undo()
+    assert _run(clean_app, manager, _start(clean_app, manager, data)) == "done"
