@@ -95,9 +95,12 @@ def _text_branch(session, query, model, organization_id: int, column: str, text:
     """The first `count` rows of `query` whose `column` starts with `text`, in
     the order of `sort`, when the column's index does not hold that order."""
     condition = text_condition(session, model, organization_id, column, text)
-    ids = _rows(session, query.where(condition).with_only_columns(model.id).limit(MAX_MATCHED_RECORDS))
-    if len(ids) < MAX_MATCHED_RECORDS:
-        return ordered(session, query.where(model.id.in_(ids)), model, sort, 0, count) if ids else []
+    matching = query.where(condition).with_only_columns(model.id).limit(MAX_MATCHED_RECORDS)
+    found = session.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
+    if not found:
+        return []
+    if found < MAX_MATCHED_RECORDS:
+        return ordered(session, query.where(model.id.in_(matching)), model, sort, 0, count)
     broad = text_condition(session, model, organization_id, column, text, indexed=False)
     return ordered(session, query.where(broad), model, sort, 0, count)
 
