@@ -23,17 +23,18 @@ server, the order rotated each round:
                                      ("098765 43210"), the last 6 or the last
                                      7 digits of a stored number, a name that
                                      is no one's, a number that is nobody's
+                                     (all in the default order), and a name
+                                     prefix newest first (&sort=created)
   GET /caller-id?org=..&number=E164  the bare app (`benchmarks/caller_id_bare.py`),
                                      the fixed reference: one indexed SELECT
-Then the list query the service sends for one query of each kind (caught
-from `mobile_sync.contacts.list_contacts` in this process): on PostgreSQL
-EXPLAIN (ANALYZE, BUFFERS) with its values, and the generic plan that a
-prepared statement (psycopg prepares a statement run 5 times on a connection)
-may cache; on SQLite EXPLAIN QUERY PLAN and its time in process. Beside
-each, the same page asked as one UNION ALL of index probes
-(`search_queries.proposed_statement`: a rewrite this benchmark proposes, not
-the service's query), to show what the OR costs. The plans of a name prefix
-and a 6-digit tail are printed in full at the largest size.
+Then the statements the service sends for one query of each kind (caught
+from `mobile_sync.contacts.list_contacts` in this process; a page is read
+branch by branch, mobile_sync/record_pages.py): on PostgreSQL EXPLAIN
+(ANALYZE, BUFFERS) of each with its values, and the generic plans that a
+prepared statement (psycopg prepares a statement run 5 times on a
+connection) may cache, their times added up; on SQLite EXPLAIN QUERY PLAN
+and their time in process. The plans of a name prefix, a 6-digit tail and a
+name newest first are printed in full at the largest size.
 
     .venv/bin/python -m benchmarks.search [--quick] [--db postgresql|sqlite|both] [--sizes 10000,100000,1000000]
                                           [--rounds N] [--budget S] [--json FILE]
