@@ -15,7 +15,8 @@ LIMIT_MAX = 200
 PAGE_MAX = 1_000_000
 
 
-SORT_HELP = "`last_call` (latest call first), `created` (newest first, the default) or `name` (A to Z)."
+SORT_HELP = ("`last_call` (latest call first), `created` (newest first, the default) or `name` (A to Z); "
+             "a text `q` without `sort`: by the name, company or e-mail it matched, A to Z.")
 
 
 class SearchText(Text):
