@@ -47,6 +47,7 @@ SOFT_REFS: dict[tuple[str, str], SoftRef] = {
     ("access_events", "device_id"): SoftRef(target="devices"),
     ("access_events", "api_key_id"): SoftRef(target="api_keys"),
     ("access_events", "object_id"): SoftRef(type_column="object_type", types=AUDIT_OBJECT_TYPES, orders=False),
+    ("crm_pushes", "subject_id"): SoftRef(type_column="subject_type", types={"call": "calls", "lead": "leads"}),
 }
 
 
