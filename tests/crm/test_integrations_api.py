@@ -104,3 +104,14 @@ def test_the_push_log_pages_and_disconnecting_removes_it(connected, hubspot, crm
     rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b2", "calls": [
         call_row(9, "+91 91234 56789", duration=60)]})
     assert len(hubspot.calls) == 5  # nothing more is sent
+
+
+def test_no_part_of_the_token_is_stored_in_clear(connected, crm_app, hubspot, request):
+    """Read from the rows themselves: the whole database holds the token only sealed (and its last 4)."""
+    from tests.api.test_erasure import database_dump
+
+    admin, rep = connected
+    rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b1", "calls": [call_row(1, "+91 91234 56789")]})
+    dump = database_dump(crm_app, request)
+    secret = TOKEN[:-4]
+    assert not [secret[i:i + 8] for i in range(len(secret) - 7) if secret[i:i + 8] in dump]
