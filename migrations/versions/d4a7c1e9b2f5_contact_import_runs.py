@@ -4,8 +4,8 @@ contact_import_runs: one row per import of a file (state, bytes read of the
 total, counts, the first errors by line; `running_for`, unique, holds the
 organisation while the run is queued or running: one at a time each).
 contact_import_chunks: the uploaded file in pieces, for a worker on another
-machine; deleted when the run ends or after a day (the organisation's
-through its run: a file in transit, not part of the organisation's export).
+machine; deleted when the run ends or after a day (a file in transit, not
+part of the organisation's data export).
 
 Revision ID: d4a7c1e9b2f5
 Revises: c2f4a8d6e1b3
@@ -58,13 +58,19 @@ def upgrade():
     op.create_table('contact_import_chunks',
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('organization_id', sa.Integer(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_contact_import_chunks_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['run_id'], ['contact_import_runs.id'], name=op.f('fk_contact_import_chunks_run_id_contact_import_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', 'seq', name=op.f('pk_contact_import_chunks'))
     )
+    with op.batch_alter_table('contact_import_chunks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_import_chunks_organization_id'), ['organization_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('contact_import_chunks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_import_chunks_organization_id'))
     op.drop_table('contact_import_chunks')
     with op.batch_alter_table('contact_import_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contact_import_runs_organization_id'))

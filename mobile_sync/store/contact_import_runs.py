@@ -18,7 +18,7 @@ ACTIVE = ("queued", "running")
 
 
 def _of(organization_id: int, run_id: int):
-    """The run, if it is the organisation's (a chunk is the organisation's through its run)."""
+    """The run, if it is the organisation's."""
     return and_(_RUNS.c.id == run_id, _RUNS.c.organization_id == organization_id)
 
 
@@ -49,8 +49,9 @@ def create_run(session, organization_id: int, *, user_id: int | None, owner_id: 
 def store_chunk(session, organization_id: int, run_id: int, seq: int, data: bytes) -> None:
     """One piece of the run's file (the run must be the organisation's)."""
     session.execute(_CHUNKS.insert().from_select(
-        ["run_id", "seq", "data"],
-        select(_RUNS.c.id, literal(seq, Integer), literal(data, LargeBinary)).where(_of(organization_id, run_id))))
+        ["run_id", "seq", "organization_id", "data"],
+        select(_RUNS.c.id, literal(seq, Integer), _RUNS.c.organization_id, literal(data, LargeBinary))
+        .where(_of(organization_id, run_id))))
 
 
 def set_size(session, organization_id: int, run_id: int, size: int) -> None:

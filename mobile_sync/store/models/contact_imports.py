@@ -41,12 +41,13 @@ class ContactImportRun(Base, OrgScoped):
 
 
 class ContactImportChunk(Base):
-    """One piece of an import's file, in order of `seq`: the organisation's
-    through its run (not OrgScoped: a file in transit, left out of the
-    organisation's data export)."""
+    """One piece of an import's file, in order of `seq`. Not OrgScoped, like
+    the report rollups: a file in transit is left out of the organisation's
+    data export; its `organization_id` scopes it all the same."""
 
     __tablename__ = "contact_import_chunks"
 
     run_id: Mapped[int] = mapped_column(ForeignKey("contact_import_runs.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
