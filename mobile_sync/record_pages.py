@@ -27,7 +27,7 @@ from sqlalchemy import Integer, func, literal, select, union_all
 from mobile_sync.record_search import (
     MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
 )
-from mobile_sync.store.list_order import latest_call_in_one_pass
+from mobile_sync.store.list_order import apart, latest_call_in_one_pass
 from mobile_sync.store.text_prefix import ascending, folding
 
 DEFAULT_SORT = "created"
@@ -38,18 +38,17 @@ def _rows(session, query) -> list:
     return list(session.execute(query).scalars())
 
 
-def ordered(session, query, model, sort: str | None, offset: int, limit: int) -> list:
+def ordered(session, query, model, sort: str | None, offset: int, limit: int, few: bool = False) -> list:
     """Rows `offset` to `offset + limit` of `query` (leads or contacts, not yet
     ordered) in the order `sort` names (newest first by default), each order
-    read from its index."""
+    read from its index; `few`: the query names a few rows by id, sorted
+    apart from those indexes (mobile_sync.store.list_order)."""
     sort = sort or DEFAULT_SORT
-    if sort == "created":
-        return _rows(session, query.order_by(model.created_at.desc(), model.id.desc()).offset(offset).limit(limit))
-    if sort == "name":
-        return _rows(session, query.order_by(ascending(session, func.lower(model.name)), model.id)
-                     .offset(offset).limit(limit))
+    if sort != "last_call":
+        return _rows(session, query.order_by(*_in_order(session, model, None, sort, few)).offset(offset).limit(limit))
     # Latest call first, then the records never called (mobile_sync.store.list_order).
-    by_call = (model.last_call_at.desc(), model.id.desc())
+    term = (lambda column: apart(session, column)) if few else (lambda column: column)
+    by_call = (term(model.last_call_at).desc(), term(model.id).desc())
     if latest_call_in_one_pass(session):
         return _rows(session, query.order_by(*by_call).offset(offset).limit(limit))
     called = query.where(model.last_call_at.is_not(None)).order_by(*by_call)
@@ -73,13 +72,15 @@ def _sort_key(session, sort: str):
     return lambda row: (fold(row.name), row.id)
 
 
-def _in_order(session, model, column: str | None, sort: str | None) -> tuple:
-    """ORDER BY of a branch read from its index: by `column` (its text) or by `sort`."""
+def _in_order(session, model, column: str | None, sort: str | None, few: bool = False) -> tuple:
+    """ORDER BY of a branch read from its index: by `column` (its text) or by
+    `sort` (created or name); `few`: of rows found by id, sorted apart."""
     if column is not None:
         return ascending(session, func.lower(getattr(model, column))), model.id
+    term = (lambda column: apart(session, column)) if few else (lambda column: column)
     if (sort or DEFAULT_SORT) == "created":
-        return model.created_at.desc(), model.id.desc()
-    return ascending(session, func.lower(model.name)), model.id
+        return term(model.created_at).desc(), term(model.id).desc()
+    return ascending(session, term(func.lower(model.name))), term(model.id)
 
 
 def _arms(session, model, arms: list) -> list[tuple[int, object]]:
@@ -100,7 +101,7 @@ def _text_branch(session, query, model, organization_id: int, column: str, text:
     if not found:
         return []
     if found < MAX_MATCHED_RECORDS:
-        return ordered(session, query.where(model.id.in_(matching)), model, sort, 0, count)
+        return ordered(session, query.where(model.id.in_(matching)), model, sort, 0, count, few=True)
     broad = text_condition(session, model, organization_id, column, text, indexed=False)
     return ordered(session, query.where(broad), model, sort, 0, count)
 
@@ -120,7 +121,7 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
     arms, columns, others = [], [], []
     if ids and sort != "last_call":
         arms.append(query.where(model.id.in_(ids)).with_only_columns(model.id)
-                    .order_by(*_in_order(session, model, None, sort)).limit(count))
+                    .order_by(*_in_order(session, model, None, sort, few=True)).limit(count))
         columns.append(None)
     for column in TEXT_COLUMNS:
         if sort is None or (sort == "name" and column == "name"):
@@ -132,7 +133,8 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
             others.append(column)
     read = [(columns[arm], row) for arm, row in _arms(session, model, arms)] if arms else []
     if ids and sort == "last_call":
-        read += [(None, row) for row in ordered(session, query.where(model.id.in_(ids)), model, sort, 0, count)]
+        read += [(None, row) for row in ordered(session, query.where(model.id.in_(ids)), model, sort, 0, count,
+                                                few=True)]
     for column in others:
         read += [(column, row) for row in _text_branch(session, query, model, organization_id, column, terms.text,
                                                         sort, count)]

@@ -6,8 +6,18 @@ already ends with the records never called, and walks the index on
 (organisation, last_call_at, id) backwards in one pass. PostgreSQL keeps NULL
 above every value (a descending order starts with them), so the list is read
 as two ranges of that index: the records called, then those never called.
+
+A few records found by id (a number's, a narrow prefix's) are sorted apart
+from the indexes of the orders (`apart`): SQLite without statistics walked the
+organisation's whole (organisation, created_at, id) index testing each id
+(82 ms at 1M contacts) rather than read the few rows and sort them. On
+SQLite an ORDER BY term `+column` is one no index provides; PostgreSQL plans
+these by its statistics.
 """
 from __future__ import annotations
+
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from mobile_sync.store.dialect import per_engine
 
@@ -15,9 +25,15 @@ from mobile_sync.store.dialect import per_engine
 class _Order:
     latest_call_in_one_pass = True
 
+    def apart(self, column):
+        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
 
 class _PostgresOrder(_Order):
     latest_call_in_one_pass = False
+
+    def apart(self, column):
+        return column
 
 
 _order = per_engine(_Order, _PostgresOrder)
@@ -26,3 +42,9 @@ _order = per_engine(_Order, _PostgresOrder)
 def latest_call_in_one_pass(session) -> bool:
     """Whether `ORDER BY last_call_at DESC, id DESC` puts the records never called last."""
     return _order(session).latest_call_in_one_pass
+
+
+def apart(session, column):
+    """`column` (or an expression) as an ORDER BY term that no index provides:
+    for sorting a few rows already found by id."""
+    return _order(session).apart(column)
