@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from mobile_sync.errors import ServiceError, forbidden, not_found
 from mobile_sync.reports.rollup import OrgClock
-from mobile_sync.store.rollups import unpack
+from mobile_sync.store.packed_rows import unpack
 from mobile_sync.roles import REP
 from mobile_sync.store import rollup_missed, rollups
 from mobile_sync.store.models import User

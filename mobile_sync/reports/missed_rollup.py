@@ -39,8 +39,9 @@ def _seconds(started_at: datetime, callback_at: datetime) -> int:
 Delays = dict[tuple[int, date], tuple[list[int], list[int]]]  # (user, day): (delays removed, delays added)
 
 
-def add_missed(session, organization_id: int, calls, clock) -> Delays:
-    """Rows for these missed calls with what returns them; their delays."""
+def add_missed(session, organization_id: int, calls, clock, pending: list | None = None) -> Delays:
+    """Rows for these missed calls with what returns them (written, or added
+    to `pending` for one write later); their delays."""
     missed = [c for c in calls if c.call_type == MISSED]
     found = rollup_missed.find_callbacks(session, organization_id, [c.id for c in missed if c.e164])
     delays: Delays = defaultdict(lambda: ([], []))
@@ -53,24 +54,25 @@ def add_missed(session, organization_id: int, calls, clock) -> Delays:
                      "callback_at": back_at})
         if back_at is not None:
             delays[(c.user_id, day)][1].append(_seconds(c.started_at, back_at))
-    rollup_missed.write_missed(session, organization_id, rows)
+    if pending is None:
+        rollup_missed.write_missed(session, organization_id, rows)
+    else:
+        pending.extend(rows)
     return delays
 
 
-def returned_sooner(session, organization_id: int, calls, delays: Delays) -> None:
+def returned_sooner(session, organization_id: int, calls, delays: Delays, rows: list) -> None:
     """Earlier missed calls that the run's calls return sooner than what
-    returns them now (or at all): their rows, and the delays changed."""
+    returns them now (or at all): their rows, and the delays changed. Writes
+    them with `rows` (the run's own missed calls): one statement."""
     back: dict[int, list] = defaultdict(list)
     for c in calls:
         if c.e164 and returns_a_call(c.call_type, c.duration_s):
             back[number_key(c.e164)].append((c.started_at, c.id))
-    if not back:
-        return
     for options in back.values():
         options.sort()
     new = {c.id for c in calls}
-    rows = []
-    for m in rollup_missed.missed_returnable_by(session, organization_id, {
+    for m in () if not back else rollup_missed.missed_returnable_by(session, organization_id, {
             number: (options[0][0], options[-1][0]) for number, options in back.items()}):
         if m.call_id in new:
             continue

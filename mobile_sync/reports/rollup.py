@@ -55,7 +55,8 @@ from mobile_sync.store.bulk_sql import among, plan_for_each_batch
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
 from mobile_sync.store.models.reports import NEVER
-from mobile_sync.store.rollups import SUMMED, pack, unpack
+from mobile_sync.store.packed_rows import pack, unpack
+from mobile_sync.store.rollups import SUMMED
 
 @dataclass
 class DayFigures:
@@ -226,12 +227,8 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
         mine = {day: figures for (owner, day), figures in new.items() if owner == user_id}
         gaps.update({(user_id, day): g for day, g in _user_regaps(numbers[user_id], mine).items()})
     written = set(gaps) | set(delays)
-    states = {}
-    for user_id in {u for u, _d in written}:
-        days = [d for u, d in written if u == user_id]
-        for row in rollups.user_days(session, organization_id, [user_id], min(days), max(days)):
-            if (user_id, row["day"]) in written:
-                states[(user_id, row["day"])] = DayFigures.from_row(row)
+    states = {(row["user_id"], row["day"]): DayFigures.from_row(row)
+              for row in rollups.user_days_at(session, organization_id, written)}
     for key in written:
         state = states.setdefault(key, DayFigures())
         if key in new:
@@ -263,6 +260,23 @@ def sum_org_days(session, organization_id: int, days) -> None:
         rollups.delete_org_days(session, organization_id, days - set(sums))
 
 
+def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
+    """Add a run's figures to the organisation's days, before its user rows
+    are written: its numbers that no user had that day yet are new to the
+    team (one read of the day's user rows; one upsert adding to the sums)."""
+    days: dict[date, list] = {}
+    numbers: dict[date, set] = defaultdict(set)
+    for (_user, day), figures in new.items():
+        total = days.setdefault(day, [0] * len(SUMMED))
+        for i, name in enumerate(SUMMED):
+            total[i] += getattr(figures, name)
+        numbers[day] |= figures.numbers
+    for row in rollups.days_of_all_users(session, organization_id, days):
+        numbers[row[0]].difference_update(numbers[row[0]].intersection(unpack(row[-1], "Q")))
+    rollups.add_to_org_days(session, organization_id, [
+        {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
+
+
 def record_processed_calls(session, organization_id: int, upload_ids: list[int]) -> int:
     """Add the calls a processing run just processed to the rollups (the
     processing job's hook); returns how many calls were added."""
@@ -270,9 +284,12 @@ def record_processed_calls(session, organization_id: int, upload_ids: list[int])
     if not calls:
         return 0
     clock = OrgClock(session, organization_id, {c.user_id for c in calls})
-    delays = add_missed(session, organization_id, calls, clock)
-    returned_sooner(session, organization_id, calls, delays)
-    sum_org_days(session, organization_id, _merge_run(session, organization_id, _figures(calls, clock), delays))
+    pending: list[dict] = []
+    delays = add_missed(session, organization_id, calls, clock, pending)
+    returned_sooner(session, organization_id, calls, delays, pending)
+    new = _figures(calls, clock)
+    _add_run_to_org_days(session, organization_id, new)
+    _merge_run(session, organization_id, new, delays)
     return len(calls)
 
 

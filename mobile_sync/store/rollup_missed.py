@@ -16,7 +16,7 @@ from mobile_sync.store.bulk_sql import among, upsert
 from mobile_sync.store.dialect import per_engine
 from mobile_sync.store.models import Call, Lead
 from mobile_sync.store.models.reports import MissedCallback
-from mobile_sync.store.rollups import recordset_upsert
+from mobile_sync.store.packed_rows import recordset_upsert
 
 CALLS = Call.__table__
 MISSED = MissedCallback.__table__

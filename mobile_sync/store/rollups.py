@@ -21,21 +21,20 @@ user's deletion leaves the organisation's day rows to `flask reports-rebuild`).
 """
 from __future__ import annotations
 
-import sys
-from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable, Iterable
 
 import orjson
-from sqlalchemy import bindparam, delete, event, func, select, text
+from sqlalchemy import bindparam, delete, event, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call
 from mobile_sync.store.models.reports import CallDay, OrgDay
+from mobile_sync.store.packed_rows import hex_bytes, pack, recordset_upsert, unpack
 
 CALLS = Call.__table__
 DAYS = CallDay.__table__
@@ -43,23 +42,6 @@ ORG_DAYS = OrgDay.__table__
 # What a day row sums (both tables), then what only user rows hold.
 SUMMED = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "in_hours", "hours_counted")
 DAY_FIGURES = (*SUMMED, "unique_numbers", "returned")
-_LITTLE = sys.byteorder == "little"
-
-
-def pack(values, typecode: str) -> bytes:
-    """Integers packed little-endian ("Q": numbers, "I": seconds, gaps)."""
-    packed = array(typecode, values)
-    if not _LITTLE:
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def unpack(data: bytes | None, typecode: str) -> array:
-    values = array(typecode)
-    values.frombytes(data or b"")
-    if not _LITTLE:
-        values.byteswap()
-    return values
 
 
 @dataclass(slots=True)
@@ -200,23 +182,50 @@ def user_totals(session, organization_id: int, first: date, last: date,
     return driver_rows(session.connection(), _USER_TOTALS[filtered], params)
 
 
+_WHOLE = ("user_id", "day", *DAY_FIGURES, "numbers", "callbacks", "gaps")
+
+
+def _whole_rows(rows) -> list[dict]:
+    out = []
+    for row in rows:
+        row = dict(zip(_WHOLE, row))
+        gaps = row["gaps"]
+        row["gaps"] = list(unpack(gaps, "I")) if isinstance(gaps, (bytes, memoryview)) else list(gaps or ())
+        out.append(row)
+    return out
+
+
 def user_days(session, organization_id: int, user_ids: Iterable[int], first: date | None = None,
               last: date | None = None) -> list[dict]:
     """Every stored user row of these users (between two days), whole, as
     dicts: user_id, day, DAY_FIGURES, numbers, callbacks (packed) and gaps
     (a list, empty if not worked out yet)."""
     d = DAYS.c
-    query = select(d.user_id, d.day, *(d[name] for name in DAY_FIGURES), d.numbers, d.callbacks, d.gaps).where(
+    query = select(*(d[name] for name in _WHOLE)).where(
         d.organization_id == organization_id, among(session, d.user_id, sorted(set(user_ids))))
     if first is not None:
         query = query.where(d.day >= first)
     if last is not None:
         query = query.where(d.day <= last)
-    rows = [dict(row._mapping) for row in session.execute(query)]
-    for row in rows:
-        gaps = row["gaps"]
-        row["gaps"] = list(unpack(gaps, "I")) if isinstance(gaps, (bytes, memoryview)) else list(gaps or ())
-    return rows
+    return _whole_rows(session.execute(query))
+
+
+_AT_KEYS = text(f"SELECT {', '.join('d.' + name for name in _WHOLE)} FROM report_call_days AS d "
+                "JOIN unnest(CAST(:users AS integer[]), CAST(:days AS date[])) AS k(user_id, day) "
+                "ON d.user_id = k.user_id AND d.day = k.day WHERE d.organization_id = :org")
+
+
+def user_days_at(session, organization_id: int, keys: Iterable[tuple[int, date]]) -> list[dict]:
+    """The stored user rows of these (user_id, day) keys, whole (as `user_days`): one statement."""
+    keys = sorted(set(keys))
+    if not keys:
+        return []
+    if on_postgresql(session):
+        return _whole_rows(driver_rows(session.connection(), _AT_KEYS, {
+            "org": organization_id, "users": [k[0] for k in keys], "days": [k[1] for k in keys]}))
+    d = DAYS.c
+    return _whole_rows(session.execute(select(*(d[name] for name in _WHOLE)).where(
+        d.organization_id == organization_id, tuple_(d.user_id, d.day).in_(keys))))
 
 
 def user_numbers(session, organization_id: int, user_ids: Iterable[int]) -> list[tuple]:
@@ -278,6 +287,13 @@ def write_org_days(session, organization_id: int, rows: list[dict]) -> None:
         _statements(session).write_org_days(session, organization_id, rows)
 
 
+def add_to_org_days(session, organization_id: int, rows: list[dict]) -> None:
+    """Add to the organisation's day rows (day, SUMMED, unique_numbers: each
+    added to the stored value; a missing row starts from zero)."""
+    if rows:
+        _statements(session).add_to_org_days(session, organization_id, rows)
+
+
 def delete_org_days(session, organization_id: int, days: Iterable[date] | None = None) -> int:
     """Remove the organisation's day rows (of some days)."""
     o = ORG_DAYS.c
@@ -309,24 +325,11 @@ class _RollupStatements:
         self._upsert(session, ORG_DAYS, ["organization_id", "day"], _ORG_SET,
                      [{**row, "organization_id": organization_id} for row in rows])
 
-
-def recordset_upsert(table, key: tuple[str, ...], types: dict[str, str], updated: tuple[str, ...],
-                     guard: str = "") -> str:
-    """INSERT ... SELECT FROM json_to_recordset(:rows) ON CONFLICT DO UPDATE:
-    one statement of constant text a batch (bytes travel as hex)."""
-    columns = ("organization_id", *types)
-    values = ", ".join(f"decode(r.{name}, 'hex')" if kind == "bytea" else f"r.{name}" for name, kind in types.items())
-    record = ", ".join(f"{name} {'text' if kind == 'bytea' else kind}" for name, kind in types.items())
-    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT :org, {values} "
-            f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
-            + ", ".join(f"{name} = EXCLUDED.{name}" for name in updated) + guard)
-
-
-def _hex(value):
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(type(value).__name__)
+    def add_to_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
+        statement = upsert(session, ORG_DAYS)
+        statement = statement.on_conflict_do_update(index_elements=["organization_id", "day"], set_={
+            name: ORG_DAYS.c[name] + statement.excluded[name] for name in _ORG_SET})
+        session.execute(statement, [{**row, "organization_id": organization_id} for row in rows])
 
 
 class _PostgresRollupStatements(_RollupStatements):
@@ -338,15 +341,18 @@ class _PostgresRollupStatements(_RollupStatements):
         "report_call_days", ("organization_id", "day", "user_id"),
         {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
          "numbers": "bytea", "callbacks": "bytea", "gaps": "integer[]"}, _DAY_SET))
-    _org_days = text(recordset_upsert(
-        "report_org_days", ("organization_id", "day"),
-        {"day": "date", **{name: "bigint" if name == "talk_seconds" else "integer" for name in _ORG_SET}}, _ORG_SET))
+    _org_types = {"day": "date", **{name: "bigint" if name == "talk_seconds" else "integer" for name in _ORG_SET}}
+    _org_days = text(recordset_upsert("report_org_days", ("organization_id", "day"), _org_types, _ORG_SET))
+    _org_add = text(recordset_upsert("report_org_days", ("organization_id", "day"), _org_types, _ORG_SET, add=True))
 
     def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
-        session.execute(self._days, {"org": organization_id, "rows": orjson.dumps(rows, default=_hex).decode()})
+        session.execute(self._days, {"org": organization_id, "rows": orjson.dumps(rows, default=hex_bytes).decode()})
 
     def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
         session.execute(self._org_days, {"org": organization_id, "rows": orjson.dumps(rows).decode()})
+
+    def add_to_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
+        session.execute(self._org_add, {"org": organization_id, "rows": orjson.dumps(rows).decode()})
 
 
 _statements = per_engine(_RollupStatements, _PostgresRollupStatements)

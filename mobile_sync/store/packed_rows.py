@@ -1,0 +1,47 @@
+"""Integers packed into bytes (the rollups' number sets, delays and, on
+SQLite, gaps), and the text of an upsert that PostgreSQL takes as one JSON
+document a batch. No statement runs here."""
+from __future__ import annotations
+
+import sys
+from array import array
+
+_LITTLE = sys.byteorder == "little"
+
+
+def pack(values, typecode: str) -> bytes:
+    """Integers packed little-endian ("Q": numbers, "I": seconds, gaps)."""
+    packed = array(typecode, values)
+    if not _LITTLE:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(data: bytes | None, typecode: str) -> array:
+    values = array(typecode)
+    values.frombytes(data or b"")
+    if not _LITTLE:
+        values.byteswap()
+    return values
+
+
+def recordset_upsert(table, key: tuple[str, ...], types: dict[str, str], updated: tuple[str, ...],
+                     guard: str = "", *, add: bool = False) -> str:
+    """INSERT ... SELECT FROM json_to_recordset(:rows) ON CONFLICT DO UPDATE:
+    one statement of constant text a batch (bytes travel as hex). `add`:
+    a conflicting row takes the sums (each updated column plus the new value)."""
+    columns = ("organization_id", *types)
+    values = ", ".join(f"decode(r.{name}, 'hex')" if kind == "bytea" else f"r.{name}" for name, kind in types.items())
+    record = ", ".join(f"{name} {'text' if kind == 'bytea' else kind}" for name, kind in types.items())
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT :org, {values} "
+            f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+            + ", ".join(f"{name} = {table + '.' + name + ' + ' if add else ''}EXCLUDED.{name}" for name in updated)
+            + guard)
+
+
+def hex_bytes(value):
+    """orjson's `default` for bytes: hex text (what `recordset_upsert` decodes)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(type(value).__name__)
