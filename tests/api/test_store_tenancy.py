@@ -86,10 +86,11 @@ NOT_ORGANISATION_DATA = {
     "request_records.insert_access_events": "writes rows whose organisation the caller sets",
     "request_records.reads_only": "how the session's statements run; it runs none",
     "rollups.on_calls_deleted": "registers a callback of the deletion hook; runs no statement",
-    "rollups.pack": "packs integers into bytes; runs no statement",
-    "rollups.unpack": "unpacks bytes into integers; runs no statement",
+    "packed_rows.pack": "packs integers into bytes; runs no statement",
+    "packed_rows.unpack": "unpacks bytes into integers; runs no statement",
+    "packed_rows.hex_bytes": "bytes as hex text; runs no statement",
+    "packed_rows.recordset_upsert": "the text of a statement; runs none",
     "rollups.unique_in_range": "counts a row's numbers from its gaps; runs no statement",
-    "rollups.recordset_upsert": "the text of a statement; runs none",
 }
 
 
@@ -260,6 +261,8 @@ CASES = {
     "rollups.user_totals": lambda a, b, s: rollups.user_totals(s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
     "rollups.user_days": lambda a, b, s: rollups.user_days(s, a["org"], [b["user"]]),
     "rollups.user_numbers": lambda a, b, s: rollups.user_numbers(s, a["org"], [b["user"]]),
+    "rollups.user_days_at": lambda a, b, s: rollups.user_days_at(
+        s, a["org"], [(b["user"], moment.date()) for moment in _call_days(s, b["org"])]),
     # A's own rows removed first: what is left to find could only be B's.
     "rollups.days_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
         rollups.days_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
@@ -274,6 +277,9 @@ CASES = {
     "rollups.delete_call_days": lambda a, b, s: rollups.delete_call_days(s, a["org"], b["user"]),
     # A's organisation rows of B's days: B's rows keep their figures.
     "rollups.write_org_days": lambda a, b, s: rollups.write_org_days(s, a["org"], [
+        {"day": day, **{name: 1 for name in rollups.SUMMED}, "unique_numbers": 1}
+        for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
+    "rollups.add_to_org_days": lambda a, b, s: rollups.add_to_org_days(s, a["org"], [
         {"day": day, **{name: 1 for name in rollups.SUMMED}, "unique_numbers": 1}
         for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
     "rollups.delete_org_days": lambda a, b, s: rollups.delete_org_days(s, a["org"]) * 0 + rollups.delete_org_days(
