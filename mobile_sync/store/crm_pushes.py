@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from mobile_sync.call_types import LABELS
 from mobile_sync.store.consent_state import has_consent
@@ -46,15 +46,15 @@ def _write(session, connection: CrmConnection, subject_type: str, subject_ids: l
     have = set(session.execute(select(CrmPush.subject_id).where(
         CrmPush.organization_id == connection.organization_id, CrmPush.crm == connection.crm,
         CrmPush.subject_type == subject_type, CrmPush.subject_id.in_(subject_ids))).scalars())
-    rows = [CrmPush(organization_id=connection.organization_id, connection_id=connection.id, crm=connection.crm,
-                    subject_type=subject_type, subject_id=subject_id, status="pending", attempts=0,
-                    next_attempt_at=now, created_at=now)
+    rows = [{"organization_id": connection.organization_id, "connection_id": connection.id, "crm": connection.crm,
+             "subject_type": subject_type, "subject_id": subject_id, "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
             for subject_id in dict.fromkeys(subject_ids) if subject_id not in have]
     if not rows:
         return []
-    session.add_all(rows)
-    session.flush()
-    ids = [row.id for row in rows]
+    # One multi-row INSERT … RETURNING (SQLAlchemy's insertmanyvalues), not an ORM object a row.
+    ids = list(session.execute(insert(CrmPush).returning(CrmPush.id, sort_by_parameter_order=True), rows)
+               .scalars())
     session.info.setdefault(PENDING_PUSHES, []).extend(ids)
     return ids
 

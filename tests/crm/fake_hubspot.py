@@ -17,6 +17,7 @@ record the call and then hang (a worker killed after its POST landed)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -53,6 +54,12 @@ class FakeHubSpot:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle and the client's
+                # delayed ACK hold every answer ~40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self):
                 fake._handle(self, "GET")
