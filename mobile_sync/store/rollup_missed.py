@@ -4,6 +4,7 @@ read of the leads report. Generic Core, but for the upsert (one JSON
 document on PostgreSQL)."""
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date, datetime
 from typing import Iterable
 
@@ -12,8 +13,8 @@ from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.orm import aliased
 
 from mobile_sync.call_types import CallType
-from mobile_sync.store.bulk_sql import among, upsert
-from mobile_sync.store.dialect import per_engine
+from mobile_sync.store.bulk_sql import among, driver_rows, upsert
+from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call, Lead
 from mobile_sync.store.models.reports import MissedCallback
 from mobile_sync.store.packed_rows import recordset_upsert
@@ -97,11 +98,27 @@ def delete_missed(session, organization_id: int, user_id: int | None = None, fir
     return session.execute(statement).rowcount
 
 
+MissedRow = namedtuple("MissedRow", MISSED_COLUMNS)
+_RETURNABLE = text(
+    f"SELECT {', '.join('m.' + name for name in MISSED_COLUMNS)} FROM report_missed_calls AS m "
+    "JOIN json_to_recordset(CAST(:spans AS json)) AS s(number bigint, earliest timestamptz, latest timestamptz) "
+    "ON m.number = s.number WHERE m.organization_id = :org AND m.started_at <= s.latest "
+    "AND (m.callback_at IS NULL OR m.callback_at >= s.earliest)")
+
+
 def missed_returnable_by(session, organization_id: int, spans: dict[int, tuple[datetime, datetime]]) -> list:
     """Missed-call rows (MISSED_COLUMNS) that calls with these numbers (keys,
     as `numbers`; each with its earliest and latest call) may return sooner
     than what returns them now: missed before the latest call, unreturned
-    or returned after the earliest. One statement (per 5,000 numbers)."""
+    or returned after the earliest. One statement (PostgreSQL: the spans as
+    one JSON document; elsewhere per 5,000 numbers, filtered here)."""
+    if not spans:
+        return []
+    if on_postgresql(session):
+        return [MissedRow(*row) for row in driver_rows(session.connection(), _RETURNABLE, {
+            "org": organization_id, "spans": orjson.dumps([
+                {"number": number, "earliest": first, "latest": last} for number, (first, last) in spans.items()
+            ]).decode()}, prepare=False)]
     m = MISSED.c
     found = []
     numbers = sorted(spans)
