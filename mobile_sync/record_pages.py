@@ -27,7 +27,7 @@ from sqlalchemy import Integer, func, literal, select, union_all
 from mobile_sync.record_search import (
     MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
 )
-from mobile_sync.store.list_order import apart, latest_call_in_one_pass
+from mobile_sync.store.list_order import apart, apart_condition, latest_call_in_one_pass
 from mobile_sync.store.text_prefix import ascending, folding
 
 DEFAULT_SORT = "created"
@@ -61,6 +61,13 @@ def ordered(session, query, model, sort: str | None, offset: int, limit: int, fe
             called.with_only_columns(model.id).order_by(None).limit(offset).subquery())).scalar_one()
     never = query.where(model.last_call_at.is_(None)).order_by(*by_call)
     return rows + _rows(session, never.offset(max(0, offset - before)).limit(limit - len(rows)))
+
+
+def _by_id(session, query, model, ids):
+    """`query`'s rows among `ids` (a list, or a select of ids), read by id: the
+    list's own conditions tested on those rows only (mobile_sync.store.list_order)."""
+    found = select(model).where(model.id.in_(ids))
+    return found if query.whereclause is None else found.where(apart_condition(session, query.whereclause))
 
 
 def _sort_key(session, sort: str):
@@ -101,7 +108,7 @@ def _text_branch(session, query, model, organization_id: int, column: str, text:
     if not found:
         return []
     if found < MAX_MATCHED_RECORDS:
-        return ordered(session, query.where(model.id.in_(matching)), model, sort, 0, count, few=True)
+        return ordered(session, _by_id(session, query, model, matching), model, sort, 0, count, few=True)
     broad = text_condition(session, model, organization_id, column, text, indexed=False)
     return ordered(session, query.where(broad), model, sort, 0, count)
 
@@ -120,8 +127,7 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
     # number's records (a few), and the text prefixes whose index holds the order.
     arms, columns, others = [], [], []
     if ids and sort != "last_call":
-        arms.append(query.where(model.id.in_(ids)).with_only_columns(model.id)
-                    .order_by(*_in_order(session, model, None, sort, few=True)).limit(count))
+        arms.append(_by_id(session, query, model, ids).with_only_columns(model.id))  # all: sorted here
         columns.append(None)
     for column in TEXT_COLUMNS:
         if sort is None or (sort == "name" and column == "name"):
@@ -133,7 +139,7 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
             others.append(column)
     read = [(columns[arm], row) for arm, row in _arms(session, model, arms)] if arms else []
     if ids and sort == "last_call":
-        read += [(None, row) for row in ordered(session, query.where(model.id.in_(ids)), model, sort, 0, count,
+        read += [(None, row) for row in ordered(session, _by_id(session, query, model, ids), model, sort, 0, count,
                                                 few=True)]
     for column in others:
         read += [(column, row) for row in _text_branch(session, query, model, organization_id, column, terms.text,

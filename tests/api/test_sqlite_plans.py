@@ -306,12 +306,14 @@ def _serve_searches(app, monkeypatch) -> list:
     client = app.test_client()
     token = client.post("/api/v1/auth/login", json={"email": "plans@example.test", "password": PASSWORD}).json
     admin = {"Authorization": f"Bearer {token['token']}"}
+    another = client.post("/api/v1/contacts", headers=admin, json={"name": "Zed Kumar", "phones": ["+91 99765 43210"]})
+    assert another.status_code == 201, another.json  # "543210" finds two: a list of ids, not one
     with recorded(app) as statements:
         for broad_from in (1000, 1):
             monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", broad_from)
             for query in SEARCHES:
                 found = client.get("/api/v1/contacts", query_string=query, headers=admin)
-                assert found.status_code == 200 and len(found.json["items"]) == 1, (query, found.json)
+                assert found.status_code == 200 and found.json["items"], (query, found.json)
     return statements
 
 
