@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from mobile_sync.call_types import LABELS
+from mobile_sync.store.bulk_sql import among, insert_rows
 from mobile_sync.store.consent_state import has_consent
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.store.models import Call, Contact, CrmConnection, CrmPush, Lead, User
@@ -17,6 +18,7 @@ from mobile_sync.store.models import Call, Contact, CrmConnection, CrmPush, Lead
 # session.info key: ids of the push items written in the session's transaction.
 PENDING_PUSHES = "crm_pushes_written"
 PUSHED_TYPES = ("incoming", "outgoing", "missed", "rejected")  # the call types a rule may choose
+_UNIQUE = ("organization_id", "crm", "subject_type", "subject_id")  # one item per call or lead and CRM
 
 
 @dataclass(frozen=True)
@@ -40,21 +42,16 @@ class LeadToPush:
 
 
 def _write(session, connection: CrmConnection, subject_type: str, subject_ids: list[int], now: datetime) -> list[int]:
-    """One pending item per subject not already owed to the connection's CRM (the unique key)."""
+    """One pending item per subject not already owed to the connection's CRM: one INSERT that skips
+    what the unique key already holds (`bulk_sql.insert_rows`: one JSON document on PostgreSQL)."""
     if not subject_ids:
         return []
-    have = set(session.execute(select(CrmPush.subject_id).where(
-        CrmPush.organization_id == connection.organization_id, CrmPush.crm == connection.crm,
-        CrmPush.subject_type == subject_type, CrmPush.subject_id.in_(subject_ids))).scalars())
     rows = [{"organization_id": connection.organization_id, "connection_id": connection.id, "crm": connection.crm,
              "subject_type": subject_type, "subject_id": subject_id, "status": "pending", "attempts": 0,
              "next_attempt_at": now, "created_at": now}
-            for subject_id in dict.fromkeys(subject_ids) if subject_id not in have]
-    if not rows:
-        return []
-    # One multi-row INSERT … RETURNING (SQLAlchemy's insertmanyvalues), not an ORM object a row.
-    ids = list(session.execute(insert(CrmPush).returning(CrmPush.id, sort_by_parameter_order=True), rows)
-               .scalars())
+            for subject_id in dict.fromkeys(subject_ids)]
+    ids = [row[0] for row in insert_rows(session, CrmPush.__table__, rows, skip_conflicts_on=_UNIQUE,
+                                         returning=("id",))]
     session.info.setdefault(PENDING_PUSHES, []).extend(ids)
     return ids
 
@@ -66,7 +63,7 @@ def write_call_pushes(session, connections: list[CrmConnection], upload_ids: lis
         return []
     organization_id = connections[0].organization_id
     rows = session.execute(select(Call.id, Call.call_type, Call.duration_s, Call.device_id).where(
-        Call.organization_id == organization_id, Call.upload_id.in_(list(upload_ids)),
+        Call.organization_id == organization_id, among(session, Call.upload_id, upload_ids),
         Call.e164.is_not(None)).order_by(Call.id)).all()
     consent: dict[int, bool] = {}
     written = []
