@@ -126,3 +126,9 @@ def import_run(session, organization_id: int, run_id: int):
 
 def recent_imports(session, organization_id: int, limit: int = 10) -> list:
     return runs.recent_runs(session, organization_id, limit)
+
+
+def imports_page(session, organization_id: int, *, limit: int, page: int) -> tuple[list, int | None]:
+    """The organisation's imports, newest first, `limit` a page: (runs, next page or None)."""
+    rows = runs.recent_runs(session, organization_id, limit + 1, (page - 1) * limit)
+    return rows[:limit], (page + 1 if len(rows) > limit else None)

@@ -22,3 +22,8 @@ class ContactImportRunSchema(Schema):
     message = fields.String(allow_none=True, metadata={"description": "Why a failed import stopped."})
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
+
+
+class ContactImportListSchema(Schema):
+    items = fields.List(fields.Nested(ContactImportRunSchema))
+    next_page = fields.Integer(allow_none=True)

@@ -70,10 +70,10 @@ def get_run(session, organization_id: int, run_id: int) -> ContactImportRun | No
         ContactImportRun.id == run_id, ContactImportRun.organization_id == organization_id)).scalar_one_or_none()
 
 
-def recent_runs(session, organization_id: int, limit: int = 10) -> list[ContactImportRun]:
-    """The organisation's latest runs, newest first."""
+def recent_runs(session, organization_id: int, limit: int = 10, offset: int = 0) -> list[ContactImportRun]:
+    """The organisation's latest runs, newest first, `offset` skipped."""
     return list(session.execute(select(ContactImportRun).where(ContactImportRun.organization_id == organization_id)
-                                .order_by(ContactImportRun.id.desc()).limit(limit)).scalars())
+                                .order_by(ContactImportRun.id.desc()).offset(offset).limit(limit)).scalars())
 
 
 def claim_run(session, organization_id: int, run_id: int, now: datetime) -> bool:

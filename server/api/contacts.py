@@ -11,7 +11,8 @@ from schemas.contacts import (
     ContactCreateSchema, ContactImportQuerySchema, ContactImportResultSchema, ContactListQuerySchema,
     ContactPageSchema, ContactSchema, ContactUpdateSchema,
 )
-from schemas.contact_imports import ContactImportRunSchema
+from schemas.contact_imports import ContactImportListSchema, ContactImportRunSchema
+from schemas.lists import ListQuerySchema
 from server.api.list_export import csv_download, csv_responses, list_audit
 from server.api.routing import operation
 from server.auth import ANY, USER
@@ -119,6 +120,14 @@ def import_contacts(principal, raw_body, args):
         hash_key=config["HASH_KEY"], now=now(), checkpoint=db.session.commit, size=size,
         mapping=args.get("mapping"), dry_run=args["dry_run"],
         workers=config.get("CSV_IMPORT_WORKERS") or contacts_csv.default_workers())
+
+
+@operation(bp, "/contacts/imports", "GET", auth=USER, roles=REVIEWERS, query=ListQuerySchema,
+           response=ContactImportListSchema)
+def list_contact_imports(principal, args):
+    """Imports started on the import page, newest first, with their state and counts."""
+    items, next_page = contact_imports.imports_page(db.session, principal.organization_id, **args)
+    return {"items": items, "next_page": next_page}
 
 
 @operation(bp, "/contacts/imports/<int:import_id>", "GET", auth=USER, roles=REVIEWERS, response=ContactImportRunSchema)

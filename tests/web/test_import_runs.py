@@ -88,6 +88,11 @@ def test_import_from_the_page_lands_on_its_page_with_counts_and_errors(clean_app
     assert signed_in(clean_app, other).get(location).status_code == 404
     assert other.get(f"/api/v1/contacts/imports/{run_id}").status_code == 404
     assert page_team[2].get(f"/api/v1/contacts/imports/{run_id}").status_code == 403  # a rep
+    # The list of imports: this one, newest first; none of it for the other organisation.
+    listed = admin.get("/api/v1/contacts/imports", query_string={"limit": 1}).json
+    assert [i["id"] for i in listed["items"]] == [run_id] and listed["items"][0]["state"] == "done"
+    assert other.get("/api/v1/contacts/imports").json == {"items": [], "next_page": None}
+    assert admin.get("/api/v1/contacts/imports", query_string={"state": "done"}).status_code == 422
 
 
 def test_a_running_import_shows_its_progress_and_refreshes(clean_app, page_team, monkeypatch):
