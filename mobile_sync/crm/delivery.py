@@ -25,15 +25,22 @@ from mobile_sync.crm.client import AuthFailed, CrmCall, CrmError, PermanentError
 from mobile_sync.store.crm_connections import connection_by_id, mark_auth_failed, mark_error, mark_ok, mark_paused
 from mobile_sync.store.crm_pushes import call_consented, call_to_push, claim_push, lead_to_push
 from mobile_sync.store.models import CrmConnection, CrmPush
+from mobile_sync.crm.pipedrive import LOOKUP_PAGES
 from mobile_sync.webhooks.delivery import RETRY_WINDOW, backoff_s
 from mobile_sync.webhooks.sealing import unseal
 
-REQUESTS_PER_ITEM = 4  # at most: find the logged call, search, create the person, log the call
+# The most requests one item's push may make, the slowest CRM's: Pipedrive's
+# look-up of a logged call reads up to LOOKUP_PAGES pages, then the search, the
+# person's creation and the call log (PipedriveClient.requests_per_push).
+REQUESTS_PER_ITEM = LOOKUP_PAGES + 3
 
 
 def lease_for(timeout_s: float) -> timedelta:
-    """How long a sender holds one item: every request it may make timing out, and a minute more."""
-    return timedelta(seconds=60 + timeout_s * REQUESTS_PER_ITEM)
+    """How long a sender holds one item: every request it may make given up
+    (a client gives a request up within 2 x timeout_s), and a minute more; a
+    shorter lease could let a second sender log the same call while the first
+    still waits."""
+    return timedelta(seconds=60 + 2 * timeout_s * REQUESTS_PER_ITEM)
 
 
 @dataclass

@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_delivery_logs_the_call_once(connected, hubspot, crm
     hubspot.hold_calls.clear()
     hubspot.release.set()  # HubSpot is healthy again
     assert sweep(crm_app) == 0  # the dead worker's lease has not run out
-    crm_app.config["NOW"] = lambda: datetime.now(timezone.utc) + timedelta(minutes=10)
+    crm_app.config["NOW"] = lambda: datetime.now(timezone.utc) + timedelta(minutes=20)
     assert sweep(crm_app) == 1
     work(crm_app, queueing)
     [item] = pushes(crm_app)
