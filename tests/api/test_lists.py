@@ -38,7 +38,8 @@ def test_the_lists_found_include_the_ones_of_issue_17():
 def seeded(make_org, make_user, make_device, clean_app):
     """An admin with three of everything a list shows: leads, contacts, phones,
     calls, call-back tasks (missed calls from the leads), access events,
-    users, pending invites, API keys, recorded pushes, suppressed numbers, webhook endpoints and private numbers."""
+    users, pending invites, API keys, recorded pushes, suppressed numbers, webhook endpoints, private numbers
+    and contact imports."""
     admin = make_org(region="IN")
     for n in range(3):
         make_device(admin)  # the last one stays the admin's acting device
@@ -67,7 +68,28 @@ def seeded(make_org, make_user, make_device, clean_app):
         assert admin.post("/api/v1/me/private-numbers", json={"number": f"+91 90000 2000{n}"}).status_code == 201
     for _ in range(3):
         admin.get("/api/v1/leads")
+    _three_finished_imports(clean_app, admin.organization_id)
     return admin
+
+
+def _three_finished_imports(app, organization_id: int) -> None:
+    """Three contact imports started on the page, one after the other, each finished."""
+    import io
+    from datetime import datetime, timezone
+
+    from mobile_sync import contact_imports
+    from mobile_sync.store import contact_import_runs
+    from server.extensions import db
+
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        for n in range(3):
+            run_id = contact_imports.start_import(
+                db.session, org_id=organization_id, user_id=None, owner_id=None, region="IN",
+                stream=io.BytesIO(b"name,company,email,source,phones\n"), filename=f"file{n}.csv", mapping=None,
+                now=now)
+            contact_import_runs.finish_run(db.session, organization_id, run_id, "done", now)
+            db.session.commit()
 
 
 def _pending(route):
