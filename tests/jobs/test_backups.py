@@ -239,18 +239,23 @@ def test_checksums_agree_across_engines_for_the_same_rows(team, clean_app, tmp_p
     from server.backup_checksums import database_checksums
     from server.extensions import db
 
+    # report_call_days is derived (rebuilt from the calls: flask reports-rebuild)
+    # and its `gaps` is stored in each engine's own shape (an integer array on
+    # PostgreSQL, packed bytes on SQLite): it is not copied across engines.
+    engine_shaped = {"report_call_days"}
     copy_uri = f"sqlite:///{tmp_path / 'copy.db'}"
     copy = create_engine(copy_uri)
     db.metadata.create_all(copy)
     with clean_app.app_context(), copy.begin() as target:
         for table in db.metadata.sorted_tables:
             rows = [dict(r._mapping) for r in db.session.execute(select(table))]
-            if rows:
+            if rows and table.name not in engine_shaped:
                 target.execute(table.insert(), rows)
         db.session.rollback()
     copy.dispose()
-    source = {k: v for k, v in checksums(clean_app).items() if k != "alembic_version"}
-    assert database_checksums(copy_uri, db.metadata) == source
+    source = {k: v for k, v in checksums(clean_app).items() if k != "alembic_version" and k not in engine_shaped}
+    copied = {k: v for k, v in database_checksums(copy_uri, db.metadata).items() if k not in engine_shaped}
+    assert copied == source
     assert source["calls"]["rows"] > 0
 
 
