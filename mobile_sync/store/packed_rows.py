@@ -1,10 +1,14 @@
 """Integers packed into bytes (the rollups' number sets, delays and, on
-SQLite, gaps), and the text of an upsert that PostgreSQL takes as one JSON
-document a batch. No statement runs here."""
+SQLite, gaps), the text of an upsert that PostgreSQL takes as one JSON
+document a batch, and the deletion of a rollup table's rows of an
+organisation (one user's, between two days). No statement runs here."""
 from __future__ import annotations
 
 import sys
 from array import array
+from datetime import date
+
+from sqlalchemy import delete
 
 _LITTLE = sys.byteorder == "little"
 
@@ -45,3 +49,18 @@ def hex_bytes(value):
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(type(value).__name__)
+
+
+def day_rows_deletion(table, organization_id: int, user_id: int | None = None, first: date | None = None,
+                      last: date | None = None):
+    """DELETE of `table`'s rows (keyed by organisation, user and day) of the
+    organisation, of one user if given, between `first` and `last` if given."""
+    c = table.c
+    statement = delete(table).where(c.organization_id == organization_id)
+    if user_id is not None:
+        statement = statement.where(c.user_id == user_id)
+    if first is not None:
+        statement = statement.where(c.day >= first)
+    if last is not None:
+        statement = statement.where(c.day <= last)
+    return statement

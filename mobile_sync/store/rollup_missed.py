@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Iterable
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import aliased
 
 from mobile_sync.call_types import CallType
@@ -17,7 +17,7 @@ from mobile_sync.store.bulk_sql import among, driver_rows, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call, Lead
 from mobile_sync.store.models.reports import MissedCallback
-from mobile_sync.store.packed_rows import recordset_upsert
+from mobile_sync.store.packed_rows import day_rows_deletion, recordset_upsert
 
 CALLS = Call.__table__
 MISSED = MissedCallback.__table__
@@ -87,15 +87,7 @@ def missed_rows(session, organization_id: int, *, user_id: int | None = None, fi
 def delete_missed(session, organization_id: int, user_id: int | None = None, first: date | None = None,
                   last: date | None = None) -> int:
     """Remove the organisation's missed-call rows (of one user, between two days)."""
-    m = MISSED.c
-    statement = delete(MISSED).where(m.organization_id == organization_id)
-    if user_id is not None:
-        statement = statement.where(m.user_id == user_id)
-    if first is not None:
-        statement = statement.where(m.day >= first)
-    if last is not None:
-        statement = statement.where(m.day <= last)
-    return session.execute(statement).rowcount
+    return session.execute(day_rows_deletion(MISSED, organization_id, user_id, first, last)).rowcount
 
 
 MissedRow = namedtuple("MissedRow", MISSED_COLUMNS)

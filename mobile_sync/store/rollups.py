@@ -34,7 +34,7 @@ from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call
 from mobile_sync.store.models.reports import CallDay, OrgDay
-from mobile_sync.store.packed_rows import hex_bytes, pack, recordset_upsert, unpack
+from mobile_sync.store.packed_rows import day_rows_deletion, hex_bytes, pack, recordset_upsert, unpack
 
 CALLS = Call.__table__
 DAYS = CallDay.__table__
@@ -255,15 +255,7 @@ def write_call_days(session, organization_id: int, rows: list[dict]) -> None:
 def delete_call_days(session, organization_id: int, user_id: int | None = None, first: date | None = None,
                      last: date | None = None) -> int:
     """Remove the organisation's user rows (of one user, between two days)."""
-    d = DAYS.c
-    statement = delete(DAYS).where(d.organization_id == organization_id)
-    if user_id is not None:
-        statement = statement.where(d.user_id == user_id)
-    if first is not None:
-        statement = statement.where(d.day >= first)
-    if last is not None:
-        statement = statement.where(d.day <= last)
-    return session.execute(statement).rowcount
+    return session.execute(day_rows_deletion(DAYS, organization_id, user_id, first, last)).rowcount
 
 
 def org_days(session, organization_id: int, first: date, last: date) -> list[tuple]:

@@ -90,6 +90,7 @@ NOT_ORGANISATION_DATA = {
     "packed_rows.unpack": "unpacks bytes into integers; runs no statement",
     "packed_rows.hex_bytes": "bytes as hex text; runs no statement",
     "packed_rows.recordset_upsert": "the text of a statement; runs none",
+    "packed_rows.day_rows_deletion": "builds a DELETE (its callers have cases); runs none",
     "rollups.unique_in_range": "counts a row's numbers from its gaps; runs no statement",
 }
 
