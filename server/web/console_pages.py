@@ -12,13 +12,14 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from marshmallow import EXCLUDE, ValidationError
 
 from mobile_sync import accounts, devices, invites, sync_health, team
-from mobile_sync.errors import ServiceError, forbidden
+from mobile_sync.errors import ServiceError
 from mobile_sync.org_settings import effective_settings
-from mobile_sync.roles import ADMIN, REVIEWERS, ROLES, is_reviewer
+from mobile_sync.roles import ADMIN, ROLES
 from schemas.accounts import InviteCreateSchema, UserUpdateSchema
 from server.clock import now
 from server.extensions import db
 from server.mail import send_email
+from server.web.page_access import allow_admins, allow_reviewers
 
 FIELD_HINTS = {
     "email": "Enter an e-mail address, such as name@example.com.",
@@ -43,14 +44,6 @@ def register(bp) -> None:
     bp.add_url_rule("/devices/<int:device_id>/revoke", "revoke_device", revoke_device, methods=["GET", "POST"])
 
 
-def _allow(*roles: str) -> None:
-    """A 403 page unless the signed-in user holds one of `roles`."""
-    if g.web_user.role not in roles:
-        raise forbidden("Only an admin can change the team or its phones. Ask an admin of your organisation."
-                        if is_reviewer(g.web_user.role) else
-                        "These pages are for managers and admins; reps work from the phone app.")
-
-
 def _zone_label() -> str:
     return getattr(g.web_tz, "key", None) or "UTC"
 
@@ -59,7 +52,7 @@ def _zone_label() -> str:
 
 def team_page():
     """Teammates with role, access, phones and latest sign-in; pending invitations; the invite form."""
-    _allow(*REVIEWERS)
+    allow_reviewers()
     return _render_team({}, {"email": "", "role": "rep"})
 
 
@@ -74,7 +67,7 @@ def _render_team(errors: dict, form: dict, status: int = 200):
 
 def invite_teammate():
     """Invite a teammate with a role; the e-mail goes out once the invite is committed."""
-    _allow(ADMIN)
+    allow_admins("change the team or its phones")
     form = {"email": request.form.get("email", "").strip(), "role": request.form.get("role", "")}
     try:
         body = InviteCreateSchema(unknown=EXCLUDE).load(form)
@@ -110,7 +103,7 @@ def _send_invite(created: invites.NewInvite, email: str) -> None:
 
 def resend_invite(invite_id: int):
     """A new link for a pending invitation; the old link stops working."""
-    _allow(ADMIN)
+    allow_admins("change the team or its phones")
     created = team.resend_invite(db.session, inviter=g.web_user, invite_id=invite_id, now=now(),
                                  ttl_hours=current_app.config["INVITE_TTL_HOURS"])
     email = created.invite.email
@@ -121,7 +114,7 @@ def resend_invite(invite_id: int):
 
 def withdraw_invite(invite_id: int):
     """Withdraw an invitation: its link stops working and the address is forgotten."""
-    _allow(ADMIN)
+    allow_admins("change the team or its phones")
     invites.withdraw_invite(db.session, invite_id, now())
     db.session.commit()
     flash("The invitation is withdrawn; its link no longer works.", "ok")
@@ -131,7 +124,7 @@ def withdraw_invite(invite_id: int):
 def _update_user(user_id: int, form: dict, done: str):
     """Change a teammate through the API's schema and domain function; the
     outcome, or why not, as a message on the team page."""
-    _allow(ADMIN)
+    allow_admins("change the team or its phones")
     user = accounts.get_user(db.session, user_id)  # another organisation's user: 404 page
     try:
         body = UserUpdateSchema(only=tuple(form), unknown=EXCLUDE).load(form)
@@ -163,7 +156,7 @@ def change_access(user_id: int):
 
 def devices_page():
     """Every registered phone: owner, model, app, consent, uploads, push address, health."""
-    _allow(*REVIEWERS)
+    allow_reviewers()
     owners = {user.id: user for user in accounts.list_users(db.session)}
     phones = team.phones(db.session, g.web_user.organization_id)
     sync_health.add_silence(db.session, g.web_user.organization, phones, now())
@@ -173,7 +166,7 @@ def devices_page():
 
 def revoke_device(device_id: int):
     """GET: what revoking the phone does, and the button; POST: revoke it."""
-    _allow(ADMIN)
+    allow_admins("change the team or its phones")
     device = devices.owned_device(db.session, device_id, user=g.web_user, allow_admin=True)
     owner = accounts.get_user(db.session, device.user_id)
     if request.method == "GET":

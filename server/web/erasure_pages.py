@@ -33,7 +33,7 @@ def _back(record_type: str, record_id: int) -> str:
 
 def erase_page(record_type: str, record_id: int):
     """GET: the preview and the confirm button. POST: erase, then the counts."""
-    allow_admins()
+    allow_admins("erase a person")
     if record_type not in ERASABLE_RECORD_TYPES:
         abort(404)
     org, hash_key = g.web_user.organization, current_app.config["HASH_KEY"]

@@ -9,13 +9,15 @@ from marshmallow import ValidationError
 
 from mobile_sync.crm import connections
 from mobile_sync.crm.registry import label
-from mobile_sync.errors import ServiceError, forbidden
-from mobile_sync.roles import ADMIN
+from mobile_sync.errors import ServiceError
 from mobile_sync.store.crm_pushes import PUSHED_TYPES, list_pushes
 from schemas.integrations import IntegrationSaveSchema, IntegrationUpdateSchema
 from server.clock import now
 from server.crm_delivery import install_hook, make_client, queue_pull_after_commit
 from server.extensions import db
+from server.web.page_access import allow_admins
+
+INTEGRATIONS = "manage the organisation's integrations"
 
 STATUS_WORDS = {"pending": "Waiting", "delivered": "Logged", "failed": "Failed", "cancelled": "Not sent"}
 ERROR_WORDS = {"rate_limited": "the CRM asked to wait (rate limit)", "auth_failed": "the token was refused",
@@ -33,12 +35,6 @@ def register(bp) -> None:
     bp.add_url_rule("/integrations/<crm>/pull", "integration_pull", pull_now, methods=["POST"])
     bp.add_url_rule("/integrations/<crm>/disconnect", "integration_disconnect", disconnect, methods=["POST"])
     bp.add_url_rule("/integrations/<crm>/pushes", "integration_pushes", pushes_page, methods=["GET"])
-
-
-def _allow_admin() -> None:
-    if g.web_user.role != ADMIN:
-        raise forbidden("Only an admin can manage the organisation's integrations. Ask an admin of your "
-                        "organisation.")
 
 
 def _page() -> int:
@@ -76,12 +72,12 @@ def _render(*, errors=None, values=None, status=200):
 
 
 def integrations_page():
-    _allow_admin()
+    allow_admins(INTEGRATIONS)
     return _render()
 
 
 def connect(crm: str):
-    _allow_admin()
+    allow_admins(INTEGRATIONS)
     connections.known_crm(crm)
     values = {"token": request.form.get("token", ""), **_rules_from_form()}
     try:
@@ -101,7 +97,7 @@ def connect(crm: str):
 
 
 def save_rules(crm: str):
-    _allow_admin()
+    allow_admins(INTEGRATIONS)
     connections.known_crm(crm)
     values = _rules_from_form()
     try:
@@ -116,7 +112,7 @@ def save_rules(crm: str):
 
 
 def pull_now(crm: str):
-    _allow_admin()
+    allow_admins(INTEGRATIONS)
     try:
         connection_id = connections.ask_pull(db.session, g.web_user.organization_id, crm, now())
     except ServiceError as err:
@@ -132,7 +128,7 @@ def pull_now(crm: str):
 
 
 def disconnect(crm: str):
-    _allow_admin()
+    allow_admins(INTEGRATIONS)
     connections.disconnect(db.session, g.web_user.organization_id, crm)
     db.session.commit()
     flash(f"{label(crm)} is disconnected: its token and push log are removed, and nothing more is sent.", "ok")
@@ -140,7 +136,7 @@ def disconnect(crm: str):
 
 
 def pushes_page(crm: str):
-    _allow_admin()
+    allow_admins(INTEGRATIONS)
     org_id = g.web_user.organization_id
     connection_id = connections.connection_id(db.session, org_id, crm)
     items, next_page = list_pushes(db.session, org_id, connection_id, 50, _page())

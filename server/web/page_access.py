@@ -1,5 +1,5 @@
-"""Who may open the contact, import and erasure pages, and their reads in the
-access audit (like the API's), shared by those pages."""
+"""Who may open each console page (one rule for every page), and the pages'
+reads in the access audit (like the API's)."""
 from __future__ import annotations
 
 from flask import g
@@ -11,18 +11,21 @@ from server.auth import Principal
 from server.extensions import db
 
 REPS_REFUSED = "These pages are for managers and admins; reps work from the phone app."
-ADMINS_ONLY = "Only an admin can erase a person. Ask an admin of your organisation."
 
 
-def allow_reviewers() -> None:
+def allow_reviewers(reps_told: str = REPS_REFUSED) -> None:
     """A 403 page unless the signed-in user is a manager or an admin."""
     if g.web_user.role not in REVIEWERS:
-        raise forbidden(REPS_REFUSED)
+        raise forbidden(reps_told)
 
 
-def allow_admins() -> None:
+def allow_admins(only_an_admin_can: str) -> None:
+    """A 403 page unless the signed-in user is an admin: a manager is told what
+    only an admin can do here ("erase a person"), a rep that the console is not
+    for reps."""
     if g.web_user.role not in ADMINS:
-        raise forbidden(ADMINS_ONLY if g.web_user.role in REVIEWERS else REPS_REFUSED)
+        raise forbidden(f"Only an admin can {only_an_admin_can}. Ask an admin of your organisation."
+                        if g.web_user.role in REVIEWERS else REPS_REFUSED)
 
 
 def page_principal() -> Principal:

@@ -14,15 +14,17 @@ from urllib.parse import urlencode
 from flask import Response, g, render_template, request
 from marshmallow import ValidationError
 
-from mobile_sync.errors import ServiceError, forbidden
+from mobile_sync.errors import ServiceError
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.reports import figures
 from mobile_sync.reports.csv_table import report_csv
-from mobile_sync.roles import REVIEWERS
 from schemas.reports import ReportQuerySchema
 from server.clock import now
 from server.extensions import db
 from server.web.svg_charts import stacked_bars, stacked_columns
+from server.web.page_access import allow_reviewers
+
+REPS_TOLD = "Reports are for managers and admins; reps see their own figures in the phone app."
 
 KINDS = ("calls-by-day", "calls-by-rep", "missed", "leads")
 
@@ -30,11 +32,6 @@ KINDS = ("calls-by-day", "calls-by-rep", "missed", "leads")
 def register(bp) -> None:
     bp.add_url_rule("/reports", "reports", reports_page)
     bp.add_url_rule("/reports/<kind>.csv", "report_download", report_download)
-
-
-def _allow() -> None:
-    if g.web_user.role not in REVIEWERS:
-        raise forbidden("Reports are for managers and admins; reps see their own figures in the phone app.")
 
 
 def _scope(args: dict) -> tuple:
@@ -116,7 +113,7 @@ def _charts(tables: dict, names: dict) -> dict:
 
 def reports_page():
     """Charts and tables of the range; bad input is said at the top (422)."""
-    _allow()
+    allow_reviewers(REPS_TOLD)
     org_id = g.web_user.organization_id
     names = figures.member_names(db.session, org_id)
     form = {name: request.args.get(name, "") for name in ("from", "to", "user_id")}
@@ -138,7 +135,7 @@ def reports_page():
 
 def report_download(kind: str):
     """One table of the page as CSV, for the same range and people."""
-    _allow()
+    allow_reviewers(REPS_TOLD)
     if kind not in KINDS:
         raise ServiceError(404, "not_found", "There is no such report.")
     first, last, users = _scope(request.args)

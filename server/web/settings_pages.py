@@ -18,10 +18,9 @@ from marshmallow import EXCLUDE, ValidationError
 
 from mobile_sync import accounts, suppressions, team
 from mobile_sync.consent import DEFAULT_POLICY_TEXT, DEFAULT_POLICY_VERSION, current_policy
-from mobile_sync.errors import ServiceError, forbidden
+from mobile_sync.errors import ServiceError
 from mobile_sync.office_hours import DAY_NAMES, describe_hours
 from mobile_sync.org_settings import effective_settings
-from mobile_sync.roles import ADMIN
 from mobile_sync.settings_update import read_settings, update_settings
 from mobile_sync.timezones import region_timezone, zone_choices
 from schemas.accounts import ApiKeyCreateSchema
@@ -32,6 +31,9 @@ from server.clock import now
 from server.extensions import db
 from server.jobs import queue_reports_rebuild
 from server.web import settings_forms as forms
+from server.web.page_access import allow_admins
+
+SETTINGS = "see and change the organisation's settings"
 
 SECTIONS = {"organization": "Organisation", "auto_leads": "Auto-lead rules", "tracking": "Tracking numbers",
             "campaign": "Campaign phones", "retention": "Retention", "consent": "Consent text",
@@ -56,13 +58,6 @@ def register(bp) -> None:
     bp.add_url_rule("/settings/api-keys", "settings_api_key_create", create_api_key, methods=["POST"])
     bp.add_url_rule("/settings/api-keys/<int:key_id>/revoke", "settings_api_key_revoke", revoke_api_key,
                     methods=["POST"])
-
-
-def _allow_admin() -> None:
-    """A 403 page for anyone but an admin."""
-    if g.web_user.role != ADMIN:
-        raise forbidden("Only an admin can see and change the organisation's settings. "
-                        "Ask an admin of your organisation.")
 
 
 @lru_cache(maxsize=1)
@@ -130,7 +125,7 @@ def _done(section: str, message: str):
 def _save(section: str, build, done: str, explain=forms.field_errors, check=None):
     """Load what `build` makes of the form with the API's schema, save it with
     `update_settings`, commit; or the page again with the complaints."""
-    _allow_admin()
+    allow_admins(SETTINGS)
     try:
         body = build()  # the page's own rules: their messages are meant for people already
     except ValidationError as err:
@@ -158,7 +153,7 @@ def _save(section: str, build, done: str, explain=forms.field_errors, check=None
 # --- the page and its sections ----------------------------------------------------
 
 def settings_page():
-    _allow_admin()
+    allow_admins(SETTINGS)
     return _render()
 
 
@@ -172,7 +167,7 @@ def save_auto_leads():
 
 
 def add_tracking_number():
-    _allow_admin()
+    allow_admins(SETTINGS)
     existing = forms.stored_tracking(read_settings(db.session, g.web_user.organization))
     row = len(existing)
 
@@ -194,7 +189,7 @@ def add_tracking_number():
 
 
 def remove_tracking_number():
-    _allow_admin()
+    allow_admins(SETTINGS)
     existing = forms.stored_tracking(read_settings(db.session, g.web_user.organization))
     index = request.form.get("index", "")
     number = request.form.get("number", "")
@@ -206,7 +201,7 @@ def remove_tracking_number():
 
 
 def save_campaign_device():
-    _allow_admin()
+    allow_admins(SETTINGS)
     phones = {str(p["device_id"]) for p in team.phones(db.session, g.web_user.organization_id)}
 
     def build():
@@ -225,7 +220,7 @@ def save_campaign_device():
 
 def remove_campaign_device():
     """The phone's calls make leads with the usual source again (sent as null: the key goes)."""
-    _allow_admin()
+    allow_admins(SETTINGS)
     device_id = request.form.get("device_id", "")
     if not device_id.isdigit():
         flash("That phone has no campaign source; nothing was removed.", "error")
@@ -238,7 +233,7 @@ def save_retention():
 
 
 def save_consent():
-    _allow_admin()
+    allow_admins(SETTINGS)
     policy = current_policy(g.web_user.organization)
     return _save("consent", lambda: forms.consent_body(request.form, policy),
                  "The consent text is saved; phones show it from now on.")
@@ -251,7 +246,7 @@ def revert_consent():
 
 def remove_suppression(suppression_id: int):
     """Take a number off the suppression list (written to the access audit)."""
-    _allow_admin()
+    allow_admins(SETTINGS)
     user = g.web_user
     suppressions.remove_suppression(db.session, organization_id=user.organization_id,
                                     suppression_id=suppression_id)  # another organisation's: 404 page
@@ -264,7 +259,7 @@ def remove_suppression(suppression_id: int):
 
 def create_api_key():
     """Make a key and show it on this answer only: it is stored hashed, never shown again."""
-    _allow_admin()
+    allow_admins(SETTINGS)
     user = g.web_user
     try:
         body = ApiKeyCreateSchema(unknown=EXCLUDE).load({"name": request.form.get("key_name", "")})
@@ -281,7 +276,7 @@ def create_api_key():
 
 def revoke_api_key(key_id: int):
     """Revoke a key (written to the access audit, as the API does)."""
-    _allow_admin()
+    allow_admins(SETTINGS)
     user = g.web_user
     accounts.revoke_api_key(db.session, key_id, now())  # another organisation's, or revoked already: 404 page
     record_access(Principal(kind="user", organization_id=user.organization_id, user=user), "api_key.revoke",

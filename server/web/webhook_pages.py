@@ -8,14 +8,16 @@ from __future__ import annotations
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from mobile_sync.errors import ServiceError, forbidden
-from mobile_sync.roles import ADMIN
+from mobile_sync.errors import ServiceError
 from mobile_sync.webhooks import endpoints
 from mobile_sync.webhooks.event_types import EVENT_TYPES
 from schemas.webhooks import WebhookCreateSchema, WebhookUpdateSchema
 from server.clock import now
 from server.extensions import db
 from server.webhook_delivery import install_hook
+from server.web.page_access import allow_admins
+
+WEBHOOKS = "manage the organisation's webhooks"
 
 STATUS_WORDS = {"pending": "Waiting to retry", "delivered": "Delivered", "failed": "Failed",
                 "cancelled": "Not sent (withdrawn)"}
@@ -32,11 +34,6 @@ def register(bp) -> None:
     bp.add_url_rule("/webhooks/<int:webhook_id>/delete", "webhook_delete", delete_webhook, methods=["POST"])
     bp.add_url_rule("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver", "webhook_redeliver",
                     redeliver_webhook, methods=["POST"])
-
-
-def _allow_admin() -> None:
-    if g.web_user.role != ADMIN:
-        raise forbidden("Only an admin can manage the organisation's webhooks. Ask an admin of your organisation.")
 
 
 def _url_options() -> dict:
@@ -79,12 +76,12 @@ def _render_endpoint(webhook_id: int, *, errors=None, values=None, secret=None, 
 
 
 def webhooks_page():
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     return _render_list()
 
 
 def create_webhook():
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     values = {"url": request.form.get("url", ""), "events": request.form.getlist("events")}
     try:
         body = WebhookCreateSchema().load(values)
@@ -103,12 +100,12 @@ def create_webhook():
 
 
 def webhook_page(webhook_id: int):
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     return _render_endpoint(webhook_id)
 
 
 def update_webhook(webhook_id: int):
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     values = {"url": request.form.get("url", ""), "events": request.form.getlist("events"),
               "active": request.form.get("active") == "true"}
     try:
@@ -130,7 +127,7 @@ def update_webhook(webhook_id: int):
 
 
 def test_webhook(webhook_id: int):
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     endpoints.send_test(db.session, g.web_user.organization_id, webhook_id, now())
     db.session.commit()
     flash("A test event is on its way: its outcome shows in the delivery log below.", "ok")
@@ -138,7 +135,7 @@ def test_webhook(webhook_id: int):
 
 
 def rotate_webhook(webhook_id: int):
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     secret = endpoints.rotate_secret(db.session, g.web_user.organization_id, webhook_id,
                                      sealing_key=current_app.config["SECRETS_KEY"], now=now())
     db.session.commit()
@@ -146,7 +143,7 @@ def rotate_webhook(webhook_id: int):
 
 
 def delete_webhook(webhook_id: int):
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     endpoints.delete_endpoint(db.session, g.web_user.organization_id, webhook_id)
     db.session.commit()
     flash("The endpoint is removed, with its delivery log.", "ok")
@@ -154,7 +151,7 @@ def delete_webhook(webhook_id: int):
 
 
 def redeliver_webhook(webhook_id: int, delivery_id: int):
-    _allow_admin()
+    allow_admins(WEBHOOKS)
     endpoints.redeliver(db.session, g.web_user.organization_id, webhook_id, delivery_id, now())
     db.session.commit()
     flash("The delivery is sent again, with the same webhook-id.", "ok")
