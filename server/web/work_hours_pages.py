@@ -8,7 +8,6 @@ functions (`update_profile`, `update_user`), so both accept the same values.
 """
 from __future__ import annotations
 
-from zoneinfo import available_timezones
 
 from flask import flash, g, redirect, render_template, request, url_for
 from marshmallow import EXCLUDE, ValidationError
@@ -18,6 +17,7 @@ from mobile_sync.errors import ServiceError, forbidden
 from mobile_sync.office_hours import DAY_NAMES, describe_hours
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.roles import ADMIN
+from mobile_sync.timezones import zone_choices
 from schemas.accounts import UserUpdateSchema
 from server.clock import now
 from server.extensions import db
@@ -46,7 +46,7 @@ def hours_form_context(user, errors: dict | None = None, form: dict | None = Non
         "days": [str(day) for day in hours.get("days", (0, 1, 2, 3, 4))],
         "start": hours.get("start", "09:00"), "end": hours.get("end", "18:00"),
     }
-    return {"subject": user, "zones": sorted(available_timezones()), "organization_zone": organization_zone,
+    return {"subject": user, "zones": zone_choices(), "organization_zone": organization_zone,
             "day_names": DAY_NAMES, "hours_text": describe_hours(user.office_hours), "values": values,
             "hours_errors": errors or {}}
 
