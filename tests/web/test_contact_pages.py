@@ -67,6 +67,25 @@ def test_the_list_shows_names_companies_numbers_owners_and_searches_and_orders(c
     assert bad.status_code == 422 and "Please check the search" in page_text(bad)
 
 
+def test_a_search_left_at_the_first_order_lists_the_best_match_first(clean_app, page_team):
+    manager = page_team[1]
+    add_contact(manager, "Rajesh Rao", "+91 90000 22222")
+    add_contact(manager, "Ravi Kumar", "+91 90000 33333")  # newer, and later in the alphabet
+    browser = signed_in(clean_app, manager)
+    unsearched = browser.get("/contacts").get_data(as_text=True)
+    assert "best match" not in unsearched
+    assert re.search(r'<option value="" selected>newest first</option>', unsearched)
+    # What the form sends when the order is left alone: sort is empty.
+    searched = browser.get("/contacts?q=ra&sort=").get_data(as_text=True)
+    assert re.search(r'<option value="" selected>best match</option>', searched)
+    text = page_text(browser.get("/contacts?q=ra&sort="))
+    assert text.index("Rajesh Rao") < text.index("Ravi Kumar")
+    newest = browser.get("/contacts?q=ra&sort=created").get_data(as_text=True)
+    assert re.search(r'<option value="created" selected>newest first</option>', newest)
+    assert page_text(browser.get("/contacts?q=ra&sort=created")).index("Ravi Kumar") < \
+        page_text(browser.get("/contacts?q=ra&sort=created")).index("Rajesh Rao")
+
+
 def test_the_list_pages_by_fifty(clean_app, page_team):
     admin, manager = page_team[:2]
     for i in range(51):
