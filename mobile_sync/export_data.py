@@ -11,8 +11,10 @@ to a file the caller gives (a temporary file for the API), so a large
 organisation is never held in memory, let alone twice. The whole export reads
 one consistent state of the database (`store.archive.snapshot`).
 
-Secrets never leave: password hashes, token and API key hashes and the
-phones' FCM tokens are left out, and the manifest says so.
+Secrets never leave: password hashes, token and API key hashes, the
+phones' FCM tokens, webhook signing secrets and CRM API tokens (sealed, but
+of no use to the customer and a risk beside a leaked key) are left out, and
+the manifest says so.
 """
 from __future__ import annotations
 
@@ -41,13 +43,17 @@ FORMAT = "callsync-export"
 VERSION = 1
 MANIFEST = "manifest.json"
 SECRET_COLUMNS = ("password_hash", "token_hash", "key_hash", "fcm_token", "fcm_fid")
+# Secrets held sealed with SECRETS_KEY, by table: an import cannot restore these
+# tables without them (mobile_sync.import_rows.NOT_RESTORED).
+SEALED_SECRETS = {"webhook_endpoints": ("secret", "previous_secret"), "crm_connections": ("token",)}
 Progress = Callable[[int, int], None]  # (rows written, rows in all)
 CHUNK_ROWS = 1000
 
 NOTES = [
     "Secrets are never exported: password hashes, access-token, invite and API-key hashes and the phones' "
-    "FCM tokens (see omitted_columns). Users restored from this export have no password, and phones must "
-    "register again.",
+    "FCM tokens, webhook signing secrets and CRM API tokens (see omitted_columns). Users restored from this "
+    "export have no password, phones must register again, and webhooks and CRM connections must be set up "
+    "again.",
     "jsonl/<table>.jsonl is the complete form: one JSON object per row, times in ISO 8601 (UTC). "
     "csv/<table>.csv holds the same rows: an empty cell is null, JSON columns are JSON text, "
     "booleans are true/false, and a text that a spreadsheet would run as a formula (starting with =, @, a "
@@ -65,14 +71,18 @@ def exported_tables() -> list:
     return [t for t in Base.metadata.sorted_tables if t.name == "organizations" or t.name in scoped]
 
 
+def _secret(table, column) -> bool:
+    return column.name in SECRET_COLUMNS or column.name in SEALED_SECRETS.get(table.name, ())
+
+
 def exported_columns(table) -> list:
-    return [column for column in table.columns if column.name not in SECRET_COLUMNS]
+    return [column for column in table.columns if not _secret(table, column)]
 
 
 def omitted_columns() -> dict[str, list[str]]:
     out = {}
     for table in exported_tables():
-        secret = [c.name for c in table.columns if c.name in SECRET_COLUMNS]
+        secret = [c.name for c in table.columns if _secret(table, c)]
         if secret:
             out[table.name] = secret
     return out

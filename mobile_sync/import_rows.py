@@ -22,7 +22,9 @@ from mobile_sync.store.models.base import Base
 
 # Not an argon2 hash: `verify_password` never accepts anything against it.
 PASSWORD_NOT_SET = "!imported:no-password"
-NOT_RESTORED = ("access_tokens",)
+# Their credentials are never exported (export_data.SECRET_COLUMNS, SEALED_SECRETS):
+# a webhook or CRM connection is set up again by an admin, with its history.
+NOT_RESTORED = ("access_tokens", "webhook_endpoints", "webhook_deliveries", "crm_connections", "crm_pushes")
 BATCH = 1000
 Progress = Callable[[int, int], None]
 

@@ -47,20 +47,28 @@ def test_export_has_every_table_as_jsonl_and_csv_with_a_checked_manifest(team, m
     assert manifest["total_rows"] == sum(len(rows) for rows in tables.values())
 
 
-def test_secrets_are_never_exported_and_the_manifest_says_so(team):
+def test_secrets_are_never_exported_and_the_manifest_says_so(team, clean_app):
     admin, manager, rep = team
+    clean_app.config["WEBHOOK_ALLOW_LOOPBACK"] = True  # clean_app restores the configuration
+    hook = admin.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["lead.created"]}).json
+    rotated = admin.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret").json
     data = export_zip(admin)
     manifest, tables = read_export(data)
     assert manifest["omitted_columns"] == {"users": ["password_hash"], "access_tokens": ["token_hash"],
                                            "invites": ["token_hash"], "password_resets": ["token_hash"],
                                            "api_keys": ["key_hash"],
-                                           "devices": ["fcm_token", "fcm_fid"]}
+                                           "devices": ["fcm_token", "fcm_fid"],
+                                           "webhook_endpoints": ["secret", "previous_secret"],
+                                           "crm_connections": ["token"]}
+    assert [row["url"] for row in tables["webhook_endpoints"]] == ["http://127.0.0.1:9/hook"]
+    assert not {"secret", "previous_secret"} & set(tables["webhook_endpoints"][0])
     for rows in tables.values():
         for row in rows:
             assert not set(row) & set(SECRETS)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         everything = b"".join(zf.read(name) for name in zf.namelist())
-    for secret in (admin.token, manager.token, rep.token, rep.device_token, "fcm-token-", "$argon2"):
+    for secret in (admin.token, manager.token, rep.token, rep.device_token, "fcm-token-", "$argon2",
+                   hook["secret"], rotated["secret"], hook["secret"].removeprefix("whsec_")):
         assert secret.encode() not in everything
     assert len(tables["users"]) == 3 and len(tables["access_tokens"]) >= 3 and len(tables["devices"]) == 1
 
