@@ -65,6 +65,9 @@ def test_an_admin_keeps_contacts_in_the_browser(context, clean_app, live_server,
     expect(page.locator("table.contacts tbody tr")).to_have_count(1)
     expect(page.locator("table.contacts")).to_contain_text("Rao Traders")
     assert "q=9876543210" in page.get_by_role("link", name="Download CSV").get_attribute("href")
+    # Left alone, the order of a search is its best match (the form sends no sort).
+    expect(page.get_by_label("Order").locator("option:checked")).to_have_text("best match")
+    assert "sort=created" not in page.url
     shoot(page, "contacts-search")
 
     page.get_by_role("link", name="Asha Rao").click()
