@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
+from phonenumbers import PhoneNumberFormat, shortnumberinfo
+
+from mobile_sync.phone_digits import (
+    KIND_INVALID, KIND_SERVICE, national_significant, number_kind, parse_digits, region_of)
 
 phonenumbers.enable_pattern_cache()
 
@@ -34,7 +37,6 @@ _PRESENTATION = {2: RESTRICTED, 3: UNKNOWN, 4: PAYPHONE}
 # What Android's call log and some dialers store for withheld numbers.
 _WITHHELD = {"-1": RESTRICTED, "-2": UNKNOWN, "-3": PAYPHONE, "private": RESTRICTED, "restricted": RESTRICTED,
              "anonymous": RESTRICTED, "unknown": UNKNOWN, "unavailable": UNKNOWN, "payphone": PAYPHONE}
-_SERVICE_TYPES = {PhoneNumberType.PREMIUM_RATE, PhoneNumberType.VOICEMAIL, PhoneNumberType.SHARED_COST}
 _INTERNATIONAL_PREFIX = re.compile(r"^\s*(?:00|011)\s*(?=[1-9])")
 # Per-call caller-ID codes that Android keeps in the number it logs for an
 # outgoing call: GSM "#31#" (hide) / "*31#" (show), North American "*67" /
@@ -154,22 +156,34 @@ def normalize_number(raw: str | None, region: str | None, presentation: int = 1)
 
 @lru_cache(maxsize=262_144)
 def _normalize_text(text: str, region: str | None) -> Number:
-    number = _classified(_parse(text, region), region)
+    number = _classified(_parsed_fields(text, region), region)
     if number is None and _INTERNATIONAL_PREFIX.match(text):
         # "00 44 ..." or "011 44 ..." dialled from a region whose own
         # international prefix is different: read it as "+44 ...".
-        number = _classified(_parse("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None), region)
+        number = _classified(_parsed_fields("+" + _INTERNATIONAL_PREFIX.sub("", text, count=1), None), region)
     if number is None:
         return Number(None, _short_status(text, region) or INVALID, region=region)
     return number
 
 
-def _classified(parsed, region: str | None) -> Number | None:
-    """The stored form of a parsed number; None when it is not a valid one."""
+def _parsed_fields(text: str, region: str | None) -> tuple | None:
+    """What `phonenumbers.parse` reads of `text`: (country code, national
+    number, italian leading zero, leading zeros, extension), or None when it
+    is not a number. Digits alone (maybe after "+", the usual case) are read
+    by `phone_digits` to the same fields at a fraction of the cost."""
+    fields = parse_digits(text, region or "ZZ")
+    if fields is not None:
+        return fields
+    parsed = _parse(text, region)
     if parsed is None:
         return None
-    return _classify(parsed.country_code, parsed.national_number, parsed.italian_leading_zero,
-                     parsed.number_of_leading_zeros, parsed.extension, region)
+    return (parsed.country_code, parsed.national_number, parsed.italian_leading_zero,
+            parsed.number_of_leading_zeros, parsed.extension)
+
+
+def _classified(fields: tuple | None, region: str | None) -> Number | None:
+    """The stored form of a parsed number; None when it is not a valid one."""
+    return None if fields is None else _classify(*fields, region)
 
 
 @lru_cache(maxsize=262_144)
@@ -177,21 +191,20 @@ def _classify(country_code: int, national_number: int, leading_zero: bool | None
               extension: str | None, region: str | None) -> Number | None:
     """Type, E.164 form and suffix of one number, whichever way it was written:
     "+91 98765 43210", "098765 43210" and "9876543210" parse to the same
-    number, and its type (`number_type`, which also says whether it is valid:
-    UNKNOWN exactly when `is_valid_number` is false) and formatting were half
-    the cost of reading a new string."""
-    parsed = phonenumbers.PhoneNumber(country_code=country_code, national_number=national_number,
-                                      italian_leading_zero=leading_zero, number_of_leading_zeros=zeros,
-                                      extension=extension)
-    kind = phonenumbers.number_type(parsed)
-    if kind == PhoneNumberType.UNKNOWN:
+    number. Its type is `number_type`'s (which also says whether it is valid:
+    UNKNOWN exactly when `is_valid_number` is false), its E.164 form
+    `format_number`'s and its region `region_code_for_number`'s, each worked
+    out once (`phone_digits`: the library did the region twice and the type
+    through a call per kind of number)."""
+    national = national_significant(national_number, leading_zero, zeros)
+    number_region = region_of(country_code, national)
+    kind = number_kind(country_code, number_region, national)
+    if kind == KIND_INVALID:
         return None
-    if kind in _SERVICE_TYPES:
+    if kind == KIND_SERVICE:
         return Number(None, SERVICE, region=region)
-    e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-    national = phonenumbers.national_significant_number(parsed)
-    return Number(e164, OK, extension=extension or None, suffix=suffix_key(national),
-                  region=phonenumbers.region_code_for_number(parsed))
+    return Number(f"+{country_code}{national}", OK, extension=extension or None, suffix=suffix_key(national),
+                  region=number_region)
 
 
 @lru_cache(maxsize=65_536)
