@@ -24,7 +24,8 @@ from mobile_sync.store.models.base import Base
 PASSWORD_NOT_SET = "!imported:no-password"
 # Their credentials are never exported (export_data.SECRET_COLUMNS, SEALED_SECRETS):
 # a webhook or CRM connection is set up again by an admin, with its history.
-NOT_RESTORED = ("access_tokens", "webhook_endpoints", "webhook_deliveries", "crm_connections", "crm_pushes")
+NOT_RESTORED = ("access_tokens", "webhook_endpoints", "webhook_deliveries", "crm_connections", "crm_pushes",
+                "crm_person_links")
 BATCH = 1000
 Progress = Callable[[int, int], None]
 

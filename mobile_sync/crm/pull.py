@@ -1,18 +1,17 @@
 """The pull: a CRM's people into CallSync's contacts, so that caller ID knows
 them. Incremental (the CRM's "updated since" the latest change the previous
-pull read), by bounded pages; each page is imported through the contact
-import (`mobile_sync.contacts_csv`: merged by name and number, an erased
-number refused) and committed with the page cursor, so a crash resumes
-where it stopped. One pull per connection at a time (`claim_pull`)."""
+pull read), by bounded pages; each page goes into contacts
+(`mobile_sync.crm.pulled_people`: a new person through the contact import,
+a person pulled before updating its contact) and is committed with the page
+cursor, so a crash resumes where it stopped. One pull per connection at a
+time (`claim_pull`)."""
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import timedelta
 
-from mobile_sync.contacts_csv import import_contact_file
-from mobile_sync.crm.client import AuthFailed, CrmError, CrmPerson
+from mobile_sync.crm.client import AuthFailed, CrmError
+from mobile_sync.crm.pulled_people import import_people
 from mobile_sync.errors import ServiceError
 from mobile_sync.store.crm_connections import (
     claim_pull, connection_by_id, extend_pull, finish_pull, mark_auth_failed, mark_error, record_pull_page,
@@ -22,7 +21,6 @@ from mobile_sync.store.models import Organization
 from mobile_sync.webhooks.sealing import unseal
 
 PAGES_PER_RUN = 50  # then the job ends and the sweep's next run goes on from the cursor
-NAME_MAX = 200
 
 
 def pull_lease(timeout_s: float) -> timedelta:
@@ -59,7 +57,7 @@ def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash
         org = session.get(Organization, connection.organization_id)
         for _ in range(pages):
             page = client.people_updated_since(connection.pull_since, connection.pull_cursor)
-            import_people(session, org, connection.crm, page.people, hash_key, now())
+            import_people(session, org, connection.id, connection.crm, page.people, hash_key, now())
             seen = max((p.updated_at for p in page.people if p.updated_at is not None), default=None)
             record_pull_page(connection, page.cursor, seen)
             extend_pull(connection, now(), lease)
@@ -89,26 +87,3 @@ def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash
     release_pull(connection)
     commit()
     return result
-
-
-def import_people(session, org: Organization, crm: str, people: list[CrmPerson], hash_key: str, now) -> int:
-    """The people holding a number and a name (or a company or an e-mail), as contacts (our CSV through
-    the contact import); how many were new. A bare number (e.g. a contact a push created for a caller
-    nobody named) adds nothing caller ID does not know already."""
-    rows = [_row(person, crm) for person in people
-            if person.phones and (person.name or person.company or person.email)]
-    if not rows:
-        return 0
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(["name", "company", "email", "source", "phones"])
-    writer.writerows(rows)
-    data = text.getvalue().encode()
-    report = import_contact_file(session, org=org, stream=io.BytesIO(data), owner_id=None, region=None,
-                                 hash_key=hash_key, now=now, size=len(data))
-    return report.imported
-
-
-def _row(person: CrmPerson, crm: str) -> list[str]:
-    name = (person.name or person.company or person.email or person.phones[0]).strip()[:NAME_MAX]
-    return [name, person.company or "", person.email or "", crm, ";".join(person.phones)]

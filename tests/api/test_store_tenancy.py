@@ -27,8 +27,10 @@ from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
 from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
+from mobile_sync.store import lead_figures
+from mobile_sync.store import list_pages
 from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
-from mobile_sync.store import crm_connections, crm_pushes
+from mobile_sync.store import crm_connections, crm_person_links, crm_pushes
 from mobile_sync.store.models import CrmConnection, CrmPush
 from mobile_sync.call_rows import read_call, tidy_call
 from tests.phone_data import call_row, contact_row
@@ -150,6 +152,7 @@ def two_orgs(make_org, make_user, make_device, clean_app):
             session.add(CrmPush(organization_id=org, connection_id=crm.id, crm="hubspot", subject_type="call",
                                 subject_id=_call_ids(session, org)[0], status="pending", attempts=0,
                                 next_attempt_at=NOW, created_at=NOW))
+            crm_person_links.link_people(session, org, crm.id, {"person-1": ids["contact"]}, NOW)
         session.commit()
     return orgs
 
@@ -186,6 +189,10 @@ CASES = {
     "crm_connections.delete_connection": lambda a, b, s: crm_connections.delete_connection(s, a["org"], "hubspot"),
     "crm_connections.request_pull": lambda a, b, s: _of_b(b, [crm_connections.request_pull(s, a["org"], "hubspot",
                                                                                            LATER)]),
+    "crm_person_links.linked_contacts": lambda a, b, s: _of_b(b, crm_person_links.linked_contacts(
+        s, a["org"], _crm_ids(s, b["org"])[0], ["person-1"]).values()),
+    "crm_person_links.link_people": lambda a, b, s: crm_person_links.link_people(
+        s, a["org"], _crm_ids(s, a["org"])[0], {"person-1": a["contact"]}, LATER),
     "crm_pushes.write_call_pushes": lambda a, b, s: crm_pushes.write_call_pushes(
         s, crm_connections.list_connections(s, a["org"]), b["uploads"], NOW),
     "crm_pushes.write_lead_pushes": lambda a, b, s: crm_pushes.write_lead_pushes(
@@ -216,6 +223,14 @@ CASES = {
     "erased_numbers.erased_numbers": lambda a, b, s: erased_numbers.erased_numbers(
         s, a["org"], [normalize_number(GONE, "IN").e164, "+919999900002"], a["hash_key"]) - {
         normalize_number(GONE, "IN").e164},
+    # A list page of A's handed B's contact id (the numbers' arm) and B's records.
+    "list_pages.prefix_page": lambda a, b, s: _of_b(b, list_pages.prefix_page(
+        s, Contact, equal=(("organization_id", a["org"]),), columns=("name", "company"),
+        bounds={"name": ("a", "b"), "company": ("a", "b")}, count=50, ids=[b["contact"]])),
+    "list_pages.newest_page": lambda a, b, s: _of_b(b, list_pages.newest_page(
+        s, Lead, equal=(("organization_id", a["org"]),), offset=0, limit=50)),
+    "list_pages.page_numbers": lambda a, b, s: [n for numbers in list_pages.page_numbers(
+        s, a["org"], "contact", [b["contact"]]).values() for n in numbers],
     "caller_lookup.lookup_rows": lambda a, b, s: [r for r in caller_lookup.lookup_rows(s, {
         "org": a["org"], "e164": _asha(a).e164, "suffix": _asha(a).suffix, "user": b["user"], "book_hash": ""})
         if r.record_type == "phone_contact" or (r.record_id not in (a["contact"], a["lead"]))],
@@ -298,6 +313,12 @@ CASES = {
         if r.call_id in _missed_ids(s, b["org"])],
     "rollup_missed.missed_with_lost_callbacks": lambda a, b, s: rollup_missed.missed_with_lost_callbacks(
         s, a["org"], EARLY, LATER),
+    # A's leads that B's uploads answer, or B's lead by id: none; every refresh scoped to A.
+    "lead_figures.refresh_first_responses": lambda a, b, s: lead_figures.refresh_first_responses(
+        s, a["org"], upload_ids=b["uploads"]) + lead_figures.refresh_first_responses(s, a["org"], lead_ids=[b["lead"]])
+        + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
+        + 0 * lead_figures.refresh_first_responses(s, a["org"]),
+    "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "rollup_missed.lead_rows": lambda a, b, s: rollup_missed.lead_rows(s, a["org"], EARLY, LATER, [b["user"]]),
     # A request of A's handed B's token ids, every one stale by then: B's tokens keep their times.
     "credentials.touch_token": lambda a, b, s: [credentials.touch_token(s, a["org"], token_id, None, LATER)

@@ -134,3 +134,39 @@ def test_pull_pages_per_run_are_bounded(connected, hubspot, crm_app, monkeypatch
     assert connection(crm_app).pull_cursor == "4"
     sweep(crm_app)  # the next run goes on from the cursor
     assert len(names(admin)) == 5 and connection(crm_app).pull_cursor is None
+
+
+def test_a_person_renamed_in_the_crm_renames_its_contact_instead_of_adding_a_second(connected, hubspot, crm_app):
+    admin, rep = connected
+    asha = hubspot.add_contact("+91 98765 43210", "Asha", "Rao")
+    assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
+    [pulled] = admin.get("/api/v1/contacts").json["items"]
+    # A rep's own number for her, added in CallSync, is kept by later pulls.
+    added = admin.patch(f"/api/v1/contacts/{pulled['id']}", json={"phones": ["+91 98765 43210", "+91 90000 12345"]})
+    assert added.status_code == 200, added.json
+    hubspot.touch(asha, firstname="Asha R.", company="Rao Traders", phone="+91 98765 43211")
+    assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
+    [renamed] = admin.get("/api/v1/contacts").json["items"]
+    assert (renamed["id"], renamed["name"], renamed["company"]) == (pulled["id"], "Asha R. Rao", "Rao Traders")
+    assert sorted(renamed["phones"]) == ["+919000012345", "+919876543210", "+919876543211"]
+    card = rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43211"}).json
+    assert (card["match"]["record_id"], card["match"]["name"], card["candidates"]) == (pulled["id"], "Asha R. Rao", [])
+    # A number erased at its owner's request is not brought back by the CRM.
+    assert admin.post("/api/v1/erasure", json={"phone": "+91 98765 43299"}).status_code == 200
+    hubspot.touch(asha, firstname="Asha", phone="+91 98765 43299")
+    assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
+    [kept] = admin.get("/api/v1/contacts").json["items"]
+    assert (kept["id"], kept["name"]) == (pulled["id"], "Asha Rao") and "+919876543299" not in kept["phones"]
+    assert rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43299"}).json["match"] is None
+
+
+def test_a_contact_deleted_in_callsync_is_pulled_again_as_new_when_the_crm_changes_it(connected, hubspot, crm_app):
+    admin, _ = connected
+    kiran = hubspot.add_contact("+919123456789", "Kiran", "Kumar")
+    admin.post("/api/v1/integrations/hubspot/pull")
+    [pulled] = admin.get("/api/v1/contacts").json["items"]
+    assert admin.delete(f"/api/v1/contacts/{pulled['id']}").status_code == 204
+    hubspot.touch(kiran, lastname="Kumaran")
+    admin.post("/api/v1/integrations/hubspot/pull")
+    [again] = admin.get("/api/v1/contacts").json["items"]
+    assert again["name"] == "Kiran Kumaran" and again["phones"] == ["+919123456789"]

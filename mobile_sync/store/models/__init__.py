@@ -13,4 +13,4 @@ from mobile_sync.store.models.audit import AccessEvent, RequestCounter  # noqa: 
 from mobile_sync.store.models.reports import CallDay, MissedCallback  # noqa: F401
 from mobile_sync.store.models.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: F401
 from mobile_sync.store.models.contact_imports import ContactImportChunk, ContactImportRun  # noqa: F401
-from mobile_sync.store.models.crm import CrmConnection, CrmPush  # noqa: F401
+from mobile_sync.store.models.crm import CrmConnection, CrmPersonLink, CrmPush  # noqa: F401

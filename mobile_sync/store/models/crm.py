@@ -5,7 +5,9 @@ A connection holds its API token sealed (`mobile_sync.webhooks.sealing`) and
 the organisation's rules; a push item holds the ids it is about, never a
 body: what is sent is read when it is sent, so an erasure or a withdrawn
 consent in between is respected. One item per (organisation, CRM, call or
-lead): a retry never logs a call twice."""
+lead): a retry never logs a call twice. A pulled person is linked to the
+contact it became, so a person renamed in the CRM renames that contact
+instead of adding a second one."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -74,3 +76,17 @@ class CrmPush(Base, OrgScoped):
     external_id: Mapped[str | None] = mapped_column(String(64))  # the CRM's id of what was logged
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CrmPersonLink(Base, OrgScoped):
+    """A CRM person the pull imported, and the contact it became."""
+
+    __tablename__ = "crm_person_links"
+    __table_args__ = (UniqueConstraint("organization_id", "connection_id", "person_id"),
+                      Index("ix_crm_person_links_contact_id", "contact_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("crm_connections.id", ondelete="CASCADE"))
+    person_id: Mapped[str] = mapped_column(String(64))  # the CRM's id of the person
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

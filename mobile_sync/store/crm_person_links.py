@@ -1,0 +1,44 @@
+"""Which contact each person pulled from a CRM became (`crm_person_links`),
+so the next pull of a person updates that contact. One pull per connection
+runs at a time (`crm_connections.claim_pull`), so reading then writing the
+links of a page is not raced. Each function flushes, never commits."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import select
+
+from mobile_sync.store.models import Contact, CrmPersonLink
+
+
+def linked_contacts(session, organization_id: int, connection_id: int,
+                    person_ids: Iterable[str]) -> dict[str, Contact]:
+    """person id → the contact it became, for those of `person_ids` linked."""
+    wanted = sorted(set(person_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(CrmPersonLink.person_id, Contact)
+        .join(Contact, (Contact.id == CrmPersonLink.contact_id) & (Contact.organization_id == organization_id))
+        .where(CrmPersonLink.organization_id == organization_id, CrmPersonLink.connection_id == connection_id,
+               CrmPersonLink.person_id.in_(wanted))).all()
+    return {person_id: contact for person_id, contact in rows}
+
+
+def link_people(session, organization_id: int, connection_id: int, links: dict[str, int], now: datetime) -> None:
+    """Record (or move) each person's link to its contact id."""
+    if not links:
+        return
+    held = {link.person_id: link for link in session.execute(
+        select(CrmPersonLink).where(CrmPersonLink.organization_id == organization_id,
+                                    CrmPersonLink.connection_id == connection_id,
+                                    CrmPersonLink.person_id.in_(sorted(links)))).scalars()}
+    for person_id, contact_id in links.items():
+        link = held.get(person_id)
+        if link is None:
+            session.add(CrmPersonLink(organization_id=organization_id, connection_id=connection_id,
+                                      person_id=person_id, contact_id=contact_id, updated_at=now))
+        elif link.contact_id != contact_id:
+            link.contact_id, link.updated_at = contact_id, now
+    session.flush()
