@@ -19,8 +19,9 @@ from mobile_sync.errors import forbidden, invalid, not_found
 from mobile_sync.phone_index import parse_phones, record_numbers, remove_record_phones, set_record_phones
 from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit
-from mobile_sync.record_pages import record_page
+from mobile_sync.record_pages import record_page, record_rows
 from mobile_sync.roles import is_reviewer
+from mobile_sync.store.list_pages import page_numbers
 from mobile_sync.store.models import Call, Contact, Note, Organization, Task, User
 from mobile_sync.webhooks.events import emit
 
@@ -56,14 +57,12 @@ def list_contacts(session, organization_id: int, *, page: int = 1, q: str | None
                   owner_id: int | None = None, region: str | None = None, limit: int = PAGE_SIZE) -> dict:
     """A page of contacts in the order of `sort` (mobile_sync.record_pages),
     found by `q` (mobile_sync.record_search; `region` reads a national number) or owner."""
-    query = select(Contact).where(Contact.organization_id == organization_id)
-    if owner_id is not None:
-        query = query.where(Contact.owner_id == owner_id)
-    rows = record_page(session, query, Contact, RECORD_TYPE, organization_id, q=q, region=region, sort=sort,
-                       offset=(page - 1) * limit, limit=limit + 1)
+    equal = (("organization_id", organization_id),) + ((("owner_id", owner_id),) if owner_id is not None else ())
+    rows = record_page(session, record_rows(Contact, equal), Contact, RECORD_TYPE, organization_id, q=q,
+                       region=region, sort=sort, offset=(page - 1) * limit, limit=limit + 1, equal=equal)
     more = len(rows) > limit
     rows = rows[:limit]
-    phones = record_numbers(session, organization_id, RECORD_TYPE, [c.id for c in rows])
+    phones = page_numbers(session, organization_id, RECORD_TYPE, [c.id for c in rows])
     return {"items": [contact_dict(c, phones[c.id]) for c in rows], "next_page": page + 1 if more else None}
 
 

@@ -23,7 +23,7 @@ from mobile_sync.number_hash import number_hash
 from mobile_sync.phone_index import parse_phones, record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number
 from mobile_sync.private_numbers import private_for_user
-from mobile_sync.record_pages import record_page
+from mobile_sync.record_pages import record_page, record_rows
 from mobile_sync.record_search import record_condition
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.locks import lock_leads, lock_processing
@@ -39,8 +39,12 @@ _REVIEWED = ("status", "reject_reason", "merged_into_type", "merged_into_id", "o
 CANDIDATES = 20
 
 
+def _sees_own_only(user: User, own_only: bool = False) -> bool:
+    return own_only or user.role == REP
+
+
 def _visible(query, user: User, own_only: bool = False):
-    if own_only or user.role == REP:
+    if _sees_own_only(user, own_only):
         query = query.where(Lead.owner_id == user.id)
     return query
 
@@ -48,14 +52,19 @@ def _visible(query, user: User, own_only: bool = False):
 def list_leads(session, *, user: User, status=None, owner_id=None, source=None, since=None, q=None, sort=None,
                page: int = 1, limit: int = PAGE_SIZE, own_only: bool = False, with_counts: bool = True):
     """Filtered and found by `q` (mobile_sync.record_search), newest first
-    unless `sort` says otherwise, `limit` a page; returns (leads, next page or
-    None, counts per status under the same filters but the status — None
+    unless `sort` says otherwise, `limit` a page; returns (leads: rows of the
+    lead's columns, next page or None, counts per status under the same filters but the status — None
     unless `with_counts`: an export reading page after page needs none)."""
-    query = _visible(select(Lead).where(Lead.organization_id == user.organization_id), user, own_only)
+    # The list's conditions, each `column = value` (a page read through prebuilt
+    # statements, mobile_sync.record_pages), but `since`.
+    equal = [("organization_id", user.organization_id)]
+    if _sees_own_only(user, own_only):
+        equal.append(("owner_id", user.id))
     if owner_id:
-        query = query.where(Lead.owner_id == owner_id)
+        equal.append(("owner_id", owner_id))
     if source:
-        query = query.where(Lead.source == source)
+        equal.append(("source", source))
+    query = record_rows(Lead, tuple(equal))
     if since:
         query = query.where(Lead.created_at >= since)
     listed = query  # a page reads `q` branch by branch (mobile_sync.record_pages)
@@ -69,9 +78,10 @@ def list_leads(session, *, user: User, status=None, owner_id=None, source=None, 
             query.with_only_columns(Lead.status, func.count()).group_by(Lead.status).order_by(None)).all())
     if status:
         listed = listed.where(Lead.status == status)
+        equal.append(("status", status))
     rows = record_page(session, listed, Lead, "lead", user.organization_id, q=q,
                        region=user.region or user.organization.region, sort=sort,
-                       offset=(page - 1) * limit, limit=limit + 1)
+                       offset=(page - 1) * limit, limit=limit + 1, equal=None if since else tuple(equal))
     return rows[:limit], (page + 1 if len(rows) > limit else None), counts
 
 

@@ -28,14 +28,40 @@ from mobile_sync.record_search import (
     MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
 )
 from mobile_sync.store.list_order import apart, apart_condition, latest_call_in_one_pass
-from mobile_sync.store.text_prefix import ascending, folding
+from mobile_sync.store.list_pages import newest_page, prefix_page
+from mobile_sync.store.text_prefix import ascending, folding, prefix_bounds
 
 DEFAULT_SORT = "created"
+_ROWS = "record_rows"  # the execution option that marks a query of rows (record_rows)
 _DESCENDING = {"created": True, "last_call": True, "name": False}
 
 
+def record_rows(model, equal: tuple[tuple[str, object], ...]):
+    """select() of `model`'s columns where each (column, value) of `equal`
+    holds, for `record_page` (with the same `equal`): a page read as rows
+    (attribute access by column name), not ORM objects, which cost more to
+    load than a page's statements take to run."""
+    table = model.__table__
+    return select(*table.c).where(*(table.c[name] == value for name, value in equal)).execution_options(
+        **{_ROWS: True})
+
+
+def _objects(query) -> bool:
+    """Whether `query` reads ORM objects (select(Lead)) rather than rows (record_rows)."""
+    return not query.get_execution_options().get(_ROWS)
+
+
+def _select(query, model, *extra):
+    """select() of what `query` reads (objects or rows) of `model`, and `extra`."""
+    if _objects(query):
+        return select(model, *extra)
+    return select(*model.__table__.c, *extra).execution_options(**{_ROWS: True})
+
+
 def _rows(session, query) -> list:
-    return list(session.execute(query).scalars())
+    if _objects(query):
+        return list(session.execute(query).scalars())
+    return session.execute(query).all()
 
 
 def ordered(session, query, model, sort: str | None, offset: int, limit: int, few: bool = False) -> list:
@@ -66,7 +92,7 @@ def ordered(session, query, model, sort: str | None, offset: int, limit: int, fe
 def _by_id(session, query, model, ids):
     """`query`'s rows among `ids` (a list, or a select of ids), read by id: the
     list's own conditions tested on those rows only (mobile_sync.store.list_order)."""
-    found = select(model).where(model.id.in_(ids))
+    found = _select(query, model).where(model.id.in_(ids))
     return found if query.whereclause is None else found.where(apart_condition(session, query.whereclause))
 
 
@@ -90,12 +116,16 @@ def _in_order(session, model, column: str | None, sort: str | None, few: bool = 
     return ascending(session, term(func.lower(model.name))), term(model.id)
 
 
-def _arms(session, model, arms: list) -> list[tuple[int, object]]:
+def _arms(session, query, model, arms: list) -> list[tuple[int, object]]:
     """(arm, row) of the ids each arm (a select of `model.id`, ordered and
-    limited) reads, in one statement: a UNION ALL, then the rows by id."""
+    limited) reads, in one statement: a UNION ALL, then the rows by id (as
+    `query` reads them: objects, or rows that also hold `arm`)."""
     found = union_all(*(select(literal(index, Integer).label("arm"), sub.c.id)
                         for index, sub in ((i, arm.subquery()) for i, arm in enumerate(arms)))).subquery("found")
-    return [(arm, row) for row, arm in session.execute(select(model, found.c.arm).join(found, model.id == found.c.id))]
+    statement = _select(query, model, found.c.arm).join(found, model.id == found.c.id)
+    if _objects(query):
+        return [(arm, row) for row, arm in session.execute(statement)]
+    return [(row.arm, row) for row in session.execute(statement)]
 
 
 def _text_branch(session, query, model, organization_id: int, column: str, text: str, sort: str,
@@ -114,15 +144,45 @@ def _text_branch(session, query, model, organization_id: int, column: str, text:
 
 
 def record_page(session, query, model, record_type: str, organization_id: int, *, q: str | None,
-                region: str | None, sort: str | None, offset: int, limit: int) -> list:
+                region: str | None, sort: str | None, offset: int, limit: int,
+                equal: tuple[tuple[str, object], ...] | None = None) -> list:
     """Rows `offset` to `offset + limit` of `query` (select(Lead) or
-    select(Contact) with the list's filters, not yet ordered) that `q` finds,
-    in the order of `sort` (see the module's docstring)."""
+    select(Contact), or `record_rows`, with the list's filters, not yet
+    ordered) that `q` finds, in the order of `sort` (see the module's
+    docstring). `equal`: `query`'s conditions as (column, value) pairs when
+    each is `column = value` and `query` reads rows: a text search in the
+    default order then reads its page through one statement built once
+    (mobile_sync.store.list_pages)."""
     terms = read_query(q or "", region)
     if not terms.text:
+        if equal is not None and (sort or DEFAULT_SORT) == "created":
+            return newest_page(session, model, equal=equal, offset=offset, limit=limit)
         return ordered(session, query, model, sort, offset, limit)
     count = offset + limit
     ids = number_matches(session, organization_id, terms, record_type)
+    read = None
+    if equal is not None and sort is None:
+        read = _prefix_page(session, model, equal, terms.text, count, ids)
+    if read is None:
+        read = _branches(session, query, model, organization_id, terms.text, sort, count, ids)
+    return _merged(session, read, sort)[offset:count]
+
+
+def _prefix_page(session, model, equal, text: str, count: int, ids: list[int]) -> list | None:
+    """(column matched, row) of the default order's branches, from
+    list_pages.prefix_page; None when the prefix has no upper bound."""
+    low, high = prefix_bounds(session, text)
+    if high is None:
+        return None
+    rows = prefix_page(session, model, equal=equal, columns=TEXT_COLUMNS, count=count, ids=ids,
+                       bounds=dict.fromkeys(TEXT_COLUMNS, (low, high)))
+    return [(TEXT_COLUMNS[row.arm - 1] if row.arm else None, row) for row in rows]
+
+
+def _branches(session, query, model, organization_id: int, text: str, sort: str | None, count: int,
+              ids: list[int]) -> list:
+    """(column matched, or None for the number's records; row) of each
+    branch's first `count` rows in the order of `sort`."""
     # Branches read in one statement, each from an index in its order: the
     # number's records (a few), and the text prefixes whose index holds the order.
     arms, columns, others = [], [], []
@@ -131,19 +191,24 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
         columns.append(None)
     for column in TEXT_COLUMNS:
         if sort is None or (sort == "name" and column == "name"):
-            condition = text_condition(session, model, organization_id, column, terms.text)
+            condition = text_condition(session, model, organization_id, column, text)
             arms.append(query.where(condition).with_only_columns(model.id)
                         .order_by(*_in_order(session, model, column, sort)).limit(count))
             columns.append(column)
         else:
             others.append(column)
-    read = [(columns[arm], row) for arm, row in _arms(session, model, arms)] if arms else []
+    read = [(columns[arm], row) for arm, row in _arms(session, query, model, arms)] if arms else []
     if ids and sort == "last_call":
         read += [(None, row) for row in ordered(session, _by_id(session, query, model, ids), model, sort, 0, count,
                                                 few=True)]
     for column in others:
-        read += [(column, row) for row in _text_branch(session, query, model, organization_id, column, terms.text,
+        read += [(column, row) for row in _text_branch(session, query, model, organization_id, column, text,
                                                         sort, count)]
+    return read
+
+
+def _merged(session, read: list, sort: str | None) -> list:
+    """The rows of `read` ((column matched, row) of every branch) once each, in the list's order."""
     if sort:
         by_sort = _sort_key(session, sort)
         keys = {row.id: by_sort(row) for _, row in read}
@@ -159,5 +224,4 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
                 key = (1, fold(getattr(row, column)), row.id)
                 keys[row.id] = min(keys.get(row.id, key), key)
     rows = {row.id: row for _, row in read}
-    merged = sorted(rows.values(), key=lambda row: keys[row.id], reverse=_DESCENDING.get(sort, False))
-    return merged[offset:count]
+    return sorted(rows.values(), key=lambda row: keys[row.id], reverse=_DESCENDING.get(sort, False))

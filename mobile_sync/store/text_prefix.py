@@ -39,14 +39,17 @@ class _Prefix:
     def below(self, lowered_column, value: str):
         return lowered_column < value
 
-    def starts_with(self, lowered_column, prefix: str):
+    def bounds(self, prefix: str) -> tuple[str, str | None]:
         """[prefix, prefix with its last character moved one on): byte order
-        keeps every text that starts with `prefix` inside, and no other."""
-        start = self.at_least(lowered_column, prefix)
+        keeps every text that starts with `prefix` inside, and no other (no
+        upper bound past the last character)."""
         last = ord(prefix[-1])
-        if last >= _MAX_CHAR:
-            return start
-        return and_(start, self.below(lowered_column, prefix[:-1] + chr(last + 1)))
+        return prefix, (prefix[:-1] + chr(last + 1) if last < _MAX_CHAR else None)
+
+    def starts_with(self, lowered_column, prefix: str):
+        low, high = self.bounds(prefix)
+        start = self.at_least(lowered_column, low)
+        return start if high is None else and_(start, self.below(lowered_column, high))
 
 
 class _PostgresPrefix(_Prefix):
@@ -71,6 +74,20 @@ def starts_with(session, lowered_column, text: str):
     index covers) starts with `text`, ignoring case; `text` is not empty."""
     statements = _prefix(session)
     return statements.starts_with(lowered_column, statements.fold(text))
+
+
+def prefix_bounds(session, text: str) -> tuple[str, str | None]:
+    """The range of `lower(column)` that holds the texts starting with `text`
+    (not empty), ignoring case: (low, high or None), for `in_range`."""
+    statements = _prefix(session)
+    return statements.bounds(statements.fold(text))
+
+
+def in_range(session, lowered_column, low, high):
+    """A condition: low <= `lowered_column` < high, in the index's byte order;
+    `low` and `high` are values or bind parameters (a statement built once)."""
+    statements = _prefix(session)
+    return and_(statements.at_least(lowered_column, low), statements.below(lowered_column, high))
 
 
 def unindexed(text_column):

@@ -12,6 +12,7 @@ from schemas.contacts import (
     ContactPageSchema, ContactSchema, ContactUpdateSchema,
 )
 from schemas.contact_imports import ContactImportListSchema, ContactImportRunSchema
+from schemas.list_dump import dumper
 from schemas.lists import ListQuerySchema
 from server.api.list_export import csv_download, csv_responses, list_audit
 from server.api.routing import operation
@@ -21,6 +22,8 @@ from server.errors import ApiError
 from server.extensions import db
 
 bp = Blueprint("contacts", __name__, url_prefix="/api/v1")
+# A page answered as ContactPageSchema dumps it (`serialized`: schemas.list_dump).
+_dump_page = dumper(ContactPageSchema)
 
 CSV_IMPORT_MAX_BYTES = 64 * 1024 * 1024
 # Bodies that are not a file: the format of one is told from its content, whatever its type.
@@ -36,7 +39,7 @@ IMPORT_BODIES = {
 
 
 @operation(bp, "/contacts", "GET", auth=ANY, query=ContactListQuerySchema, response=ContactPageSchema,
-           responses=csv_responses(ContactPageSchema), audit=list_audit("contact"))
+           responses=csv_responses(ContactPageSchema), audit=list_audit("contact"), serialized=True, reads_only=True)
 def list_contacts(principal, args):
     """The organisation's contacts, newest first (or by `sort`), found by `q`.
     `format=csv`: every matching contact as CSV (a rep's download holds the
@@ -52,7 +55,7 @@ def list_contacts(principal, args):
                                            limit=limit, **filters)
             return found["items"], found["next_page"]
         return csv_download(principal, "contact", pages, CONTACT_COLUMNS, contact_row)
-    return contacts.list_contacts(db.session, principal.organization_id, region=region, **args)
+    return _dump_page(contacts.list_contacts(db.session, principal.organization_id, region=region, **args))
 
 
 @operation(bp, "/contacts", "POST", auth=USER, body=ContactCreateSchema, response=ContactSchema, status=201)

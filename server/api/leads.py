@@ -12,6 +12,7 @@ from schemas.leads import (
     LeadSchema, LeadUpdateSchema, MergeSchema, NoteCreateSchema, NoteSchema, RejectSchema, TaskListSchema,
     TaskQuerySchema, TaskSchema,
 )
+from schemas.list_dump import dumper
 from server.api.list_export import csv_download, csv_responses, list_audit
 from server.api.routing import operation
 from server.auth import ANY, USER
@@ -19,6 +20,8 @@ from server.clock import now
 from server.extensions import db
 
 bp = Blueprint("leads", __name__, url_prefix="/api/v1")
+# A page answered as LeadListSchema dumps it (`serialized`: schemas.list_dump).
+_dump_page = dumper(LeadListSchema)
 
 
 class _LeadWithActivity:
@@ -37,7 +40,7 @@ def _detail(lead):
 
 
 @operation(bp, "/leads", "GET", auth=ANY, query=LeadQuerySchema, response=LeadListSchema,
-           responses=csv_responses(LeadListSchema), audit=list_audit("lead"))
+           responses=csv_responses(LeadListSchema), audit=list_audit("lead"), serialized=True, reads_only=True)
 def list_leads(principal, args):
     """Leads, newest first (or by `sort`), found by `q`: a rep's own; all for
     managers and admins. `counts` has each status's total under the same filters.
@@ -52,7 +55,7 @@ def list_leads(principal, args):
             return items, next_page
         return csv_download(principal, "lead", pages, LEAD_COLUMNS, lead_row)
     items, next_page, counts = leads.list_leads(db.session, user=principal.user, own_only=own_only, **args)
-    return {"items": items, "next_page": next_page, "counts": counts}
+    return _dump_page({"items": items, "next_page": next_page, "counts": counts})
 
 
 @operation(bp, "/leads", "POST", auth=ANY, body=LeadCreateSchema, response=LeadSchema, status=201)

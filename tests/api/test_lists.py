@@ -151,3 +151,37 @@ def test_contacts_still_take_a_name_prefix(make_org):
         assert admin.post("/api/v1/contacts", json={"name": name, "phones": [f"+91 98765 4321{n}"]}).status_code == 201
     names = [c["name"] for c in admin.get("/api/v1/contacts?q=ash").json["items"]]
     assert names == ["Asha Rao"]
+
+
+@pytest.mark.parametrize("route", ["/api/v1/leads", "/api/v1/contacts", "/api/v1/calls"])
+def test_a_record_list_answers_what_its_schema_dumps(route, seeded, clean_app):
+    """The record and call lists dump their pages without marshmallow
+    (schemas.list_dump): the answer is what the schema's own dump of the same
+    page is, field for field (date-times as ISO text, a call's type named,
+    a contact's numbers, the counts of leads)."""
+    from zoneinfo import ZoneInfo
+
+    from mobile_sync import call_log, contacts, leads
+    from mobile_sync.store.models import User
+    from schemas.calls import CallLogSchema
+    from schemas.contacts import ContactPageSchema
+    from schemas.leads import LeadListSchema
+    from schemas.list_dump import dumper
+    from server.extensions import db
+
+    answer = seeded.get(route, query_string={"limit": "200"})
+    assert answer.status_code == 200, answer.json
+    with clean_app.app_context():
+        session = db.session
+        org_id = seeded.organization_id
+        if route.endswith("/leads"):
+            items, next_page, counts = leads.list_leads(session, user=session.get(User, seeded.user_id), limit=200)
+            schema, page = LeadListSchema, {"items": items, "next_page": next_page, "counts": counts}
+        elif route.endswith("/contacts"):
+            schema, page = ContactPageSchema, contacts.list_contacts(session, org_id, limit=200)
+        else:
+            items, next_page = call_log.list_calls(session, organization_id=org_id, tz=ZoneInfo("UTC"), limit=200)
+            schema, page = CallLogSchema, {"items": items, "next_page": next_page}
+        expected = schema().dump(page)
+        assert dumper(schema)(page) == expected
+    assert len(expected["items"]) >= 3 and answer.json == expected
