@@ -24,7 +24,7 @@ from mobile_sync.errors import ServiceError, forbidden, not_found
 from mobile_sync.reports.rollup import OrgClock
 from mobile_sync.store.packed_rows import unpack
 from mobile_sync.roles import REP
-from mobile_sync.store import rollup_missed, rollups
+from mobile_sync.store import lead_figures, rollups
 from mobile_sync.store.models import User
 
 GROUPS = ("user", "day", "user,day")
@@ -32,7 +32,6 @@ CALL_FIGURES = ("incoming", "outgoing", "missed", "rejected", "connected", "talk
 CALL_FIELDS = {"user": ("user_id",), "day": ("day",), "user,day": ("user_id", "day")}
 CALL_COLUMNS = (*CALL_FIGURES, "unique_numbers", "office_hours_calls", "in_office_hours", "office_hours_share")
 MISSED_FIELDS = ("user_id", "missed", "returned", "unreturned", "median_callback_seconds")
-LEAD_STATUSES = {"approved": "approved", "rejected": "rejected", "merged": "merged", "pending_review": "pending"}
 LEAD_FIELDS = ("source", "created", "approved", "rejected", "merged", "pending", "responded",
                "median_first_response_seconds")
 
@@ -158,21 +157,10 @@ def leads_report(session, organization_id: int, *, first: date, last: date,
     """Leads created on each day of the range (in the organisation's zone),
     by source: what became of them (their status now), and the median time
     to first response: from the lead's first call (else its creation) to the
-    first outgoing call with its number."""
+    first outgoing call with its number (kept on the lead's row,
+    `mobile_sync.reports.lead_responses`)."""
     check_range(first, last)
     clock = OrgClock(session, organization_id)
     start, end = clock.start_of(first), clock.start_of(last + timedelta(days=1))
-    counts: dict[str, dict] = {}
-    responses: dict[str, list[float]] = defaultdict(list)
-    for row in rollup_missed.lead_rows(session, organization_id, start, end, user_ids):
-        item = counts.setdefault(row.source, {name: 0 for name in LEAD_FIELDS[1:-1]})
-        item["created"] += 1
-        status = LEAD_STATUSES.get(row.status)
-        if status:
-            item[status] += 1
-        if row.first_response_at is not None:
-            item["responded"] += 1
-            responses[row.source].append(int((row.first_response_at - row.answered_from).total_seconds()))
-    return [{"source": source, **counts[source],
-             "median_first_response_seconds": median(responses[source]) if responses[source] else None}
-            for source in sorted(counts)]
+    return [dict(zip(LEAD_FIELDS, row)) for row in lead_figures.lead_sums(session, organization_id, start, end,
+                                                                          user_ids)]

@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from mobile_sync.call_types import CONNECTED
 from mobile_sync.record_kinds import CALL_RECORDS
 from mobile_sync.store.bulk_sql import among
+from mobile_sync.store.lead_figures import refresh_first_responses
 from mobile_sync.store.models import Call, Contact, Lead
 
 CALLS = Call.__table__
@@ -113,3 +114,5 @@ def recount_records(session, organization_id: int, refs: set[tuple[str, int]], n
                         .values(cleared).execution_options(synchronize_session=False))
         _forget_loaded(session, model, ids)
         _fold(session, organization_id, record_type, now, CALLS.c.record_id.in_(ids))
+        if model is Lead:
+            refresh_first_responses(session, organization_id, lead_ids=ids)  # the leads report

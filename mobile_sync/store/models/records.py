@@ -36,7 +36,11 @@ class Lead(Base, OrgScoped):
 
     __tablename__ = "leads"
     # One lead per (organisation, number): concurrent uploads make one.
+    # ix_leads_report: the leads report reads its range from the index alone
+    # on PostgreSQL (mobile_sync.store.lead_figures).
     __table_args__ = (Index("ix_leads_org_created", "organization_id", "created_at"),
+                      Index("ix_leads_report", "organization_id", "created_at", postgresql_include=[
+                          "source", "status", "owner_id", "first_call_at", "first_response_at"]),
                       UniqueConstraint("organization_id", "phone"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,6 +63,9 @@ class Lead(Base, OrgScoped):
     created_from_call_id: Mapped[int | None] = mapped_column(Integer)
     merged_into_type: Mapped[str | None] = mapped_column(String(16))
     merged_into_id: Mapped[int | None] = mapped_column(Integer)
+    # The first processed outgoing call with its number at or after its first
+    # call (else its creation): kept by mobile_sync.store.lead_figures.
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Its review history, oldest first; written by mobile_sync.leads only.
     events: Mapped[list["LeadEvent"]] = relationship(viewonly=True, order_by="LeadEvent.id")
 

@@ -1,0 +1,27 @@
+"""When a lead's first response (kept on its row, `leads.first_response_at`)
+is worked out again: after a processing run, for the leads its calls may
+answer or are linked to (`after_processing`, one line in
+`mobile_sync.process_calls`); after a deletion of calls, for the leads whose
+response was in the deleted span (the store's deletion hook); after a
+record's calls are counted again (a merge, a consent withdrawal: one line
+in `mobile_sync.store.record_activity.recount_records`). The rule itself is
+`mobile_sync.store.lead_figures.refresh_first_responses`."""
+from __future__ import annotations
+
+from mobile_sync.store import rollups
+from mobile_sync.store.lead_figures import refresh_first_responses
+
+
+def after_processing(session, organization_id: int, upload_ids: list[int]) -> int:
+    """The run's calls are processed, and the leads' first calls moved."""
+    return refresh_first_responses(session, organization_id, upload_ids=upload_ids)
+
+
+def _after_calls_deleted(session, spans: list[rollups.DeletedSpan]) -> None:
+    for organization_id in sorted({s.organization_id for s in spans}):
+        mine = [s for s in spans if s.organization_id == organization_id]
+        refresh_first_responses(session, organization_id, responded_between=(
+            min(s.first for s in mine), max(s.last for s in mine)))
+
+
+rollups.on_calls_deleted(_after_calls_deleted)

@@ -1,0 +1,121 @@
+"""The leads report's statements: each lead's first response, kept on its
+row (`leads.first_response_at`), and the report's read.
+
+The first response of a lead is the first processed outgoing call with its
+number at or after its first call (else its creation). It is worked out by
+one rule, `refresh_first_responses`, for the leads whose inputs changed:
+the leads a processing run's calls may answer or whose first call they
+move (their numbers, and the leads they are linked to), the leads whose
+response a deletion of calls may have taken (its time in the deleted
+span), and the leads whose calls were counted again (a merge, a consent
+withdrawal). A merged lead has no number of its own any more, so no
+response: the read leaves it out rather than rewriting it.
+
+The read sums the leads created in a range by source; on PostgreSQL in
+one statement over the index `ix_leads_report` alone (counts, and the
+median with `percentile_cont`); elsewhere the same sums in Python.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from statistics import median
+from typing import Iterable
+
+from sqlalchemy import func, or_, select, text, update
+
+from mobile_sync.call_types import CallType
+from mobile_sync.store.bulk_sql import among, driver_rows
+from mobile_sync.store.dialect import on_postgresql
+from mobile_sync.store.models import Call, Lead
+
+CALLS = Call.__table__
+LEADS = Lead.__table__
+# The report's statuses, in its column order (`pending` is pending review).
+STATUSES = ("approved", "rejected", "merged", "pending_review")
+
+
+def _refresh(session, organization_id: int, *conditions) -> int:
+    lead, c = LEADS.c, CALLS.c
+    first = select(func.min(c.started_at)).where(
+        c.organization_id == organization_id, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
+        c.processed_at.is_not(None), c.started_at >= func.coalesce(lead.first_call_at, lead.created_at),
+    ).scalar_subquery()
+    return session.execute(update(LEADS).where(lead.organization_id == organization_id, *conditions)
+                           .values(first_response_at=first)).rowcount
+
+
+def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable[int] | None = None,
+                            upload_ids: Iterable[int] | None = None,
+                            responded_between: tuple[datetime, datetime] | None = None) -> int:
+    """Work out again the first response of the organisation's leads: these
+    leads; or those that the calls of these uploads may answer (same number)
+    or are linked to; or those whose response started in this span (its
+    calls were deleted); with no selector, all of them. Returns the rows."""
+    lead, c = LEADS.c, CALLS.c
+    conditions = []
+    if lead_ids is not None:
+        ids = sorted(set(lead_ids))
+        if not ids:
+            return 0
+        conditions.append(among(session, lead.id, ids))
+    if upload_ids is not None:
+        uploads = sorted(set(upload_ids))
+        if not uploads:
+            return 0
+        run = (c.organization_id == organization_id, among(session, c.upload_id, uploads))
+        conditions.append(or_(lead.phone.in_(select(c.e164).where(*run, c.e164.is_not(None))),
+                              lead.id.in_(select(c.record_id).where(*run, c.record_type == "lead"))))
+    if responded_between is not None:
+        conditions.append(lead.first_response_at.between(*responded_between))
+    return _refresh(session, organization_id, *conditions)
+
+
+_SUMS = {filtered: text(
+    "SELECT source, count(*), " + ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
+    + ", count(response), percentile_cont(0.5) WITHIN GROUP (ORDER BY response) FROM ("
+    " SELECT source, status, CASE WHEN status <> 'merged' THEN"
+    "  trunc(extract(epoch FROM first_response_at - coalesce(first_call_at, created_at))) END AS response"
+    " FROM leads WHERE organization_id = :org AND created_at >= :start AND created_at < :end"
+    + (" AND owner_id = ANY(CAST(:owners AS integer[]))" if filtered else "") + ") AS l GROUP BY source")
+    for filtered in (False, True)}
+
+
+def _middle(value, count: int):
+    """`statistics.median`'s value: the middle delay itself (an int) for an
+    odd count, the mean of the two middle ones (a float) for an even one."""
+    if value is None:
+        return None
+    return int(value) if count % 2 else float(value)
+
+
+def lead_sums(session, organization_id: int, start: datetime, end: datetime,
+              owner_ids: Iterable[int] | None = None) -> list[tuple]:
+    """Per source of the leads created between `start` and `end` (exclusive),
+    of some owners or all, in source order: (source, created, approved,
+    rejected, merged, pending review, responded, median seconds to the first
+    response, or None)."""
+    if on_postgresql(session):
+        params = {"org": organization_id, "start": start, "end": end}
+        if owner_ids is not None:
+            params["owners"] = sorted(set(owner_ids))
+        rows = driver_rows(session.connection(), _SUMS[owner_ids is not None], params)
+        return sorted((source, *(int(n) for n in counts), int(responded), _middle(middle, int(responded)))
+                      for source, *counts, responded, middle in rows)
+    lead = LEADS.c
+    query = select(lead.source, lead.status, lead.first_response_at,
+                   func.coalesce(lead.first_call_at, lead.created_at)).where(
+        lead.organization_id == organization_id, lead.created_at >= start, lead.created_at < end)
+    if owner_ids is not None:
+        query = query.where(among(session, lead.owner_id, sorted(set(owner_ids))))
+    counts: dict[str, list[int]] = {}
+    delays: dict[str, list[int]] = defaultdict(list)
+    for source, status, responded_at, answered_from in session.execute(query):
+        item = counts.setdefault(source, [0] * (1 + len(STATUSES)))
+        item[0] += 1
+        if status in STATUSES:
+            item[1 + STATUSES.index(status)] += 1
+        if responded_at is not None and status != "merged":
+            delays[source].append(int((responded_at - answered_from).total_seconds()))
+    return [(source, *counts[source], len(delays[source]), median(delays[source]) if delays[source] else None)
+            for source in sorted(counts)]

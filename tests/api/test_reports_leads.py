@@ -1,0 +1,208 @@
+"""The leads report equals a brute-force computation over the leads and the
+calls left, for random leads and call logs processed in random order, then
+reviewed (approved, rejected, merged into another lead), with calls erased
+by number and purged by age; and through the API, after each review action
+and an erasure."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from statistics import median
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy import delete
+
+from tests.api.test_reports import at, report, upload
+
+ZONES = ("America/New_York", "Asia/Kolkata", "UTC")
+NUMBERS = ("+919876543210", "+919123456789", "+918877665544", "+917000000001")
+SOURCES = ("phone_call", "expo", "web")
+BASE = datetime(2026, 10, 30, tzinfo=timezone.utc)
+SPAN_MINUTES = 10 * 24 * 60
+
+calls_strategy = st.lists(st.tuples(
+    st.integers(0, 1),                                # user
+    st.integers(0, SPAN_MINUTES),                     # minute after BASE
+    st.sampled_from((1, 2, 2, 2, 3)),                 # Android type: outgoing ones respond
+    st.sampled_from(NUMBERS + (None,)),
+    st.integers(0, 2),                                # upload batch
+), max_size=30)
+leads_strategy = st.lists(st.tuples(
+    st.sampled_from(SOURCES),
+    st.integers(0, 1),                                # owner
+    st.integers(0, SPAN_MINUTES),                     # created, minutes after BASE
+    st.one_of(st.none(), st.integers(0, SPAN_MINUTES)),  # first call
+    st.sampled_from(("keep", "approve", "reject", "merge")),
+), min_size=1, max_size=len(NUMBERS))
+
+
+def _brute(leads, calls, start, end, owners):
+    counts: dict = {}
+    delays = defaultdict(list)
+    for lead in leads:
+        if not start <= lead["created_at"] < end or (owners is not None and lead["owner_id"] not in owners):
+            continue
+        item = counts.setdefault(lead["source"], {"created": 0, "approved": 0, "rejected": 0, "merged": 0,
+                                                  "pending": 0})
+        item["created"] += 1
+        item[{"pending_review": "pending"}.get(lead["status"], lead["status"])] += 1
+        answered_from = lead["first_call_at"] or lead["created_at"]
+        responses = [c["started_at"] for c in calls if lead["phone"] and c["e164"] == lead["phone"]
+                     and c["call_type"] == 2 and c["started_at"] >= answered_from]
+        if responses:
+            delays[lead["source"]].append(int((min(responses) - answered_from).total_seconds()))
+    return [{"source": source, **counts[source], "responded": len(delays[source]),
+             "median_first_response_seconds": median(delays[source]) if delays[source] else None}
+            for source in sorted(counts)]
+
+
+@settings(max_examples=int(os.environ.get("REPORTS_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(zone=st.sampled_from(ZONES), rows=calls_strategy, lead_rows=leads_strategy, order=st.permutations(range(3)),
+       erase=st.sampled_from(NUMBERS[:2] + (None,)), purge_days=st.one_of(st.none(), st.integers(0, 9)),
+       first_offset=st.integers(-1, 9), length=st.integers(1, 12), seconds=st.integers(0, 59))
+def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead_rows, order, erase, purge_days,
+                                                     first_offset, length, seconds):
+    from mobile_sync import leads as lead_reviews
+    from mobile_sync.reports import figures
+    from mobile_sync.reports.lead_responses import after_processing
+    from mobile_sync.store.models import Call, Device, Lead, Organization, SyncUpload, User
+    from server.extensions import db
+
+    with clean_app.app_context():
+        session = db.session
+        try:
+            org = Organization(name="Leads", region="IN", settings={"timezone": zone})
+            session.add(org)
+            session.flush()
+            manager = User(organization_id=org.id, name="M", email=f"m-{org.id}@example.test", password_hash="x",
+                           role="manager")
+            session.add(manager)
+            users = []
+            for index in range(2):
+                user = User(organization_id=org.id, name=f"U{index}", email=f"u{index}-{org.id}@example.test",
+                            password_hash="x", role="rep")
+                session.add(user)
+                session.flush()
+                device = Device(organization_id=org.id, user_id=user.id, platform="android")
+                session.add(device)
+                session.flush()
+                users.append((user.id, device.id))
+            leads = []
+            for number, (source, owner, created, first_call, _action) in zip(NUMBERS, lead_rows):
+                lead = Lead(organization_id=org.id, name="L", phone=number, source=source, status="pending_review",
+                            owner_id=users[owner][0], calls_count=0,
+                            created_at=BASE + timedelta(minutes=created, seconds=seconds),
+                            first_call_at=None if first_call is None else BASE + timedelta(minutes=first_call))
+                session.add(lead)
+                leads.append(lead)
+            session.flush()
+            uploads = {}
+            for batch in range(3):
+                for index, (user_id, device_id) in enumerate(users):
+                    upload_row = SyncUpload(organization_id=org.id, device_id=device_id, user_id=user_id,
+                                            kind="calls", accepted=0, processed_at=BASE)
+                    session.add(upload_row)
+                    session.flush()
+                    uploads[(batch, index)] = upload_row.id
+            for n, (user, minute, kind, number, batch) in enumerate(rows):
+                started = BASE + timedelta(minutes=minute)
+                session.add(Call(organization_id=org.id, device_id=users[user][1], user_id=users[user][0],
+                                 upload_id=uploads[(batch, user)], android_id=n,
+                                 date_ms=int(started.timestamp() * 1000), started_at=started,
+                                 duration_s=30 if kind == 2 else 0, call_type=kind, presentation=1,
+                                 raw_number=number, e164=number, number_status="ok" if number else "private",
+                                 processed_at=BASE))
+            session.flush()
+            for batch in order:  # late uploads: batches processed in any order
+                after_processing(session, org.id, [uploads[(batch, index)] for index in range(2)])
+            now = BASE + timedelta(days=20)
+            for lead, (*_, action) in zip(leads, lead_rows):
+                if action == "approve":
+                    lead_reviews.approve(session, lead, manager, now)
+                elif action == "reject":
+                    lead_reviews.reject(session, lead, manager, "not_a_lead", now, "key")
+                elif action == "merge" and lead is not leads[0] and leads[0].status != "merged":
+                    lead_reviews.merge(session, lead, manager, "lead", leads[0].id, now)
+            if erase:
+                session.execute(delete(Call).where(Call.organization_id == org.id, Call.e164 == erase))
+            if purge_days is not None:
+                cutoff = BASE + timedelta(days=purge_days, hours=7)
+                session.execute(delete(Call).where(Call.organization_id == org.id, Call.started_at < cutoff))
+            session.expire_all()
+            left = [{"started_at": c.started_at, "call_type": c.call_type, "e164": c.e164}
+                    for c in session.query(Call).filter(Call.organization_id == org.id)]
+            stored = [{"source": lead.source, "status": lead.status, "phone": lead.phone, "owner_id": lead.owner_id,
+                       "created_at": lead.created_at, "first_call_at": lead.first_call_at}
+                      for lead in session.query(Lead).filter(Lead.organization_id == org.id)]
+            tz = ZoneInfo(zone)
+            first = (BASE + timedelta(days=first_offset)).date()
+            last = first + timedelta(days=length - 1)
+            start = datetime.combine(first, datetime.min.time(), tz).astimezone(timezone.utc)
+            end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).astimezone(timezone.utc)
+            for owners in (None, [users[1][0]]):
+                got = figures.leads_report(session, org.id, first=first, last=last, user_ids=owners)
+                assert got == _brute(stored, left, start, end, owners), owners
+        finally:
+            session.rollback()
+
+
+@pytest.fixture
+def team(make_org, make_user, make_device):
+    admin = make_org(region="IN")
+    return {"admin": admin, "manager": make_user(admin, "manager"),
+            "ravi": make_device(make_user(admin, name="Ravi")), "sita": make_device(make_user(admin, name="Sita"))}
+
+
+LEAD_A, LEAD_B = "+91 90000 12345", "+91 90000 67890"
+
+
+def _leads(actor):
+    return report(actor, "leads").json["items"]
+
+
+def _only(items):
+    assert len(items) == 1, items
+    return items[0]
+
+
+def test_the_leads_report_follows_review_actions_and_erasure(team, clock):
+    ravi, sita, manager, admin = team["ravi"], team["sita"], team["manager"], team["admin"]
+    clock.set(datetime(2026, 11, 20, 6, tzinfo=timezone.utc))  # processing makes the leads now
+    upload(ravi, (LEAD_A, at(20, 10), 3, 0), (LEAD_B, at(20, 10, 5), 3, 0))  # two unknown numbers: two leads
+    upload(sita, (LEAD_A, at(20, 10, 10), 2, 30), (LEAD_B, at(20, 10, 25), 2, 0))  # their first responses
+    item = _only(_leads(manager))
+    assert (item["created"], item["pending"], item["responded"]) == (2, 2, 2)
+    assert item["median_first_response_seconds"] == 900.0  # 600 and 1,200 s: the mean of the two
+    ids = {lead["phone"]: lead["id"] for lead in manager.get("/api/v1/leads").json["items"]}
+    a, b = ids["+919000012345"], ids["+919000067890"]
+
+    assert manager.post(f"/api/v1/leads/{a}/approve").status_code == 200
+    assert manager.post(f"/api/v1/leads/{b}/reject", json={"reason": "not_a_lead"}).status_code == 200
+    item = _only(_leads(manager))
+    assert (item["approved"], item["rejected"], item["pending"], item["responded"]) == (1, 1, 0, 2)
+
+    # B merged into A: B has no number of its own any more, so no response.
+    assert manager.post(f"/api/v1/leads/{b}/approve").status_code == 200
+    assert manager.post(f"/api/v1/leads/{b}/merge", json={"into_type": "lead", "into_id": a}).status_code == 200
+    item = _only(_leads(manager))
+    assert (item["created"], item["approved"], item["merged"], item["responded"]) == (2, 1, 1, 1)
+    assert item["median_first_response_seconds"] == 600
+
+    # Sita withdraws call-log consent: her calls go, A's first response with
+    # them; Ravi's later outgoing call is A's first response now.
+    upload(ravi, (LEAD_A, at(20, 12), 2, 10))
+    assert _only(_leads(manager))["median_first_response_seconds"] == 600
+    from tests.api.test_safety_net_consent import POLICY
+    response = sita.put(f"/api/v1/devices/{sita.device_id}/consent", device=True,
+                        json={"contacts": True, "call_log": False, "policy_version": POLICY})
+    assert response.status_code == 200, response.json
+    item = _only(_leads(manager))
+    assert (item["responded"], item["median_first_response_seconds"]) == (1, 2 * 3600)
+
+    # Erasure of A's number: the leads that held it go (B was merged into A), with their calls.
+    assert admin.post("/api/v1/erasure", json={"phone": LEAD_A}).status_code == 200
+    assert _leads(manager) == []
