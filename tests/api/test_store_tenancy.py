@@ -229,6 +229,15 @@ CASES = {
         bounds={"name": ("a", "b"), "company": ("a", "b")}, count=50, ids=[b["contact"]])),
     "list_pages.newest_page": lambda a, b, s: _of_b(b, list_pages.newest_page(
         s, Lead, equal=(("organization_id", a["org"]),), offset=0, limit=50)),
+    "list_pages.prefix_counts": lambda a, b, s: [n for n in list_pages.prefix_counts(
+        s, Contact, equal=(("organization_id", a["org"]),), columns=("name",), bounds={"name": ("only", "onlz")},
+        cap=1000).values() if n],
+    "list_pages.newest_matching": lambda a, b, s: _of_b(b, list_pages.newest_matching(
+        s, Contact, equal=(("organization_id", a["org"]),), narrow=("name",), broad=("company",),
+        bounds={"name": ("a", "p"), "company": ("a", "p")}, cap=1000, count=50)),
+    "list_pages.recent_matching": lambda a, b, s: _of_b(b, list_pages.recent_matching(
+        s, Contact, equal=(("organization_id", a["org"]),), columns=("name",), bounds={"name": ("a", "p")},
+        window=1000, count=50)),
     "list_pages.page_numbers": lambda a, b, s: [n for numbers in list_pages.page_numbers(
         s, a["org"], "contact", [b["contact"]]).values() for n in numbers],
     "caller_lookup.lookup_rows": lambda a, b, s: [r for r in caller_lookup.lookup_rows(s, {
