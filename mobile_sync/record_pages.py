@@ -28,10 +28,15 @@ from mobile_sync.record_search import (
     MAX_MATCHED_RECORDS, TEXT_COLUMNS, number_matches, read_query, text_condition,
 )
 from mobile_sync.store.list_order import apart, apart_condition, latest_call_in_one_pass
-from mobile_sync.store.list_pages import newest_page, prefix_page
+from mobile_sync.store.list_pages import (
+    newest_matching, newest_page, prefix_counts, prefix_page, recent_matching,
+)
 from mobile_sync.store.text_prefix import ascending, folding, prefix_bounds
 
 DEFAULT_SORT = "created"
+# Rows a search newest first reads before it counts its prefixes: a prefix one
+# record in 40 has holds a page of 50 there.
+RECENT_WINDOW = 2000
 _ROWS = "record_rows"  # the execution option that marks a query of rows (record_rows)
 _DESCENDING = {"created": True, "last_call": True, "name": False}
 
@@ -163,6 +168,11 @@ def record_page(session, query, model, record_type: str, organization_id: int, *
     read = None
     if equal is not None and sort is None:
         read = _prefix_page(session, model, equal, terms.text, count, ids)
+    elif equal is not None and sort == "created":
+        read = _newest_matching(session, model, equal, terms.text, count)
+        if read is not None and ids:
+            read += [(None, row) for row in ordered(session, _by_id(session, query, model, ids), model, sort, 0,
+                                                    count, few=True)]
     if read is None:
         read = _branches(session, query, model, organization_id, terms.text, sort, count, ids)
     return _merged(session, read, sort)[offset:count]
@@ -177,6 +187,32 @@ def _prefix_page(session, model, equal, text: str, count: int, ids: list[int]) -
     rows = prefix_page(session, model, equal=equal, columns=TEXT_COLUMNS, count=count, ids=ids,
                        bounds=dict.fromkeys(TEXT_COLUMNS, (low, high)))
     return [(TEXT_COLUMNS[row.arm - 1] if row.arm else None, row) for row in rows]
+
+
+def _newest_matching(session, model, equal, text: str, count: int) -> list | None:
+    """(None, row) of the text branches newest first: the page when the
+    newest RECENT_WINDOW rows (more for a later page) hold it
+    (list_pages.recent_matching); else each prefix counted up to
+    MAX_MATCHED_RECORDS, all in one statement, then the narrow ones read by
+    id and the broad ones by the walk, in another (list_pages.newest_matching).
+    None when the prefix has no upper bound."""
+    low, high = prefix_bounds(session, text)
+    if high is None:
+        return None
+    bounds = dict.fromkeys(TEXT_COLUMNS, (low, high))
+    # A broad prefix ("Priya": one contact in 26) fills the page from the newest few thousand.
+    rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds,
+                           window=max(RECENT_WINDOW, RECENT_WINDOW // 50 * count), count=count)
+    if len(rows) == count:
+        return [(None, row) for row in rows]
+    counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=MAX_MATCHED_RECORDS)
+    narrow = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < MAX_MATCHED_RECORDS)
+    broad = tuple(column for column in TEXT_COLUMNS if counts[column] >= MAX_MATCHED_RECORDS)
+    if not narrow and not broad:
+        return []
+    rows = newest_matching(session, model, equal=equal, narrow=narrow, broad=broad, bounds=bounds,
+                           cap=MAX_MATCHED_RECORDS, count=count)
+    return [(None, row) for row in rows]
 
 
 def _branches(session, query, model, organization_id: int, text: str, sort: str | None, count: int,
