@@ -263,7 +263,8 @@ def sum_org_days(session, organization_id: int, days) -> None:
 def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
     """Add a run's figures to the organisation's days, before its user rows
     are written: its numbers that no user had that day yet are new to the
-    team (one read of the day's user rows; one upsert adding to the sums)."""
+    team (one read of the days' user rows' numbers, each row checked for the
+    run's numbers not yet found; one upsert adding to the sums)."""
     days: dict[date, list] = {}
     numbers: dict[date, set] = defaultdict(set)
     for (_user, day), figures in new.items():
@@ -271,8 +272,10 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
         for i, name in enumerate(SUMMED):
             total[i] += getattr(figures, name)
         numbers[day] |= figures.numbers
-    for row in rollups.days_of_all_users(session, organization_id, days):
-        numbers[row[0]].difference_update(numbers[row[0]].intersection(unpack(row[-1], "Q")))
+    for day, packed in rollups.numbers_of_all_users(session, organization_id, days):
+        fresh = numbers[day]
+        if fresh:
+            fresh.difference_update(unpack(packed, "Q"))
     rollups.add_to_org_days(session, organization_id, [
         {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
 

@@ -5,15 +5,14 @@ document on PostgreSQL)."""
 from __future__ import annotations
 
 from collections import namedtuple
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Iterable
 
 import orjson
-from sqlalchemy import and_, func, or_, select, text
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, func, or_, select, text
 
 from mobile_sync.call_types import CallType
-from mobile_sync.store.bulk_sql import among, driver_rows, upsert
+from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call, Lead
 from mobile_sync.store.models.reports import MissedCallback
@@ -27,9 +26,10 @@ MISSED_COLUMNS = ("call_id", "user_id", "day", "started_at", "number", "callback
 def _returns(missed, later):
     """`later` returns the call `missed`: the same number, after it, outgoing
     or connected (an answered incoming call that lasted)."""
+    # `started_at >=` first: a range of the index (organisation, number, start).
     return and_(later.c.organization_id == missed.c.organization_id, later.c.e164 == missed.c.e164,
-                or_(later.c.started_at > missed.c.started_at,
-                    and_(later.c.started_at == missed.c.started_at, later.c.id > missed.c.id)),
+                later.c.started_at >= missed.c.started_at,
+                or_(later.c.started_at > missed.c.started_at, later.c.id > missed.c.id),
                 or_(later.c.call_type == int(CallType.OUTGOING),
                     and_(later.c.call_type == int(CallType.INCOMING), later.c.duration_s > 0)))
 
@@ -40,20 +40,31 @@ def find_callbacks(session, organization_id: int, call_ids: list[int]) -> dict[i
     calls are absent. One index probe (organisation, number) per call."""
     if not call_ids:
         return {}
+    postgresql = on_postgresql(session)
+    if postgresql not in _CALLBACKS:
+        _CALLBACKS[postgresql] = _callbacks_statement(postgresql)
+    found = {}
+    for start in range(0, len(call_ids), 5000):
+        rows = driver_rows(session.connection(), _CALLBACKS[postgresql], {
+            "org": organization_id, "ids": list(call_ids[start:start + 5000])})
+        found.update({row[0]: (row[1], row[2]) for row in rows})
+    return found
+
+
+_CALLBACKS: dict = {}
+
+
+def _callbacks_statement(postgresql: bool):
+    """`find_callbacks`' statement, built once per kind of database (the
+    aliases cost ~2 ms of CPU to build each time)."""
     missed, later = CALLS.alias("missed"), CALLS.alias("later")
     first = (select(later.c.id).where(_returns(missed, later))
              .order_by(later.c.started_at, later.c.id).limit(1).scalar_subquery())
-    callback = aliased(Call)
-    found = {}
-    for start in range(0, len(call_ids), 5000):
-        chunk = call_ids[start:start + 5000]
-        rows = session.execute(
-            select(missed.c.id, callback.id, callback.started_at)
-            .join(callback, callback.id == first)
-            .where(missed.c.organization_id == organization_id, missed.c.e164.is_not(None),
-                   among(session, missed.c.id, chunk)))
-        found.update({row[0]: (row[1], row[2]) for row in rows})
-    return found
+    callback = CALLS.alias("callback")
+    return (select(missed.c.id, callback.c.id, callback.c.started_at).select_from(missed)
+            .join(callback, callback.c.id == first)
+            .where(missed.c.organization_id == bindparam("org"), missed.c.e164.is_not(None),
+                   one_of(missed.c.id, "ids", postgresql)))
 
 
 def write_missed(session, organization_id: int, rows: list[dict]) -> None:
@@ -91,11 +102,20 @@ def delete_missed(session, organization_id: int, user_id: int | None = None, fir
 
 
 MissedRow = namedtuple("MissedRow", MISSED_COLUMNS)
+# Unreturned, or returned at or after the earliest call: two ranges of the
+# index (organisation, number, call back time) a number, UNION ALL (disjoint).
+_RETURNABLE_PART = (
+    f"SELECT {', '.join('m.' + name for name in MISSED_COLUMNS)} FROM s JOIN report_missed_calls AS m "
+    "ON m.organization_id = :org AND m.number = s.number AND {} WHERE m.started_at <= s.latest")
+# The spans travel as three arrays in text (the times as microseconds since
+# the epoch): PostgreSQL parses 1,300 JSON timestamps in ~5 ms, integers in far less.
 _RETURNABLE = text(
-    f"SELECT {', '.join('m.' + name for name in MISSED_COLUMNS)} FROM report_missed_calls AS m "
-    "JOIN json_to_recordset(CAST(:spans AS json)) AS s(number bigint, earliest timestamptz, latest timestamptz) "
-    "ON m.number = s.number WHERE m.organization_id = :org AND m.started_at <= s.latest "
-    "AND (m.callback_at IS NULL OR m.callback_at >= s.earliest)")
+    "WITH s AS MATERIALIZED (SELECT number, timestamptz 'epoch' + earliest * interval '1 microsecond' AS earliest, "
+    "timestamptz 'epoch' + latest * interval '1 microsecond' AS latest "
+    "FROM unnest(CAST(string_to_array(:numbers, ',') AS bigint[]), CAST(string_to_array(:earliest, ',') AS bigint[]), "
+    "CAST(string_to_array(:latest, ',') AS bigint[])) AS s(number, earliest, latest)) "
+    + _RETURNABLE_PART.format("m.callback_at IS NULL") + " UNION ALL "
+    + _RETURNABLE_PART.format("m.callback_at >= s.earliest"))
 
 
 def missed_returnable_by(session, organization_id: int, spans: dict[int, tuple[datetime, datetime]]) -> list:
@@ -107,10 +127,11 @@ def missed_returnable_by(session, organization_id: int, spans: dict[int, tuple[d
     if not spans:
         return []
     if on_postgresql(session):
+        numbers = list(spans)
         return [MissedRow(*row) for row in driver_rows(session.connection(), _RETURNABLE, {
-            "org": organization_id, "spans": orjson.dumps([
-                {"number": number, "earliest": first, "latest": last} for number, (first, last) in spans.items()
-            ]).decode()}, prepare=False)]
+            "org": organization_id, "numbers": ",".join(map(str, numbers)),
+            "earliest": ",".join(str(_micros(spans[number][0])) for number in numbers),
+            "latest": ",".join(str(_micros(spans[number][1])) for number in numbers)}, prepare=False)]
     m = MISSED.c
     found = []
     numbers = sorted(spans)
@@ -121,6 +142,15 @@ def missed_returnable_by(session, organization_id: int, spans: dict[int, tuple[d
         found.extend(row for row in rows if row.started_at <= spans[row.number][1]
                      and (row.callback_at is None or row.callback_at >= spans[row.number][0]))
     return found
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (integer arithmetic)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def missed_with_lost_callbacks(session, organization_id: int, first: datetime, last: datetime) -> list[int]:

@@ -72,6 +72,10 @@ def processed_calls(session, organization_id: int, *, upload_ids: Iterable[int] 
     """The organisation's processed calls, of some uploads or of one user
     between `start` (inclusive) and `end` (exclusive)."""
     c = CALLS.c
+    if upload_ids is not None and user_id is None and start is None and end is None:
+        # A processing run's calls: one prebuilt statement, rows straight from the driver.
+        return [CallFigures(*row) for row in _prebuilt(session, "run_calls", {
+            "org": organization_id, "uploads": list(upload_ids)})]
     query = select(c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164).where(
         c.organization_id == organization_id, c.processed_at.is_not(None))
     if upload_ids is not None:
@@ -100,6 +104,29 @@ def users_with_calls(session, organization_id: int,
 # `driver_rows`: for 45,000 rows SQLAlchemy's result rows cost as much
 # again as the driver's own fetch.
 _READS: dict = {}
+
+
+def _hook_statement(name: str, postgresql: bool):
+    """The processing hook's reads: built once, each taking an array."""
+    c, d = CALLS.c, DAYS.c
+    if name == "run_calls":
+        return select(c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164).where(
+            c.organization_id == bindparam("org"), c.processed_at.is_not(None),
+            one_of(c.upload_id, "uploads", postgresql))
+    if name == "user_numbers":
+        return select(d.user_id, d.day, d.numbers).where(
+            d.organization_id == bindparam("org"), one_of(d.user_id, "users", postgresql)).order_by(d.user_id, d.day)
+    if name == "day_numbers":
+        return select(d.day, d.numbers).where(d.organization_id == bindparam("org"), one_of(d.day, "days", postgresql))
+    raise KeyError(name)
+
+
+def _prebuilt(session, name: str, params: dict) -> list[tuple]:
+    postgresql = on_postgresql(session)
+    key = ("hook", name, postgresql)
+    if key not in _READS:
+        _READS[key] = _hook_statement(name, postgresql)
+    return driver_rows(session.connection(), _READS[key], params)
 
 
 def _read_statement(kind: str, filtered: bool, postgresql: bool):
@@ -230,12 +257,18 @@ def user_days_at(session, organization_id: int, keys: Iterable[tuple[int, date]]
 
 def user_numbers(session, organization_id: int, user_ids: Iterable[int]) -> list[tuple]:
     """(user_id, day, packed numbers) of every stored row of these users, in day order."""
-    d = DAYS.c
     user_ids = sorted(set(user_ids))
     if not user_ids:
         return []
-    return [tuple(row) for row in session.execute(select(d.user_id, d.day, d.numbers).where(
-        d.organization_id == organization_id, among(session, d.user_id, user_ids)).order_by(d.user_id, d.day))]
+    return _prebuilt(session, "user_numbers", {"org": organization_id, "users": user_ids})
+
+
+def numbers_of_all_users(session, organization_id: int, days: Iterable[date]) -> list[tuple]:
+    """(day, packed numbers) of every user row of the organisation on these days."""
+    days = sorted(set(days))
+    if not days:
+        return []
+    return _prebuilt(session, "day_numbers", {"org": organization_id, "days": days})
 
 
 def days_of_all_users(session, organization_id: int, days: Iterable[date]) -> list:

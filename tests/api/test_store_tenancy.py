@@ -291,6 +291,8 @@ CASES = {
     # A's own rows removed first: what is left to find could only be B's.
     "rollups.days_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
         rollups.days_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
+    "rollups.numbers_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
+        rollups.numbers_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
     "rollups.org_days": lambda a, b, s: rollups.delete_org_days(s, a["org"]) * 0 + len(
         rollups.org_days(s, a["org"], EARLY.date(), LATER.date())),
     "rollups.packed_column": lambda a, b, s: rollups.packed_column(

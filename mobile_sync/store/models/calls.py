@@ -39,7 +39,7 @@ class Call(Base, OrgScoped):
     __tablename__ = "calls"
     __table_args__ = (
         UniqueConstraint("device_id", "android_id", "date_ms"),
-        Index("ix_calls_org_e164", "organization_id", "e164"),
+        Index("ix_calls_org_e164_started", "organization_id", "e164", "started_at"),
         Index("ix_calls_record", "record_type", "record_id"),
         Index("ix_calls_org_started", "organization_id", "started_at"),
     )

@@ -1,0 +1,201 @@
+"""The rollup hook's cost to processing (issue 19: "the rollups cost ingest
+≤ 10% of its rows/s per core"), on a kept cluster seeded by `benchmarks.reports`.
+
+    flock /tmp/bench.lock cp -a /var/tmp/bench-reports-1m /var/tmp/hook-1m    # once: a copy of your own
+    .venv/bin/python -m benchmarks.reports_ingest --keep /var/tmp/hook-1m --lock /tmp/bench.lock --batches 20
+    .venv/bin/python -m benchmarks.reports_ingest --keep /var/tmp/hook-1m --profile 6   # cProfile of the hook
+
+Batches of 1,000 new calls of one rep (as a phone uploads them) are uploaded
+and processed with and without the rollup hook, alternated batch by batch
+(ABBA: `benchmarks.reports.time_ingest`); printed: rows/s of processing by
+wall clock (one connection: the app's and the database's work are serial,
+so this is per core) and by the app's CPU, with and without, and the
+hook's cost as a share of processing's rows/s. The reference is processing
+without the hook, measured in the same run.
+
+The cluster is upgraded by the app's migrations when it starts (so a
+schema change of the hook is measured on the same calls); the rollups
+are those kept in the cluster, made by `benchmarks.reports` (with
+`rebuild_reports`). An earlier run's ingest batches are deleted through the
+service's own deletion first, which repairs the rollups the
+without-hook batches left short.
+
+`--profile N`: N batches processed with the hook under cProfile (the
+hook's functions only, cumulative).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+from benchmarks.reports import forget_ingest, kept_server, measuring, time_ingest
+
+
+def _backend_cpu_ns(pid: int) -> int:
+    """CPU time a local PostgreSQL backend has run, in ns (`/proc/PID/schedstat`)."""
+    with open(f"/proc/{pid}/schedstat") as stat:
+        return int(stat.read().split()[0])
+
+
+def _count_database_cpu(totals: dict) -> None:
+    """Wrap `process_upload` (what `time_ingest` calls) to add the run's CPU,
+    the app's and its database backend's, to `totals[with the hook]`: a
+    figure per core that the machine's other work (two cores, shared) does
+    not change the way it changes wall time."""
+    from sqlalchemy import text
+
+    import mobile_sync.process_calls as processing
+
+    process, hook = processing.process_upload, processing.record_processed_calls
+
+    def counted(session, *args, **kwargs):
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        db0, app0 = _backend_cpu_ns(pid), time.process_time_ns()
+        try:
+            return process(session, *args, **kwargs)
+        finally:
+            side = totals[processing.record_processed_calls is hook]
+            side["app_ns"] += time.process_time_ns() - app0
+            side["db_ns"] += _backend_cpu_ns(pid) - db0
+
+    processing.process_upload = counted
+
+
+def _plans(session, on: bool) -> None:
+    """auto_explain of every statement (EXPLAIN ANALYZE), sent to this client
+    as notices, while `on`."""
+    from sqlalchemy import text
+
+    connection = session.connection().connection.driver_connection
+    if on:
+        if not getattr(connection, "_hook_plans", False):
+            connection.add_notice_handler(lambda notice: print(notice.message_primary, flush=True))
+            connection._hook_plans = True
+        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_analyze = on",
+                        "SET auto_explain.log_level = 'notice'", "SET auto_explain.log_buffers = on",
+                        "SET auto_explain.log_min_duration = 0"):
+            session.execute(text(setting))
+    else:
+        session.execute(text("SET auto_explain.log_min_duration = -1"))
+
+
+def _profile(app, world: dict, batches: int, rng: random.Random, now: datetime, explain: bool) -> None:
+    """Process `batches` batches with the hook, the hook under cProfile (or
+    with every statement's plan printed, `explain`)."""
+    import mobile_sync.process_calls as processing
+
+    hook = processing.record_processed_calls
+    profiler = cProfile.Profile()
+    walls: list[float] = []
+
+    def profiled(*args, **kwargs):
+        if explain:
+            _plans(args[0], True)
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                _plans(args[0], False)
+        started = time.perf_counter()
+        profiler.enable()
+        try:
+            return hook(*args, **kwargs)
+        finally:
+            profiler.disable()
+            walls.append(time.perf_counter() - started)
+
+    processing.record_processed_calls = profiled
+    try:
+        # time_ingest swaps the hook in for its "with" batches: ours is the one it finds.
+        time_ingest(app, world, batches, rng, now)
+    finally:
+        processing.record_processed_calls = hook
+    if explain:
+        return
+    print(f"hook: {len(walls)} runs, {sum(walls) / len(walls) * 1000:.1f} ms a run (wall, profiled)")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("HOOK_SORT", "cumulative")).print_stats(45)
+    print(out.getvalue())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", metavar="DIR", required=True, help="a cluster kept by benchmarks.reports")
+    parser.add_argument("--batches", type=int, default=20, help="batches of 1,000 calls per side")
+    parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring")
+    parser.add_argument("--profile", type=int, metavar="N", help="cProfile the hook over N batches instead")
+    parser.add_argument("--explain", action="store_true", help="with --profile: print the hook's plans instead")
+    args = parser.parse_args(argv)
+    import psycopg
+
+    from tests.conftest import build_test_app
+
+    rng = random.Random(args.seed)
+    with open(os.path.join(args.keep, "world.json")) as stored:
+        world = json.load(stored)
+    now = datetime.fromisoformat(world["now"])  # the seed's "now": the calls end there
+    server = kept_server(args.keep)
+    try:
+        started = time.perf_counter()
+        app = build_test_app(server.url, tempfile.mkdtemp(prefix="bench-hook-"), REDIS_URL=None)
+        print(f"cluster {args.keep} started and upgraded in {time.perf_counter() - started:.0f} s", flush=True)
+        pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
+        started = time.perf_counter()
+        forget_ingest(app, pg, world["org"], through_hook=True)  # an earlier run's batches, rollups repaired
+        print(f"earlier ingest batches deleted in {time.perf_counter() - started:.0f} s", flush=True)
+        calls = pg.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'calls'").fetchone()[0]
+        pg.rollback()
+        if args.profile:
+            with measuring(args.lock):
+                print(f"load average before: {os.getloadavg()}", flush=True)
+                _profile(app, world, args.profile, rng, now, args.explain)
+                print(f"load average after: {os.getloadavg()}", flush=True)
+            return 0
+        cpu = {True: {"app_ns": 0, "db_ns": 0}, False: {"app_ns": 0, "db_ns": 0}}
+        _count_database_cpu(cpu)
+        with measuring(args.lock):
+            before = os.getloadavg()
+            ingest = time_ingest(app, world, args.batches, rng, now)
+            after = os.getloadavg()
+        print(f"\n~{calls:,} calls; {args.batches} batches of 1,000 calls per side, alternated (ABBA); "
+              f"load average before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
+              f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
+        for with_hook in (False, True):
+            side = ingest[with_hook]
+            label = "with the hook" if with_hook else "without"
+            print(f"  {label:<14} processing {side['rows'] / side['process_wall']:>8,.0f} rows/s wall, "
+                  f"{side['rows'] / side['process_cpu']:>8,.0f} rows/s app CPU; upload+processing "
+                  f"{side['rows'] / side['total_wall']:>8,.0f} rows/s wall")
+        for with_hook in (False, True):
+            side, used = ingest[with_hook], cpu[with_hook]
+            label = "with the hook" if with_hook else "without"
+            print(f"  {label:<14} processing {side['rows'] / ((used['app_ns'] + used['db_ns']) / 1e9):>8,.0f} rows/s "
+                  f"per core (app + database CPU: {used['app_ns'] / side['rows'] / 1e3:.0f} + "
+                  f"{used['db_ns'] / side['rows'] / 1e3:.0f} ms per 1,000 calls)")
+        off, on = ingest[False], ingest[True]
+        both = {key: (cpu[key]["app_ns"] + cpu[key]["db_ns"]) / ingest[key]["rows"] for key in (False, True)}
+        print(f"  the hook's cost, processing, app + database CPU: {(1 - both[False] / both[True]) * 100:.1f}% "
+              f"of rows/s per core ({(both[True] - both[False]) / 1e3:.1f} ms per 1,000 calls)")
+        for key, label in (("process_wall", "processing, wall"), ("process_cpu", "processing, app CPU"),
+                           ("total_wall", "upload+processing, wall")):
+            cost = 1 - (on["rows"] / on[key]) / (off["rows"] / off[key])
+            print(f"  the hook's cost, {label}: {cost * 100:.1f}% of rows/s")
+        hook_ms = (on["process_wall"] / on["rows"] - off["process_wall"] / off["rows"]) * 1_000_000
+        print(f"  the hook: {hook_ms:.1f} ms wall per 1,000 calls")
+        pg.close()
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
