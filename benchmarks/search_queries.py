@@ -172,22 +172,33 @@ def list_statements(engine, org_id: int, q: str, region: str, sort: str | None =
     from sqlalchemy.orm import Session
 
     from mobile_sync.contacts import list_contacts
+    from mobile_sync.store import bulk_sql
 
     sent: list = []
 
     def catch(_conn, _cursor, statement, parameters, _context, _many):
         sent.append((statement, parameters))
 
+    # PostgreSQL: the statements that go straight to psycopg (`driver_rows`) too.
+    straight = bulk_sql._PostgresBulkSQL.rows
+
+    def caught(self, connection, statement, params, prepare):
+        compiled = statement.compile(dialect=connection.dialect)
+        sent.append((str(compiled), {**compiled.params, **params}))
+        return straight(self, connection, statement, params, prepare)
+
     event.listen(engine, "before_cursor_execute", catch)
+    bulk_sql._PostgresBulkSQL.rows = caught
     try:
         with Session(engine) as session:
             list_contacts(session, org_id, q=q, region=region, sort=sort)
             session.rollback()
     finally:
+        bulk_sql._PostgresBulkSQL.rows = straight
         event.remove(engine, "before_cursor_execute", catch)
-    # Not the page's numbers (record_numbers, read after the search).
+    # Not the page's numbers (list_pages.page_numbers, read after the search).
     return [(s, p) for s, p in sent if "FROM contacts" in s
-            or "FROM record_phones" in s and "record_phones.record_id IN" not in s]
+            or "FROM record_phones" in s and "record_phones.record_id, record_phones.e164" not in s]
 
 
 def explain_postgres(engine, statement: str, parameters, *, generic: bool = False) -> tuple[str, float]:

@@ -29,7 +29,7 @@ from mobile_sync.record_search import (
 )
 from mobile_sync.store.list_order import apart, apart_condition, latest_call_in_one_pass
 from mobile_sync.store.list_pages import (
-    newest_matching, newest_page, prefix_counts, prefix_page, recent_matching,
+    narrow_cap, newest_matching, newest_page, prefix_counts, prefix_page, recent_matching,
 )
 from mobile_sync.store.text_prefix import ascending, folding, prefix_bounds
 
@@ -193,7 +193,7 @@ def _newest_matching(session, model, equal, text: str, count: int) -> list | Non
     """(None, row) of the text branches newest first: the page when the
     newest RECENT_WINDOW rows (more for a later page) hold it
     (list_pages.recent_matching); else each prefix counted up to
-    MAX_MATCHED_RECORDS, all in one statement, then the narrow ones read by
+    list_pages.narrow_cap (per database), all in one statement, then the narrow ones read by
     id and the broad ones by the walk, in another (list_pages.newest_matching).
     None when the prefix has no upper bound."""
     low, high = prefix_bounds(session, text)
@@ -205,13 +205,14 @@ def _newest_matching(session, model, equal, text: str, count: int) -> list | Non
                            window=max(RECENT_WINDOW, RECENT_WINDOW // 50 * count), count=count)
     if len(rows) == count:
         return [(None, row) for row in rows]
-    counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=MAX_MATCHED_RECORDS)
-    narrow = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < MAX_MATCHED_RECORDS)
-    broad = tuple(column for column in TEXT_COLUMNS if counts[column] >= MAX_MATCHED_RECORDS)
+    cap = narrow_cap(session)
+    counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=cap)
+    narrow = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < cap)
+    broad = tuple(column for column in TEXT_COLUMNS if counts[column] >= cap)
     if not narrow and not broad:
         return []
-    rows = newest_matching(session, model, equal=equal, narrow=narrow, broad=broad, bounds=bounds,
-                           cap=MAX_MATCHED_RECORDS, count=count)
+    rows = newest_matching(session, model, equal=equal, narrow=narrow, broad=broad, bounds=bounds, cap=cap,
+                           count=count)
     return [(None, row) for row in rows]
 
 

@@ -181,11 +181,18 @@ def test_a_text_search_lists_by_the_name_company_or_email_it_matched_a_to_z(peop
 
 
 @pytest.mark.parametrize("sort", [None, "name", "created", "last_call"])
-@pytest.mark.parametrize("broad_from", [1000, 1])
-def test_pages_of_a_search_follow_on_without_gaps_or_repeats(people, monkeypatch, sort, broad_from):
+@pytest.mark.parametrize("path", ["as_is", "few", "many"])
+def test_pages_of_a_search_follow_on_without_gaps_or_repeats(people, monkeypatch, sort, path):
     """Page by page, in each order, whether a prefix's matches are few (sorted)
-    or many (read by walking the index of the order: `broad_from` 1)."""
-    monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", broad_from)
+    or many (read by walking the index of the order), and newest first
+    whether the newest rows hold the page or not ("few", "many": none of
+    them is read first)."""
+    if path != "as_is":
+        monkeypatch.setattr("mobile_sync.record_pages.RECENT_WINDOW", 1)
+    if path == "many":
+        monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", 1)
+        for built in ("_Built", "_PostgresBuilt"):
+            monkeypatch.setattr(f"mobile_sync.store.list_pages.{built}.narrow_cap", 1)
     query = {"q": "ra", **({"sort": sort} if sort else {})}
     whole, _ = listed(people, **query)
     assert len(whole) == 4

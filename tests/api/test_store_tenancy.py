@@ -67,6 +67,7 @@ NOT_ORGANISATION_DATA = {
     "archive": "the whole database's snapshot and schema version (backups, exports); no rows chosen",
     "database_files": "the whole SQLite file copied or released for a restore (backups); no rows chosen",
     "busy": "classifies a database error; runs no statement",
+    "list_pages.narrow_cap": "a number of the database's; runs no statement",
     "text_prefix": "builds a prefix condition for a query the caller scopes (mobile_sync.record_search); runs none",
     "list_order": "how a database's index holds a list's order (mobile_sync.record_pages); runs no statement",
     "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
