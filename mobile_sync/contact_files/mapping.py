@@ -68,7 +68,9 @@ def join_name(first: str, middle: str, last: str) -> str:
 
 def split_numbers(cell: str) -> list[str]:
     """The numbers of one cell (several separated by ` ::: `, `;` or `,`)."""
-    return _SEVERAL.split(cell) if cell else []
+    if ";" in cell or "," in cell or ":::" in cell:
+        return _SEVERAL.split(cell)
+    return [cell] if cell else []  # one number (the usual cell): what the split gives, without the regex
 
 
 def row_mapper(columns: list[str], mapping: dict[str, str | None]) -> Callable[[list[str]], Record]:
@@ -103,8 +105,7 @@ def row_mapper(columns: list[str], mapping: dict[str, str | None]) -> Callable[[
         name = first(cells, names) or parts_of(cells)
         company, email = first(cells, companies), first(cells, emails)
         if len(phones) == 1:
-            cell = cells[phones[0]]
-            numbers = _SEVERAL.split(cell) if cell else []
+            numbers = split_numbers(cells[phones[0]])
         else:
             numbers = [number for i in phones for number in split_numbers(cells[i])]
         if not name:
