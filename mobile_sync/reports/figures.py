@@ -59,7 +59,7 @@ def two_years_after(day: date) -> date:
 
 def default_range(session, organization_id: int, now: datetime, days: int = 30) -> tuple[date, date]:
     """The last `days` days up to today, in the organisation's zone."""
-    today = OrgClock(session, organization_id).day_of(now)
+    today = OrgClock(session, organization_id, user_ids=()).day_of(now)
     return today - timedelta(days=days - 1), today
 
 
@@ -160,7 +160,7 @@ def leads_report(session, organization_id: int, *, first: date, last: date,
     first outgoing call with its number (kept on the lead's row,
     `mobile_sync.reports.lead_responses`)."""
     check_range(first, last)
-    clock = OrgClock(session, organization_id)
+    clock = OrgClock(session, organization_id, user_ids=())  # the zone only: no office hours read
     start, end = clock.start_of(first), clock.start_of(last + timedelta(days=1))
     return [dict(zip(LEAD_FIELDS, row)) for row in lead_figures.lead_sums(session, organization_id, start, end,
                                                                           user_ids)]
