@@ -29,14 +29,11 @@ from mobile_sync.record_search import (
 )
 from mobile_sync.store.list_order import apart, apart_condition, latest_call_in_one_pass
 from mobile_sync.store.list_pages import (
-    narrow_cap, newest_matching, newest_page, prefix_counts, prefix_page, recent_matching,
+    newest_by_prefix, newest_first, newest_page, prefix_counts, prefix_page, recent_matching, walk_matching,
 )
 from mobile_sync.store.text_prefix import ascending, folding, prefix_bounds
 
 DEFAULT_SORT = "created"
-# Rows a search newest first reads before it counts its prefixes: a prefix one
-# record in 40 has holds a page of 50 there.
-RECENT_WINDOW = 2000
 _ROWS = "record_rows"  # the execution option that marks a query of rows (record_rows)
 _DESCENDING = {"created": True, "last_call": True, "name": False}
 
@@ -190,30 +187,40 @@ def _prefix_page(session, model, equal, text: str, count: int, ids: list[int]) -
 
 
 def _newest_matching(session, model, equal, text: str, count: int) -> list | None:
-    """(None, row) of the text branches newest first: the page when the
-    newest RECENT_WINDOW rows (more for a later page) hold it
-    (list_pages.recent_matching); else each prefix counted up to
-    list_pages.narrow_cap (per database), all in one statement, then the narrow ones read by
-    id and the broad ones by the walk, in another (list_pages.newest_matching).
-    None when the prefix has no upper bound."""
+    """(None, row) of the text branches newest first, read as this database
+    reads them best (list_pages.newest_first): the page from the newest rows
+    when a broad prefix fills it there (PostgreSQL); else each prefix's
+    matches read by id, up to a cap, with the newest of them (SQLite: only
+    the prefixes counted below the cap), in one statement; the prefixes with
+    more matches by the walk, in another. None when the prefix has no upper
+    bound."""
     low, high = prefix_bounds(session, text)
     if high is None:
         return None
     bounds = dict.fromkeys(TEXT_COLUMNS, (low, high))
-    # A broad prefix ("Priya": one contact in 26) fills the page from the newest few thousand.
-    rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds,
-                           window=max(RECENT_WINDOW, RECENT_WINDOW // 50 * count), count=count)
-    if len(rows) == count:
-        return [(None, row) for row in rows]
-    cap = narrow_cap(session)
-    counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=cap)
-    narrow = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < cap)
-    broad = tuple(column for column in TEXT_COLUMNS if counts[column] >= cap)
-    if not narrow and not broad:
-        return []
-    rows = newest_matching(session, model, equal=equal, narrow=narrow, broad=broad, bounds=bounds, cap=cap,
-                           count=count)
-    return [(None, row) for row in rows]
+    how = newest_first(session)
+    if how.window:
+        rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds,
+                               window=max(how.window, how.window // 50 * count), count=count)
+        if len(rows) == count:
+            return [(None, row) for row in rows]
+    columns, broad = TEXT_COLUMNS, []
+    if how.count_first:
+        counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=how.cap)
+        columns = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < how.cap)
+        broad = [column for column in TEXT_COLUMNS if counts[column] >= how.cap]
+    read = []
+    if columns:
+        for row in newest_by_prefix(session, model, equal=equal, columns=columns, bounds=bounds, cap=how.cap,
+                                    count=count):
+            if row.matched < how.cap:
+                read.append((None, row))
+            elif columns[row.arm - 1] not in broad:
+                broad.append(columns[row.arm - 1])
+    if broad:
+        read += [(None, row) for row in walk_matching(session, model, equal=equal, columns=tuple(broad),
+                                                      bounds=bounds, count=count)]
+    return read
 
 
 def _branches(session, query, model, organization_id: int, text: str, sort: str | None, count: int,

@@ -19,7 +19,7 @@ from sqlalchemy import Integer, and_, bindparam, func, literal, or_, select, uni
 
 from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.store.dialect import on_postgresql, per_engine
-from mobile_sync.store.list_order import apart, apart_condition
+from mobile_sync.store.list_order import apart_condition
 from mobile_sync.store.models import RecordPhone
 from mobile_sync.store.text_prefix import ascending, in_range, unindexed
 
@@ -27,7 +27,11 @@ _PHONES = RecordPhone.__table__
 
 
 class _Built:
-    """The statements made so far on one engine (`per_engine`)."""
+    """The statements made so far on one engine (`per_engine`), and how a
+    search newest first reads there. SQLite counts a prefix's matches in its
+    expression index alone (10,000 in ~1 ms), so it counts first: a prefix
+    with fewer matches is read by id, one with more by the walk, which stops
+    after the page."""
 
     # Up to how many matches a prefix's rows are read by id and sorted, newest
     # first, rather than found by walking (organisation, created_at, id): a
@@ -35,6 +39,11 @@ class _Built:
     # about page * n / m rows. SQLite counts them in its index alone, and reads
     # a row by id about as fast as the walk reads one.
     narrow_cap = 10_000
+    # Rows walked newest first before any prefix is counted (0: none): a
+    # prefix one record in 40 has fills a page of 50 there.
+    recent_window = 0
+    # Whether the prefixes are counted first, to read by id only the narrow ones.
+    count_first = True
 
     def __init__(self):
         self.pages: dict = {}
@@ -43,20 +52,31 @@ class _Built:
 
 
 class _PostgresBuilt(_Built):
-    """PostgreSQL counts a prefix's matches in the table, not in its
-    expression index alone (1,000 in 11 ms at 1M contacts under EXPLAIN
-    ANALYZE), and reads a row by id several times slower than the walk reads
-    one: counting further costs more than the walk saves."""
+    """PostgreSQL reads each match in the table, not in its expression index
+    alone (1,000 in 11 ms at 1M contacts under EXPLAIN ANALYZE; a row by id
+    costs ~14x a row of the walk, which follows the table's order). So it
+    walks the newest rows first, where a broad prefix fills its page and the
+    walk stops; else it reads each prefix's matches once, up to the cap,
+    with the newest of them, and walks for the prefixes with more."""
 
-    narrow_cap = 1_000
+    narrow_cap = 3_000
+    recent_window = 2_000
+    count_first = False
 
 
 _built = per_engine(_Built, _PostgresBuilt)
 
 
-def narrow_cap(session) -> int:
-    """Up to how many matches a prefix newest first is read by id (`newest_matching`)."""
-    return _built(session).narrow_cap
+NewestFirst = namedtuple("NewestFirst", "window cap count_first")
+
+
+def newest_first(session) -> NewestFirst:
+    """How a text search newest first reads on this database: the rows
+    walked first (`recent_window`), up to how many matches a prefix is read
+    by id (`narrow_cap`), and whether the prefixes are counted first
+    (`count_first`)."""
+    built = _built(session)
+    return NewestFirst(built.recent_window, built.narrow_cap, built.count_first)
 
 
 def _scoped(equal: tuple[tuple[str, object], ...]) -> tuple[str, ...]:
@@ -169,6 +189,38 @@ def prefix_counts(session, model, *, equal: tuple[tuple[str, object], ...], colu
     return dict(zip(columns, row))
 
 
+def newest_by_prefix(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
+                     bounds: dict[str, tuple[str, str]], cap: int, count: int) -> list:
+    """For each of `columns`, the first `cap` rows of `model` meeting `equal`
+    whose lower(column) lies in its `bounds`, read through the column's prefix
+    index (each match read once); of those, the `count` newest. One statement;
+    each row holds the table's columns, `arm` (1 + the column's place in
+    `columns`) and `matched`: how many of the column's rows were read, up to
+    `cap` (when it is `cap`, there may be more, and that arm's rows are not
+    the newest)."""
+    names = _scoped(equal)
+    key = ("newest_by_prefix", model, columns, names)
+    built = _built(session).rows
+    made = built.get(key)
+    if made is None:
+        table = model.__table__
+        conditions = _conditions(session, table, names)
+        arms = []
+        for arm, column in enumerate(columns, 1):
+            matches = (select(table.c.id, table.c.created_at).where(*conditions, _in_prefix(session, table, column))
+                       .limit(bindparam("cap")).cte(f"matches_{column}").prefix_with("MATERIALIZED"))
+            newest = (select(matches.c.id).order_by(matches.c.created_at.desc(), matches.c.id.desc())
+                      .limit(bindparam("count")).subquery())
+            matched = select(func.count()).select_from(matches).scalar_subquery()
+            arms.append(select(literal(arm, Integer).label("arm"), newest.c.id, matched.label("matched")))
+        found = union_all(*arms).subquery("found")
+        made = built[key] = _with_rows(select(*table.c, found.c.arm, found.c.matched)
+                                       .join(found, table.c.id == found.c.id))
+    statement, row = made
+    return [row(*values) for values in driver_rows(session.connection(), statement, _params(
+        equal, columns, bounds, cap=cap, count=count), prepare=False)]
+
+
 def recent_matching(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
                     bounds: dict[str, tuple[str, str]], window: int, count: int) -> list:
     """Of the `window` newest rows of `model` meeting `equal`, the first
@@ -199,39 +251,25 @@ def _with_rows(statement) -> tuple:
     return statement, namedtuple("Row", [column.key for column in statement.selected_columns])
 
 
-def newest_matching(session, model, *, equal: tuple[tuple[str, object], ...], narrow: tuple[str, ...],
-                    broad: tuple[str, ...], bounds: dict[str, tuple[str, str]], cap: int, count: int) -> list:
+def walk_matching(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
+                  bounds: dict[str, tuple[str, str]], count: int) -> list:
     """The first `count` rows of `model` meeting `equal`, newest first, whose
-    lower(column) lies in its `bounds` for one of `narrow` or `broad`: the
-    narrow ones (fewer than `cap` matches each) read by id through their
-    prefix indexes and sorted apart; the broad ones by walking
-    (organisation, created_at, id) testing each row, which stops after the
-    page. One statement (a UNION ALL of the two: a row may come twice)."""
+    lower(column) lies in its `bounds` for one of `columns` (prefixes too
+    broad to read by id): a walk of (organisation, created_at, id) testing
+    each row, which stops after the page."""
     names = _scoped(equal)
-    key = ("newest_matching", model, narrow, broad, names)
+    key = ("walk_matching", model, columns, names)
     built = _built(session).rows
     made = built.get(key)
     if made is None:
         table = model.__table__
-        conditions = _conditions(session, table, names)
-        arms = []
-        if narrow:
-            matching = [select(table.c.id).where(*conditions, _in_prefix(session, table, column))
-                        .limit(bindparam("cap")).subquery() for column in narrow]
-            ids = union_all(*(select(sub.c.id) for sub in matching)).subquery() if len(matching) > 1 else matching[0]
-            arms.append(select(*table.c).where(table.c.id.in_(select(ids.c.id)),
-                                               apart_condition(session, and_(*conditions)))
-                        .order_by(apart(session, table.c.created_at).desc(), apart(session, table.c.id).desc())
-                        .limit(bindparam("count")))
-        if broad:
-            arms.append(select(*table.c).where(*conditions, or_(*(_in_prefix(session, table, column, indexed=False)
-                                                                  for column in broad)))
-                        .order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("count")))
-        parts = [select(*arm.subquery().c) for arm in arms]
-        made = built[key] = _with_rows(parts[0] if len(parts) == 1 else union_all(*parts))
+        made = built[key] = _with_rows(
+            select(*table.c).where(*_conditions(session, table, names),
+                                   or_(*(_in_prefix(session, table, column, indexed=False) for column in columns)))
+            .order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("count")))
     statement, row = made
     return [row(*values) for values in driver_rows(session.connection(), statement, _params(
-        equal, narrow + broad, bounds, cap=cap, count=count), prepare=False)]
+        equal, columns, bounds, count=count), prepare=False)]
 
 
 def page_numbers(session, organization_id: int, record_type: str, record_ids: list[int]) -> dict[int, list[str]]:

@@ -187,8 +187,8 @@ def test_pages_of_a_search_follow_on_without_gaps_or_repeats(people, monkeypatch
     or many (read by walking the index of the order), and newest first
     whether the newest rows hold the page or not ("few", "many": none of
     them is read first)."""
-    if path != "as_is":
-        monkeypatch.setattr("mobile_sync.record_pages.RECENT_WINDOW", 1)
+    if path != "as_is":  # the newest rows, when walked first, never hold the page
+        monkeypatch.setattr("mobile_sync.store.list_pages._PostgresBuilt.recent_window", 1)
     if path == "many":
         monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", 1)
         for built in ("_Built", "_PostgresBuilt"):

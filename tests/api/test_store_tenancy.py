@@ -67,7 +67,7 @@ NOT_ORGANISATION_DATA = {
     "archive": "the whole database's snapshot and schema version (backups, exports); no rows chosen",
     "database_files": "the whole SQLite file copied or released for a restore (backups); no rows chosen",
     "busy": "classifies a database error; runs no statement",
-    "list_pages.narrow_cap": "a number of the database's; runs no statement",
+    "list_pages.newest_first": "how a search newest first reads on this database; runs no statement",
     "text_prefix": "builds a prefix condition for a query the caller scopes (mobile_sync.record_search); runs none",
     "list_order": "how a database's index holds a list's order (mobile_sync.record_pages); runs no statement",
     "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
@@ -233,9 +233,15 @@ CASES = {
     "list_pages.prefix_counts": lambda a, b, s: [n for n in list_pages.prefix_counts(
         s, Contact, equal=(("organization_id", a["org"]),), columns=("name",), bounds={"name": ("only", "onlz")},
         cap=1000).values() if n],
-    "list_pages.newest_matching": lambda a, b, s: _of_b(b, list_pages.newest_matching(
-        s, Contact, equal=(("organization_id", a["org"]),), narrow=("name",), broad=("company",),
-        bounds={"name": ("a", "p"), "company": ("a", "p")}, cap=1000, count=50)),
+    "list_pages.newest_by_prefix": lambda a, b, s: _of_b(b, list_pages.newest_by_prefix(
+        s, Contact, equal=(("organization_id", a["org"]),), columns=("name", "company"),
+        bounds={"name": ("a", "p"), "company": ("a", "p")}, cap=1000, count=50)) + [
+        row for row in list_pages.newest_by_prefix(s, Contact, equal=(("organization_id", a["org"]),),
+                                                   columns=("name",), bounds={"name": ("only", "onlz")}, cap=1000,
+                                                   count=50)],
+    "list_pages.walk_matching": lambda a, b, s: _of_b(b, list_pages.walk_matching(
+        s, Contact, equal=(("organization_id", a["org"]),), columns=("name", "company"),
+        bounds={"name": ("a", "p"), "company": ("a", "p")}, count=50)),
     "list_pages.recent_matching": lambda a, b, s: _of_b(b, list_pages.recent_matching(
         s, Contact, equal=(("organization_id", a["org"]),), columns=("name",), bounds={"name": ("a", "p")},
         window=1000, count=50)),
