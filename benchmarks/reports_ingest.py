@@ -134,6 +134,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring")
     parser.add_argument("--profile", type=int, metavar="N", help="cProfile the hook over N batches instead")
     parser.add_argument("--explain", action="store_true", help="with --profile: print the hook's plans instead")
+    parser.add_argument("--without-lead-responses", action="store_true",
+                        help="leave out the leads report's first-response refresh on both sides (processing as "
+                             "the rollup hook's earlier figures measured it)")
     args = parser.parse_args(argv)
     import psycopg
 
@@ -160,6 +163,11 @@ def main(argv=None) -> int:
                 _profile(app, world, args.profile, rng, now, args.explain)
                 print(f"load average after: {os.getloadavg()}", flush=True)
             return 0
+        if args.without_lead_responses:
+            import mobile_sync.process_calls as processing
+
+            processing.refresh_lead_responses = lambda *args, **kwargs: None
+            print("the leads report's first-response refresh left out of processing (both sides)")
         cpu = {True: {"app_ns": 0, "db_ns": 0}, False: {"app_ns": 0, "db_ns": 0}}
         _count_database_cpu(cpu)
         with measuring(args.lock):

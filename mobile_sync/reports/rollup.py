@@ -36,7 +36,7 @@ local time is on that day, on either side of a daylight-saving change.
 """
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -183,16 +183,21 @@ def _partial_index(rows, wanted: set) -> dict[int, list[int]]:
     return index
 
 
-def _user_regaps(rows, new: dict[date, DayFigures]) -> dict[date, list[int]]:
+Shifts = dict[date, list[tuple[int, int]]]  # a stored day: (gap removed, gap added) of its numbers
+
+
+def _user_regaps(rows, new: dict[date, DayFigures]) -> tuple[dict[date, list[int]], Shifts]:
     """One user's stored (day, numbers) in day order and a run's new days:
-    the gaps of every day whose gaps change (the run's days, and the next
-    day with each number new to its day)."""
+    the gaps of the run's days (worked out whole), and for the next stored
+    day with each number new to its day, that number's gap changed (its
+    previous day is now the run's day): the gap it had, the gap it gets.
+    Only the run's numbers and their days' numbers are looked up."""
     stored = {day: set(unpack(numbers, "Q")) for day, numbers in rows if day in new}
     wanted = set()
     for day, figures in new.items():
         wanted |= figures.numbers | stored.get(day, set())
     index = _partial_index(rows, wanted)
-    merged, later = {}, set()
+    merged, shifts = {}, defaultdict(list)
     for day in sorted(new):
         before = stored.get(day, set())
         merged[day] = before | new[day].numbers
@@ -201,17 +206,23 @@ def _user_regaps(rows, new: dict[date, DayFigures]) -> dict[date, list[int]]:
             days = index[number]
             at = bisect_left(days, ordinal)
             if at < len(days):  # its next day: the previous day is now this one
-                later.add(date.fromordinal(days[at]))
+                following = days[at]
+                shifts[date.fromordinal(following)].append(
+                    (following - days[at - 1] if at else NEVER, following - ordinal))
             days.insert(at, ordinal)
-    later -= set(new)
-    if later:
-        for day, numbers in rows:
-            if day in later:
-                merged[day] = set(unpack(numbers, "Q"))
-        extra = set().union(*(merged[day] for day in later)) - wanted
-        for number, days in _partial_index(rows, extra).items():
-            index[number] = days
-    return {day: _gaps(day, numbers, index) for day, numbers in merged.items()}
+    gaps = {day: _gaps(day, numbers, index) for day, numbers in merged.items()}
+    return gaps, {day: changes for day, changes in shifts.items() if day not in new}
+
+
+def _shift_gaps(gaps: list[int], changes: list[tuple[int, int]]) -> list[int]:
+    """A stored day's sorted gaps with some of its numbers' gaps changed, in order."""
+    gaps = list(gaps)
+    for removed, added in changes:
+        at = bisect_left(gaps, removed)
+        if at < len(gaps) and gaps[at] == removed:  # (always, but in a row never worked out: see "Upgrading")
+            del gaps[at]
+        insort(gaps, added)
+    return gaps
 
 
 def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[date]:
@@ -223,10 +234,13 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
     for user_id, day, packed in rollups.user_numbers(session, organization_id, {u for u, _d in new}):
         numbers[user_id].append((day, packed))
     gaps: dict[tuple[int, date], list[int]] = {}
+    shifts: dict[tuple[int, date], list[tuple[int, int]]] = {}
     for user_id in {u for u, _d in new}:
         mine = {day: figures for (owner, day), figures in new.items() if owner == user_id}
-        gaps.update({(user_id, day): g for day, g in _user_regaps(numbers[user_id], mine).items()})
-    written = set(gaps) | set(delays)
+        whole, shifted = _user_regaps(numbers[user_id], mine)
+        gaps.update({(user_id, day): g for day, g in whole.items()})
+        shifts.update({(user_id, day): changes for day, changes in shifted.items()})
+    written = set(gaps) | set(shifts) | set(delays)
     states = {(row["user_id"], row["day"]): DayFigures.from_row(row)
               for row in rollups.user_days_at(session, organization_id, written)}
     for key in written:
@@ -235,6 +249,8 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
             state.merge(new[key])
         if key in gaps:
             state.gaps = gaps[key]
+        elif key in shifts:
+            state.gaps = _shift_gaps(state.gaps, shifts[key])
         if key in delays:
             apply_delays(state, delays[key])
     rollups.write_call_days(session, organization_id, [state.row(*key) for key, state in states.items()])
@@ -272,10 +288,11 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
         for i, name in enumerate(SUMMED):
             total[i] += getattr(figures, name)
         numbers[day] |= figures.numbers
+    stored: dict[date, list] = defaultdict(list)
     for day, packed in rollups.numbers_of_all_users(session, organization_id, days):
-        fresh = numbers[day]
-        if fresh:
-            fresh.difference_update(unpack(packed, "Q"))
+        stored[day].append(packed or b"")
+    for day, packed in stored.items():  # a day's rows at once: one array, one set operation
+        numbers[day].difference_update(unpack(b"".join(packed), "Q"))
     rollups.add_to_org_days(session, organization_id, [
         {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
 
