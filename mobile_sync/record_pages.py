@@ -19,6 +19,13 @@ MAX_MATCHED_RECORDS through its own index: fewer, and those are sorted; as
 many, and it is a broad one, so the list walks the index of its order
 (ix_*_org_created, ix_*_org_last_call, the name prefix index) testing each
 row, which stops after the page: about `page × records / matches` rows.
+Newest first, each database reads the text branches its own way
+(`_newest_matching`, mobile_sync.store.list_pages.newest_first).
+
+A list that gives its conditions as `equal` ((column, value) pairs) reads
+the default order's search, newest first's, and the list without a search
+through statements built once per shape (mobile_sync.store.list_pages), as
+rows; the other orders build theirs per request, as before.
 """
 from __future__ import annotations
 
@@ -189,7 +196,8 @@ def _prefix_page(session, model, equal, text: str, count: int, ids: list[int]) -
 def _newest_matching(session, model, equal, text: str, count: int) -> list | None:
     """(None, row) of the text branches newest first, read as this database
     reads them best (list_pages.newest_first): the page from the newest rows
-    when a broad prefix fills it there (PostgreSQL); else each prefix's
+    when a broad prefix fills it there, or a walk twice as long as the
+    matches seen there say will fill it (PostgreSQL); else each prefix's
     matches read by id, up to a cap, with the newest of them (SQLite: only
     the prefixes counted below the cap), in one statement; the prefixes with
     more matches by the walk, in another. None when the prefix has no upper
@@ -200,8 +208,16 @@ def _newest_matching(session, model, equal, text: str, count: int) -> list | Non
     bounds = dict.fromkeys(TEXT_COLUMNS, (low, high))
     how = newest_first(session)
     if how.window:
-        rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds,
-                               window=max(how.window, how.window // 50 * count), count=count)
+        window = max(how.window, how.window // 50 * count)
+        rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, window=window,
+                               count=count)
+        if rows and len(rows) < count:
+            # As many matches further on as in the window: a page that a walk
+            # of at most how.walk rows is likely to fill is walked for.
+            window = window * count // len(rows) * 2
+            if window <= how.walk:
+                rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds,
+                                       window=window, count=count)
         if len(rows) == count:
             return [(None, row) for row in rows]
     columns, broad = TEXT_COLUMNS, []
