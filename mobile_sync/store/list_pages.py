@@ -240,7 +240,8 @@ def recent_matching(session, model, *, equal: tuple[tuple[str, object], ...], co
         table = model.__table__
         recent = (select(*table.c).where(*_conditions(session, table, names))
                   .order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("window")).subquery())
-        matches = or_(*(in_range(session, unindexed(func.lower(recent.c[column])), bindparam(f"low_{column}"),
+        # Tested on the window's rows (no index can read them): lower() as it is, not `unindexed`.
+        matches = or_(*(in_range(session, func.lower(recent.c[column]), bindparam(f"low_{column}"),
                                  bindparam(f"high_{column}")) for column in columns))
         made = built[key] = _with_rows(select(*recent.c).where(matches)
                                        .order_by(recent.c.created_at.desc(), recent.c.id.desc())
