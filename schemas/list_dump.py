@@ -1,9 +1,10 @@
 """A list's page dumped exactly as its marshmallow schema dumps it, with the
-schema read once: one small function per field, chosen from the field's type.
+schema read once: one function generated per schema, a line per field chosen
+from the field's type.
 
 The lists (`GET /leads`, `/contacts`, `/calls`) answer up to 200 records a
 page. marshmallow's dump walks its field machinery for every value of every
-record (a page of 50 contacts: 1.1-2.2 ms, against 0.4 ms here); here a plain
+record (a page of 50 contacts: 1.1-2.2 ms, against 0.33 ms here); here a plain
 value is passed as it is, a date-time becomes its ISO text, a nested schema
 is dumped the same way, and any other field (a `fields.Function`, a list of
 something else) is left to marshmallow's own `serialize`. The schemas stay the
