@@ -304,25 +304,32 @@ def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetim
     return results
 
 
-def prepare_lead_responses(app, pg, org_id: int) -> float | None:
-    """A kept cluster seeded before `leads.first_response_at` existed: add the
-    column and the report's index (as migration a1c3e5f7b9d2 does) and work
-    the responses out with the service's own rule. Returns the seconds it
-    took, or None when the column was there already."""
+def prepare_report_reads(app, pg, org_id: int) -> float | None:
+    """A kept cluster made before revision a1c3e5f7b9d2: add what it adds —
+    `leads.first_response_at` (worked out with the service's own rule), the
+    leads report's index and the calls report's covering index — if missing.
+    Returns the seconds it took, or None when all was there already."""
     from mobile_sync.store.lead_figures import refresh_first_responses
     from server.extensions import db
 
-    present = pg.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'leads' "
-                         "AND column_name = 'first_response_at'").fetchone()
-    pg.rollback()
-    if present:
-        return None
     started = time.perf_counter()
-    pg.execute("ALTER TABLE leads ADD COLUMN first_response_at timestamptz")
-    pg.execute("CREATE INDEX ix_leads_report ON leads (organization_id, created_at) "
-               "INCLUDE (source, status, owner_id, first_call_at, first_response_at)")
+    column = pg.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'leads' "
+                        "AND column_name = 'first_response_at'").fetchone()
+    items = pg.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_report_call_days_items'").fetchone()
+    pg.rollback()
+    if column and items:
+        return None
+    if not items:
+        pg.execute("CREATE INDEX ix_report_call_days_items ON report_call_days (organization_id, day, user_id) "
+                   "INCLUDE (incoming, outgoing, missed, rejected, connected, talk_seconds, unique_numbers, "
+                   "hours_counted, in_hours)")
+    if not column:
+        pg.execute("ALTER TABLE leads ADD COLUMN first_response_at timestamptz")
+        pg.execute("CREATE INDEX ix_leads_report ON leads (organization_id, created_at) "
+                   "INCLUDE (source, status, owner_id, first_call_at, first_response_at)")
     pg.commit()
-    with app.app_context():
-        refresh_first_responses(db.session, org_id)
-        db.session.commit()
+    if not column:
+        with app.app_context():
+            refresh_first_responses(db.session, org_id)
+            db.session.commit()
     return time.perf_counter() - started

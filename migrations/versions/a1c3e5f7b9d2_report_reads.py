@@ -1,10 +1,13 @@
-"""reports: each lead's first response kept on its row, and the leads report's index (issue 19)
+"""reports: each lead's first response kept on its row, and the indexes the reports read (issue 19)
 
 `leads.first_response_at`: the first processed outgoing call with the
 lead's number at or after its first call (else its creation), filled here
 from the calls and kept by `mobile_sync.store.lead_figures` after. The
 index `ix_leads_report` (organisation, creation) carries what the leads
 report reads (PostgreSQL: INCLUDE; elsewhere the key only).
+`ix_report_call_days_items` (organisation, day, user) carries the figures
+the calls report per user and day reads, so that read is index-only on
+PostgreSQL too.
 
 Revision ID: a1c3e5f7b9d2
 Revises: f8c5e2a7b1d9
@@ -37,9 +40,15 @@ def upgrade():
                               postgresql_include=['source', 'status', 'owner_id', 'first_call_at',
                                                   'first_response_at'])
     op.execute(FILL)
+    with op.batch_alter_table('report_call_days', schema=None) as batch_op:
+        batch_op.create_index('ix_report_call_days_items', ['organization_id', 'day', 'user_id'], unique=False,
+                              postgresql_include=['incoming', 'outgoing', 'missed', 'rejected', 'connected',
+                                                  'talk_seconds', 'unique_numbers', 'hours_counted', 'in_hours'])
 
 
 def downgrade():
+    with op.batch_alter_table('report_call_days', schema=None) as batch_op:
+        batch_op.drop_index('ix_report_call_days_items')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_report')
         batch_op.drop_column('first_response_at')

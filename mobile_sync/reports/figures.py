@@ -24,7 +24,7 @@ from mobile_sync.errors import ServiceError, forbidden, not_found
 from mobile_sync.reports.rollup import OrgClock
 from mobile_sync.store.packed_rows import unpack
 from mobile_sync.roles import REP
-from mobile_sync.store import lead_figures, rollups
+from mobile_sync.store import lead_figures, report_reads, rollups
 from mobile_sync.store.models import User
 
 GROUPS = ("user", "day", "user,day")
@@ -108,12 +108,9 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
     their number sets each day."""
     check_range(first, last)
     if group == "user,day":
-        return [{"user_id": user_id, "day": day.isoformat(), "incoming": incoming, "outgoing": outgoing,
-                 "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
-                 "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
-                 "office_hours_share": round(inside / counted, 4) if counted else None}
-                for (user_id, day, incoming, outgoing, missed, rejected, connected, talk, inside, counted, unique,
-                     _returned) in rollups.read_call_days(session, organization_id, first, last, user_ids)]
+        return [dict(zip(report_reads.ITEM_COLUMNS, row), day=row[1].isoformat(),
+                     office_hours_share=round(row[10] / row[9], 4) if row[9] else None)
+                for row in report_reads.call_day_items(session, organization_id, first, last, user_ids)]
     if group == "user":
         return [_call_item({"user_id": row[0]}, row[1:-1], row[-1])
                 for row in rollups.user_totals(session, organization_id, first, last, user_ids)]

@@ -27,7 +27,7 @@ from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
 from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
-from mobile_sync.store import lead_figures
+from mobile_sync.store import lead_figures, report_reads
 from mobile_sync.store import list_pages
 from mobile_sync.store.models import AccessToken, Call, Contact, Device, ErasedNumber, Lead, RecordPhone, SyncUpload
 from mobile_sync.store import crm_connections, crm_person_links, crm_pushes
@@ -337,6 +337,8 @@ CASES = {
         + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
         + 0 * lead_figures.refresh_first_responses(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
+    "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
     "rollup_missed.lead_rows": lambda a, b, s: rollup_missed.lead_rows(s, a["org"], EARLY, LATER, [b["user"]]),
     # A request of A's handed B's token ids, every one stale by then: B's tokens keep their times.
     "credentials.touch_token": lambda a, b, s: [credentials.touch_token(s, a["org"], token_id, None, LATER)
