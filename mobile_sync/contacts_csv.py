@@ -104,12 +104,13 @@ class _Checkpoints:
     (the whole block, unless the machine is busy), so that a request of
     another organisation waits for one short transaction, not the import."""
 
-    def __init__(self, session, checkpoint: Callable[[], None] | None):
+    def __init__(self, session, checkpoint: Callable[[], None] | None, idle: Callable[[], None] = lambda: None):
         self.checkpoint = checkpoint
         self.take_turns = checkpoint is not None and writers_take_turns(session)
         self.committed_at: float | None = None
         self.began = 0.0
         self.size = TRANSACTION_MAX  # contacts per transaction
+        self.idle = idle  # work that needs no write lock, done in a gap rather than sleeping through it
 
     def commit(self) -> None:
         if self.checkpoint is not None:
@@ -118,6 +119,7 @@ class _Checkpoints:
 
     def wait_turn(self) -> None:
         if self.take_turns and self.committed_at is not None:
+            self.idle()
             time.sleep(max(0.0, self.committed_at + WRITER_GAP_S - time.monotonic()))
         self.began = time.monotonic()
 
@@ -187,9 +189,10 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
     any_erased = session.execute(select(exists().where(ErasedNumber.organization_id == org.id))).scalar()
     limit = plan_limit(org, "record_limit")
     headroom = None if limit is None else limit - record_count(session, org.id)
-    checkpoints = _Checkpoints(session, checkpoint)
+    blocks = _Ahead(prepared_blocks(opened.blocks, region_for(region, org.region), workers, size))
+    checkpoints = _Checkpoints(session, checkpoint, idle=blocks.fetch)
     checkpoints.commit()  # the request's own writes: the file is read without holding a lock
-    for block, contacts, problems in prepared_blocks(opened.blocks, region_for(region, org.region), workers, size):
+    for block, contacts, problems in blocks:
         if contacts and dry_run:
             new, _ = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
                                    any_erased, carried)
@@ -215,6 +218,36 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
     if report.imported >= ANALYZE_MIN and not dry_run:
         analyse_after_import(session)  # as after any bulk load
     return report
+
+
+class _Ahead:
+    """The prepared blocks, one of them read ahead when `fetch` is called (in
+    a gap between transactions, where the import would otherwise sleep). A
+    failure while reading ahead is raised when its block would have been
+    reached, so the blocks before it are stored as they were."""
+
+    def __init__(self, items: Iterator):
+        self._items = items
+        self._next: list = []  # [item] or [exception] read ahead, or nothing
+        self._failed = False
+
+    def fetch(self) -> None:
+        if not self._next:
+            try:
+                self._next.append(next(self._items))
+            except Exception as err:  # StopIteration too: the end, reached early
+                self._next.append(err)
+                self._failed = True
+
+    def __iter__(self) -> "_Ahead":
+        return self
+
+    def __next__(self):
+        self.fetch()
+        item = self._next.pop()
+        if self._failed:
+            raise item
+        return item
 
 
 def _new_contacts(session, organization_id: int, contacts: list[tuple], problems: list, report: ImportReport,
