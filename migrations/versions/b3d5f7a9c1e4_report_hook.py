@@ -9,9 +9,7 @@
   number) becomes ..._org_number_callback (organisation, number, call back
   time): the missed calls a run's calls may return sooner (unreturned, or
   returned after the run's first call) are two index ranges a number; the
-  many returned long before are no longer read. The unreturned ones also
-  get a partial index of their own (ix_report_missed_calls_unreturned):
-  small enough to stay in memory for the run's ~650 probes.
+  many returned long before are no longer read.
 - report_missed_calls loses its foreign keys to organizations and users:
   the one to calls (ON DELETE CASCADE) already takes a row with its
   organisation or user, and each key checked cost the processing run's
@@ -25,7 +23,6 @@ Create Date: 2026-12-04 13:40:00
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
@@ -42,14 +39,11 @@ def upgrade():
     op.drop_index("ix_report_missed_calls_org_number", table_name="report_missed_calls")
     op.create_index("ix_report_missed_calls_org_number_callback", "report_missed_calls",
                     ["organization_id", "number", "callback_at"])
-    op.create_index("ix_report_missed_calls_unreturned", "report_missed_calls", ["organization_id", "number"],
-                    postgresql_where=sa.text("callback_at IS NULL"), sqlite_where=sa.text("callback_at IS NULL"))
     op.drop_index("ix_calls_org_e164", table_name="calls")
     op.create_index("ix_calls_org_e164_started", "calls", ["organization_id", "e164", "started_at"])
 
 
 def downgrade():
-    op.drop_index("ix_report_missed_calls_unreturned", table_name="report_missed_calls")
     op.drop_index("ix_calls_org_e164_started", table_name="calls")
     op.create_index("ix_calls_org_e164", "calls", ["organization_id", "e164"])
     op.drop_index("ix_report_missed_calls_org_number_callback", table_name="report_missed_calls")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, LargeBinary
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -102,13 +102,10 @@ class MissedCallback(Base):
     # (repairing those of deleted calls), and the missed calls a new call
     # with a number may return sooner (`number`: its key, as in `numbers`;
     # with `callback_at`, those returned before the new call are skipped in
-    # the index, not read; the unreturned ones in a small index of their own,
-    # which a processing run probes for each of its numbers).
+    # the index, not read).
     __table_args__ = (Index("ix_report_missed_calls_user_day", "user_id", "day"),
                       Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"),
-                      Index("ix_report_missed_calls_org_number_callback", "organization_id", "number", "callback_at"),
-                      Index("ix_report_missed_calls_unreturned", "organization_id", "number",
-                            postgresql_where=text("callback_at IS NULL"), sqlite_where=text("callback_at IS NULL")))
+                      Index("ix_report_missed_calls_org_number_callback", "organization_id", "number", "callback_at"))
 
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
     organization_id: Mapped[int] = mapped_column(Integer)
