@@ -52,6 +52,7 @@ from mobile_sync.reports.missed_rollup import (
 )
 from mobile_sync.store import rollup_missed, rollups
 from mobile_sync.store.bulk_sql import among, plan_for_each_batch
+from mobile_sync.store.lead_figures import refresh_first_responses
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
 from mobile_sync.store.models.reports import NEVER
@@ -386,6 +387,7 @@ def rebuild_reports(session, organization_id: int) -> int:
     ordered = sorted(days)
     for start in range(0, len(ordered), 31):  # a month's user rows at a time
         sum_org_days(session, organization_id, ordered[start:start + 31])
+    refresh_first_responses(session, organization_id)  # the leads report's, kept on the leads
     session.flush()
     return len(users)
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from statistics import median
 from typing import Iterable
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 
 from mobile_sync.call_types import CallType
 from mobile_sync.store.bulk_sql import among, driver_rows
@@ -41,7 +41,10 @@ def _refresh(session, organization_id: int, *conditions) -> int:
         c.organization_id == organization_id, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
         c.processed_at.is_not(None), c.started_at >= func.coalesce(lead.first_call_at, lead.created_at),
     ).scalar_subquery()
-    return session.execute(update(LEADS).where(lead.organization_id == organization_id, *conditions)
+    # Rows whose response stays as it is are not written (most of a run's
+    # leads): no new row versions, no index entries.
+    return session.execute(update(LEADS).where(lead.organization_id == organization_id, *conditions,
+                                               lead.first_response_at.is_distinct_from(first))
                            .values(first_response_at=first)).rowcount
 
 
@@ -63,9 +66,18 @@ def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable
         uploads = sorted(set(upload_ids))
         if not uploads:
             return 0
+        # The leads first, each arm from its index (the run's calls by upload,
+        # leads by their unique number): one UPDATE with the two arms OR-ed
+        # scanned every lead of the organisation (and was JIT-compiled for
+        # it: 0.5 s a processing run at 10M calls).
         run = (c.organization_id == organization_id, among(session, c.upload_id, uploads))
-        conditions.append(or_(lead.phone.in_(select(c.e164).where(*run, c.e164.is_not(None))),
-                              lead.id.in_(select(c.record_id).where(*run, c.record_type == "lead"))))
+        ids = set(session.execute(select(lead.id).where(
+            lead.organization_id == organization_id,
+            lead.phone.in_(select(c.e164).where(*run, c.e164.is_not(None))))).scalars())
+        ids.update(session.execute(select(c.record_id).where(*run, c.record_type == "lead")).scalars())
+        if not ids:
+            return 0
+        conditions.append(among(session, lead.id, sorted(ids)))
     if responded_between is not None:
         conditions.append(lead.first_response_at.between(*responded_between))
     return _refresh(session, organization_id, *conditions)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from tests.api.test_reports import at, report, upload
 
@@ -206,3 +206,22 @@ def test_the_leads_report_follows_review_actions_and_erasure(team, clock):
     # Erasure of A's number: the leads that held it go (B was merged into A), with their calls.
     assert admin.post("/api/v1/erasure", json={"phone": LEAD_A}).status_code == 200
     assert _leads(manager) == []
+
+
+def test_reports_rebuild_works_the_first_responses_out_again(team, clock, clean_app):
+    ravi, sita, manager = team["ravi"], team["sita"], team["manager"]
+    clock.set(datetime(2026, 11, 20, 6, tzinfo=timezone.utc))
+    upload(ravi, (LEAD_A, at(20, 10), 3, 0))
+    upload(sita, (LEAD_A, at(20, 10, 10), 2, 30))
+    assert _only(_leads(manager))["median_first_response_seconds"] == 600
+    from server.extensions import db
+    from mobile_sync.store.models import Lead
+    with clean_app.app_context():  # as a database restored from before the column was filled
+        db.session.execute(update(Lead).values(first_response_at=None))
+        db.session.commit()
+    assert _only(_leads(manager))["responded"] == 0
+    result = clean_app.test_cli_runner().invoke(args=["reports-rebuild", "--organization",
+                                                      str(team["admin"].organization_id)])
+    assert result.exit_code == 0, result.output
+    item = _only(_leads(manager))
+    assert (item["responded"], item["median_first_response_seconds"]) == (1, 600)
