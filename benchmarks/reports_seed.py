@@ -244,7 +244,7 @@ def remake_rollup_tables(app) -> None:
 
 
 def build_rollups(app, org_id: int) -> float:
-    from mobile_sync.reports.rollup import rebuild_reports
+    from mobile_sync.reports.rebuild import rebuild_reports
     from server.extensions import db
 
     started = time.perf_counter()

@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from mobile_sync.errors import ServiceError, conflict, not_found
 from mobile_sync.export_data import exported_tables, hash_key_id, org_filter, read_manifest, verify_checksums
 from mobile_sync.import_rows import ImportReport, Progress, Importer
-from mobile_sync.reports.rollup import rebuild_reports
+from mobile_sync.reports.rebuild import rebuild_reports
 from mobile_sync.store.archive import follow_explicit_ids
 from mobile_sync.store.statistics import refresh_statistics
 from mobile_sync.store.models import Organization

@@ -86,7 +86,7 @@ def register_cli(app: Flask) -> None:
         one transaction per organisation."""
         from sqlalchemy import select
 
-        from mobile_sync.reports.rollup import rebuild_reports
+        from mobile_sync.reports.rebuild import rebuild_reports
         from mobile_sync.store.models import Organization
         from server.extensions import db
 

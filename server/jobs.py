@@ -57,7 +57,7 @@ def queue_user_reports_rebuild(organization_id: int, user_id: int, changes: dict
 
 def rebuild_user_reports(organization_id: int, user_id: int) -> bool:
     """Recompute one user's rollups from their stored calls; one commit."""
-    from mobile_sync.reports.rollup import rebuild_user_reports as rebuild
+    from mobile_sync.reports.rebuild import rebuild_user_reports as rebuild
 
     done = rebuild(db.session, organization_id, user_id)
     db.session.commit()
@@ -66,7 +66,7 @@ def rebuild_user_reports(organization_id: int, user_id: int) -> bool:
 
 def rebuild_organization_reports(organization_id: int) -> int:
     """Recompute the organisation's rollups from its stored calls; one commit."""
-    from mobile_sync.reports.rollup import rebuild_reports
+    from mobile_sync.reports.rebuild import rebuild_reports
 
     users = rebuild_reports(db.session, organization_id)
     db.session.commit()

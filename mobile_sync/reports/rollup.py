@@ -51,8 +51,7 @@ from mobile_sync.reports.missed_rollup import (
     recheck_missed, returned_sooner,
 )
 from mobile_sync.store import rollup_missed, rollups
-from mobile_sync.store.bulk_sql import among, plan_for_each_batch
-from mobile_sync.store.lead_figures import refresh_first_responses
+from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
 from mobile_sync.store.models.reports import NEVER
@@ -367,49 +366,3 @@ def _after_calls_deleted(session, spans: list[rollups.DeletedSpan]) -> None:
 
 
 rollups.on_calls_deleted(_after_calls_deleted)
-
-
-def rebuild_reports(session, organization_id: int) -> int:
-    """Recompute the organisation's rollups from its stored calls (after its
-    time zone changed, or to repair); returns the users rebuilt. Flushes,
-    does not commit."""
-    lock_processing(session, organization_id)
-    plan_for_each_batch(session)  # statements taking arrays, planned for each user's
-    clock = OrgClock(session, organization_id)
-    rollup_missed.delete_missed(session, organization_id)
-    rollups.delete_call_days(session, organization_id)
-    rollups.delete_org_days(session, organization_id)
-    users = rollups.users_with_calls(session, organization_id)
-    days: set[date] = set()
-    for user_id, first, last in users:
-        days |= recompute_days(session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock,
-                               fresh=True)
-    ordered = sorted(days)
-    for start in range(0, len(ordered), 31):  # a month's user rows at a time
-        sum_org_days(session, organization_id, ordered[start:start + 31])
-    refresh_first_responses(session, organization_id)  # the leads report's, kept on the leads
-    session.flush()
-    return len(users)
-
-
-def rebuild_user_reports(session, organization_id: int, user_id: int) -> bool:
-    """Recompute one user's rollups from their stored calls (after their
-    office hours or their own zone changed: the share is worked out when a
-    call is processed); False if they have no calls. Flushes, does not commit."""
-    lock_processing(session, organization_id)
-    span = [u for u in rollups.users_with_calls(session, organization_id, user_id) if u[0] == user_id]
-    if not span:
-        return False
-    clock = OrgClock(session, organization_id, [user_id])
-    _user, first, last = span[0]
-    sum_org_days(session, organization_id, recompute_days(
-        session, organization_id, user_id, clock.day_of(first), clock.day_of(last), clock))
-    session.flush()
-    return True
-
-
-def rebuild_all_reports(session) -> dict[int, int]:
-    """`rebuild_reports` for every organisation: {organisation id: users}."""
-    ids = session.execute(select(Organization.id).order_by(Organization.id)
-                          .execution_options(all_organizations=True)).scalars().all()
-    return {organization_id: rebuild_reports(session, organization_id) for organization_id in ids}

@@ -1,20 +1,19 @@
 """The statements of `report_missed_calls` (one row per processed missed
-call and the call that returned it), each scoped by organisation, and the
-read of the leads report. Generic Core, but for the upsert (one JSON
+call and the call that returned it), each scoped by organisation (the
+leads report's are in `lead_figures`). Generic Core, but for the upsert (one JSON
 document on PostgreSQL)."""
 from __future__ import annotations
 
 from collections import namedtuple
 from datetime import date, datetime, timezone
-from typing import Iterable
 
 import orjson
-from sqlalchemy import and_, bindparam, func, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select, text
 
 from mobile_sync.call_types import CallType
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
-from mobile_sync.store.models import Call, Lead
+from mobile_sync.store.models import Call
 from mobile_sync.store.models.reports import MissedCallback
 from mobile_sync.store.packed_rows import day_rows_deletion, recordset_upsert
 
@@ -160,25 +159,6 @@ def missed_with_lost_callbacks(session, organization_id: int, first: datetime, l
     return list(session.execute(select(m.call_id).where(
         m.organization_id == organization_id, m.callback_at >= first, m.callback_at <= last,
         ~select(c.id).where(c.id == m.callback_call_id).exists())).scalars())
-
-
-def lead_rows(session, organization_id: int, start: datetime, end: datetime,
-              owner_ids: Iterable[int] | None = None) -> list:
-    """Leads created between `start` and `end` (exclusive): (owner_id,
-    source, status, created_at, answered_from, first_response_at), where
-    the first response is the first outgoing call with the lead's number at
-    or after `answered_from` (its first call, else its creation)."""
-    c, lead = CALLS.c, Lead.__table__.c
-    answered_from = func.coalesce(lead.first_call_at, lead.created_at)
-    first_response = (select(func.min(c.started_at)).where(
-        c.organization_id == organization_id, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
-        c.started_at >= answered_from).scalar_subquery())
-    query = select(lead.owner_id, lead.source, lead.status, lead.created_at, answered_from.label("answered_from"),
-                   first_response.label("first_response_at")).where(
-        lead.organization_id == organization_id, lead.created_at >= start, lead.created_at < end)
-    if owner_ids is not None:
-        query = query.where(among(session, lead.owner_id, list(owner_ids)))
-    return session.execute(query.execution_options(all_organizations=True)).all()
 
 
 _MISSED_SET = ("callback_call_id", "callback_at", "day", "user_id", "number")

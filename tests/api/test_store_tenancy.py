@@ -339,7 +339,6 @@ CASES = {
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
-    "rollup_missed.lead_rows": lambda a, b, s: rollup_missed.lead_rows(s, a["org"], EARLY, LATER, [b["user"]]),
     # A request of A's handed B's token ids, every one stale by then: B's tokens keep their times.
     "credentials.touch_token": lambda a, b, s: [credentials.touch_token(s, a["org"], token_id, None, LATER)
                                                 for token_id in _token_ids(s, b["org"])][:0],
