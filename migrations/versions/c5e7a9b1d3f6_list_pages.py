@@ -1,4 +1,4 @@
-"""lists: search and list pages (issue 18) (reserved placeholder: no schema change yet)
+"""lists: no schema change (reserved for the list pages on 4 December and not needed: their statements use the existing indexes)
 
 Revision ID: c5e7a9b1d3f6
 Revises: b3d5f7a9c1e4
