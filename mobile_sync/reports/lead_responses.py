@@ -8,7 +8,7 @@ in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 `mobile_sync.store.lead_figures.refresh_first_responses`."""
 from __future__ import annotations
 
-from mobile_sync.store import rollups
+from mobile_sync.store import call_deletions
 from mobile_sync.store.lead_figures import refresh_first_responses
 
 
@@ -17,11 +17,11 @@ def after_processing(session, organization_id: int, upload_ids: list[int]) -> in
     return refresh_first_responses(session, organization_id, upload_ids=upload_ids)
 
 
-def _after_calls_deleted(session, spans: list[rollups.DeletedSpan]) -> None:
+def _after_calls_deleted(session, spans: list[call_deletions.DeletedSpan]) -> None:
     for organization_id in sorted({s.organization_id for s in spans}):
         mine = [s for s in spans if s.organization_id == organization_id]
         refresh_first_responses(session, organization_id, responded_between=(
             min(s.first for s in mine), max(s.last for s in mine)))
 
 
-rollups.on_calls_deleted(_after_calls_deleted)
+call_deletions.on_calls_deleted(_after_calls_deleted)

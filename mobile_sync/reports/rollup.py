@@ -50,7 +50,7 @@ from mobile_sync.reports.missed_rollup import (
     INCOMING, MISSED, OUTGOING, REJECTED, Delays, add_missed, apply_delays, is_connected, number_key,
     recheck_missed, returned_sooner,
 )
-from mobile_sync.store import rollup_missed, rollups
+from mobile_sync.store import call_deletions, rollup_missed, rollups
 from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
@@ -344,7 +344,7 @@ def recompute_days(session, organization_id: int, user_id: int, first: date, las
     return set(span) if fresh else set(span) | gone
 
 
-def _after_calls_deleted(session, spans: list[rollups.DeletedSpan]) -> None:
+def _after_calls_deleted(session, spans: list[call_deletions.DeletedSpan]) -> None:
     """The store's hook after a deletion of calls: the users' days in the
     deleted span again, then the missed calls whose call back went, then
     the organisation's days."""
@@ -365,4 +365,4 @@ def _after_calls_deleted(session, spans: list[rollups.DeletedSpan]) -> None:
         sum_org_days(session, organization_id, days)
 
 
-rollups.on_calls_deleted(_after_calls_deleted)
+call_deletions.on_calls_deleted(_after_calls_deleted)

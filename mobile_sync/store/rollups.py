@@ -1,7 +1,7 @@
 """The statements of the call rollups (`report_call_days`, one row per user
 and local day; `report_org_days`, one per organisation and day), each
-scoped by organisation, and the one hook every deletion of calls goes
-through. The missed calls' rows are in `rollup_missed`.
+scoped by organisation. The missed calls' rows are in `rollup_missed`; the
+hook every deletion of calls goes through is in `call_deletions`.
 
 Generic SQLAlchemy Core, but for the upserts, which PostgreSQL takes as one
 JSON document a batch, and the unique numbers of a user over a range, which
@@ -9,26 +9,16 @@ PostgreSQL sums with `width_bucket` over each row's sorted gaps (SQLite: the
 same sum in Python, `unique_in_range`). Local days are worked out in Python
 (`mobile_sync.reports.rollup`), since SQLite knows no time zones; this
 module takes and returns UTC times and dates.
-
-The hook: every deletion of calls in the code base is an ORM `delete(Call)`
-statement (erasure, retention, a consent withdrawal, a private number); a
-`do_orm_execute` listener sees each, asks which (organisation, user) and
-time span it is about to remove, runs it, and hands the spans to the
-callbacks registered with `on_calls_deleted`, which recompute those days
-from the calls left. Deletions by a foreign key's cascade (an organisation
-or a user deleted) take their user rows with them by the same cascade (a
-user's deletion leaves the organisation's day rows to `flask reports-rebuild`).
 """
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable, Iterable
+from typing import Iterable
 
 import orjson
-from sqlalchemy import bindparam, delete, event, func, select, text, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, select, text, tuple_
 
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
@@ -54,16 +44,6 @@ class CallFigures:
     duration_s: int
     call_type: int
     e164: str | None
-
-
-@dataclass(slots=True)
-class DeletedSpan:
-    """Calls of one user deleted between two start times (inclusive)."""
-
-    organization_id: int
-    user_id: int
-    first: datetime
-    last: datetime
 
 
 def processed_calls(session, organization_id: int, *, upload_ids: Iterable[int] | None = None,
@@ -382,31 +362,3 @@ class _PostgresRollupStatements(_RollupStatements):
 
 _statements = per_engine(_RollupStatements, _PostgresRollupStatements)
 
-
-# The deletion hook.
-_DELETED: list[Callable[[Session, list[DeletedSpan]], None]] = []
-
-
-def on_calls_deleted(callback: Callable[[Session, list[DeletedSpan]], None]) -> None:
-    """Call `callback(session, spans)` after every deletion of calls."""
-    if callback not in _DELETED:
-        _DELETED.append(callback)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _follow_call_deletions(state):
-    if not (state.is_delete and _DELETED and getattr(getattr(state.statement, "table", None), "name", None)
-            == CALLS.name):
-        return None
-    c = CALLS.c
-    where = state.statement.whereclause
-    span_query = select(c.organization_id, c.user_id, func.min(c.started_at), func.max(c.started_at)) \
-        .group_by(c.organization_id, c.user_id).execution_options(all_organizations=True)
-    if where is not None:
-        span_query = span_query.where(where)
-    spans = [DeletedSpan(*row) for row in state.session.execute(span_query)]
-    result = state.invoke_statement()
-    if spans:
-        for callback in _DELETED:
-            callback(state.session, spans)
-    return result

@@ -88,7 +88,7 @@ NOT_ORGANISATION_DATA = {
     "request_records.count_request_in_database": "counts for the organisation the request authenticated as",
     "request_records.insert_access_events": "writes rows whose organisation the caller sets",
     "request_records.reads_only": "how the session's statements run; it runs none",
-    "rollups.on_calls_deleted": "registers a callback of the deletion hook; runs no statement",
+    "call_deletions.on_calls_deleted": "registers a callback of the deletion hook; runs no statement",
     "packed_rows.pack": "packs integers into bytes; runs no statement",
     "packed_rows.unpack": "unpacks bytes into integers; runs no statement",
     "packed_rows.hex_bytes": "bytes as hex text; runs no statement",
