@@ -1,0 +1,22 @@
+"""report_reads_more: reserved for report reads (placeholder, 4 December evening)
+
+Revision ID: 3a5c7e9b1d42
+Revises: 2f4b6d8fa031
+Create Date: 2026-12-04 16:40:00
+
+"""
+
+
+# revision identifiers, used by Alembic.
+revision = '3a5c7e9b1d42'
+down_revision = '2f4b6d8fa031'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
