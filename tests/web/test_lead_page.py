@@ -9,10 +9,8 @@ import re
 import pytest
 
 from tests.phone_data import call_row
-from tests.web.conftest import csrf_of, sign_in, upload_calls
-from tests.web.test_pages import api_lead, post_action
-
-ASHA, KIRAN = "+91 98765 43210", "+91 91234 56789"
+from tests.web.conftest import csrf_of, post_action, sign_in, upload_calls
+from tests.web.queue_data import ASHA, KIRAN, api_lead
 
 
 def page_of(client, lead_id: int):

@@ -11,7 +11,7 @@ import pytest
 from tests.api.test_caller_id import add_contact
 from tests.phone_data import call_row
 from tests.web.conftest import csrf_of, sign_in, upload_calls
-from tests.web.test_pages import api_lead, rows_on
+from tests.web.queue_data import api_lead, rows_on
 
 ASHA, KIRAN, DEV, NISHA = "+91 98765 43210", "+91 91234 56789", "+91 90000 22222", "+91 90000 33333"
 
