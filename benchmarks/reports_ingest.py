@@ -55,7 +55,7 @@ def _count_database_cpu(totals: dict) -> None:
 
     import mobile_sync.process_calls as processing
 
-    process, hook = processing.process_upload, processing.record_processed_calls
+    process, hook = processing.process_upload, processing.after_processing_run
 
     def counted(session, *args, **kwargs):
         pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
@@ -63,7 +63,7 @@ def _count_database_cpu(totals: dict) -> None:
         try:
             return process(session, *args, **kwargs)
         finally:
-            side = totals[processing.record_processed_calls is hook]
+            side = totals[processing.after_processing_run is hook]
             side["app_ns"] += time.process_time_ns() - app0
             side["db_ns"] += _backend_cpu_ns(pid) - db0
 
@@ -93,7 +93,7 @@ def _profile(app, world: dict, batches: int, rng: random.Random, now: datetime, 
     with every statement's plan printed, `explain`)."""
     import mobile_sync.process_calls as processing
 
-    hook = processing.record_processed_calls
+    hook = processing.after_processing_run
     profiler = cProfile.Profile()
     walls: list[float] = []
 
@@ -112,12 +112,12 @@ def _profile(app, world: dict, batches: int, rng: random.Random, now: datetime, 
             profiler.disable()
             walls.append(time.perf_counter() - started)
 
-    processing.record_processed_calls = profiled
+    processing.after_processing_run = profiled
     try:
         # time_ingest swaps the hook in for its "with" batches: ours is the one it finds.
         time_ingest(app, world, batches, rng, now)
     finally:
-        processing.record_processed_calls = hook
+        processing.after_processing_run = hook
     if explain:
         return
     print(f"hook: {len(walls)} runs, {sum(walls) / len(walls) * 1000:.1f} ms a run (wall, profiled)")
@@ -164,10 +164,10 @@ def main(argv=None) -> int:
                 print(f"load average after: {os.getloadavg()}", flush=True)
             return 0
         if args.without_lead_responses:
-            import mobile_sync.process_calls as processing
+            from mobile_sync.reports import lead_responses
 
-            processing.refresh_lead_responses = lambda *args, **kwargs: None
-            print("the leads report's first-response refresh left out of processing (both sides)")
+            lead_responses.after_run = lambda *args, **kwargs: 0
+            print("the leads' first-response refresh left out of the hook: the rollups alone against no report work")
         cpu = {True: {"app_ns": 0, "db_ns": 0}, False: {"app_ns": 0, "db_ns": 0}}
         _count_database_cpu(cpu)
         with measuring(args.lock):

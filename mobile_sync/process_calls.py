@@ -28,8 +28,7 @@ from mobile_sync.store.bulk_sql import among, plan_for_each_batch, update_rows
 from mobile_sync.callback_tasks import callback_calls, update_callback_tasks
 from mobile_sync.errors import not_found
 from mobile_sync.lead_rules import apply_auto_lead_rules
-from mobile_sync.reports.lead_responses import after_processing as refresh_lead_responses
-from mobile_sync.reports.rollup import record_processed_calls
+from mobile_sync.reports.processing_hook import after_processing_run
 from mobile_sync.webhooks.events import emit_processing_run
 from mobile_sync.store.calls import CALLS, CallFacts, load_calls, mark_known_calls
 from mobile_sync.store.locks import lock_processing
@@ -119,8 +118,7 @@ def _process_uploads(session, organization_id: int, upload_ids: list[int], now: 
     pushes += update_callback_tasks(session, organization_id=org.id,
                                     calls=callback_calls(session, org.id, upload_ids), now=now, hash_key=hash_key)
     attach_upload_calls(session, org.id, upload_ids, now)
-    record_processed_calls(session, org.id, upload_ids)  # the report rollups
-    refresh_lead_responses(session, org.id, upload_ids)  # the leads report's first responses
+    after_processing_run(session, org.id, upload_ids)  # the reports: rollups, leads' first responses
     emit_processing_run(session, org.id, upload_ids, unmatched, now)  # webhooks: lead.created, call.logged
     session.execute(update(UPLOADS).where(among(session, UPLOADS.c.id, upload_ids))
                     .values(processed_at=now, attempts=UPLOADS.c.attempts + 1))

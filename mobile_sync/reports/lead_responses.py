@@ -1,20 +1,32 @@
 """When a lead's first response (kept on its row, `leads.first_response_at`)
 is worked out again: after a processing run, for the leads its calls may
-answer or are linked to (`after_processing`, one line in
-`mobile_sync.process_calls`); after a deletion of calls, for the leads whose
+answer or are linked to (`after_run`, handed the run's calls by the
+reports' one processing hook, `processing_hook`); after a deletion of calls, for the leads whose
 response was in the deleted span (the store's deletion hook); after a
 record's calls are counted again (a merge, a consent withdrawal: one line
 in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 `mobile_sync.store.lead_figures.refresh_first_responses`."""
 from __future__ import annotations
 
+from mobile_sync.reports.missed_rollup import OUTGOING
 from mobile_sync.store import call_deletions
 from mobile_sync.store.lead_figures import refresh_first_responses
 
 
 def after_processing(session, organization_id: int, upload_ids: list[int]) -> int:
-    """The run's calls are processed, and the leads' first calls moved."""
+    """The calls of these uploads are processed, and the leads' first calls moved."""
     return refresh_first_responses(session, organization_id, upload_ids=upload_ids)
+
+
+def after_run(session, organization_id: int, calls) -> int:
+    """A processing run's calls (`rollups.CallFigures`, handed by the reports'
+    processing hook): the leads its outgoing calls may answer (their
+    numbers) and the leads its calls are linked to (their first call may
+    move), without reading the calls again."""
+    return refresh_first_responses(
+        session, organization_id,
+        numbers={c.e164 for c in calls if c.e164 and c.call_type == OUTGOING},
+        linked={c.record_id for c in calls if c.record_type == "lead" and c.record_id is not None})
 
 
 def _after_calls_deleted(session, spans: list[call_deletions.DeletedSpan]) -> None:

@@ -5,8 +5,8 @@ user) in `report_call_days`, one per (organisation, day) in
 
 How they stay exact, whatever happens to the calls:
 
-- **Processing** (`record_processed_calls`, called once per run by
-  `mobile_sync.process_calls`, in the run's transaction): a call is
+- **Processing** (`add_run`, handed the run's calls by the reports' one
+  processing hook, `processing_hook.after_processing_run`, in the run's transaction): a call is
   processed exactly once, in the same transaction that marks its upload
   processed, so adding the run's calls to their days cannot count one twice
   or miss one. The run's figures are worked out here from its calls (one
@@ -298,11 +298,19 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
 
 
 def record_processed_calls(session, organization_id: int, upload_ids: list[int]) -> int:
-    """Add the calls a processing run just processed to the rollups (the
-    processing job's hook); returns how many calls were added."""
+    """Add the calls of these uploads (just processed) to the rollups; returns
+    how many calls were added. Processing goes through `processing_hook`,
+    which reads the run's calls once for every report side effect."""
     calls = rollups.processed_calls(session, organization_id, upload_ids=upload_ids)
+    add_run(session, organization_id, calls)
+    return len(calls)
+
+
+def add_run(session, organization_id: int, calls: list) -> None:
+    """Add a processing run's calls (`rollups.CallFigures`, each processed
+    exactly once) to the rollups."""
     if not calls:
-        return 0
+        return
     clock = OrgClock(session, organization_id, {c.user_id for c in calls})
     pending: list[dict] = []
     delays = add_missed(session, organization_id, calls, clock, pending)
@@ -310,7 +318,6 @@ def record_processed_calls(session, organization_id: int, upload_ids: list[int])
     new = _figures(calls, clock)
     _add_run_to_org_days(session, organization_id, new)
     _merge_run(session, organization_id, new, delays)
-    return len(calls)
 
 
 def recompute_days(session, organization_id: int, user_id: int, first: date, last: date,

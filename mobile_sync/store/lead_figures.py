@@ -50,13 +50,27 @@ def _refresh(session, organization_id: int, *conditions) -> int:
 
 def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable[int] | None = None,
                             upload_ids: Iterable[int] | None = None,
+                            numbers: Iterable[str] | None = None, linked: Iterable[int] | None = None,
                             responded_between: tuple[datetime, datetime] | None = None) -> int:
     """Work out again the first response of the organisation's leads: these
     leads; or those that the calls of these uploads may answer (same number)
-    or are linked to; or those whose response started in this span (its
-    calls were deleted); with no selector, all of them. Returns the rows."""
+    or are linked to; or those with these numbers (E.164) and those with
+    these ids (`linked`: a processing run's, given its calls); or those whose
+    response started in this span (its calls were deleted); with no
+    selector, all of them. Returns the rows."""
     lead, c = LEADS.c, CALLS.c
     conditions = []
+    if numbers is not None or linked is not None:
+        # A processing run's leads, its calls already read: one select of the
+        # leads by number (the unique (organisation, phone) index), then the UPDATE.
+        ids = set(linked or ())
+        wanted = sorted(set(numbers or ()))
+        if wanted:
+            ids.update(session.execute(select(lead.id).where(
+                lead.organization_id == organization_id, among(session, lead.phone, wanted))).scalars())
+        if not ids:
+            return 0
+        conditions.append(among(session, lead.id, sorted(ids)))
     if lead_ids is not None:
         ids = sorted(set(lead_ids))
         if not ids:

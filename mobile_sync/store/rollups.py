@@ -44,13 +44,16 @@ class CallFigures:
     duration_s: int
     call_type: int
     e164: str | None
+    record_type: str | None = None  # a processing run's calls only: the record each is linked to
+    record_id: int | None = None
 
 
 def processed_calls(session, organization_id: int, *, upload_ids: Iterable[int] | None = None,
                     user_id: int | None = None, start: datetime | None = None,
                     end: datetime | None = None) -> list[CallFigures]:
-    """The organisation's processed calls, of some uploads or of one user
-    between `start` (inclusive) and `end` (exclusive)."""
+    """The organisation's processed calls, of some uploads (a processing
+    run's: with the records they are linked to) or of one user between
+    `start` (inclusive) and `end` (exclusive)."""
     c = CALLS.c
     if upload_ids is not None and user_id is None and start is None and end is None:
         # A processing run's calls: one prebuilt statement, rows straight from the driver.
@@ -90,7 +93,8 @@ def _hook_statement(name: str, postgresql: bool):
     """The processing hook's reads: built once, each taking an array."""
     c, d = CALLS.c, DAYS.c
     if name == "run_calls":
-        return select(c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164).where(
+        return select(c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164, c.record_type,
+                      c.record_id).where(
             c.organization_id == bindparam("org"), c.processed_at.is_not(None),
             one_of(c.upload_id, "uploads", postgresql))
     if name == "user_numbers":
