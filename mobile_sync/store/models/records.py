@@ -94,12 +94,16 @@ def _list_indexes(model, table: str) -> None:
     (mobile_sync.record_search): on lower(column), with PostgreSQL's
     pattern operator class (byte order, whatever the collation), then the id,
     so that a page of a prefix comes out of the index in order
-    (mobile_sync.record_pages); and for the orders of a list that carry no
-    prefix: newest first, latest call first."""
+    (mobile_sync.record_pages); then created_at, and on PostgreSQL the column
+    itself (INCLUDE: its planner reads an expression index alone only when
+    the expression's columns are in it), so that a prefix's matches newest
+    first are read from the index alone (mobile_sync.store.list_pages); and
+    for the orders of a list that carry no prefix: newest first, latest call
+    first."""
     for column in ("name", "company", "email"):
         key = f"{column}_lower"
         Index(f"ix_{table}_{column}_prefix", model.organization_id, func.lower(getattr(model, column)).label(key),
-              model.id, postgresql_ops={key: "text_pattern_ops"})
+              model.id, model.created_at, postgresql_ops={key: "text_pattern_ops"}, postgresql_include=[column])
     Index(f"ix_{table}_org_last_call", model.organization_id, model.last_call_at, model.id)
 
 
