@@ -150,7 +150,7 @@ def _deliver(session, item: CrmPush, client, hash_key: str):
             _finish(item, "cancelled", "erased" if lead is not None else "deleted")
             return _WITHDRAWN
         return client.find_or_create_person(lead.number_e164, _real_name(lead.name))
-    call = call_to_push(session, item.organization_id, item.subject_id, hash_key)
+    call = call_to_push(session, item.organization_id, item.subject_id, hash_key, item.connection_id)
     if call is None or call.number_e164 is None or call.direction is None:
         _finish(item, "cancelled", "deleted" if call is None else "erased" if call.number_e164 is None
                 else "not_sent")
@@ -162,10 +162,16 @@ def _deliver(session, item: CrmPush, client, hash_key: str):
         found = client.find_logged_call(call.call_id)
         if found is not None:
             return found
+    logged = CrmCall(call_id=call.call_id, number_e164=call.number_e164, direction=call.direction,
+                     started_at=call.started_at, duration_s=call.duration_s, rep_name=call.rep_name,
+                     contact_name=call.contact_name)
+    if call.person_id is not None:  # the contact came from this CRM: its person, without a search
+        try:
+            return client.log_call(call.person_id, logged)
+        except PermanentError:  # refused, nothing logged: the person was deleted or merged in the CRM since
+            pass
     person_id = client.find_or_create_person(call.number_e164, _real_name(call.contact_name))
-    return client.log_call(person_id, CrmCall(
-        call_id=call.call_id, number_e164=call.number_e164, direction=call.direction, started_at=call.started_at,
-        duration_s=call.duration_s, rep_name=call.rep_name, contact_name=call.contact_name))
+    return client.log_call(person_id, logged)
 
 
 def _real_name(name: str | None) -> str | None:

@@ -13,7 +13,7 @@ from mobile_sync.call_types import LABELS
 from mobile_sync.store.bulk_sql import among, insert_rows
 from mobile_sync.store.consent_state import has_consent
 from mobile_sync.store.erased_numbers import erased_numbers
-from mobile_sync.store.models import Call, Contact, CrmConnection, CrmPush, Lead, User
+from mobile_sync.store.models import Call, Contact, CrmConnection, CrmPersonLink, CrmPush, Lead, User
 
 # session.info key: ids of the push items written in the session's transaction.
 PENDING_PUSHES = "crm_pushes_written"
@@ -31,6 +31,10 @@ class CallToPush:
     device_id: int
     rep_name: str | None
     contact_name: str | None
+    # The CRM's person that the call's contact was pulled from, if it was: the
+    # call is logged on it without a search (a number typed with spaces in the
+    # CRM is not found by its E.164 form, and a second person would be made).
+    person_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,10 @@ def push_counts(session, organization_id: int, connection_id: int) -> dict[str, 
     return {status: count for status, count in rows}
 
 
-def call_to_push(session, organization_id: int, call_id: int, hash_key: str) -> CallToPush | None:
-    """What a call's item sends, read now: None if the call is gone."""
+def call_to_push(session, organization_id: int, call_id: int, hash_key: str,
+                 connection_id: int | None = None) -> CallToPush | None:
+    """What a call's item sends, read now: None if the call is gone. With the
+    item's connection, the person its contact was pulled from."""
     row = session.execute(select(
         Call.id, Call.e164, Call.call_type, Call.started_at, Call.duration_s, Call.device_id, Call.record_type,
         Call.record_id, User.name.label("rep_name")).join(User, User.id == Call.user_id).where(
@@ -179,10 +185,16 @@ def call_to_push(session, organization_id: int, call_id: int, hash_key: str) -> 
         contact_name = session.execute(select(model.name).where(
             model.organization_id == organization_id, model.id == row.record_id)
             .execution_options(all_organizations=True)).scalar()
+    person_id = None
+    if row.record_type == "contact" and row.record_id is not None and connection_id is not None:
+        person_id = session.execute(select(CrmPersonLink.person_id).where(
+            CrmPersonLink.organization_id == organization_id, CrmPersonLink.connection_id == connection_id,
+            CrmPersonLink.contact_id == row.record_id).order_by(CrmPersonLink.updated_at.desc()).limit(1)
+            .execution_options(all_organizations=True)).scalar()
     label = LABELS.get(row.call_type)
     return CallToPush(call_id=row.id, number_e164=number, direction=label if label in PUSHED_TYPES else None,
                       started_at=row.started_at, duration_s=row.duration_s, device_id=row.device_id,
-                      rep_name=row.rep_name, contact_name=contact_name)
+                      rep_name=row.rep_name, contact_name=contact_name, person_id=person_id)
 
 
 def call_consented(session, device_id: int) -> bool:

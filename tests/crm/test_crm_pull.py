@@ -1,6 +1,7 @@
 """The pull: HubSpot's people become contacts that caller ID knows; a second
 pull reads only what changed since; pages are bounded and a pull that fails
-half-way resumes from its cursor; one pull per connection at a time."""
+half-way resumes from its cursor; one pull per connection at a time; a call with a pulled contact goes to its
+CRM record."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,6 +11,7 @@ import pytest
 import mobile_sync.crm.hubspot as hubspot_client
 import mobile_sync.crm.pull as pull_module
 from tests.crm.conftest import connection, sweep
+from tests.phone_data import call_row
 
 
 def names(admin) -> list[str]:
@@ -170,3 +172,14 @@ def test_a_contact_deleted_in_callsync_is_pulled_again_as_new_when_the_crm_chang
     admin.post("/api/v1/integrations/hubspot/pull")
     [again] = admin.get("/api/v1/contacts").json["items"]
     assert again["name"] == "Kiran Kumaran" and again["phones"] == ["+919123456789"]
+
+
+def test_a_call_with_a_pulled_contact_goes_to_the_crm_record_it_came_from(connected, hubspot, crm_app):
+    admin, rep = connected
+    asha = hubspot.add_contact("+91 98765 43210", "Asha", "Rao")
+    assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
+    response = rep.post("/api/v1/sync/calls", device=True, json={
+        "batch_id": "b1", "calls": [call_row(1, "+91 98765 43210", type_=2, duration=40)]})
+    assert response.status_code == 200, response.json
+    [call] = hubspot.calls.values()
+    assert call["contacts"] == [asha] and list(hubspot.contacts) == [asha]

@@ -167,3 +167,36 @@ def test_the_pull_imports_pipedrive_persons_as_contacts(connected, pipedrive, pd
     assert names == ["Asha Rao", "Kiran Kumar"]
     pulls = pipedrive.requests_to("GET", "/api/v2/persons")
     assert "updated_since" not in pulls[0]["path"] and "updated_since=" in pulls[-1]["path"]
+
+
+def test_a_call_with_a_pulled_contact_is_logged_on_its_person_even_when_typed_with_spaces(connected, pipedrive,
+                                                                                          pd_app):
+    """Pipedrive keeps a number as it was typed; a search for the E.164 form
+    would miss "+91 91234 56789" and make a second person. The contact pulled
+    from that person carries its id, so the call is logged on it, unsearched."""
+    admin, rep = connected
+    person_id = pipedrive.add_person("Kiran Kumar", phones=[NUMBER])
+    assert admin.post("/api/v1/integrations/pipedrive/pull").status_code == 202
+    assert [c["name"] for c in admin.get("/api/v1/contacts").json["items"]] == ["Kiran Kumar"]
+
+    upload(rep, "b1", call_row(1, NUMBER, type_=2, duration=40))
+    [log] = pipedrive.call_logs
+    assert log["person_id"] == person_id and log["to_phone_number"] == E164
+    assert list(pipedrive.persons) == [person_id]  # no second person
+    assert pipedrive.requests_to("GET", "/v1/persons/search") == []
+    assert pipedrive_status(admin)["pushes"].get("delivered") == 1
+
+
+def test_a_pulled_person_deleted_in_pipedrive_since_falls_back_to_the_search(connected, pipedrive, pd_app):
+    admin, rep = connected
+    person_id = pipedrive.add_person("Kiran Kumar", phones=[E164])
+    assert admin.post("/api/v1/integrations/pipedrive/pull").status_code == 202
+    del pipedrive.persons[person_id]  # gone from Pipedrive: a call log on it is refused
+
+    upload(rep, "b1", call_row(1, NUMBER, type_=1, duration=20))
+    [log] = pipedrive.call_logs
+    [(new_id, person)] = pipedrive.persons.items()
+    assert log["person_id"] == new_id != person_id
+    assert person["name"] == "Kiran Kumar" and [p["value"] for p in person["phones"]] == [E164]
+    [item] = pushes(pd_app)
+    assert (item.status, item.attempts, item.external_id) == ("delivered", 1, log["id"])
