@@ -14,7 +14,9 @@ two middle ones), computed here so both databases agree.
 """
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from statistics import median
 
@@ -96,6 +98,39 @@ def _call_item(key: dict, sums, unique: int) -> dict:
             "office_hours_calls": counted, "in_office_hours": inside, "office_hours_share": _share(inside, counted)}
 
 
+def user_day_items(users, first: date, last: date) -> list[dict]:
+    """The items per user and day from `report_reads.call_day_items`'s rows
+    (per user, its days as offsets from `first`): each made by one dict
+    display (45,000 items: `dict(zip())` with keywords cost twice as much),
+    the day's text made once per day of the range, not once per item."""
+    days = [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+    items: list[dict] = []
+    for user_id, rows in users:
+        items += [{"user_id": user_id, "day": days[day], "incoming": incoming, "outgoing": outgoing,
+                   "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
+                   "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
+                   "office_hours_share": round(inside / counted, 4) if counted else None}
+                  for day, incoming, outgoing, missed, rejected, connected, talk, unique, counted, inside in rows]
+    return items
+
+
+@contextmanager
+def _no_collection():
+    """Python's cyclic garbage collector paused while tens of thousands of
+    tuples and dicts are made: every 700 allocations it walks the young
+    objects, every tenth time older ones too (the 45,000 items at 10M calls,
+    on a loaded machine: 63 ms made with it running, 36 ms without). The
+    rows and items hold no cycles; the collector runs again after, if it
+    was running before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def calls_report(session, organization_id: int, *, first: date, last: date, user_ids: list[int] | None,
                  group: str = "user,day") -> list[dict]:
     """Calls per user, per day or per user and day, from the rollups.
@@ -108,9 +143,9 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
     their number sets each day."""
     check_range(first, last)
     if group == "user,day":
-        return [dict(zip(report_reads.ITEM_COLUMNS, row), day=row[1].isoformat(),
-                     office_hours_share=round(row[10] / row[9], 4) if row[9] else None)
-                for row in report_reads.call_day_items(session, organization_id, first, last, user_ids)]
+        with _no_collection():
+            return user_day_items(report_reads.call_day_items(session, organization_id, first, last, user_ids),
+                                  first, last)
     if group == "user":
         return [_call_item({"user_id": row[0]}, row[1:-1], row[-1])
                 for row in rollups.user_totals(session, organization_id, first, last, user_ids)]

@@ -12,8 +12,9 @@ withdrawal). A merged lead has no number of its own any more, so no
 response: the read leaves it out rather than rewriting it.
 
 The read sums the leads created in a range by source; on PostgreSQL in
-one statement over the index `ix_leads_report` alone (counts, and the
-median with `percentile_cont`); elsewhere the same sums in Python.
+one statement over the index `ix_leads_report` alone (the counts, and the
+delays as one array a source, whose median Python takes); elsewhere the same
+sums in Python.
 """
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ from datetime import datetime
 from statistics import median
 from typing import Iterable
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from mobile_sync.call_types import CallType
-from mobile_sync.store.bulk_sql import among, driver_rows
+from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.dialect import on_postgresql
 from mobile_sync.store.models import Call, Lead
 
@@ -97,22 +98,19 @@ def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable
     return _refresh(session, organization_id, *conditions)
 
 
-_SUMS = {filtered: text(
+# Per source: the counts, and the responses' delays in whole seconds as one
+# array (the median is taken in Python). Grouped by hashing: an ordered-set
+# aggregate (`percentile_cont`) made PostgreSQL sort the range's leads by
+# source (a text sort in the database's collation) and their delays as
+# `numeric`.
+_SUMS = {filtered: (
     "SELECT source, count(*), " + ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
-    + ", count(response), percentile_cont(0.5) WITHIN GROUP (ORDER BY response) FROM ("
+    + ", array_agg(response) FILTER (WHERE response IS NOT NULL) FROM ("
     " SELECT source, status, CASE WHEN status <> 'merged' THEN"
-    "  trunc(extract(epoch FROM first_response_at - coalesce(first_call_at, created_at))) END AS response"
-    " FROM leads WHERE organization_id = :org AND created_at >= :start AND created_at < :end"
-    + (" AND owner_id = ANY(CAST(:owners AS integer[]))" if filtered else "") + ") AS l GROUP BY source")
+    "  trunc(extract(epoch FROM first_response_at - coalesce(first_call_at, created_at)))::bigint END AS response"
+    " FROM leads WHERE organization_id = %(org)s AND created_at >= %(start)s AND created_at < %(end)s"
+    + (" AND owner_id = ANY(%(owners)s::integer[])" if filtered else "") + ") AS l GROUP BY source")
     for filtered in (False, True)}
-
-
-def _middle(value, count: int):
-    """`statistics.median`'s value: the middle delay itself (an int) for an
-    odd count, the mean of the two middle ones (a float) for an even one."""
-    if value is None:
-        return None
-    return int(value) if count % 2 else float(value)
 
 
 def lead_sums(session, organization_id: int, start: datetime, end: datetime,
@@ -125,9 +123,14 @@ def lead_sums(session, organization_id: int, start: datetime, end: datetime,
         params = {"org": organization_id, "start": start, "end": end}
         if owner_ids is not None:
             params["owners"] = sorted(set(owner_ids))
-        rows = driver_rows(session.connection(), _SUMS[owner_ids is not None], params)
-        return sorted((source, *(int(n) for n in counts), int(responded), _middle(middle, int(responded)))
-                      for source, *counts, responded, middle in rows)
+        cursor = session.connection().connection.cursor(binary=True)  # the delays as int8, not as text
+        try:
+            cursor.execute(_SUMS[owner_ids is not None], params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        return sorted((source, *counts, len(delays or ()), median(delays) if delays else None)
+                      for source, *counts, delays in rows)
     lead = LEADS.c
     query = select(lead.source, lead.status, lead.first_response_at,
                    func.coalesce(lead.first_call_at, lead.created_at)).where(
