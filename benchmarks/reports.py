@@ -4,6 +4,9 @@
     .venv/bin/python -m benchmarks.reports --quick    # 1M calls, 500 reps
     .venv/bin/python -m benchmarks.reports --keep /var/tmp/bench-reports-10m   # seed once, reuse after
 
+What the rollups cost processing is measured by `benchmarks/reports_ingest.py`
+(on a copy of the cluster kept here), not here.
+
 With `--keep DIR` the PostgreSQL cluster lives in DIR and is reused by the
 next run with the same DIR (the seeded calls and leads; the rollup tables
 are dropped, made again from the models and rebuilt, so a changed rollup
@@ -18,17 +21,13 @@ design is measured on the same calls). `--seed-only` stops after seeding.
 2. Each report over the latest 90 days, answered by its domain function
    (`mobile_sync.reports.figures`, what the API view calls), `--repeat`
    times: p50 and p99. The HTTP path (Flask's test client, bearer token,
-   JSON) is timed too, for the calls report grouped by user.
+   JSON made by orjson) is timed too, for the calls report grouped by user
+   and by user and day.
 3. The same report computed from the raw calls (one SQL statement over the
    range, as a report without rollups would: GROUP BY with count(DISTINCT),
    a LATERAL probe per missed call or lead, percentile_cont;
    `benchmarks/reports_raw.py`), a few times, and the ratio of medians and
    of p99s.
-4. Ingest: batches of 1,000 new calls uploaded (`ingest_calls`) and then
-   processed (`process_upload`) with and without the rollup hook, alternated
-   batch by batch; rows/s of processing and of upload+processing, by wall
-   clock (one connection: the app's and the database's work are serial, so
-   this is per core) and by the app's CPU. `--ingest-batches 0`: none.
 """
 from __future__ import annotations
 
@@ -42,12 +41,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-# What other benchmarks import from here (benchmarks/reports_ingest.py).
 from benchmarks.reports_raw import _p, time_raw
-from benchmarks.reports_seed import (  # noqa: F401
+from benchmarks.reports_seed import (
     ZONE, _rollup_design, _rollups_current, build_rollups, forget_ingest, kept_server, measuring,
     prepare_report_reads, remake_rollup_tables, seed, time_ingest,
 )
+
+# What benchmarks/reports_ingest.py imports from here.
+__all__ = ["forget_ingest", "kept_server", "measuring", "time_ingest", "time_reports"]
 
 
 def time_reports(app, world: dict, first, last, repeat: int) -> dict:
@@ -77,15 +78,17 @@ def time_reports(app, world: dict, first, last, repeat: int) -> dict:
             out[name] = {"p50": _p(times, 0.5), "p99": _p(times, 0.99), "items": len(items)}
     client = app.test_client()
     headers = {"Authorization": f"Bearer {world['token']}"}
-    times = []
-    for i in range(repeat + 1):
-        started = time.perf_counter()
-        response = client.get("/api/v1/reports/calls", headers=headers,
-                              query_string={"from": first.isoformat(), "to": last.isoformat(), "group": "user"})
-        if i:
-            times.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.get_data(as_text=True)[:300]
-    out["HTTP calls by user"] = {"p50": _p(times, 0.5), "p99": _p(times, 0.99), "items": len(response.json["items"])}
+    for group, name in (("user", "HTTP calls by user"), ("user,day", "HTTP calls by user and day")):
+        times = []
+        for i in range(repeat + 1):
+            started = time.perf_counter()
+            response = client.get("/api/v1/reports/calls", headers=headers,
+                                  query_string={"from": first.isoformat(), "to": last.isoformat(), "group": group})
+            body = response.get_data()
+            if i:
+                times.append(time.perf_counter() - started)
+            assert response.status_code == 200, body[:300]
+        out[name] = {"p50": _p(times, 0.5), "p99": _p(times, 0.99), "items": len(json.loads(body)["items"])}
     return out
 
 
@@ -97,8 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="1M calls")
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--raw-repeat", type=int, default=5)
-    parser.add_argument("--ingest-batches", type=int, default=20,
-                        help="batches of 1,000 calls per side (0: no ingest)")
+    parser.add_argument("--ingest-batches", type=int, default=0,
+                        help="0 only: the ingest is measured by benchmarks/reports_ingest.py")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--keep", metavar="DIR", help="keep the seeded cluster in DIR; reuse it if seeded already")
     parser.add_argument("--seed-only", action="store_true", help="stop after seeding (with --keep)")
@@ -107,6 +110,8 @@ def main(argv=None) -> int:
                         help="with --keep: reuse the kept rollups even if their code changed (same tables)")
     parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring (not while seeding)")
     args = parser.parse_args(argv)
+    if args.ingest_batches:
+        parser.error("the rollups' cost to processing is measured by benchmarks/reports_ingest.py")
     if args.quick:
         args.calls = 1_000_000
     import psycopg
@@ -182,24 +187,6 @@ def main(argv=None) -> int:
             else:
                 print(f"{name:<24}{figures['items']:>7}{figures['p50'] * 1000:>10.1f}ms{figures['p99'] * 1000:>7.1f}ms")
 
-        if not args.ingest_batches:
-            pg.close()
-            return 0
-        print(f"\ningest: {args.ingest_batches} batches of 1,000 calls per side, alternated (ABBA)")
-        with measuring(args.lock):
-            ingest = time_ingest(app, world, args.ingest_batches, rng, now)
-            print(f"  load average after ingest: {os.getloadavg()}", flush=True)
-        for with_hook in (False, True):
-            side = ingest[with_hook]
-            label = "with rollups" if with_hook else "without"
-            print(f"  {label:<13} processing {side['rows'] / side['process_wall']:>8,.0f} rows/s wall, "
-                  f"{side['rows'] / side['process_cpu']:>8,.0f} rows/s app CPU; upload+processing "
-                  f"{side['rows'] / side['total_wall']:>8,.0f} rows/s wall")
-        off, on = ingest[False], ingest[True]
-        for key, label in (("process_wall", "processing, wall"), ("process_cpu", "processing, app CPU"),
-                           ("total_wall", "upload+processing, wall")):
-            cost = 1 - (on["rows"] / on[key]) / (off["rows"] / off[key])
-            print(f"  rollup cost, {label}: {cost * 100:.1f}% of rows/s")
         pg.close()
     finally:
         server.close()
