@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.simulate_phone import (Client, give_consent, make_call_log, make_people,  # noqa: E402
-                                    make_phone_book, register_device, sign_in)
+from scripts.made_up_phone import make_call_log, make_people, make_phone_book  # noqa: E402
+from scripts.simulate_phone import Client, give_consent, register_device, sign_in  # noqa: E402
 from tests.seed_records import seed_records  # noqa: E402
 from tests.processes import tree_cpu_seconds  # noqa: E402
 from tests.topology import Topology  # noqa: E402

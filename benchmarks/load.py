@@ -51,7 +51,7 @@ from benchmarks.load_faults import FaultDriver, LoadFcm  # noqa: E402
 from benchmarks.load_phones import Http, Manager, Stats, set_up  # noqa: E402
 from benchmarks.load_queues import drain  # noqa: E402
 from benchmarks.load_report import Options, Report, render, summarise  # noqa: E402
-from scripts.simulate_phone import make_people  # noqa: E402
+from scripts.made_up_phone import make_people  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from scripts.simulate_phone import make_call_log, make_phone_book
+from scripts.made_up_phone import make_call_log, make_phone_book
 
 PASSWORD = "load test password 1"
 RETRYABLE = {0, 429, 500, 502, 503, 504}

@@ -17,8 +17,8 @@ import pytest
 from rq import Queue
 from rq.registry import StartedJobRegistry
 
-from scripts.simulate_phone import (Client, Phone, give_consent, make_call_log, make_people, register_device,
-                                    sign_in)
+from scripts.made_up_phone import make_call_log, make_people
+from scripts.simulate_phone import Client, Phone, give_consent, register_device, sign_in
 from tests.seed_records import seed_records
 from tests.topology import Topology
 
