@@ -19,8 +19,9 @@ MAX_MATCHED_RECORDS through its own index: fewer, and those are sorted; as
 many, and it is a broad one, so the list walks the index of its order
 (ix_*_org_created, ix_*_org_last_call, the name prefix index) testing each
 row, which stops after the page: about `page × records / matches` rows.
-Newest first, each database reads the text branches its own way
-(`_newest_matching`, mobile_sync.store.list_pages.newest_first).
+Newest first, the text branches are counted up to a cap in their prefix
+indexes, which hold created_at: the narrow ones are read and sorted there,
+the broad ones walked (`_newest_matching`, mobile_sync.store.list_pages).
 
 A list that gives its conditions as `equal` ((column, value) pairs) reads
 the default order's search, newest first's, and the list without a search
@@ -36,7 +37,7 @@ from mobile_sync.record_search import (
 )
 from mobile_sync.store.list_order import apart, apart_condition, latest_call_in_one_pass
 from mobile_sync.store.list_pages import (
-    newest_by_prefix, newest_first, newest_page, prefix_counts, prefix_page, recent_matching, walk_matching,
+    narrow_cap, newest_by_prefix, newest_page, prefix_counts, prefix_page, walk_matching,
 )
 from mobile_sync.store.text_prefix import ascending, folding, prefix_bounds
 
@@ -194,48 +195,26 @@ def _prefix_page(session, model, equal, text: str, count: int, ids: list[int]) -
 
 
 def _newest_matching(session, model, equal, text: str, count: int) -> list | None:
-    """(None, row) of the text branches newest first, read as this database
-    reads them best (list_pages.newest_first): the page from the newest rows
-    when a broad prefix fills it there, or a walk twice as long as the
-    matches seen there say will fill it (PostgreSQL); else each prefix's
-    matches read by id, up to a cap, with the newest of them (SQLite: only
-    the prefixes counted below the cap), in one statement; the prefixes with
-    more matches by the walk, in another. None when the prefix has no upper
-    bound."""
+    """(None, row) of the text branches newest first: each prefix counted up
+    to a cap in its index (list_pages.narrow_cap); those with fewer matches
+    read and sorted in their indexes alone, with the rows of the page (one
+    statement); those with as many by the walk newest first (another). None
+    when the prefix has no upper bound."""
     low, high = prefix_bounds(session, text)
     if high is None:
         return None
     bounds = dict.fromkeys(TEXT_COLUMNS, (low, high))
-    how = newest_first(session)
-    if how.window:
-        window = max(how.window, how.window // 50 * count)
-        rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, window=window,
-                               count=count)
-        if rows and len(rows) < count:
-            # As many matches further on as in the window: a page that a walk
-            # of at most how.walk rows is likely to fill is walked for.
-            window = window * count // len(rows) * 2
-            if window <= how.walk:
-                rows = recent_matching(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds,
-                                       window=window, count=count)
-        if len(rows) == count:
-            return [(None, row) for row in rows]
-    columns, broad = TEXT_COLUMNS, []
-    if how.count_first:
-        counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=how.cap)
-        columns = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < how.cap)
-        broad = [column for column in TEXT_COLUMNS if counts[column] >= how.cap]
+    cap = narrow_cap(session)
+    counts = prefix_counts(session, model, equal=equal, columns=TEXT_COLUMNS, bounds=bounds, cap=cap)
+    narrow = tuple(column for column in TEXT_COLUMNS if 0 < counts[column] < cap)
+    broad = tuple(column for column in TEXT_COLUMNS if counts[column] >= cap)
     read = []
-    if columns:
-        for row in newest_by_prefix(session, model, equal=equal, columns=columns, bounds=bounds, cap=how.cap,
-                                    count=count):
-            if row.matched < how.cap:
-                read.append((None, row))
-            elif columns[row.arm - 1] not in broad:
-                broad.append(columns[row.arm - 1])
+    if narrow:
+        read += [(None, row) for row in newest_by_prefix(session, model, equal=equal, columns=narrow, bounds=bounds,
+                                                         cap=cap, count=count)]
     if broad:
-        read += [(None, row) for row in walk_matching(session, model, equal=equal, columns=tuple(broad),
-                                                      bounds=bounds, count=count)]
+        read += [(None, row) for row in walk_matching(session, model, equal=equal, columns=broad, bounds=bounds,
+                                                      count=count)]
     return read
 
 

@@ -27,60 +27,44 @@ _PHONES = RecordPhone.__table__
 
 
 class _Built:
-    """The statements made so far on one engine (`per_engine`), and how a
-    search newest first reads there. SQLite counts a prefix's matches in its
-    expression index alone (10,000 in ~1 ms), so it counts first: a prefix
-    with fewer matches is read by id, one with more by the walk, which stops
-    after the page."""
+    """The statements made so far on one engine (`per_engine`), and up to how
+    many matches a prefix newest first is read from its index (`narrow_cap`)."""
 
-    # Up to how many matches a prefix's rows are read by id and sorted, newest
-    # first, rather than found by walking (organisation, created_at, id): a
-    # prefix with m matches among n records costs m reads by id, or a walk of
-    # about page * n / m rows. SQLite counts them in its index alone, and reads
-    # a row by id about as fast as the walk reads one.
+    # A prefix with m matches among n records costs m index entries read
+    # (its prefix index holds created_at: no row is read but the page's) and
+    # sorted, or a walk of (organisation, created_at, id) of about
+    # page * n / m rows, testing each. Each prefix is counted up to the cap in
+    # its index first: fewer, and they are read and sorted; as many, walked.
     narrow_cap = 10_000
-    # Rows walked newest first before any prefix is counted (0: none): a
-    # prefix one record in 40 has fills a page of 50 there.
-    recent_window = 0
-    walk_window = 0
-    # Whether the prefixes are counted first, to read by id only the narrow ones.
-    count_first = True
 
     def __init__(self):
-        self.pages: dict = {}
-        self.rows: dict = {}  # (statement, named tuple of its row), run by driver_rows
-        self.numbers = None
+        self.statements: dict = {}
 
 
 class _PostgresBuilt(_Built):
-    """PostgreSQL reads each match in the table, not in its expression index
-    alone (1,000 in 11 ms at 1M contacts under EXPLAIN ANALYZE; a row by id
-    costs ~14x a row of the walk, which follows the table's order). So it
-    walks the newest rows first, where a broad prefix fills its page and the
-    walk stops; else it reads each prefix's matches once, up to the cap,
-    with the newest of them, and walks for the prefixes with more."""
+    """PostgreSQL walks a row of (organisation, created_at, id) and tests it
+    in ~0.8 us, ~3x an index entry read (1M contacts, EXPLAIN ANALYZE)."""
 
-    narrow_cap = 3_000
-    recent_window = 2_000
-    # The longest walk newest first taken on the strength of the window's
-    # matches: ~10 ms, the cost of ~3,000 matches read by id.
-    walk_window = 40_000
-    count_first = False
+    narrow_cap = 5_000
 
 
 _built = per_engine(_Built, _PostgresBuilt)
 
 
-NewestFirst = namedtuple("NewestFirst", "window walk cap count_first")
+def narrow_cap(session) -> int:
+    """Up to how many matches a prefix newest first is read from its index
+    on this database (`newest_by_prefix`); a prefix with as many is walked
+    (`walk_matching`)."""
+    return _built(session).narrow_cap
 
 
-def newest_first(session) -> NewestFirst:
-    """How a text search newest first reads on this database: the rows
-    walked first (`recent_window`) and at most after them (`walk_window`), up
-    to how many matches a prefix is read by id (`narrow_cap`), and whether
-    the prefixes are counted first (`count_first`)."""
-    built = _built(session)
-    return NewestFirst(built.recent_window, built.walk_window, built.narrow_cap, built.count_first)
+def _cached(session, key: tuple, build):
+    """The statement of `key` on this engine: made by `build()` the first time, then kept."""
+    statements = _built(session).statements
+    made = statements.get(key)
+    if made is None:
+        made = statements[key] = build()
+    return made
 
 
 def _scoped(equal: tuple[tuple[str, object], ...]) -> tuple[str, ...]:
@@ -97,7 +81,7 @@ def _page_statement(session, model, columns: tuple[str, ...], equal: tuple[str, 
     the caller), then one per text column (`:low_<column>` <= lower(column)
     < `:high_<column>`); joined back to the rows, each with its `arm`."""
     table = model.__table__
-    conditions = [table.c[name] == bindparam(f"eq_{index}") for index, name in enumerate(equal)]
+    conditions = _conditions(table, equal)
     arms = []
     if with_ids:
         # The records found by number: read by id, the list's conditions tested on those rows only.
@@ -114,6 +98,10 @@ def _page_statement(session, model, columns: tuple[str, ...], equal: tuple[str, 
     return select(*table.c, found.c.arm).join(found, table.c.id == found.c.id)
 
 
+def _values(equal) -> dict:
+    return {f"eq_{index}": value for index, (_, value) in enumerate(equal)}
+
+
 def prefix_page(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
                 bounds: dict[str, tuple[str, str]], count: int, ids: list[int]) -> list:
     """Rows of `model` (leads or contacts) meeting `equal` ((column, value)
@@ -122,17 +110,11 @@ def prefix_page(session, model, *, equal: tuple[tuple[str, object], ...], column
     whose lower(column) lies in its `bounds` (low, high), in that order
     (arm 1, 2, ...). Each row holds the table's columns and `arm`."""
     names = _scoped(equal)
-    key = (model, columns, names, bool(ids))
-    built = _built(session).pages
-    statement = built.get(key)
-    if statement is None:
-        statement = built[key] = _page_statement(session, model, columns, names, bool(ids))
-    params = {f"eq_{index}": value for index, (_, value) in enumerate(equal)}
-    params["count"] = count
+    statement = _cached(session, ("page", model, columns, names, bool(ids)),
+                        lambda: _page_statement(session, model, columns, names, bool(ids)))
+    params = _params(equal, columns, bounds, count=count)
     if ids:
         params["ids"] = list(ids)
-    for column in columns:
-        params[f"low_{column}"], params[f"high_{column}"] = bounds[column]
     return session.connection().execute(statement, params).all()
 
 
@@ -141,21 +123,18 @@ def newest_page(session, model, *, equal: tuple[tuple[str, object], ...], offset
     meeting `equal` ((column, value) pairs, the organisation's among them),
     newest first (ties by id): the walk of (organisation, created_at, id)."""
     names = _scoped(equal)
-    key = ("newest", model, names)
-    built = _built(session).pages
-    statement = built.get(key)
-    if statement is None:
+
+    def build():
         table = model.__table__
-        statement = built[key] = (
-            select(*table.c).where(*(table.c[name] == bindparam(f"eq_{index}") for index, name in enumerate(names)))
-            .order_by(table.c.created_at.desc(), table.c.id.desc())
-            .limit(bindparam("limit")).offset(bindparam("offset")))
-    params = {f"eq_{index}": value for index, (_, value) in enumerate(equal)}
-    params.update(limit=limit, offset=offset)
-    return session.connection().execute(statement, params).all()
+        return (select(*table.c).where(*_conditions(table, names))
+                .order_by(table.c.created_at.desc(), table.c.id.desc())
+                .limit(bindparam("limit")).offset(bindparam("offset")))
+
+    statement = _cached(session, ("newest", model, names), build)
+    return session.connection().execute(statement, {**_values(equal), "limit": limit, "offset": offset}).all()
 
 
-def _conditions(session, table, names: tuple[str, ...]) -> list:
+def _conditions(table, names: tuple[str, ...]) -> list:
     return [table.c[name] == bindparam(f"eq_{index}") for index, name in enumerate(names)]
 
 
@@ -166,7 +145,7 @@ def _in_prefix(session, table, column: str, indexed: bool = True):
 
 
 def _params(equal, columns, bounds: dict, **more) -> dict:
-    params = {f"eq_{index}": value for index, (_, value) in enumerate(equal)}
+    params = _values(equal)
     for column in columns:
         params[f"low_{column}"], params[f"high_{column}"] = bounds[column]
     params.update(more)
@@ -176,79 +155,50 @@ def _params(equal, columns, bounds: dict, **more) -> dict:
 def prefix_counts(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
                   bounds: dict[str, tuple[str, str]], cap: int) -> dict[str, int]:
     """For each of `columns`, how many rows of `model` meeting `equal` have
-    lower(column) in its `bounds`, counted up to `cap` through the column's
-    prefix index: one statement."""
+    lower(column) in its `bounds`, counted up to `cap` in the column's
+    prefix index alone: one statement."""
     names = _scoped(equal)
-    key = ("counts", model, columns, names)
-    built = _built(session).pages
-    statement = built.get(key)
-    if statement is None:
+
+    def build():
         table = model.__table__
-        conditions = _conditions(session, table, names)
-        statement = built[key] = select(*(
+        conditions = _conditions(table, names)
+        return select(*(
             select(func.count()).select_from(select(table.c.id).where(*conditions, _in_prefix(session, table, column))
                                               .limit(bindparam("cap")).subquery()).scalar_subquery().label(column)
             for column in columns))
+
+    statement = _cached(session, ("counts", model, columns, names), build)
     row = session.connection().execute(statement, _params(equal, columns, bounds, cap=cap)).one()
     return dict(zip(columns, row))
 
 
 def newest_by_prefix(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
                      bounds: dict[str, tuple[str, str]], cap: int, count: int) -> list:
-    """For each of `columns`, the first `cap` rows of `model` meeting `equal`
-    whose lower(column) lies in its `bounds`, read through the column's prefix
-    index (each match read once); of those, the `count` newest. One statement;
-    each row holds the table's columns, `arm` (1 + the column's place in
-    `columns`) and `matched`: how many of the column's rows were read, up to
-    `cap` (when it is `cap`, there may be more, and that arm's rows are not
-    the newest)."""
+    """For each of `columns`, of the first `cap` rows of `model` meeting
+    `equal` whose lower(column) lies in its `bounds`, the `count` newest
+    (ties by id). Each prefix's matches are read and sorted in its index
+    alone (it holds created_at; on PostgreSQL the column too), then the
+    rows of the page by id. One statement; each row holds the table's
+    columns and `arm` (1 + the column's place in `columns`). A prefix with
+    `cap` matches or more (prefix_counts) is not read here but walked."""
     names = _scoped(equal)
-    key = ("newest_by_prefix", model, columns, names)
-    built = _built(session).rows
-    made = built.get(key)
-    if made is None:
+
+    def build():
         table = model.__table__
-        conditions = _conditions(session, table, names)
+        conditions = _conditions(table, names)
         arms = []
         for arm, column in enumerate(columns, 1):
             matches = (select(table.c.id, table.c.created_at).where(*conditions, _in_prefix(session, table, column))
-                       .limit(bindparam("cap")).cte(f"matches_{column}").prefix_with("MATERIALIZED"))
+                       .limit(bindparam("cap")).subquery(f"matches_{column}"))
             newest = (select(matches.c.id).order_by(matches.c.created_at.desc(), matches.c.id.desc())
                       .limit(bindparam("count")).subquery())
-            matched = select(func.count()).select_from(matches).scalar_subquery()
-            arms.append(select(literal(arm, Integer).label("arm"), newest.c.id, matched.label("matched")))
+            arms.append(select(literal(arm, Integer).label("arm"), newest.c.id))
         found = union_all(*arms).subquery("found")
-        made = built[key] = _with_rows(select(*table.c, found.c.arm, found.c.matched)
-                                       .join(found, table.c.id == found.c.id))
-    statement, row = made
+        return _with_rows(select(*table.c, found.c.arm).join(found, table.c.id == found.c.id))
+
+    statement, row = _cached(session, ("newest_by_prefix", model, columns, names), build)
     return [row(*values) for values in driver_rows(session.connection(), statement, _params(
         equal, columns, bounds, cap=cap, count=count), prepare=False)]
-
-
-def recent_matching(session, model, *, equal: tuple[tuple[str, object], ...], columns: tuple[str, ...],
-                    bounds: dict[str, tuple[str, str]], window: int, count: int) -> list:
-    """Of the `window` newest rows of `model` meeting `equal`, the first
-    `count`, newest first, whose lower(column) lies in its `bounds` for one
-    of `columns`: a walk of (organisation, created_at, id) that reads at most
-    `window` rows. Planned for its values each time (a generic plan on
-    PostgreSQL walked the index in parallel workers that took 20-40 ms to start)."""
-    names = _scoped(equal)
-    key = ("recent_matching", model, columns, names)
-    built = _built(session).rows
-    made = built.get(key)
-    if made is None:
-        table = model.__table__
-        recent = (select(*table.c).where(*_conditions(session, table, names))
-                  .order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("window")).subquery())
-        # Tested on the window's rows (no index can read them): lower() as it is, not `unindexed`.
-        matches = or_(*(in_range(session, func.lower(recent.c[column]), bindparam(f"low_{column}"),
-                                 bindparam(f"high_{column}")) for column in columns))
-        made = built[key] = _with_rows(select(*recent.c).where(matches)
-                                       .order_by(recent.c.created_at.desc(), recent.c.id.desc())
-                                       .limit(bindparam("count")))
-    statement, row = made
-    return [row(*values) for values in driver_rows(session.connection(), statement, _params(
-        equal, columns, bounds, window=window, count=count), prepare=False)]
 
 
 def _with_rows(statement) -> tuple:
@@ -260,19 +210,20 @@ def walk_matching(session, model, *, equal: tuple[tuple[str, object], ...], colu
                   bounds: dict[str, tuple[str, str]], count: int) -> list:
     """The first `count` rows of `model` meeting `equal`, newest first, whose
     lower(column) lies in its `bounds` for one of `columns` (prefixes too
-    broad to read by id): a walk of (organisation, created_at, id) testing
-    each row, which stops after the page."""
+    broad to read in their index): a walk of (organisation, created_at, id)
+    testing each row, which stops after the page. Planned for its values
+    each time (a generic plan on PostgreSQL walked the index in parallel
+    workers that took 20-40 ms to start)."""
     names = _scoped(equal)
-    key = ("walk_matching", model, columns, names)
-    built = _built(session).rows
-    made = built.get(key)
-    if made is None:
+
+    def build():
         table = model.__table__
-        made = built[key] = _with_rows(
-            select(*table.c).where(*_conditions(session, table, names),
+        return _with_rows(
+            select(*table.c).where(*_conditions(table, names),
                                    or_(*(_in_prefix(session, table, column, indexed=False) for column in columns)))
             .order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("count")))
-    statement, row = made
+
+    statement, row = _cached(session, ("walk_matching", model, columns, names), build)
     return [row(*values) for values in driver_rows(session.connection(), statement, _params(
         equal, columns, bounds, count=count), prepare=False)]
 
@@ -283,14 +234,12 @@ def page_numbers(session, organization_id: int, record_type: str, record_ids: li
     out: dict[int, list[str]] = {record_id: [] for record_id in record_ids}
     if not record_ids:
         return out
-    built = _built(session)
-    if built.numbers is None:
-        built.numbers = (select(_PHONES.c.record_id, _PHONES.c.e164)
-                         .where(_PHONES.c.organization_id == bindparam("org"),
-                                _PHONES.c.record_type == bindparam("type"),
-                                one_of(_PHONES.c.record_id, "ids", on_postgresql(session)))
-                         .order_by(_PHONES.c.id))
-    for record_id, e164 in driver_rows(session.connection(), built.numbers,
+    statement = _cached(session, ("numbers",), lambda: (
+        select(_PHONES.c.record_id, _PHONES.c.e164)
+        .where(_PHONES.c.organization_id == bindparam("org"), _PHONES.c.record_type == bindparam("type"),
+               one_of(_PHONES.c.record_id, "ids", on_postgresql(session)))
+        .order_by(_PHONES.c.id)))
+    for record_id, e164 in driver_rows(session.connection(), statement,
                                        {"org": organization_id, "type": record_type, "ids": list(record_ids)}):
         out[record_id].append(e164)
     return out

@@ -181,18 +181,14 @@ def test_a_text_search_lists_by_the_name_company_or_email_it_matched_a_to_z(peop
 
 
 @pytest.mark.parametrize("sort", [None, "name", "created", "last_call"])
-@pytest.mark.parametrize("path", ["as_is", "walked", "few", "many"])
+@pytest.mark.parametrize("path", ["as_is", "mixed", "many"])
 def test_pages_of_a_search_follow_on_without_gaps_or_repeats(people, monkeypatch, sort, path):
     """Page by page, in each order, whether a prefix's matches are few (sorted)
-    or many (read by walking the index of the order), and newest first
-    whether the newest rows hold the page, a walk they lead to does
-    ("walked"), or neither ("few", "many": none of them is read first)."""
-    if path == "walked":  # newest first: the newest 3 rows hold one match, and a walk for the rest follows
+    or many (read by walking the index of the order); newest first, "mixed":
+    the names' matches walked, the company's and the e-mail's read from their indexes."""
+    if path == "mixed":  # "ra": 2 names, 1 company, 1 e-mail address
         for built in ("_Built", "_PostgresBuilt"):
-            monkeypatch.setattr(f"mobile_sync.store.list_pages.{built}.recent_window", 3)
-            monkeypatch.setattr(f"mobile_sync.store.list_pages.{built}.walk_window", 1000)
-    elif path != "as_is":  # the newest rows, when walked first, never hold the page
-        monkeypatch.setattr("mobile_sync.store.list_pages._PostgresBuilt.recent_window", 1)
+            monkeypatch.setattr(f"mobile_sync.store.list_pages.{built}.narrow_cap", 2)
     if path == "many":
         monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", 1)
         for built in ("_Built", "_PostgresBuilt"):

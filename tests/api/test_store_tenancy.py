@@ -67,7 +67,7 @@ NOT_ORGANISATION_DATA = {
     "archive": "the whole database's snapshot and schema version (backups, exports); no rows chosen",
     "database_files": "the whole SQLite file copied or released for a restore (backups); no rows chosen",
     "busy": "classifies a database error; runs no statement",
-    "list_pages.newest_first": "how a search newest first reads on this database; runs no statement",
+    "list_pages.narrow_cap": "up to how many matches a prefix newest first is read from its index; runs no statement",
     "text_prefix": "builds a prefix condition for a query the caller scopes (mobile_sync.record_search); runs none",
     "list_order": "how a database's index holds a list's order (mobile_sync.record_pages); runs no statement",
     "locks": "advisory locks and row locks on ids the caller already scoped; they return nothing",
@@ -242,9 +242,6 @@ CASES = {
     "list_pages.walk_matching": lambda a, b, s: _of_b(b, list_pages.walk_matching(
         s, Contact, equal=(("organization_id", a["org"]),), columns=("name", "company"),
         bounds={"name": ("a", "p"), "company": ("a", "p")}, count=50)),
-    "list_pages.recent_matching": lambda a, b, s: _of_b(b, list_pages.recent_matching(
-        s, Contact, equal=(("organization_id", a["org"]),), columns=("name",), bounds={"name": ("a", "p")},
-        window=1000, count=50)),
     "list_pages.page_numbers": lambda a, b, s: [n for numbers in list_pages.page_numbers(
         s, a["org"], "contact", [b["contact"]]).values() for n in numbers],
     "caller_lookup.lookup_rows": lambda a, b, s: [r for r in caller_lookup.lookup_rows(s, {
@@ -335,6 +332,8 @@ CASES = {
     "lead_figures.refresh_first_responses": lambda a, b, s: lead_figures.refresh_first_responses(
         s, a["org"], upload_ids=b["uploads"]) + lead_figures.refresh_first_responses(s, a["org"], lead_ids=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
+        + lead_figures.refresh_first_responses(s, a["org"], numbers=[normalize_number(STRANGER, "IN").e164],
+                                               linked=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
