@@ -8,6 +8,8 @@ in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 `mobile_sync.store.lead_figures.refresh_first_responses`."""
 from __future__ import annotations
 
+from collections import defaultdict
+
 from mobile_sync.reports.missed_rollup import OUTGOING
 from mobile_sync.store import call_deletions
 from mobile_sync.store.lead_figures import refresh_first_responses
@@ -20,12 +22,18 @@ def after_processing(session, organization_id: int, upload_ids: list[int]) -> in
 
 def after_run(session, organization_id: int, calls) -> int:
     """A processing run's calls (`rollups.CallFigures`, handed by the reports'
-    processing hook): the leads its outgoing calls may answer (their
-    numbers) and the leads its calls are linked to (their first call may
-    move), without reading the calls again."""
+    processing hook): the leads its outgoing calls may answer (by number:
+    the earlier of the kept response and the run's) and the leads its calls
+    are linked to (their first call may move: worked out whole), without
+    reading the calls again."""
+    answers: dict[str, list] = defaultdict(list)
+    for c in calls:
+        if c.e164 and c.call_type == OUTGOING:
+            answers[c.e164].append(c.started_at)
+    for times in answers.values():
+        times.sort()
     return refresh_first_responses(
-        session, organization_id,
-        numbers={c.e164 for c in calls if c.e164 and c.call_type == OUTGOING},
+        session, organization_id, answers=answers,
         linked={c.record_id for c in calls if c.record_type == "lead" and c.record_id is not None})
 
 

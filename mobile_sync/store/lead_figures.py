@@ -18,6 +18,7 @@ sums in Python.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime
 from statistics import median
@@ -26,7 +27,7 @@ from typing import Iterable
 from sqlalchemy import func, select, update
 
 from mobile_sync.call_types import CallType
-from mobile_sync.store.bulk_sql import among
+from mobile_sync.store.bulk_sql import among, update_rows
 from mobile_sync.store.dialect import on_postgresql
 from mobile_sync.store.models import Call, Lead
 
@@ -51,27 +52,24 @@ def _refresh(session, organization_id: int, *conditions) -> int:
 
 def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable[int] | None = None,
                             upload_ids: Iterable[int] | None = None,
-                            numbers: Iterable[str] | None = None, linked: Iterable[int] | None = None,
+                            answers: dict[str, list[datetime]] | None = None, linked: Iterable[int] | None = None,
                             responded_between: tuple[datetime, datetime] | None = None) -> int:
     """Work out again the first response of the organisation's leads: these
     leads; or those that the calls of these uploads may answer (same number)
-    or are linked to; or those with these numbers (E.164) and those with
-    these ids (`linked`: a processing run's, given its calls); or those whose
-    response started in this span (its calls were deleted); with no
-    selector, all of them. Returns the rows."""
+    or are linked to; or, for a processing run whose calls are read already,
+    the leads its processed outgoing calls may answer (`answers`: {E.164
+    number: their sorted start times}) and the leads its calls are linked to
+    (`linked`); or those whose response started in this span (its calls
+    were deleted); with no selector, all of them. Returns the rows."""
     lead, c = LEADS.c, CALLS.c
     conditions = []
-    if numbers is not None or linked is not None:
-        # A processing run's leads, its calls already read: one select of the
-        # leads by number (the unique (organisation, phone) index), then the UPDATE.
-        ids = set(linked or ())
-        wanted = sorted(set(numbers or ()))
-        if wanted:
-            ids.update(session.execute(select(lead.id).where(
-                lead.organization_id == organization_id, among(session, lead.phone, wanted))).scalars())
-        if not ids:
-            return 0
-        conditions.append(among(session, lead.id, sorted(ids)))
+    if answers is not None or linked is not None:
+        linked = sorted(set(linked or ()))
+        taken = _take_answers(session, organization_id, answers or {}, set(linked))
+        if not linked:
+            return taken
+        # Their first call may have moved earlier: the rule's probe of the calls.
+        return taken + _refresh(session, organization_id, among(session, lead.id, linked))
     if lead_ids is not None:
         ids = sorted(set(lead_ids))
         if not ids:
@@ -98,11 +96,33 @@ def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable
     return _refresh(session, organization_id, *conditions)
 
 
-# Per source: the counts, and the responses' delays in whole seconds as one
-# array (the median is taken in Python). Grouped by hashing: an ordered-set
-# aggregate (`percentile_cont`) made PostgreSQL sort the range's leads by
-# source (a text sort in the database's collation) and their delays as
-# `numeric`.
+def _take_answers(session, organization_id: int, answers: dict[str, list[datetime]], skip: set[int]) -> int:
+    """A processing run's processed outgoing calls into the first responses
+    of the leads with their numbers (but those in `skip`, worked out whole):
+    such a lead's first call did not move (only the run's linked leads'
+    can), and calls are only added, so its response is the earlier of the
+    one kept and the run's first call at or after its first call (else its
+    creation). One read of those leads by number (the unique (organisation,
+    phone) index), one UPDATE of the leads whose response changed; no probe
+    of the calls."""
+    if not answers:
+        return 0
+    lead = LEADS.c
+    changed = []
+    for lead_id, phone, since, response in session.execute(select(
+            lead.id, lead.phone, func.coalesce(lead.first_call_at, lead.created_at), lead.first_response_at).where(
+            lead.organization_id == organization_id, among(session, lead.phone, sorted(answers)))):
+        times = answers.get(phone)
+        if lead_id in skip or not times:
+            continue
+        at = bisect_left(times, since)
+        if at < len(times) and (response is None or times[at] < response):
+            changed.append({"id": lead_id, "first_response_at": times[at]})
+    if changed:
+        update_rows(session, LEADS, changed, {"first_response_at": "timestamptz"})
+    return len(changed)
+
+
 _SUMS = {filtered: (
     "SELECT source, count(*), " + ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
     + ", array_agg(response) FILTER (WHERE response IS NOT NULL) FROM ("

@@ -1,7 +1,7 @@
 """Integers packed into bytes (the rollups' number sets, delays and, on
 SQLite, gaps), the text of an upsert that PostgreSQL takes as one JSON
-document a batch, and the deletion of a rollup table's rows of an
-organisation (one user's, between two days). No statement runs here."""
+document a batch, and the conditions (and the deletion) of a rollup
+table's rows of an organisation (one user's, between two days). No statement runs here."""
 from __future__ import annotations
 
 import sys
@@ -51,16 +51,24 @@ def hex_bytes(value):
     raise TypeError(type(value).__name__)
 
 
+def day_range(table, organization_id: int, user_id: int | None = None, first: date | None = None,
+              last: date | None = None) -> list:
+    """The conditions on `table`'s rows (keyed by organisation, user and day)
+    of the organisation, of one user if given, between `first` and `last`
+    (inclusive) if given: the one place these optional filters are built."""
+    c = table.c
+    conditions = [c.organization_id == organization_id]
+    if user_id is not None:
+        conditions.append(c.user_id == user_id)
+    if first is not None:
+        conditions.append(c.day >= first)
+    if last is not None:
+        conditions.append(c.day <= last)
+    return conditions
+
+
 def day_rows_deletion(table, organization_id: int, user_id: int | None = None, first: date | None = None,
                       last: date | None = None):
     """DELETE of `table`'s rows (keyed by organisation, user and day) of the
     organisation, of one user if given, between `first` and `last` if given."""
-    c = table.c
-    statement = delete(table).where(c.organization_id == organization_id)
-    if user_id is not None:
-        statement = statement.where(c.user_id == user_id)
-    if first is not None:
-        statement = statement.where(c.day >= first)
-    if last is not None:
-        statement = statement.where(c.day <= last)
-    return statement
+    return delete(table).where(*day_range(table, organization_id, user_id, first, last))

@@ -15,7 +15,7 @@ from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call
 from mobile_sync.store.models.reports import MissedCallback
-from mobile_sync.store.packed_rows import day_rows_deletion, recordset_upsert
+from mobile_sync.store.packed_rows import day_range, day_rows_deletion, recordset_upsert
 
 CALLS = Call.__table__
 MISSED = MissedCallback.__table__
@@ -81,16 +81,9 @@ def _columns():
 def missed_rows(session, organization_id: int, *, user_id: int | None = None, first: date | None = None,
                 last: date | None = None, call_ids: list[int] | None = None) -> list:
     """Missed-call rows (MISSED_COLUMNS)."""
-    m = MISSED.c
-    query = select(*_columns()).where(m.organization_id == organization_id)
-    if user_id is not None:
-        query = query.where(m.user_id == user_id)
-    if first is not None:
-        query = query.where(m.day >= first)
-    if last is not None:
-        query = query.where(m.day <= last)
+    query = select(*_columns()).where(*day_range(MISSED, organization_id, user_id, first, last))
     if call_ids is not None:
-        query = query.where(among(session, m.call_id, call_ids))
+        query = query.where(among(session, MISSED.c.call_id, call_ids))
     return session.execute(query).all()
 
 

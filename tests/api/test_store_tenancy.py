@@ -94,6 +94,7 @@ NOT_ORGANISATION_DATA = {
     "packed_rows.hex_bytes": "bytes as hex text; runs no statement",
     "packed_rows.recordset_upsert": "the text of a statement; runs none",
     "packed_rows.day_rows_deletion": "builds a DELETE (its callers have cases); runs none",
+    "packed_rows.day_range": "builds the conditions of a day range (its callers have cases); runs none",
     "rollups.unique_in_range": "counts a row's numbers from its gaps; runs no statement",
 }
 
@@ -331,9 +332,9 @@ CASES = {
     # A's leads that B's uploads answer, or B's lead by id: none; every refresh scoped to A.
     "lead_figures.refresh_first_responses": lambda a, b, s: lead_figures.refresh_first_responses(
         s, a["org"], upload_ids=b["uploads"]) + lead_figures.refresh_first_responses(s, a["org"], lead_ids=[b["lead"]])
+        + 0 * lead_figures.refresh_first_responses(s, a["org"], answers={
+            normalize_number(STRANGER, "IN").e164: [LATER]}, linked=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
-        + lead_figures.refresh_first_responses(s, a["org"], numbers=[normalize_number(STRANGER, "IN").e164],
-                                               linked=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
