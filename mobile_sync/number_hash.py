@@ -11,6 +11,7 @@ from functools import lru_cache
 
 PHONEBOOK = "phonebook"
 ERASED = "erased"
+CRM_PULLED = "crm_pulled"  # the numbers a CRM gave a pulled person (crm_person_links)
 
 
 @lru_cache(maxsize=131_072)  # batches repeat numbers; an HMAC costs ~3 µs

@@ -3,10 +3,12 @@
 A person seen for the first time goes through the contact import (our CSV,
 `mobile_sync.contacts_csv`: merged by name and number into a contact that
 is there already, an erased number refused) and is then linked to the
-contact it became. A person linked already updates that contact: a rename in
-the CRM renames it (a second contact with the same number would make caller
-ID ambiguous), and numbers new to it are added; a number erased at its
-owner's request is left out, and a number a rep added is kept."""
+contact it became, with keyed hashes of the numbers the CRM gave it. A person
+linked already updates that contact: a rename in the CRM renames it (a second
+contact with the same number would make caller ID ambiguous), numbers new to
+it are added, and a number the CRM gave it at an earlier pull and no longer
+holds is taken off; a number erased at its owner's request is left out, and a
+number a rep added (never the CRM's) is kept."""
 from __future__ import annotations
 
 import csv
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from mobile_sync.contacts_csv import import_contact_file
 from mobile_sync.crm.client import CrmPerson
+from mobile_sync.number_hash import CRM_PULLED, number_hash
 from mobile_sync.phone_index import record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.store.contact_import import existing_contact_keys
@@ -32,12 +35,15 @@ def import_people(session, org: Organization, connection_id: int, crm: str, peop
     """The people holding a number and a name (or a company or an e-mail), as
     contacts; how many contacts were new. A bare number (e.g. a person a push
     created for a caller nobody named) adds nothing caller ID does not know."""
-    people = [p for p in people if p.phones and (p.name or p.company or p.email)]
     linked = linked_contacts(session, org.id, connection_id, (p.external_id for p in people))
+    relinked, pulled = {}, {}
     for person in people:
-        if person.external_id in linked:
-            _update(session, org, linked[person.external_id], person, hash_key, now)
-    new = [p for p in people if p.external_id not in linked]
+        if person.external_id in linked:  # even with no number left: the CRM took them all off
+            contact, before = linked[person.external_id]
+            pulled[person.external_id] = _update(session, org, contact, before, person, hash_key, now)
+            relinked[person.external_id] = contact.id
+    link_people(session, org.id, connection_id, relinked, now, pulled)
+    new = [p for p in people if p.external_id not in linked and p.phones and (p.name or p.company or p.email)]
     if not new:
         return 0
     rows = [_row(person, crm) for person in new]
@@ -48,7 +54,7 @@ def import_people(session, org: Organization, connection_id: int, crm: str, peop
     data = text.getvalue().encode()
     report = import_contact_file(session, org=org, stream=io.BytesIO(data), owner_id=None, region=None,
                                  hash_key=hash_key, now=now, size=len(data))
-    _link(session, org, connection_id, new, [row[0] for row in rows], now)
+    _link(session, org, connection_id, new, [row[0] for row in rows], hash_key, now)
     return report.imported
 
 
@@ -57,38 +63,50 @@ def _numbers(org: Organization, person: CrmPerson) -> list:
     return [n for n in (normalize_number(raw, region) for raw in person.phones) if n.matchable]
 
 
+def _hashes(org: Organization, numbers: list, hash_key: str) -> list[str]:
+    return sorted({number_hash(hash_key, CRM_PULLED, org.id, n.e164) for n in numbers})
+
+
 def _link(session, org: Organization, connection_id: int, people: list[CrmPerson], names: list[str],
-          now: datetime) -> None:
+          hash_key: str, now: datetime) -> None:
     """Link each new person to the contact holding its name and one of its
     numbers (what the import created or merged it into); a line the import
     refused (an erased number) stays unlinked."""
     numbers = {person.external_id: [n.e164 for n in _numbers(org, person)] for person in people}
     keys = existing_contact_keys(session, org.id, {e164 for held in numbers.values() for e164 in held})
-    links = {}
+    links, pulled = {}, {}
     for person, name in zip(people, names):
         found = next((keys[(name.lower(), e164)] for e164 in numbers[person.external_id]
                       if (name.lower(), e164) in keys), None)
         if found is not None:
             links[person.external_id] = found
-    link_people(session, org.id, connection_id, links, now)
+            pulled[person.external_id] = _hashes(org, _numbers(org, person), hash_key)
+    link_people(session, org.id, connection_id, links, now, pulled)
 
 
-def _update(session, org: Organization, contact: Contact, person: CrmPerson, hash_key: str,
-            now: datetime) -> None:
-    name = _name(person)
+def _update(session, org: Organization, contact: Contact, pulled_before: list[str], person: CrmPerson,
+            hash_key: str, now: datetime) -> list[str]:
+    """Bring the contact in line with its person; return the hashes of the
+    numbers the CRM gives it now."""
     changed = False
-    for field, value in (("name", name), ("company", person.company), ("email", person.email)):
-        value = (value or "").strip() or None
-        if value is not None and getattr(contact, field) != value:
-            setattr(contact, field, value[:NAME_MAX] if field == "name" else value)
-            changed = True
+    if person.name or person.company or person.email:  # a bare number does not rename it
+        for field, value in (("name", _name(person)), ("company", person.company), ("email", person.email)):
+            value = (value or "").strip() or None
+            if value is not None and getattr(contact, field) != value:
+                setattr(contact, field, value[:NAME_MAX] if field == "name" else value)
+                changed = True
+    current = _numbers(org, person)
+    now_pulled = _hashes(org, current, hash_key)
+    before, given = set(pulled_before), {n.e164 for n in current}
     held = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
-    numbers = [n for n in _numbers(org, person) if n.e164 not in held]
+    gone = {e164 for e164 in held
+            if e164 not in given and number_hash(hash_key, CRM_PULLED, org.id, e164) in before}
+    numbers = [n for n in current if n.e164 not in held]
     if numbers:
         erased = erased_numbers(session, org.id, {n.e164 for n in numbers}, hash_key)
         numbers = [n for n in numbers if n.e164 not in erased]
-    if numbers:
-        kept = [normalize_number(e164, None) for e164 in held]
+    if numbers or gone:
+        kept = [normalize_number(e164, None) for e164 in held if e164 not in gone]
         set_record_phones(session, organization_id=org.id, record_type=RECORD_TYPE, record_id=contact.id,
                           numbers=kept + numbers, now=now)
         changed = True
@@ -96,6 +114,7 @@ def _update(session, org: Organization, contact: Contact, person: CrmPerson, has
         contact.updated_at = now
         session.flush()
         emit(session, org.id, "contact.updated", {"contact_id": contact.id}, now)
+    return now_pulled
 
 
 def _name(person: CrmPerson) -> str:

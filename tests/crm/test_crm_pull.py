@@ -138,7 +138,7 @@ def test_pull_pages_per_run_are_bounded(connected, hubspot, crm_app, monkeypatch
     assert len(names(admin)) == 5 and connection(crm_app).pull_cursor is None
 
 
-def test_a_person_renamed_in_the_crm_renames_its_contact_instead_of_adding_a_second(connected, hubspot, crm_app):
+def test_a_person_changed_in_the_crm_changes_its_contact_instead_of_adding_a_second(connected, hubspot, crm_app):
     admin, rep = connected
     asha = hubspot.add_contact("+91 98765 43210", "Asha", "Rao")
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
@@ -150,16 +150,23 @@ def test_a_person_renamed_in_the_crm_renames_its_contact_instead_of_adding_a_sec
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
     [renamed] = admin.get("/api/v1/contacts").json["items"]
     assert (renamed["id"], renamed["name"], renamed["company"]) == (pulled["id"], "Asha R. Rao", "Rao Traders")
-    assert sorted(renamed["phones"]) == ["+919000012345", "+919876543210", "+919876543211"]
+    # The CRM's old number went with the change; the rep's own stays.
+    assert sorted(renamed["phones"]) == ["+919000012345", "+919876543211"]
     card = rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43211"}).json
     assert (card["match"]["record_id"], card["match"]["name"], card["candidates"]) == (pulled["id"], "Asha R. Rao", [])
+    assert rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43210"}).json["match"] is None
     # A number erased at its owner's request is not brought back by the CRM.
     assert admin.post("/api/v1/erasure", json={"phone": "+91 98765 43299"}).status_code == 200
     hubspot.touch(asha, firstname="Asha", phone="+91 98765 43299")
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
     [kept] = admin.get("/api/v1/contacts").json["items"]
-    assert (kept["id"], kept["name"]) == (pulled["id"], "Asha Rao") and "+919876543299" not in kept["phones"]
+    assert (kept["id"], kept["name"], kept["phones"]) == (pulled["id"], "Asha Rao", ["+919000012345"])
     assert rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43299"}).json["match"] is None
+    # Every number taken off in the CRM: the contact stays, with the rep's number only.
+    hubspot.touch(asha, phone="")
+    assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
+    [same] = admin.get("/api/v1/contacts").json["items"]
+    assert (same["id"], same["name"], same["phones"]) == (pulled["id"], "Asha Rao", ["+919000012345"])
 
 
 def test_a_contact_deleted_in_callsync_is_pulled_again_as_new_when_the_crm_changes_it(connected, hubspot, crm_app):

@@ -89,4 +89,8 @@ class CrmPersonLink(Base, OrgScoped):
     connection_id: Mapped[int] = mapped_column(ForeignKey("crm_connections.id", ondelete="CASCADE"))
     person_id: Mapped[str] = mapped_column(String(64))  # the CRM's id of the person
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # Keyed hashes (number_hash, purpose CRM_PULLED) of the numbers the CRM gave
+    # the person at the last pull: one of them gone from the CRM is taken off
+    # the contact; a number a rep added, never among them, is kept.
+    pulled_numbers: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
