@@ -96,15 +96,15 @@ def _update(session, org: Organization, contact: Contact, pulled_before: list[st
                 setattr(contact, field, value[:NAME_MAX] if field == "name" else value)
                 changed = True
     current = _numbers(org, person)
+    if current:  # an erased number is neither added nor remembered, not even as a hash
+        erased = erased_numbers(session, org.id, {n.e164 for n in current}, hash_key)
+        current = [n for n in current if n.e164 not in erased]
     now_pulled = _hashes(org, current, hash_key)
     before, given = set(pulled_before), {n.e164 for n in current}
     held = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
     gone = {e164 for e164 in held
             if e164 not in given and number_hash(hash_key, CRM_PULLED, org.id, e164) in before}
     numbers = [n for n in current if n.e164 not in held]
-    if numbers:
-        erased = erased_numbers(session, org.id, {n.e164 for n in numbers}, hash_key)
-        numbers = [n for n in numbers if n.e164 not in erased]
     if numbers or gone:
         kept = [normalize_number(e164, None) for e164 in held if e164 not in gone]
         set_record_phones(session, organization_id=org.id, record_type=RECORD_TYPE, record_id=contact.id,

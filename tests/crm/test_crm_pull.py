@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 import mobile_sync.crm.hubspot as hubspot_client
 import mobile_sync.crm.pull as pull_module
@@ -143,6 +144,7 @@ def test_a_person_changed_in_the_crm_changes_its_contact_instead_of_adding_a_sec
     asha = hubspot.add_contact("+91 98765 43210", "Asha", "Rao")
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
     [pulled] = admin.get("/api/v1/contacts").json["items"]
+    assert pulled_hashes(crm_app, ("+919876543210",)) == {"+919876543210": True}
     # A rep's own number for her, added in CallSync, is kept by later pulls.
     added = admin.patch(f"/api/v1/contacts/{pulled['id']}", json={"phones": ["+91 98765 43210", "+91 90000 12345"]})
     assert added.status_code == 200, added.json
@@ -162,6 +164,7 @@ def test_a_person_changed_in_the_crm_changes_its_contact_instead_of_adding_a_sec
     [kept] = admin.get("/api/v1/contacts").json["items"]
     assert (kept["id"], kept["name"], kept["phones"]) == (pulled["id"], "Asha Rao", ["+919000012345"])
     assert rep.get("/api/v1/caller-id", query_string={"number": "+91 98765 43299"}).json["match"] is None
+    assert pulled_hashes(crm_app) == {"+919876543299": False}  # not remembered, not even as a keyed hash
     # Every number taken off in the CRM: the contact stays, with the rep's number only.
     hubspot.touch(asha, phone="")
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
@@ -190,3 +193,18 @@ def test_a_call_with_a_pulled_contact_goes_to_the_crm_record_it_came_from(connec
     assert response.status_code == 200, response.json
     [call] = hubspot.calls.values()
     assert call["contacts"] == [asha] and list(hubspot.contacts) == [asha]
+
+
+def pulled_hashes(app, numbers=("+919876543299",)) -> dict[str, bool]:
+    """Whether any person link remembers each number's keyed hash."""
+    from mobile_sync.number_hash import CRM_PULLED, number_hash
+    from mobile_sync.store.models import CrmPersonLink
+    from server.extensions import db
+
+    with app.app_context():
+        links = db.session.execute(select(CrmPersonLink).execution_options(all_organizations=True)).scalars().all()
+        held = {digest for link in links for digest in link.pulled_numbers}
+        org_ids = {link.organization_id for link in links}
+        db.session.commit()
+    return {e164: any(number_hash(app.config["HASH_KEY"], CRM_PULLED, org, e164) in held for org in org_ids)
+            for e164 in numbers}
