@@ -8,8 +8,9 @@ no one has took ~2.5 ms of Python in SQLAlchemy's statement building and
 caching for three index probes that return nothing. Each statement is made
 once per database, model and shape (which list conditions it has, whether a
 number's records come first) and kept; a request only passes its values.
-The rows are the table's columns (and `arm`), not ORM objects, read on the
-session's connection. Every statement names its organisation.
+The rows are named tuples of the table's columns (and `arm`), not ORM
+objects, read on the session's connection (`driver_rows`: straight from
+psycopg on PostgreSQL). Every statement names its organisation.
 """
 from __future__ import annotations
 
@@ -110,12 +111,12 @@ def prefix_page(session, model, *, equal: tuple[tuple[str, object], ...], column
     whose lower(column) lies in its `bounds` (low, high), in that order
     (arm 1, 2, ...). Each row holds the table's columns and `arm`."""
     names = _scoped(equal)
-    statement = _cached(session, ("page", model, columns, names, bool(ids)),
-                        lambda: _page_statement(session, model, columns, names, bool(ids)))
+    statement, row = _cached(session, ("page", model, columns, names, bool(ids)),
+                             lambda: _with_rows(_page_statement(session, model, columns, names, bool(ids))))
     params = _params(equal, columns, bounds, count=count)
     if ids:
         params["ids"] = list(ids)
-    return session.connection().execute(statement, params).all()
+    return [row(*values) for values in driver_rows(session.connection(), statement, params)]
 
 
 def newest_page(session, model, *, equal: tuple[tuple[str, object], ...], offset: int, limit: int) -> list:
@@ -126,12 +127,13 @@ def newest_page(session, model, *, equal: tuple[tuple[str, object], ...], offset
 
     def build():
         table = model.__table__
-        return (select(*table.c).where(*_conditions(table, names))
-                .order_by(table.c.created_at.desc(), table.c.id.desc())
-                .limit(bindparam("limit")).offset(bindparam("offset")))
+        return _with_rows(select(*table.c).where(*_conditions(table, names))
+                          .order_by(table.c.created_at.desc(), table.c.id.desc())
+                          .limit(bindparam("limit")).offset(bindparam("offset")))
 
-    statement = _cached(session, ("newest", model, names), build)
-    return session.connection().execute(statement, {**_values(equal), "limit": limit, "offset": offset}).all()
+    statement, row = _cached(session, ("newest", model, names), build)
+    return [row(*values) for values in driver_rows(session.connection(), statement,
+                                                   {**_values(equal), "limit": limit, "offset": offset})]
 
 
 def _conditions(table, names: tuple[str, ...]) -> list:
