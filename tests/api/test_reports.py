@@ -289,3 +289,24 @@ def test_a_new_time_zone_rebuilds_the_day_buckets_by_itself(team, clean_app):
     assert [i["day"] for i in report(admin, "calls").json["items"]] == ["2026-11-19"]
     assert admin.patch("/api/v1/settings", json={"timezone": None}).status_code == 200  # back to the region's
     assert [i["day"] for i in report(admin, "calls").json["items"]] == ["2026-11-20"]
+
+
+def test_the_report_by_user_and_day_leaves_the_garbage_collector_as_it_found_it(team):
+    """The items are made with Python's cyclic collector paused: it runs
+    again after, and a collector someone else paused stays paused."""
+    import gc
+
+    ravi, sita, manager = team["ravi"], team["sita"], team["manager"]
+    upload(ravi, (ASHA, at(3, 10), 1, 60), (BALA, at(9, 11), 2, 30))  # days apart: a gap between a user's days
+    upload(sita, (CHETAN, at(5, 9), 3, 0))
+    assert gc.isenabled()
+    items = report(manager, "calls").json["items"]
+    assert gc.isenabled()
+    assert [(item["user_id"], item["day"]) for item in items] == [
+        (ravi.user_id, "2026-11-03"), (ravi.user_id, "2026-11-09"), (sita.user_id, "2026-11-05")]
+    gc.disable()
+    try:
+        assert report(manager, "calls").json["items"] == items
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
