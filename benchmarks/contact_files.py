@@ -137,7 +137,32 @@ def _reset_peak() -> None:
         refs.write("5")  # the peak resident set size starts again from the current one
 
 
-def child(format_: str, path: str, database_url: str, data_dir: str, n: int) -> dict:
+def _server_cpu(app) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backends of this process's
+    connections (same machine: /proc), or None on SQLite."""
+    from server.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return None
+        with db.engine.connect() as connection:
+            pids = connection.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'").scalars().all()
+            pids.append(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def child(format_: str, path: str, database_url: str, data_dir: str, n: int, profile: str | None = None) -> dict:
     """One import in this process: seconds and peak memory growth."""
     app = build_app(database_url, data_dir)
     client = app.test_client()
@@ -149,28 +174,44 @@ def child(format_: str, path: str, database_url: str, data_dir: str, n: int) -> 
     _reset_peak()
     before = _rss_kb("VmRSS")
     size = os.path.getsize(path)
+    server_cpu_before = _server_cpu(app)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     with open(path, "rb") as body:
         cpu_started = _cpu_seconds()
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         response = client.post("/api/v1/contacts/import", data=body, headers={
             "Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream",
             "Content-Length": str(size)})
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.{format_}.prof")
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu_started
+    # The database server's CPU: its backends live on after the request (the pool).
+    server_cpu = None if server_cpu_before is None else _server_cpu(app) - server_cpu_before
     peak = _rss_kb("VmHWM")
     report = response.json
     assert response.status_code == 200, report
     assert report["format"] == format_, report
-    return {"format": format_, "seconds": seconds, "cpu": cpu, "load": os.getloadavg()[0], "imported": report["imported"], "failed": report["failed"],
+    return {"format": format_, "seconds": seconds, "cpu": cpu, "load": os.getloadavg()[0],
+            "server_cpu": server_cpu, "imported": report["imported"], "failed": report["failed"],
             "bytes": size, "rss_before_mb": before / 1024, "rss_growth_mb": (peak - before) / 1024}
 
 
-def run_db(db_name: str, url: str, files: dict[str, str], work: str) -> list[dict]:
+def run_db(db_name: str, url: str, files: dict[str, str], work: str, formats=FORMATS,
+           profile: str | None = None) -> list[dict]:
     build_app(url, tempfile.mkdtemp(prefix="data-", dir=work))  # migrated once
     results = []
-    for n, format_ in enumerate(FORMATS):
+    for n, format_ in enumerate(formats):
         out = subprocess.run([sys.executable, __file__, "--child", format_, "--file", files[format_], "--url", url,
-                              "--data-dir", tempfile.mkdtemp(prefix="data-", dir=work), "--n", str(n)],
+                              "--data-dir", tempfile.mkdtemp(prefix="data-", dir=work), "--n", str(n)]
+                             + (["--profile", f"{profile}.{db_name}"] if profile else []),
                              capture_output=True, text=True)
         if out.returncode:
             sys.stderr.write(out.stderr)
@@ -183,6 +224,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="of " + ", ".join(FORMATS))
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="cProfile each import's process to PREFIX.<db>.<format>.prof (slows it)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -193,7 +237,7 @@ def main() -> int:
     for name in ("DATABASE_URL", "REDIS_URL", "APP_ENV"):
         os.environ.pop(name, None)
     if args.child:
-        print(json.dumps(child(args.child, args.file, args.url, args.data_dir, args.n)))
+        print(json.dumps(child(args.child, args.file, args.url, args.data_dir, args.n, args.profile)))
         return 0
     if args.parse:
         print(json.dumps(naive_parse(args.parse, args.file)))
@@ -209,8 +253,9 @@ def main() -> int:
     print(f"{args.contacts:,} contacts; files: " + ", ".join(
         f"{f} {os.path.getsize(p) / 1e6:.1f} MB" for f, p in files.items()) + f"; {os.cpu_count()} CPUs; "
         f"load average at start {os.getloadavg()[0]:.1f}")
+    formats = tuple(args.formats.split(","))
     reference = {}
-    for format_ in FORMATS:  # the fixed reference: the best of three naive parses of each file
+    for format_ in formats:  # the fixed reference: the best of three naive parses of each file
         runs = [json.loads(subprocess.run([sys.executable, __file__, "--parse", format_, "--file", files[format_]],
                                           capture_output=True, text=True, check=True).stdout) for _ in range(3)]
         reference[format_] = min(runs, key=lambda r: r["seconds"])
@@ -220,13 +265,13 @@ def main() -> int:
     results = []
     for db_name in args.db.split(","):
         if db_name == "sqlite":
-            results += run_db(db_name, f"sqlite:///{work.name}/bench.db", files, work.name)
+            results += run_db(db_name, f"sqlite:///{work.name}/bench.db", files, work.name, formats, args.profile)
         elif db_name == "postgresql":
             from tests.servers import PostgresServer
 
             server = PostgresServer()
             try:
-                results += run_db(db_name, server.url, files, work.name)
+                results += run_db(db_name, server.url, files, work.name, formats, args.profile)
             finally:
                 server.close()
         else:
@@ -238,12 +283,13 @@ def main() -> int:
     # database server); load: the 1-minute load average after the import (other work on
     # the machine slows every figure).
     print(f"{'database':<11}{'format':<14}{'import s':>9}{'parse s':>8}{'x parse':>8}{'cpu s':>7}{'load':>6}"
-          f"{'contacts/s':>12}{'file MB':>9}{'RSS before MB':>15}{'RSS growth MB':>15}")
+          f"{'db cpu s':>9}{'contacts/s':>12}{'file MB':>9}{'RSS before MB':>15}{'RSS growth MB':>15}")
     for r in results:
         base = reference[r["format"]]["seconds"]
         assert r["imported"] == args.contacts and r["failed"] == 0, r
         print(f"{r['db']:<11}{r['format']:<14}{r['seconds']:>9.2f}{base:>8.2f}{r['seconds'] / base:>7.1f}x"
-              f"{r['cpu']:>7.1f}{r['load']:>6.1f}{r['imported'] / r['seconds']:>12,.0f}{r['bytes'] / 1e6:>9.1f}"
+              f"{r['cpu']:>7.1f}{r['load']:>6.1f}"
+              f"{'-' if r['server_cpu'] is None else format(r['server_cpu'], '.1f'):>9}{r['imported'] / r['seconds']:>12,.0f}{r['bytes'] / 1e6:>9.1f}"
               f"{r['rss_before_mb']:>15.0f}{r['rss_growth_mb']:>15.1f}")
     missed = [f"{r['db']} {r['format']}" for r in results if r["seconds"] > TARGET_S]
     if missed:

@@ -32,8 +32,9 @@ from mobile_sync.contacts import check_active_user, check_owner
 from mobile_sync.errors import ServiceError
 from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
+from mobile_sync.number_filter import NumberFilter
 from mobile_sync.store.contact_import import (
-    analyse_after_import, existing_contact_keys, insert_contacts, writers_take_turns)
+    analyse_after_import, contacts_besides, existing_contact_keys, insert_contacts, writers_take_turns)
 from mobile_sync.phone_index import record_numbers
 from mobile_sync.store.directory_log import add_record_phones
 from mobile_sync.store.erased_numbers import erased_numbers
@@ -186,6 +187,10 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
     report = ImportReport(format=opened.format, mapping=opened.mapping, dry_run=dry_run)
     carried: set | None = set() if dry_run else None  # a dry run's keys of earlier blocks (nothing stored)
     has_contacts = session.execute(select(exists().where(Contact.organization_id == org.id))).scalar()
+    # While the organisation holds no contact but this import's, only the
+    # numbers this import stored can be duplicates: those the filter may hold
+    # are looked up, not the block's every number (a first import of a file).
+    ours = NumberFilter() if not (has_contacts or dry_run) else None
     any_erased = session.execute(select(exists().where(ErasedNumber.organization_id == org.id))).scalar()
     limit = plan_limit(org, "record_limit")
     headroom = None if limit is None else limit - record_count(session, org.id)
@@ -199,8 +204,13 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
             report.imported += len(new)
         elif contacts:
             checkpoints.wait_turn()
+            if ours is not None and has_contacts and contacts_besides(session, org.id, now):
+                ours = None  # someone else's contact came in meanwhile: look every number up
             new, added = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
-                                       any_erased)
+                                       any_erased, look_up=None if ours is None else ours.may_hold)
+            if ours is not None:
+                ours.add(phone[0] for contact in new for phone in contact[5])
+                ours.add(row["e164"] for row in added)
             if headroom is not None and report.imported + len(new) > headroom:
                 _check_limit(session, org, new, report)
             for part in checkpoints.parts(new):
@@ -252,18 +262,23 @@ class _Ahead:
 
 def _new_contacts(session, organization_id: int, contacts: list[tuple], problems: list, report: ImportReport,
                   hash_key: str, has_contacts: bool, any_erased: bool,
-                  carried: set | None = None) -> tuple[list[tuple], list[dict]]:
+                  carried: set | None = None, look_up=None) -> tuple[list[tuple], list[dict]]:
     """The block's contacts that are neither erased (those fail their line) nor
     duplicates (counted) of a contact in the database or earlier in the block:
     a contact of the same name (any case) holding one of its numbers. Earlier
     blocks are in the database already, or, in a dry run, in `carried`.
+    `look_up`: which numbers may be in the database (all, without it).
 
     A duplicate's other numbers go to the contact it is merged into, while
     that contact has fewer than PHONES_MAX: to a new one of the block in its
     list, to one in the database as the rows returned (`add_record_phones`)."""
     numbers = {p[0] for c in contacts for p in c[5]}
     erased = _erased(session, organization_id, numbers, hash_key) if any_erased else set()
-    stored = existing_contact_keys(session, organization_id, numbers) if has_contacts else {}
+    if has_contacts and look_up is not None:
+        numbers_held = {number for number in numbers if look_up(number)}
+    else:
+        numbers_held = numbers if has_contacts else ()
+    stored = existing_contact_keys(session, organization_id, numbers_held) if numbers_held else {}
     earlier = carried or ()
     new, pending, merged_into = [], {}, {}  # pending: key -> a new contact of this block
     for contact in contacts:
@@ -272,7 +287,11 @@ def _new_contacts(session, organization_id: int, contacts: list[tuple], problems
             continue
         name = contact[1].lower()
         keys = [(name, phone[0]) for phone in contact[5]]
-        target = next((k for k in keys if k in stored or k in pending or k in earlier), None)
+        target = None
+        for key in keys:  # a loop, not next() over a generator: once per line
+            if key in pending or key in stored or key in earlier:
+                target = key
+                break
         if target is not None:
             report.duplicates += 1
             if len(contact[5]) > 1:
@@ -282,7 +301,7 @@ def _new_contacts(session, organization_id: int, contacts: list[tuple], problems
                     merged_into.setdefault(stored[target], []).extend(contact[5])
                     stored.update((key, stored[target]) for key in keys)
             continue
-        pending.update((key, contact) for key in keys)
+        pending.update(dict.fromkeys(keys, contact))
         new.append(contact)
     if carried is not None and len(carried) < DRY_RUN_KEYS_MAX:
         carried.update((c[1].lower(), phone[0]) for c in new for phone in c[5])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, exists, or_, select, text
 
 from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.store.dialect import per_engine
@@ -179,7 +179,18 @@ def insert_contacts(session, organization_id: int, owner_id: int | None, contact
     statements.insert(session, _PHONES, PHONE_COLUMNS, [
         (organization_id, RECORD_TYPE, contact_id, e164, suffix, raw, extension)
         for contact_id, contact in zip(ids, contacts) for e164, suffix, extension, raw in contact[5]])
-    log_numbers(session, organization_id, {phone[0] for contact in contacts for phone in contact[5]}, now)
+    log_numbers(session, organization_id, {phone[0] for contact in contacts for phone in contact[5]}, now,
+                write=lambda table, columns, rows: statements.insert(session, table, columns, rows))
+
+
+def contacts_besides(session, organization_id: int, created_at: datetime) -> bool:
+    """Whether the organisation holds a contact made at another time than
+    `created_at` (an import makes all of its contacts at one): two probes of
+    the (organization_id, created_at) index."""
+    c = _CONTACTS.c
+    return bool(session.execute(select(or_(
+        exists().where(c.organization_id == organization_id, c.created_at < created_at),
+        exists().where(c.organization_id == organization_id, c.created_at > created_at)))).scalar())
 
 
 def analyse_after_import(session) -> None:

@@ -59,10 +59,19 @@ _CHANGES = DirectoryChange.__table__
 _PHONES = RecordPhone.__table__
 
 
-def log_numbers(session, organization_id: int, e164s, now: datetime) -> None:
-    """These numbers' cards changed: one INSERT for the whole set."""
-    rows = [{"organization_id": organization_id, "e164": e164, "created_at": now} for e164 in sorted(set(e164s))]
-    insert_rows(session, _CHANGES, rows)
+LOG_COLUMNS = ("organization_id", "e164", "created_at")
+
+
+def log_numbers(session, organization_id: int, e164s, now: datetime, write=None) -> None:
+    """These numbers' cards changed: one INSERT for the whole set. `write`:
+    a bulk path's own writer of rows (table, LOG_COLUMNS, [tuples]), such as
+    the contact import's COPY."""
+    numbers = sorted(set(e164s))
+    if write is not None:
+        write(_CHANGES, LOG_COLUMNS, [(organization_id, e164, now) for e164 in numbers])
+        return
+    insert_rows(session, _CHANGES, [{"organization_id": organization_id, "e164": e164, "created_at": now}
+                                    for e164 in numbers])
 
 
 def log_record_numbers(session, organization_id: int, refs, now: datetime, owners=()) -> None:

@@ -251,6 +251,9 @@ CASES = {
         if r.record_type == "phone_contact" or (r.record_id not in (a["contact"], a["lead"]))],
     "contact_import.existing_contact_keys": lambda a, b, s: contact_import.existing_contact_keys(
         s, a["org"], [normalize_number(ONLY_B, "IN").e164]),
+    # A holds one contact: none besides it, whatever B holds.
+    "contact_import.contacts_besides": lambda a, b, s: contact_import.contacts_besides(
+        s, a["org"], s.get(Contact, a["contact"]).created_at),
     # A's import of B's customer's number: A gets a contact, B's rows stay as they were.
     "contact_import.insert_contacts": lambda a, b, s: contact_import.insert_contacts(s, a["org"], a["user"], [
         (2, "Asha Rao", None, None, "import", [(_asha(a).e164, _asha(a).suffix, None, ASHA)])], NOW),
@@ -435,6 +438,7 @@ def test_the_cases_see_their_own_organisation(two_orgs, clean_app):
         session = db.session
         assert calls.load_calls(session, a["org"], Call.upload_id.in_(a["uploads"]))
         assert contact_import.existing_contact_keys(session, two_orgs["B"]["org"], [normalize_number(ONLY_B, "IN").e164])
+        assert contact_import.contacts_besides(session, a["org"], NOW)
         assert push_messages.devices_of(session, a["org"], [a["user"]])
         assert erased_numbers.erased_numbers(session, a["org"], [normalize_number(GONE, "IN").e164], a["hash_key"])
         asha = _asha(a)
