@@ -22,6 +22,16 @@ without-hook batches left short.
 
 `--profile N`: N batches processed with the hook under cProfile (the
 hook's functions only, cumulative).
+
+The hook is the reports' one processing hook (`processing_hook.
+after_processing_run`: the rollups and the leads' first responses); the
+reference is processing without it, i.e. with no report work at all.
+`--without-lead-responses` leaves the leads' refresh out of the hook (the
+rollups alone against the same reference). The garbage collector is
+settled as the RQ worker settles it (`server.garbage_collection`:
+start-up's objects frozen, the young generation collected every 50,000
+allocations), since processing runs there; `--default-gc` keeps CPython's
+defaults.
 """
 from __future__ import annotations
 
@@ -137,6 +147,8 @@ def main(argv=None) -> int:
     parser.add_argument("--without-lead-responses", action="store_true",
                         help="leave out the leads report's first-response refresh on both sides (processing as "
                              "the rollup hook's earlier figures measured it)")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's default garbage collector settings (not the RQ worker's)")
     args = parser.parse_args(argv)
     import psycopg
 
@@ -151,6 +163,12 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         app = build_test_app(server.url, tempfile.mkdtemp(prefix="bench-hook-"), REDIS_URL=None)
         print(f"cluster {args.keep} started and upgraded in {time.perf_counter() - started:.0f} s", flush=True)
+        if not args.default_gc:
+            # Processing runs in the RQ worker, which settles its garbage
+            # collector once started (server/worker.py): measure it so.
+            from server.garbage_collection import settle_long_lived_process
+
+            settle_long_lived_process()
         pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
         started = time.perf_counter()
         forget_ingest(app, pg, world["org"], through_hook=True)  # an earlier run's batches, rollups repaired
