@@ -20,7 +20,8 @@ design is measured on the same calls). `--seed-only` stops after seeding.
    its index and the responses worked out, not the rollups rebuilt).
 2. Each report over the latest 90 days, answered by its domain function
    (`mobile_sync.reports.figures`, what the API view calls), `--repeat`
-   times: p50 and p99. The HTTP path (Flask's test client, bearer token,
+   times: p50 and p99; with the garbage collector settled as in gunicorn's
+   workers (`server.garbage_collection`; `--default-gc`: CPython's defaults). The HTTP path (Flask's test client, bearer token,
    JSON made by orjson) is timed too, for the calls report grouped by user
    and by user and day.
 3. The same report computed from the raw calls (one SQL statement over the
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rebuild-only", action="store_true", help="stop after building the rollups")
     parser.add_argument("--reuse-rollups", action="store_true",
                         help="with --keep: reuse the kept rollups even if their code changed (same tables)")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's garbage collector settings (default: settled as gunicorn's workers)")
     parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring (not while seeding)")
     args = parser.parse_args(argv)
     if args.ingest_batches:
@@ -125,6 +128,12 @@ def main(argv=None) -> int:
     saved = os.path.join(args.keep, "world.json") if args.keep else None
     try:
         app = build_test_app(server.url, tempfile.mkdtemp(prefix="bench-reports-"), REDIS_URL=None)
+        if not args.default_gc:
+            # The reports are answered by gunicorn workers, which settle their
+            # garbage collector once the app is loaded (gunicorn.conf.py): measure them so.
+            from server.garbage_collection import settle_long_lived_process
+
+            settle_long_lived_process()
         pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
         if saved and os.path.exists(saved):
             with open(saved) as stored:

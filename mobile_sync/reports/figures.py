@@ -117,9 +117,12 @@ def user_day_items(users, first: date, last: date) -> list[dict]:
 @contextmanager
 def _no_collection():
     """Python's cyclic garbage collector paused while tens of thousands of
-    tuples and dicts are made: every 700 allocations it walks the young
-    objects, every tenth time older ones too (the 45,000 items at 10M calls,
-    on a loaded machine: 63 ms made with it running, 36 ms without). The
+    tuples and dicts are made. With CPython's defaults it walks the young
+    objects every 700 allocations, every tenth time older ones too (the
+    45,000 items at 10M calls, on a loaded machine: 63 ms made with it
+    running, 36 ms without); gunicorn's and RQ's workers collect every
+    50,000 (`server.garbage_collection`), where the pause saves little,
+    but the app run any other way (the CLI, tests) keeps the defaults. The
     rows and items hold no cycles; the collector runs again after, if it
     was running before."""
     enabled = gc.isenabled()
