@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, false, func, or_, select, true, union
 
 from mobile_sync.phones import SUFFIX_DIGITS, normalize_number
+from mobile_sync.store.list_pages import number_ids
 from mobile_sync.store.models import Call, Contact, Lead, RecordPhone
 from mobile_sync.store.text_prefix import starts_with, unindexed
 
@@ -114,8 +115,8 @@ def number_matches(session, organization_id: int, terms: Terms, record_type: str
     at most MAX_MATCHED_RECORDS, none when the query is no number."""
     if not terms.is_number:
         return []
-    return list(session.execute(_phone_index_matches(organization_id, terms, record_type, RecordPhone.record_id))
-                .scalars())
+    return number_ids(session, organization_id, record_type, e164=terms.e164, limit=MAX_MATCHED_RECORDS,
+                      tails=tuple((tail, _suffix_keys(tail)) for tail in terms.tails))
 
 
 def record_condition(session, model, record_type: str, organization_id: int, q: str, region: str | None):

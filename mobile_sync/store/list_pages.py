@@ -1,7 +1,7 @@
 """The statements of a list page (leads, contacts) that every request sends,
 built once per shape and run with its values: a list newest first, a text
-search's page in the default order and newest first, and the numbers of a
-page's records.
+search's page in the default order and newest first, the records a number
+search finds, and the numbers of a page's records.
 
 Building a statement costs more than running it here: a search for a name
 no one has took ~2.5 ms of Python in SQLAlchemy's statement building and
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from sqlalchemy import Integer, and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import Integer, and_, bindparam, func, literal, or_, select, union, union_all
 
 from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.store.dialect import on_postgresql, per_engine
@@ -228,6 +228,39 @@ def walk_matching(session, model, *, equal: tuple[tuple[str, object], ...], colu
     statement, row = _cached(session, ("walk_matching", model, columns, names), build)
     return [row(*values) for values in driver_rows(session.connection(), statement, _params(
         equal, columns, bounds, count=count), prepare=False)]
+
+
+def number_ids(session, organization_id: int, record_type: str, *, e164: str | None,
+               tails: tuple[tuple[str, list[str]], ...], limit: int) -> list[int]:
+    """Ids of the organisation's `record_type` records with a number that is
+    `e164` (None: not asked), or that ends in a tail of `tails` ((its digits,
+    the suffix keys such a number can have)): a UNION of one probe per form,
+    each on its own index of the phone index, at most `limit` ids. Built once
+    per shape (whether an E.164 form is asked, how many tails)."""
+    pg = on_postgresql(session)
+
+    def build():
+        forms = [_PHONES.c.e164 == bindparam("e164")] if e164 is not None else []
+        for index in range(len(tails)):
+            forms.append(and_(one_of(_PHONES.c.suffix, f"keys_{index}", pg),
+                              _PHONES.c.e164.endswith(bindparam(f"tail_{index}"))))
+        # The record type is tested on the numbers found: as an index condition,
+        # SQLite without statistics read the organisation's every number of that
+        # type through the unique index (organisation, record type, ...) instead.
+        probes = [select(_PHONES.c.record_id).where(_PHONES.c.organization_id == bindparam("org"), form,
+                                                    unindexed(_PHONES.c.record_type) == bindparam("type"))
+                  for form in forms]
+        return (probes[0].distinct() if len(probes) == 1 else union(*probes)).limit(bindparam("limit"))
+
+    if e164 is None and not tails:
+        return []
+    statement = _cached(session, ("number_ids", e164 is not None, len(tails)), build)
+    params = {"org": organization_id, "type": record_type, "limit": limit}
+    if e164 is not None:
+        params["e164"] = e164
+    for index, (tail, keys) in enumerate(tails):
+        params[f"tail_{index}"], params[f"keys_{index}"] = tail, list(keys)
+    return [record_id for record_id, in driver_rows(session.connection(), statement, params)]
 
 
 def page_numbers(session, organization_id: int, record_type: str, record_ids: list[int]) -> dict[int, list[str]]:

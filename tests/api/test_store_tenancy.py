@@ -244,6 +244,11 @@ CASES = {
     "list_pages.walk_matching": lambda a, b, s: _of_b(b, list_pages.walk_matching(
         s, Contact, equal=(("organization_id", a["org"]),), columns=("name", "company"),
         bounds={"name": ("a", "p"), "company": ("a", "p")}, count=50)),
+    # A's number search for the number only B's contact has (as E.164, and its last 6 digits): nothing.
+    "list_pages.number_ids": lambda a, b, s: list_pages.number_ids(
+        s, a["org"], "contact", e164=normalize_number(ONLY_B, "IN").e164, limit=1000,
+        tails=((normalize_number(ONLY_B, "IN").e164[-6:],
+                [f"{n}{normalize_number(ONLY_B, 'IN').e164[-6:]}" for n in range(10)]),)),
     "list_pages.page_numbers": lambda a, b, s: [n for numbers in list_pages.page_numbers(
         s, a["org"], "contact", [b["contact"]]).values() for n in numbers],
     "caller_lookup.lookup_rows": lambda a, b, s: [r for r in caller_lookup.lookup_rows(s, {
