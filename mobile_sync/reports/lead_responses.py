@@ -8,8 +8,6 @@ in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 `mobile_sync.store.lead_figures.refresh_first_responses`."""
 from __future__ import annotations
 
-from collections import defaultdict
-
 from mobile_sync.reports.missed_rollup import OUTGOING
 from mobile_sync.store import call_deletions, rollups
 from mobile_sync.store.lead_figures import refresh_first_responses
@@ -23,22 +21,13 @@ def after_processing(session, organization_id: int, upload_ids: list[int]) -> in
 
 def after_run(session, organization_id: int, calls) -> int:
     """A processing run's calls (`rollups.CallFigures`, handed by the reports'
-    processing hook): the leads its outgoing calls may answer (by number)
-    and the leads its calls are linked to (with the run's earliest call
-    linked to each: a lead whose first call that is may have moved, and is
-    worked out whole), without reading the calls again."""
-    answers: dict[str, list] = defaultdict(list)
-    linked: dict[int, object] = {}
-    for c in calls:
-        if c.e164 and c.call_type == OUTGOING:
-            answers[c.e164].append(c.started_at)
-        if c.record_type == "lead" and c.record_id is not None:
-            earliest = linked.get(c.record_id)
-            if earliest is None or c.started_at < earliest:
-                linked[c.record_id] = c.started_at
-    for times in answers.values():
-        times.sort()
-    return refresh_first_responses(session, organization_id, answers=answers, linked=linked)
+    processing hook): the leads its outgoing calls may answer (their
+    numbers) and the leads its calls are linked to (their first call may
+    move), without reading the calls again."""
+    return refresh_first_responses(
+        session, organization_id,
+        numbers={c.e164 for c in calls if c.e164 and c.call_type == OUTGOING},
+        linked={c.record_id for c in calls if c.record_type == "lead" and c.record_id is not None})
 
 
 def _after_calls_deleted(session, spans: list[call_deletions.DeletedSpan]) -> None:

@@ -18,16 +18,15 @@ sums in Python.
 """
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime
 from statistics import median
 from typing import Iterable
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from mobile_sync.call_types import CallType
-from mobile_sync.store.bulk_sql import among, update_rows
+from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.dialect import on_postgresql
 from mobile_sync.store.models import Call, Lead
 
@@ -52,23 +51,27 @@ def _refresh(session, organization_id: int, *conditions) -> int:
 
 def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable[int] | None = None,
                             upload_ids: Iterable[int] | None = None,
-                            answers: dict[str, list[datetime]] | None = None,
-                            linked: dict[int, datetime] | None = None,
+                            numbers: Iterable[str] | None = None, linked: Iterable[int] | None = None,
                             responded_between: tuple[datetime, datetime] | None = None) -> int:
     """Work out again the first response of the organisation's leads: these
     leads; or those that the calls of these uploads may answer (same number)
-    or are linked to; or, for a processing run whose calls are read already,
-    the leads its processed outgoing calls may answer (`answers`: {E.164
-    number: their sorted start times}) and the leads its calls are linked to
-    (`linked`: {lead id: the run's earliest call linked to it}); or those
-    whose response started in this span (its calls were deleted); with no
+    or are linked to; or those with these numbers (E.164) and those with
+    these ids (`linked`: a processing run's, given its calls); or those whose
+    response started in this span (its calls were deleted); with no
     selector, all of them. Returns the rows."""
     lead, c = LEADS.c, CALLS.c
     conditions = []
-    if answers is not None or linked is not None:
-        taken, probe = _take_answers(session, organization_id, answers or {}, linked or {})
-        # Those whose first call the run may have moved: the rule's probe of the calls.
-        return taken + (_refresh(session, organization_id, among(session, lead.id, probe)) if probe else 0)
+    if numbers is not None or linked is not None:
+        # A processing run's leads, its calls already read: one select of the
+        # leads by number (the unique (organisation, phone) index), then the UPDATE.
+        ids = set(linked or ())
+        wanted = sorted(set(numbers or ()))
+        if wanted:
+            ids.update(session.execute(select(lead.id).where(
+                lead.organization_id == organization_id, among(session, lead.phone, wanted))).scalars())
+        if not ids:
+            return 0
+        conditions.append(among(session, lead.id, sorted(ids)))
     if lead_ids is not None:
         ids = sorted(set(lead_ids))
         if not ids:
@@ -93,44 +96,6 @@ def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable
     if responded_between is not None:
         conditions.append(lead.first_response_at.between(*responded_between))
     return _refresh(session, organization_id, *conditions)
-
-
-def _take_answers(session, organization_id: int, answers: dict[str, list[datetime]],
-                  linked: dict[int, datetime]) -> tuple[int, list[int]]:
-    """A processing run's processed outgoing calls into the first responses
-    of the leads with their numbers, and of the leads its calls are linked
-    to (`linked`: each with the run's earliest call linked to it). Calls are
-    only added, so where a lead's first call is not the run's (it did not
-    move), its response is the earlier of the one kept and the run's first
-    outgoing call at or after its first call (else its creation): one read
-    of those leads (by number from the unique (organisation, phone) index,
-    and by id), one UPDATE of the leads whose response changed; no probe of
-    the calls. Returns how many changed, and the leads whose first call the
-    run may have moved (it is the run's): those are for the rule's probe."""
-    if not answers and not linked:
-        return 0, []
-    lead = LEADS.c
-    chosen = []
-    if answers:
-        chosen.append(among(session, lead.phone, sorted(answers)))
-    if linked:
-        chosen.append(among(session, lead.id, sorted(linked)))
-    changed, probe = [], []
-    for lead_id, phone, first_call, created, response in session.execute(select(
-            lead.id, lead.phone, lead.first_call_at, lead.created_at, lead.first_response_at).where(
-            lead.organization_id == organization_id, or_(*chosen))):
-        if lead_id in linked and (first_call is None or first_call >= linked[lead_id]):
-            probe.append(lead_id)
-            continue
-        times = answers.get(phone)
-        if not times:
-            continue
-        at = bisect_left(times, first_call or created)
-        if at < len(times) and (response is None or times[at] < response):
-            changed.append({"id": lead_id, "first_response_at": times[at]})
-    if changed:
-        update_rows(session, LEADS, changed, {"first_response_at": "timestamptz"})
-    return len(changed), probe
 
 
 _SUMS = {filtered: (

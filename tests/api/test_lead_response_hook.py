@@ -1,7 +1,7 @@
 """The leads' first responses that the reports' processing hook keeps
-(`lead_responses.after_run`: by number, the earlier of the response kept and
-the run's; whole, by the rule's probe, for leads whose first call the run
-may have moved) equal the rule worked out from scratch after every upload:
+(`lead_responses.after_run`, handed the run's calls: the leads with its
+outgoing numbers and the leads linked to its calls, worked out by the
+rule's probe) equal the rule worked out from scratch after every upload:
 calls of a few numbers, linked to the leads processing makes for them,
 uploaded late and out of order by two reps."""
 from __future__ import annotations

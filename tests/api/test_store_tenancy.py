@@ -341,8 +341,8 @@ CASES = {
     # A's leads that B's uploads answer, or B's lead by id: none; every refresh scoped to A.
     "lead_figures.refresh_first_responses": lambda a, b, s: lead_figures.refresh_first_responses(
         s, a["org"], upload_ids=b["uploads"]) + lead_figures.refresh_first_responses(s, a["org"], lead_ids=[b["lead"]])
-        + 0 * lead_figures.refresh_first_responses(s, a["org"], answers={
-            normalize_number(STRANGER, "IN").e164: [LATER]}, linked={b["lead"]: EARLY})
+        + 0 * lead_figures.refresh_first_responses(s, a["org"], numbers=[normalize_number(STRANGER, "IN").e164],
+                                                   linked=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
         + 0 * lead_figures.refresh_first_responses(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
