@@ -4,7 +4,7 @@ the raw call log (mobile_sync.reports.rollup says how they stay exact).
 Derived data, not `OrgScoped`: the organisation's export leaves them out
 (they hold nothing the calls do not), and after an import `flask
 reports-rebuild` makes them again. Every statement on them names the
-organisation itself (mobile_sync/store/rollups.py; tests/api/test_store_tenancy.py)."""
+organisation itself (mobile_sync/store/rollups.py; tests/api/store_tenancy_cases.py)."""
 from __future__ import annotations
 
 from datetime import date, datetime
