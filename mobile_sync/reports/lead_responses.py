@@ -9,14 +9,8 @@ in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 from __future__ import annotations
 
 from mobile_sync.reports.missed_rollup import OUTGOING
-from mobile_sync.store import call_deletions, rollups
+from mobile_sync.store import call_deletions
 from mobile_sync.store.lead_figures import refresh_first_responses
-
-
-def after_processing(session, organization_id: int, upload_ids: list[int]) -> int:
-    """The calls of these uploads are processed, and the leads' first calls
-    moved: `after_run` with their calls (what the processing hook does)."""
-    return after_run(session, organization_id, rollups.processed_calls(session, organization_id, upload_ids=upload_ids))
 
 
 def after_run(session, organization_id: int, calls) -> int:

@@ -297,15 +297,6 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
         {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
 
 
-def record_processed_calls(session, organization_id: int, upload_ids: list[int]) -> int:
-    """Add the calls of these uploads (just processed) to the rollups; returns
-    how many calls were added. Processing goes through `processing_hook`,
-    which reads the run's calls once for every report side effect."""
-    calls = rollups.processed_calls(session, organization_id, upload_ids=upload_ids)
-    add_run(session, organization_id, calls)
-    return len(calls)
-
-
 def add_run(session, organization_id: int, calls: list) -> None:
     """Add a processing run's calls (`rollups.CallFigures`, each processed
     exactly once) to the rollups."""

@@ -68,7 +68,7 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
                                                      first_offset, length, seconds):
     from mobile_sync import leads as lead_reviews
     from mobile_sync.reports import figures
-    from mobile_sync.reports.lead_responses import after_processing
+    from mobile_sync.reports.processing_hook import after_processing_run
     from mobile_sync.store.models import Call, Device, Lead, Organization, SyncUpload, User
     from server.extensions import db
 
@@ -118,7 +118,7 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
                                  processed_at=BASE))
             session.flush()
             for batch in order:  # late uploads: batches processed in any order
-                after_processing(session, org.id, [uploads[(batch, index)] for index in range(2)])
+                after_processing_run(session, org.id, [uploads[(batch, index)] for index in range(2)])
             now = BASE + timedelta(days=20)
             for lead, (*_, action) in zip(leads, lead_rows):
                 if action == "approve":

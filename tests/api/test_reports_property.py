@@ -97,7 +97,7 @@ def _brute_missed(calls, zone, first, last):
 def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, erase, purge_days, first_offset,
                                                   length, with_hours):
     from mobile_sync.reports import figures
-    from mobile_sync.reports.rollup import record_processed_calls
+    from mobile_sync.reports.processing_hook import after_processing_run
     from mobile_sync.store.models import Call, Device, Organization, SyncUpload, User
     from server.extensions import db
 
@@ -140,7 +140,7 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
             session.flush()
             for batch in order:  # late uploads: batches processed in any order
                 for index in range(3):
-                    record_processed_calls(session, org.id, [uploads[(batch, index)]])
+                    after_processing_run(session, org.id, [uploads[(batch, index)]])
             if erase:
                 session.execute(delete(Call).where(Call.organization_id == org.id, Call.e164 == erase))
             if purge_days is not None:
