@@ -1,0 +1,22 @@
+"""report_reads: reserved (4 December, night); empty until its work lands
+
+Revision ID: 6a1b2c3d4e5f
+Revises: 5c7e9b1d3f64
+Create Date: 2026-12-04 20:30:00
+
+"""
+
+
+# revision identifiers, used by Alembic.
+revision = '6a1b2c3d4e5f'
+down_revision = '5c7e9b1d3f64'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
