@@ -57,27 +57,45 @@ def _backend_cpu_ns(pid: int) -> int:
 
 
 def _count_database_cpu(totals: dict) -> None:
-    """Wrap `process_upload` (what `time_ingest` calls) to add the run's CPU,
-    the app's and its database backend's, to `totals[with the hook]`: a
-    figure per core that the machine's other work (two cores, shared) does
-    not change the way it changes wall time."""
+    """Wrap `process_upload` and `ingest_calls` (what `time_ingest` calls) to
+    add each run's CPU, the app's and its database backend's, to
+    `totals[with the hook]` ("app_ns", "db_ns"), and its upload's to
+    "upload_app_ns", "upload_db_ns" of the same side: a figure per core that
+    the machine's other work (two cores, shared) does not change the way it
+    changes wall time. The upload is `ingest_calls`, what the upload
+    request's view calls (not the request's HTTP, JSON and token work: the
+    upload+processing figure is the lower bound of ingest's cost)."""
     from sqlalchemy import text
 
+    import mobile_sync.ingest_calls as uploading
     import mobile_sync.process_calls as processing
 
-    process, hook = processing.process_upload, processing.after_processing_run
+    process, hook, ingest = processing.process_upload, processing.after_processing_run, uploading.ingest_calls
+    upload = {"app_ns": 0, "db_ns": 0}  # the last upload's, until its run says which side it is
 
-    def counted(session, *args, **kwargs):
+    def cpu_of(session, work) -> tuple:
+        """(work's result, app CPU ns, database backend CPU ns)."""
         pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
         db0, app0 = _backend_cpu_ns(pid), time.process_time_ns()
-        try:
-            return process(session, *args, **kwargs)
-        finally:
-            side = totals[processing.after_processing_run is hook]
-            side["app_ns"] += time.process_time_ns() - app0
-            side["db_ns"] += _backend_cpu_ns(pid) - db0
+        result = work()
+        return result, time.process_time_ns() - app0, _backend_cpu_ns(pid) - db0
+
+    def counted_upload(session, *args, **kwargs):
+        result, upload["app_ns"], upload["db_ns"] = cpu_of(session, lambda: ingest(session, *args, **kwargs))
+        return result
+
+    def counted(session, *args, **kwargs):
+        result, app_ns, db_ns = cpu_of(session, lambda: process(session, *args, **kwargs))
+        side = totals[processing.after_processing_run is hook]
+        side["app_ns"] += app_ns
+        side["db_ns"] += db_ns
+        side["upload_app_ns"] += upload["app_ns"]
+        side["upload_db_ns"] += upload["db_ns"]
+        upload["app_ns"] = upload["db_ns"] = 0
+        return result
 
     processing.process_upload = counted
+    uploading.ingest_calls = counted_upload
 
 
 def _plans(session, on: bool) -> None:
@@ -186,7 +204,7 @@ def main(argv=None) -> int:
 
             lead_responses.after_run = lambda *args, **kwargs: 0
             print("the leads' first-response refresh left out of the hook: the rollups alone against no report work")
-        cpu = {True: {"app_ns": 0, "db_ns": 0}, False: {"app_ns": 0, "db_ns": 0}}
+        cpu = {side: dict.fromkeys(("app_ns", "db_ns", "upload_app_ns", "upload_db_ns"), 0) for side in (True, False)}
         _count_database_cpu(cpu)
         with measuring(args.lock):
             before = os.getloadavg()
@@ -207,10 +225,22 @@ def main(argv=None) -> int:
             print(f"  {label:<14} processing {side['rows'] / ((used['app_ns'] + used['db_ns']) / 1e9):>8,.0f} rows/s "
                   f"per core (app + database CPU: {used['app_ns'] / side['rows'] / 1e3:.0f} + "
                   f"{used['db_ns'] / side['rows'] / 1e3:.0f} ms per 1,000 calls)")
+        for with_hook in (False, True):
+            side, used = ingest[with_hook], cpu[with_hook]
+            label = "with the hook" if with_hook else "without"
+            up = used["upload_app_ns"] + used["upload_db_ns"]
+            print(f"  {label:<14} upload+processing {side['rows'] / ((up + used['app_ns'] + used['db_ns']) / 1e9):>8,.0f} "
+                  f"rows/s per core (the upload's app + database CPU: {used['upload_app_ns'] / side['rows'] / 1e3:.0f} + "
+                  f"{used['upload_db_ns'] / side['rows'] / 1e3:.0f} ms per 1,000 calls)")
         off, on = ingest[False], ingest[True]
         both = {key: (cpu[key]["app_ns"] + cpu[key]["db_ns"]) / ingest[key]["rows"] for key in (False, True)}
+        whole = {key: both[key] + (cpu[key]["upload_app_ns"] + cpu[key]["upload_db_ns"]) / ingest[key]["rows"]
+                 for key in (False, True)}
         print(f"  the hook's cost, processing, app + database CPU: {(1 - both[False] / both[True]) * 100:.1f}% "
               f"of rows/s per core ({(both[True] - both[False]) / 1e3:.1f} ms per 1,000 calls)")
+        print(f"  the hook's cost, ingest (upload+processing), app + database CPU: "
+              f"{(1 - whole[False] / whole[True]) * 100:.1f}% of rows/s per core "
+              f"({(whole[True] - whole[False]) / 1e3:.1f} ms per 1,000 calls)")
         for key, label in (("process_wall", "processing, wall"), ("process_cpu", "processing, app CPU"),
                            ("total_wall", "upload+processing, wall")):
             cost = 1 - (on["rows"] / on[key]) / (off["rows"] / off[key])

@@ -1,27 +1,63 @@
 """When a lead's first response (kept on its row, `leads.first_response_at`)
 is worked out again: after a processing run, for the leads its calls may
 answer or are linked to (`after_run`, handed the run's calls by the
-reports' one processing hook, `processing_hook`); after a deletion of calls, for the leads whose
-response was in the deleted span (the store's deletion hook); after a
+reports' one processing hook, `processing_hook`: the rule taken
+incrementally, its statements in `mobile_sync.store.run_responses`); after
+a deletion of calls, for the leads whose response was in the deleted span (the store's deletion hook); after a
 record's calls are counted again (a merge, a consent withdrawal: one line
 in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 `mobile_sync.store.lead_figures.refresh_first_responses`."""
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import defaultdict
+
 from mobile_sync.reports.missed_rollup import OUTGOING
-from mobile_sync.store import call_deletions
+from mobile_sync.store import call_deletions, run_responses
 from mobile_sync.store.lead_figures import refresh_first_responses
 
 
 def after_run(session, organization_id: int, calls) -> int:
     """A processing run's calls (`rollups.CallFigures`, handed by the reports'
-    processing hook): the leads its outgoing calls may answer (their
-    numbers) and the leads its calls are linked to (their first call may
-    move), without reading the calls again."""
-    return refresh_first_responses(
-        session, organization_id,
-        numbers={c.e164 for c in calls if c.e164 and c.call_type == OUTGOING},
-        linked={c.record_id for c in calls if c.record_type == "lead" and c.record_id is not None})
+    processing hook) into the first responses of the leads its outgoing
+    calls may answer (their numbers) and of the leads its calls are linked
+    to, without reading the calls again. Returns the leads changed.
+
+    Calls are only ever added by a run, so a lead whose first call the run
+    did not move keeps the earlier of its response and the run's first
+    outgoing call with its number at or after its first call (else its
+    creation): no probe of the calls. A lead linked to the run's calls whose
+    first call is now one of them (it moved earlier, or it had none: a lead
+    the run made) is worked out whole by the rule's probe, as is a lead
+    with no number (merged)."""
+    answers: dict[str, list] = defaultdict(list)
+    first_linked: dict[int, object] = {}
+    for c in calls:
+        if c.e164 and c.call_type == OUTGOING:
+            answers[c.e164].append(c.started_at)
+        if c.record_type == "lead" and c.record_id is not None:
+            known = first_linked.get(c.record_id)
+            if known is None or c.started_at < known:
+                first_linked[c.record_id] = c.started_at
+    for times in answers.values():
+        times.sort()
+    changed, probed = {}, []
+    for lead_id, phone, first_call_at, created_at, kept in run_responses.run_leads(
+            session, organization_id, answers, first_linked):
+        linked_first = first_linked.get(lead_id)
+        if phone is None or (linked_first is not None and (first_call_at is None or first_call_at >= linked_first)):
+            probed.append((lead_id, kept))
+            continue
+        times = answers.get(phone)
+        at = bisect_left(times, first_call_at or created_at) if times else 0
+        if times and at < len(times) and (kept is None or times[at] < kept):
+            changed[lead_id] = times[at]
+    if probed:
+        kept_of = dict(probed)
+        changed.update({lead_id: response for lead_id, response in run_responses.probed_responses(
+            session, organization_id, kept_of) if response != kept_of[lead_id]})
+    run_responses.write_first_responses(session, changed)
+    return len(changed)
 
 
 def _after_calls_deleted(session, spans: list[call_deletions.DeletedSpan]) -> None:
