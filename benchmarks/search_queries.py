@@ -18,9 +18,11 @@ from benchmarks.caller_id_data import random_number
 from benchmarks.caller_id_latency import KeepAlive, summary
 
 # The query kinds, in the order they are reported; each is asked as often.
-KINDS = ("name", "company", "national", "tail6", "tail7", "miss_name", "miss_number", "name_newest")
+KINDS = ("name", "company", "national", "tail6", "tail7", "miss_name", "miss_number", "name_newest", "lead_name")
 # The kinds asked with a `sort` (the others take the default order).
 SORTED = {"name_newest": "created"}
+# The kinds asked of another list than the contacts' (not in the mix: the target is set on contacts).
+OTHER_LISTS = {"lead_name": "/api/v1/leads"}
 NUMBER_KINDS = ("national", "tail6", "tail7")
 # Generated names, companies and e-mails (c123@example.test) never start with these.
 MISS_LETTERS = "xqzyfu"
@@ -47,6 +49,8 @@ def make_searches(db, ph: str, org_id: int, count: int, rng) -> list[tuple[str, 
     indian = [r[0] for r in _sample(db, ph, "SELECT e164 FROM record_phones WHERE organization_id = ? AND "
                                             "substr(e164, 1, 3) = '+91' ORDER BY random() LIMIT ?",
                                     (org_id, per_kind))]
+    lead_names = [r[0] for r in _sample(db, ph, "SELECT name FROM leads WHERE organization_id = ? "
+                                                "ORDER BY random() LIMIT ?", (org_id, per_kind))]
 
     def cased(text: str) -> str:
         return rng.choice((text, text.lower(), text.capitalize()))
@@ -72,6 +76,7 @@ def make_searches(db, ph: str, org_id: int, count: int, rng) -> list[tuple[str, 
         "tail6": [(e[-6:], e) for e in numbers],
         "tail7": [(e[-7:], e) for e in numbers[per_kind:]],
         "name_newest": [(name_q(n), None) for n, _ in people[::-1]],  # a name, newest first
+        "lead_name": [(name_q(n), None) for n in lead_names],        # GET /api/v1/leads?q=
         "miss_name": [("".join(rng.choice(MISS_LETTERS) + "".join(rng.choices("aeiourst", k=rng.randint(2, 5)))),
                        None) for _ in range(per_kind)],
         "miss_number": [(phonenumbers.format_number(phonenumbers.parse(e, None), PhoneNumberFormat.NATIONAL)
@@ -93,10 +98,11 @@ def make_searches(db, ph: str, org_id: int, count: int, rng) -> list[tuple[str, 
 def alternate(service: KeepAlive, bare: KeepAlive | None, org_id: int, lookups: list, searches: list, *,
               path: str, warmup: int, rounds: int, deadline: float) -> dict:
     """Round after round over one keep-alive connection each: the caller-ID
-    look-up, a search (`path`?q=..., the next of `searches`) and the bare app's
-    look-up of the same number, the order rotated each round, after `warmup`
-    untimed rounds. Returns the timings (`summary`) of the caller-ID look-up,
-    of the bare app, of every search and of each kind, and what the searches found."""
+    look-up, a search (`path`?q=..., the next of `searches`; OTHER_LISTS' kinds
+    on their own list) and the bare app's look-up of the same number, the order
+    rotated each round, after `warmup` untimed rounds. Returns the timings
+    (`summary`) of the caller-ID look-up, of the bare app, of the searches of
+    `path` (the mix), of each kind, and what the searches found."""
     def caller_id(i: int) -> int:
         _, number, _ = lookups[i % len(lookups)]
         status, body, ns = service.request("GET", "/api/v1/caller-id?number=" + urllib.parse.quote(number))
@@ -111,19 +117,22 @@ def alternate(service: KeepAlive, bare: KeepAlive | None, org_id: int, lookups: 
             raise RuntimeError(f"bare -> {status} {body[:300]!r}")
         return ns
 
-    found = {kind: {"asked": 0, "some": 0, "expected_found": 0, "not_found": []} for kind in KINDS}
+    found = {kind: {"asked": 0, "some": 0, "expected_found": 0, "not_found": [], "nothing": []} for kind in KINDS}
 
     def search(i: int) -> int:
         kind, q, e164 = searches[i % len(searches)]
         asked = {"q": q, "sort": SORTED[kind]} if kind in SORTED else {"q": q}
-        status, body, ns = service.request("GET", f"{path}?" + urllib.parse.urlencode(asked))
+        listed = OTHER_LISTS.get(kind, path)
+        status, body, ns = service.request("GET", f"{listed}?" + urllib.parse.urlencode(asked))
         if status != 200:
-            raise RuntimeError(f"{path}?q={q!r} -> {status} {body[:300]!r}")
+            raise RuntimeError(f"{listed}?q={q!r} -> {status} {body[:300]!r}")
         if i >= warmup:
             items = json.loads(body)["items"]
             tally = found[kind]
             tally["asked"] += 1
             tally["some"] += bool(items)
+            if not items:
+                tally["nothing"].append(q)
             hit = e164 is not None and any(e164 in item["phones"] for item in items)
             tally["expected_found"] += hit
             if e164 is not None and not hit:
@@ -148,9 +157,11 @@ def alternate(service: KeepAlive, bare: KeepAlive | None, org_id: int, lookups: 
             for name, step in steps[shift:] + steps[:shift]:
                 ns = step(i)
                 if i >= warmup:
-                    timed[name].append(ns)
-                    if name == "search":
-                        by_kind[searches[i % len(searches)][0]].append(ns)
+                    kind = searches[i % len(searches)][0] if name == "search" else None
+                    if kind not in OTHER_LISTS:
+                        timed[name].append(ns)
+                    if kind is not None:
+                        by_kind[kind].append(ns)
     finally:
         gc.enable()
     out = {name: summary(values) for name, values in timed.items() if values}
