@@ -1,10 +1,20 @@
-"""report_hook: reserved (4 December, night); empty until its work lands
+"""report_hook: report_missed_calls loses its foreign key to calls (issue 19)
+
+Each row the processing run's upsert inserted was checked against `calls`
+(a look-up of the calls' key a row: half of the upsert's time). Every
+deletion removes its missed rows itself instead: a deletion of calls
+through the store's hook (the rollups work the deleted span's days out
+again), an organisation's deletion through the same hook
+(`call_deletions.on_organizations_deleted`). No data changes.
+
+Downgrade: rows whose call is gone are deleted before the key comes back.
 
 Revision ID: 7b2c3d4e5f60
 Revises: 6a1b2c3d4e5f
 Create Date: 2026-12-04 20:30:00
 
 """
+from alembic import op
 
 
 # revision identifiers, used by Alembic.
@@ -15,8 +25,13 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table("report_missed_calls") as batch:
+        batch.drop_constraint("fk_report_missed_calls_call_id_calls", type_="foreignkey")
 
 
 def downgrade():
-    pass
+    op.execute("DELETE FROM report_missed_calls WHERE NOT EXISTS "
+               "(SELECT 1 FROM calls WHERE calls.id = report_missed_calls.call_id)")
+    with op.batch_alter_table("report_missed_calls") as batch:
+        batch.create_foreign_key("fk_report_missed_calls_call_id_calls", "calls", ["call_id"], ["id"],
+                                 ondelete="CASCADE")

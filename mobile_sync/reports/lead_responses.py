@@ -9,7 +9,6 @@ in `mobile_sync.store.record_activity.recount_records`). The rule itself is
 `mobile_sync.store.lead_figures.refresh_first_responses`."""
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import defaultdict
 
 from mobile_sync.reports.missed_rollup import OUTGOING
@@ -19,17 +18,9 @@ from mobile_sync.store.lead_figures import refresh_first_responses
 
 def after_run(session, organization_id: int, calls) -> int:
     """A processing run's calls (`rollups.CallFigures`, handed by the reports'
-    processing hook) into the first responses of the leads its outgoing
-    calls may answer (their numbers) and of the leads its calls are linked
-    to, without reading the calls again. Returns the leads changed.
-
-    Calls are only ever added by a run, so a lead whose first call the run
-    did not move keeps the earlier of its response and the run's first
-    outgoing call with its number at or after its first call (else its
-    creation): no probe of the calls. A lead linked to the run's calls whose
-    first call is now one of them (it moved earlier, or it had none: a lead
-    the run made) is worked out whole by the rule's probe, as is a lead
-    with no number (merged)."""
+    processing hook): the leads its outgoing calls may answer (their
+    numbers) and the leads its calls are linked to (their first call may
+    move), without reading the calls again. Returns the leads changed."""
     answers: dict[str, list] = defaultdict(list)
     first_linked: dict[int, object] = {}
     for c in calls:
@@ -41,23 +32,7 @@ def after_run(session, organization_id: int, calls) -> int:
                 first_linked[c.record_id] = c.started_at
     for times in answers.values():
         times.sort()
-    changed, probed = {}, []
-    for lead_id, phone, first_call_at, created_at, kept in run_responses.run_leads(
-            session, organization_id, answers, first_linked):
-        linked_first = first_linked.get(lead_id)
-        if phone is None or (linked_first is not None and (first_call_at is None or first_call_at >= linked_first)):
-            probed.append((lead_id, kept))
-            continue
-        times = answers.get(phone)
-        at = bisect_left(times, first_call_at or created_at) if times else 0
-        if times and at < len(times) and (kept is None or times[at] < kept):
-            changed[lead_id] = times[at]
-    if probed:
-        kept_of = dict(probed)
-        changed.update({lead_id: response for lead_id, response in run_responses.probed_responses(
-            session, organization_id, kept_of) if response != kept_of[lead_id]})
-    run_responses.write_first_responses(session, changed)
-    return len(changed)
+    return run_responses.first_responses_after_run(session, organization_id, answers, first_linked)
 
 
 def _after_calls_deleted(session, spans: list[call_deletions.DeletedSpan]) -> None:

@@ -23,10 +23,13 @@ How they stay exact, whatever happens to the calls:
   then summed again from the day's user rows (one read).
 - **Deletions** (erasure, retention, a consent withdrawal, a private
   number): every one is an ORM `delete(Call)`, which the store's one hook
-  (`mobile_sync.store.rollups`) follows; `_after_calls_deleted` works out the
-  affected users' days again from the calls left (and the gaps of their
-  later days), repairs missed calls whose call back was deleted, and sums
-  the organisation's days again.
+  (`mobile_sync.store.call_deletions`) follows; `_after_calls_deleted` works
+  out the affected users' days again from the calls left (and the gaps of
+  their later days; their missed-call rows, which no foreign key takes, are
+  removed and made again), repairs missed calls whose call back was
+  deleted, and sums the organisation's days again. An organisation's
+  deletion takes its missed-call rows through the same hook (before it
+  runs), the other rows by their keys' cascade.
 - **A zone change** moves every day boundary: `rebuild_reports` (and `flask
   reports-rebuild`) recomputes the organisation from its calls.
 

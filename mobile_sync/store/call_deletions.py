@@ -6,9 +6,12 @@ Every deletion of calls in the code base is an ORM `delete(Call)` statement
 `do_orm_execute` listener sees each, asks which (organisation, user) and
 time span it is about to remove, runs it, and hands the spans to the
 callbacks registered with `on_calls_deleted`, which recompute what they keep
-from the calls left. Deletions by a foreign key's cascade (an organisation
-or a user deleted) take their rollup rows with them by the same cascade (a
-user's deletion leaves the organisation's day rows to `flask reports-rebuild`).
+from the calls left. An organisation's deletion (`retention.delete_organization`,
+an ORM `delete(Organization)`) takes its calls by a foreign key's cascade:
+the same listener deletes first the derived rows that have no foreign key
+(`report_missed_calls`); rollup rows with one go by the cascade (a
+user's deletion, which the code never makes, leaves the organisation's day
+rows and its missed rows to `flask reports-rebuild`).
 """
 from __future__ import annotations
 
@@ -19,9 +22,11 @@ from typing import Callable
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from mobile_sync.store.models import Call
+from mobile_sync.store import rollup_missed
+from mobile_sync.store.models import Call, Organization
 
 CALLS = Call.__table__
+ORGANIZATIONS = Organization.__table__
 
 
 @dataclass(slots=True)
@@ -44,10 +49,25 @@ def on_calls_deleted(callback: Callable[[Session, list[DeletedSpan]], None]) -> 
         _DELETED.append(callback)
 
 
+def _before_organizations_deleted(state) -> None:
+    """The organisations' missed-call rows of the rollups, which no foreign
+    key takes with them (each key checked cost every processing run)."""
+    query = select(ORGANIZATIONS.c.id).execution_options(all_organizations=True)
+    if state.statement.whereclause is not None:
+        query = query.where(state.statement.whereclause)
+    for organization_id in state.session.execute(query).scalars().all():
+        rollup_missed.delete_missed(state.session, organization_id)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _follow_call_deletions(state):
-    if not (state.is_delete and _DELETED and getattr(getattr(state.statement, "table", None), "name", None)
-            == CALLS.name):
+    if not state.is_delete:
+        return None
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table == ORGANIZATIONS.name:
+        _before_organizations_deleted(state)
+        return None
+    if not (_DELETED and table == CALLS.name):
         return None
     c = CALLS.c
     where = state.statement.whereclause

@@ -1,15 +1,16 @@
-"""The statements that keep the leads' first responses after a processing
-run (`mobile_sync.reports.lead_responses.after_run` says how): the run's
-leads read once, the rule's probe of the calls for the few whose first call
-the run may have moved, and one write of the responses that changed.
+"""The leads' first responses after a processing run, taken incrementally
+(`first_responses_after_run`, handed the run's calls by
+`mobile_sync.reports.lead_responses.after_run`): the run's leads read once,
+the rule's probe of the calls only for those whose first call the run may
+have moved, and one write of the responses that changed.
 
 The rule (`lead_figures`): a lead's first response is the first processed
 outgoing call with its number at or after its first call (else its creation).
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import bindparam, func, select, union
 
@@ -54,28 +55,40 @@ def _rows(session, name: str, params: dict) -> list[tuple]:
     return [tuple(row) for row in session.execute(statement, params)]
 
 
-def run_leads(session, organization_id: int, phones: Iterable[str], ids: Iterable[int]) -> list[tuple]:
-    """(id, phone, first_call_at, created_at, first_response_at) of the
-    organisation's leads with these numbers (E.164) or these ids."""
-    phones, ids = sorted(set(phones)), sorted(set(ids))
-    if not phones and not ids:
-        return []
-    return _rows(session, "leads", {"org": organization_id, "phones": phones, "ids": ids})
+def first_responses_after_run(session, organization_id: int, answers: dict[str, list[datetime]],
+                              first_linked: dict[int, datetime]) -> int:
+    """A processing run's calls into the first responses of the
+    organisation's leads: `answers`, its processed outgoing calls' start
+    times by number (E.164, each list sorted); `first_linked`, the earliest
+    start of its calls linked to each lead. Returns the leads changed.
 
-
-def probed_responses(session, organization_id: int, lead_ids: Iterable[int]) -> list[tuple]:
-    """(id, first response by the rule, worked out from the calls) of these leads."""
-    ids = sorted(set(lead_ids))
-    if not ids:
-        return []
-    return _rows(session, "probe", {"org": organization_id, "ids": ids})
-
-
-def write_first_responses(session, responses: dict[int, datetime | None]) -> None:
-    """Set these leads' first responses ({lead id: response}; ids read for
-    the organisation by `run_leads`), in one statement."""
-    if responses:
+    Calls are only ever added by a run, so a lead whose first call the run
+    did not move keeps the earlier of its response and the run's first
+    outgoing call with its number at or after its first call (else its
+    creation): no probe of the calls. A linked lead whose first call is now
+    one of the run's (it moved earlier, or it had none: a lead the run made)
+    is worked out whole by the rule's probe, once, as is a lead with no
+    number (merged). One read of the leads (by number, by id), the probe of
+    those few, one UPDATE of the leads whose response changed."""
+    if not answers and not first_linked:
+        return 0
+    changed, probed = {}, {}
+    for lead_id, phone, first_call_at, created_at, kept in _rows(session, "leads", {
+            "org": organization_id, "phones": sorted(answers), "ids": sorted(first_linked)}):
+        linked = first_linked.get(lead_id)
+        if phone is None or (linked is not None and (first_call_at is None or first_call_at >= linked)):
+            probed[lead_id] = kept
+            continue
+        times = answers.get(phone)
+        at = bisect_left(times, first_call_at or created_at) if times else 0
+        if times and at < len(times) and (kept is None or times[at] < kept):
+            changed[lead_id] = times[at]
+    if probed:
+        changed.update({lead_id: response for lead_id, response in _rows(session, "probe", {
+            "org": organization_id, "ids": sorted(probed)}) if response != probed[lead_id]})
+    if changed:
         now = utcnow()
         update_rows(session, LEADS, [{"id": lead_id, "first_response_at": at, "updated_at": now}
-                                     for lead_id, at in sorted(responses.items())],
+                                     for lead_id, at in sorted(changed.items())],
                     {"first_response_at": "timestamptz", "updated_at": "timestamptz"})
+    return len(changed)

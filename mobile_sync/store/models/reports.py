@@ -90,12 +90,15 @@ class OrgDay(Base):
 class MissedCallback(Base):
     """A processed missed call and the call that returned it, if any: the
     first later outgoing or connected call with its number by anyone of the
-    organisation. Goes with its call (ON DELETE CASCADE); a callback call
-    deleted is found again by `callback_call_id` (no foreign key: its
-    deletion must leave the row for the hook to repair). No foreign key to
-    its organisation or user either: its call's cascade takes the row with
-    them, and each key checked cost every processing run's upsert of these
-    rows a look-up a row (revision b3d5f7a9c1e4)."""
+    organisation. No foreign key at all: each key checked cost every
+    processing run's upsert of these rows a look-up a row (revisions
+    b3d5f7a9c1e4: its organisation and user; 7b2c3d4e5f60: its call, half
+    the upsert's time). Every deletion removes the rows itself instead: a
+    deletion of calls through the store's hook (`call_deletions`: the
+    rollups work the deleted span's days out again, its missed rows with
+    them), an organisation's deletion through the same hook
+    (`on_organizations_deleted`); `reports-rebuild` removes them all first.
+    A callback call deleted is found again by `callback_call_id`."""
 
     __tablename__ = "report_missed_calls"
     # A user's days (recomputing them), the call backs of a span of time
@@ -107,7 +110,7 @@ class MissedCallback(Base):
                       Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"),
                       Index("ix_report_missed_calls_org_number_callback", "organization_id", "number", "callback_at"))
 
-    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    call_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     organization_id: Mapped[int] = mapped_column(Integer)
     user_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
