@@ -172,17 +172,11 @@ def missed_report(session, organization_id: int, *, first: date, last: date,
     """Missed calls per user: how many were returned (by anyone, at any time
     after, even after `last`) and the median time to call back."""
     check_range(first, last)
-    missed: dict[int, int] = defaultdict(int)
-    packed: dict[int, list[bytes]] = defaultdict(list)
-    for user_id, _day, count, callbacks in rollups.packed_column(session, organization_id, first, last, user_ids,
-                                                                 "callbacks"):
-        missed[user_id] += count
-        packed[user_id].append(callbacks)
     items = []
-    for user_id in sorted(missed):
-        returned = unpack(b"".join(packed[user_id]), "I")
-        items.append({"user_id": user_id, "missed": missed[user_id], "returned": len(returned),
-                      "unreturned": missed[user_id] - len(returned),
+    for user_id, missed, callbacks in report_reads.missed_by_user(session, organization_id, first, last, user_ids):
+        returned = unpack(callbacks, "I")
+        items.append({"user_id": user_id, "missed": missed, "returned": len(returned),
+                      "unreturned": missed - len(returned),
                       "median_callback_seconds": median(returned) if returned else None})
     return items
 

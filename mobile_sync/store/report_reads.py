@@ -1,22 +1,34 @@
-"""The calls report's items per user and day, read as the report shows them
-(`mobile_sync.reports.figures`): one statement over `report_call_days`, in
-(user, day) order, each day as its offset from the range's first day.
+"""The reports' reads over `report_call_days` that PostgreSQL answers as
+one packed row per user: the calls report's items per user and day, and the
+missed calls report's counts and call-back delays (`mobile_sync.reports.figures`).
 
-Tens of thousands of rows (500 reps over 90 days: 45,000), so the read moves
-as little as it can. On PostgreSQL it reads the index
-`ix_report_call_days_items` alone (the range's figures, not the wide rows
-with their packed numbers) and answers one row per user: the user's days
-packed as big-endian 32-bit integers (`int4send`, ten a day: the offset
-and the nine figures), joined by `string_agg` and fetched in binary (no
-hex text to decode); Python unpacks them with one `struct` call a user.
-45,000 rows of eleven columns cost psycopg ~55 ms to turn into tuples at
-1M calls; 500 rows of one bytea, a few. The days of a user come in the
-index's order, and are sorted here anyway (sorting sorted tuples is one
-pass). Elsewhere (SQLite, in process) the rows are read as they are.
+Tens of thousands of user-days (500 reps over 90 days: 45,000), so the
+reads move as little as they can: 500 rows of one bytea each, fetched in
+binary (no hex text to decode), unpacked by one `struct` or `array` call a
+user. 45,000 rows of eleven columns cost psycopg ~55 ms to turn into tuples
+at 1M calls; 500 rows of one bytea, a few.
+
+Per user and day, PostgreSQL reads the index `ix_report_call_days_items`
+alone (the range's figures, not the wide rows with their packed numbers)
+and packs each user's days as big-endian 32-bit integers (`int4send`, ten
+a day: the offset and the nine figures) joined by `string_agg`. Measured
+no faster at 10M calls: one `ARRAY[...]` a row in `array_agg`, sent with
+`array_send` (the same), one `array_agg` a column (1.6x slower: ten
+aggregate steps a row), and COPY ... (FORMAT binary) of the rows (2x
+slower: psycopg hands COPY out one row at a time). The days of a user come
+in the index's order, and are sorted here anyway (sorting sorted tuples is
+one pass).
+
+Missed calls: each user's sum of `missed` and its days' `callbacks`
+(unsigned 32-bit seconds) joined by `string_agg`, so the median is taken
+from one array a user.
+
+Elsewhere (SQLite, in process) the rows are read as they are and grouped here.
 """
 from __future__ import annotations
 
 import struct
+from collections import defaultdict
 from datetime import date
 from typing import Iterable
 
@@ -33,26 +45,51 @@ DAY_COLUMNS = ("day", "incoming", "outgoing", "missed", "rejected", "connected",
 _FIGURES = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "unique_numbers",
             "hours_counted", "in_hours")
 _RECORD = struct.Struct(f">{1 + len(_FIGURES)}i")
+_WHERE = (" FROM report_call_days WHERE organization_id = %(org)s"
+          " AND day >= %(first)s::date AND day <= %(last)s::date")
+_USERS = " AND user_id = ANY(%(users)s::integer[])"
 # Every figure is an `integer` column, so int4send writes each exactly.
 _PACKED = {filtered: (
     "SELECT user_id, string_agg(int4send(day - %(first)s::date)"
-    + "".join(f" || int4send({name})" for name in _FIGURES)
-    + ", ''::bytea) FROM report_call_days"
-    " WHERE organization_id = %(org)s AND day >= %(first)s::date AND day <= %(last)s::date"
-    + (" AND user_id = ANY(%(users)s::integer[])" if filtered else "") + " GROUP BY user_id")
+    + "".join(f" || int4send({name})" for name in _FIGURES) + ", ''::bytea)"
+    + _WHERE + (_USERS if filtered else "") + " GROUP BY user_id")
+    for filtered in (False, True)}
+_MISSED = {filtered: (
+    "SELECT user_id, sum(missed)::bigint, string_agg(callbacks, ''::bytea)"
+    + _WHERE + " AND missed > 0" + (_USERS if filtered else "") + " GROUP BY user_id")
     for filtered in (False, True)}
 _READS: dict = {}
 
 
-def _statement(filtered: bool):
-    if filtered not in _READS:
+def _statement(kind: str, filtered: bool):
+    if (kind, filtered) not in _READS:
         d = DAYS.c
-        query = select(d.user_id, d.day, *(d[name] for name in _FIGURES)).where(
+        columns = {"items": [d.user_id, d.day, *(d[name] for name in _FIGURES)],
+                   "missed": [d.user_id, d.missed, d.callbacks]}[kind]
+        query = select(*columns).where(
             d.organization_id == bindparam("org"), d.day >= bindparam("first"), d.day <= bindparam("last"))
+        if kind == "missed":
+            query = query.where(d.missed > 0)
         if filtered:
             query = query.where(one_of(d.user_id, "users", False))
-        _READS[filtered] = query
-    return _READS[filtered]
+        _READS[kind, filtered] = query
+    return _READS[kind, filtered]
+
+
+def _params(organization_id: int, first: date, last: date, user_ids: Iterable[int] | None) -> dict:
+    params = {"org": organization_id, "first": first, "last": last}
+    if user_ids is not None:
+        params["users"] = list(user_ids)
+    return params
+
+
+def _binary_rows(session, sql: str, params: dict) -> list[tuple]:
+    cursor = session.connection().connection.cursor(binary=True)
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def call_day_items(session, organization_id: int, first: date, last: date,
@@ -61,18 +98,30 @@ def call_day_items(session, organization_id: int, first: date, last: date,
     inclusive), of some users or all, per user in user order: (user id,
     its days as DAY_COLUMNS tuples in day order, the day as its offset in
     days from `first`)."""
-    params = {"org": organization_id, "first": first, "last": last}
-    if user_ids is not None:
-        params["users"] = list(user_ids)
+    params = _params(organization_id, first, last, user_ids)
     if not on_postgresql(session):
         users: dict[int, list[tuple]] = {}
-        for user_id, day, *figures in driver_rows(session.connection(), _statement(user_ids is not None), params):
+        for user_id, day, *figures in driver_rows(session.connection(), _statement("items", user_ids is not None),
+                                                  params):
             users.setdefault(user_id, []).append(((day - first).days, *figures))
         return [(user_id, sorted(users[user_id])) for user_id in sorted(users)]
-    cursor = session.connection().connection.cursor(binary=True)
-    try:
-        cursor.execute(_PACKED[user_ids is not None], params)
-        packed = cursor.fetchall()
-    finally:
-        cursor.close()
+    packed = _binary_rows(session, _PACKED[user_ids is not None], params)
     return [(user_id, sorted(_RECORD.iter_unpack(days))) for user_id, days in sorted(packed)]
+
+
+def missed_by_user(session, organization_id: int, first: date, last: date,
+                   user_ids: Iterable[int] | None = None) -> list[tuple[int, int, bytes]]:
+    """Per user with missed calls from `first` to `last` (local days,
+    inclusive), of some users or all, in user order: (user id, missed calls,
+    the seconds to call back of those returned, packed as `callbacks` is)."""
+    params = _params(organization_id, first, last, user_ids)
+    if on_postgresql(session):
+        return sorted((user_id, int(missed), callbacks or b"")
+                      for user_id, missed, callbacks in _binary_rows(session, _MISSED[user_ids is not None], params))
+    missed: dict[int, int] = defaultdict(int)
+    packed: dict[int, list[bytes]] = defaultdict(list)
+    for user_id, count, callbacks in driver_rows(session.connection(), _statement("missed", user_ids is not None),
+                                                 params):
+        missed[user_id] += count
+        packed[user_id].append(callbacks or b"")
+    return [(user_id, missed[user_id], b"".join(packed[user_id])) for user_id in sorted(missed)]
