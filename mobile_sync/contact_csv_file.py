@@ -66,6 +66,10 @@ class TextLines:
     def __iter__(self) -> Iterator[str]:
         return itertools.chain.from_iterable(self._pieces())
 
+    def pieces(self) -> Iterator[list[str]]:
+        """The lines as lists, one per piece of the file read (what `__iter__` chains)."""
+        return self._pieces()
+
     def _read(self) -> tuple[str, bool]:
         if self._first is not None:
             data, self._first = self._first, None
@@ -124,11 +128,17 @@ class TextLines:
     def take_bad(self, last_line: int) -> str | None:
         """Why a record ending on `last_line` fails, if one of its lines failed
         (the bad lines up to there are forgotten)."""
-        why = None
-        while self.bad and self.bad[0][0] <= last_line:
-            _, message = self.bad.popleft()
-            why = why or message
-        return why
+        return take_bad(self.bad, last_line)
+
+
+def take_bad(bad: deque, last_line: int) -> str | None:
+    """The first reason among the failed lines (line, why) of `bad` up to
+    `last_line`, which are forgotten; None when there are none."""
+    why = None
+    while bad and bad[0][0] <= last_line:
+        _, message = bad.popleft()
+        why = why or message
+    return why
 
 
 @dataclass
@@ -143,6 +153,18 @@ class Block:
     def problems(self, first: int) -> list[tuple[int, str]]:
         """The first `first` problems as (line, why)."""
         return list(zip(self.problem_lines[:first], self.problem_messages[:first]))
+
+    @property
+    def size(self) -> int:
+        """Lines read into the block (records and problems)."""
+        return len(self.records) + len(self.problem_lines)
+
+    def read(self) -> "Block":
+        """The block's records. A format that leaves part of the reading to
+        where the block is prepared (a worker process, for a large file:
+        `contact_csv_rows`) hands on its own kind of block, with the same
+        `size`, `position` and `read`; this one is read already."""
+        return self
 
 
 def csv_blocks(reader, lines: TextLines, width: int, order: list[int] | None = None,

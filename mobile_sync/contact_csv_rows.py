@@ -102,8 +102,19 @@ def prepare_block(records: list[tuple[int, list[str]]], region: str | None,
     return contacts, problems
 
 
-def prepared_blocks(blocks: Iterator[Block], region: str | None, workers: int, size: int | None):
-    """(block, *prepare_block(block)) in the order of the file. Once PARALLEL_MIN
+def prepare(part, region: str | None, cache_max: int | None = None) -> tuple[Block, list[tuple], list[tuple]]:
+    """A block of the file read (`part.read()`: a block of vCard lines or
+    of CSV cells becomes records here), cleaned and normalised: the block
+    without its records (they are not needed once prepared, nor sent back
+    from a worker process), and `prepare_block`'s contacts and problems."""
+    block = part.read()
+    contacts, problems = prepare_block(block.records, region, cache_max)
+    return Block([], block.problem_lines, block.problem_messages, block.position), contacts, problems
+
+
+def prepared_blocks(blocks: Iterator, region: str | None, workers: int, size: int | None):
+    """(block, *prepare_block(block)) in the order of the file, each block of
+    `blocks` read where it is prepared (`prepare`). Once PARALLEL_MIN
     lines are read, or expected (from `size` and the blocks read), forked
     processes (`workers`, at least one) prepare up to 2 x `workers` blocks
     ahead of the one being stored; no more are read until it is, so memory does not
@@ -112,23 +123,21 @@ def prepared_blocks(blocks: Iterator[Block], region: str | None, workers: int, s
     pool, ahead, lines_read, workers = None, deque(), 0, max(1, workers)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     try:
-        for block in blocks:
-            lines_read += len(block.records) + len(block.problem_lines)
-            expected = lines_read * size / block.position if size and block.position else lines_read
+        for part in blocks:
+            lines_read += part.size
+            expected = lines_read * size / part.position if size and part.position else lines_read
             if pool is None and can_fork and max(lines_read, expected) >= PARALLEL_MIN:
                 # From the first block of a file expected to be large: the
                 # workers start on it while this process reads the next ones.
                 pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
             if pool is None:
-                yield (block, *prepare_block(block.records, region))
+                yield prepare(part, region)
                 continue
-            ahead.append((block, pool.submit(prepare_block, block.records, region, WORKER_CACHE_MAX)))
+            ahead.append(pool.submit(prepare, part, region, WORKER_CACHE_MAX))
             if len(ahead) > 2 * workers:
-                done, future = ahead.popleft()
-                yield (done, *future.result())
+                yield ahead.popleft().result()
         while ahead:
-            done, future = ahead.popleft()
-            yield (done, *future.result())
+            yield ahead.popleft().result()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

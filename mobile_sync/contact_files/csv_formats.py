@@ -11,7 +11,7 @@ import csv
 import re
 
 from mobile_sync.contact_csv_file import CSV_HEADER, TextLines, UnreadableFile, bad_file, csv_blocks
-from mobile_sync.contact_files.mapping import check_mapping, check_width, row_mapper
+from mobile_sync.contact_files.mapping import MappedRows, check_mapping, check_width
 from mobile_sync.errors import ServiceError
 
 SEPARATORS = (",", ";", "\t")
@@ -148,7 +148,14 @@ def csv_file(lines: TextLines, first_line: str, mapping: dict | None):
     if format_ == "callsync_csv" and mapping == _ours(header):  # our own file: the fast path
         order = [[h.lower() for h in header].index(name) for name in CSV_HEADER]
         return format_, mapping, csv_blocks(reader, lines, len(header), order=order)
-    return format_, mapping, csv_blocks(reader, lines, len(header), mapper=row_mapper(header, mapping))
+    # The rows' cells, made records where each block is prepared (`MappedRows`).
+    columns, fields = tuple(header), tuple(sorted(mapping.items()))
+    return format_, mapping, (MappedRows(block, columns, fields)
+                              for block in csv_blocks(reader, lines, len(header), mapper=_cells))
+
+
+def _cells(row: list[str]) -> list[str]:
+    return row
 
 
 def layout_and_mapping(header: list[str], mapping: dict | None) -> tuple[str, dict]:

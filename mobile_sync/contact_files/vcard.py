@@ -13,11 +13,15 @@ a few hundred KB of base64) are read past, never joined in memory."""
 from __future__ import annotations
 
 import codecs
+import itertools
 import quopri
 import re
+from collections import deque
+from dataclasses import dataclass
 from typing import Iterator
 
-from mobile_sync.contact_csv_file import CHUNK, CHUNK_BYTES, Block, TextLines
+from mobile_sync import contact_csv_file
+from mobile_sync.contact_csv_file import CHUNK_BYTES, Block, TextLines, take_bad
 from mobile_sync.contact_files.mapping import check_mapping, join_name, refuse_mapping
 
 DEFAULT_MAPPING = {"FN": "name", "N": "name", "ORG": "company", "EMAIL": "email", "TEL": "phones"}
@@ -26,8 +30,10 @@ PROPERTIES = {"FN", "N", "ORG", "EMAIL", "TEL", "NICKNAME", "TITLE", "ROLE", "NO
               "ADR", "LABEL", "BDAY", "UID", "IMPP", "KIND", "SOURCE"}
 PROPERTY_MAX = 64 << 10  # characters of one property that is read (a longer one fails its card)
 VALUES_MAX = 64  # values of one field a card keeps (past PHONES_MAX numbers the card fails anyway)
+HELD_MAX = 8 << 20  # bytes of a block's lines held without an END:VCARD to end it at
 _UNESCAPE = re.compile(r"\\(.)")
 _UNESCAPED_SEMICOLON = re.compile(r"(?<!\\);")
+_END = frozenset(e + n + d + ":" for e in "Ee" for n in "Nn" for d in "Dd")  # "END:" in any case
 _OWN = {("N", "name"), ("ORG", "company")}  # properties read their own way for their default field
 
 
@@ -132,18 +138,92 @@ class _Card:
         return [name, company, email, first("source"), phones]
 
 
-def vcard_blocks(lines: TextLines, mapping: dict) -> Iterator[Block]:
-    """The file's cards as records, by blocks of at most CHUNK cards."""
+def vcard_blocks(lines: TextLines, mapping: dict) -> Iterator["CardLines | Block"]:
+    """The file's cards by blocks of about CHUNK cards, each block's lines
+    handed on unread (`CardLines`: read where the block is prepared, in a
+    worker process for a large file, so that reading the cards, most of a
+    vCard import's work in Python, runs beside the storing). A block ends on
+    an END:VCARD line where the reader is between cards whatever came before
+    (the line before does not end in "=", a QUOTED-PRINTABLE soft break), so
+    each is read alone as it would be in the whole file. Past HELD_MAX bytes
+    without such a line, the rest of the file is read here, card by card."""
     wanted = {name: field for name, field in mapping.items() if field}
+    held: list[str] = []  # the block's lines so far
+    first, cards, started, before = 1, 0, lines.position, ""  # before: the line before the piece's first
+    pieces = lines.pieces()
+    for piece in pieces:
+        lines.record_position = lines.position  # a card's size is bounded below, not by the reader
+        cut = 0
+        for i in [i for i, line in enumerate(piece) if line[:4] in _END]:  # once per line: the least work
+            if piece[i].rstrip("\r\n").upper() != "END:VCARD":
+                continue
+            cards += 1
+            if (cards >= contact_csv_file.CHUNK or lines.position - started >= CHUNK_BYTES) and \
+                    not (piece[i - 1] if i else before).rstrip("\r\n").endswith("="):
+                held += piece[cut:i + 1]
+                yield _card_lines(lines, held, first, cards, wanted)
+                first, cut, cards, started, held = first + len(held), i + 1, 0, lines.position, []
+        held += piece[cut:]
+        before = piece[-1] if piece else before
+        if held and lines.position - started > HELD_MAX:
+            # No end of a card to cut at: read the rest here, streamed.
+            rest = itertools.chain(held, itertools.chain.from_iterable(pieces))
+            yield from _cards(rest, lines, wanted, first - 1)
+            return
+    if held:
+        yield _card_lines(lines, held, first, cards, wanted)
+
+
+def _card_lines(lines: TextLines, held: list[str], first: int, cards: int, wanted: dict) -> "CardLines":
+    last = first + len(held) - 1
+    bad = []
+    while lines.bad and lines.bad[0][0] <= last:
+        bad.append(lines.bad.popleft())
+    return CardLines(held, first, bad, lines.position, cards, wanted)
+
+
+@dataclass
+class CardLines:
+    """A block of a vCard file as lines (plain values: it may be sent to a
+    worker process), read into records by `read`."""
+    lines: list[str]
+    first: int  # the number of its first line in the file
+    bad: list[tuple[int, str]]  # its lines that failed (TextLines.bad)
+    position: int  # bytes of the file read when the block ended
+    size: int  # its cards (END:VCARD lines)
+    wanted: dict  # property -> field
+
+    def read(self) -> Block:
+        held = _HeldLines(deque(self.bad), self.position)
+        blocks = list(_cards(iter(self.lines), held, self.wanted, self.first - 1))
+        if len(blocks) == 1:
+            return blocks[0]
+        return Block([r for b in blocks for r in b.records], [n for b in blocks for n in b.problem_lines],
+                     [m for b in blocks for m in b.problem_messages], self.position)
+
+
+class _HeldLines:
+    """What `_cards` asks of TextLines, for lines read already."""
+
+    def __init__(self, bad: deque, position: int):
+        self.bad, self.position, self.record_position = bad, position, position
+
+    def take_bad(self, last_line: int) -> str | None:
+        return take_bad(self.bad, last_line)
+
+
+def _cards(source: Iterator[str], lines, wanted: dict, number: int) -> Iterator[Block]:
+    """The cards of the lines of `source` as records, by blocks of at most
+    CHUNK cards. `lines`: where the failed lines are (`bad`, `take_bad`) and
+    the bytes read (`position`); `number`: the line before the first's."""
     records, failed, why, started = [], [], [], lines.position
     card: _Card | None = None
     # The wanted property being unfolded: its name, its head (upper case) and its value's parts.
     name = head = ""
     parts: list[str] | None = None
     length, quoted_printable, skipping = 0, False, False
-    number = 0
 
-    for line in lines:
+    for line in source:
         number += 1
         lines.record_position = lines.position  # a card's size is bounded below, not by the reader
         lead = line[:1]
@@ -189,7 +269,7 @@ def vcard_blocks(lines: TextLines, mapping: dict) -> Iterator[Block]:
             else:
                 records.append((card.line, card.record()))
             card = None
-            if len(records) + len(failed) >= CHUNK or lines.position - started >= CHUNK_BYTES:
+            if len(records) + len(failed) >= contact_csv_file.CHUNK or lines.position - started >= CHUNK_BYTES:
                 yield Block(records, failed, why, lines.position)
                 records, failed, why, started = [], [], [], lines.position
         elif card is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 
 from mobile_sync.store.bulk_sql import driver_rows, one_of
 from mobile_sync.store.dialect import per_engine
@@ -185,12 +185,15 @@ def insert_contacts(session, organization_id: int, owner_id: int | None, contact
 
 def contacts_besides(session, organization_id: int, created_at: datetime) -> bool:
     """Whether the organisation holds a contact made at another time than
-    `created_at` (an import makes all of its contacts at one): two probes of
-    the (organization_id, created_at) index."""
+    `created_at` (an import makes all of its contacts at one): its first and
+    last creation times, each one probe of the (organization_id, created_at)
+    index. (Not EXISTS of an earlier one: with the statistics of before the
+    import, PostgreSQL scanned the whole table for it, ~50 ms a block once
+    another organisation held 100,000 contacts.)"""
     c = _CONTACTS.c
-    return bool(session.execute(select(or_(
-        exists().where(c.organization_id == organization_id, c.created_at < created_at),
-        exists().where(c.organization_id == organization_id, c.created_at > created_at)))).scalar())
+    first = select(func.min(c.created_at)).where(c.organization_id == organization_id).scalar_subquery()
+    last = select(func.max(c.created_at)).where(c.organization_id == organization_id).scalar_subquery()
+    return bool(session.execute(select(or_(first < created_at, last > created_at))).scalar())
 
 
 def analyse_after_import(session) -> None:
