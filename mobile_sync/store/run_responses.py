@@ -75,14 +75,20 @@ def first_responses_after_run(session, organization_id: int, answers: dict[str, 
     changed, probed = {}, {}
     for lead_id, phone, first_call_at, created_at, kept in _rows(session, "leads", {
             "org": organization_id, "phones": sorted(answers), "ids": sorted(first_linked)}):
+        since, times = first_call_at or created_at, answers.get(phone)
+        at = bisect_left(times, since) if times else 0
+        answer = times[at] if times and at < len(times) else None
         linked = first_linked.get(lead_id)
         if phone is None or (linked is not None and (first_call_at is None or first_call_at >= linked)):
-            probed[lead_id] = kept
+            if answer is None or answer != since:
+                probed[lead_id] = kept
+                continue
+            # The run's outgoing call at its first call itself (a lead the run
+            # made from an outgoing call): no call can answer it sooner.
+        elif answer is None or (kept is not None and answer >= kept):
             continue
-        times = answers.get(phone)
-        at = bisect_left(times, first_call_at or created_at) if times else 0
-        if times and at < len(times) and (kept is None or times[at] < kept):
-            changed[lead_id] = times[at]
+        if answer != kept:
+            changed[lead_id] = answer
     if probed:
         changed.update({lead_id: response for lead_id, response in _rows(session, "probe", {
             "org": organization_id, "ids": sorted(probed)}) if response != probed[lead_id]})
