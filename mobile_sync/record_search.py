@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, false, func, or_, select, true, union
 
 from mobile_sync.phones import SUFFIX_DIGITS, normalize_number
+from mobile_sync.store.list_order import any_of
 from mobile_sync.store.list_pages import number_ids
 from mobile_sync.store.models import Call, Contact, Lead, RecordPhone
 from mobile_sync.store.text_prefix import starts_with, unindexed
@@ -122,13 +123,16 @@ def number_matches(session, organization_id: int, terms: Terms, record_type: str
 def record_condition(session, model, record_type: str, organization_id: int, q: str, region: str | None):
     """Leads or contacts (`model`) that `q` finds: its text as a prefix and, when
     it reads as a number, the records with that number (the counts per status
-    of a lead list; a page is read by mobile_sync.record_pages, branch by branch)."""
+    of a lead list; a page is read by mobile_sync.record_pages, branch by branch).
+    One probe per branch, each read through its index (list_order.any_of)."""
     terms = read_query(q, region)
     if not terms.text:
         return true()
-    found = _text_matches(session, model, organization_id, terms.text)
+    probes = [text_condition(session, model, organization_id, column, terms.text) for column in TEXT_COLUMNS]
     ids = number_matches(session, organization_id, terms, record_type)
-    return or_(model.id.in_(ids), found) if ids else found
+    if ids:
+        probes.insert(0, and_(model.organization_id == organization_id, model.id.in_(ids)))
+    return any_of(session, model.id, probes)
 
 
 def call_condition(session, organization_id: int, q: str, region: str | None):

@@ -296,24 +296,34 @@ SEARCH_ALLOWED["record_phones"] = ALLOWED["record_phones"] | {
 SEARCHES = [{"q": "asha"}, {"q": "rao tr"}, {"q": "098765 43210"}, {"q": "543210"}, {"q": "+91 98765 43210"},
             {"q": "asha", "sort": "created"}, {"q": "rao", "sort": "name"}, {"q": "asha", "sort": "last_call"},
             {"sort": "name"}, {"sort": "last_call"}, {}]
+# The leads' list also counts every match per status, under the same filters.
+LEAD_SEARCHES = [{"q": "asha"}, {"q": "rao tr"}, {"q": "543211"}, {"q": "+91 99765 43211"}]
 
 
 def _serve_searches(app, monkeypatch) -> list:
     """The look-ups' organisation, then its contacts searched in each way and
-    order; each prefix once as few matches and once as many (read by walking
-    the index of the list's order). Returns the SELECT statements they ran."""
+    order, and its leads by text and number; each prefix once as few matches
+    and once as many (read by walking the index of the list's order). Returns
+    the SELECT statements they ran."""
     _serve_lookups(app)
     client = app.test_client()
     token = client.post("/api/v1/auth/login", json={"email": "plans@example.test", "password": PASSWORD}).json
     admin = {"Authorization": f"Bearer {token['token']}"}
     another = client.post("/api/v1/contacts", headers=admin, json={"name": "Zed Kumar", "phones": ["+91 99765 43210"]})
     assert another.status_code == 201, another.json  # "543210" finds two: a list of ids, not one
+    lead = client.post("/api/v1/leads", headers=admin, json={"name": "Asha Lead", "company": "Rao Traders",
+                                                             "phone": "+91 99765 43211"})
+    assert lead.status_code == 201, lead.json
     with recorded(app) as statements:
         for broad_from in (1000, 1):
             monkeypatch.setattr("mobile_sync.record_pages.MAX_MATCHED_RECORDS", broad_from)
             for query in SEARCHES:
                 found = client.get("/api/v1/contacts", query_string=query, headers=admin)
                 assert found.status_code == 200 and found.json["items"], (query, found.json)
+            for query in LEAD_SEARCHES:
+                found = client.get("/api/v1/leads", query_string=query, headers=admin)
+                assert found.status_code == 200 and found.json["items"], (query, found.json)
+                assert sum(found.json["counts"].values()) == 1, (query, found.json["counts"])
     return statements
 
 
