@@ -158,12 +158,15 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
                 got = figures.calls_report(session, org.id, first=first, last=last, user_ids=None, group=group)
                 assert got == _brute(left, zone, hours_of, first, last, group), group
             team = [users[0][0], users[2][0]]
-            for group in ("day", "user"):
+            for group in ("day", "user", "user,day"):
                 got = figures.calls_report(session, org.id, first=first, last=last, user_ids=team, group=group)
                 assert got == _brute([c for c in left if c["user_id"] in team], zone, hours_of, first, last,
                                      group), ("team", group)
             got = figures.missed_report(session, org.id, first=first, last=last, user_ids=None)
             assert got == _brute_missed(left, zone, first, last)
+            # A team's missed calls: returned by anyone, the team or not.
+            got = figures.missed_report(session, org.id, first=first, last=last, user_ids=team)
+            assert got == [item for item in _brute_missed(left, zone, first, last) if item["user_id"] in team]
         finally:
             session.rollback()
 
