@@ -17,7 +17,7 @@ from tests.topology import METRICS_TOKEN
 # Job failures that the injected faults explain: the database or Redis was
 # away, or the worker was killed. Anything else is a bug, faults or not.
 FAULT_ERRORS = re.compile(r"connection failed|terminating connection|server closed the connection|"
-                          r"consuming input failed|the connection is closed|AbandonedJobError|"
+                          r"consuming input failed|the connection is closed|the connection is lost|AbandonedJobError|"
                           r"redis\.exceptions\.ConnectionError|Connection refused|AdminShutdown")
 
 
