@@ -11,7 +11,7 @@ from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
 from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
-from mobile_sync.store import lead_figures, report_reads
+from mobile_sync.store import lead_figures, report_reads, run_responses
 from mobile_sync.store import list_pages
 from mobile_sync.store.models import AccessToken, Call, Contact, Lead, RecordPhone
 from mobile_sync.store import crm_connections, crm_person_links, crm_pushes
@@ -256,6 +256,12 @@ CASES = {
                                                    linked=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
         + 0 * lead_figures.refresh_first_responses(s, a["org"]),
+    "report_reads.missed_by_user": lambda a, b, s: report_reads.missed_by_user(s, a["org"], EARLY.date(),
+                                                                                LATER.date(), [b["user"]]),
+    # A's run answering B's lead's number after its calls, and naming B's lead as linked: B's lead untouched.
+    "run_responses.first_responses_after_run": lambda a, b, s: run_responses.first_responses_after_run(
+        s, a["org"], {}, {b["lead"]: EARLY}) + 0 * run_responses.first_responses_after_run(
+        s, a["org"], {normalize_number(STRANGER, "IN").e164: [LATER]}, {}),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
