@@ -3,9 +3,10 @@ row (`leads.first_response_at`), and the report's read.
 
 The first response of a lead is the first processed outgoing call with its
 number at or after its first call (else its creation). It is worked out by
-one rule, `refresh_first_responses`, for the leads whose inputs changed:
-the leads a processing run's calls may answer or whose first call they
-move (their numbers, and the leads they are linked to), the leads whose
+one rule, `first_response`, for the leads whose inputs changed: after a
+processing run incrementally (`run_responses`: only the leads whose first
+call the run moved are worked out whole), and here (`refresh_first_responses`)
+the leads whose
 response a deletion of calls may have taken (its time in the deleted
 span), and the leads whose calls were counted again (a merge, a consent
 withdrawal). A merged lead has no number of its own any more, so no
@@ -36,12 +37,21 @@ LEADS = Lead.__table__
 STATUSES = ("approved", "rejected", "merged", "pending_review")
 
 
-def _refresh(session, organization_id: int, *conditions) -> int:
+def first_response(organization):
+    """The rule, as a subquery correlated to a lead row: its first response
+    is the first processed outgoing call with its number at or after its
+    first call (else its creation). `organization`: the organisation's id,
+    or the lead's column."""
     lead, c = LEADS.c, CALLS.c
-    first = select(func.min(c.started_at)).where(
-        c.organization_id == organization_id, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
+    return select(func.min(c.started_at)).where(
+        c.organization_id == organization, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
         c.processed_at.is_not(None), c.started_at >= func.coalesce(lead.first_call_at, lead.created_at),
     ).scalar_subquery()
+
+
+def _refresh(session, organization_id: int, *conditions) -> int:
+    lead = LEADS.c
+    first = first_response(organization_id)
     # Rows whose response stays as it is are not written (most of a run's
     # leads): no new row versions, no index entries.
     return session.execute(update(LEADS).where(lead.organization_id == organization_id, *conditions,
@@ -50,49 +60,18 @@ def _refresh(session, organization_id: int, *conditions) -> int:
 
 
 def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable[int] | None = None,
-                            upload_ids: Iterable[int] | None = None,
-                            numbers: Iterable[str] | None = None, linked: Iterable[int] | None = None,
                             responded_between: tuple[datetime, datetime] | None = None) -> int:
     """Work out again the first response of the organisation's leads: these
-    leads; or those that the calls of these uploads may answer (same number)
-    or are linked to; or those with these numbers (E.164) and those with
-    these ids (`linked`: a processing run's, given its calls); or those whose
-    response started in this span (its calls were deleted); with no
-    selector, all of them. Returns the rows."""
-    lead, c = LEADS.c, CALLS.c
+    leads; or those whose response started in this span (its calls were
+    deleted); with no selector, all of them. (A processing run's leads are
+    taken incrementally: `run_responses`.) Returns the rows."""
+    lead = LEADS.c
     conditions = []
-    if numbers is not None or linked is not None:
-        # A processing run's leads, its calls already read: one select of the
-        # leads by number (the unique (organisation, phone) index), then the UPDATE.
-        ids = set(linked or ())
-        wanted = sorted(set(numbers or ()))
-        if wanted:
-            ids.update(session.execute(select(lead.id).where(
-                lead.organization_id == organization_id, among(session, lead.phone, wanted))).scalars())
-        if not ids:
-            return 0
-        conditions.append(among(session, lead.id, sorted(ids)))
     if lead_ids is not None:
         ids = sorted(set(lead_ids))
         if not ids:
             return 0
         conditions.append(among(session, lead.id, ids))
-    if upload_ids is not None:
-        uploads = sorted(set(upload_ids))
-        if not uploads:
-            return 0
-        # The leads first, each arm from its index (the run's calls by upload,
-        # leads by their unique number): one UPDATE with the two arms OR-ed
-        # scanned every lead of the organisation (and was JIT-compiled for
-        # it: 0.5 s a processing run at 10M calls).
-        run = (c.organization_id == organization_id, among(session, c.upload_id, uploads))
-        ids = set(session.execute(select(lead.id).where(
-            lead.organization_id == organization_id,
-            lead.phone.in_(select(c.e164).where(*run, c.e164.is_not(None))))).scalars())
-        ids.update(session.execute(select(c.record_id).where(*run, c.record_type == "lead")).scalars())
-        if not ids:
-            return 0
-        conditions.append(among(session, lead.id, sorted(ids)))
     if responded_between is not None:
         conditions.append(lead.first_response_at.between(*responded_between))
     return _refresh(session, organization_id, *conditions)

