@@ -97,6 +97,17 @@ def seed_leads(db, ph: str, org_id: int) -> int:
 # --------------------------------------------------------------------------------------------
 # PostgreSQL: the production topology
 # --------------------------------------------------------------------------------------------
+def _timed(args, sizes: list[int], size: int, service, bare, org_id: int, lookups, searches, **facts) -> dict:
+    """One size's searches and caller-ID look-ups, alternated, under the lock
+    the caller holds; printed and returned with `facts` and the load."""
+    print(f"  timing from {time.strftime('%H:%M:%S')}, load average {load()}", flush=True)
+    m = alternate(service, bare, org_id, lookups, searches, path=PATH, warmup=args.warmup,
+                  rounds=args.rounds, deadline=time.monotonic() + max(30.0, args.budget / len(sizes)))
+    m.update(facts, load=load())
+    print_size(fmt_size(size), m)
+    return m
+
+
 def _statements(engine, org_id: int, kind: str, q: str) -> list[tuple[str, object]]:
     return list_statements(engine, org_id, q, REGION, SORTED.get(kind))
 
@@ -164,11 +175,8 @@ def run_postgres(args, sizes: list[int], rng) -> dict:
             print(f"\n{fmt_size(size)} (PostgreSQL): {contacts:,} contacts, {size:,} index rows, {leads} leads; "
                   f"+{seeded['added']:,} rows in {seeded['seconds']:.0f}s; load average {load()}", flush=True)
             with measuring(args.lock):  # the seeding above runs outside the lock
-                print(f"  timing from {time.strftime('%H:%M:%S')}, load average {load()}", flush=True)
-                m = alternate(service, bare, org_id, lookups, searches, path=PATH, warmup=args.warmup,
-                              rounds=args.rounds, deadline=time.monotonic() + max(30.0, args.budget / len(sizes)))
-                m.update(contacts=contacts, leads=leads, seed=seeded, load=load())
-                print_size(fmt_size(size), m)
+                m = _timed(args, sizes, size, service, bare, org_id, lookups, searches,
+                           contacts=contacts, leads=leads, seed=seeded)
                 m["plans"] = postgres_plans(topo.engine(), org_id, searches, full=size == sizes[-1])
             results["sizes"][size] = m
         service.close()
@@ -260,11 +268,8 @@ def run_sqlite(args, sizes: list[int], rng, work: Path) -> dict:
                   f"+{seeded['added']:,} rows in {seeded['seconds']:.0f}s; sqlite_stat1 "
                   f"{'present' if stats else 'absent (no ANALYZE, as a new file)'}; load average {load()}", flush=True)
             with measuring(args.lock):  # the seeding above runs outside the lock
-                print(f"  timing from {time.strftime('%H:%M:%S')}, load average {load()}", flush=True)
-                m = alternate(service, bare, org_id, lookups, searches, path=PATH, warmup=args.warmup,
-                              rounds=args.rounds, deadline=time.monotonic() + max(30.0, args.budget / len(sizes)))
-                m.update(contacts=contacts, leads=leads, seed=seeded, load=load())
-                print_size(fmt_size(size), m)
+                m = _timed(args, sizes, size, service, bare, org_id, lookups, searches,
+                           contacts=contacts, leads=leads, seed=seeded)
                 m["plans"] = sqlite_plans(db_path, org_id, searches, full=size == sizes[-1])
             results["sizes"][size] = m
         service.close()
