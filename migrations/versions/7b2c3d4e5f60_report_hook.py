@@ -10,7 +10,7 @@ again), an organisation's deletion through the same hook
 Downgrade: rows whose call is gone are deleted before the key comes back.
 
 Revision ID: 7b2c3d4e5f60
-Revises: 6a1b2c3d4e5f
+Revises: 5c7e9b1d3f64
 Create Date: 2026-12-04 20:30:00
 
 """
@@ -19,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '7b2c3d4e5f60'
-down_revision = '6a1b2c3d4e5f'
+down_revision = '5c7e9b1d3f64'
 branch_labels = None
 depends_on = None
 
