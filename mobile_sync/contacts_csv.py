@@ -34,7 +34,8 @@ from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from mobile_sync.number_filter import NumberFilter
 from mobile_sync.store.contact_import import (
-    analyse_after_import, contacts_besides, existing_contact_keys, insert_contacts, writers_take_turns)
+    OtherWrites, analyse_after_import, contacts_besides, existing_contact_keys, insert_contacts,
+    writers_take_turns)
 from mobile_sync.phone_index import record_numbers
 from mobile_sync.store.directory_log import add_record_phones
 from mobile_sync.store.erased_numbers import erased_numbers
@@ -49,11 +50,17 @@ ERASED_CHUNK = 5_000  # numbers per look-up of erased ones
 TRANSACTION_MAX = 5_000  # contacts stored in one transaction at most
 DRY_RUN_KEYS_MAX = 500_000  # a dry run's (name, number) keys kept to find duplicates across blocks
 WRITER_GAP_S = 0.1  # SQLite: how long the write lock stays free between transactions (see _Checkpoints)
-TRANSACTION_S = 0.2  # SQLite: about how long one of the import's transactions holds the write lock
+# SQLite: about how long one of the import's transactions holds the write lock
+# while other connections write (TRANSACTION_S), and while none has for
+# TAKING_TURNS_S (TRANSACTION_ALONE_S: the wait of a writer that comes then).
+TRANSACTION_S = 0.2
+TRANSACTION_ALONE_S = 0.5
+TAKING_TURNS_S = 2.0
 # SQLite: contacts per transaction at least. On a busy machine (load 4+ on 2 CPUs)
-# transactions shrink to this, and 100,000 contacts then take 400 gaps and commits,
-# most of the import's time; larger ones would lengthen another writer's wait, which
-# tests/api/test_contact_csv_import_at_scale.py bounds at a second: fairness wins here.
+# while others write, transactions shrink to this, and 100,000 contacts then take
+# 400 gaps and commits, most of the import's time; larger ones would lengthen another
+# writer's wait, which tests/api/test_contact_csv_import_at_scale.py bounds at a
+# second: fairness wins here.
 TRANSACTION_MIN = 250
 Progress = Callable[[str, int, int, "ImportReport"], None]  # (stage, done, total, the counts so far)
 
@@ -102,27 +109,56 @@ class _Checkpoints:
     again at most every 100 ms (its busy handler): the next transaction's
     first statement waits until the lock has been free WRITER_GAP_S, and each
     transaction stores as many contacts as it takes about TRANSACTION_S to
-    (the whole block, unless the machine is busy), so that a request of
-    another organisation waits for one short transaction, not the import."""
+    while other connections write (one did in a gap within TAKING_TURNS_S),
+    so that a request of another organisation waits for one short
+    transaction, not the import. While none writes, a transaction takes up
+    to TRANSACTION_ALONE_S (the whole block, unless the machine is busy):
+    shrinking them for the load of other processes, with nobody waiting, cost
+    a gap of WRITER_GAP_S and a commit every ~3,000 contacts on a quiet
+    machine (9.9 s for 100,000 contacts, 3.1 s of it asleep in the gaps).
+    A write seen in a gap shrinks the next transaction at once."""
 
     def __init__(self, session, checkpoint: Callable[[], None] | None, idle: Callable[[], None] = lambda: None):
         self.checkpoint = checkpoint
         self.take_turns = checkpoint is not None and writers_take_turns(session)
+        self.others = OtherWrites(session) if self.take_turns else None
         self.committed_at: float | None = None
         self.began = 0.0
-        self.size = TRANSACTION_MAX  # contacts per transaction
+        self.rate: float | None = None  # contacts stored per second of a transaction, the last one
+        self.others_wrote_at = -TAKING_TURNS_S  # when a gap last saw another connection's commit
         self.idle = idle  # work that needs no write lock, done in a gap rather than sleeping through it
+
+    def close(self) -> None:
+        if self.others is not None:
+            self.others.close()
 
     def commit(self) -> None:
         if self.checkpoint is not None:
             self.checkpoint()
             self.committed_at = time.monotonic()
+            self.commit_seen()
+
+    def commit_seen(self) -> None:
+        """The import's own session may have committed (not `commit`): not another's write."""
+        if self.others is not None:
+            self.others.changed()
 
     def wait_turn(self) -> None:
         if self.take_turns and self.committed_at is not None:
             self.idle()
             time.sleep(max(0.0, self.committed_at + WRITER_GAP_S - time.monotonic()))
+            if self.others.changed():
+                self.others_wrote_at = time.monotonic()
         self.began = time.monotonic()
+
+    @property
+    def size(self) -> int:
+        """Contacts for the next transaction."""
+        if not self.take_turns or self.rate is None:
+            return TRANSACTION_MAX
+        alone = time.monotonic() - self.others_wrote_at > TAKING_TURNS_S
+        return max(TRANSACTION_MIN, min(TRANSACTION_MAX, int(
+            self.rate * (TRANSACTION_ALONE_S if alone else TRANSACTION_S))))
 
     def parts(self, items: list) -> Iterator[list]:
         """`items` in parts, each committed once the caller has stored it (in
@@ -134,8 +170,7 @@ class _Checkpoints:
             self.commit()
             done += len(part)
             if self.take_turns and part:
-                took = max(self.committed_at - self.began, 1e-3)
-                self.size = max(TRANSACTION_MIN, min(TRANSACTION_MAX, int(len(part) * TRANSACTION_S / took)))
+                self.rate = len(part) / max(self.committed_at - self.began, 1e-3)
             if done >= len(items):
                 return
             self.wait_turn()
@@ -196,35 +231,39 @@ def _import(session, opened, *, org, owner_id, region, hash_key, now, workers, c
     headroom = None if limit is None else limit - record_count(session, org.id)
     blocks = _Ahead(prepared_blocks(opened.blocks, region_for(region, org.region), workers, size))
     checkpoints = _Checkpoints(session, checkpoint, idle=blocks.fetch)
-    checkpoints.commit()  # the request's own writes: the file is read without holding a lock
-    for block, contacts, problems in blocks:
-        if contacts and dry_run:
-            new, _ = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
-                                   any_erased, carried)
-            report.imported += len(new)
-        elif contacts:
-            checkpoints.wait_turn()
-            if ours is not None and has_contacts and contacts_besides(session, org.id, now):
-                ours = None  # someone else's contact came in meanwhile: look every number up
-            new, added = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
-                                       any_erased, look_up=None if ours is None else ours.may_hold)
-            if ours is not None:
-                ours.add(phone[0] for contact in new for phone in contact[5])
-                ours.add(row["e164"] for row in added)
-            if headroom is not None and report.imported + len(new) > headroom:
-                _check_limit(session, org, new, report)
-            for part in checkpoints.parts(new):
-                if added:  # numbers that duplicates bring to contacts of earlier blocks or of before
-                    add_record_phones(session, org.id, added, now)
-                    report.numbers_added += len(added)
-                    added = []
-                if part:
-                    insert_contacts(session, org.id, owner_id, part, now)
-                    report.imported += len(part)
-            has_contacts = has_contacts or bool(new)
-        report.fail_lines(block, problems)
-        if progress:
-            progress("importing", block.position, max(size or 0, block.position), report)
+    try:
+        checkpoints.commit()  # the request's own writes: the file is read without holding a lock
+        for block, contacts, problems in blocks:
+            if contacts and dry_run:
+                new, _ = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
+                                       any_erased, carried)
+                report.imported += len(new)
+            elif contacts:
+                checkpoints.wait_turn()
+                if ours is not None and has_contacts and contacts_besides(session, org.id, now):
+                    ours = None  # someone else's contact came in meanwhile: look every number up
+                new, added = _new_contacts(session, org.id, contacts, problems, report, hash_key, has_contacts,
+                                           any_erased, look_up=None if ours is None else ours.may_hold)
+                if ours is not None:
+                    ours.add(phone[0] for contact in new for phone in contact[5])
+                    ours.add(row["e164"] for row in added)
+                if headroom is not None and report.imported + len(new) > headroom:
+                    _check_limit(session, org, new, report)
+                for part in checkpoints.parts(new):
+                    if added:  # numbers that duplicates bring to contacts of earlier blocks or of before
+                        add_record_phones(session, org.id, added, now)
+                        report.numbers_added += len(added)
+                        added = []
+                    if part:
+                        insert_contacts(session, org.id, owner_id, part, now)
+                        report.imported += len(part)
+                has_contacts = has_contacts or bool(new)
+            report.fail_lines(block, problems)
+            if progress:
+                progress("importing", block.position, max(size or 0, block.position), report)
+                checkpoints.commit_seen()  # progress may be committed (a background import's)
+    finally:
+        checkpoints.close()
     if report.imported >= ANALYZE_MIN and not dry_run:
         analyse_after_import(session)  # as after any bulk load
     return report

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, or_, select, text
 
 from mobile_sync.store.bulk_sql import driver_rows, one_of
-from mobile_sync.store.dialect import per_engine
+from mobile_sync.store.dialect import engine_of, per_engine
 from mobile_sync.store.directory_log import RECORD_TYPES, log_numbers
 from mobile_sync.store.id_reservation import reserve_ids
 from mobile_sync.store.models import Contact, RecordPhone
@@ -207,3 +207,28 @@ def writers_take_turns(session) -> bool:
     """Whether one writer at a time holds the whole database (SQLite), so
     that a long import must leave it free between its transactions."""
     return _statements(session).writers_take_turns
+
+
+class OtherWrites:
+    """SQLite: whether another connection, of this process or another, has
+    committed a change since the last look (`changed`). `PRAGMA
+    data_version` of a connection of the watch's own, outside any
+    transaction (a few microseconds, no lock): it moves with every commit
+    of any other connection, the import's own session's included, so the
+    import looks right after its commits (`changed`, result ignored) and
+    again after a gap left for others."""
+
+    def __init__(self, session):
+        self._connection = engine_of(session).raw_connection()
+        self._version = self._look()
+
+    def _look(self) -> int:
+        return self._connection.driver_connection.execute("PRAGMA data_version").fetchone()[0]
+
+    def changed(self) -> bool:
+        version = self._look()
+        changed, self._version = version != self._version, version
+        return changed
+
+    def close(self) -> None:
+        self._connection.close()
