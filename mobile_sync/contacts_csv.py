@@ -34,7 +34,7 @@ from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from mobile_sync.number_filter import NumberFilter
 from mobile_sync.store.contact_import import (
-    OtherWrites, analyse_after_import, contacts_besides, existing_contact_keys, insert_contacts,
+    OtherWrites, analyse_after_import, begin_turn, contacts_besides, existing_contact_keys, insert_contacts,
     writers_take_turns)
 from mobile_sync.phone_index import record_numbers
 from mobile_sync.store.directory_log import add_record_phones
@@ -50,17 +50,13 @@ ERASED_CHUNK = 5_000  # numbers per look-up of erased ones
 TRANSACTION_MAX = 5_000  # contacts stored in one transaction at most
 DRY_RUN_KEYS_MAX = 500_000  # a dry run's (name, number) keys kept to find duplicates across blocks
 WRITER_GAP_S = 0.1  # SQLite: how long the write lock stays free between transactions (see _Checkpoints)
-# SQLite: about how long one of the import's transactions holds the write lock
-# while other connections write (TRANSACTION_S), and while none has for
-# TAKING_TURNS_S (TRANSACTION_ALONE_S: the wait of a writer that comes then).
-TRANSACTION_S = 0.2
-TRANSACTION_ALONE_S = 0.5
-TAKING_TURNS_S = 2.0
-# SQLite: contacts per transaction at least. On a busy machine (load 4+ on 2 CPUs)
-# while others write, transactions shrink to this, and 100,000 contacts then take
-# 400 gaps and commits, most of the import's time; larger ones would lengthen another
-# writer's wait, which tests/api/test_contact_csv_import_at_scale.py bounds at a
-# second: fairness wins here.
+# SQLite: about how long one of the import's transactions holds the write lock while other
+# connections write, and (ALONE: the wait of a writer that comes) while none has for TAKING_TURNS_S.
+TRANSACTION_S, TRANSACTION_ALONE_S, TAKING_TURNS_S = 0.2, 0.5, 2.0
+# SQLite: contacts per transaction at least. On a busy machine (load 4+ on 2 CPUs) while
+# others write, transactions shrink to this, and 100,000 contacts then take 400 gaps and
+# commits; larger ones would lengthen another writer's wait, which
+# tests/api/test_contact_csv_import_at_scale.py bounds at a second: fairness wins here.
 TRANSACTION_MIN = 250
 Progress = Callable[[str, int, int, "ImportReport"], None]  # (stage, done, total, the counts so far)
 
@@ -113,13 +109,13 @@ class _Checkpoints:
     so that a request of another organisation waits for one short
     transaction, not the import. While none writes, a transaction takes up
     to TRANSACTION_ALONE_S (the whole block, unless the machine is busy):
-    shrinking them for the load of other processes, with nobody waiting, cost
-    a gap of WRITER_GAP_S and a commit every ~3,000 contacts on a quiet
-    machine (9.9 s for 100,000 contacts, 3.1 s of it asleep in the gaps).
-    A write seen in a gap shrinks the next transaction at once."""
+    shrunk for the load of other processes, with nobody waiting, they cost
+    3.1 s of 9.9 s asleep in gaps on a quiet machine (100,000 contacts).
+    A write seen in a gap shrinks the next transaction at once. The gap
+    also checkpoints the WAL, which the import's commits leave to it."""
 
     def __init__(self, session, checkpoint: Callable[[], None] | None, idle: Callable[[], None] = lambda: None):
-        self.checkpoint = checkpoint
+        self.session, self.checkpoint = session, checkpoint
         self.take_turns = checkpoint is not None and writers_take_turns(session)
         self.others = OtherWrites(session) if self.take_turns else None
         self.committed_at: float | None = None
@@ -146,10 +142,13 @@ class _Checkpoints:
     def wait_turn(self) -> None:
         if self.take_turns and self.committed_at is not None:
             self.idle()
+            self.others.checkpoint()
             time.sleep(max(0.0, self.committed_at + WRITER_GAP_S - time.monotonic()))
             if self.others.changed():
                 self.others_wrote_at = time.monotonic()
         self.began = time.monotonic()
+        if self.take_turns:
+            begin_turn(self.session)
 
     @property
     def size(self) -> int:

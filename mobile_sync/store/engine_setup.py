@@ -22,6 +22,10 @@ from sqlalchemy.engine import make_url
 from mobile_sync.store.dialect import per_engine
 
 
+CHECKPOINTS_DEFERRED = "checkpoints_deferred"  # in a pooled connection's info: see `defer_checkpoints`
+WAL_AUTOCHECKPOINT = 1000  # SQLite's default: a commit past this many WAL frames checkpoints
+
+
 class _EngineSetup:
     """SQLite's."""
 
@@ -44,6 +48,13 @@ class _EngineSetup:
         def _begin(connection):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        @event.listens_for(engine, "checkin")
+        def _checkpoints_back(dbapi_connection, record):
+            # A bulk import's transactions leave the WAL's checkpoint to its
+            # gaps (`defer_checkpoints`); back in the pool, commits checkpoint.
+            if record.info.pop(CHECKPOINTS_DEFERRED, False) and dbapi_connection is not None:
+                dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+
 
 class _PostgresEngineSetup(_EngineSetup):
     def engine_options(self) -> dict:
@@ -62,6 +73,17 @@ def engine_options(database_url: str) -> dict:
     is an engine, so chosen by the URL's backend)."""
     postgresql = make_url(database_url).get_backend_name() == "postgresql"
     return (_PostgresEngineSetup if postgresql else _EngineSetup)().engine_options()
+
+
+def defer_checkpoints(connection) -> None:
+    """SQLite: this connection's commits do not checkpoint the WAL until it
+    is back in the pool (a bulk import checkpoints in the gaps it leaves
+    between its transactions, where it would otherwise sleep). `connection`:
+    a SQLAlchemy Connection in a transaction. Nothing on PostgreSQL."""
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+    connection.connection.info[CHECKPOINTS_DEFERRED] = True
 
 
 def configure_engine(engine, *, busy_timeout_ms: int) -> None:
