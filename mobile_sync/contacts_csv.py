@@ -34,7 +34,7 @@ from mobile_sync.phones import region_for
 from mobile_sync.plans import check_record_limit, plan_limit, record_count
 from mobile_sync.number_filter import NumberFilter
 from mobile_sync.store.contact_import import (
-    OtherWrites, analyse_after_import, begin_turn, contacts_besides, existing_contact_keys, insert_contacts,
+    OtherWrites, analyse_after_import, contacts_besides, existing_contact_keys, insert_contacts,
     writers_take_turns)
 from mobile_sync.phone_index import record_numbers
 from mobile_sync.store.directory_log import add_record_phones
@@ -148,7 +148,7 @@ class _Checkpoints:
                 self.others_wrote_at = time.monotonic()
         self.began = time.monotonic()
         if self.take_turns:
-            begin_turn(self.session)
+            self.others.begin_turn(self.session)
 
     @property
     def size(self) -> int:

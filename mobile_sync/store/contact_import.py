@@ -231,17 +231,17 @@ class OtherWrites:
         changed, self._version = version != self._version, version
         return changed
 
+    @staticmethod
+    def begin_turn(session) -> None:
+        """Begin the import's next transaction in `session`, its commit
+        leaving the WAL's checkpoint (its copy and syncs: ~30 ms of a block's
+        ~40 ms commit) to the next gap (`checkpoint`), where the import would
+        otherwise sleep."""
+        defer_checkpoints(session.connection())
+
     def checkpoint(self) -> None:
-        """Checkpoint the WAL (PASSIVE: it neither waits for nor blocks a
-        writer), in a gap: the import's own commits leave it (`begin_turn`)."""
+        """Checkpoint the WAL (PASSIVE: it neither waits for nor blocks a writer)."""
         self._connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
         self._connection.close()
-
-
-def begin_turn(session) -> None:
-    """SQLite: begin the import's next transaction, whose commit leaves the
-    WAL's checkpoint (its copy and syncs: ~30 ms of a block's ~40 ms commit)
-    to the next gap, where the import would otherwise sleep."""
-    defer_checkpoints(session.connection())
