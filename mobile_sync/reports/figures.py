@@ -161,8 +161,7 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
         total = sums.setdefault(day, [0] * len(rollups.SUMMED))
         for i, value in enumerate(figures[:len(rollups.SUMMED)]):
             total[i] += value
-    for _user_id, day, _missed, packed in rollups.packed_column(session, organization_id, first, last, user_ids,
-                                                                "numbers"):
+    for _user_id, day, packed in rollups.packed_numbers(session, organization_id, first, last, user_ids):
         numbers[day].update(unpack(packed, "Q"))
     return [_call_item({"day": day.isoformat()}, sums[day], len(numbers[day])) for day in sorted(sums)]
 

@@ -118,13 +118,10 @@ def _read_statement(kind: str, filtered: bool, postgresql: bool):
     if key not in _READS:
         d = DAYS.c
         columns = {"days": [d.user_id, d.day, *(d[name] for name in DAY_FIGURES)],
-                   "numbers": [d.user_id, d.day, d.missed, d.numbers],
-                   "callbacks": [d.user_id, d.day, d.missed, d.callbacks],
+                   "numbers": [d.user_id, d.day, d.numbers],
                    "gaps": [d.user_id, d.day, d.unique_numbers, d.gaps]}[kind]
         query = select(*columns).where(d.organization_id == bindparam("org"), d.day >= bindparam("first"),
                                        d.day <= bindparam("last"))
-        if kind == "callbacks":
-            query = query.where(d.missed > 0)
         if filtered:
             query = query.where(one_of(d.user_id, "users", postgresql))
         _READS[key] = query.order_by(d.user_id, d.day)
@@ -147,12 +144,11 @@ def read_call_days(session, organization_id: int, first: date, last: date,
     return _driver_read(session, "days", organization_id, first, last, user_ids)
 
 
-def packed_column(session, organization_id: int, first: date, last: date, user_ids: Iterable[int] | None,
-                  column: str) -> list:
-    """(user_id, day, missed, the packed `column`: "numbers" or "callbacks")
-    of the user rows from `first` to `last`; for "callbacks", only days
-    with missed calls."""
-    return _driver_read(session, column, organization_id, first, last, user_ids)
+def packed_numbers(session, organization_id: int, first: date, last: date,
+                   user_ids: Iterable[int] | None) -> list:
+    """(user_id, day, the day's numbers packed) of the user rows from `first`
+    to `last`, of some users or all."""
+    return _driver_read(session, "numbers", organization_id, first, last, user_ids)
 
 
 def unique_in_range(first: date, day: date, unique_numbers: int, gaps) -> int:

@@ -221,9 +221,8 @@ CASES = {
         rollups.numbers_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
     "rollups.org_days": lambda a, b, s: rollups.delete_org_days(s, a["org"]) * 0 + len(
         rollups.org_days(s, a["org"], EARLY.date(), LATER.date())),
-    "rollups.packed_column": lambda a, b, s: rollups.packed_column(
-        s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "numbers") + rollups.packed_column(
-        s, a["org"], EARLY.date(), LATER.date(), [b["user"]], "callbacks"),
+    "rollups.packed_numbers": lambda a, b, s: rollups.packed_numbers(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
     "rollups.write_call_days": lambda a, b, s: rollups.write_call_days(s, a["org"], [
         {"user_id": a["user"], "day": day, **{name: 1 for name in rollups.DAY_FIGURES},
          "numbers": b"", "callbacks": b"", "gaps": []} for day in sorted({moment.date() for moment in _call_days(s, b["org"])})]),
