@@ -5,7 +5,7 @@ Each row the processing run's upsert inserted was checked against `calls`
 deletion removes its missed rows itself instead: a deletion of calls
 through the store's hook (the rollups work the deleted span's days out
 again), an organisation's deletion through the same hook
-(`call_deletions.on_organizations_deleted`). No data changes.
+(the listener in `call_deletions` sees `delete(Organization)`). No data changes.
 
 Downgrade: rows whose call is gone are deleted before the key comes back.
 

@@ -97,7 +97,8 @@ class MissedCallback(Base):
     deletion of calls through the store's hook (`call_deletions`: the
     rollups work the deleted span's days out again, its missed rows with
     them), an organisation's deletion through the same hook
-    (`on_organizations_deleted`); `reports-rebuild` removes them all first.
+    (its listener sees `delete(Organization)` and deletes them first);
+    `reports-rebuild` removes them all first.
     A callback call deleted is found again by `callback_call_id`."""
 
     __tablename__ = "report_missed_calls"
