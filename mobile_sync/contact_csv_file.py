@@ -134,11 +134,16 @@ class TextLines:
 def take_bad(bad: deque, last_line: int) -> str | None:
     """The first reason among the failed lines (line, why) of `bad` up to
     `last_line`, which are forgotten; None when there are none."""
-    why = None
+    taken = take_lines(bad, last_line)
+    return taken[0][1] if taken else None
+
+
+def take_lines(bad: deque, last_line: int) -> list[tuple[int, str]]:
+    """The failed lines (line, why) of `bad` up to `last_line`, taken out of it."""
+    taken = []
     while bad and bad[0][0] <= last_line:
-        _, message = bad.popleft()
-        why = why or message
-    return why
+        taken.append(bad.popleft())
+    return taken
 
 
 @dataclass
@@ -167,15 +172,13 @@ class Block:
         return self
 
 
-def csv_blocks(reader, lines: TextLines, width: int, order: list[int] | None = None,
-               mapper: Callable[[list[str]], list] | None = None) -> Iterator[Block]:
+def csv_blocks(reader, lines: TextLines, width: int, order: list[int] | None = None) -> Iterator[Block]:
     """The records after the header (read already) of a CSV file of `width`
     columns, by blocks of at most CHUNK lines and about CHUNK_BYTES. Our own
-    CSV (no `mapper`) has exactly five columns, taken in `order`; any other
-    goes through `mapper` (`contact_files.mapping`), which makes a record of
-    a line's fields, padded to `width` when shorter."""
-    take = _our_record(order or list(range(width))) if mapper is None else _mapped_record(width, mapper)
-    return _blocks(reader, lines, take)
+    CSV (`order` given) has exactly five columns, taken in `order`; any
+    other's records are its lines' cells, padded to `width` when shorter,
+    made contacts where each block is prepared (`contact_files.mapping.MappedRows`)."""
+    return _blocks(reader, lines, _our_record(order) if order is not None else _padded_cells(width))
 
 
 def _our_record(order: list[int]) -> Callable[[list[str]], list | str | None]:
@@ -194,8 +197,8 @@ def _our_record(order: list[int]) -> Callable[[list[str]], list | str | None]:
     return take
 
 
-def _mapped_record(width: int, mapper: Callable[[list[str]], list]) -> Callable[[list[str]], list | str | None]:
-    """A line of another format's CSV, through its `mapper`: a record, why it is not one, or None."""
+def _padded_cells(width: int) -> Callable[[list[str]], list | str | None]:
+    """A line of another format's CSV: its cells, why it is not a record, or None."""
     def take(fields: list[str]) -> list | str | None:
         if len(fields) > width and "".join(fields[width:]).strip():
             return f"Expected {width} fields, found {len(fields)}."
@@ -203,7 +206,7 @@ def _mapped_record(width: int, mapper: Callable[[list[str]], list]) -> Callable[
             return None
         if len(fields) < width:
             fields += [""] * (width - len(fields))
-        return mapper(fields)
+        return fields
     return take
 
 

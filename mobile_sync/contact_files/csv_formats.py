@@ -151,11 +151,7 @@ def csv_file(lines: TextLines, first_line: str, mapping: dict | None):
     # The rows' cells, made records where each block is prepared (`MappedRows`).
     columns, fields = tuple(header), tuple(sorted(mapping.items()))
     return format_, mapping, (MappedRows(block, columns, fields)
-                              for block in csv_blocks(reader, lines, len(header), mapper=_cells))
-
-
-def _cells(row: list[str]) -> list[str]:
-    return row
+                              for block in csv_blocks(reader, lines, len(header)))
 
 
 def layout_and_mapping(header: list[str], mapping: dict | None) -> tuple[str, dict]:

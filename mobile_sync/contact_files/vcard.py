@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from mobile_sync import contact_csv_file
-from mobile_sync.contact_csv_file import CHUNK_BYTES, Block, TextLines, take_bad
+from mobile_sync.contact_csv_file import CHUNK_BYTES, Block, TextLines, take_bad, take_lines
 from mobile_sync.contact_files.mapping import check_mapping, join_name, refuse_mapping
 
 DEFAULT_MAPPING = {"FN": "name", "N": "name", "ORG": "company", "EMAIL": "email", "TEL": "phones"}
@@ -175,10 +175,7 @@ def vcard_blocks(lines: TextLines, mapping: dict) -> Iterator["CardLines | Block
 
 
 def _card_lines(lines: TextLines, held: list[str], first: int, cards: int, wanted: dict) -> "CardLines":
-    last = first + len(held) - 1
-    bad = []
-    while lines.bad and lines.bad[0][0] <= last:
-        bad.append(lines.bad.popleft())
+    bad = take_lines(lines.bad, first + len(held) - 1)
     return CardLines(held, first, bad, lines.position, cards, wanted)
 
 
