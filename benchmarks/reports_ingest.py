@@ -57,30 +57,28 @@ def _backend_cpu_ns(pid: int) -> int:
 
 
 def _count_database_cpu(totals: dict) -> None:
-    """Wrap `process_upload` and `ingest_calls` (what `time_ingest` calls) to
-    add each run's CPU, the app's and its database backend's, to
-    `totals[with the hook]` ("app_ns", "db_ns"), and its upload's to
-    "upload_app_ns", "upload_db_ns" (and its calls to "upload_rows") of the
-    same side: a figure per core that the machine's other work (two cores,
-    shared) does not change the way it changes wall time. The upload is
-    `ingest_calls`, what the upload request's view calls (not the request's
-    HTTP, JSON and token work: the upload+processing figure is the lower
-    bound of ingest's cost). The first upload of the run is left out: it
-    meets the cluster's caches cold (at 10M ~600 ms of database CPU against
-    ~47 for the others) and always falls on the side with the hook (ABBA
-    starts with it)."""
-    from sqlalchemy import text
-
-    import mobile_sync.ingest_calls as uploading
+    """Wrap `process_upload` and `ingest_calls` (what `time_ingest` and the
+    upload request's view call) to add each run's CPU, the app's and its
+    database backend's, to `totals[with the hook]` ("app_ns", "db_ns"), and
+    its upload's `ingest_calls` to "upload_app_ns", "upload_db_ns" (and its
+    calls to "upload_rows") of the same side: a figure per core that the
+    machine's other work (two cores, shared) does not change the way it
+    changes wall time. `ingest_calls` alone is the lower bound of the
+    upload's cost (not the request's HTTP, JSON and token work); the whole
+    request is counted by `time_ingest` ("request_*"). The first upload of
+    the run is left out: it meets the cluster's caches cold (at 10M ~600 ms
+    of database CPU against ~47 for the others) and always falls on the side
+    with the hook (ABBA starts with it)."""
     import mobile_sync.process_calls as processing
+    import server.api.sync as sync_views
 
-    process, hook, ingest = processing.process_upload, processing.after_processing_run, uploading.ingest_calls
+    process, hook, ingest = processing.process_upload, processing.after_processing_run, sync_views.ingest_calls
     upload = {"app_ns": 0, "db_ns": 0, "rows": 0}  # the last upload's, until its run says which side it is
     uploads = []
 
     def cpu_of(session, work) -> tuple:
         """(work's result, app CPU ns, database backend CPU ns)."""
-        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        pid = session.connection().connection.dbapi_connection.info.backend_pid  # no statement sent
         db0, app0 = _backend_cpu_ns(pid), time.process_time_ns()
         result = work()
         return result, time.process_time_ns() - app0, _backend_cpu_ns(pid) - db0
@@ -104,7 +102,7 @@ def _count_database_cpu(totals: dict) -> None:
         return result
 
     processing.process_upload = counted
-    uploading.ingest_calls = counted_upload
+    sync_views.ingest_calls = counted_upload
 
 
 def _plans(session, on: bool) -> None:
@@ -258,6 +256,21 @@ def main(argv=None) -> int:
             cpu[key]["upload_rows"] for key in cpu)
         print(f"  the hook's cost, ingest, the upload's CPU averaged over both sides ({upload / 1e3:.0f} ms per 1,000 "
               f"calls): {(1 - (upload + both[False]) / (upload + both[True])) * 100:.1f}% of rows/s per core")
+        # Ingest as ingest is: the upload request itself (its HTTP, JSON,
+        # token and ingest_calls work, app + database CPU), then processing.
+        rows = sum(ingest[key]["request_rows"] for key in ingest)
+        request_app = sum(ingest[key]["request_app_ns"] for key in ingest) / rows
+        request_db = sum(ingest[key]["request_db_ns"] for key in ingest) / rows
+        request = request_app + request_db
+        print(f"  the upload request (POST /api/v1/sync/calls with the device's token), app + database CPU: "
+              f"{request_app / 1e3:.0f} + {request_db / 1e3:.0f} ms per 1,000 calls (ingest_calls alone: "
+              f"{upload / 1e3:.0f})")
+        for with_hook in (False, True):
+            label = "with the hook" if with_hook else "without"
+            print(f"  {label:<14} request+processing {1e9 / (request + both[with_hook]):>8,.0f} rows/s per core")
+        print(f"  the hook's cost, ingest (the upload request + processing), app + database CPU: "
+              f"{(1 - (request + both[False]) / (request + both[True])) * 100:.1f}% of rows/s per core "
+              f"(lower bound, ingest_calls for the request: {(1 - (upload + both[False]) / (upload + both[True])) * 100:.1f}%)")
         for key, label in (("process_wall", "processing, wall"), ("process_cpu", "processing, app CPU"),
                            ("total_wall", "upload+processing, wall")):
             cost = 1 - (on["rows"] / on[key]) / (off["rows"] / off[key])

@@ -254,56 +254,147 @@ def build_rollups(app, org_id: int) -> float:
     return time.perf_counter() - started
 
 
+def _device_tokens(app, world: dict, now: datetime) -> dict[int, str]:
+    """A device token for each of the world's phones (the seed made them
+    without one), issued as registration issues one; an earlier run's are
+    removed first."""
+    from sqlalchemy import delete
+
+    from mobile_sync.store.models import AccessToken
+    from mobile_sync.tokens import DEVICE_TOKEN, new_token
+    from server.extensions import db
+
+    tokens = {}
+    with app.app_context():
+        db.session.execute(delete(AccessToken).where(AccessToken.device_id.in_(world["devices"]))
+                           .execution_options(all_organizations=True))
+        for user_id, device_id in zip(world["users"], world["devices"]):
+            clear, digest = new_token(DEVICE_TOKEN)
+            db.session.add(AccessToken(organization_id=world["org"], user_id=user_id, device_id=device_id,
+                                       token_hash=digest, created_at=now))
+            tokens[device_id] = clear
+        db.session.commit()
+    return tokens
+
+
+class _PoolCpu:
+    """The CPU time of the app's database backends while a connection is
+    checked out of its pool, in ns (`/proc/PID/schedstat`), counted while
+    `on`: what a request's statements cost the database, whichever pooled
+    connection it took."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.on, self.db_ns = False, 0
+        event.listen(engine, "checkout", self._out)
+        event.listen(engine, "checkin", self._in)
+
+    @staticmethod
+    def _cpu(dbapi_connection) -> int:
+        with open(f"/proc/{dbapi_connection.info.backend_pid}/schedstat") as stat:
+            return int(stat.read().split()[0])
+
+    def _out(self, dbapi_connection, record, _proxy) -> None:
+        if self.on:
+            record.info["bench_cpu"] = self._cpu(dbapi_connection)
+
+    def _in(self, dbapi_connection, record) -> None:
+        started = record.info.pop("bench_cpu", None)
+        if started is not None and dbapi_connection is not None:
+            self.db_ns += self._cpu(dbapi_connection) - started
+
+
 def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetime) -> dict:
     """Upload then process batches of 1,000 calls, alternating with and
     without the reports' processing hook (rollups and leads' first responses:
     without it, processing does no report work); rows/s by wall clock and by
-    this process's CPU."""
+    this process's CPU.
+
+    Each batch is uploaded as a phone uploads it: POST /api/v1/sync/calls
+    with its device's token (the Flask test client: no socket, the body
+    encoded before the clock starts), the request's processing job not
+    queued (the benchmark processes the upload itself, timed apart). The
+    request's CPU, the app's and its database backends', is each side's
+    "request_app_ns", "request_db_ns" (and its calls "request_rows"),
+    the first request left out (cold caches)."""
+    import orjson
+
     import mobile_sync.process_calls as processing
+    import server.api.sync as sync_views
     from mobile_sync.process_calls import process_upload
-    from mobile_sync.store.models import Device, Organization, User
+    from mobile_sync.store.models import SyncUpload
     from server.extensions import db
 
     hook = processing.after_processing_run
-    results = {True: {"rows": 0, "process_wall": 0.0, "process_cpu": 0.0, "total_wall": 0.0},
-               False: {"rows": 0, "process_wall": 0.0, "process_cpu": 0.0, "total_wall": 0.0}}
-    from mobile_sync.ingest_calls import ingest_calls
-
-    with app.app_context():
-        hash_key = app.config["HASH_KEY"]
-        for b in range(batches * 2):
-            with_hook = b % 2 == 0 if (b // 2) % 2 == 0 else b % 2 == 1  # ABBA: neither side always goes first
-            index = rng.randrange(len(world["users"]))
-            user = db.session.get(User, world["users"][index])
-            device = db.session.get(Device, world["devices"][index])
-            org = db.session.get(Organization, world["org"])
-            base = now - timedelta(days=rng.randint(0, 6))
-            rows = []
-            for k in range(1000):
-                when = base - timedelta(seconds=rng.randrange(86400 * 3))
-                kind = rng.choice(TYPES)
-                # Seven in ten calls are with the rep's own clients (call backs happen), the rest new numbers.
-                number = rng.choice(world["books"][index]) if rng.random() < 0.7 else _number(rng)
-                rows.append({"_id": 2 * 10**9 + b * 1000 + k, "number": number, "date": int(when.timestamp() * 1000),
-                             "duration": rng.randint(1, 300) if kind in (1, 2) else 0, "type": kind,
-                             "presentation": 1, "countryiso": "IN", "name": None, "via_number": "",
-                             "subscription_id": None, "last_modified": int(when.timestamp() * 1000)})
-            t0 = time.perf_counter()
-            result = ingest_calls(db.session, device=device, user=user, org=org, batch_id=f"bench-{b}", rows=rows,
-                                  now=now, hash_key=hash_key)
-            db.session.commit()
-            processing.after_processing_run = hook if with_hook else (lambda *args, **kwargs: 0)
-            t1, c1 = time.perf_counter(), time.process_time()
-            process_upload(db.session, result.upload_id, now, hash_key, alone=True)
-            db.session.commit()
-            t2, c2 = time.perf_counter(), time.process_time()
-            processing.after_processing_run = hook
-            side = results[with_hook]
-            side["rows"] += result.accepted
-            side["process_wall"] += t2 - t1
-            side["process_cpu"] += c2 - c1
-            side["total_wall"] += t2 - t0
+    results = {side: {"rows": 0, "process_wall": 0.0, "process_cpu": 0.0, "total_wall": 0.0, "request_app_ns": 0,
+                      "request_db_ns": 0, "request_rows": 0} for side in (True, False)}
+    tokens = _device_tokens(app, world, now)
+    app.config["NOW"] = now  # the requests' clock: the world's, as the calls are
+    queue = sync_views.queue_call_processing
+    # In production the request queues the job (one Redis command); without
+    # Redis it would process the upload inline, inside the request.
+    sync_views.queue_call_processing = lambda organization_id: True
+    client = app.test_client()
+    try:
+        with app.app_context():
+            pool = _PoolCpu(db.engine)
+            hash_key = app.config["HASH_KEY"]
+            for b in range(batches * 2):
+                with_hook = b % 2 == 0 if (b // 2) % 2 == 0 else b % 2 == 1  # ABBA: neither side always goes first
+                index = rng.randrange(len(world["users"]))
+                base = now - timedelta(days=rng.randint(0, 6))
+                rows = []
+                for k in range(1000):
+                    when = base - timedelta(seconds=rng.randrange(86400 * 3))
+                    kind = rng.choice(TYPES)
+                    # Seven in ten calls are with the rep's own clients (call backs happen), the rest new numbers.
+                    number = rng.choice(world["books"][index]) if rng.random() < 0.7 else _number(rng)
+                    rows.append({"_id": 2 * 10**9 + b * 1000 + k, "number": number,
+                                 "date": int(when.timestamp() * 1000),
+                                 "duration": rng.randint(1, 300) if kind in (1, 2) else 0, "type": kind,
+                                 "presentation": 1, "countryiso": "IN", "name": None, "via_number": "",
+                                 "subscription_id": None, "last_modified": int(when.timestamp() * 1000)})
+                body = orjson.dumps({"batch_id": f"bench-{b}", "calls": rows})
+                headers = {"Authorization": f"Bearer {tokens[world['devices'][index]]}"}
+                db.session.close()  # the request's session is its own; nothing of ours checked out
+                t0 = time.perf_counter()
+                pool.on, pool.db_ns, a0 = True, 0, time.process_time_ns()
+                response = client.post("/api/v1/sync/calls", data=body, headers=headers,
+                                       content_type="application/json")
+                db.session.close()  # the request's connection back in the pool, its CPU counted
+                request_app_ns, pool.on = time.process_time_ns() - a0, False
+                assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
+                accepted = response.json["accepted"]
+                upload_id = db.session.execute(_upload_of(SyncUpload, f"bench-{b}", world["devices"][index])).scalar()
+                db.session.commit()
+                processing.after_processing_run = hook if with_hook else (lambda *args, **kwargs: 0)
+                t1, c1 = time.perf_counter(), time.process_time()
+                process_upload(db.session, upload_id, now, hash_key, alone=True)
+                db.session.commit()
+                t2, c2 = time.perf_counter(), time.process_time()
+                processing.after_processing_run = hook
+                side = results[with_hook]
+                side["rows"] += accepted
+                side["process_wall"] += t2 - t1
+                side["process_cpu"] += c2 - c1
+                side["total_wall"] += t2 - t0
+                if b:  # not the first: it meets the cluster's caches cold
+                    side["request_app_ns"] += request_app_ns
+                    side["request_db_ns"] += pool.db_ns
+                    side["request_rows"] += accepted
+    finally:
+        sync_views.queue_call_processing = queue
+        app.config.pop("NOW", None)
     return results
+
+
+def _upload_of(model, batch_id: str, device_id: int):
+    """The upload a batch made (its id: what the request's job would be handed)."""
+    from sqlalchemy import select
+
+    return select(model.id).where(model.batch_id == batch_id, model.device_id == device_id).execution_options(
+        all_organizations=True)
 
 
 def prepare_report_reads(app, pg, org_id: int) -> float | None:
