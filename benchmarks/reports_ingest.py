@@ -24,8 +24,11 @@ without-hook batches left short.
 hook's functions only, cumulative).
 
 The hook is the reports' one processing hook (`processing_hook.
-after_processing_run`: the rollups and the leads' first responses); the
-reference is processing without it, i.e. with no report work at all.
+after_processing_run`: the rollups and the leads' first responses), with
+the first responses of the leads the run's calls are linked to, which their
+activity's fold (`record_activity`) writes in the same UPDATE; the
+reference is processing without both, i.e. with no report work at all
+(`--profile` profiles the hook alone).
 `--without-lead-responses` leaves the leads' refresh out of the hook (the
 rollups alone against the same reference). The garbage collector is
 settled as the RQ worker settles it (`server.garbage_collection`:
@@ -209,7 +212,12 @@ def main(argv=None) -> int:
         if args.without_lead_responses:
             from mobile_sync.reports import lead_responses
 
+            import mobile_sync.store.record_activity as activity
+            from mobile_sync.store.models import Lead
+
             lead_responses.after_run = lambda *args, **kwargs: 0
+            # The linked leads' responses, written with their activity's fold: kept as they are.
+            activity.first_response = lambda organization, since=None: Lead.__table__.c.first_response_at
             print("the leads' first-response refresh left out of the hook: the rollups alone against no report work")
         cpu = {side: dict.fromkeys(("app_ns", "db_ns", "upload_app_ns", "upload_db_ns", "upload_rows"), 0) for side in (True, False)}
         _count_database_cpu(cpu)

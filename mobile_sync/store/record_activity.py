@@ -18,13 +18,13 @@ from sqlalchemy import and_, case, func, or_, select, update
 from mobile_sync.call_types import CONNECTED
 from mobile_sync.record_kinds import CALL_RECORDS
 from mobile_sync.store.bulk_sql import among
-from mobile_sync.store.lead_figures import refresh_first_responses
+from mobile_sync.store.lead_figures import first_response, refresh_first_responses
 from mobile_sync.store.models import Call, Contact, Lead
 
 CALLS = Call.__table__
 MODELS = {"contact": Contact, "lead": Lead}
 ACTIVITY = ("last_spoken_at", "last_call_at", "last_call_type")
-LEAD_ACTIVITY = ("calls_count", "first_call_at")
+LEAD_ACTIVITY = ("calls_count", "first_call_at", "first_response_at")
 
 
 def _activity_of(organization_id: int, record_type: str, *conditions):
@@ -74,9 +74,12 @@ def _fold(session, organization_id: int, record_type: str, now: datetime, *condi
                   r.last_call_at.is_(None), v.c.newest > r.last_call_at,
                   and_(v.c.newest == r.last_call_at, r.last_call_type.is_distinct_from(v.c.newest_type)))
     if model is Lead:
-        values.update(calls_count=func.coalesce(r.calls_count, 0) + v.c.n,
-                      first_call_at=case((or_(r.first_call_at.is_(None), v.c.first < r.first_call_at), v.c.first),
-                                         else_=r.first_call_at))
+        first = case((or_(r.first_call_at.is_(None), v.c.first < r.first_call_at), v.c.first), else_=r.first_call_at)
+        # The leads report's first response in the same write (the rule, from
+        # the first call set here): a lead is written once a run, not again
+        # by the report's hook (`run_responses`).
+        values.update(calls_count=func.coalesce(r.calls_count, 0) + v.c.n, first_call_at=first,
+                      first_response_at=first_response(organization_id, since=first))
         changed = True
     touched = session.execute(update(table).where(r.organization_id == organization_id, r.id == v.c.id, changed)
                               .values(values).returning(r.id)).scalars().all()
