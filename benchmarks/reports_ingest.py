@@ -18,7 +18,8 @@ schema change of the hook is measured on the same calls); the rollups
 are those kept in the cluster, made by `benchmarks.reports` (with
 `rebuild_reports`). An earlier run's ingest batches are deleted through the
 service's own deletion first, which repairs the rollups the
-without-hook batches left short.
+without-hook batches left short, and the leads their processing made
+(`forget_ingest_leads`): each run meets the same world.
 
 `--profile N`: N batches processed with the hook under cProfile (the
 hook's functions only, cumulative).
@@ -51,7 +52,7 @@ import time
 from datetime import datetime
 
 from benchmarks.reports import forget_ingest, kept_server, measuring, time_ingest
-from benchmarks.reports_seed import WARMUP
+from benchmarks.reports_seed import WARMUP, forget_ingest_leads
 
 
 def _backend_cpu_ns(pid: int) -> int:
@@ -205,7 +206,9 @@ def main(argv=None) -> int:
         pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
         started = time.perf_counter()
         forget_ingest(app, pg, world["org"], through_hook=True)  # an earlier run's batches, rollups repaired
-        print(f"earlier ingest batches deleted in {time.perf_counter() - started:.0f} s", flush=True)
+        removed = forget_ingest_leads(pg, world["org"], world["now"])  # and the leads their processing made
+        print(f"earlier ingest batches deleted in {time.perf_counter() - started:.0f} s ({removed:,} leads they "
+              f"made)", flush=True)
         calls = pg.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'calls'").fetchone()[0]
         pg.rollback()
         if args.profile:
