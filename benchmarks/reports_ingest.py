@@ -286,7 +286,8 @@ def main(argv=None) -> int:
             print(f"  {label:<14} request+processing {1e9 / (request + both[with_hook]):>8,.0f} rows/s per core")
         print(f"  the hook's cost, ingest (the upload request + processing), app + database CPU: "
               f"{(1 - (request + both[False]) / (request + both[True])) * 100:.1f}% of rows/s per core "
-              f"(lower bound, ingest_calls for the request: {(1 - (upload + both[False]) / (upload + both[True])) * 100:.1f}%)")
+              f"(lower bound, ingest_calls for the request: "
+              f"{(1 - (upload + both[False]) / (upload + both[True])) * 100:.1f}%)")
         for key, label in (("process_wall", "processing, wall"), ("process_cpu", "processing, app CPU"),
                            ("total_wall", "upload+processing, wall")):
             cost = 1 - (on["rows"] / on[key]) / (off["rows"] / off[key])
