@@ -8,6 +8,11 @@ calls of its uploads (`attach_upload_calls`); a consent withdrawal or a merge
 works it out again from all the calls the records have left
 (`recount_records`). Increments happen in the database (calls_count =
 calls_count + n), so two runs attaching calls to the same lead both count.
+
+A lead's UPDATE also sets the leads report's first response
+(`leads.first_response_at`, the rule `lead_figures.first_response` taken
+from the first call it sets): the lead is written once, not again by the
+reports' processing hook.
 """
 from __future__ import annotations
 
