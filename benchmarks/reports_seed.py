@@ -229,32 +229,6 @@ def forget_ingest(app, pg, org_id: int, *, through_hook: bool) -> None:
     pg.commit()
 
 
-def forget_ingest_leads(pg, org_id: int, now: str) -> int:
-    """Remove the leads an earlier run's processing made (created at the
-    world's "now", processing's clock), after their calls (`forget_ingest`),
-    with their numbers in the phone index and their call-back tasks: every
-    run's batches then meet the seeded world and their new numbers make new
-    leads, as on the first run. (Left in place, a later run found them with
-    the activity of calls deleted since and their first response cleared by
-    that deletion: its processing wrote their response again, a non-HOT
-    UPDATE that a lead the run makes never costs.) Returns the leads removed."""
-    leads = "SELECT id FROM leads WHERE organization_id = %(org)s AND created_at = %(now)s"
-    params = {"org": org_id, "now": now}
-    pg.execute(f"DELETE FROM record_phones WHERE organization_id = %(org)s AND record_type = 'lead' "
-               f"AND record_id IN ({leads})", params)
-    pg.execute(f"DELETE FROM tasks WHERE organization_id = %(org)s AND record_type = 'lead' "
-               f"AND record_id IN ({leads})", params)
-    removed = pg.execute("DELETE FROM leads WHERE organization_id = %(org)s AND created_at = %(now)s", params).rowcount
-    pg.commit()
-    if removed:  # their dead rows out of the indexes a run's new leads go into
-        pg.autocommit = True
-        try:
-            pg.execute("VACUUM (ANALYZE) leads, record_phones, tasks")
-        finally:
-            pg.autocommit = False
-    return removed
-
-
 def remake_rollup_tables(app) -> None:
     """Drop the (derived) rollup tables and make them from today's models."""
     from mobile_sync.store.models import reports as report_models
@@ -284,57 +258,6 @@ def build_rollups(app, org_id: int) -> float:
 WARMUP = 2
 
 
-def _device_tokens(app, world: dict, now: datetime) -> dict[int, str]:
-    """A device token for each of the world's phones (the seed made them
-    without one), issued as registration issues one; an earlier run's are
-    removed first."""
-    from sqlalchemy import delete
-
-    from mobile_sync.store.models import AccessToken
-    from mobile_sync.tokens import DEVICE_TOKEN, new_token
-    from server.extensions import db
-
-    tokens = {}
-    with app.app_context():
-        db.session.execute(delete(AccessToken).where(AccessToken.device_id.in_(world["devices"]))
-                           .execution_options(all_organizations=True))
-        for user_id, device_id in zip(world["users"], world["devices"]):
-            clear, digest = new_token(DEVICE_TOKEN)
-            db.session.add(AccessToken(organization_id=world["org"], user_id=user_id, device_id=device_id,
-                                       token_hash=digest, created_at=now))
-            tokens[device_id] = clear
-        db.session.commit()
-    return tokens
-
-
-class _PoolCpu:
-    """The CPU time of the app's database backends while a connection is
-    checked out of its pool, in ns (`/proc/PID/schedstat`), counted while
-    `on`: what a request's statements cost the database, whichever pooled
-    connection it took."""
-
-    def __init__(self, engine):
-        from sqlalchemy import event
-
-        self.on, self.db_ns = False, 0
-        event.listen(engine, "checkout", self._out)
-        event.listen(engine, "checkin", self._in)
-
-    @staticmethod
-    def _cpu(dbapi_connection) -> int:
-        with open(f"/proc/{dbapi_connection.info.backend_pid}/schedstat") as stat:
-            return int(stat.read().split()[0])
-
-    def _out(self, dbapi_connection, record, _proxy) -> None:
-        if self.on:
-            record.info["bench_cpu"] = self._cpu(dbapi_connection)
-
-    def _in(self, dbapi_connection, record) -> None:
-        started = record.info.pop("bench_cpu", None)
-        if started is not None and dbapi_connection is not None:
-            self.db_ns += self._cpu(dbapi_connection) - started
-
-
 def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetime) -> dict:
     """Upload then process batches of 1,000 calls, alternating with and
     without the reports' processing hook (rollups and leads' first responses,
@@ -355,6 +278,7 @@ def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetim
 
     import mobile_sync.process_calls as processing
     import mobile_sync.store.record_activity as activity
+    from benchmarks.upload_requests import PoolCpu, device_tokens, upload_of
     import server.api.sync as sync_views
     from mobile_sync.process_calls import process_upload
     from mobile_sync.store.models import Lead, SyncUpload
@@ -366,7 +290,7 @@ def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetim
     kept = lambda *args: Lead.__table__.c.first_response_at  # noqa: E731
     results = {side: {"rows": 0, "process_wall": 0.0, "process_cpu": 0.0, "total_wall": 0.0, "request_app_ns": 0,
                       "request_db_ns": 0, "request_rows": 0} for side in (True, False)}
-    tokens = _device_tokens(app, world, now)
+    tokens = device_tokens(app, world["org"], world["users"], world["devices"], now)
     app.config["NOW"] = now  # the requests' clock: the world's, as the calls are
     queue = sync_views.queue_call_processing
     # In production the request queues the job (one Redis command); without
@@ -375,7 +299,7 @@ def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetim
     client = app.test_client()
     try:
         with app.app_context():
-            pool = _PoolCpu(db.engine)
+            pool = PoolCpu(db.engine)
             hash_key = app.config["HASH_KEY"]
             for b in range(WARMUP + batches * 2):
                 counted = b - WARMUP  # the warm-up batches (one each side, caches cold) are not counted
@@ -404,7 +328,7 @@ def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetim
                 request_app_ns, pool.on = time.process_time_ns() - a0, False
                 assert response.status_code == 200, (response.status_code, response.get_data(as_text=True)[:300])
                 accepted = response.json["accepted"]
-                upload_id = db.session.execute(_upload_of(SyncUpload, f"bench-{b}", world["devices"][index])).scalar()
+                upload_id = db.session.execute(upload_of(SyncUpload, f"bench-{b}", world["devices"][index])).scalar()
                 db.session.commit()
                 processing.after_processing_run = hook if with_hook else (lambda *args, **kwargs: 0)
                 activity._first_response = rule if with_hook else kept
@@ -428,14 +352,6 @@ def time_ingest(app, world: dict, batches: int, rng: random.Random, now: datetim
         processing.after_processing_run, activity._first_response = hook, rule
         app.config.pop("NOW", None)
     return results
-
-
-def _upload_of(model, batch_id: str, device_id: int):
-    """The upload a batch made (its id: what the request's job would be handed)."""
-    from sqlalchemy import select
-
-    return select(model.id).where(model.batch_id == batch_id, model.device_id == device_id).execution_options(
-        all_organizations=True)
 
 
 def prepare_report_reads(app, pg, org_id: int) -> float | None:
