@@ -18,14 +18,18 @@ schema change of the hook is measured on the same calls); the rollups
 are those kept in the cluster, made by `benchmarks.reports` (with
 `rebuild_reports`). An earlier run's ingest batches are deleted through the
 service's own deletion first, which repairs the rollups the
-without-hook batches left short.
+without-hook batches left short, and the leads their processing made
+(`forget_ingest_leads`): each run meets the same world.
 
 `--profile N`: N batches processed with the hook under cProfile (the
 hook's functions only, cumulative).
 
 The hook is the reports' one processing hook (`processing_hook.
-after_processing_run`: the rollups and the leads' first responses); the
-reference is processing without it, i.e. with no report work at all.
+after_processing_run`: the rollups and the leads' first responses), with
+the first responses of the leads the run's calls are linked to, which their
+activity's fold (`record_activity`) writes in the same UPDATE; the
+reference is processing without both, i.e. with no report work at all
+(`--profile` profiles the hook alone).
 `--without-lead-responses` leaves the leads' refresh out of the hook (the
 rollups alone against the same reference). The garbage collector is
 settled as the RQ worker settles it (`server.garbage_collection`:
@@ -48,6 +52,33 @@ import time
 from datetime import datetime
 
 from benchmarks.reports import forget_ingest, kept_server, measuring, time_ingest
+from benchmarks.reports_seed import WARMUP
+
+
+def forget_ingest_leads(pg, org_id: int, now: str) -> int:
+    """Remove the leads an earlier run's processing made (created at the
+    world's "now", processing's clock), after their calls (`forget_ingest`),
+    with their numbers in the phone index and their call-back tasks: every
+    run's batches then meet the seeded world and their new numbers make new
+    leads, as on the first run. (Left in place, a later run found them with
+    the activity of calls deleted since and their first response cleared by
+    that deletion: its processing wrote their response again, a non-HOT
+    UPDATE that a lead the run makes never costs.) Returns the leads removed."""
+    leads = "SELECT id FROM leads WHERE organization_id = %(org)s AND created_at = %(now)s"
+    params = {"org": org_id, "now": now}
+    pg.execute(f"DELETE FROM record_phones WHERE organization_id = %(org)s AND record_type = 'lead' "
+               f"AND record_id IN ({leads})", params)
+    pg.execute(f"DELETE FROM tasks WHERE organization_id = %(org)s AND record_type = 'lead' "
+               f"AND record_id IN ({leads})", params)
+    removed = pg.execute("DELETE FROM leads WHERE organization_id = %(org)s AND created_at = %(now)s", params).rowcount
+    pg.commit()
+    if removed:  # their dead rows out of the indexes a run's new leads go into
+        pg.autocommit = True
+        try:
+            pg.execute("VACUUM (ANALYZE) leads, record_phones, tasks")
+        finally:
+            pg.autocommit = False
+    return removed
 
 
 def _backend_cpu_ns(pid: int) -> int:
@@ -57,30 +88,26 @@ def _backend_cpu_ns(pid: int) -> int:
 
 
 def _count_database_cpu(totals: dict) -> None:
-    """Wrap `process_upload` and `ingest_calls` (what `time_ingest` calls) to
-    add each run's CPU, the app's and its database backend's, to
-    `totals[with the hook]` ("app_ns", "db_ns"), and its upload's to
-    "upload_app_ns", "upload_db_ns" (and its calls to "upload_rows") of the
-    same side: a figure per core that the machine's other work (two cores,
-    shared) does not change the way it changes wall time. The upload is
-    `ingest_calls`, what the upload request's view calls (not the request's
-    HTTP, JSON and token work: the upload+processing figure is the lower
-    bound of ingest's cost). The first upload of the run is left out: it
-    meets the cluster's caches cold (at 10M ~600 ms of database CPU against
-    ~47 for the others) and always falls on the side with the hook (ABBA
-    starts with it)."""
-    from sqlalchemy import text
-
-    import mobile_sync.ingest_calls as uploading
+    """Wrap `process_upload` and `ingest_calls` (what `time_ingest` and the
+    upload request's view call) to add each run's CPU, the app's and its
+    database backend's, to `totals[with the hook]` ("app_ns", "db_ns"), and
+    its upload's `ingest_calls` to "upload_app_ns", "upload_db_ns" (and its
+    calls to "upload_rows") of the same side: a figure per core that the
+    machine's other work (two cores, shared) does not change the way it
+    changes wall time. `ingest_calls` alone is the lower bound of the
+    upload's cost (not the request's HTTP, JSON and token work); the whole
+    request is counted by `time_ingest` ("request_*"). Its warm-up batches
+    (`WARMUP`: uploaded and processed first, caches cold) are left out."""
     import mobile_sync.process_calls as processing
+    import server.api.sync as sync_views
 
-    process, hook, ingest = processing.process_upload, processing.after_processing_run, uploading.ingest_calls
+    process, hook, ingest = processing.process_upload, processing.after_processing_run, sync_views.ingest_calls
     upload = {"app_ns": 0, "db_ns": 0, "rows": 0}  # the last upload's, until its run says which side it is
     uploads = []
 
     def cpu_of(session, work) -> tuple:
         """(work's result, app CPU ns, database backend CPU ns)."""
-        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        pid = session.connection().connection.dbapi_connection.info.backend_pid  # no statement sent
         db0, app0 = _backend_cpu_ns(pid), time.process_time_ns()
         result = work()
         return result, time.process_time_ns() - app0, _backend_cpu_ns(pid) - db0
@@ -88,12 +115,14 @@ def _count_database_cpu(totals: dict) -> None:
     def counted_upload(session, *args, **kwargs):
         result, app_ns, db_ns = cpu_of(session, lambda: ingest(session, *args, **kwargs))
         uploads.append(result)
-        if len(uploads) > 1:  # not the first: see above
+        if len(uploads) > WARMUP:  # not a warm-up batch
             upload.update(app_ns=app_ns, db_ns=db_ns, rows=result.accepted)
         return result
 
     def counted(session, *args, **kwargs):
         result, app_ns, db_ns = cpu_of(session, lambda: process(session, *args, **kwargs))
+        if len(uploads) <= WARMUP:  # a warm-up batch's run
+            return result
         side = totals[processing.after_processing_run is hook]
         side["app_ns"] += app_ns
         side["db_ns"] += db_ns
@@ -104,7 +133,7 @@ def _count_database_cpu(totals: dict) -> None:
         return result
 
     processing.process_upload = counted
-    uploading.ingest_calls = counted_upload
+    sync_views.ingest_calls = counted_upload
 
 
 def _plans(session, on: bool) -> None:
@@ -133,8 +162,12 @@ def _profile(app, world: dict, batches: int, rng: random.Random, now: datetime, 
     hook = processing.after_processing_run
     profiler = cProfile.Profile()
     walls: list[float] = []
+    warmed: list[bool] = []
 
     def profiled(*args, **kwargs):
+        if not warmed:  # the warm-up batch's run (caches cold): not profiled
+            warmed.append(True)
+            return hook(*args, **kwargs)
         if explain:
             _plans(args[0], True)
             try:
@@ -199,7 +232,9 @@ def main(argv=None) -> int:
         pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
         started = time.perf_counter()
         forget_ingest(app, pg, world["org"], through_hook=True)  # an earlier run's batches, rollups repaired
-        print(f"earlier ingest batches deleted in {time.perf_counter() - started:.0f} s", flush=True)
+        removed = forget_ingest_leads(pg, world["org"], world["now"])  # and the leads their processing made
+        print(f"earlier ingest batches deleted in {time.perf_counter() - started:.0f} s ({removed:,} leads they "
+              f"made)", flush=True)
         calls = pg.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'calls'").fetchone()[0]
         pg.rollback()
         if args.profile:
@@ -211,7 +246,12 @@ def main(argv=None) -> int:
         if args.without_lead_responses:
             from mobile_sync.reports import lead_responses
 
+            import mobile_sync.store.record_activity as activity
+            from mobile_sync.store.models import Lead
+
             lead_responses.after_run = lambda *args, **kwargs: 0
+            # The linked leads' responses, written with their activity's fold: kept as they are.
+            activity._first_response = lambda *args: Lead.__table__.c.first_response_at
             print("the leads' first-response refresh left out of the hook: the rollups alone against no report work")
         cpu = {side: dict.fromkeys(("app_ns", "db_ns", "upload_app_ns", "upload_db_ns", "upload_rows"), 0) for side in (True, False)}
         _count_database_cpu(cpu)
@@ -258,6 +298,22 @@ def main(argv=None) -> int:
             cpu[key]["upload_rows"] for key in cpu)
         print(f"  the hook's cost, ingest, the upload's CPU averaged over both sides ({upload / 1e3:.0f} ms per 1,000 "
               f"calls): {(1 - (upload + both[False]) / (upload + both[True])) * 100:.1f}% of rows/s per core")
+        # Ingest as ingest is: the upload request itself (its HTTP, JSON,
+        # token and ingest_calls work, app + database CPU), then processing.
+        rows = sum(ingest[key]["request_rows"] for key in ingest)
+        request_app = sum(ingest[key]["request_app_ns"] for key in ingest) / rows
+        request_db = sum(ingest[key]["request_db_ns"] for key in ingest) / rows
+        request = request_app + request_db
+        print(f"  the upload request (POST /api/v1/sync/calls with the device's token), app + database CPU: "
+              f"{request_app / 1e3:.0f} + {request_db / 1e3:.0f} ms per 1,000 calls (ingest_calls alone: "
+              f"{upload / 1e3:.0f})")
+        for with_hook in (False, True):
+            label = "with the hook" if with_hook else "without"
+            print(f"  {label:<14} request+processing {1e9 / (request + both[with_hook]):>8,.0f} rows/s per core")
+        print(f"  the hook's cost, ingest (the upload request + processing), app + database CPU: "
+              f"{(1 - (request + both[False]) / (request + both[True])) * 100:.1f}% of rows/s per core "
+              f"(lower bound, ingest_calls for the request: "
+              f"{(1 - (upload + both[False]) / (upload + both[True])) * 100:.1f}%)")
         for key, label in (("process_wall", "processing, wall"), ("process_cpu", "processing, app CPU"),
                            ("total_wall", "upload+processing, wall")):
             cost = 1 - (on["rows"] / on[key]) / (off["rows"] / off[key])

@@ -10,8 +10,11 @@ each side effect:
 1. the rollups (`rollup.add_run`): the run's calls added to their days,
    missed calls and the organisation's days;
 2. the leads' first responses (`lead_responses.after_run`): the leads the
-   run's outgoing calls may answer (their numbers) and the leads its calls
-   are linked to (their first call may move earlier).
+   run's outgoing calls may answer (their numbers) that its calls are not
+   linked to. A lead its calls are linked to (its first call may move
+   earlier) has its response written by the fold of its call activity,
+   earlier in the run (`mobile_sync.store.record_activity`), in the same
+   UPDATE: a lead is written once a run.
 
 A new side effect of processing for the reports hangs off this hook too,
 taking the same calls, rather than reading them again.

@@ -37,15 +37,17 @@ LEADS = Lead.__table__
 STATUSES = ("approved", "rejected", "merged", "pending_review")
 
 
-def first_response(organization):
+def first_response(organization, since=None):
     """The rule, as a subquery correlated to a lead row: its first response
     is the first processed outgoing call with its number at or after its
     first call (else its creation). `organization`: the organisation's id,
-    or the lead's column."""
+    or the lead's column; `since`: the lead's first call as the same UPDATE
+    sets it (by default, as the row holds it)."""
     lead, c = LEADS.c, CALLS.c
     return select(func.min(c.started_at)).where(
         c.organization_id == organization, c.e164 == lead.phone, c.call_type == int(CallType.OUTGOING),
-        c.processed_at.is_not(None), c.started_at >= func.coalesce(lead.first_call_at, lead.created_at),
+        c.processed_at.is_not(None),
+        c.started_at >= (func.coalesce(lead.first_call_at, lead.created_at) if since is None else since),
     ).scalar_subquery()
 
 
@@ -64,7 +66,7 @@ def refresh_first_responses(session, organization_id: int, *, lead_ids: Iterable
     """Work out again the first response of the organisation's leads: these
     leads; or those whose response started in this span (its calls were
     deleted); with no selector, all of them. (A processing run's leads are
-    taken incrementally: `run_responses`.) Returns the rows."""
+    taken with their fold, `record_activity`, and `run_responses`.) Returns the rows."""
     lead = LEADS.c
     conditions = []
     if lead_ids is not None:
