@@ -1,0 +1,150 @@
+"""What the leads report's rollup triggers cost processing (issue 19), on a
+kept cluster seeded by `benchmarks.reports`:
+
+    .venv/bin/python -m benchmarks.reports_lead_trigger --keep /var/tmp/reads-10m-leads --lock /tmp/bench.lock
+
+Batches of 1,000 new calls of one rep (three in ten with a new number, so
+~300 new leads a batch) are uploaded and processed as
+`benchmarks.reports_seed.time_ingest` makes them, alternated batch by batch
+(ABBA) between the triggers on `leads` enabled and disabled (`ALTER TABLE
+leads DISABLE TRIGGER`, the fixed reference, in the same run); the reports'
+processing hook runs on both sides. Printed: ms per 1,000 calls of
+processing, by wall clock and by CPU (the app's and its database backend's),
+each side, and the difference.
+
+The leads a batch made are deleted after its run (outside the timing), so
+that each batch meets the seed's day of leads, not the earlier batches'
+(the triggers recompute the day's bucket: its size is the day's leads).
+Afterwards the rollup is worked out again from the leads (the disabled
+side's batches were not counted), and an earlier run's calls are deleted
+first through the service's own deletion.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime
+
+from benchmarks.reports_seed import forget_ingest, kept_server, measuring, time_ingest
+
+TRIGGERS = ("report_lead_days_insert", "report_lead_days_update", "report_lead_days_delete")
+
+
+def _backend_cpu_ns(pid: int) -> int:
+    with open(f"/proc/{pid}/schedstat") as stat:
+        return int(stat.read().split()[0])
+
+
+def _measure_runs(org_id: int, first_new_lead: int, totals: dict) -> None:
+    """Wrap `process_upload` (what `time_ingest` calls): the side time_ingest
+    chose ("with the hook" or not) picks the triggers on or off instead, the
+    hook runs on both; the run's wall, app and backend CPU are added to
+    `totals[triggers on]`, then the leads the batch made are deleted."""
+    from sqlalchemy import text
+
+    import mobile_sync.process_calls as processing
+
+    process, hook = processing.process_upload, processing.after_processing_run
+
+    def measured(session, upload_id, *args, **kwargs):
+        with_triggers = processing.after_processing_run is hook
+        processing.after_processing_run = hook
+        verb = "ENABLE" if with_triggers else "DISABLE"
+        for name in TRIGGERS:
+            session.execute(text(f"ALTER TABLE leads {verb} TRIGGER {name}"))
+        session.commit()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        wall, app, backend = time.perf_counter(), time.process_time_ns(), _backend_cpu_ns(pid)
+        result = process(session, upload_id, *args, **kwargs)
+        session.commit()
+        side = totals[with_triggers]
+        side["wall"] += time.perf_counter() - wall
+        side["app_ns"] += time.process_time_ns() - app
+        side["db_ns"] += _backend_cpu_ns(pid) - backend
+        side["batches"] += 1
+        side["leads"] += session.execute(text("SELECT count(*) FROM leads WHERE organization_id = :org AND id >= :id"),
+                                         {"org": org_id, "id": first_new_lead}).scalar()
+        rows = session.execute(text("SELECT count(*) FROM calls WHERE upload_id = :id"), {"id": upload_id}).scalar()
+        side["rows"] += rows
+        session.execute(text("DELETE FROM leads WHERE organization_id = :org AND id >= :id"),
+                        {"org": org_id, "id": first_new_lead})
+        session.commit()
+        return result
+
+    processing.process_upload = measured
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", metavar="DIR", required=True, help="a cluster kept by benchmarks.reports")
+    parser.add_argument("--batches", type=int, default=20, help="batches of 1,000 calls per side")
+    parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--lock", metavar="FILE", help="hold an flock on FILE while measuring")
+    args = parser.parse_args(argv)
+    import psycopg
+
+    from tests.conftest import build_test_app
+
+    rng = random.Random(args.seed)
+    with open(os.path.join(args.keep, "world.json")) as stored:
+        world = json.load(stored)
+    now = datetime.fromisoformat(world["now"])
+    server = kept_server(args.keep)
+    try:
+        app = build_test_app(server.url, tempfile.mkdtemp(prefix="bench-lead-trigger-"), REDIS_URL=None)
+        from server.garbage_collection import settle_long_lived_process
+
+        settle_long_lived_process()  # as the RQ worker, where processing runs
+        pg = psycopg.connect(server.url.replace("postgresql+psycopg://", "postgresql://"))
+        forget_ingest(app, pg, world["org"], through_hook=True)
+        first_new_lead = pg.execute("SELECT coalesce(max(id), 0) + 1 FROM leads").fetchone()[0]
+        day = pg.execute("SELECT count(*) FROM leads WHERE organization_id = %s AND created_at >= %s::date "
+                         "AND created_at < %s::date + 1", (world["org"], now, now)).fetchone()[0]
+        pg.rollback()
+        totals = {side: dict.fromkeys(("wall", "app_ns", "db_ns", "batches", "leads", "rows"), 0)
+                  for side in (True, False)}
+        _measure_runs(world["org"], first_new_lead, totals)
+        try:
+            with measuring(args.lock):
+                before = os.getloadavg()
+                time_ingest(app, world, args.batches, rng, now)
+                after = os.getloadavg()
+        finally:
+            from sqlalchemy import text
+
+            from mobile_sync.store.lead_rollup import rebuild_lead_days
+            from server.extensions import db
+
+            with app.app_context():
+                for name in TRIGGERS:
+                    db.session.execute(text(f"ALTER TABLE leads ENABLE TRIGGER {name}"))
+                rebuild_lead_days(db.session, world["org"])
+                db.session.commit()
+        print(f"\n{args.batches} batches of 1,000 calls per side, alternated (ABBA); {day} leads on the seed's "
+              f"last UTC day; load average before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
+              f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
+        per = {}
+        for side in (False, True):
+            t = totals[side]
+            per[side] = {key: t[key] / t["rows"] * 1000 for key in ("wall", "app_ns", "db_ns")}
+            print(f"  triggers {'on ' if side else 'off'}: {t['leads'] / t['batches']:.0f} new leads a batch; "
+                  f"processing {per[side]['wall'] * 1000:.1f} ms wall, {per[side]['app_ns'] / 1e6:.1f} ms app CPU "
+                  f"+ {per[side]['db_ns'] / 1e6:.1f} ms database CPU per 1,000 calls")
+        wall = (per[True]["wall"] - per[False]["wall"]) * 1000
+        cpu = (per[True]["app_ns"] + per[True]["db_ns"] - per[False]["app_ns"] - per[False]["db_ns"]) / 1e6
+        base = (per[False]["app_ns"] + per[False]["db_ns"]) / 1e6
+        print(f"  the triggers: {wall:+.1f} ms wall, {cpu:+.1f} ms CPU per 1,000 calls "
+              f"({cpu / base * 100:+.1f}% of processing's CPU without them)")
+        pg.close()
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The leads report's rollup on PostgreSQL (`report_lead_days`): per
+organisation, UTC day of creation and source, the leads created, their
+statuses now and the responded ones' delays, kept by triggers on `leads`.
+
+No writer of leads can forget it: processing, review decisions, merges,
+erasure, consent withdrawal, purges, an organisation's deletion (its
+cascade) all write `leads`, and three statement-level triggers (AFTER
+INSERT, UPDATE, DELETE, with their transition tables) hand the (organisation,
+day) buckets the statement touched to one function,
+`report_lead_days_refresh`, which works those buckets out again from the
+leads (the index `ix_leads_report`, a range of one day each): recomputed,
+never added to, so it cannot drift. An UPDATE touches the buckets of the
+rows whose report columns changed only (organisation, creation, source,
+status, first call, first response); the owner, the name, the counters do
+not count (the read with an owner filter reads the leads).
+
+Two transactions that touch one bucket are served one after the other: the
+function takes a transaction-scoped advisory lock per bucket (in order)
+before it reads, so the second reads the leads the first committed (READ
+COMMITTED: each statement its own snapshot). The key is the two-integer form
+(-organisation, day), which never meets `store.locks`' keys.
+
+SQLite keeps no rollup (the table exists, empty): the report reads the
+leads there. The migration (9e5f6a7b8c93) holds a copy of this text as it
+was then."""
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from mobile_sync.store.dialect import on_postgresql
+from mobile_sync.store.lead_figures import DELAY_SECONDS, STATUSES
+
+_DAY = "(created_at AT TIME ZONE 'UTC')::date"
+# A bucket's figures, over its leads (the report's rule: a merged lead has no
+# response of its own); the delays sorted, so a range's are sorted runs.
+_FIGURES = ("count(*), " + ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
+            + f", array_agg({DELAY_SECONDS} ORDER BY {DELAY_SECONDS})"
+            " FILTER (WHERE first_response_at IS NOT NULL AND status <> 'merged')")
+_COLUMNS = "organization_id, day, source, created, approved, rejected, merged, pending, delays"
+
+REFRESH_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION report_lead_days_refresh(orgs integer[], days date[]) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_advisory_xact_lock(-b.org, b.day - DATE '2000-01-01')
+    FROM (SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day) ORDER BY org, day OFFSET 0) AS b;
+  DELETE FROM report_lead_days r USING (SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day)) AS b
+    WHERE r.organization_id = b.org AND r.day = b.day;
+  INSERT INTO report_lead_days ({_COLUMNS})
+  SELECT b.org, b.day, leads.source, {_FIGURES}
+    FROM (SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day)) AS b
+    JOIN leads ON leads.organization_id = b.org AND leads.created_at >= b.day::timestamp AT TIME ZONE 'UTC'
+      AND leads.created_at < (b.day + 1)::timestamp AT TIME ZONE 'UTC'
+    GROUP BY b.org, b.day, leads.source;
+END
+$fn$"""
+
+# One function for the three triggers: the buckets of the rows inserted,
+# deleted, or updated in a column the report reads (before and after).
+_REPORT_COLUMNS = ("organization_id", "created_at", "source", "status", "first_call_at", "first_response_at")
+TOUCHED_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION report_lead_days_touched() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  orgs integer[];
+  days date[];
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM new_rows;
+  ELSIF TG_OP = 'DELETE' THEN
+    SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM old_rows;
+  ELSE
+    SELECT array_agg(b.org), array_agg(b.day) INTO orgs, days
+      FROM old_rows was JOIN new_rows now ON now.id = was.id
+      CROSS JOIN LATERAL (VALUES (was.organization_id, (was.created_at AT TIME ZONE 'UTC')::date),
+                                 (now.organization_id, (now.created_at AT TIME ZONE 'UTC')::date)) AS b(org, day)
+      WHERE ({", ".join("was." + c for c in _REPORT_COLUMNS)})
+        IS DISTINCT FROM ({", ".join("now." + c for c in _REPORT_COLUMNS)});
+  END IF;
+  IF orgs IS NOT NULL THEN
+    PERFORM report_lead_days_refresh(orgs, days);
+  END IF;
+  RETURN NULL;
+END
+$fn$"""
+
+TRIGGERS = tuple(
+    f"CREATE OR REPLACE TRIGGER report_lead_days_{event.lower()} AFTER {event} ON leads "
+    f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION report_lead_days_touched()"
+    for event, tables in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+                          ("DELETE", "OLD TABLE AS old_rows")))
+
+# Every organisation's buckets from its leads (the table new and empty, no
+# writer yet: no locks needed).
+FILL = (f"INSERT INTO report_lead_days ({_COLUMNS}) SELECT organization_id, {_DAY}, source, {_FIGURES} "
+        f"FROM leads GROUP BY organization_id, {_DAY}, source")
+
+
+def install_triggers(connection) -> None:
+    """On PostgreSQL: the functions and the triggers, and the rows from the
+    leads (the table just made, empty). Elsewhere nothing."""
+    if not on_postgresql(connection):
+        return
+    for statement in (REFRESH_FUNCTION, TOUCHED_FUNCTION, *TRIGGERS, FILL):
+        connection.exec_driver_sql(statement)
+
+
+_REBUILD = text("SELECT report_lead_days_refresh(array_agg(org), array_agg(day)) FROM ("
+                "SELECT organization_id, day FROM report_lead_days WHERE organization_id = :org UNION "
+                f"SELECT organization_id, {_DAY} FROM leads WHERE organization_id = :org) AS b(org, day)")
+
+
+def rebuild_lead_days(session, organization_id: int) -> None:
+    """Work the organisation's buckets out again from its leads (each day
+    it has leads or rows on): `flask reports-rebuild`. A lock a day, held to
+    the commit. Nothing on SQLite."""
+    if on_postgresql(session):
+        session.execute(_REBUILD, {"org": organization_id})
