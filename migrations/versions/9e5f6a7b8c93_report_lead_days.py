@@ -33,22 +33,24 @@ _COLUMNS = "organization_id, day, source, created, approved, rejected, merged, p
 
 REFRESH_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION report_lead_days_refresh(orgs integer[], days date[]) RETURNS void
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+  b record;
 BEGIN
-  PERFORM pg_advisory_xact_lock(-b.org, b.day - DATE '2000-01-01')
-    FROM (SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day) ORDER BY org, day OFFSET 0) AS b;
-  DELETE FROM report_lead_days r USING (SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day)) AS b
-    WHERE r.organization_id = b.org AND r.day = b.day;
-  INSERT INTO report_lead_days ({_COLUMNS})
-  SELECT b.org, b.day, leads.source, {_FIGURES}
-    FROM (SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day)) AS b
-    JOIN leads ON leads.organization_id = b.org AND leads.created_at >= b.day::timestamp AT TIME ZONE 'UTC'
-      AND leads.created_at < (b.day + 1)::timestamp AT TIME ZONE 'UTC'
-    GROUP BY b.org, b.day, leads.source;
+  FOR b IN SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day) ORDER BY org, day LOOP
+    PERFORM pg_advisory_xact_lock(-b.org, b.day - DATE '2000-01-01');
+    DELETE FROM report_lead_days WHERE organization_id = b.org AND day = b.day;
+    INSERT INTO report_lead_days ({_COLUMNS})
+    SELECT b.org, b.day, source, {_FIGURES} FROM leads
+      WHERE organization_id = b.org AND created_at >= b.day::timestamp AT TIME ZONE 'UTC'
+        AND created_at < (b.day + 1)::timestamp AT TIME ZONE 'UTC'
+      GROUP BY source;
+  END LOOP;
 END
 $fn$"""
 
 _COLUMNS_COMPARED = ("organization_id", "created_at", "source", "status", "first_call_at", "first_response_at")
+_ROW = ", ".join(("id",) + _COLUMNS_COMPARED)
 TOUCHED_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION report_lead_days_touched() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
@@ -61,12 +63,9 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM old_rows;
   ELSE
-    SELECT array_agg(b.org), array_agg(b.day) INTO orgs, days
-      FROM old_rows was JOIN new_rows now ON now.id = was.id
-      CROSS JOIN LATERAL (VALUES (was.organization_id, (was.created_at AT TIME ZONE 'UTC')::date),
-                                 (now.organization_id, (now.created_at AT TIME ZONE 'UTC')::date)) AS b(org, day)
-      WHERE ({", ".join("was." + c for c in _COLUMNS_COMPARED)})
-        IS DISTINCT FROM ({", ".join("now." + c for c in _COLUMNS_COMPARED)});
+    SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM (
+      (SELECT {_ROW} FROM old_rows EXCEPT SELECT {_ROW} FROM new_rows) UNION ALL
+      (SELECT {_ROW} FROM new_rows EXCEPT SELECT {_ROW} FROM old_rows)) AS changed;
   END IF;
   IF orgs IS NOT NULL THEN
     PERFORM report_lead_days_refresh(orgs, days);
