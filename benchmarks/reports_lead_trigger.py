@@ -9,8 +9,11 @@ Batches of 1,000 new calls of one rep (three in ten with a new number, so
 (ABBA) between the triggers on `leads` enabled and disabled (`ALTER TABLE
 leads DISABLE TRIGGER`, the fixed reference, in the same run); the reports'
 processing hook runs on both sides. Printed: ms per 1,000 calls of
-processing, by wall clock and by CPU (the app's and its database backend's),
-each side, and the difference.
+processing (its commit too: the rollup is worked out there), by wall clock
+and by CPU (the app's and its database backend's), each side, and the
+difference; and, with `track_functions = 'pl'` set in the cluster (ALTER
+SYSTEM), the time spent inside the trigger functions, which the machine's
+other work changes far less than a difference of two sides.
 
 The leads a batch made are deleted after its run (outside the timing) and
 the table vacuumed, so that each batch meets the seed's day of leads, not
@@ -73,13 +76,25 @@ def _measure_runs(org_id: int, first_new_lead: int, totals: dict, vacuum) -> Non
                                          {"org": org_id, "id": first_new_lead}).scalar()
         rows = session.execute(text("SELECT count(*) FROM calls WHERE upload_id = :id"), {"id": upload_id}).scalar()
         side["rows"] += rows
+        for name in TRIGGERS:  # the clean-up is not processing: not counted in the triggers' own time
+            session.execute(text(f"ALTER TABLE leads DISABLE TRIGGER {name}"))
         session.execute(text("DELETE FROM leads WHERE organization_id = :org AND id >= :id"),
                         {"org": org_id, "id": first_new_lead})
+        session.execute(text("SELECT pg_stat_force_next_flush()"))
         session.commit()
         vacuum()
         return result
 
     processing.process_upload = measured
+
+
+def _trigger_ms(pg) -> dict[str, float]:
+    """Time spent in the triggers' functions so far, their own (not the
+    functions they call), by name: with `track_functions = 'pl'` in the
+    cluster, else nothing."""
+    pg.execute("SELECT pg_stat_clear_snapshot()")
+    return {name: float(ms) for name, ms in pg.execute(
+        "SELECT funcname, self_time FROM pg_stat_user_functions WHERE funcname LIKE 'report_lead_days_%'")}
 
 
 def main(argv=None) -> int:
@@ -116,7 +131,10 @@ def main(argv=None) -> int:
         try:
             with measuring(args.lock):
                 before = os.getloadavg()
+                spent = _trigger_ms(pg)
                 time_ingest(app, world, args.batches, rng, now)
+                time.sleep(1.5)  # the backends' function statistics are flushed at most once a second
+                spent = {name: ms - spent.get(name, 0.0) for name, ms in _trigger_ms(pg).items()}
                 after = os.getloadavg()
         finally:
             from sqlalchemy import text
@@ -139,6 +157,12 @@ def main(argv=None) -> int:
             print(f"  triggers {'on ' if side else 'off'}: {t['leads'] / t['batches']:.0f} new leads a batch; "
                   f"processing {per[side]['wall'] * 1000:.1f} ms wall, {per[side]['app_ns'] / 1e6:.1f} ms app CPU "
                   f"+ {per[side]['db_ns'] / 1e6:.1f} ms database CPU per 1,000 calls")
+        if spent:
+            print(f"  inside the trigger functions (track_functions): "
+                  f"{sum(spent.values()) / totals[True]['rows'] * 1000:.2f} ms per 1,000 calls "
+                  f"({', '.join(f'{name} {ms:.0f} ms' for name, ms in sorted(spent.items()))} in all)")
+        else:
+            print("  (track_functions is off in the cluster: no time inside the trigger functions)")
         wall = (per[True]["wall"] - per[False]["wall"]) * 1000
         cpu = (per[True]["app_ns"] + per[True]["db_ns"] - per[False]["app_ns"] - per[False]["db_ns"]) / 1e6
         base = (per[False]["app_ns"] + per[False]["db_ns"]) / 1e6

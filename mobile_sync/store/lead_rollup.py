@@ -5,20 +5,28 @@ statuses now and the responded ones' delays, kept by triggers on `leads`.
 No writer of leads can forget it: processing, review decisions, merges,
 erasure, consent withdrawal, purges, an organisation's deletion (its
 cascade) all write `leads`, and three statement-level triggers (AFTER
-INSERT, UPDATE, DELETE, with their transition tables) hand the (organisation,
-day) buckets the statement touched to one function,
-`report_lead_days_refresh`, which works those buckets out again from the
-leads (the index `ix_leads_report`, a range of one day each): recomputed,
-never added to, so it cannot drift. An UPDATE touches the buckets of the
-rows whose report columns changed only (organisation, creation, source,
-status, first call, first response); the owner, the name, the counters do
-not count (the read with an owner filter reads the leads).
+INSERT, UPDATE, DELETE, with their transition tables) note the
+(organisation, day) buckets the statement touched in
+`report_lead_days_pending`, with the transaction's id. An UPDATE notes
+the buckets of the rows whose report columns changed only (organisation,
+creation, source, status, first call, first response); the owner, the name,
+the counters do not count (the read with an owner filter reads the leads).
+
+At the commit, a deferred constraint trigger on the notes hands the
+transaction's buckets to one function, `report_lead_days_refresh`, which
+works each out again from the leads (the index `ix_leads_report`, a range of
+one day each): recomputed, never added to, so it cannot drift; once per
+bucket and transaction, however many statements touched it. Until its
+commit, the writing transaction itself reads its buckets as they were.
 
 Two transactions that touch one bucket are served one after the other: the
 function takes a transaction-scoped advisory lock per bucket (in order)
 before it reads, so the second reads the leads the first committed (READ
-COMMITTED: each statement its own snapshot). The key is the two-integer form
-(-organisation, day), which never meets `store.locks`' keys.
+COMMITTED: each statement its own snapshot). Taken at the commit, after
+every other lock the transaction waits for, the locks cannot deadlock with
+the lead rows' (a review decision holding a lead that a processing run
+wants). The key is the two-integer form (-organisation, day), which never
+meets `store.locks`' keys.
 
 SQLite keeps no rollup (the table exists, empty): the report reads the
 leads there. The migration (9e5f6a7b8c93) holds a copy of this text as it
@@ -61,7 +69,7 @@ BEGIN
 END
 $fn$"""
 
-# One function for the three triggers: the buckets of the rows inserted,
+# One function for the three triggers: notes the buckets of the rows inserted,
 # deleted, or updated in a column the report reads (before and after: the
 # rows of either transition table not in the other; a join of the two by id
 # kept a nested loop planned for one row, 77 ms for a run's 772 leads).
@@ -70,19 +78,34 @@ _ROW = ", ".join(("id",) + _REPORT_COLUMNS)
 TOUCHED_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION report_lead_days_touched() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO report_lead_days_pending (tx, organization_id, day)
+    SELECT DISTINCT txid_current(), organization_id, {_DAY} FROM new_rows;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO report_lead_days_pending (tx, organization_id, day)
+    SELECT DISTINCT txid_current(), organization_id, {_DAY} FROM old_rows;
+  ELSE
+    INSERT INTO report_lead_days_pending (tx, organization_id, day)
+    SELECT DISTINCT txid_current(), organization_id, {_DAY} FROM (
+      (SELECT {_ROW} FROM old_rows EXCEPT SELECT {_ROW} FROM new_rows) UNION ALL
+      (SELECT {_ROW} FROM new_rows EXCEPT SELECT {_ROW} FROM old_rows)) AS changed;
+  END IF;
+  RETURN NULL;
+END
+$fn$"""
+
+# At the commit (the first of the transaction's notes to fire takes them
+# all; the others find none left).
+SETTLE_FUNCTION = """
+CREATE OR REPLACE FUNCTION report_lead_days_settle() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
 DECLARE
   orgs integer[];
   days date[];
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM new_rows;
-  ELSIF TG_OP = 'DELETE' THEN
-    SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM old_rows;
-  ELSE
-    SELECT array_agg(organization_id), array_agg({_DAY}) INTO orgs, days FROM (
-      (SELECT {_ROW} FROM old_rows EXCEPT SELECT {_ROW} FROM new_rows) UNION ALL
-      (SELECT {_ROW} FROM new_rows EXCEPT SELECT {_ROW} FROM old_rows)) AS changed;
-  END IF;
+  WITH settled AS (DELETE FROM report_lead_days_pending WHERE tx = txid_current() RETURNING organization_id, day)
+  SELECT array_agg(organization_id), array_agg(day) INTO orgs, days FROM settled;
   IF orgs IS NOT NULL THEN
     PERFORM report_lead_days_refresh(orgs, days);
   END IF;
@@ -94,7 +117,10 @@ TRIGGERS = tuple(
     f"CREATE OR REPLACE TRIGGER report_lead_days_{event.lower()} AFTER {event} ON leads "
     f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION report_lead_days_touched()"
     for event, tables in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                          ("DELETE", "OLD TABLE AS old_rows")))
+                          ("DELETE", "OLD TABLE AS old_rows"))) + (
+    "DROP TRIGGER IF EXISTS report_lead_days_settle ON report_lead_days_pending",
+    "CREATE CONSTRAINT TRIGGER report_lead_days_settle AFTER INSERT ON report_lead_days_pending "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION report_lead_days_settle()")
 
 # Every organisation's buckets from its leads (the table new and empty, no
 # writer yet: no locks needed).
@@ -104,10 +130,10 @@ FILL = (f"INSERT INTO report_lead_days ({_COLUMNS}) SELECT organization_id, {_DA
 
 def install_triggers(connection) -> None:
     """On PostgreSQL: the functions and the triggers, and the rows from the
-    leads (the table just made, empty). Elsewhere nothing."""
+    leads (the tables just made, empty). Elsewhere nothing."""
     if not on_postgresql(connection):
         return
-    for statement in (REFRESH_FUNCTION, TOUCHED_FUNCTION, *TRIGGERS, FILL):
+    for statement in (REFRESH_FUNCTION, TOUCHED_FUNCTION, SETTLE_FUNCTION, *TRIGGERS, FILL):
         connection.exec_driver_sql(statement)
 
 
@@ -118,7 +144,7 @@ _REBUILD = text("SELECT report_lead_days_refresh(array_agg(org), array_agg(day))
 
 def rebuild_lead_days(session, organization_id: int) -> None:
     """Work the organisation's buckets out again from its leads (each day
-    it has leads or rows on): `flask reports-rebuild`. A lock a day, held to
-    the commit. Nothing on SQLite."""
+    it has leads or rows on), now: `flask reports-rebuild`. A lock a day,
+    held to the commit. Nothing on SQLite."""
     if on_postgresql(session):
         session.execute(_REBUILD, {"org": organization_id})

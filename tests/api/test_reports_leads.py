@@ -137,7 +137,7 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
             if purge_days is not None:
                 cutoff = BASE + timedelta(days=purge_days, hours=7)
                 session.execute(delete(Call).where(Call.organization_id == org.id, Call.started_at < cutoff))
-            session.expire_all()
+            session.commit()  # a report reads what was committed (the rollup is settled at the commit)
             left = [{"started_at": c.started_at, "call_type": c.call_type, "e164": c.e164}
                     for c in session.query(Call).filter(Call.organization_id == org.id)]
             stored = [{"source": lead.source, "status": lead.status, "phone": lead.phone, "owner_id": lead.owner_id,
@@ -201,6 +201,40 @@ def test_deleting_an_organisation_takes_its_leads_rollup_and_leaves_the_others(c
         assert figures.leads_report(session, orgs[1], first=first, last=last, user_ids=None) == kept
         assert _rebuilt_rollup_unchanged(session, orgs[1])
         session.rollback()
+
+
+@pytest.mark.parametrize("first_to_commit", (0, 1))
+def test_two_transactions_adding_leads_to_one_day_both_count(clean_app, first_to_commit):
+    """Each transaction works its day out again at its commit, after the
+    other's commit or before it: either way both leads count."""
+    from sqlalchemy.orm import Session
+
+    from mobile_sync.reports import figures
+    from mobile_sync.store.models import Lead, Organization
+    from server.extensions import db
+
+    with clean_app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            pytest.skip("SQLite runs one write transaction at a time")
+        org = Organization(name="Two", region="IN", settings={"timezone": "UTC"})
+        db.session.add(org)
+        db.session.commit()
+        sessions = [Session(db.engine), Session(db.engine)]
+        try:
+            for index, session in enumerate(sessions):
+                session.add(Lead(organization_id=org.id, name="L", phone=NUMBERS[index], source="expo",
+                                 status="pending_review", calls_count=0, created_at=BASE + timedelta(hours=index + 1)))
+                session.flush()
+            sessions[first_to_commit].commit()
+            sessions[1 - first_to_commit].commit()
+        finally:
+            for session in sessions:
+                session.close()
+        got = figures.leads_report(db.session, org.id, first=(BASE - timedelta(days=1)).date(),
+                                   last=(BASE + timedelta(days=1)).date(), user_ids=None)
+        assert [(item["source"], item["created"]) for item in got] == [("expo", 2)]
+        assert _rebuilt_rollup_unchanged(db.session, org.id)
+        db.session.rollback()
 
 
 @pytest.fixture
@@ -292,5 +326,5 @@ def test_the_stores_rollup_ddl_is_the_migrations():
     spec = importlib.util.spec_from_file_location("report_lead_days_migration", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    for name in ("REFRESH_FUNCTION", "TOUCHED_FUNCTION", "TRIGGERS", "FILL"):
+    for name in ("REFRESH_FUNCTION", "TOUCHED_FUNCTION", "SETTLE_FUNCTION", "TRIGGERS", "FILL"):
         assert getattr(lead_rollup, name) == getattr(migration, name), name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, LargeBinary, String, event
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,10 +38,21 @@ class LeadDay(Base):
     delays: Mapped[object] = mapped_column(DELAYS, nullable=True)
 
 
-@event.listens_for(LeadDay.__table__, "after_create")
+# The buckets a transaction's statements touched, noted by the triggers on
+# `leads` and worked out again at its commit (then deleted): rows live only
+# inside their transaction. No key: a bucket is noted once a statement.
+PENDING = Table("report_lead_days_pending", Base.metadata,
+                Column("tx", BigInteger, nullable=False),
+                Column("organization_id", Integer, nullable=False),
+                Column("day", Date, nullable=False),
+                Index("ix_report_lead_days_pending_tx", "tx"))
+
+
+@event.listens_for(PENDING, "after_create")
 def _with_its_triggers(table, connection, **kw) -> None:
-    # Made from the models (a benchmark's remade tables): the triggers and
-    # the rows come with the table, as the migration makes them.
+    # Made from the models (a benchmark's remade tables), after
+    # report_lead_days (by name): the triggers and the rows come with the
+    # tables, as the migration makes them.
     from mobile_sync.store.lead_rollup import install_triggers
 
     install_triggers(connection)
