@@ -2,13 +2,13 @@
 
 Per organisation, UTC day of creation and source: the leads created, how
 many of each status, and the responded ones' delays to their first response
-(whole seconds, sorted). On PostgreSQL three statement-level triggers on
-`leads` (AFTER INSERT, UPDATE, DELETE, with transition tables) note the
-touched (organisation, day) buckets in `report_lead_days_pending`, and a
-deferred constraint trigger on the notes works them out again from the leads
-at the commit; the table is filled here from the leads
-(`mobile_sync.store.lead_rollup`, of which this is a copy as it is now). On
-SQLite the tables exist and stay empty.
+(whole seconds, sorted, packed as big-endian 64-bit integers). On PostgreSQL
+three statement-level triggers on `leads` (AFTER INSERT, UPDATE, DELETE,
+with transition tables) note the touched (organisation, day) buckets in
+`report_lead_days_pending`, and a deferred constraint trigger on the notes
+works them out again from the leads at the commit; the table is filled here
+from the leads (`mobile_sync.store.lead_rollup`, of which this is a copy as
+it is now). On SQLite the tables exist and stay empty.
 
 Revision ID: 9e5f6a7b8c93
 Revises: 7b2c3d4e5f60
@@ -17,7 +17,6 @@ Create Date: 2026-12-04 23:10:00
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 
 # revision identifiers, used by Alembic.
@@ -32,9 +31,10 @@ _DELAY = "trunc(date_part('epoch', first_response_at - coalesce(first_call_at, c
 STATUSES = ("approved", "rejected", "merged", "pending_review")
 _DAY = "(created_at AT TIME ZONE 'UTC')::date"
 # A bucket's figures, over its leads (the report's rule: a merged lead has no
-# response of its own); the delays sorted, so a range's are sorted runs.
+# response of its own); the delays sorted (packed as the read takes them,
+# `lead_figures`), so a range's are sorted runs.
 _FIGURES = ("count(*), " + ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
-            + f", array_agg({_DELAY} ORDER BY {_DELAY})"
+            + f", string_agg(int8send({_DELAY}), ''::bytea ORDER BY {_DELAY})"
             " FILTER (WHERE first_response_at IS NOT NULL AND status <> 'merged')")
 _COLUMNS = "organization_id, day, source, created, approved, rejected, merged, pending, delays"
 
@@ -132,8 +132,7 @@ def upgrade():
         sa.Column('rejected', sa.Integer(), nullable=False),
         sa.Column('merged', sa.Integer(), nullable=False),
         sa.Column('pending', sa.Integer(), nullable=False),
-        sa.Column('delays', sa.LargeBinary().with_variant(postgresql.ARRAY(sa.BigInteger()), 'postgresql'),
-                  nullable=True),
+        sa.Column('delays', sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'],
                                 name=op.f('fk_report_lead_days_organization_id_organizations'), ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('organization_id', 'day', 'source', name=op.f('pk_report_lead_days')),

@@ -40,9 +40,10 @@ from mobile_sync.store.lead_figures import DELAY_SECONDS, STATUSES
 
 _DAY = "(created_at AT TIME ZONE 'UTC')::date"
 # A bucket's figures, over its leads (the report's rule: a merged lead has no
-# response of its own); the delays sorted, so a range's are sorted runs.
+# response of its own); the delays sorted (packed as the read takes them,
+# `lead_figures`), so a range's are sorted runs.
 _FIGURES = ("count(*), " + ", ".join(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES)
-            + f", array_agg({DELAY_SECONDS} ORDER BY {DELAY_SECONDS})"
+            + f", string_agg(int8send({DELAY_SECONDS}), ''::bytea ORDER BY {DELAY_SECONDS})"
             " FILTER (WHERE first_response_at IS NOT NULL AND status <> 'merged')")
 _COLUMNS = "organization_id, day, source, created, approved, rejected, merged, pending, delays"
 

@@ -10,14 +10,9 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, event
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mobile_sync.store.models.base import Base
-
-# The responded leads' delays in whole seconds, sorted: a PostgreSQL array.
-DELAYS = LargeBinary().with_variant(ARRAY(BigInteger), "postgresql")
-
 
 class LeadDay(Base):
     """The leads of an organisation created on one UTC day with one source:
@@ -35,7 +30,9 @@ class LeadDay(Base):
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     merged: Mapped[int] = mapped_column(Integer, default=0)
     pending: Mapped[int] = mapped_column(Integer, default=0)
-    delays: Mapped[object] = mapped_column(DELAYS, nullable=True)
+    # The responded leads' delays in whole seconds, sorted, packed as
+    # big-endian 64-bit integers (PostgreSQL's `int8send`); None if none.
+    delays: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # The buckets a transaction's statements touched, noted by the triggers on
