@@ -130,9 +130,12 @@ FILL = (f"INSERT INTO report_lead_days ({_COLUMNS}) SELECT organization_id, {_DA
 
 
 def install_triggers(connection) -> None:
-    """On PostgreSQL: the functions and the triggers, and the rows from the
-    leads (the tables just made, empty). Elsewhere nothing."""
-    if not on_postgresql(connection):
+    """On PostgreSQL, once both tables exist (just made, empty): the
+    functions and the triggers, and the rows from the leads. Elsewhere
+    nothing."""
+    if not on_postgresql(connection) or not connection.exec_driver_sql(
+            "SELECT to_regclass('report_lead_days') IS NOT NULL AND "
+            "to_regclass('report_lead_days_pending') IS NOT NULL").scalar():
         return
     for statement in (REFRESH_FUNCTION, TOUCHED_FUNCTION, SETTLE_FUNCTION, *TRIGGERS, FILL):
         connection.exec_driver_sql(statement)

@@ -45,11 +45,14 @@ PENDING = Table("report_lead_days_pending", Base.metadata,
                 Index("ix_report_lead_days_pending_tx", "tx"))
 
 
-@event.listens_for(PENDING, "after_create")
 def _with_its_triggers(table, connection, **kw) -> None:
-    # Made from the models (a benchmark's remade tables), after
-    # report_lead_days (by name): the triggers and the rows come with the
-    # tables, as the migration makes them.
+    # Made from the models (a benchmark's remade tables): the triggers and
+    # the rows come with the two tables, once both are made (in either
+    # order), as the migration makes them.
     from mobile_sync.store.lead_rollup import install_triggers
 
     install_triggers(connection)
+
+
+event.listen(LeadDay.__table__, "after_create", _with_its_triggers)
+event.listen(PENDING, "after_create", _with_its_triggers)
