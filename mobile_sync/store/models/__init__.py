@@ -11,6 +11,7 @@ from mobile_sync.store.models.erasure import ErasedNumber  # noqa: F401
 from mobile_sync.store.models.push import DirectoryChange, PushMessage  # noqa: F401
 from mobile_sync.store.models.audit import AccessEvent, RequestCounter  # noqa: F401
 from mobile_sync.store.models.reports import CallDay, MissedCallback  # noqa: F401
+from mobile_sync.store.models.report_leads import LeadDay  # noqa: F401
 from mobile_sync.store.models.webhooks import WebhookDelivery, WebhookEndpoint  # noqa: F401
 from mobile_sync.store.models.contact_imports import ContactImportChunk, ContactImportRun  # noqa: F401
 from mobile_sync.store.models.crm import CrmConnection, CrmPersonLink, CrmPush  # noqa: F401
