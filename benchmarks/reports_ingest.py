@@ -19,7 +19,11 @@ are those kept in the cluster, made by `benchmarks.reports` (with
 `rebuild_reports`). An earlier run's ingest batches are deleted through the
 service's own deletion first, which repairs the rollups the
 without-hook batches left short, and the leads their processing made
-(`forget_ingest_leads`): each run meets the same world.
+(`forget_ingest_leads`): each run meets the same world. The reps' books
+are given to them as contacts first, once (`reports_world`): a batch's
+calls with the rep's own clients match contacts and only its new numbers
+make leads (~300 a batch; `--no-book-contacts` leaves the books as the
+seed wrote them: every book number a batch meets becomes a lead, ~770).
 
 `--profile N`: N batches processed with the hook under cProfile (the
 hook's functions only, cumulative).
@@ -52,6 +56,7 @@ import time
 from datetime import datetime
 
 from benchmarks.reports import forget_ingest, kept_server, measuring, time_ingest
+from benchmarks.reports_world import give_books_contacts
 from benchmarks.reports_seed import WARMUP
 
 
@@ -207,6 +212,8 @@ def main(argv=None) -> int:
     parser.add_argument("--without-lead-responses", action="store_true",
                         help="leave out the leads report's first-response refresh on both sides (processing as "
                              "the rollup hook's earlier figures measured it)")
+    parser.add_argument("--no-book-contacts", action="store_true",
+                        help="don't give the reps' books to them as contacts (benchmarks.reports_world)")
     parser.add_argument("--default-gc", action="store_true",
                         help="keep CPython's default garbage collector settings (not the RQ worker's)")
     args = parser.parse_args(argv)
@@ -235,6 +242,8 @@ def main(argv=None) -> int:
         removed = forget_ingest_leads(pg, world["org"], world["now"])  # and the leads their processing made
         print(f"earlier ingest batches deleted in {time.perf_counter() - started:.0f} s ({removed:,} leads they "
               f"made)", flush=True)
+        if not args.no_book_contacts:
+            give_books_contacts(pg, world)
         calls = pg.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'calls'").fetchone()[0]
         pg.rollback()
         if args.profile:
@@ -320,6 +329,10 @@ def main(argv=None) -> int:
             print(f"  the hook's cost, {label}: {cost * 100:.1f}% of rows/s")
         hook_ms = (on["process_wall"] / on["rows"] - off["process_wall"] / off["rows"]) * 1_000_000
         print(f"  the hook: {hook_ms:.1f} ms wall per 1,000 calls")
+        made = pg.execute("SELECT count(*) FROM leads WHERE organization_id = %s AND created_at = %s",
+                          (world["org"], world["now"])).fetchone()[0]
+        pg.rollback()
+        print(f"  leads the batches made: {made:,} ({made / (2 * args.batches + WARMUP):.0f} a batch)")
         pg.close()
     finally:
         server.close()

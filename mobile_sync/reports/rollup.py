@@ -124,6 +124,8 @@ class OrgClock:
         org = session.get(Organization, organization_id)
         self.zone = ZoneInfo(effective_settings(org)["timezone"])
         self.hours = {}
+        if user_ids is not None and not user_ids:  # the zone alone (the leads report)
+            return
         query = select(User.id, User.timezone, User.office_hours).where(User.organization_id == organization_id)
         if user_ids is not None:
             query = query.where(among(session, User.id, sorted(user_ids)))

@@ -11,7 +11,7 @@ from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
 from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
-from mobile_sync.store import lead_figures, report_reads, run_responses
+from mobile_sync.store import lead_figures, lead_rollup, report_reads, run_responses
 from mobile_sync.store import list_pages
 from mobile_sync.store.models import AccessToken, Call, Contact, Lead, RecordPhone
 from mobile_sync.store import crm_connections, crm_person_links, crm_pushes
@@ -81,6 +81,7 @@ NOT_ORGANISATION_DATA = {
     "packed_rows.day_range": "builds the conditions of a day range (its callers have cases); runs none",
     "rollups.unique_in_range": "counts a row's numbers from its gaps; runs no statement",
     "lead_figures.first_response": "builds the rule's subquery (its callers have cases); runs none",
+    "lead_rollup.install_triggers": "DDL: the leads report's triggers, for every organisation alike",
 }
 
 
@@ -260,6 +261,7 @@ CASES = {
     "run_responses.first_responses_after_run": lambda a, b, s: run_responses.first_responses_after_run(
         s, a["org"], {}, {b["lead"]: EARLY}) + 0 * run_responses.first_responses_after_run(
         s, a["org"], {normalize_number(STRANGER, "IN").e164: [LATER]}, {}),
+    "lead_rollup.rebuild_lead_days": lambda a, b, s: lead_rollup.rebuild_lead_days(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
