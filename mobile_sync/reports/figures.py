@@ -25,6 +25,7 @@ from sqlalchemy import select
 from mobile_sync.errors import ServiceError, forbidden, not_found
 from mobile_sync.reports.rollup import OrgClock
 from mobile_sync.store.packed_rows import unpack
+from mobile_sync.store.rollup_months import EPOCH
 from mobile_sync.roles import REP
 from mobile_sync.store import lead_figures, report_reads, rollups
 from mobile_sync.store.models import User
@@ -100,17 +101,19 @@ def _call_item(key: dict, sums, unique: int) -> dict:
 
 def user_day_items(users, first: date, last: date) -> list[dict]:
     """The items per user and day from `report_reads.call_day_items`'s rows
-    (per user, its days as offsets from `first`): each made by one dict
-    display (45,000 items: `dict(zip())` with keywords cost twice as much),
-    the day's text made once per day of the range, not once per item."""
-    days = [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+    (per user, its days as days since 1970-01-01, 0 for none): each made by
+    one dict display (45,000 items: `dict(zip())` with keywords cost twice
+    as much), the day's text made once per day of the range, not once per item."""
+    base = (first - EPOCH).days
+    days = {base + offset: (first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)}
     items: list[dict] = []
     for user_id, rows in users:
         items += [{"user_id": user_id, "day": days[day], "incoming": incoming, "outgoing": outgoing,
                    "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
                    "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
                    "office_hours_share": round(inside / counted, 4) if counted else None}
-                  for day, incoming, outgoing, missed, rejected, connected, talk, unique, counted, inside in rows]
+                  for day, incoming, outgoing, missed, rejected, connected, talk, unique, counted, inside in rows
+                  if day]
     return items
 
 

@@ -23,14 +23,14 @@ from sqlalchemy import bindparam, delete, func, select, text, tuple_
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call
-from mobile_sync.store.models.reports import CallDay, OrgDay
+from mobile_sync.store.models.reports import SUMMED, CallDay, OrgDay
+from mobile_sync.store.rollup_months import month_totals, refresh_call_months, refresh_span
 from mobile_sync.store.packed_rows import day_rows_deletion, hex_bytes, pack, recordset_upsert, unpack
 
 CALLS = Call.__table__
 DAYS = CallDay.__table__
 ORG_DAYS = OrgDay.__table__
-# What a day row sums (both tables), then what only user rows hold.
-SUMMED = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "in_hours", "hours_counted")
+# What a day row sums (SUMMED: both tables), then what only user rows hold.
 DAY_FIGURES = (*SUMMED, "unique_numbers", "returned")
 
 
@@ -157,36 +157,23 @@ def unique_in_range(first: date, day: date, unique_numbers: int, gaps) -> int:
     return unique_numbers - bisect_right(gaps, (day - first).days)
 
 
-_USER_TOTALS: dict = {}
-
-
 def user_totals(session, organization_id: int, first: date, last: date,
                 user_ids: Iterable[int] | None) -> list[tuple]:
     """Per user, in user order: (user_id, the sums of SUMMED, unique numbers
-    over the range). One statement on PostgreSQL."""
+    over the range). One statement on PostgreSQL, over the months wholly in
+    the range and the day rows of its edges (`rollup_months.month_totals`;
+    `width_bucket(k, gaps)`: how many of the sorted gaps are <= k, a binary search)."""
+    if on_postgresql(session):
+        return month_totals(session, organization_id, first, last, user_ids)
     d = DAYS.c
-    filtered, postgresql = user_ids is not None, on_postgresql(session)
-    if not postgresql:
-        unique: dict[int, int] = {}
-        for user_id, day, count, gaps in _driver_read(session, "gaps", organization_id, first, last, user_ids):
-            unique[user_id] = unique.get(user_id, 0) + unique_in_range(first, day, count, unpack(gaps, "I"))
-        sums = select(d.user_id, *(func.sum(d[name]) for name in SUMMED)).where(
-            d.organization_id == organization_id, d.day >= first, d.day <= last).group_by(d.user_id)
-        if filtered:
-            sums = sums.where(among(session, d.user_id, list(user_ids)))
-        return [(*row, unique[row[0]]) for row in session.execute(sums.order_by(d.user_id))]
-    if filtered not in _USER_TOTALS:
-        # width_bucket(k, gaps): how many of the sorted gaps are <= k (a binary search).
-        counted = d.unique_numbers - func.coalesce(func.width_bucket(d.day - bindparam("first"), d.gaps), 0)
-        query = select(d.user_id, *(func.sum(d[name]) for name in SUMMED), func.sum(counted)).where(
-            d.organization_id == bindparam("org"), d.day >= bindparam("first"), d.day <= bindparam("last"))
-        if filtered:
-            query = query.where(one_of(d.user_id, "users", True))
-        _USER_TOTALS[filtered] = query.group_by(d.user_id).order_by(d.user_id)
-    params = {"org": organization_id, "first": first, "last": last}
-    if filtered:
-        params["users"] = list(user_ids)
-    return driver_rows(session.connection(), _USER_TOTALS[filtered], params)
+    unique: dict[int, int] = {}
+    for user_id, day, count, gaps in _driver_read(session, "gaps", organization_id, first, last, user_ids):
+        unique[user_id] = unique.get(user_id, 0) + unique_in_range(first, day, count, unpack(gaps, "I"))
+    sums = select(d.user_id, *(func.sum(d[name]) for name in SUMMED)).where(
+        d.organization_id == organization_id, d.day >= first, d.day <= last).group_by(d.user_id)
+    if user_ids is not None:
+        sums = sums.where(among(session, d.user_id, list(user_ids)))
+    return [(*row, unique[row[0]]) for row in session.execute(sums.order_by(d.user_id))]
 
 
 _WHOLE = ("user_id", "day", *DAY_FIGURES, "numbers", "callbacks", "gaps")
@@ -263,12 +250,15 @@ def write_call_days(session, organization_id: int, rows: list[dict]) -> None:
     figure, numbers, callbacks, gaps: a sorted list of ints) of the organisation."""
     if rows:
         _statements(session).write_call_days(session, organization_id, rows)
+        refresh_call_months(session, organization_id, ((row["user_id"], row["day"]) for row in rows))
 
 
 def delete_call_days(session, organization_id: int, user_id: int | None = None, first: date | None = None,
                      last: date | None = None) -> int:
     """Remove the organisation's user rows (of one user, between two days)."""
-    return session.execute(day_rows_deletion(DAYS, organization_id, user_id, first, last)).rowcount
+    removed = session.execute(day_rows_deletion(DAYS, organization_id, user_id, first, last)).rowcount
+    refresh_span(session, organization_id, user_id, first, last)
+    return removed
 
 
 def org_days(session, organization_id: int, first: date, last: date) -> list[tuple]:
