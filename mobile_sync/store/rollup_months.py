@@ -37,11 +37,17 @@ _REFRESH = (
     "WITH k AS (SELECT DISTINCT user_id, month FROM unnest(%(users)s::integer[], %(months)s::date[]) AS k(user_id, month)), "
     "gone AS (DELETE FROM report_call_months AS m USING k WHERE m.organization_id = %(org)s AND m.month = k.month "
     f"AND m.user_id = k.user_id AND NOT EXISTS (SELECT FROM report_call_days AS d WHERE {_OF_KEY})) "
-    f"INSERT INTO report_call_months (organization_id, month, user_id, {', '.join(_SUMMED)}, days, prevs) "
-    f"SELECT %(org)s, k.month, k.user_id, {', '.join('s.' + name for name in _SUMMED)}, s.days, "
+    f"INSERT INTO report_call_months (organization_id, month, user_id, {', '.join(_SUMMED)}, day_rows, days, prevs, "
+    f"tails) SELECT %(org)s, k.month, k.user_id, {', '.join('s.' + name for name in _SUMMED)}, s.n, s.days, "
     "coalesce((SELECT array_agg(p.prev ORDER BY p.prev) FROM report_call_days AS d "
     "CROSS JOIN LATERAL (SELECT (d.day - DATE '1970-01-01') - gap AS prev FROM unnest(d.gaps) AS gap) AS p "
-    f"WHERE {_OF_KEY} AND p.prev < k.month - DATE '1970-01-01'), '{{}}') "
+    f"WHERE {_OF_KEY} AND p.prev < k.month - DATE '1970-01-01'), '{{}}'), "
+    "(SELECT array_agg(t.v ORDER BY t.x) FROM (SELECT x.day AS x, ARRAY["
+    + ", ".join(f"coalesce(sum(d.{name}), 0)" for name in _SUMMED)
+    + ", coalesce(sum(d.unique_numbers - coalesce(width_bucket(d.day - x.day::date, d.gaps), 0)), 0), count(d.day)]"
+    "::bigint[] AS v "
+    f"FROM generate_series(k.month::timestamp, ({_NEXT} - 1)::timestamp, interval '1 day') AS x(day) "
+    f"LEFT JOIN report_call_days AS d ON {_OF_KEY} AND d.day >= x.day::date GROUP BY x.day) AS t) "
     "FROM k CROSS JOIN LATERAL (SELECT count(d.day) AS n, "
     + ", ".join(f"coalesce(sum(d.{name}), 0)" for name in _SUMMED)
     + ", string_agg(CASE WHEN d.day IS NULL THEN '" + _EMPTY_SLOT + "'::bytea ELSE int4send(d.day - DATE '1970-01-01')"
@@ -51,7 +57,7 @@ _REFRESH = (
     "LEFT JOIN report_call_days AS d ON d.organization_id = %(org)s AND d.user_id = k.user_id AND d.day = g.day::date"
     f") AS s(n, {', '.join(_SUMMED)}, days) WHERE s.n > 0 "
     "ON CONFLICT (organization_id, month, user_id) DO UPDATE SET "
-    + ", ".join(f"{name} = EXCLUDED.{name}" for name in (*_SUMMED, "days", "prevs")))
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in (*_SUMMED, "day_rows", "days", "prevs", "tails")))
 
 
 def _month_of(day: date) -> date:
@@ -99,12 +105,8 @@ def refresh_span(session, organization_id: int, user_id: int | None, first: date
     refresh_call_months(session, organization_id, _execute(session, sql, params))
 
 
-def _whole_months(first: date, last: date) -> tuple[date, date] | None:
-    """The first and last day of the calendar months wholly inside `first`..`last`, if any."""
-    start = first if first.day == 1 else _month_of(_month_of(first) + timedelta(days=31))
-    following = _month_of(_month_of(last) + timedelta(days=31))
-    end = last if last + timedelta(days=1) == following else _month_of(last) - timedelta(days=1)
-    return (start, end) if start <= end else None
+def _month_end(day: date) -> date:
+    return _month_of(_month_of(day) + timedelta(days=31)) - timedelta(days=1)
 
 
 _USERS = " AND user_id = ANY(%(users)s::integer[])"
@@ -128,37 +130,65 @@ def month_items(session, organization_id: int, first: date, last: date,
 
 
 def _totals(filtered: bool) -> str:
+    """Each part gives (user, SUMMED, unique numbers counted, day rows): a
+    user with no day row in the range (but rows in its months) is left out."""
     users = _USERS if filtered else ""
     summed = ", ".join(_SUMMED)
     return (
         f"SELECT user_id, {', '.join(f'sum({name})::bigint' for name in _SUMMED)}, sum(counted)::bigint FROM ("
-        f"SELECT user_id, {summed}, coalesce(width_bucket(%(before)s, prevs), 0) AS counted FROM report_call_months"
-        f" WHERE organization_id = %(org)s AND month >= %(whole_first)s::date AND month <= %(whole_last)s::date{users}"
-        f" UNION ALL SELECT user_id, {summed}, unique_numbers - coalesce(width_bucket(day - %(first)s::date, gaps), 0)"
-        f" FROM report_call_days WHERE organization_id = %(org)s AND day >= %(first)s::date"
-        f" AND day <= %(lead_last)s::date{users}"
-        f" UNION ALL SELECT user_id, {summed}, unique_numbers - coalesce(width_bucket(day - %(first)s::date, gaps), 0)"
-        f" FROM report_call_days WHERE organization_id = %(org)s AND day >= %(trail_first)s::date"
-        f" AND day <= %(last)s::date{users}"
-        ") AS r GROUP BY user_id ORDER BY user_id")
+        f"SELECT user_id, {summed}, coalesce(width_bucket(%(before)s, prevs), 0) AS counted, day_rows AS n"
+        " FROM report_call_months WHERE organization_id = %(org)s AND month >= %(whole_first)s::date"
+        f" AND month <= %(whole_last)s::date{users}"
+        f" UNION ALL SELECT user_id, {', '.join(f't[1][{i}]' for i in range(1, len(_SUMMED) + 3))}"
+        f" FROM report_call_months CROSS JOIN LATERAL (SELECT tails[%(lead_at)s:%(lead_at)s][1:{len(_SUMMED) + 2}])"
+        f" AS x(t) WHERE organization_id = %(org)s AND month = %(lead_month)s::date{users}"
+        f" UNION ALL SELECT user_id, {', '.join(f'%(sign)s * {name}' for name in _SUMMED)},"
+        " %(sign)s * (unique_numbers - coalesce(width_bucket(day - %(first)s::date, gaps), 0)), %(sign)s"
+        " FROM report_call_days WHERE organization_id = %(org)s AND day >= %(days_first)s::date"
+        f" AND day <= %(days_last)s::date{users}"
+        ") AS r GROUP BY user_id HAVING sum(n) > 0 ORDER BY user_id")
 
 
 _TOTALS = {filtered: _totals(filtered) for filtered in (False, True)}
+_NONE = {"whole_first": date.max, "whole_last": date.min, "lead_month": date.max, "lead_at": 1,
+         "days_first": date.max, "days_last": date.min, "sign": 1}
+
+
+def _totals_plan(first: date, last: date) -> dict:
+    """Which rows make a range's totals: the months wholly inside it (and
+    the last month, when fewer of its days follow `last` than precede it);
+    the first month's `tails` at `first` if it starts inside a month; and
+    day rows: those of a range inside one month, those of the last month
+    up to `last` (added), or those after `last` (taken off the whole last month)."""
+    plan = dict(_NONE)
+    if _month_of(first) == _month_of(last):
+        if first.day == 1 and last == _month_end(last):
+            return {**plan, "whole_first": first, "whole_last": last}
+        return {**plan, "days_first": first, "days_last": last}
+    whole_first = first
+    if first.day != 1:
+        plan.update(lead_month=_month_of(first), lead_at=(first - _month_of(first)).days + 1)
+        whole_first = _month_end(first) + timedelta(days=1)
+    end, start = _month_end(last), _month_of(last)
+    whole_last = last
+    if last != end:
+        if (last - start).days + 1 <= (end - last).days:
+            plan.update(days_first=start, days_last=last)
+            whole_last = start - timedelta(days=1)
+        else:
+            plan.update(days_first=last + timedelta(days=1), days_last=end, sign=-1)
+            whole_last = end
+    if whole_first <= whole_last:
+        plan.update(whole_first=whole_first, whole_last=whole_last)
+    return plan
 
 
 def month_totals(session, organization_id: int, first: date, last: date,
                  user_ids: Iterable[int] | None) -> list[tuple]:
     """Per user, in user order: (user_id, the sums of SUMMED, unique numbers
-    over the range): the months wholly inside the range from their rows, the
-    days at its edges from the day rows."""
-    whole = _whole_months(first, last)
-    params = {"org": organization_id, "first": first, "last": last,
+    over the range), in one statement (`_totals_plan` says which rows)."""
+    params = {"org": organization_id, "first": first, "last": last, **_totals_plan(first, last),
               "before": (first - EPOCH).days - 1}  # a number counts iff its previous day <= first - 1
-    if whole:
-        params.update(whole_first=whole[0], whole_last=whole[1], lead_last=whole[0] - timedelta(days=1),
-                      trail_first=whole[1] + timedelta(days=1))
-    else:  # no whole month: every day from the day rows, once
-        params.update(whole_first=date.max, whole_last=date.min, lead_last=last, trail_first=last + timedelta(days=1))
     if user_ids is not None:
         params["users"] = list(user_ids)
     return _execute(session, _TOTALS[user_ids is not None], params)

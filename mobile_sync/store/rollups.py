@@ -249,8 +249,8 @@ def write_call_days(session, organization_id: int, rows: list[dict]) -> None:
     """Insert or replace user rows (each a full row: user_id, day, every
     figure, numbers, callbacks, gaps: a sorted list of ints) of the organisation."""
     if rows:
-        _statements(session).write_call_days(session, organization_id, rows)
-        refresh_call_months(session, organization_id, ((row["user_id"], row["day"]) for row in rows))
+        refresh_call_months(session, organization_id, _statements(session).write_call_days(session, organization_id,
+                                                                                            rows))
 
 
 def delete_call_days(session, organization_id: int, user_id: int | None = None, first: date | None = None,
@@ -299,6 +299,8 @@ def delete_org_days(session, organization_id: int, days: Iterable[date] | None =
 
 
 _DAY_SET = (*DAY_FIGURES, "numbers", "callbacks", "gaps")
+# What a month row is made of (`rollup_months`): every figure but `returned`, and the gaps.
+_MONTH_INPUTS = (*(name for name in DAY_FIGURES if name != "returned"), "gaps")
 _ORG_SET = (*SUMMED, "unique_numbers")
 
 
@@ -312,9 +314,11 @@ class _RollupStatements:
                                                     set_={name: statement.excluded[name] for name in updated})
         session.execute(statement, rows)
 
-    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
+    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> list[tuple[int, date]]:
+        """Upsert; returns the (user_id, day) keys whose month rows must be made again."""
         self._upsert(session, DAYS, ["organization_id", "day", "user_id"], _DAY_SET, [
             {**row, "organization_id": organization_id, "gaps": pack(row["gaps"], "I")} for row in rows])
+        return [(row["user_id"], row["day"]) for row in rows]
 
     def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
         self._upsert(session, ORG_DAYS, ["organization_id", "day"], _ORG_SET,
@@ -332,16 +336,28 @@ class _PostgresRollupStatements(_RollupStatements):
     batch was re-read by the driver every time (its text differs with the
     number of rows)."""
 
-    _days = text(recordset_upsert(
-        "report_call_days", ("organization_id", "day", "user_id"),
-        {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
-         "numbers": "bytea", "callbacks": "bytea", "gaps": "integer[]"}, _DAY_SET))
+    # The upsert returns the keys whose month rows change: new rows, and rows
+    # whose figures or gaps changed (not those whose call backs alone did:
+    # most of a run's rows, its earlier missed calls returned sooner).
+    _days = text(
+        f"WITH old AS (SELECT d.user_id, d.day, {', '.join('d.' + name for name in _MONTH_INPUTS)} "
+        "FROM report_call_days AS d JOIN unnest(CAST(:users AS integer[]), CAST(:days AS date[])) AS k(user_id, day) "
+        "ON d.user_id = k.user_id AND d.day = k.day WHERE d.organization_id = :org), up AS ("
+        + recordset_upsert("report_call_days", ("organization_id", "day", "user_id"),
+                           {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
+                            "numbers": "bytea", "callbacks": "bytea", "gaps": "integer[]"}, _DAY_SET)
+        + f" RETURNING user_id, day, {', '.join(_MONTH_INPUTS)}) SELECT up.user_id, up.day FROM up LEFT JOIN old "
+        "ON old.user_id = up.user_id AND old.day = up.day WHERE old.user_id IS NULL OR "
+        f"({', '.join('old.' + name for name in _MONTH_INPUTS)}) IS DISTINCT FROM "
+        f"({', '.join('up.' + name for name in _MONTH_INPUTS)})")
     _org_types = {"day": "date", **{name: "bigint" if name == "talk_seconds" else "integer" for name in _ORG_SET}}
     _org_days = text(recordset_upsert("report_org_days", ("organization_id", "day"), _org_types, _ORG_SET))
     _org_add = text(recordset_upsert("report_org_days", ("organization_id", "day"), _org_types, _ORG_SET, add=True))
 
-    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
-        session.execute(self._days, {"org": organization_id, "rows": orjson.dumps(rows, default=hex_bytes).decode()})
+    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> list[tuple[int, date]]:
+        return session.execute(self._days, {
+            "org": organization_id, "rows": orjson.dumps(rows, default=hex_bytes).decode(),
+            "users": [row["user_id"] for row in rows], "days": [row["day"] for row in rows]}).all()
 
     def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
         session.execute(self._org_days, {"org": organization_id, "rows": orjson.dumps(rows).decode()})

@@ -140,23 +140,28 @@ def test_every_figure_over_whole_months_and_their_edges_equals_a_brute_force_cou
 
 
 @pytest.mark.parametrize("zone", ZONES)
-def test_a_number_called_on_the_first_day_and_again_in_a_whole_month_counts_once(clean_app, zone):
-    """15 October to 30 November: November is read from its month row. A
-    number called on the range's first day and next in November counts
-    once; one last called before the range and again in November counts;
-    so does one called only in November, and in October and November."""
+@pytest.mark.parametrize("last", (date(2026, 11, 30), date(2026, 11, 20), date(2026, 11, 5)))
+def test_numbers_called_on_either_side_of_the_first_day_and_in_later_months_count_once(clean_app, zone, last):
+    """From 15 October (October read from its month row's tails) to the end
+    of November (a whole month), to 20 November (November's row less the
+    days after), or to 5 November (November's day rows). A number called on
+    the first day and next in November counts once; one called the day
+    before the range and again in October, or in November, counts; so does
+    one called only in November, and one in October and November."""
     def at(day: date, hour: int = 12) -> int:  # minutes after MONTHS_BASE
         return int((datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(zone)) - MONTHS_BASE)
                    .total_seconds() // 60)
 
-    a, b, c, d = MONTHS_NUMBERS[:4]
+    a, b, c, d, e = MONTHS_NUMBERS[:5]
     rows = [(0, at(date(2026, 10, 15)), 2, 60, a, 0), (0, at(date(2026, 11, 3)), 2, 5, a, 1),
             (0, at(date(2026, 10, 14)), 1, 60, b, 0), (0, at(date(2026, 11, 30), 23), 3, 0, b, 2),
             (0, at(date(2026, 11, 1), 0), 2, 0, c, 3), (1, at(date(2026, 10, 20)), 2, 0, d, 0),
             (1, at(date(2026, 11, 20)), 1, 5, d, 1), (2, at(date(2026, 9, 30), 23), 2, 60, a, 0),
-            (2, at(date(2026, 11, 1), 1), 2, 60, a, 2)]
+            (2, at(date(2026, 11, 1), 1), 2, 60, a, 2), (1, at(date(2026, 10, 14), 23), 2, 5, e, 2),
+            (1, at(date(2026, 10, 16), 1), 1, 5, e, 3), (2, at(date(2026, 10, 14)), 3, 0, e, 1),
+            (2, at(date(2026, 11, 4)), 2, 60, e, 3), (2, at(date(2026, 11, 25)), 2, 60, c, 0)]
     _every_figure_equals_a_brute_force_count(clean_app, MONTHS_BASE, zone, rows, [0, 1, 2, 3], None, None,
-                                             date(2026, 10, 15), date(2026, 11, 30), True)
+                                             date(2026, 10, 15), last, True)
 
 
 def _every_figure_equals_a_brute_force_count(clean_app, base, zone, rows, order, erase, purge_days, first, last,

@@ -19,6 +19,8 @@ from mobile_sync.store.models.base import Base, UTCDateTime
 # Sorted integers: a PostgreSQL array (the reports' `width_bucket` searches
 # it); on SQLite, packed unsigned 32-bit integers read in Python.
 GAPS = LargeBinary().with_variant(ARRAY(Integer), "postgresql")
+# A month's 2-D array of sums (`CallMonth.tails`): 64-bit on PostgreSQL; unused on SQLite.
+TAILS = LargeBinary().with_variant(ARRAY(BigInteger, dimensions=2), "postgresql")
 # The gap of a number the user never called before that day.
 NEVER = 1_000_000
 
@@ -102,10 +104,19 @@ class CallMonth(Base):
     `NEVER` days before its first if none). Over a range from day `a` that
     holds the whole month, such a number counts in the user's unique
     numbers iff its previous day is before `a` (the month's later calls of
-    a number never count: their previous day is in the range)."""
+    a number never count: their previous day is in the range).
+    `tails[i]`, for the month's (i+1)th day `x`: the SUMMED sums from `x` to
+    the month's end, how many numbers of those days count over a range
+    starting at `x` (their previous day before `x`), and how many day rows
+    they are: a range starting inside the month reads its first month from
+    one row. `day_rows`: the month's day rows.
+
+    Rows of ~5 KB: `toast_tuple_target` keeps them whole (uncompressed, in
+    line) below 8 KB, so a read decompresses nothing."""
 
     __tablename__ = "report_call_months"
-    __table_args__ = (Index("ix_report_call_months_user_month", "user_id", "month"),)
+    __table_args__ = (Index("ix_report_call_months_user_month", "user_id", "month"),
+                      {"postgresql_with": {"toast_tuple_target": 8160}})
 
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
                                                  primary_key=True)
@@ -119,8 +130,10 @@ class CallMonth(Base):
     talk_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     in_hours: Mapped[int] = mapped_column(Integer, default=0)
     hours_counted: Mapped[int] = mapped_column(Integer, default=0)
+    day_rows: Mapped[int] = mapped_column(Integer, default=0)
     days: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     prevs: Mapped[object] = mapped_column(GAPS, nullable=True)
+    tails: Mapped[object] = mapped_column(TAILS, nullable=True)
 
 
 class MissedCallback(Base):
