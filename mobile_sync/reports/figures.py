@@ -141,10 +141,12 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
                  group: str = "user,day") -> list[dict]:
     """Calls per user, per day or per user and day, from the rollups.
 
-    Per user and day the user rows are the items. Per user, one statement
-    sums each user's rows, unique numbers included (the numbers whose gap
+    Per user and day the user rows are the items (on PostgreSQL read from
+    the month rows, `store/rollup_months`). Per user, one statement sums
+    each user's rows, unique numbers included (the numbers whose gap
     reaches back before `first`: each is counted once, on its first day in
-    the range). Per day, the organisation's day rows are the items; for some
+    the range; on PostgreSQL whole months and the first month's tail from
+    the month rows). Per day, the organisation's day rows are the items; for some
     users only (a team), the sums of their rows and the size of the union of
     their number sets each day."""
     check_range(first, last)

@@ -1,15 +1,20 @@
 """`report_call_months` on PostgreSQL: each user's month of day rows,
-worked out in the database from `report_call_days` (one statement for every
-(user, month) a write or deletion of day rows touched), and the two reads
-of the calls report that use it: the items per user and day, and the
-totals per user. Both stay exact: a month row is made from the day rows
-alone, by the one statement below, after every change of them.
+worked out in the database from `report_call_days` by one statement for the
+(user, month) keys whose day rows a write changed (`rollups.write_call_days`
+returns them: new rows, and rows whose figures or gaps changed) or a
+deletion removed (`rollups.delete_call_days`); and the two reads of the
+calls report that use it. A month row is made from the day rows alone, by
+the one statement below, so it cannot drift from them.
 
 Per user and day, a 90-day range is a substring of each of ~4 month rows'
 `days` (fixed slots a day; the range's edges cut the edge months) joined
 per user: ~2,000 rows instead of ~45,000. Per user, whole months inside the
 range are summed from their rows (unique numbers: `width_bucket` over their
-sorted `prevs`), the days at the range's edges from the day rows as before.
+sorted `prevs`), the first month, if the range starts inside it, from its
+row's `tails` at the first day, and the last month, if the range ends
+inside it, from its day rows up to the last day or from its row less the
+day rows after the last day (the fewer): ~1,000-1,500 month rows and at
+most ~15 day rows a user.
 
 SQLite (in process, no such statements) keeps reading the day rows; its
 month table exists and stays empty.
