@@ -26,6 +26,7 @@ from mobile_sync.private_numbers import private_for_user
 from mobile_sync.record_pages import record_page, record_rows
 from mobile_sync.record_search import record_condition
 from mobile_sync.roles import REP, is_reviewer
+from mobile_sync.store.lead_figures import refresh_first_responses
 from mobile_sync.store.locks import lock_leads, lock_processing
 from mobile_sync.store.models import Contact, Lead, Note, Suppression, Task, User
 from mobile_sync.store.models.records import LEAD_STATUSES, LeadEvent
@@ -147,6 +148,10 @@ def create_manual_lead(session, *, user: User, fields: dict, now: datetime, hash
     session.flush()
     set_record_phones(session, organization_id=lead.organization_id, record_type="lead", record_id=lead.id,
                       numbers=[number], now=now)
+    # The leads report's first response, by its rule: a call with the number
+    # processed already may answer it (a phone whose clock runs ahead).
+    refresh_first_responses(session, lead.organization_id, lead_ids=[lead.id])
+    session.expire(lead, ["first_response_at"])
     if fields.get("note"):
         add_note(session, user=user, record_type="lead", record_id=lead.id, text=fields["note"], now=now)
     emit(session, lead.organization_id, "lead.created", {"lead_id": lead.id}, now)

@@ -295,6 +295,19 @@ def test_the_leads_report_follows_review_actions_and_erasure(team, clock):
     assert _leads(manager) == []
 
 
+def test_a_lead_made_by_hand_is_answered_by_a_call_processed_before_it(team, clock):
+    """The rule at the lead's creation: a call with its number at or after
+    its creation, processed before it (a phone whose clock runs ahead; the
+    number a contact's, so the call made no lead), is its first response."""
+    ravi, manager = team["ravi"], team["manager"]
+    clock.set(datetime(2026, 11, 20, 3, tzinfo=timezone.utc))
+    assert manager.post("/api/v1/contacts", json={"name": "Asha", "phones": [LEAD_A]}).status_code == 201
+    upload(ravi, (LEAD_A, at(20, 10), 2, 30))  # 04:30 UTC, outgoing, linked to the contact
+    assert manager.post("/api/v1/leads", json={"name": "Asha", "phone": LEAD_A}).status_code == 201
+    item = _only(_leads(manager))
+    assert (item["created"], item["responded"], item["median_first_response_seconds"]) == (1, 1, 90 * 60)
+
+
 def test_reports_rebuild_works_the_first_responses_out_again(team, clock, clean_app):
     ravi, sita, manager = team["ravi"], team["sita"], team["manager"]
     clock.set(datetime(2026, 11, 20, 6, tzinfo=timezone.utc))
