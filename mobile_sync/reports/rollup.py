@@ -53,7 +53,7 @@ from mobile_sync.reports.missed_rollup import (
     INCOMING, MISSED, OUTGOING, REJECTED, Delays, add_missed, apply_delays, is_connected, number_key,
     recheck_missed, returned_sooner,
 )
-from mobile_sync.store import call_deletions, rollup_missed, rollups
+from mobile_sync.store import call_deletions, rollup_missed, rollup_runs, rollups
 from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.locks import lock_processing
 from mobile_sync.store.models import Organization, User
@@ -236,7 +236,7 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
     Reads every stored day's numbers of the run's users, whole rows only of
     the days written."""
     numbers: dict[int, list] = defaultdict(list)
-    for user_id, day, packed in rollups.user_numbers(session, organization_id, {u for u, _d in new}):
+    for user_id, day, packed in rollup_runs.numbers_of_users(session, organization_id, {u for u, _d in new}):
         numbers[user_id].append((day, packed))
     gaps: dict[tuple[int, date], list[int]] = {}
     shifts: dict[tuple[int, date], list[tuple[int, int]]] = {}
@@ -293,11 +293,8 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
         for i, name in enumerate(SUMMED):
             total[i] += getattr(figures, name)
         numbers[day] |= figures.numbers
-    stored: dict[date, list] = defaultdict(list)
-    for day, packed in rollups.numbers_of_all_users(session, organization_id, days):
-        stored[day].append(packed or b"")
-    for day, packed in stored.items():  # a day's rows at once: one array, one set operation
-        numbers[day].difference_update(unpack(b"".join(packed), "Q"))
+    for day, packed in rollup_runs.team_numbers(session, organization_id, days).items():
+        numbers[day].difference_update(unpack(packed, "Q"))  # a day's rows at once: one set operation
     rollups.add_to_org_days(session, organization_id, [
         {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
 
