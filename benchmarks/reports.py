@@ -161,11 +161,12 @@ def main(argv=None) -> int:
         # The first responses just worked out (or migrated), and the index-only reads' visibility map.
         pg.execute("VACUUM ANALYZE leads")
         pg.execute("VACUUM ANALYZE report_call_days")
+        pg.execute("VACUUM ANALYZE report_call_months")  # filled by its migration, or just rebuilt
         if not reuse:
             pg.execute("VACUUM ANALYZE calls")
             pg.execute("VACUUM ANALYZE leads")
             seconds = build_rollups(app, world["org"])
-            for table in ("report_call_days", "report_org_days", "report_missed_calls"):
+            for table in ("report_call_days", "report_call_months", "report_org_days", "report_missed_calls"):
                 pg.execute(f"VACUUM ANALYZE {table}")
             if args.keep:
                 with open(os.path.join(args.keep, "rollups.version"), "w") as marker:

@@ -50,7 +50,7 @@ DECLARE
   b record;
 BEGIN
   FOR b IN SELECT DISTINCT org, day FROM unnest(orgs, days) AS u(org, day) ORDER BY org, day LOOP
-    PERFORM pg_advisory_xact_lock(-b.org, b.day - DATE '2000-01-01');
+    PERFORM pg_advisory_xact_lock(-b.org, (date_part('year', b.day) * 12 + date_part('month', b.day))::integer);
     DELETE FROM report_lead_days WHERE organization_id = b.org AND day = b.day;
     INSERT INTO report_lead_days ({_COLUMNS})
     SELECT b.org, b.day, source, {_FIGURES} FROM leads

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from mobile_sync.errors import ServiceError, forbidden, not_found
 from mobile_sync.reports.rollup import OrgClock
 from mobile_sync.store.packed_rows import unpack
+from mobile_sync.store.rollup_months import EPOCH
 from mobile_sync.roles import REP
 from mobile_sync.store import lead_figures, report_reads, rollups
 from mobile_sync.store.models import User
@@ -100,17 +101,19 @@ def _call_item(key: dict, sums, unique: int) -> dict:
 
 def user_day_items(users, first: date, last: date) -> list[dict]:
     """The items per user and day from `report_reads.call_day_items`'s rows
-    (per user, its days as offsets from `first`): each made by one dict
-    display (45,000 items: `dict(zip())` with keywords cost twice as much),
-    the day's text made once per day of the range, not once per item."""
-    days = [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+    (per user, its days as days since 1970-01-01, 0 for none): each made by
+    one dict display (45,000 items: `dict(zip())` with keywords cost twice
+    as much), the day's text made once per day of the range, not once per item."""
+    base = (first - EPOCH).days
+    days = {base + offset: (first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)}
     items: list[dict] = []
     for user_id, rows in users:
         items += [{"user_id": user_id, "day": days[day], "incoming": incoming, "outgoing": outgoing,
                    "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
                    "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
                    "office_hours_share": round(inside / counted, 4) if counted else None}
-                  for day, incoming, outgoing, missed, rejected, connected, talk, unique, counted, inside in rows]
+                  for day, incoming, outgoing, missed, rejected, connected, talk, unique, counted, inside in rows
+                  if day]
     return items
 
 
@@ -138,10 +141,12 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
                  group: str = "user,day") -> list[dict]:
     """Calls per user, per day or per user and day, from the rollups.
 
-    Per user and day the user rows are the items. Per user, one statement
-    sums each user's rows, unique numbers included (the numbers whose gap
+    Per user and day the user rows are the items (on PostgreSQL read from
+    the month rows, `store/rollup_months`). Per user, one statement sums
+    each user's rows, unique numbers included (the numbers whose gap
     reaches back before `first`: each is counted once, on its first day in
-    the range). Per day, the organisation's day rows are the items; for some
+    the range; on PostgreSQL whole months and the first month's tail from
+    the month rows). Per day, the organisation's day rows are the items; for some
     users only (a team), the sums of their rows and the size of the union of
     their number sets each day."""
     check_range(first, last)

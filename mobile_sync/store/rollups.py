@@ -23,14 +23,14 @@ from sqlalchemy import bindparam, delete, func, select, text, tuple_
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
 from mobile_sync.store.models import Call
-from mobile_sync.store.models.reports import CallDay, OrgDay
+from mobile_sync.store.models.reports import SUMMED, CallDay, OrgDay
+from mobile_sync.store.rollup_months import month_totals, refresh_call_months, refresh_span
 from mobile_sync.store.packed_rows import day_rows_deletion, hex_bytes, pack, recordset_upsert, unpack
 
 CALLS = Call.__table__
 DAYS = CallDay.__table__
 ORG_DAYS = OrgDay.__table__
-# What a day row sums (both tables), then what only user rows hold.
-SUMMED = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "in_hours", "hours_counted")
+# What a day row sums (SUMMED: both tables), then what only user rows hold.
 DAY_FIGURES = (*SUMMED, "unique_numbers", "returned")
 
 
@@ -157,36 +157,23 @@ def unique_in_range(first: date, day: date, unique_numbers: int, gaps) -> int:
     return unique_numbers - bisect_right(gaps, (day - first).days)
 
 
-_USER_TOTALS: dict = {}
-
-
 def user_totals(session, organization_id: int, first: date, last: date,
                 user_ids: Iterable[int] | None) -> list[tuple]:
     """Per user, in user order: (user_id, the sums of SUMMED, unique numbers
-    over the range). One statement on PostgreSQL."""
+    over the range). One statement on PostgreSQL, over the months wholly in
+    the range and the day rows of its edges (`rollup_months.month_totals`;
+    `width_bucket(k, gaps)`: how many of the sorted gaps are <= k, a binary search)."""
+    if on_postgresql(session):
+        return month_totals(session, organization_id, first, last, user_ids)
     d = DAYS.c
-    filtered, postgresql = user_ids is not None, on_postgresql(session)
-    if not postgresql:
-        unique: dict[int, int] = {}
-        for user_id, day, count, gaps in _driver_read(session, "gaps", organization_id, first, last, user_ids):
-            unique[user_id] = unique.get(user_id, 0) + unique_in_range(first, day, count, unpack(gaps, "I"))
-        sums = select(d.user_id, *(func.sum(d[name]) for name in SUMMED)).where(
-            d.organization_id == organization_id, d.day >= first, d.day <= last).group_by(d.user_id)
-        if filtered:
-            sums = sums.where(among(session, d.user_id, list(user_ids)))
-        return [(*row, unique[row[0]]) for row in session.execute(sums.order_by(d.user_id))]
-    if filtered not in _USER_TOTALS:
-        # width_bucket(k, gaps): how many of the sorted gaps are <= k (a binary search).
-        counted = d.unique_numbers - func.coalesce(func.width_bucket(d.day - bindparam("first"), d.gaps), 0)
-        query = select(d.user_id, *(func.sum(d[name]) for name in SUMMED), func.sum(counted)).where(
-            d.organization_id == bindparam("org"), d.day >= bindparam("first"), d.day <= bindparam("last"))
-        if filtered:
-            query = query.where(one_of(d.user_id, "users", True))
-        _USER_TOTALS[filtered] = query.group_by(d.user_id).order_by(d.user_id)
-    params = {"org": organization_id, "first": first, "last": last}
-    if filtered:
-        params["users"] = list(user_ids)
-    return driver_rows(session.connection(), _USER_TOTALS[filtered], params)
+    unique: dict[int, int] = {}
+    for user_id, day, count, gaps in _driver_read(session, "gaps", organization_id, first, last, user_ids):
+        unique[user_id] = unique.get(user_id, 0) + unique_in_range(first, day, count, unpack(gaps, "I"))
+    sums = select(d.user_id, *(func.sum(d[name]) for name in SUMMED)).where(
+        d.organization_id == organization_id, d.day >= first, d.day <= last).group_by(d.user_id)
+    if user_ids is not None:
+        sums = sums.where(among(session, d.user_id, list(user_ids)))
+    return [(*row, unique[row[0]]) for row in session.execute(sums.order_by(d.user_id))]
 
 
 _WHOLE = ("user_id", "day", *DAY_FIGURES, "numbers", "callbacks", "gaps")
@@ -262,13 +249,16 @@ def write_call_days(session, organization_id: int, rows: list[dict]) -> None:
     """Insert or replace user rows (each a full row: user_id, day, every
     figure, numbers, callbacks, gaps: a sorted list of ints) of the organisation."""
     if rows:
-        _statements(session).write_call_days(session, organization_id, rows)
+        refresh_call_months(session, organization_id, _statements(session).write_call_days(session, organization_id,
+                                                                                            rows))
 
 
 def delete_call_days(session, organization_id: int, user_id: int | None = None, first: date | None = None,
                      last: date | None = None) -> int:
     """Remove the organisation's user rows (of one user, between two days)."""
-    return session.execute(day_rows_deletion(DAYS, organization_id, user_id, first, last)).rowcount
+    removed = session.execute(day_rows_deletion(DAYS, organization_id, user_id, first, last)).rowcount
+    refresh_span(session, organization_id, user_id, first, last)
+    return removed
 
 
 def org_days(session, organization_id: int, first: date, last: date) -> list[tuple]:
@@ -309,6 +299,8 @@ def delete_org_days(session, organization_id: int, days: Iterable[date] | None =
 
 
 _DAY_SET = (*DAY_FIGURES, "numbers", "callbacks", "gaps")
+# What a month row is made of (`rollup_months`): every figure but `returned`, and the gaps.
+_MONTH_INPUTS = (*(name for name in DAY_FIGURES if name != "returned"), "gaps")
 _ORG_SET = (*SUMMED, "unique_numbers")
 
 
@@ -322,9 +314,11 @@ class _RollupStatements:
                                                     set_={name: statement.excluded[name] for name in updated})
         session.execute(statement, rows)
 
-    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
+    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> list[tuple[int, date]]:
+        """Upsert; returns the (user_id, day) keys whose month rows must be made again."""
         self._upsert(session, DAYS, ["organization_id", "day", "user_id"], _DAY_SET, [
             {**row, "organization_id": organization_id, "gaps": pack(row["gaps"], "I")} for row in rows])
+        return [(row["user_id"], row["day"]) for row in rows]
 
     def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
         self._upsert(session, ORG_DAYS, ["organization_id", "day"], _ORG_SET,
@@ -342,16 +336,28 @@ class _PostgresRollupStatements(_RollupStatements):
     batch was re-read by the driver every time (its text differs with the
     number of rows)."""
 
-    _days = text(recordset_upsert(
-        "report_call_days", ("organization_id", "day", "user_id"),
-        {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
-         "numbers": "bytea", "callbacks": "bytea", "gaps": "integer[]"}, _DAY_SET))
+    # The upsert returns the keys whose month rows change: new rows, and rows
+    # whose figures or gaps changed (not those whose call backs alone did:
+    # most of a run's rows, its earlier missed calls returned sooner).
+    _days = text(
+        f"WITH old AS (SELECT d.user_id, d.day, {', '.join('d.' + name for name in _MONTH_INPUTS)} "
+        "FROM report_call_days AS d JOIN unnest(CAST(:users AS integer[]), CAST(:days AS date[])) AS k(user_id, day) "
+        "ON d.user_id = k.user_id AND d.day = k.day WHERE d.organization_id = :org), up AS ("
+        + recordset_upsert("report_call_days", ("organization_id", "day", "user_id"),
+                           {"day": "date", "user_id": "integer", **{name: "integer" for name in DAY_FIGURES},
+                            "numbers": "bytea", "callbacks": "bytea", "gaps": "integer[]"}, _DAY_SET)
+        + f" RETURNING user_id, day, {', '.join(_MONTH_INPUTS)}) SELECT up.user_id, up.day FROM up LEFT JOIN old "
+        "ON old.user_id = up.user_id AND old.day = up.day WHERE old.user_id IS NULL OR "
+        f"({', '.join('old.' + name for name in _MONTH_INPUTS)}) IS DISTINCT FROM "
+        f"({', '.join('up.' + name for name in _MONTH_INPUTS)})")
     _org_types = {"day": "date", **{name: "bigint" if name == "talk_seconds" else "integer" for name in _ORG_SET}}
     _org_days = text(recordset_upsert("report_org_days", ("organization_id", "day"), _org_types, _ORG_SET))
     _org_add = text(recordset_upsert("report_org_days", ("organization_id", "day"), _org_types, _ORG_SET, add=True))
 
-    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> None:
-        session.execute(self._days, {"org": organization_id, "rows": orjson.dumps(rows, default=hex_bytes).decode()})
+    def write_call_days(self, session, organization_id: int, rows: list[dict]) -> list[tuple[int, date]]:
+        return session.execute(self._days, {
+            "org": organization_id, "rows": orjson.dumps(rows, default=hex_bytes).decode(),
+            "users": [row["user_id"] for row in rows], "days": [row["day"] for row in rows]}).all()
 
     def write_org_days(self, session, organization_id: int, rows: list[dict]) -> None:
         session.execute(self._org_days, {"org": organization_id, "rows": orjson.dumps(rows).decode()})

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from statistics import median
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete
 
@@ -96,6 +97,75 @@ def _brute_missed(calls, zone, first, last):
        first_offset=st.integers(-1, 9), length=st.integers(1, 12), with_hours=st.booleans())
 def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, erase, purge_days, first_offset,
                                                   length, with_hours):
+    first = (BASE + timedelta(days=first_offset)).date()
+    _every_figure_equals_a_brute_force_count(clean_app, BASE, zone, rows, order, erase, purge_days, first,
+                                             first + timedelta(days=length - 1), with_hours)
+
+
+# Three calendar months and their edges (PostgreSQL reads whole months from
+# `report_call_months`, the edges from the day rows): 20 September to 9
+# December 2026, across Lord Howe's (4 October) and New York's (1 November) DST changes.
+MONTHS_BASE = datetime(2026, 9, 20, tzinfo=timezone.utc)
+MONTHS_SPAN_DAYS = 80
+# More numbers, each called seldom: their previous days reach across months.
+MONTHS_NUMBERS = (*(f"+9198765432{n:02d}" for n in range(12)), None)
+months_calls_strategy = st.lists(st.tuples(
+    st.integers(0, 2),                                                        # user
+    st.one_of(st.integers(0, MONTHS_SPAN_DAYS * 1440),                        # minute after MONTHS_BASE
+              st.integers(0, MONTHS_SPAN_DAYS - 1).map(lambda d: d * 1440 + 4 * 60 + 30),  # about local midnight
+              st.sampled_from((11, 12, 41, 42, 71, 72)).map(lambda d: d * 1440 - 6 * 60)),  # months' last days
+    st.sampled_from((1, 2, 3, 4, 5, 6, 7)),
+    st.sampled_from((0, 0, 5, 60)),
+    st.sampled_from(MONTHS_NUMBERS),
+    st.integers(0, 3),
+), min_size=1, max_size=60)
+# Month starts and ends, and days next to them.
+EDGES = [date(2026, 9, 20) + timedelta(days=n) for n in range(MONTHS_SPAN_DAYS + 2)]
+MONTH_DAYS = st.one_of(st.sampled_from([date(2026, m, d) for m in (10, 11, 12) for d in (1, 2)]
+                                       + [date(2026, m, d) for m, d in ((9, 30), (10, 30), (10, 31), (11, 29),
+                                                                        (11, 30))]),
+                       st.sampled_from(EDGES))
+
+
+@settings(max_examples=int(os.environ.get("REPORTS_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(zone=st.sampled_from(ZONES), rows=months_calls_strategy, order=st.permutations(range(4)),
+       erase=st.sampled_from(MONTHS_NUMBERS), purge_days=st.one_of(st.none(), st.integers(0, MONTHS_SPAN_DAYS)),
+       ends=st.tuples(MONTH_DAYS, MONTH_DAYS), with_hours=st.booleans())
+def test_every_figure_over_whole_months_and_their_edges_equals_a_brute_force_count(
+        clean_app, zone, rows, order, erase, purge_days, ends, with_hours):
+    first, last = sorted(ends)
+    _every_figure_equals_a_brute_force_count(clean_app, MONTHS_BASE, zone, rows, order, erase, purge_days, first,
+                                             last, with_hours)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("last", (date(2026, 11, 30), date(2026, 11, 20), date(2026, 11, 5)))
+def test_numbers_called_on_either_side_of_the_first_day_and_in_later_months_count_once(clean_app, zone, last):
+    """From 15 October (October read from its month row's tails) to the end
+    of November (a whole month), to 20 November (November's row less the
+    days after), or to 5 November (November's day rows). A number called on
+    the first day and next in November counts once; one called the day
+    before the range and again in October, or in November, counts; so does
+    one called only in November, and one in October and November."""
+    def at(day: date, hour: int = 12) -> int:  # minutes after MONTHS_BASE
+        return int((datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(zone)) - MONTHS_BASE)
+                   .total_seconds() // 60)
+
+    a, b, c, d, e = MONTHS_NUMBERS[:5]
+    rows = [(0, at(date(2026, 10, 15)), 2, 60, a, 0), (0, at(date(2026, 11, 3)), 2, 5, a, 1),
+            (0, at(date(2026, 10, 14)), 1, 60, b, 0), (0, at(date(2026, 11, 30), 23), 3, 0, b, 2),
+            (0, at(date(2026, 11, 1), 0), 2, 0, c, 3), (1, at(date(2026, 10, 20)), 2, 0, d, 0),
+            (1, at(date(2026, 11, 20)), 1, 5, d, 1), (2, at(date(2026, 9, 30), 23), 2, 60, a, 0),
+            (2, at(date(2026, 11, 1), 1), 2, 60, a, 2), (1, at(date(2026, 10, 14), 23), 2, 5, e, 2),
+            (1, at(date(2026, 10, 16), 1), 1, 5, e, 3), (2, at(date(2026, 10, 14)), 3, 0, e, 1),
+            (2, at(date(2026, 11, 4)), 2, 60, e, 3), (2, at(date(2026, 11, 25)), 2, 60, c, 0)]
+    _every_figure_equals_a_brute_force_count(clean_app, MONTHS_BASE, zone, rows, [0, 1, 2, 3], None, None,
+                                             date(2026, 10, 15), last, True)
+
+
+def _every_figure_equals_a_brute_force_count(clean_app, base, zone, rows, order, erase, purge_days, first, last,
+                                             with_hours):
     from mobile_sync.reports import figures
     from mobile_sync.reports.processing_hook import after_processing_run
     from mobile_sync.store.models import Call, Device, Organization, SyncUpload, User
@@ -123,18 +193,18 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
             for batch in range(4):
                 for index, (user_id, device_id) in enumerate(users):
                     upload = SyncUpload(organization_id=org.id, device_id=device_id, user_id=user_id, kind="calls",
-                                        accepted=0, processed_at=BASE)
+                                        accepted=0, processed_at=base)
                     session.add(upload)
                     session.flush()
                     uploads[(batch, index)] = upload.id
             stored = []
             for n, (user, minute, kind, duration, number, batch) in enumerate(rows):
-                started = BASE + timedelta(minutes=minute)
+                started = base + timedelta(minutes=minute)
                 call = Call(organization_id=org.id, device_id=users[user][1], user_id=users[user][0],
                             upload_id=uploads[(batch, user)], android_id=n, date_ms=int(started.timestamp() * 1000),
                             started_at=started, duration_s=duration, call_type=kind, presentation=1,
                             raw_number=number, e164=number, number_status="ok" if number else "private",
-                            processed_at=BASE)
+                            processed_at=base)
                 session.add(call)
                 stored.append(call)
             session.flush()
@@ -144,7 +214,7 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
             if erase:
                 session.execute(delete(Call).where(Call.organization_id == org.id, Call.e164 == erase))
             if purge_days is not None:
-                cutoff = BASE + timedelta(days=purge_days, hours=7)
+                cutoff = base + timedelta(days=purge_days, hours=7)
                 session.execute(delete(Call).where(Call.organization_id == org.id, Call.started_at < cutoff))
             session.expire_all()
             left = [{"id": c.id, "user_id": c.user_id, "started_at": c.started_at, "call_type": c.call_type,
@@ -152,8 +222,6 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
                     for c in session.query(Call).filter(Call.organization_id == org.id)]
             hours_of = {user_id: (HOURS, ZoneInfo("Asia/Dubai") if index == 2 else ZoneInfo(zone))
                         for index, (user_id, _) in enumerate(users) if with_hours and index > 0}
-            first = (BASE + timedelta(days=first_offset)).date()
-            last = first + timedelta(days=length - 1)
             for group in ("user,day", "user", "day"):
                 got = figures.calls_report(session, org.id, first=first, last=last, user_ids=None, group=group)
                 assert got == _brute(left, zone, hours_of, first, last, group), group
@@ -167,8 +235,27 @@ def test_every_figure_equals_a_brute_force_count(clean_app, zone, rows, order, e
             # A team's missed calls: returned by anyone, the team or not.
             got = figures.missed_report(session, org.id, first=first, last=last, user_ids=team)
             assert got == [item for item in _brute_missed(left, zone, first, last) if item["user_id"] in team]
+            _month_rows_equal_those_made_afresh(session, org.id)
         finally:
             session.rollback()
+
+
+def _month_rows_equal_those_made_afresh(session, organization_id):
+    """PostgreSQL: the month rows kept through the processing runs, the
+    erasure and the purge are those made afresh from the day rows left."""
+    from sqlalchemy import text
+
+    from mobile_sync.store import rollup_months
+
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    params = {"org": organization_id}
+    read = text("SELECT * FROM report_call_months WHERE organization_id = :org ORDER BY month, user_id")
+    kept = session.execute(read, params).all()
+    session.execute(text("DELETE FROM report_call_months WHERE organization_id = :org"), params)
+    rollup_months.refresh_call_months(session, organization_id, session.execute(text(
+        "SELECT user_id, day FROM report_call_days WHERE organization_id = :org"), params).all())
+    assert session.execute(read, params).all() == kept
 
 
 def test_a_call_at_half_past_midnight_is_on_that_local_day_across_dst(clean_app):

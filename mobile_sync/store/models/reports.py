@@ -19,6 +19,8 @@ from mobile_sync.store.models.base import Base, UTCDateTime
 # Sorted integers: a PostgreSQL array (the reports' `width_bucket` searches
 # it); on SQLite, packed unsigned 32-bit integers read in Python.
 GAPS = LargeBinary().with_variant(ARRAY(Integer), "postgresql")
+# A month's 2-D array of sums (`CallMonth.tails`): 64-bit on PostgreSQL; unused on SQLite.
+TAILS = LargeBinary().with_variant(ARRAY(BigInteger, dimensions=2), "postgresql")
 # The gap of a number the user never called before that day.
 NEVER = 1_000_000
 
@@ -87,6 +89,53 @@ class OrgDay(Base):
     hours_counted: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CallMonth(Base):
+    """One user's calendar month of `report_call_days` rows, on PostgreSQL:
+    a 90-day range reads ~4 rows a user instead of ~90. Worked out in the
+    store from the day rows (`rollups.refresh_call_months`) by every write
+    and deletion of day rows, so it cannot drift from them; unused on
+    SQLite, where the reports read the day rows.
+
+    `days`: one slot a calendar day of the month, each ten big-endian 32-bit
+    integers: the day (days since 1970-01-01; 0: no row that day), then
+    `report_reads.ITEM_FIGURES`. A range's days are a substring of it.
+    The SUMMED columns: the month's sums. `prevs`, sorted: for each number
+    first called in the month, its previous day (days since 1970-01-01;
+    `NEVER` days before its first if none). Over a range from day `a` that
+    holds the whole month, such a number counts in the user's unique
+    numbers iff its previous day is before `a` (the month's later calls of
+    a number never count: their previous day is in the range).
+    `tails[i]`, for the month's (i+1)th day `x`: the SUMMED sums from `x` to
+    the month's end, how many numbers of those days count over a range
+    starting at `x` (their previous day before `x`), and how many day rows
+    they are: a range starting inside the month reads its first month from
+    one row. `day_rows`: the month's day rows.
+
+    Rows of ~5 KB: `toast_tuple_target` keeps them whole (uncompressed, in
+    line) below 8 KB, so a read decompresses nothing."""
+
+    __tablename__ = "report_call_months"
+    __table_args__ = (Index("ix_report_call_months_user_month", "user_id", "month"),
+                      {"postgresql_with": {"toast_tuple_target": 8160}})
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    incoming: Mapped[int] = mapped_column(Integer, default=0)
+    outgoing: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    connected: Mapped[int] = mapped_column(Integer, default=0)
+    talk_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_hours: Mapped[int] = mapped_column(Integer, default=0)
+    hours_counted: Mapped[int] = mapped_column(Integer, default=0)
+    day_rows: Mapped[int] = mapped_column(Integer, default=0)
+    days: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    prevs: Mapped[object] = mapped_column(GAPS, nullable=True)
+    tails: Mapped[object] = mapped_column(TAILS, nullable=True)
+
+
 class MissedCallback(Base):
     """A processed missed call and the call that returned it, if any: the
     first later outgoing or connected call with its number by anyone of the
@@ -121,6 +170,8 @@ class MissedCallback(Base):
     callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# What a day row sums (user and organisation rows alike; a month row's sums).
+SUMMED = ("incoming", "outgoing", "missed", "rejected", "connected", "talk_seconds", "in_hours", "hours_counted")
 # The calls report per user and day reads a range's figures from this index
 # alone on PostgreSQL (`mobile_sync.store.report_reads`), not the wide rows;
 # elsewhere it is the primary key's columns again.
