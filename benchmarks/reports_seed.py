@@ -171,7 +171,7 @@ def kept_server(directory: str):
 
 
 _DESIGN = ("mobile_sync/store/models/reports.py", "mobile_sync/reports/rollup.py", "mobile_sync/reports/missed_rollup.py",
-           "mobile_sync/store/rollups.py", "mobile_sync/store/rollup_missed.py")
+           "mobile_sync/store/rollups.py", "mobile_sync/store/rollup_missed.py", "mobile_sync/store/rollup_months.py")
 
 
 def _rollup_design() -> str:

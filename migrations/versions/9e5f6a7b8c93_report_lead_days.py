@@ -11,7 +11,7 @@ from the leads (`mobile_sync.store.lead_rollup`, of which this is a copy as
 it is now). On SQLite the tables exist and stay empty.
 
 Revision ID: 9e5f6a7b8c93
-Revises: 7b2c3d4e5f60
+Revises: 8c4d5e6f7a82
 Create Date: 2026-12-04 23:10:00
 
 """
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9e5f6a7b8c93'
-down_revision = '7b2c3d4e5f60'
+down_revision = "8c4d5e6f7a82"
 branch_labels = None
 depends_on = None
 

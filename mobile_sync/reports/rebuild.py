@@ -11,6 +11,7 @@ from mobile_sync.reports.rollup import OrgClock, recompute_days, sum_org_days
 from mobile_sync.store import rollup_missed, rollups
 from mobile_sync.store.bulk_sql import plan_for_each_batch
 from mobile_sync.store.lead_figures import refresh_first_responses
+from mobile_sync.store.lead_rollup import rebuild_lead_days
 from mobile_sync.store.locks import lock_processing
 
 
@@ -33,6 +34,7 @@ def rebuild_reports(session, organization_id: int) -> int:
     for start in range(0, len(ordered), 31):  # a month's user rows at a time
         sum_org_days(session, organization_id, ordered[start:start + 31])
     refresh_first_responses(session, organization_id)  # the leads report's, kept on the leads
+    rebuild_lead_days(session, organization_id)  # and its rollup (PostgreSQL: its triggers keep it otherwise)
     session.flush()
     return len(users)
 

@@ -11,8 +11,9 @@ from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
 from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
-from mobile_sync.store import lead_figures, lead_rollup, report_reads, run_responses
+from mobile_sync.store import lead_figures, lead_rollup, report_reads, rollup_months, run_responses
 from mobile_sync.store import list_pages
+from mobile_sync.store.dialect import on_postgresql
 from mobile_sync.store.models import AccessToken, Call, Contact, Lead, RecordPhone
 from mobile_sync.store import crm_connections, crm_person_links, crm_pushes
 from mobile_sync.store.models import CrmConnection, CrmPush
@@ -261,6 +262,15 @@ CASES = {
     "run_responses.first_responses_after_run": lambda a, b, s: run_responses.first_responses_after_run(
         s, a["org"], {}, {b["lead"]: EARLY}) + 0 * run_responses.first_responses_after_run(
         s, a["org"], {normalize_number(STRANGER, "IN").e164: [LATER]}, {}),
+    "rollup_months.refresh_call_months": lambda a, b, s: rollup_months.refresh_call_months(
+        s, a["org"], [(b["user"], NOW.date())]),
+    "rollup_months.refresh_span": lambda a, b, s: rollup_months.refresh_span(
+        s, a["org"], b["user"], EARLY.date(), LATER.date()),
+    # The month rows' reads are PostgreSQL's (SQLite keeps no month rows: its reports read the day rows).
+    "rollup_months.month_items": lambda a, b, s: rollup_months.month_items(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]]) if on_postgresql(s) else [],
+    "rollup_months.month_totals": lambda a, b, s: rollup_months.month_totals(
+        s, a["org"], EARLY.date(), LATER.date(), [b["user"]]) if on_postgresql(s) else [],
     "lead_rollup.rebuild_lead_days": lambda a, b, s: lead_rollup.rebuild_lead_days(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(

@@ -242,7 +242,7 @@ def test_checksums_agree_across_engines_for_the_same_rows(team, clean_app, tmp_p
     # report_call_days is derived (rebuilt from the calls: flask reports-rebuild)
     # and its `gaps` is stored in each engine's own shape (an integer array on
     # PostgreSQL, packed bytes on SQLite): it is not copied across engines.
-    engine_shaped = {"report_call_days"}
+    engine_shaped = {"report_call_days", "report_call_months"}
     copy_uri = f"sqlite:///{tmp_path / 'copy.db'}"
     copy = create_engine(copy_uri)
     db.metadata.create_all(copy)
