@@ -11,7 +11,8 @@ How they stay exact, whatever happens to the calls:
   processed, so adding the run's calls to their days cannot count one twice
   or miss one. The run's figures are worked out here from its calls (one
   read), merged into the stored rows of its users (one read each run) and
-  written back with one upsert per table. Unique numbers are a set union
+  written back with one upsert per table (the rows whose call backs alone
+  change, with one update of their call backs). Unique numbers are a set union
   (the day's numbers are kept), never a sum; each number's gap (days since
   the user's previous day with it) is worked out from the user's rows, for
   the run's days and for the next day with each number new to its day. The
@@ -234,7 +235,8 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
     """Merge a run's figures and delays into the stored user rows; write the
     rows changed; return the days whose organisation rows must be summed again.
     Reads every stored day's numbers of the run's users, whole rows only of
-    the days written."""
+    the days whose figures or gaps change (one upsert); the others' call
+    backs alone (one update)."""
     numbers: dict[int, list] = defaultdict(list)
     for user_id, day, packed in rollup_runs.numbers_of_users(session, organization_id, {u for u, _d in new}):
         numbers[user_id].append((day, packed))
@@ -245,7 +247,10 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
         whole, shifted = _user_regaps(numbers[user_id], mine)
         gaps.update({(user_id, day): g for day, g in whole.items()})
         shifts.update({(user_id, day): changes for day, changes in shifted.items()})
+    # Rows whose call backs alone change (most of a run's: its earlier
+    # missed calls returned sooner) are read and written by themselves.
     written = set(gaps) | set(shifts) | set(delays)
+    written -= _write_callbacks_alone(session, organization_id, set(delays) - set(gaps) - set(shifts), delays)
     states = {(row["user_id"], row["day"]): DayFigures.from_row(row)
               for row in rollups.user_days_at(session, organization_id, written)}
     for key in written:
@@ -260,6 +265,19 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
             apply_delays(state, delays[key])
     rollups.write_call_days(session, organization_id, [state.row(*key) for key, state in states.items()])
     return {day for _user_id, day in new}
+
+
+def _write_callbacks_alone(session, organization_id: int, keys: set, delays: Delays) -> set:
+    """Apply their delays to the stored rows of these keys, changing their
+    call backs alone (`rollup_runs.write_callbacks`); returns the keys
+    written (a key without a stored row is not)."""
+    rows = []
+    for (user_id, day), packed in rollup_runs.callbacks_at(session, organization_id, keys).items():
+        state = DayFigures(callbacks=list(unpack(packed, "I")))
+        apply_delays(state, delays[(user_id, day)])
+        rows.append((user_id, day, pack(sorted(state.callbacks), "I"), len(state.callbacks)))
+    rollup_runs.write_callbacks(session, organization_id, rows)
+    return {(user_id, day) for user_id, day, _packed, _returned in rows}
 
 
 def sum_org_days(session, organization_id: int, days) -> None:
