@@ -46,8 +46,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from mobile_sync.office_hours import within_hours
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.reports.missed_rollup import (
@@ -55,9 +53,8 @@ from mobile_sync.reports.missed_rollup import (
     recheck_missed, returned_sooner,
 )
 from mobile_sync.store import call_deletions, rollup_missed, rollup_runs, rollups
-from mobile_sync.store.bulk_sql import among
 from mobile_sync.store.locks import lock_processing
-from mobile_sync.store.models import Organization, User
+from mobile_sync.store.models import Organization
 from mobile_sync.store.models.reports import NEVER
 from mobile_sync.store.packed_rows import pack, unpack
 from mobile_sync.store.rollups import SUMMED
@@ -127,10 +124,7 @@ class OrgClock:
         self.hours = {}
         if user_ids is not None and not user_ids:  # the zone alone (the leads report)
             return
-        query = select(User.id, User.timezone, User.office_hours).where(User.organization_id == organization_id)
-        if user_ids is not None:
-            query = query.where(among(session, User.id, sorted(user_ids)))
-        for user_id, zone, hours in session.execute(query):
+        for user_id, zone, hours in rollup_runs.users_hours(session, organization_id, user_ids):
             if hours:
                 self.hours[user_id] = (hours, ZoneInfo(zone) if zone else self.zone)
 

@@ -1,7 +1,7 @@
 """The processing hook's own statements on the user rollups
 (`report_call_days`), each scoped by organisation: the packed number sets
 of a run's users' every day (their gaps) and of its days' every user (the
-team's numbers); and the call backs of the rows whose call backs alone a
+team's numbers); its users' zones and office hours; and the call backs of the rows whose call backs alone a
 run changes (its earlier missed calls returned sooner: most of the rows a
 run touches), read and written by themselves.
 
@@ -23,10 +23,30 @@ from typing import Iterable
 
 from sqlalchemy import bindparam, select, tuple_, update
 
-from mobile_sync.store.dialect import per_engine
+from mobile_sync.store.bulk_sql import driver_rows, one_of
+from mobile_sync.store.dialect import on_postgresql, per_engine
+from mobile_sync.store.models import User
 from mobile_sync.store.models.reports import CallDay
 
 DAYS = CallDay.__table__
+
+
+def users_hours(session, organization_id: int, user_ids: Iterable[int] | None = None) -> list[tuple]:
+    """(user id, zone, office hours) of the organisation's users (of some, if
+    given): one prebuilt statement straight to the driver (through the ORM's
+    select each run cost ~0.8 ms of CPU)."""
+    filtered, postgresql = user_ids is not None, on_postgresql(session)
+    if (filtered, postgresql) not in _HOURS:
+        u = User.__table__.c
+        query = select(u.id, u.timezone, u.office_hours).where(u.organization_id == bindparam("org"))
+        _HOURS[(filtered, postgresql)] = query.where(one_of(u.id, "users", postgresql)) if filtered else query
+    params = {"org": organization_id}
+    if filtered:
+        params["users"] = sorted(set(user_ids))
+    return driver_rows(session.connection(), _HOURS[(filtered, postgresql)], params)
+
+
+_HOURS: dict = {}
 
 
 def numbers_of_users(session, organization_id: int, user_ids: Iterable[int]) -> list[tuple[int, date, bytes]]:
