@@ -11,7 +11,8 @@ How they stay exact, whatever happens to the calls:
   processed, so adding the run's calls to their days cannot count one twice
   or miss one. The run's figures are worked out here from its calls (one
   read), merged into the stored rows of its users (one read each run) and
-  written back with one upsert per table. Unique numbers are a set union
+  written back with one upsert per table (the rows whose call backs alone
+  change, with one update of their call backs). Unique numbers are a set union
   (the day's numbers are kept), never a sum; each number's gap (days since
   the user's previous day with it) is worked out from the user's rows, for
   the run's days and for the next day with each number new to its day. The
@@ -45,18 +46,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from mobile_sync.office_hours import within_hours
 from mobile_sync.org_settings import effective_settings
 from mobile_sync.reports.missed_rollup import (
     INCOMING, MISSED, OUTGOING, REJECTED, Delays, add_missed, apply_delays, is_connected, number_key,
     recheck_missed, returned_sooner,
 )
-from mobile_sync.store import call_deletions, rollup_missed, rollups
-from mobile_sync.store.bulk_sql import among
+from mobile_sync.store import call_deletions, rollup_missed, rollup_runs, rollups
 from mobile_sync.store.locks import lock_processing
-from mobile_sync.store.models import Organization, User
+from mobile_sync.store.models import Organization
 from mobile_sync.store.models.reports import NEVER
 from mobile_sync.store.packed_rows import pack, unpack
 from mobile_sync.store.rollups import SUMMED
@@ -126,10 +124,7 @@ class OrgClock:
         self.hours = {}
         if user_ids is not None and not user_ids:  # the zone alone (the leads report)
             return
-        query = select(User.id, User.timezone, User.office_hours).where(User.organization_id == organization_id)
-        if user_ids is not None:
-            query = query.where(among(session, User.id, sorted(user_ids)))
-        for user_id, zone, hours in session.execute(query):
+        for user_id, zone, hours in rollup_runs.users_hours(session, organization_id, user_ids):
             if hours:
                 self.hours[user_id] = (hours, ZoneInfo(zone) if zone else self.zone)
 
@@ -234,9 +229,10 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
     """Merge a run's figures and delays into the stored user rows; write the
     rows changed; return the days whose organisation rows must be summed again.
     Reads every stored day's numbers of the run's users, whole rows only of
-    the days written."""
+    the days whose figures or gaps change (one upsert); the others' call
+    backs alone (one update)."""
     numbers: dict[int, list] = defaultdict(list)
-    for user_id, day, packed in rollups.user_numbers(session, organization_id, {u for u, _d in new}):
+    for user_id, day, packed in rollup_runs.numbers_of_users(session, organization_id, {u for u, _d in new}):
         numbers[user_id].append((day, packed))
     gaps: dict[tuple[int, date], list[int]] = {}
     shifts: dict[tuple[int, date], list[tuple[int, int]]] = {}
@@ -245,7 +241,10 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
         whole, shifted = _user_regaps(numbers[user_id], mine)
         gaps.update({(user_id, day): g for day, g in whole.items()})
         shifts.update({(user_id, day): changes for day, changes in shifted.items()})
+    # Rows whose call backs alone change (most of a run's: its earlier
+    # missed calls returned sooner) are read and written by themselves.
     written = set(gaps) | set(shifts) | set(delays)
+    written -= _write_callbacks_alone(session, organization_id, set(delays) - set(gaps) - set(shifts), delays)
     states = {(row["user_id"], row["day"]): DayFigures.from_row(row)
               for row in rollups.user_days_at(session, organization_id, written)}
     for key in written:
@@ -260,6 +259,19 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
             apply_delays(state, delays[key])
     rollups.write_call_days(session, organization_id, [state.row(*key) for key, state in states.items()])
     return {day for _user_id, day in new}
+
+
+def _write_callbacks_alone(session, organization_id: int, keys: set, delays: Delays) -> set:
+    """Apply their delays to the stored rows of these keys, changing their
+    call backs alone (`rollup_runs.write_callbacks`); returns the keys
+    written (a key without a stored row is not)."""
+    rows = []
+    for (user_id, day), packed in rollup_runs.callbacks_at(session, organization_id, keys).items():
+        state = DayFigures(callbacks=list(unpack(packed, "I")))
+        apply_delays(state, delays[(user_id, day)])
+        rows.append((user_id, day, pack(sorted(state.callbacks), "I"), len(state.callbacks)))
+    rollup_runs.write_callbacks(session, organization_id, rows)
+    return {(user_id, day) for user_id, day, _packed, _returned in rows}
 
 
 def sum_org_days(session, organization_id: int, days) -> None:
@@ -293,11 +305,8 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
         for i, name in enumerate(SUMMED):
             total[i] += getattr(figures, name)
         numbers[day] |= figures.numbers
-    stored: dict[date, list] = defaultdict(list)
-    for day, packed in rollups.numbers_of_all_users(session, organization_id, days):
-        stored[day].append(packed or b"")
-    for day, packed in stored.items():  # a day's rows at once: one array, one set operation
-        numbers[day].difference_update(unpack(b"".join(packed), "Q"))
+    for day, packed in rollup_runs.team_numbers(session, organization_id, days).items():
+        numbers[day].difference_update(unpack(packed, "Q"))  # a day's rows at once: one set operation
     rollups.add_to_org_days(session, organization_id, [
         {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
 
