@@ -11,7 +11,7 @@ from mobile_sync.phones import normalize_number
 from mobile_sync.store import (calls, caller_lookup, contact_import, credentials, directory_log, erased_numbers,
                                push_messages, record_activity)
 from mobile_sync.store import contact_import_runs, rollup_missed, rollups, uploads
-from mobile_sync.store import lead_figures, lead_rollup, report_reads, rollup_months, run_responses
+from mobile_sync.store import lead_figures, lead_rollup, report_reads, rollup_months, rollup_runs, run_responses
 from mobile_sync.store import list_pages
 from mobile_sync.store.dialect import on_postgresql
 from mobile_sync.store.models import AccessToken, Call, Contact, Lead, RecordPhone
@@ -271,6 +271,17 @@ CASES = {
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]]) if on_postgresql(s) else [],
     "rollup_months.month_totals": lambda a, b, s: rollup_months.month_totals(
         s, a["org"], EARLY.date(), LATER.date(), [b["user"]]) if on_postgresql(s) else [],
+    "rollup_runs.users_hours": lambda a, b, s: rollup_runs.users_hours(s, a["org"], [b["user"]]) + [
+        u for u in rollup_runs.users_hours(s, a["org"]) if u[0] == b["user"]],
+    "rollup_runs.numbers_of_users": lambda a, b, s: rollup_runs.numbers_of_users(s, a["org"], [b["user"]]),
+    # A's own rows removed first: what is left to find could only be B's.
+    "rollup_runs.team_numbers": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
+        rollup_runs.team_numbers(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
+    "rollup_runs.callbacks_at": lambda a, b, s: rollup_runs.callbacks_at(
+        s, a["org"], [(b["user"], moment.date()) for moment in _call_days(s, b["org"])]),
+    # A's statement on B's keys: B's rows keep their call backs.
+    "rollup_runs.write_callbacks": lambda a, b, s: rollup_runs.write_callbacks(s, a["org"], [
+        (b["user"], moment.date(), b"\x01\x00\x00\x00", 1) for moment in _call_days(s, b["org"])]),
     "lead_rollup.rebuild_lead_days": lambda a, b, s: lead_rollup.rebuild_lead_days(s, a["org"]),
     "lead_figures.lead_sums": lambda a, b, s: lead_figures.lead_sums(s, a["org"], EARLY, LATER, [b["user"]]),
     "report_reads.call_day_items": lambda a, b, s: report_reads.call_day_items(
