@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete, select, update
 
+from tests.api.report_team import reps_with_phones, uploads_of
 from tests.api.test_reports import at, report, upload
 
 ZONES = ("America/New_York", "Asia/Kolkata", "UTC")
@@ -72,7 +73,7 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
     from mobile_sync import leads as lead_reviews
     from mobile_sync.reports import figures
     from mobile_sync.reports.processing_hook import after_processing_run
-    from mobile_sync.store.models import Call, Device, Lead, Organization, SyncUpload, User
+    from mobile_sync.store.models import Call, Lead, Organization, User
     from server.extensions import db
 
     with clean_app.app_context():
@@ -84,16 +85,7 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
             manager = User(organization_id=org.id, name="M", email=f"m-{org.id}@example.test", password_hash="x",
                            role="manager")
             session.add(manager)
-            users = []
-            for index in range(2):
-                user = User(organization_id=org.id, name=f"U{index}", email=f"u{index}-{org.id}@example.test",
-                            password_hash="x", role="rep")
-                session.add(user)
-                session.flush()
-                device = Device(organization_id=org.id, user_id=user.id, platform="android")
-                session.add(device)
-                session.flush()
-                users.append((user.id, device.id))
+            users = reps_with_phones(session, org.id, 2)
             leads = []
             for number, (source, owner, created, first_call, _action) in zip(NUMBERS, lead_rows):
                 lead = Lead(organization_id=org.id, name="L", phone=number, source=source, status="pending_review",
@@ -103,14 +95,7 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
                 session.add(lead)
                 leads.append(lead)
             session.flush()
-            uploads = {}
-            for batch in range(3):
-                for index, (user_id, device_id) in enumerate(users):
-                    upload_row = SyncUpload(organization_id=org.id, device_id=device_id, user_id=user_id,
-                                            kind="calls", accepted=0, processed_at=BASE)
-                    session.add(upload_row)
-                    session.flush()
-                    uploads[(batch, index)] = upload_row.id
+            uploads = uploads_of(session, org.id, users, 3, BASE)
             for n, (user, minute, kind, number, batch) in enumerate(rows):
                 started = BASE + timedelta(minutes=minute)
                 session.add(Call(organization_id=org.id, device_id=users[user][1], user_id=users[user][0],

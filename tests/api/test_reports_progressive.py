@@ -10,7 +10,9 @@ import os
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
+
+from tests.api.report_team import reps_with_phones, uploads_of
 
 NUMBERS = ("+919876543210", "+919123456789", "+918877665544", "+918877665500", None)
 BASE = datetime(2026, 10, 30, tzinfo=timezone.utc)
@@ -47,7 +49,7 @@ def _snapshot(session, org_id):
 def test_progressive_processing_equals_a_rebuild(clean_app, zone, rows, order, erase):
     from mobile_sync.reports.processing_hook import after_processing_run
     from mobile_sync.reports.rebuild import rebuild_reports
-    from mobile_sync.store.models import Call, Device, Organization, SyncUpload, User
+    from mobile_sync.store.models import Call, Organization
     from server.extensions import db
 
     with clean_app.app_context():
@@ -56,24 +58,8 @@ def test_progressive_processing_equals_a_rebuild(clean_app, zone, rows, order, e
             org = Organization(name="P", region="IN", settings={"timezone": zone})
             session.add(org)
             session.flush()
-            users = []
-            for index in range(3):
-                user = User(organization_id=org.id, name=f"U{index}", email=f"u{index}-{org.id}@example.test",
-                            password_hash="x", role="rep")
-                session.add(user)
-                session.flush()
-                device = Device(organization_id=org.id, user_id=user.id, platform="android")
-                session.add(device)
-                session.flush()
-                users.append((user.id, device.id))
-            uploads = {}
-            for batch in range(6):
-                for index, (user_id, device_id) in enumerate(users):
-                    upload = SyncUpload(organization_id=org.id, device_id=device_id, user_id=user_id, kind="calls",
-                                        accepted=0, processed_at=BASE)
-                    session.add(upload)
-                    session.flush()
-                    uploads[(batch, index)] = upload.id
+            users = reps_with_phones(session, org.id, 3)
+            uploads = uploads_of(session, org.id, users, 6, BASE)
             for batch in order:  # each batch's calls arrive with its upload, and are processed then
                 for n, (user, minute, kind, duration, number, b) in enumerate(rows):
                     if b != batch:

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete
 
 from mobile_sync.office_hours import within_hours
+from tests.api.report_team import reps_with_phones, uploads_of
 
 ZONES = ("America/New_York", "Asia/Kolkata", "UTC", "Australia/Lord_Howe")
 NUMBERS = ("+919876543210", "+919123456789", "+918877665544", None)
@@ -168,7 +169,7 @@ def _every_figure_equals_a_brute_force_count(clean_app, base, zone, rows, order,
                                              with_hours):
     from mobile_sync.reports import figures
     from mobile_sync.reports.processing_hook import after_processing_run
-    from mobile_sync.store.models import Call, Device, Organization, SyncUpload, User
+    from mobile_sync.store.models import Call, Organization
     from server.extensions import db
 
     with clean_app.app_context():
@@ -177,26 +178,10 @@ def _every_figure_equals_a_brute_force_count(clean_app, base, zone, rows, order,
             org = Organization(name="Property", region="IN", settings={"timezone": zone})
             session.add(org)
             session.flush()
-            users = []
-            for index in range(3):
-                user = User(organization_id=org.id, name=f"U{index}", email=f"u{index}-{org.id}@example.test",
-                            password_hash="x", role="rep",
-                            timezone="Asia/Dubai" if index == 2 else None,
-                            office_hours=HOURS if with_hours and index > 0 else None)
-                session.add(user)
-                session.flush()
-                device = Device(organization_id=org.id, user_id=user.id, platform="android")
-                session.add(device)
-                session.flush()
-                users.append((user.id, device.id))
-            uploads = {}
-            for batch in range(4):
-                for index, (user_id, device_id) in enumerate(users):
-                    upload = SyncUpload(organization_id=org.id, device_id=device_id, user_id=user_id, kind="calls",
-                                        accepted=0, processed_at=base)
-                    session.add(upload)
-                    session.flush()
-                    uploads[(batch, index)] = upload.id
+            users = reps_with_phones(session, org.id, 3, lambda index: {
+                "timezone": "Asia/Dubai" if index == 2 else None,
+                "office_hours": HOURS if with_hours and index > 0 else None})
+            uploads = uploads_of(session, org.id, users, 4, base)
             stored = []
             for n, (user, minute, kind, duration, number, batch) in enumerate(rows):
                 started = base + timedelta(minutes=minute)
