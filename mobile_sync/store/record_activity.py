@@ -79,8 +79,8 @@ def _later(value, than):
     return case((or_(than.is_(None), value > than), value), else_=than)
 
 
-def _fold(session, organization_id: int, record_type: str, now: datetime, *conditions) -> None:
-    """Fold the activity of the selected calls into their records."""
+def _fold(session, organization_id: int, record_type: str, now: datetime, *conditions) -> set[int]:
+    """Fold the activity of the selected calls into their records; returns the records written."""
     model = MODELS[record_type]
     table, v = model.__table__, _activity_of(organization_id, record_type, *conditions)
     r = table.c
@@ -107,6 +107,7 @@ def _fold(session, organization_id: int, record_type: str, now: datetime, *condi
     touched = session.execute(update(table).where(r.organization_id == organization_id, r.id == v.c.id, changed)
                               .values(values).returning(r.id)).scalars().all()
     _forget_loaded(session, model, touched)
+    return set(touched)
 
 
 def _forget_loaded(session, model, ids) -> None:
@@ -139,6 +140,8 @@ def recount_records(session, organization_id: int, refs: set[tuple[str, int]], n
         session.execute(update(model).where(model.organization_id == organization_id, model.id.in_(ids))
                         .values(cleared).execution_options(synchronize_session=False))
         _forget_loaded(session, model, ids)
-        _fold(session, organization_id, record_type, now, CALLS.c.record_id.in_(ids))
-        if model is Lead:
-            refresh_first_responses(session, organization_id, lead_ids=ids)  # the leads report
+        folded = _fold(session, organization_id, record_type, now, CALLS.c.record_id.in_(ids))
+        # The leads report's first response: the fold set it for the leads with
+        # calls left; those with none by the rule here (from their creation).
+        if model is Lead and set(ids) - folded:
+            refresh_first_responses(session, organization_id, lead_ids=sorted(set(ids) - folded))
