@@ -91,17 +91,12 @@ _READS: dict = {}
 
 def _hook_statement(name: str, postgresql: bool):
     """The processing hook's reads: built once, each taking an array."""
-    c, d = CALLS.c, DAYS.c
+    c = CALLS.c
     if name == "run_calls":
         return select(c.id, c.user_id, c.started_at, c.duration_s, c.call_type, c.e164, c.record_type,
                       c.record_id).where(
             c.organization_id == bindparam("org"), c.processed_at.is_not(None),
             one_of(c.upload_id, "uploads", postgresql))
-    if name == "user_numbers":
-        return select(d.user_id, d.day, d.numbers).where(
-            d.organization_id == bindparam("org"), one_of(d.user_id, "users", postgresql)).order_by(d.user_id, d.day)
-    if name == "day_numbers":
-        return select(d.day, d.numbers).where(d.organization_id == bindparam("org"), one_of(d.day, "days", postgresql))
     raise KeyError(name)
 
 
@@ -220,22 +215,6 @@ def user_days_at(session, organization_id: int, keys: Iterable[tuple[int, date]]
     d = DAYS.c
     return _whole_rows(session.execute(select(*(d[name] for name in _WHOLE)).where(
         d.organization_id == organization_id, tuple_(d.user_id, d.day).in_(keys))))
-
-
-def user_numbers(session, organization_id: int, user_ids: Iterable[int]) -> list[tuple]:
-    """(user_id, day, packed numbers) of every stored row of these users, in day order."""
-    user_ids = sorted(set(user_ids))
-    if not user_ids:
-        return []
-    return _prebuilt(session, "user_numbers", {"org": organization_id, "users": user_ids})
-
-
-def numbers_of_all_users(session, organization_id: int, days: Iterable[date]) -> list[tuple]:
-    """(day, packed numbers) of every user row of the organisation on these days."""
-    days = sorted(set(days))
-    if not days:
-        return []
-    return _prebuilt(session, "day_numbers", {"org": organization_id, "days": days})
 
 
 def days_of_all_users(session, organization_id: int, days: Iterable[date]) -> list:

@@ -213,14 +213,11 @@ CASES = {
                                                                      [b["user"]]),
     "rollups.user_totals": lambda a, b, s: rollups.user_totals(s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
     "rollups.user_days": lambda a, b, s: rollups.user_days(s, a["org"], [b["user"]]),
-    "rollups.user_numbers": lambda a, b, s: rollups.user_numbers(s, a["org"], [b["user"]]),
     "rollups.user_days_at": lambda a, b, s: rollups.user_days_at(
         s, a["org"], [(b["user"], moment.date()) for moment in _call_days(s, b["org"])]),
     # A's own rows removed first: what is left to find could only be B's.
     "rollups.days_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
         rollups.days_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
-    "rollups.numbers_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
-        rollups.numbers_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
     "rollups.org_days": lambda a, b, s: rollups.delete_org_days(s, a["org"]) * 0 + len(
         rollups.org_days(s, a["org"], EARLY.date(), LATER.date())),
     "rollups.packed_numbers": lambda a, b, s: rollups.packed_numbers(
