@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+from operator import attrgetter
 
 from mobile_sync.export_data import spreadsheet_text
 
 
-def report_csv(items: list[dict], columns: tuple[str, ...]) -> str:
+def report_csv(items: list, columns: tuple[str, ...]) -> str:
+    """`items`: a report's items (`figures`' structs), these columns of each."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
+    cells = attrgetter(*columns)
     for item in items:
-        writer.writerow(["" if item.get(name) is None else
-                         spreadsheet_text(item[name]) if isinstance(item[name], str) else item[name]
-                         for name in columns])
+        writer.writerow(["" if value is None else spreadsheet_text(value) if isinstance(value, str) else value
+                         for value in cells(item)])
     return out.getvalue()

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from statistics import median
 
+import msgspec
 from sqlalchemy import select
 
 from mobile_sync.errors import ServiceError, forbidden, not_found
@@ -37,6 +38,23 @@ CALL_COLUMNS = (*CALL_FIGURES, "unique_numbers", "office_hours_calls", "in_offic
 MISSED_FIELDS = ("user_id", "missed", "returned", "unreturned", "median_callback_seconds")
 LEAD_FIELDS = ("source", "created", "approved", "rejected", "merged", "pending", "responded",
                "median_first_response_seconds")
+_TYPES = {"day": str, "source": str, "office_hours_share": float | None, "median_callback_seconds": float | None,
+          "median_first_response_seconds": float | None}
+
+
+def _item(name: str, fields: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A report's item type: its fields in column order (the JSON's keys and
+    the CSV's columns), integers unless `_TYPES` says otherwise. A struct,
+    not a dict: 45,000 items per user and day are made in a third of the
+    time, and written as JSON by msgspec in C (`encode_report`). It holds
+    no references, so the garbage collector does not track it."""
+    return msgspec.defstruct(name, [(field, _TYPES.get(field, int)) for field in fields], gc=False)
+
+
+CALL_ITEMS = {group: _item("CallItem", (*CALL_FIELDS[group], *CALL_COLUMNS)) for group in GROUPS}
+MissedItem = _item("MissedItem", MISSED_FIELDS)
+LeadItem = _item("LeadItem", LEAD_FIELDS)
+encode_report = msgspec.json.Encoder().encode
 
 
 def check_range(first: date, last: date) -> None:
@@ -89,29 +107,36 @@ def member_names(session, organization_id: int) -> dict[int, str]:
 
 
 def _share(inside: int, counted: int) -> float | None:
+    """The share of a day's (or range's) counted calls inside office hours, to four places."""
     return round(inside / counted, 4) if counted else None
 
 
-def _call_item(key: dict, sums, unique: int) -> dict:
+class _Shares(dict):
+    """`_share` of (inside, counted), each pair worked out once: a day's
+    counts are small and repeat (45,000 items: ~9,000 `round`s, ~2.5 ms)."""
+
+    def __missing__(self, key: tuple[int, int]) -> float | None:
+        share = self[key] = _share(*key)
+        return share
+
+
+def _call_item(group: str, key, sums, unique: int):
     incoming, outgoing, missed, rejected, connected, talk, inside, counted = (int(value) for value in sums)
-    return {**key, "incoming": incoming, "outgoing": outgoing, "missed": missed, "rejected": rejected,
-            "connected": connected, "talk_seconds": talk, "unique_numbers": int(unique),
-            "office_hours_calls": counted, "in_office_hours": inside, "office_hours_share": _share(inside, counted)}
+    return CALL_ITEMS[group](key, incoming, outgoing, missed, rejected, connected, talk, int(unique), counted,
+                             inside, _share(inside, counted))
 
 
-def user_day_items(users, first: date, last: date) -> list[dict]:
+def user_day_items(users, first: date, last: date) -> list:
     """The items per user and day from `report_reads.call_day_items`'s rows
-    (per user, its days as days since 1970-01-01, 0 for none): each made by
-    one dict display (45,000 items: `dict(zip())` with keywords cost twice
-    as much), the day's text made once per day of the range, not once per item."""
+    (per user, its days as days since 1970-01-01, 0 for none), the day's
+    text made once per day of the range, not once per item."""
     base = (first - EPOCH).days
     days = {base + offset: (first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)}
-    items: list[dict] = []
+    item, shares = CALL_ITEMS["user,day"], _Shares()
+    items: list = []
     for user_id, rows in users:
-        items += [{"user_id": user_id, "day": days[day], "incoming": incoming, "outgoing": outgoing,
-                   "missed": missed, "rejected": rejected, "connected": connected, "talk_seconds": talk,
-                   "unique_numbers": unique, "office_hours_calls": counted, "in_office_hours": inside,
-                   "office_hours_share": round(inside / counted, 4) if counted else None}
+        items += [item(user_id, days[day], incoming, outgoing, missed, rejected, connected, talk, unique, counted,
+                       inside, shares[inside, counted] if counted else None)
                   for day, incoming, outgoing, missed, rejected, connected, talk, unique, counted, inside in rows
                   if day]
     return items
@@ -138,7 +163,7 @@ def _no_collection():
 
 
 def calls_report(session, organization_id: int, *, first: date, last: date, user_ids: list[int] | None,
-                 group: str = "user,day") -> list[dict]:
+                 group: str = "user,day") -> list:
     """Calls per user, per day or per user and day, from the rollups.
 
     Per user and day the user rows are the items (on PostgreSQL read from
@@ -155,10 +180,10 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
             return user_day_items(report_reads.call_day_items(session, organization_id, first, last, user_ids),
                                   first, last)
     if group == "user":
-        return [_call_item({"user_id": row[0]}, row[1:-1], row[-1])
+        return [_call_item(group, row[0], row[1:-1], row[-1])
                 for row in rollups.user_totals(session, organization_id, first, last, user_ids)]
     if user_ids is None:
-        return [_call_item({"day": row[0].isoformat()}, row[1:-1], row[-1])
+        return [_call_item(group, row[0].isoformat(), row[1:-1], row[-1])
                 for row in rollups.org_days(session, organization_id, first, last)]
     sums: dict = {}
     numbers: dict = defaultdict(set)
@@ -168,25 +193,24 @@ def calls_report(session, organization_id: int, *, first: date, last: date, user
             total[i] += value
     for _user_id, day, packed in rollups.packed_numbers(session, organization_id, first, last, user_ids):
         numbers[day].update(unpack(packed, "Q"))
-    return [_call_item({"day": day.isoformat()}, sums[day], len(numbers[day])) for day in sorted(sums)]
+    return [_call_item(group, day.isoformat(), sums[day], len(numbers[day])) for day in sorted(sums)]
 
 
 def missed_report(session, organization_id: int, *, first: date, last: date,
-                  user_ids: list[int] | None) -> list[dict]:
+                  user_ids: list[int] | None) -> list:
     """Missed calls per user: how many were returned (by anyone, at any time
     after, even after `last`) and the median time to call back."""
     check_range(first, last)
     items = []
     for user_id, missed, callbacks in report_reads.missed_by_user(session, organization_id, first, last, user_ids):
         returned = unpack(callbacks, "I")
-        items.append({"user_id": user_id, "missed": missed, "returned": len(returned),
-                      "unreturned": missed - len(returned),
-                      "median_callback_seconds": median(returned) if returned else None})
+        items.append(MissedItem(user_id, missed, len(returned), missed - len(returned),
+                                median(returned) if returned else None))
     return items
 
 
 def leads_report(session, organization_id: int, *, first: date, last: date,
-                 user_ids: list[int] | None) -> list[dict]:
+                 user_ids: list[int] | None) -> list:
     """Leads created on each day of the range (in the organisation's zone),
     by source: what became of them (their status now), and the median time
     to first response: from the lead's first call (else its creation) to the
@@ -195,5 +219,4 @@ def leads_report(session, organization_id: int, *, first: date, last: date,
     check_range(first, last)
     clock = OrgClock(session, organization_id, user_ids=())  # the zone only: no office hours read
     start, end = clock.start_of(first), clock.start_of(last + timedelta(days=1))
-    return [dict(zip(LEAD_FIELDS, row)) for row in lead_figures.lead_sums(session, organization_id, start, end,
-                                                                          user_ids)]
+    return [LeadItem(*row) for row in lead_figures.lead_sums(session, organization_id, start, end, user_ids)]

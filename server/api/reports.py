@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import orjson
 from flask import Blueprint, Response
 
 from mobile_sync.org_settings import effective_settings
@@ -24,7 +23,7 @@ CSV_HELP = {"200": {"description": "JSON, or with `format=csv` a CSV file of the
 
 
 class ReportResponse(Response):
-    """A report as JSON, made by orjson (45,000 items: ~10x Flask's json), with its items counted for the audit."""
+    """A report as JSON, written by msgspec (`figures.encode_report`; 45,000 items), with its items counted for the audit."""
 
     items_count: int | None = None
 
@@ -50,7 +49,7 @@ def _answer(scope, args, items, columns, name):
         filename = f"{name}-{scope['first'].isoformat()}-{scope['last'].isoformat()}.csv"
         return Response(report_csv(items, columns), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    response = ReportResponse(orjson.dumps({
+    response = ReportResponse(figures.encode_report({
         "from": scope["first"].isoformat(), "to": scope["last"].isoformat(),
         "timezone": effective_settings(scope["org"])["timezone"], "items": items}), mimetype="application/json")
     response.items_count = len(items)

@@ -57,7 +57,7 @@ def _error_text(err) -> str:
     return err.message
 
 
-def _table(kind: str, first, last, users) -> list[dict]:
+def _table(kind: str, first, last, users) -> list:
     session, org_id = db.session, g.web_user.organization_id
     scope = {"first": first, "last": last, "user_ids": users}
     if kind == "calls-by-day":
@@ -87,26 +87,27 @@ def _charts(tables: dict, names: dict) -> dict:
     by_day, by_rep, missed, leads = tables["calls-by-day"], tables["calls-by-rep"], tables["missed"], tables["leads"]
 
     def name_of(item):
-        return names.get(item["user_id"], f"User {item['user_id']}")
+        return names.get(item.user_id, f"User {item.user_id}")
 
     return {
         "calls-by-day": stacked_columns(
-            [i["day"][5:] for i in by_day],
-            _series(*((name, [i[name] for i in by_day]) for name in ("incoming", "outgoing", "missed", "rejected"))),
+            [i.day[5:] for i in by_day],
+            _series(*((name, [getattr(i, name) for i in by_day]) for name in ("incoming", "outgoing", "missed",
+                                                                                "rejected"))),
             title="Calls per day by type"),
         "calls-by-rep": stacked_bars(
             [name_of(i) for i in by_rep],
-            _series(("connected", [i["connected"] for i in by_rep]),
-                    ("not connected", [i["incoming"] + i["outgoing"] + i["missed"] + i["rejected"] - i["connected"]
-                                       for i in by_rep])),
+            _series(("connected", [i.connected for i in by_rep]),
+                    ("not connected", [i.incoming + i.outgoing + i.missed + i.rejected - i.connected for i in by_rep])),
             title="Calls per rep, connected or not"),
         "missed": stacked_bars(
             [name_of(i) for i in missed],
-            _series(("returned", [i["returned"] for i in missed]), ("never returned", [i["unreturned"] for i in missed])),
+            _series(("returned", [i.returned for i in missed]), ("never returned", [i.unreturned for i in missed])),
             title="Missed calls per rep, returned or not"),
         "leads": stacked_bars(
-            [i["source"].replace("_", " ") for i in leads],
-            _series(*((name, [i[name] for i in leads]) for name in ("approved", "pending", "rejected", "merged"))),
+            [i.source.replace("_", " ") for i in leads],
+            _series(*((name, [getattr(i, name) for i in leads]) for name in ("approved", "pending", "rejected",
+                                                                               "merged"))),
             title="Leads by source and what became of them"),
     }
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from statistics import median
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete, select, update
@@ -134,7 +135,8 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
             start = datetime.combine(first, datetime.min.time(), tz).astimezone(timezone.utc)
             end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).astimezone(timezone.utc)
             for owners in (None, [users[1][0]]):
-                got = figures.leads_report(session, org.id, first=first, last=last, user_ids=owners)
+                got = msgspec.to_builtins(figures.leads_report(session, org.id, first=first, last=last,
+                                                               user_ids=owners))
                 assert got == _brute(stored, left, start, end, owners), owners
             assert _rebuilt_rollup_unchanged(session, org.id)
         finally:
@@ -179,7 +181,7 @@ def test_deleting_an_organisation_takes_its_leads_rollup_and_leaves_the_others(c
                                  created_at=BASE + timedelta(days=day % 3, hours=day), status="pending_review"))
         session.commit()
         kept = figures.leads_report(session, orgs[1], first=first, last=last, user_ids=None)
-        assert [(item["created"], item["pending"]) for item in kept] == [(4, 4)]
+        assert [(item.created, item.pending) for item in kept] == [(4, 4)]
         session.execute(delete(Organization).where(Organization.id == orgs[0]))
         session.commit()
         assert _rollup(session, orgs[0]) == []
@@ -217,7 +219,7 @@ def test_two_transactions_adding_leads_to_one_day_both_count(clean_app, first_to
                 session.close()
         got = figures.leads_report(db.session, org.id, first=(BASE - timedelta(days=1)).date(),
                                    last=(BASE + timedelta(days=1)).date(), user_ids=None)
-        assert [(item["source"], item["created"]) for item in got] == [("expo", 2)]
+        assert [(item.source, item.created) for item in got] == [("expo", 2)]
         assert _rebuilt_rollup_unchanged(db.session, org.id)
         db.session.rollback()
 

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from statistics import median
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete
@@ -208,17 +209,19 @@ def _every_figure_equals_a_brute_force_count(clean_app, base, zone, rows, order,
             hours_of = {user_id: (HOURS, ZoneInfo("Asia/Dubai") if index == 2 else ZoneInfo(zone))
                         for index, (user_id, _) in enumerate(users) if with_hours and index > 0}
             for group in ("user,day", "user", "day"):
-                got = figures.calls_report(session, org.id, first=first, last=last, user_ids=None, group=group)
+                got = msgspec.to_builtins(figures.calls_report(session, org.id, first=first, last=last, user_ids=None,
+                                                               group=group))
                 assert got == _brute(left, zone, hours_of, first, last, group), group
             team = [users[0][0], users[2][0]]
             for group in ("day", "user", "user,day"):
-                got = figures.calls_report(session, org.id, first=first, last=last, user_ids=team, group=group)
+                got = msgspec.to_builtins(figures.calls_report(session, org.id, first=first, last=last, user_ids=team,
+                                                               group=group))
                 assert got == _brute([c for c in left if c["user_id"] in team], zone, hours_of, first, last,
                                      group), ("team", group)
-            got = figures.missed_report(session, org.id, first=first, last=last, user_ids=None)
+            got = msgspec.to_builtins(figures.missed_report(session, org.id, first=first, last=last, user_ids=None))
             assert got == _brute_missed(left, zone, first, last)
             # A team's missed calls: returned by anyone, the team or not.
-            got = figures.missed_report(session, org.id, first=first, last=last, user_ids=team)
+            got = msgspec.to_builtins(figures.missed_report(session, org.id, first=first, last=last, user_ids=team))
             assert got == [item for item in _brute_missed(left, zone, first, last) if item["user_id"] in team]
             _month_rows_equal_those_made_afresh(session, org.id)
         finally:
