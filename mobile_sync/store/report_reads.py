@@ -91,7 +91,7 @@ def call_day_items(session, organization_id: int, first: date, last: date,
     the range's slots of each user's month rows (`rollup_months`)."""
     if on_postgresql(session):
         return [(user_id, SLOT.iter_unpack(days)) for user_id, days in
-                sorted(month_items(session, organization_id, first, last, user_ids))]
+                month_items(session, organization_id, first, last, user_ids)]
     users: dict[int, list[tuple]] = {}
     for user_id, day, *figures in driver_rows(session.connection(), _statement("items", user_ids is not None),
                                               _params(organization_id, first, last, user_ids)):
