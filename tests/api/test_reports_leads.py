@@ -68,9 +68,12 @@ def _brute(leads, calls, start, end, owners):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(zone=st.sampled_from(ZONES), rows=calls_strategy, lead_rows=leads_strategy, order=st.permutations(range(3)),
        erase=st.sampled_from(NUMBERS[:2] + (None,)), erase_leads=st.booleans(), purge_days=st.one_of(st.none(), st.integers(0, 9)),
-       first_offset=st.integers(-1, 9), length=st.integers(1, 12), seconds=st.integers(0, 59))
+       first_offset=st.integers(-1, 9), length=st.integers(1, 12), seconds=st.integers(0, 59),
+       micros=st.integers(0, 999_999), call_ms=st.integers(0, 999))
 def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead_rows, order, erase, erase_leads,
-                                                     purge_days, first_offset, length, seconds):
+                                                     purge_days, first_offset, length, seconds, micros, call_ms):
+    # Leads made at any microsecond and calls at any millisecond (as phones
+    # give them): a delay's fraction of a second is truncated on both databases.
     from mobile_sync import leads as lead_reviews
     from mobile_sync.reports import figures
     from mobile_sync.reports.processing_hook import after_processing_run
@@ -91,14 +94,14 @@ def test_the_leads_report_equals_a_brute_force_count(clean_app, zone, rows, lead
             for number, (source, owner, created, first_call, _action) in zip(NUMBERS, lead_rows):
                 lead = Lead(organization_id=org.id, name="L", phone=number, source=source, status="pending_review",
                             owner_id=users[owner][0], calls_count=0,
-                            created_at=BASE + timedelta(minutes=created, seconds=seconds),
+                            created_at=BASE + timedelta(minutes=created, seconds=seconds, microseconds=micros),
                             first_call_at=None if first_call is None else BASE + timedelta(minutes=first_call))
                 session.add(lead)
                 leads.append(lead)
             session.flush()
             uploads = uploads_of(session, org.id, users, 3, BASE)
             for n, (user, minute, kind, number, batch) in enumerate(rows):
-                started = BASE + timedelta(minutes=minute)
+                started = BASE + timedelta(minutes=minute, milliseconds=call_ms * (n + 1) % 1000)
                 session.add(Call(organization_id=org.id, device_id=users[user][1], user_id=users[user][0],
                                  upload_id=uploads[(batch, user)], android_id=n,
                                  date_ms=int(started.timestamp() * 1000), started_at=started,
@@ -280,6 +283,18 @@ def test_the_leads_report_follows_review_actions_and_erasure(team, clock):
     # Erasure of A's number: the leads that held it go (B was merged into A), with their calls.
     assert admin.post("/api/v1/erasure", json={"phone": LEAD_A}).status_code == 200
     assert _leads(manager) == []
+
+
+def test_a_first_response_counts_whole_seconds_truncated(team, clock):
+    # Phones give calls to the millisecond: a response 9.2 s after the first
+    # call is 9 s on both databases, and 10.8 s is 10 (never rounded up).
+    ravi, sita, manager = team["ravi"], team["sita"], team["manager"]
+    clock.set(datetime(2026, 11, 20, 6, tzinfo=timezone.utc))
+    upload(ravi, (LEAD_A, at(20, 10) + 900, 3, 0), (LEAD_B, at(20, 10) + 100, 3, 0))  # two leads
+    upload(sita, (LEAD_A, at(20, 10) + 10_100, 2, 30), (LEAD_B, at(20, 10) + 10_900, 2, 30))
+    item = _only(_leads(manager))
+    assert (item["created"], item["responded"]) == (2, 2)
+    assert item["median_first_response_seconds"] == 9.5  # 9 and 10 s
 
 
 def test_a_lead_made_by_hand_is_answered_by_a_call_processed_before_it(team, clock):
