@@ -10,7 +10,9 @@ call logs, persons read back for the pull, against Pipedrive's documented API.
   documents no order for that list; a call log beyond the pages read is not
   found, and logging the call again would then duplicate it (the note's
   marker lets an admin find such a twin).
-- Pull: `GET /api/v2/persons?updated_since=<RFC 3339>`, cursor paged.
+- Pull: `GET /api/v2/persons?updated_since=<RFC 3339>`, cursor paged; a
+  person deleted (or merged into another) since then comes back with
+  `is_deleted` and is reported as deleted.
 - Rate limits: a 429 is `RateLimited` with the server's wait (`Retry-After`,
   else `x-ratelimit-reset`, else to the next UTC midnight when
   `x-daily-requests-left` is 0). After an answer whose `x-ratelimit-remaining`
@@ -218,10 +220,14 @@ class PipedriveClient:
         if cursor:
             params["cursor"] = cursor
         page = self._request("GET", "/api/v2/persons", params=params)
-        people = [self._person(item) for item in _list(page.get("data"))
-                  if isinstance(item, dict) and item.get("id") is not None and not item.get("is_deleted")]
+        people, deleted = [], []
+        for item in _list(page.get("data")):
+            if isinstance(item, dict) and item.get("id") is not None:
+                # API v2 says is_deleted; v1's shape says active_flag false.
+                gone = item.get("is_deleted") is True or item.get("active_flag") is False
+                (deleted if gone else people).append(self._person(item))
         next_cursor = _dict(page.get("additional_data")).get("next_cursor")
-        return PeoplePage(people=people, cursor=str(next_cursor) if next_cursor else None)
+        return PeoplePage(people=people, cursor=str(next_cursor) if next_cursor else None, deleted=deleted)
 
     # Records
 

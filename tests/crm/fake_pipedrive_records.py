@@ -82,6 +82,22 @@ class PipedriveRecords:
                                    "add_time": now, "update_time": updated_at or now, "is_deleted": deleted}
         return person_id
 
+    def delete_person(self, person_id: int, at: datetime | None = None) -> None:
+        """Deleted as Pipedrive deletes: flagged, its update_time the deletion's,
+        so a list of the persons changed since then carries it, is_deleted."""
+        person = self.persons[person_id]
+        person["is_deleted"], person["update_time"] = True, at or datetime.now(timezone.utc)
+
+    def merge_persons(self, kept_id: int, merged_id: int, at: datetime | None = None) -> None:
+        """`merged_id` merged into `kept_id`: the kept person takes the other's
+        numbers and e-mails it lacks, the other is deleted."""
+        kept, merged = self.persons[kept_id], self.persons[merged_id]
+        for key in ("phones", "emails"):
+            held = {entry["value"] for entry in kept[key]}
+            kept[key] = kept[key] + [dict(entry, primary=False) for entry in merged[key] if entry["value"] not in held]
+        kept["update_time"] = at or datetime.now(timezone.utc)
+        self.delete_person(merged_id, at)
+
     def _search(self, query: dict):
         term = query.get("term")
         exact = query.get("exact_match", "false")
@@ -158,7 +174,7 @@ class PipedriveRecords:
             except (ValueError, KeyError, TypeError):
                 raise Refused(400, "invalid cursor") from None
         chosen = [p for p in sorted(self.persons.values(), key=lambda p: p["id"])
-                  if p["id"] > after and not p["is_deleted"]
+                  if p["id"] > after and (since is not None or not p["is_deleted"])
                   and (since is None or p["update_time"] >= since) and (until is None or p["update_time"] < until)]
         page = chosen[:limit]
         next_cursor = None
@@ -166,7 +182,7 @@ class PipedriveRecords:
             next_cursor = base64.urlsafe_b64encode(json.dumps({"after_id": page[-1]["id"]}).encode()).decode()
         data = [{"id": p["id"], "name": p["name"], "first_name": p["name"].split(" ")[0], "owner_id": 1,
                  "org_id": None, "add_time": v2_time(p["add_time"]), "update_time": v2_time(p["update_time"]),
-                 "emails": p["emails"], "phones": p["phones"], "is_deleted": False, "visible_to": 3,
+                 "emails": p["emails"], "phones": p["phones"], "is_deleted": p["is_deleted"], "visible_to": 3,
                  "label_ids": [], "picture_id": None} for p in page]
         return 200, {"success": True, "data": data, "additional_data": {"next_cursor": next_cursor}}
 
