@@ -106,6 +106,24 @@ def test_a_contact_merged_away_in_hubspot_goes_and_the_kept_one_takes_its_number
     assert caller(rep, KIRAN) == "Asha Rao"
 
 
+def test_a_contact_two_people_became_stays_while_one_of_them_is_left(connected, hubspot):
+    admin, rep = connected
+    first = hubspot.add_contact(ASHA, "Asha", "Rao")
+    pull(admin)
+    second = hubspot.add_contact(ASHA, "Asha", "Rao")  # a duplicate in the CRM, with a number of its own
+    hubspot.touch(second, mobilephone=KIRAN)
+    pull(admin)
+    [one] = contacts(admin)
+    assert sorted(one["phones"]) == [KIRAN_E164, ASHA_E164]
+    hubspot.archive(second)
+    pull(admin)
+    [kept] = contacts(admin)
+    assert kept["id"] == one["id"] and kept["phones"] == [ASHA_E164] and caller(rep, KIRAN) is None
+    hubspot.archive(first)
+    pull(admin)
+    assert contacts(admin) == [] and caller(rep, ASHA) is None
+
+
 def test_a_failed_page_of_archived_contacts_is_retried_from_its_cursor(connected, hubspot, crm_app, monkeypatch,
                                                                        clock):
     admin, rep = connected
