@@ -93,6 +93,6 @@ class CrmClient(Protocol):
 
     def people_updated_since(self, since: datetime | None, cursor: str | None) -> PeoplePage:
         """One page of the people changed after `since` (all when None), and
-        of those deleted in the CRM after `since` (none needed when None: no
-        person was linked before the first pull). The cursor is the client's
-        own: it may walk more than one of the CRM's lists."""
+        of those deleted in the CRM after `since`, as far as the CRM tells.
+        The cursor is the client's own: it may walk more than one of the
+        CRM's lists."""

@@ -8,11 +8,11 @@
   (`POST /crm/v3/objects/calls/search`, `hs_call_title EQ`).
 - The pull searches contacts by `lastmodifieddate GT <since>`, oldest change
   first, 100 a page (`after` is the cursor). The search never returns an
-  archived contact (deleted, or merged into another), so an incremental pull
-  then lists the archived ones (`GET /crm/v3/objects/contacts?archived=true`,
-  by id, 100 a page, cursor `archived:<after>`) and reports those archived at
-  or after `since` as deleted. HubSpot filters that list by nothing, so each
-  incremental pull reads all of it (HubSpot keeps archived contacts 90 days);
+  archived contact (deleted, or merged into another), so the pull then lists
+  the archived ones (`GET /crm/v3/objects/contacts?archived=true`, by id, 100
+  a page, cursor `archived:<after>`) and reports those archived at or after
+  `since` (all of them on a first pull) as deleted. HubSpot filters that list
+  by nothing, so each pull reads all of it (HubSpot keeps archived contacts 90 days);
   the filter spares the links' look-ups, and the pages count against the
   pull's pages per run like the search's.
 - Rate limits: HubSpot counts requests in a rolling 10-second window and
@@ -193,8 +193,9 @@ class HubSpotClient:
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if after:
             return PeoplePage(people=people, cursor=str(after))
-        # The changes read; an incremental pull goes on with the archivals.
-        return PeoplePage(people=people, cursor=ARCHIVED if since is not None else None)
+        # The changes read; the pull goes on with the archivals. A first pull
+        # too: a person it linked may have been archived while it ran.
+        return PeoplePage(people=people, cursor=ARCHIVED)
 
     def _archived_since(self, since: datetime | None, after: str | None) -> PeoplePage:
         """A page of the archived contacts; those archived at or after `since`

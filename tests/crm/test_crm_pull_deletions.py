@@ -6,6 +6,8 @@ failed page is retried from its cursor; another organisation is untouched.
 HubSpot (archived contacts) and Pipedrive (deleted persons)."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 import mobile_sync.crm.hubspot as hubspot_client
@@ -145,6 +147,24 @@ def test_a_failed_page_of_archived_contacts_is_retried_from_its_cursor(connected
     assert all(caller(rep, f"+91 90000 0000{i}") is None for i in range(3))
 
 
+def test_a_person_archived_while_the_first_pull_runs_is_not_missed(connected, hubspot, crm_app, monkeypatch):
+    import mobile_sync.crm.pull as pull_module
+
+    admin, rep = connected
+    monkeypatch.setattr(hubspot_client, "PAGE", 1)
+    monkeypatch.setattr(pull_module, "PAGES_PER_RUN", 1)
+    asha = hubspot.add_contact(ASHA, "Asha", "Rao")
+    hubspot.add_contact(KIRAN, "Kiran", "Kumar")
+    pull(admin)  # one page a run: Asha only
+    assert names(admin) == ["Asha Rao"]
+    hubspot.archive(asha)
+    hubspot.add_contact("+91 90000 55555", "Dev", "Shah")  # the latest change this pull reads: after the archival
+    for _ in range(3):
+        sweep(crm_app)
+    assert connection(crm_app).pull_cursor is None
+    assert "Dev Shah" in names(admin) and "Asha Rao" not in names(admin) and caller(rep, ASHA) is None
+
+
 def test_another_organisations_contact_from_a_person_of_the_same_id_is_untouched(connected, hubspot, crm_app,
                                                                                 make_org, make_user, make_device):
     admin, rep = connected
@@ -222,3 +242,28 @@ def test_a_person_merged_away_in_pipedrive_and_one_merged_into_a_contact_here_be
     assert left["Kiran Kumar"]["id"] == own["id"] and left["Kiran Kumar"]["phones"] == [KIRAN_E164]
     assert caller(rep, "+91 90000 44444") == "Asha Rao" and caller(rep, "+91 90000 33333") is None
     assert caller(rep, KIRAN) == "Kiran Kumar"
+
+
+def test_a_person_deleted_in_pipedrive_while_the_pull_runs_is_not_missed(pd_connected, pipedrive, clean_app,
+                                                                         monkeypatch):
+    """Persons are read oldest change first: one deleted after its page was
+    read comes again behind the cursor, before the later changes."""
+    import mobile_sync.crm.pull as pull_module
+    from mobile_sync.crm.pipedrive import PipedriveClient
+
+    admin, rep = pd_connected
+    clean_app.extensions["crm_client_factory"] = lambda crm, token: PipedriveClient(
+        pipedrive.url, token, timeout_s=2.0, page_size=1)
+    monkeypatch.setattr(pull_module, "PAGES_PER_RUN", 1)
+    try:
+        asha = pipedrive.add_person("Asha Rao", phones=[ASHA])
+        kiran = pipedrive.add_person("Kiran Kumar", phones=[KIRAN])
+        pull(admin, "pipedrive")  # one person a run: Asha
+        assert names(admin) == ["Asha Rao"]
+        pipedrive.delete_person(asha)
+        pipedrive.touch_person(kiran, datetime.now(timezone.utc) + timedelta(seconds=5))
+        for _ in range(4):
+            sweep(clean_app)
+        assert names(admin) == ["Kiran Kumar"] and caller(rep, ASHA) is None
+    finally:
+        clean_app.extensions.pop("crm_client_factory", None)

@@ -53,7 +53,7 @@ def test_people_pages_and_the_updated_since_filter(hubspot, monkeypatch):
     first = client.people_updated_since(None, None)
     assert [p.name for p in first.people] == ["P0 Test", "P1 Test"] and first.cursor == "2"
     second = client.people_updated_since(None, first.cursor)
-    assert [p.name for p in second.people] == ["P2 Test"] and second.cursor is None
+    assert [p.name for p in second.people] == ["P2 Test"] and second.cursor == "archived:"  # the archivals next
     assert second.people[0].phones == ["+91900000002"] and second.people[0].email == "p2@x.test"
     since = first.people[1].updated_at
     later = client.people_updated_since(since, None)
@@ -71,7 +71,6 @@ def test_an_incremental_pull_goes_on_with_the_contacts_archived_since(hubspot, m
     time.sleep(0.01)
     hubspot.archive(later)
     hubspot.archive(other)
-    assert client.people_updated_since(None, None).cursor is None  # a first pull: nobody is linked yet
     search = client.people_updated_since(since, None)
     assert search.people == [] and search.cursor == "archived:"
     pages, cursor = [], search.cursor

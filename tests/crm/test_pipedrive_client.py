@@ -179,7 +179,7 @@ def test_persons_deleted_since_are_reported_as_deleted(fake, make_client):
     page = make_client().people_updated_since(since, None)
     assert [p.external_id for p in page.people] == [str(kept)]
     assert page.people[0].phones == ["+442070000401", "+442070000402"]
-    assert [(p.external_id, p.name) for p in page.deleted] == [(str(merged), "Merged"), (str(gone), "Gone")]
+    assert [(p.external_id, p.name) for p in page.deleted] == [(str(gone), "Gone"), (str(merged), "Merged")]
 
 
 # Rate limits
