@@ -78,20 +78,23 @@ def test_a_contact_a_rep_wrote_on_is_kept_without_the_crms_numbers(connected, hu
     admin, rep = connected
     asha = hubspot.add_contact(ASHA, "Asha", "Rao")
     kiran = hubspot.add_contact(KIRAN, "Kiran", "Kumar")
+    dev = hubspot.add_contact("+91 90000 55555", "Dev", "Shah")
     pull(admin)
     pulled = {c["name"]: c for c in contacts(admin)}
     typed = admin.patch(f"/api/v1/contacts/{pulled['Asha Rao']['id']}", json={"company": "Typed by a rep"})
     assert typed.status_code == 200, typed.json
     taken = admin.patch(f"/api/v1/contacts/{pulled['Kiran Kumar']['id']}", json={"owner_id": rep.user_id})
     assert taken.status_code == 200, taken.json
-    hubspot.archive(asha)
-    hubspot.archive(kiran)
+    noted = admin.post(f"/api/v1/records/contact/{pulled['Dev Shah']['id']}/notes", json={"text": "Call back Monday"})
+    assert noted.status_code == 201, noted.json
+    for person in (asha, kiran, dev):
+        hubspot.archive(person)
     pull(admin)
     kept = {c["name"]: c for c in contacts(admin)}
-    assert sorted(kept) == ["Asha Rao", "Kiran Kumar"]
-    assert kept["Asha Rao"]["company"] == "Typed by a rep" and kept["Asha Rao"]["phones"] == []
-    assert kept["Kiran Kumar"]["phones"] == []
-    assert caller(rep, ASHA) is None and caller(rep, KIRAN) is None
+    assert sorted(kept) == ["Asha Rao", "Dev Shah", "Kiran Kumar"]
+    assert kept["Asha Rao"]["company"] == "Typed by a rep"
+    assert all(c["phones"] == [] for c in kept.values())
+    assert caller(rep, ASHA) is None and caller(rep, KIRAN) is None and caller(rep, "+91 90000 55555") is None
 
 
 def test_a_contact_merged_away_in_hubspot_goes_and_the_kept_one_takes_its_number(connected, hubspot):
