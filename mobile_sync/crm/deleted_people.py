@@ -11,11 +11,11 @@ wrote something on. A deletion in the CRM never deletes what a rep typed;
 when the contact cannot be told untouched, it is kept.
 
 Untouched means all of: its source is the CRM and nobody owns it (the pull
-made it; a rep or an import would have); no other person (of any
-connection) is still linked to it; each of its numbers is one the CRM gave;
-its name, company and e-mail are what the CRM last said (or empty); no note,
-no task. A rep's edit the pull later overwrote (a rename in the CRM) counts
-as overwritten already."""
+makes contacts with no owner; one a rep takes is theirs); no other person
+(of any connection) is still linked to it; each of its numbers is one the
+CRM gave; its name, company and e-mail are what the CRM last said (or
+empty); no note, no task, no last note. A rep's edit the pull later
+overwrote (a rename in the CRM) counts as overwritten already."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -12,9 +12,9 @@
   the archived ones (`GET /crm/v3/objects/contacts?archived=true`, by id, 100
   a page, cursor `archived:<after>`) and reports those archived at or after
   `since` (all of them on a first pull) as deleted. HubSpot filters that list
-  by nothing, so each pull reads all of it (HubSpot keeps archived contacts 90 days);
-  the filter spares the links' look-ups, and the pages count against the
-  pull's pages per run like the search's.
+  by nothing, so each pull reads all of it (HubSpot keeps an archived contact
+  90 days); the filter spares the links' look-ups, and the pages count
+  against the pull's pages per run like the search's.
 - Rate limits: HubSpot counts requests in a rolling 10-second window and
   says what is left in `X-HubSpot-RateLimit-Remaining` (window length in
   `X-HubSpot-RateLimit-Interval-Milliseconds`). When it reaches 0 the client
@@ -211,6 +211,7 @@ class HubSpotClient:
                 deleted.append(_person(result))
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         return PeoplePage(people=[], cursor=ARCHIVED + str(after) if after else None, deleted=deleted)
+
 
 def _person(result: dict) -> CrmPerson:
     props = result.get("properties") or {}
