@@ -59,6 +59,33 @@ def test_a_person_deleted_in_hubspot_leaves_the_contacts_and_caller_id(connected
     assert names(admin) == ["Asha Rao", "Kiran Kumar"] and caller(rep, ASHA) == "Asha Rao"
 
 
+def test_integrations_hear_of_the_deletion_once(connected, hubspot, crm_app):
+    """`contact.deleted` goes to the webhooks, as when a user deletes it, and
+    the archived list read again at the next pulls sends nothing more."""
+    import json
+
+    from tests.api.test_webhooks_support import Receiver
+
+    admin, _ = connected
+    receiver = Receiver()
+    try:
+        crm_app.config.update(WEBHOOK_ALLOW_LOOPBACK=True, WEBHOOK_TIMEOUT_S=2.0)
+        created = admin.post("/api/v1/webhooks", json={"url": receiver.url("/ok"), "events": ["contact.deleted"]})
+        assert created.status_code == 201, created.json
+        receiver.secrets.append(created.json["secret"])
+        asha = hubspot.add_contact(ASHA, "Asha", "Rao")
+        pull(admin)
+        [pulled] = contacts(admin)
+        hubspot.archive(asha)
+        for _ in range(3):
+            pull(admin)
+        sent = [json.loads(r["body"]) for r in receiver.requests]
+        assert all(r["verified"] for r in receiver.requests)
+        assert [(b["type"], b["data"]) for b in sent] == [("contact.deleted", {"id": pulled["id"]})]
+    finally:
+        receiver.close()
+
+
 def test_a_contact_here_before_the_person_was_merged_in_keeps_its_own_numbers(connected, hubspot):
     admin, rep = connected
     own = admin.post("/api/v1/contacts", json={"name": "Asha Rao", "phones": [ASHA, "+91 90000 11111"]}).json
