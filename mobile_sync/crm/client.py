@@ -41,6 +41,9 @@ class CrmPerson:
 class PeoplePage:
     people: list[CrmPerson]
     cursor: str | None  # the next page's cursor; None when this was the last
+    # People deleted (or merged away) in the CRM since `since`, with what the
+    # CRM still says of them: their links here are undone (`deleted_people`).
+    deleted: list[CrmPerson] = field(default_factory=list)
 
 
 class CrmError(Exception):
@@ -89,4 +92,7 @@ class CrmClient(Protocol):
         """Log `call` against the person; the CRM's id of the new call log."""
 
     def people_updated_since(self, since: datetime | None, cursor: str | None) -> PeoplePage:
-        """One page of the people changed after `since` (all when None)."""
+        """One page of the people changed after `since` (all when None), and
+        of those deleted in the CRM after `since`, as far as the CRM tells.
+        The cursor is the client's own: it may walk more than one of the
+        CRM's lists."""

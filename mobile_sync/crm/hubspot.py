@@ -7,7 +7,14 @@
   call id ("CallSync call #<id>"), so `find_logged_call` can search for it
   (`POST /crm/v3/objects/calls/search`, `hs_call_title EQ`).
 - The pull searches contacts by `lastmodifieddate GT <since>`, oldest change
-  first, 100 a page (`after` is the cursor).
+  first, 100 a page (`after` is the cursor). The search never returns an
+  archived contact (deleted, or merged into another), so the pull then lists
+  the archived ones (`GET /crm/v3/objects/contacts?archived=true`, by id, 100
+  a page, cursor `archived:<after>`) and reports those archived at or after
+  `since` (all of them on a first pull) as deleted. HubSpot filters that list
+  by nothing, so each pull reads all of it (HubSpot keeps an archived contact
+  90 days); the filter spares the links' look-ups, and the pages count
+  against the pull's pages per run like the search's.
 - Rate limits: HubSpot counts requests in a rolling 10-second window and
   says what is left in `X-HubSpot-RateLimit-Remaining` (window length in
   `X-HubSpot-RateLimit-Interval-Milliseconds`). When it reaches 0 the client
@@ -32,6 +39,7 @@ MAX_BODY = 1_000_000  # bytes of an answer read at most
 WINDOW_S = 10.0  # HubSpot's rolling window when it does not say
 MAX_WAIT_S = 2.0  # waited in place for the window; longer: RateLimited, the item is retried later
 PAGE = 100
+ARCHIVED = "archived:"  # the pull's cursor while it lists the archived contacts
 TITLE = "CallSync call #{}"
 ASSOCIATION_CALL_TO_CONTACT = 194
 _DIRECTIONS = {"incoming": "INBOUND", "missed": "INBOUND", "rejected": "INBOUND", "outgoing": "OUTBOUND"}
@@ -171,6 +179,8 @@ class HubSpotClient:
         return _id(created)
 
     def people_updated_since(self, since: datetime | None, cursor: str | None) -> PeoplePage:
+        if cursor and cursor.startswith(ARCHIVED):
+            return self._archived_since(since, cursor[len(ARCHIVED):] or None)
         body: dict = {"properties": _PERSON_PROPERTIES, "limit": PAGE,
                       "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]}
         if since is not None:
@@ -181,7 +191,26 @@ class HubSpotClient:
         page = self._request("POST", "/crm/v3/objects/contacts/search", body)
         people = [_person(result) for result in page.get("results") or []]
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
-        return PeoplePage(people=people, cursor=str(after) if after else None)
+        if after:
+            return PeoplePage(people=people, cursor=str(after))
+        # The changes read; the pull goes on with the archivals. A first pull
+        # too: a person it linked may have been archived while it ran.
+        return PeoplePage(people=people, cursor=ARCHIVED)
+
+    def _archived_since(self, since: datetime | None, after: str | None) -> PeoplePage:
+        """A page of the archived contacts; those archived at or after `since`
+        are deleted people (an archival at `since` may not have been read)."""
+        params = {"archived": "true", "limit": PAGE, "properties": ",".join(_PERSON_PROPERTIES)}
+        if after:
+            params["after"] = after
+        page = self._request("GET", "/crm/v3/objects/contacts", params=params)
+        deleted = []
+        for result in page.get("results") or []:
+            archived_at = _parse_time(result.get("archivedAt"))
+            if result.get("id") is not None and (since is None or archived_at is None or archived_at >= since):
+                deleted.append(_person(result))
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        return PeoplePage(people=[], cursor=ARCHIVED + str(after) if after else None, deleted=deleted)
 
 
 def _person(result: dict) -> CrmPerson:

@@ -10,7 +10,10 @@ call logs, persons read back for the pull, against Pipedrive's documented API.
   documents no order for that list; a call log beyond the pages read is not
   found, and logging the call again would then duplicate it (the note's
   marker lets an admin find such a twin).
-- Pull: `GET /api/v2/persons?updated_since=<RFC 3339>`, cursor paged.
+- Pull: `GET /api/v2/persons?updated_since=<RFC 3339>` (the epoch on a first
+  pull), oldest change first (`sort_by=update_time`), cursor paged; a
+  person deleted (or merged into another) since then comes back with
+  `is_deleted` and is reported as deleted.
 - Rate limits: a 429 is `RateLimited` with the server's wait (`Retry-After`,
   else `x-ratelimit-reset`, else to the next UTC midnight when
   `x-daily-requests-left` is 0). After an answer whose `x-ratelimit-remaining`
@@ -42,6 +45,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # a page of 500 persons with custom fields sta
 CALL_LOG_PAGE = 50  # GET /v1/callLogs: "The upper limit is 50"
 LOOKUP_PAGES = 10
 PULL_PAGE = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a first pull's "updated since"
 BURST_WINDOW_S = 2.0  # Pipedrive's burst window, when a 429 names no wait
 _CHUNK = 64 * 1024
 
@@ -212,16 +216,25 @@ class PipedriveClient:
         return str(self._data_id(created, "POST /v1/callLogs"))
 
     def people_updated_since(self, since: datetime | None, cursor: str | None) -> PeoplePage:
-        params = {"limit": self.page_size}
-        if since is not None:
-            params["updated_since"] = _rfc3339(since)
+        # Oldest change first: a person changed (or deleted) while the pages are
+        # read moves behind the cursor and is read again, so the latest change
+        # read is a safe "updated since" for the next pull; by id, it was not.
+        # A first pull asks since the epoch rather than for all persons: only a
+        # list of changes carries the deleted ones, and a person it links may
+        # be deleted while it runs.
+        params = {"limit": self.page_size, "sort_by": "update_time", "sort_direction": "asc",
+                  "updated_since": _rfc3339(since or EPOCH)}
         if cursor:
             params["cursor"] = cursor
         page = self._request("GET", "/api/v2/persons", params=params)
-        people = [self._person(item) for item in _list(page.get("data"))
-                  if isinstance(item, dict) and item.get("id") is not None and not item.get("is_deleted")]
+        people, deleted = [], []
+        for item in _list(page.get("data")):
+            if isinstance(item, dict) and item.get("id") is not None:
+                # API v2 says is_deleted; v1's shape says active_flag false.
+                gone = item.get("is_deleted") is True or item.get("active_flag") is False
+                (deleted if gone else people).append(self._person(item))
         next_cursor = _dict(page.get("additional_data")).get("next_cursor")
-        return PeoplePage(people=people, cursor=str(next_cursor) if next_cursor else None)
+        return PeoplePage(people=people, cursor=str(next_cursor) if next_cursor else None, deleted=deleted)
 
     # Records
 

@@ -3,14 +3,17 @@ them. Incremental (the CRM's "updated since" the latest change the previous
 pull read), by bounded pages; each page goes into contacts
 (`mobile_sync.crm.pulled_people`: a new person through the contact import,
 a person pulled before updating its contact) and is committed with the page
-cursor, so a crash resumes where it stopped. One pull per connection at a
-time (`claim_pull`)."""
+cursor, so a crash resumes where it stopped. The people a page says the CRM
+deleted since are undone in the same transaction
+(`mobile_sync.crm.deleted_people`): a page read again finds their links
+gone and changes nothing. One pull per connection at a time (`claim_pull`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
 from mobile_sync.crm.client import AuthFailed, CrmError
+from mobile_sync.crm.deleted_people import forget_people
 from mobile_sync.crm.pulled_people import import_people
 from mobile_sync.errors import ServiceError
 from mobile_sync.store.crm_connections import (
@@ -32,6 +35,7 @@ def pull_lease(timeout_s: float) -> timedelta:
 class PullResult:
     ran: bool  # False: another pull holds the connection
     people: int = 0
+    deleted: int = 0  # contacts deleted because the CRM deleted their person
     finished: bool = False
     error: str | None = None
 
@@ -58,6 +62,8 @@ def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash
         for _ in range(pages):
             page = client.people_updated_since(connection.pull_since, connection.pull_cursor)
             import_people(session, org, connection.id, connection.crm, page.people, hash_key, now())
+            result.deleted += forget_people(session, org, connection.id, connection.crm, page.deleted, hash_key,
+                                            now())
             seen = max((p.updated_at for p in page.people if p.updated_at is not None), default=None)
             record_pull_page(connection, page.cursor, seen)
             extend_pull(connection, now(), lease)

@@ -8,7 +8,8 @@ linked already updates that contact: a rename in the CRM renames it (a second
 contact with the same number would make caller ID ambiguous), numbers new to
 it are added, and a number the CRM gave it at an earlier pull and no longer
 holds is taken off; a number erased at its owner's request is left out, and a
-number a rep added (never the CRM's) is kept."""
+number a rep added, or a contact held before the person was merged into it
+(never the CRM's), is kept. A person deleted in the CRM: `deleted_people`."""
 from __future__ import annotations
 
 import csv
@@ -47,6 +48,9 @@ def import_people(session, org: Organization, connection_id: int, crm: str, peop
     if not new:
         return 0
     rows = [_row(person, crm) for person in new]
+    # The numbers of contacts here before the import: a person merged into one
+    # of them did not give it those (deleted in the CRM, it does not take them).
+    before = existing_contact_keys(session, org.id, {n.e164 for p in new for n in _numbers(org, p)})
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["name", "company", "email", "source", "phones"])
@@ -54,7 +58,7 @@ def import_people(session, org: Organization, connection_id: int, crm: str, peop
     data = text.getvalue().encode()
     report = import_contact_file(session, org=org, stream=io.BytesIO(data), owner_id=None, region=None,
                                  hash_key=hash_key, now=now, size=len(data))
-    _link(session, org, connection_id, new, [row[0] for row in rows], hash_key, now)
+    _link(session, org, connection_id, new, [row[0] for row in rows], before, hash_key, now)
     return report.imported
 
 
@@ -68,10 +72,11 @@ def _hashes(org: Organization, numbers: list, hash_key: str) -> list[str]:
 
 
 def _link(session, org: Organization, connection_id: int, people: list[CrmPerson], names: list[str],
-          hash_key: str, now: datetime) -> None:
+          before: dict[tuple[str, str], int], hash_key: str, now: datetime) -> None:
     """Link each new person to the contact holding its name and one of its
-    numbers (what the import created or merged it into); a line the import
-    refused (an erased number) stays unlinked."""
+    numbers (what the import created or merged it into), with the numbers it
+    gave that contact (not those the contact held `before`); a line the
+    import refused (an erased number) stays unlinked."""
     numbers = {person.external_id: [n.e164 for n in _numbers(org, person)] for person in people}
     keys = existing_contact_keys(session, org.id, {e164 for held in numbers.values() for e164 in held})
     links, pulled = {}, {}
@@ -80,7 +85,8 @@ def _link(session, org: Organization, connection_id: int, people: list[CrmPerson
                       if (name.lower(), e164) in keys), None)
         if found is not None:
             links[person.external_id] = found
-            pulled[person.external_id] = _hashes(org, _numbers(org, person), hash_key)
+            given = [n for n in _numbers(org, person) if before.get((name.lower(), n.e164)) != found]
+            pulled[person.external_id] = _hashes(org, given, hash_key)
     link_people(session, org.id, connection_id, links, now, pulled)
 
 
@@ -99,9 +105,12 @@ def _update(session, org: Organization, contact: Contact, pulled_before: list[st
     if current:  # an erased number is neither added nor remembered, not even as a hash
         erased = erased_numbers(session, org.id, {n.e164 for n in current}, hash_key)
         current = [n for n in current if n.e164 not in erased]
-    now_pulled = _hashes(org, current, hash_key)
     before, given = set(pulled_before), {n.e164 for n in current}
     held = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
+    # A number the contact holds and the CRM never gave it (a rep's, or its own
+    # from before the person was merged into it) stays its own.
+    now_pulled = _hashes(org, [n for n in current if n.e164 not in held
+                               or number_hash(hash_key, CRM_PULLED, org.id, n.e164) in before], hash_key)
     gone = {e164 for e164 in held
             if e164 not in given and number_hash(hash_key, CRM_PULLED, org.id, e164) in before}
     numbers = [n for n in current if n.e164 not in held]
@@ -123,3 +132,12 @@ def _name(person: CrmPerson) -> str:
 
 def _row(person: CrmPerson, crm: str) -> list[str]:
     return [_name(person), person.company or "", person.email or "", crm, ";".join(person.phones)]
+
+
+def take_off_pulled_numbers(session, org: Organization, contact: Contact, pulled: list[str], hash_key: str,
+                            now: datetime) -> None:
+    """Take off the contact the numbers its CRM person gave it (`pulled`, their
+    keyed hashes), as a pull does when the CRM takes them all off; the numbers
+    a rep added stay, and so do its name and fields."""
+    _update(session, org, contact, pulled, CrmPerson(external_id="", name=None, company=None, email=None),
+            hash_key, now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from mobile_sync.store.models import Contact, CrmPersonLink
 
@@ -49,3 +49,29 @@ def link_people(session, organization_id: int, connection_id: int, links: dict[s
         elif link.contact_id != contact_id or sorted(link.pulled_numbers or ()) != pulled:
             link.contact_id, link.pulled_numbers, link.updated_at = contact_id, pulled, now
     session.flush()
+
+
+def unlink_people(session, organization_id: int, connection_id: int, person_ids: Iterable[str]) -> None:
+    """Remove the links of `person_ids` (people the CRM deleted); a link whose
+    contact is gone already goes too."""
+    wanted = sorted(set(person_ids))
+    if not wanted:
+        return
+    session.execute(delete(CrmPersonLink).where(
+        CrmPersonLink.organization_id == organization_id, CrmPersonLink.connection_id == connection_id,
+        CrmPersonLink.person_id.in_(wanted)).execution_options(synchronize_session=False))
+    session.flush()
+
+
+def pulled_numbers_of(session, organization_id: int, contact_ids: Iterable[int]) -> dict[int, set[str]]:
+    """contact id → the hashes of the numbers its people (any connection's)
+    gave it, for those of `contact_ids` some person is still linked to."""
+    wanted = sorted(set(contact_ids))
+    if not wanted:
+        return {}
+    held: dict[int, set[str]] = {}
+    for contact_id, pulled in session.execute(
+            select(CrmPersonLink.contact_id, CrmPersonLink.pulled_numbers)
+            .where(CrmPersonLink.organization_id == organization_id, CrmPersonLink.contact_id.in_(wanted))):
+        held.setdefault(contact_id, set()).update(pulled or ())
+    return held

@@ -8,6 +8,9 @@ It enforces what the real one does that our client depends on:
   and `hs_call_status`, `hs_call_duration` in milliseconds, and an
   association to an existing contact (associationTypeId 194,
   HUBSPOT_DEFINED), else 400 VALIDATION_ERROR;
+- archiving: a contact deleted, or merged into another (`archive`,
+  `merge`), leaves the search and is listed by `GET /crm/v3/objects/contacts
+  ?archived=true` (by id, `after`, limit ≤ 100) with its `archivedAt`;
 - a rolling window (10 s, `limit` requests): past it, 429 with
   `Retry-After` and the X-HubSpot-RateLimit-* headers (announced on every
   answer unless `announce_budget` is False).
@@ -22,6 +25,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
 
 OPERATORS = {"EQ", "NEQ", "GT", "GTE", "LT", "LTE", "HAS_PROPERTY", "CONTAINS_TOKEN", "IN"}
 DIRECTIONS = {"INBOUND", "OUTBOUND"}
@@ -36,6 +40,9 @@ class FakeHubSpot:
         self.window_s = window_s
         self.announce_budget = True
         self.contacts: dict[str, dict] = {}
+        self.archived: dict[str, dict] = {}  # deleted or merged away: out of the search, on the archived list
+        self.fail_archived_lists_after: int | None = None  # archived lists answered before a 503 (then healthy)
+        self.archived_lists: list[dict] = []  # query strings of the archived contacts' lists
         self.calls: dict[str, dict] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request let through the auth check
         self.refused: list[int] = []  # statuses of refused requests
@@ -101,6 +108,25 @@ class FakeHubSpot:
             self.contacts[contact_id].update(changes, lastmodifieddate=_now_ms())
         time.sleep(0.002)
 
+    def archive(self, contact_id: str) -> None:
+        """Delete the contact as HubSpot does: archived, out of the search."""
+        with self._lock:
+            props = self.contacts.pop(contact_id)
+            self.archived[contact_id] = {**props, "archivedAt": _now_ms()}
+        time.sleep(0.002)
+
+    def merge(self, primary_id: str, merged_id: str) -> None:
+        """Merge `merged_id` into `primary_id`: the primary keeps its values and
+        takes the other's where it has none; the other is archived."""
+        with self._lock:
+            primary, merged = self.contacts[primary_id], self.contacts.pop(merged_id)
+            for key, value in merged.items():
+                if key != "lastmodifieddate" and value and not primary.get(key):
+                    primary[key] = value
+            primary["lastmodifieddate"] = _now_ms()
+            self.archived[merged_id] = {**merged, "archivedAt": _now_ms()}
+        time.sleep(0.002)
+
     def calls_of(self, call_id: int) -> list[dict]:
         return [c for c in self.calls.values() if c["properties"]["hs_call_title"] == f"CallSync call #{call_id}"]
 
@@ -139,12 +165,14 @@ class FakeHubSpot:
                 "status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING",
                 "message": "You have reached your ten_secondly_rolling limit."},
                 {**budget, "Retry-After": str(max(1, int(wait + 0.999)))})
-        path = handler.path.split("?")[0]
+        path, _, query = handler.path.partition("?")
         self.requests.append((method, path))
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
             return self._invalid(handler, "Invalid input JSON", budget)
+        if method == "GET":
+            body = dict(parse_qsl(query, keep_blank_values=True))
         route = {("GET", "/crm/v3/objects/contacts"): self._list_contacts,
                  ("POST", "/crm/v3/objects/contacts/search"): self._search_contacts,
                  ("POST", "/crm/v3/objects/contacts"): self._create_contact,
@@ -179,18 +207,47 @@ class FakeHubSpot:
 
     # -------------------------------------------------------------- routes
 
-    def _list_contacts(self, body):
-        return 200, {"results": [self._contact(i) for i in list(self.contacts)[:1]]}
+    def _list_contacts(self, query):
+        unknown = set(query) - {"limit", "after", "properties", "archived", "associations", "propertiesWithHistory"}
+        if unknown:
+            raise ValueError(f"unknown query parameters {sorted(unknown)}")
+        limit = query.get("limit", "10")
+        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+            raise ValueError("limit must be 1 to 100")
+        if query.get("archived", "false") not in ("true", "false"):
+            raise ValueError("archived must be true or false")
+        archived = query.get("archived") == "true"
+        if archived:
+            self.archived_lists.append(query)
+            if self.fail_archived_lists_after is not None:
+                if self.fail_archived_lists_after <= 0:
+                    self.fail_archived_lists_after = None
+                    return 503, {"status": "error", "message": "internal error"}
+                self.fail_archived_lists_after -= 1
+        with self._lock:
+            ids = sorted(self.archived if archived else self.contacts, key=int)
+        after = query.get("after")
+        if after is not None and not after.isdigit():
+            raise ValueError("after is the paging cursor HubSpot gave")
+        ids = [i for i in ids if after is None or int(i) > int(after)]
+        page = ids[:int(limit)]
+        wanted = [p for p in query.get("properties", "").split(",") if p] or None
+        answer = {"results": [self._contact(i, wanted) for i in page]}
+        if len(ids) > len(page):
+            answer["paging"] = {"next": {"after": page[-1], "link": "?after=" + page[-1]}}
+        return 200, answer
 
     def _contact(self, contact_id: str, properties=None) -> dict:
-        props = self.contacts[contact_id]
+        props = self.contacts.get(contact_id) or self.archived[contact_id]
         wanted = properties or ["firstname", "lastname", "email"]
         stamp = props["lastmodifieddate"]
-        iso = datetime.fromtimestamp(stamp / 1000, timezone.utc).isoformat(timespec="milliseconds") \
-            .replace("+00:00", "Z")
+        iso = _iso(stamp)
         out = {k: (iso if k == "lastmodifieddate" else props.get(k) or None) for k in wanted}
         out["hs_object_id"] = contact_id
-        return {"id": contact_id, "properties": out, "createdAt": iso, "updatedAt": iso, "archived": False}
+        answer = {"id": contact_id, "properties": out, "createdAt": iso, "updatedAt": iso, "archived": False}
+        if "archivedAt" in props:
+            answer.update(archived=True, archivedAt=_iso(props["archivedAt"]))
+        return answer
 
     def _filters(self, body) -> list[dict]:
         if not isinstance(body, dict):
@@ -289,6 +346,11 @@ class FakeHubSpot:
             self.calls[call_id] = {"properties": dict(props),
                                    "contacts": [str(a["to"]["id"]) for a in associations]}
         return 201, {"id": call_id, "properties": dict(props), "archived": False}
+
+
+def _iso(stamp_ms: int) -> str:
+    return datetime.fromtimestamp(stamp_ms / 1000, timezone.utc).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
 
 
 def _now_ms() -> int:

@@ -10,7 +10,8 @@ What it holds to, from Pipedrive's API reference:
   end_time as UTC "YYYY-MM-DD HH:MM:SS", duration a string of seconds, known
   fields only), `GET /v1/callLogs` (start, limit ≤ 50, newest first: Pipedrive
   documents no order), `GET /v1/callLogs/<id>`, `GET /v1/users/me`,
-  `GET /api/v2/persons` (updated_since in RFC 3339, cursor, limit ≤ 500);
+  `GET /api/v2/persons` (updated_since in RFC 3339, cursor, limit ≤ 500;
+  with updated_since, the persons deleted or merged away since, `is_deleted`);
 - stricter than Pipedrive on one point: a call log without a `person_id` is
   refused (`require_person`), since ours always belong to a person;
 - the burst window: `burst` requests per `window_s` for the token, with
@@ -117,6 +118,14 @@ class FakePipedrive:
     def touch_person(self, person_id: int, updated_at: datetime) -> None:
         with self._lock:
             self.persons[person_id]["update_time"] = updated_at
+
+    def delete_person(self, person_id: int, at: datetime | None = None) -> None:
+        with self._lock:
+            self.records.delete_person(person_id, at)
+
+    def merge_persons(self, kept_id: int, merged_id: int, at: datetime | None = None) -> None:
+        with self._lock:
+            self.records.merge_persons(kept_id, merged_id, at)
 
     def requests_to(self, method: str, path: str) -> list[dict]:
         with self._lock:

@@ -82,6 +82,22 @@ class PipedriveRecords:
                                    "add_time": now, "update_time": updated_at or now, "is_deleted": deleted}
         return person_id
 
+    def delete_person(self, person_id: int, at: datetime | None = None) -> None:
+        """Deleted as Pipedrive deletes: flagged, its update_time the deletion's,
+        so a list of the persons changed since then carries it, is_deleted."""
+        person = self.persons[person_id]
+        person["is_deleted"], person["update_time"] = True, at or datetime.now(timezone.utc)
+
+    def merge_persons(self, kept_id: int, merged_id: int, at: datetime | None = None) -> None:
+        """`merged_id` merged into `kept_id`: the kept person takes the other's
+        numbers and e-mails it lacks, the other is deleted."""
+        kept, merged = self.persons[kept_id], self.persons[merged_id]
+        for key in ("phones", "emails"):
+            held = {entry["value"] for entry in kept[key]}
+            kept[key] = kept[key] + [dict(entry, primary=False) for entry in merged[key] if entry["value"] not in held]
+        kept["update_time"] = at or datetime.now(timezone.utc)
+        self.delete_person(merged_id, at)
+
     def _search(self, query: dict):
         term = query.get("term")
         exact = query.get("exact_match", "false")
@@ -149,24 +165,29 @@ class PipedriveRecords:
         limit = self._limit(query, 100, 500)
         since = self._rfc3339(query.get("updated_since"))
         until = self._rfc3339(query.get("updated_until"))
-        if query.get("sort_by", "id") != "id" or query.get("sort_direction", "asc") != "asc":
-            raise Refused(400, "this fake sorts by id ascending only")
-        after = 0
+        sort_by = query.get("sort_by", "id")
+        if sort_by not in ("id", "update_time") or query.get("sort_direction", "asc") != "asc":
+            raise Refused(400, "this fake sorts by id or update_time, ascending only")
+
+        def key(p):  # keyset paging: a person changed while pages are read moves behind the cursor
+            return (p["update_time"].timestamp(), p["id"]) if sort_by == "update_time" else (0, p["id"])
+
+        after = (float("-inf"), 0)
         if query.get("cursor"):
             try:
-                after = int(json.loads(base64.urlsafe_b64decode(query["cursor"]))["after_id"])
+                after = tuple(json.loads(base64.urlsafe_b64decode(query["cursor"]))["after"])
             except (ValueError, KeyError, TypeError):
                 raise Refused(400, "invalid cursor") from None
-        chosen = [p for p in sorted(self.persons.values(), key=lambda p: p["id"])
-                  if p["id"] > after and not p["is_deleted"]
+        chosen = [p for p in sorted(self.persons.values(), key=key)
+                  if key(p) > after and (since is not None or not p["is_deleted"])
                   and (since is None or p["update_time"] >= since) and (until is None or p["update_time"] < until)]
         page = chosen[:limit]
         next_cursor = None
         if len(chosen) > limit:
-            next_cursor = base64.urlsafe_b64encode(json.dumps({"after_id": page[-1]["id"]}).encode()).decode()
+            next_cursor = base64.urlsafe_b64encode(json.dumps({"after": list(key(page[-1]))}).encode()).decode()
         data = [{"id": p["id"], "name": p["name"], "first_name": p["name"].split(" ")[0], "owner_id": 1,
                  "org_id": None, "add_time": v2_time(p["add_time"]), "update_time": v2_time(p["update_time"]),
-                 "emails": p["emails"], "phones": p["phones"], "is_deleted": False, "visible_to": 3,
+                 "emails": p["emails"], "phones": p["phones"], "is_deleted": p["is_deleted"], "visible_to": 3,
                  "label_ids": [], "picture_id": None} for p in page]
         return 200, {"success": True, "data": data, "additional_data": {"next_cursor": next_cursor}}
 

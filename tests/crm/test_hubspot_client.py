@@ -1,6 +1,6 @@
 """The HubSpot client against the fake: find-or-create by phone is
 idempotent, a logged call is found again by our id, people pages and the
-updated-since filter, a 429 is RateLimited after HubSpot's Retry-After,
+updated-since filter, the archived contacts listed after the search, a 429 is RateLimited after HubSpot's Retry-After,
 a spent window waits or stops before sending, a bad token is AuthFailed,
 a hanging server a TransientError within the timeout, a 10 MB answer is
 not read whole, and the token is in no error's text."""
@@ -53,11 +53,35 @@ def test_people_pages_and_the_updated_since_filter(hubspot, monkeypatch):
     first = client.people_updated_since(None, None)
     assert [p.name for p in first.people] == ["P0 Test", "P1 Test"] and first.cursor == "2"
     second = client.people_updated_since(None, first.cursor)
-    assert [p.name for p in second.people] == ["P2 Test"] and second.cursor is None
+    assert [p.name for p in second.people] == ["P2 Test"] and second.cursor == "archived:"  # the archivals next
     assert second.people[0].phones == ["+91900000002"] and second.people[0].email == "p2@x.test"
     since = first.people[1].updated_at
     later = client.people_updated_since(since, None)
     assert [p.name for p in later.people] == ["P2 Test"]
+
+
+def test_an_incremental_pull_goes_on_with_the_contacts_archived_since(hubspot, monkeypatch):
+    import mobile_sync.crm.hubspot as module
+
+    monkeypatch.setattr(module, "PAGE", 1)
+    early, later, other = (hubspot.add_contact(f"+9190000000{i}", f"P{i}", "Test") for i in range(3))
+    hubspot.archive(early)
+    client = HubSpotClient(hubspot.url, TOKEN, timeout_s=2)
+    since = datetime.now(timezone.utc)
+    time.sleep(0.01)
+    hubspot.archive(later)
+    hubspot.archive(other)
+    search = client.people_updated_since(since, None)
+    assert search.people == [] and search.cursor == "archived:"
+    pages, cursor = [], search.cursor
+    while cursor:
+        page = client.people_updated_since(since, cursor)
+        pages.append((page.people, [p.external_id for p in page.deleted]))
+        cursor = page.cursor
+    # Listed by id, 1 a page: the one archived before `since` is read but not reported.
+    assert pages == [([], []), ([], [later]), ([], [other])]
+    assert [q.get("after") for q in hubspot.archived_lists] == [None, early, later]
+    assert all(q["archived"] == "true" and q["limit"] == "1" for q in hubspot.archived_lists)
 
 
 def test_a_429_is_rate_limited_after_retry_after(hubspot):

@@ -169,6 +169,19 @@ def test_pull_is_incremental_with_updated_since(fake, make_client):
     assert "updated_since=2026-12-01T00%3A00%3A00Z" in request["path"]
 
 
+def test_persons_deleted_since_are_reported_as_deleted(fake, make_client):
+    since = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    kept = fake.add_person("Kept", phones=["+442070000401"], updated_at=since - timedelta(days=3))
+    merged = fake.add_person("Merged", phones=["+442070000402"], updated_at=since - timedelta(days=3))
+    gone = fake.add_person("Gone", phones=["+442070000403"], updated_at=since - timedelta(days=3))
+    fake.delete_person(gone, since + timedelta(hours=1))
+    fake.merge_persons(kept, merged, since + timedelta(hours=2))
+    page = make_client().people_updated_since(since, None)
+    assert [p.external_id for p in page.people] == [str(kept)]
+    assert page.people[0].phones == ["+442070000401", "+442070000402"]
+    assert [(p.external_id, p.name) for p in page.deleted] == [(str(gone), "Gone"), (str(merged), "Merged")]
+
+
 # Rate limits
 
 def test_a_429_is_rate_limited_for_the_servers_wait(make_client):

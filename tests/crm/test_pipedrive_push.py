@@ -166,7 +166,8 @@ def test_the_pull_imports_pipedrive_persons_as_contacts(connected, pipedrive, pd
     names = sorted(c["name"] for c in admin.get("/api/v1/contacts").json["items"])
     assert names == ["Asha Rao", "Kiran Kumar"]
     pulls = pipedrive.requests_to("GET", "/api/v2/persons")
-    assert "updated_since" not in pulls[0]["path"] and "updated_since=" in pulls[-1]["path"]
+    assert "updated_since=1970-01-01T00%3A00%3A00Z" in pulls[0]["path"]  # all persons: none linked yet
+    assert "updated_since=2026-" in pulls[-1]["path"]
 
 
 def test_a_call_with_a_pulled_contact_is_logged_on_its_person_even_when_typed_with_spaces(connected, pipedrive,
