@@ -141,6 +141,13 @@ def delete_contact(session, *, organization_id: int, user: User, contact_id: int
     call-back tasks go with it."""
     contact = get_contact(session, organization_id, contact_id)
     _check_may_change(user, contact)
+    remove_contact(session, contact, now)
+
+
+def remove_contact(session, contact: Contact, now: datetime) -> None:
+    """`delete_contact` once who may is settled (or for the service itself:
+    a person deleted in the CRM, `mobile_sync.crm.deleted_people`)."""
+    organization_id, contact_id = contact.organization_id, contact.id
     remove_record_phones(session, organization_id=organization_id, record_type=RECORD_TYPE, record_id=contact.id,
                          now=now)
     session.execute(update(Call).where(Call.organization_id == organization_id, Call.record_type == RECORD_TYPE,

@@ -2,7 +2,8 @@
 
 The person's link goes. The contact the pull made from that person, and that
 nobody here has added to since, is deleted the way a user deletes a contact
-(`mobile_sync.contacts.delete_contact`: the phone index, caller ID, the
+(`mobile_sync.contacts.remove_contact`, what `delete_contact` does once it
+has checked the user: the phone index, caller ID, the
 phones' directories and the `contact.deleted` webhook follow). Any other
 contact the person was linked to only loses the numbers the CRM gave it (the
 link's keyed hashes), as when the CRM takes a number off a person: a contact
@@ -18,26 +19,16 @@ empty); no note, no task, no last note. A rep's edit the pull later
 overwrote (a rename in the CRM) counts as overwritten already."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from mobile_sync.contacts import delete_contact
+from mobile_sync.contacts import remove_contact
 from mobile_sync.crm.client import CrmPerson
 from mobile_sync.crm.pulled_people import NAME_MAX, RECORD_TYPE, take_off_pulled_numbers
 from mobile_sync.number_hash import CRM_PULLED, number_hash
 from mobile_sync.phone_index import record_numbers
-from mobile_sync.roles import ADMIN
 from mobile_sync.store.crm_person_links import linked_contacts, pulled_numbers_of, unlink_people
 from mobile_sync.store.models import Contact, Organization
 from mobile_sync.store.records_with_notes import records_with_notes_or_tasks
-
-
-@dataclass(frozen=True)
-class _PullActor:
-    """Who deletes for the pull (`delete_contact` checks who may): the
-    organisation's admins, and only a contact nobody owns."""
-    id: int | None = None
-    role: str = ADMIN
 
 
 def forget_people(session, org: Organization, connection_id: int, crm: str, people: list[CrmPerson],
@@ -69,7 +60,7 @@ def forget_people(session, org: Organization, connection_id: int, crm: str, peop
                              for e164 in numbers[contact_id])
                      and any(_as_the_crm_said(contact, person) for person in persons))
         if untouched:
-            delete_contact(session, organization_id=org.id, user=_PullActor(), contact_id=contact_id, now=now)
+            remove_contact(session, contact, now)
             deleted += 1
         else:  # a number another linked person gave stays
             take_off_pulled_numbers(session, org, contact, sorted(pulled - still_linked.get(contact_id, set())),

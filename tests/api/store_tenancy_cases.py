@@ -15,7 +15,7 @@ from mobile_sync.store import lead_figures, lead_rollup, report_reads, rollup_mo
 from mobile_sync.store import list_pages
 from mobile_sync.store.dialect import on_postgresql
 from mobile_sync.store.models import AccessToken, Call, Contact, Lead, RecordPhone
-from mobile_sync.store import crm_connections, crm_person_links, crm_pushes
+from mobile_sync.store import crm_connections, crm_person_links, crm_pushes, records_with_notes
 from mobile_sync.store.models import CrmConnection, CrmPush
 from mobile_sync.call_rows import read_call, tidy_call
 from tests.phone_data import call_row
@@ -108,6 +108,12 @@ CASES = {
     "crm_person_links.linked_contacts": lambda a, b, s: _of_b(b, [
         contact for contact, _ in crm_person_links.linked_contacts(
             s, a["org"], _crm_ids(s, b["org"])[0], ["person-1"]).values()]),
+    "crm_person_links.unlink_people": lambda a, b, s: crm_person_links.unlink_people(
+        s, a["org"], _crm_ids(s, b["org"])[0], ["person-1"]),
+    "crm_person_links.pulled_numbers_of": lambda a, b, s: list(crm_person_links.pulled_numbers_of(
+        s, a["org"], [b["contact"]])),
+    "records_with_notes.records_with_notes_or_tasks": lambda a, b, s: list(
+        records_with_notes.records_with_notes_or_tasks(s, a["org"], "contact", [b["contact"]])),
     "crm_person_links.link_people": lambda a, b, s: crm_person_links.link_people(
         s, a["org"], _crm_ids(s, a["org"])[0], {"person-1": a["contact"]}, LATER),
     "crm_pushes.write_call_pushes": lambda a, b, s: crm_pushes.write_call_pushes(
