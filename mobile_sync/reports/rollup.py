@@ -44,10 +44,10 @@ local time is on that day, on either side of a daylight-saving change.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from operator import itemgetter
 from datetime import date, datetime, time, timedelta, timezone
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from mobile_sync.office_hours import within_hours
@@ -80,24 +80,19 @@ class DayFigures:
     callbacks: list = field(default_factory=list)
     gaps: list = field(default_factory=list)
 
-    def add(self, call, hours) -> None:
-        kind, duration = call.call_type, call.duration_s
-        if kind == INCOMING:
-            self.incoming += 1
-        elif kind == OUTGOING:
-            self.outgoing += 1
-        elif kind == MISSED:
-            self.missed += 1
-        elif kind in REJECTED:
-            self.rejected += 1
-        if is_connected(kind, duration):
-            self.connected += 1
-            self.talk_seconds += duration
+    @classmethod
+    def of_calls(cls, calls: list, hours) -> "DayFigures":
+        """One user's calls of one day (`hours`: the user's office hours and
+        their zone, or None), counted a kind at a time rather than call by call."""
+        kinds = Counter(call.call_type for call in calls)
+        talks = [call.duration_s for call in calls if is_connected(call.call_type, call.duration_s)]
+        figures = cls(incoming=kinds[INCOMING], outgoing=kinds[OUTGOING], missed=kinds[MISSED],
+                      rejected=sum(kinds[kind] for kind in REJECTED), connected=len(talks), talk_seconds=sum(talks),
+                      numbers={number_key(call.e164) for call in calls if call.e164})
         if hours is not None:
-            self.hours_counted += 1
-            self.in_hours += within_hours(hours[0], call.started_at, hours[1])
-        if call.e164:
-            self.numbers.add(number_key(call.e164))
+            figures.hours_counted = len(calls)
+            figures.in_hours = sum(within_hours(hours[0], call.started_at, hours[1]) for call in calls)
+        return figures
 
     def merge(self, other: "DayFigures") -> None:
         """Add another's calls (not its call backs: those come with their missed rows)."""
@@ -141,10 +136,11 @@ class OrgClock:
 
 
 def _figures(calls, clock: OrgClock) -> dict[tuple[int, date], DayFigures]:
-    days: dict[tuple[int, date], DayFigures] = defaultdict(DayFigures)
+    days: dict[tuple[int, date], list] = defaultdict(list)
+    day_of = clock.day_of
     for call in calls:
-        days[(call.user_id, clock.day_of(call.started_at))].add(call, clock.hours.get(call.user_id))
-    return days
+        days[(call.user_id, day_of(call.started_at))].append(call)
+    return {key: DayFigures.of_calls(mine, clock.hours.get(key[0])) for key, mine in days.items()}
 
 
 def _gaps(day: date, numbers, index: dict[int, list[int]]) -> list[int]:
