@@ -123,8 +123,7 @@ def write_run(session, organization_id: int, callbacks: list[tuple[int, date, by
     refresh_call_months(session, organization_id, changed)
 
 
-# What a run's merge reads whole of its users' recent rows, and writes.
-_WHOLE = (*rollups.DAY_FIGURES, "callbacks", "gaps")
+# What a run's merge writes.
 _ORG_SET = (*rollups.SUMMED, "unique_numbers")
 _DAY_SET = (*rollups.DAY_FIGURES, "numbers", "callbacks", "gaps")
 
@@ -186,13 +185,15 @@ class _PostgresRunStatements(_RunStatements):
                         "FROM " + _keys.format(", %(callbacks)s::bytea[], %(returned)s::integer[]", ", callbacks, returned"))
 
     # A run's rows: its users' every day (numbers; the rest of the row from
-    # `since` on), then other keys' call backs (`recent` NULL).
+    # `since` on, its figures as one array: fewer values for the driver to
+    # make of the older rows' NULLs), then other keys' call backs (`recent` NULL).
     _run_rows = (
-        "SELECT d.user_id, d.day, coalesce(d.numbers, ''::bytea), d.day >= s.since, "
-        + ", ".join(f"CASE WHEN d.day >= s.since THEN d.{name} END" for name in _WHOLE)
-        + " FROM unnest(%(users)s::integer[], %(since)s::date[]) AS s(user_id, since) JOIN report_call_days AS d"
+        "SELECT d.user_id, d.day, coalesce(d.numbers, ''::bytea), d.day >= s.since, CASE WHEN d.day >= s.since "
+        "THEN ARRAY[" + ", ".join(f"d.{name}" for name in rollups.DAY_FIGURES) + "] END, "
+        "CASE WHEN d.day >= s.since THEN d.callbacks END, CASE WHEN d.day >= s.since THEN d.gaps END"
+        " FROM unnest(%(users)s::integer[], %(since)s::date[]) AS s(user_id, since) JOIN report_call_days AS d"
         " ON d.organization_id = %(org)s AND d.user_id = s.user_id"
-        " UNION ALL SELECT d.user_id, d.day, NULL, NULL, " + "NULL, " * len(rollups.DAY_FIGURES) + "d.callbacks, NULL"
+        " UNION ALL SELECT d.user_id, d.day, NULL, NULL, NULL, d.callbacks, NULL"
         " FROM json_to_recordset(%(keys)s::json) AS k(user_id integer, day date) JOIN report_call_days AS d"
         " ON d.organization_id = %(org)s AND d.user_id = k.user_id AND d.day = k.day")
     # Three parts, each on rows of its own (a user row's call backs alone, or
@@ -228,12 +229,12 @@ class _PostgresRunStatements(_RunStatements):
                 "keys": orjson.dumps([{"user_id": user_id, "day": day} for user_id, day in keys]).decode()}):
             user_id, day, packed, recent = row[0], row[1], row[2], row[3]
             if recent is None:  # another key's call backs
-                callbacks[(user_id, day)] = row[-2] or b""
+                callbacks[(user_id, day)] = row[5] or b""
                 continue
             numbers[user_id].append((day, packed))
             if recent:
-                whole[(user_id, day)] = {"user_id": user_id, "day": day, **dict(zip(_WHOLE, row[4:])),
-                                         "numbers": packed, "callbacks": row[-2] or b"", "gaps": row[-1] or []}
+                whole[(user_id, day)] = {"user_id": user_id, "day": day, **dict(zip(rollups.DAY_FIGURES, row[4])),
+                                         "numbers": packed, "callbacks": row[5] or b"", "gaps": row[6] or []}
         for days in numbers.values():
             days.sort()
         return callbacks
