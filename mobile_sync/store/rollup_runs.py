@@ -5,11 +5,11 @@ team's numbers); its users' zones and office hours; and the call backs of the ro
 run changes (its earlier missed calls returned sooner: most of the rows a
 run touches), read and written by themselves.
 
-Those rows are not written through `rollups.write_call_days`: a month row
-(`rollup_months`) is made of every figure of its day rows but `returned`,
-and of their gaps, so a change of `callbacks` and `returned` alone leaves
-it as it is (`write_call_days` itself makes no month again for such rows).
-A change of anything else goes through `write_call_days`.
+Those rows are not written whole: a month row (`rollup_months`) is made
+of every figure of its day rows but `returned`, and of their gaps, so a
+change of `callbacks` and `returned` alone leaves it as it is (and
+`rollups.write_call_days` itself makes no month again for such rows). A
+change of anything else writes the row whole (`write_run`).
 
 A run's merge reads and writes through `run_rows` and `write_run`: on
 PostgreSQL one statement each (its users' every day's numbers, their recent
@@ -102,13 +102,9 @@ def run_rows(session, organization_id: int, since: dict[int, date], keys: Iterab
     (as `rollups.user_days`) of the days from `since[user]` on}, {(user, day):
     packed call backs} of the other `keys` stored)."""
     keys = sorted({(user_id, day) for user_id, day in keys if not (user_id in since and day >= since[user_id])})
-    numbers: dict[int, list[tuple[date, bytes]]] = {user_id: [] for user_id in since}
-    whole: dict[tuple[int, date], dict] = {}
-    if since or keys:
-        callbacks = _statements(session).run_rows(session, organization_id, since, keys, numbers, whole)
-    else:
-        callbacks = {}
-    return numbers, whole, callbacks
+    if not (since or keys):
+        return {}, {}, {}
+    return _statements(session).run_rows(session, organization_id, since, keys)
 
 
 def write_run(session, organization_id: int, callbacks: list[tuple[int, date, bytes, int]], days: list[dict],
@@ -148,13 +144,13 @@ class _RunStatements:
             select(d.user_id, d.day, d.callbacks).where(d.organization_id == organization_id,
                                                         tuple_(d.user_id, d.day).in_(keys)))}
 
-    def run_rows(self, session, organization_id: int, since: dict, keys: list, numbers: dict, whole: dict) -> dict:
+    def run_rows(self, session, organization_id: int, since: dict, keys: list) -> RunRows:
+        numbers: dict[int, list] = {user_id: [] for user_id in since}
         for user_id, day, packed in numbers_of_users(session, organization_id, since):
             numbers[user_id].append((day, packed))
-        for user_id, first in since.items():
-            whole.update({(row["user_id"], row["day"]): row
-                          for row in rollups.user_days(session, organization_id, [user_id], first)})
-        return callbacks_at(session, organization_id, keys)
+        whole = {(row["user_id"], row["day"]): row for user_id, first in since.items()
+                 for row in rollups.user_days(session, organization_id, [user_id], first)}
+        return numbers, whole, callbacks_at(session, organization_id, keys)
 
     def write_run(self, session, organization_id: int, callbacks: list, days: list, org_days: list) -> None:
         write_callbacks(session, organization_id, callbacks)
@@ -221,8 +217,9 @@ class _PostgresRunStatements(_RunStatements):
         finally:
             cursor.close()
 
-    def run_rows(self, session, organization_id: int, since: dict, keys: list, numbers: dict, whole: dict) -> dict:
-        callbacks = {}
+    def run_rows(self, session, organization_id: int, since: dict, keys: list) -> RunRows:
+        numbers: dict[int, list] = {user_id: [] for user_id in since}
+        whole, callbacks = {}, {}
         for row in self._binary_rows(session, self._run_rows, {
                 "org": organization_id,
                 "users": list(since), "since": list(since.values()),
@@ -237,7 +234,7 @@ class _PostgresRunStatements(_RunStatements):
                                          "numbers": packed, "callbacks": row[5] or b"", "gaps": row[6] or []}
         for days in numbers.values():
             days.sort()
-        return callbacks
+        return numbers, whole, callbacks
 
     def write_run(self, session, organization_id: int, callbacks: list, days: list, org_days: list) -> None:
         driver_rows(session.connection(), self._write_run, {
