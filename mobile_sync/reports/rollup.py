@@ -11,17 +11,20 @@ How they stay exact, whatever happens to the calls:
   processed, so adding the run's calls to their days cannot count one twice
   or miss one. The run's figures are worked out here from its calls (one
   read), merged into the stored rows of its users (one read each run) and
-  written back with one upsert per table (the rows whose call backs alone
-  change, with one update of their call backs). Unique numbers are a set union
-  (the day's numbers are kept), never a sum; each number's gap (days since
+  written back in one statement with the additions to the organisation's
+  days (the rows whose call backs alone change by an update of their call
+  backs), then the month rows of the user rows whose month figures or gaps
+  changed. Unique numbers are a set union (the day's numbers are kept),
+  never a sum; each number's gap (days since
   the user's previous day with it) is worked out from the user's rows, for
   the run's days and for the next day with each number new to its day. The
   run's outgoing and connected calls may return earlier missed calls of
   anyone in the organisation (a late upload may even return them sooner
   than the call that does now): one read finds those with the run's
   numbers, and the earliest of the run's calls after each is compared here
-  with its call back now. The organisation's rows of the run's days are
-  then summed again from the day's user rows (one read).
+  with its call back now. What the run adds to the organisation's days
+  (its numbers new to the team that day: one read of the days' user rows'
+  numbers) is worked out before its user rows are written.
 - **Deletions** (erasure, retention, a consent withdrawal, a private
   number): every one is an ORM `delete(Call)`, which the store's one hook
   (`mobile_sync.store.call_deletions`) follows; `_after_calls_deleted` works
@@ -41,9 +44,10 @@ local time is on that day, on either side of a daylight-saving change.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from mobile_sync.office_hours import within_hours
@@ -76,24 +80,19 @@ class DayFigures:
     callbacks: list = field(default_factory=list)
     gaps: list = field(default_factory=list)
 
-    def add(self, call, hours) -> None:
-        kind, duration = call.call_type, call.duration_s
-        if kind == INCOMING:
-            self.incoming += 1
-        elif kind == OUTGOING:
-            self.outgoing += 1
-        elif kind == MISSED:
-            self.missed += 1
-        elif kind in REJECTED:
-            self.rejected += 1
-        if is_connected(kind, duration):
-            self.connected += 1
-            self.talk_seconds += duration
+    @classmethod
+    def of_calls(cls, calls: list, hours) -> "DayFigures":
+        """One user's calls of one day (`hours`: the user's office hours and
+        their zone, or None), counted a kind at a time rather than call by call."""
+        kinds = Counter(call.call_type for call in calls)
+        talks = [call.duration_s for call in calls if is_connected(call.call_type, call.duration_s)]
+        figures = cls(incoming=kinds[INCOMING], outgoing=kinds[OUTGOING], missed=kinds[MISSED],
+                      rejected=sum(kinds[kind] for kind in REJECTED), connected=len(talks), talk_seconds=sum(talks),
+                      numbers={number_key(call.e164) for call in calls if call.e164})
         if hours is not None:
-            self.hours_counted += 1
-            self.in_hours += within_hours(hours[0], call.started_at, hours[1])
-        if call.e164:
-            self.numbers.add(number_key(call.e164))
+            figures.hours_counted = len(calls)
+            figures.in_hours = sum(within_hours(hours[0], call.started_at, hours[1]) for call in calls)
+        return figures
 
     def merge(self, other: "DayFigures") -> None:
         """Add another's calls (not its call backs: those come with their missed rows)."""
@@ -137,10 +136,11 @@ class OrgClock:
 
 
 def _figures(calls, clock: OrgClock) -> dict[tuple[int, date], DayFigures]:
-    days: dict[tuple[int, date], DayFigures] = defaultdict(DayFigures)
+    days: dict[tuple[int, date], list] = defaultdict(list)
+    day_of = clock.day_of
     for call in calls:
-        days[(call.user_id, clock.day_of(call.started_at))].add(call, clock.hours.get(call.user_id))
-    return days
+        days[(call.user_id, day_of(call.started_at))].append(call)
+    return {key: DayFigures.of_calls(mine, clock.hours.get(key[0])) for key, mine in days.items()}
 
 
 def _gaps(day: date, numbers, index: dict[int, list[int]]) -> list[int]:
@@ -172,11 +172,27 @@ def _stored(rows) -> dict[int, dict[date, DayFigures]]:
     return users
 
 
-def _partial_index(rows, wanted: set) -> dict[int, list[int]]:
+def _partial_index(rows, wanted: set, since: date) -> dict[int, list[int]]:
     """{number: the sorted days (ordinals) of the stored rows with it}, for
-    the numbers wanted only; `rows`: (day, packed numbers) in day order."""
+    the numbers wanted only, as far as a look-up from `since` on needs them:
+    every day from `since` on, and of the earlier days the last one only
+    (never anything's previous day from `since` on otherwise). `rows`: (day,
+    packed numbers) in day order. The earlier days are checked once as one
+    array for which wanted numbers they hold, then read backwards only until
+    each of those is found."""
+    split = bisect_left(rows, since, key=itemgetter(0))
     index: dict[int, list[int]] = defaultdict(list)
-    for day, numbers in rows:
+    pending = wanted.intersection(unpack(b"".join(numbers or b"" for _day, numbers in rows[:split]), "Q"))
+    for at in range(split - 1, -1, -1):
+        if not pending:
+            break
+        found = pending.intersection(unpack(rows[at][1], "Q"))
+        if found:
+            ordinal = rows[at][0].toordinal()
+            for number in found:
+                index[number].append(ordinal)
+            pending -= found
+    for day, numbers in rows[split:]:
         ordinal = day.toordinal()
         for number in wanted.intersection(unpack(numbers, "Q")):
             index[number].append(ordinal)
@@ -196,7 +212,7 @@ def _user_regaps(rows, new: dict[date, DayFigures]) -> tuple[dict[date, list[int
     wanted = set()
     for day, figures in new.items():
         wanted |= figures.numbers | stored.get(day, set())
-    index = _partial_index(rows, wanted)
+    index = _partial_index(rows, wanted, min(new))
     merged, shifts = {}, defaultdict(list)
     for day in sorted(new):
         before = stored.get(day, set())
@@ -225,30 +241,38 @@ def _shift_gaps(gaps: list[int], changes: list[tuple[int, int]]) -> list[int]:
     return gaps
 
 
-def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[date]:
-    """Merge a run's figures and delays into the stored user rows; write the
-    rows changed; return the days whose organisation rows must be summed again.
-    Reads every stored day's numbers of the run's users, whole rows only of
-    the days whose figures or gaps change (one upsert); the others' call
-    backs alone (one update)."""
-    numbers: dict[int, list] = defaultdict(list)
-    for user_id, day, packed in rollup_runs.numbers_of_users(session, organization_id, {u for u, _d in new}):
-        numbers[user_id].append((day, packed))
+def _merge_run(session, organization_id: int, new: dict, delays: Delays, org_days: list[dict] | None = None) -> None:
+    """Merge a run's figures and delays into the stored user rows and write
+    the rows changed, with the additions to the organisation's days
+    (`org_days`). One read (`rollup_runs.run_rows`): every stored day's
+    numbers of the run's users, their rows from the run's first day on whole
+    (the run's days and the later days whose gaps change), and the call
+    backs of the other rows whose call backs alone change (most of a run's:
+    its earlier missed calls returned sooner); one write (`write_run`), then
+    the month rows of the rows whose month inputs changed."""
+    since: dict[int, date] = {}
+    for user_id, day in new:
+        since[user_id] = min(day, since.get(user_id, day))
+    numbers, stored, callbacks = rollup_runs.run_rows(session, organization_id, since, delays)
     gaps: dict[tuple[int, date], list[int]] = {}
     shifts: dict[tuple[int, date], list[tuple[int, int]]] = {}
-    for user_id in {u for u, _d in new}:
+    for user_id in since:
         mine = {day: figures for (owner, day), figures in new.items() if owner == user_id}
         whole, shifted = _user_regaps(numbers[user_id], mine)
         gaps.update({(user_id, day): g for day, g in whole.items()})
         shifts.update({(user_id, day): changes for day, changes in shifted.items()})
-    # Rows whose call backs alone change (most of a run's: its earlier
-    # missed calls returned sooner) are read and written by themselves.
-    written = set(gaps) | set(shifts) | set(delays)
-    written -= _write_callbacks_alone(session, organization_id, set(delays) - set(gaps) - set(shifts), delays)
-    states = {(row["user_id"], row["day"]): DayFigures.from_row(row)
-              for row in rollups.user_days_at(session, organization_id, written)}
-    for key in written:
-        state = states.setdefault(key, DayFigures())
+    alone = []
+    for key in set(delays) - set(gaps) - set(shifts):
+        packed = stored[key]["callbacks"] if key in stored else callbacks.get(key)
+        if packed is not None:  # a key without a stored row is written whole
+            state = DayFigures(callbacks=list(unpack(packed, "I")))
+            apply_delays(state, delays[key])
+            alone.append((*key, pack(sorted(state.callbacks), "I"), len(state.callbacks)))
+    rows, changed = [], []
+    for key in (set(gaps) | set(shifts) | set(delays)) - {(user_id, day) for user_id, day, _p, _r in alone}:
+        old = stored.get(key)
+        state = DayFigures.from_row(old) if old else DayFigures()
+        before = (*(old[name] for name in SUMMED), old["unique_numbers"], tuple(old["gaps"])) if old else None
         if key in new:
             state.merge(new[key])
         if key in gaps:
@@ -257,21 +281,10 @@ def _merge_run(session, organization_id: int, new: dict, delays: Delays) -> set[
             state.gaps = _shift_gaps(state.gaps, shifts[key])
         if key in delays:
             apply_delays(state, delays[key])
-    rollups.write_call_days(session, organization_id, [state.row(*key) for key, state in states.items()])
-    return {day for _user_id, day in new}
-
-
-def _write_callbacks_alone(session, organization_id: int, keys: set, delays: Delays) -> set:
-    """Apply their delays to the stored rows of these keys, changing their
-    call backs alone (`rollup_runs.write_callbacks`); returns the keys
-    written (a key without a stored row is not)."""
-    rows = []
-    for (user_id, day), packed in rollup_runs.callbacks_at(session, organization_id, keys).items():
-        state = DayFigures(callbacks=list(unpack(packed, "I")))
-        apply_delays(state, delays[(user_id, day)])
-        rows.append((user_id, day, pack(sorted(state.callbacks), "I"), len(state.callbacks)))
-    rollup_runs.write_callbacks(session, organization_id, rows)
-    return {(user_id, day) for user_id, day, _packed, _returned in rows}
+        rows.append(state.row(*key))
+        if (*(getattr(state, name) for name in SUMMED), len(state.numbers), tuple(state.gaps)) != before:
+            changed.append(key)
+    rollup_runs.write_run(session, organization_id, alone, rows, org_days or [], changed)
 
 
 def sum_org_days(session, organization_id: int, days) -> None:
@@ -293,11 +306,11 @@ def sum_org_days(session, organization_id: int, days) -> None:
         rollups.delete_org_days(session, organization_id, days - set(sums))
 
 
-def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
-    """Add a run's figures to the organisation's days, before its user rows
+def _org_day_additions(session, organization_id: int, new: dict) -> list[dict]:
+    """What a run adds to the organisation's days, read before its user rows
     are written: its numbers that no user had that day yet are new to the
     team (one read of the days' user rows' numbers, each row checked for the
-    run's numbers not yet found; one upsert adding to the sums)."""
+    run's numbers not yet found). Written with the user rows (`_merge_run`)."""
     days: dict[date, list] = {}
     numbers: dict[date, set] = defaultdict(set)
     for (_user, day), figures in new.items():
@@ -307,8 +320,8 @@ def _add_run_to_org_days(session, organization_id: int, new: dict) -> None:
         numbers[day] |= figures.numbers
     for day, packed in rollup_runs.team_numbers(session, organization_id, days).items():
         numbers[day].difference_update(unpack(packed, "Q"))  # a day's rows at once: one set operation
-    rollups.add_to_org_days(session, organization_id, [
-        {"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])} for day, total in days.items()])
+    return [{"day": day, **dict(zip(SUMMED, total)), "unique_numbers": len(numbers[day])}
+            for day, total in days.items()]
 
 
 def add_run(session, organization_id: int, calls: list) -> None:
@@ -321,8 +334,7 @@ def add_run(session, organization_id: int, calls: list) -> None:
     delays = add_missed(session, organization_id, calls, clock, pending)
     returned_sooner(session, organization_id, calls, delays, pending)
     new = _figures(calls, clock)
-    _add_run_to_org_days(session, organization_id, new)
-    _merge_run(session, organization_id, new, delays)
+    _merge_run(session, organization_id, new, delays, _org_day_additions(session, organization_id, new))
 
 
 def recompute_days(session, organization_id: int, user_id: int, first: date, last: date,

@@ -38,6 +38,8 @@ _NEXT = "(k.month + interval '1 month')::date"
 _OF_KEY = f"d.organization_id = %(org)s AND d.user_id = k.user_id AND d.day >= k.month AND d.day < {_NEXT}"
 
 # Every (user, month) key given: deleted if it has no day rows left, else made again from them.
+# (Each join to the day rows names the month's range: joined on the day alone,
+# the planner hashed every day row of the user, ~730 at 10M, for each key.)
 _REFRESH = (
     "WITH k AS (SELECT DISTINCT user_id, month FROM unnest(%(users)s::integer[], %(months)s::date[]) AS k(user_id, month)), "
     "gone AS (DELETE FROM report_call_months AS m USING k WHERE m.organization_id = %(org)s AND m.month = k.month "
@@ -59,7 +61,7 @@ _REFRESH = (
     + "".join(f" || int4send(d.{name})" for name in SLOT_FIGURES)
     + " END, ''::bytea ORDER BY g.day) AS days "
     f"FROM generate_series(k.month::timestamp, ({_NEXT} - 1)::timestamp, interval '1 day') AS g(day) "
-    "LEFT JOIN report_call_days AS d ON d.organization_id = %(org)s AND d.user_id = k.user_id AND d.day = g.day::date"
+    f"LEFT JOIN report_call_days AS d ON {_OF_KEY} AND d.day = g.day::date"
     f") AS s(n, {', '.join(_SUMMED)}, days) WHERE s.n > 0 "
     "ON CONFLICT (organization_id, month, user_id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in (*_SUMMED, "day_rows", "days", "prevs", "tails")))
