@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Iterable
 
 import orjson
-from sqlalchemy import bindparam, delete, func, select, text, tuple_
+from sqlalchemy import bindparam, delete, func, select, text
 
 from mobile_sync.store.bulk_sql import among, driver_rows, one_of, upsert
 from mobile_sync.store.dialect import on_postgresql, per_engine
@@ -197,24 +197,6 @@ def user_days(session, organization_id: int, user_ids: Iterable[int], first: dat
     if last is not None:
         query = query.where(d.day <= last)
     return _whole_rows(session.execute(query))
-
-
-_AT_KEYS = text(f"SELECT {', '.join('d.' + name for name in _WHOLE)} FROM report_call_days AS d "
-                "JOIN unnest(CAST(:users AS integer[]), CAST(:days AS date[])) AS k(user_id, day) "
-                "ON d.user_id = k.user_id AND d.day = k.day WHERE d.organization_id = :org")
-
-
-def user_days_at(session, organization_id: int, keys: Iterable[tuple[int, date]]) -> list[dict]:
-    """The stored user rows of these (user_id, day) keys, whole (as `user_days`): one statement."""
-    keys = sorted(set(keys))
-    if not keys:
-        return []
-    if on_postgresql(session):
-        return _whole_rows(driver_rows(session.connection(), _AT_KEYS, {
-            "org": organization_id, "users": [k[0] for k in keys], "days": [k[1] for k in keys]}))
-    d = DAYS.c
-    return _whole_rows(session.execute(select(*(d[name] for name in _WHOLE)).where(
-        d.organization_id == organization_id, tuple_(d.user_id, d.day).in_(keys))))
 
 
 def days_of_all_users(session, organization_id: int, days: Iterable[date]) -> list:

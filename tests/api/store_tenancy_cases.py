@@ -219,8 +219,6 @@ CASES = {
                                                                      [b["user"]]),
     "rollups.user_totals": lambda a, b, s: rollups.user_totals(s, a["org"], EARLY.date(), LATER.date(), [b["user"]]),
     "rollups.user_days": lambda a, b, s: rollups.user_days(s, a["org"], [b["user"]]),
-    "rollups.user_days_at": lambda a, b, s: rollups.user_days_at(
-        s, a["org"], [(b["user"], moment.date()) for moment in _call_days(s, b["org"])]),
     # A's own rows removed first: what is left to find could only be B's.
     "rollups.days_of_all_users": lambda a, b, s: rollups.delete_call_days(s, a["org"]) * 0 + len(
         rollups.days_of_all_users(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
@@ -282,6 +280,17 @@ CASES = {
         rollup_runs.team_numbers(s, a["org"], sorted({moment.date() for moment in _call_days(s, b["org"])}))),
     "rollup_runs.callbacks_at": lambda a, b, s: rollup_runs.callbacks_at(
         s, a["org"], [(b["user"], moment.date()) for moment in _call_days(s, b["org"])]),
+    "rollup_runs.run_rows": lambda a, b, s: [part for part in rollup_runs.run_rows(
+        s, a["org"], {b["user"]: EARLY.date()}, [(b["user"], moment.date()) for moment in _call_days(s, b["org"])])
+        if any(part.values())],
+    # A's write of B's keys and days: B's rows keep their figures and call backs.
+    "rollup_runs.write_run": lambda a, b, s: rollup_runs.write_run(
+        s, a["org"], [(b["user"], moment.date(), b"\x01\x00\x00\x00", 1) for moment in _call_days(s, b["org"])],
+        [{"user_id": b["user"], "day": day, **{name: 1 for name in rollups.DAY_FIGURES}, "numbers": b"",
+          "callbacks": b"", "gaps": []} for day in sorted({moment.date() for moment in _call_days(s, b["org"])})],
+        [{"day": day, **{name: 1 for name in rollups.SUMMED}, "unique_numbers": 1}
+         for day in sorted({moment.date() for moment in _call_days(s, b["org"])})],
+        [(b["user"], moment.date()) for moment in _call_days(s, b["org"])]),
     # A's statement on B's keys: B's rows keep their call backs.
     "rollup_runs.write_callbacks": lambda a, b, s: rollup_runs.write_callbacks(s, a["org"], [
         (b["user"], moment.date(), b"\x01\x00\x00\x00", 1) for moment in _call_days(s, b["org"])]),
