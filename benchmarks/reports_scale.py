@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -269,6 +270,7 @@ def run(database: str, calls: int, args, now: datetime) -> list[tuple]:
     finally:
         if server:
             server.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def main(argv=None) -> int:
