@@ -14,8 +14,8 @@
   `lastmodifieddate GTE <the latest time read>` (GT `since` on a first
   page) and leaves out the contacts already read at exactly that time, whose
   ids the cursor keeps (`modified:<ms>:<id>,...`; `modified:<ms>` when all
-  of them were read). HubSpot sorts on one property and leaves ties in no
-  set order; when more than MAX_TIED contacts share one time the pull reads
+  of them were read). The search sorts on one property and relies on no
+  order among ties: when more than MAX_TIED contacts share one time it reads
   that millisecond by id (`tied:<ms>:<last id>`: `lastmodifieddate` equal,
   `hs_object_id GT`, sorted by id), then goes on after it. A cursor of the
   old offset paging (digits) starts the search again at `since`: pages are

@@ -26,7 +26,7 @@ def caller(rep, number: str) -> str | None:
 
 
 def pull_to_the_end(admin, crm_app, clock, runs: int = 20) -> None:
-    """"Pull now", then the sweep's runs until the pull has read everything."""
+    """ "Pull now", then the sweep's runs until the pull has read everything."""
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202
     for _ in range(runs):
         if connection(crm_app).pull_cursor is None:
@@ -41,7 +41,8 @@ def test_a_contact_changed_or_deleted_while_the_pull_is_between_pages_is_not_los
     admin, rep = connected
     monkeypatch.setattr(hubspot_client, "PAGE", 2)
     monkeypatch.setattr(pull_module, "PAGES_PER_RUN", 1)
-    asha, kiran = hubspot.add_contact("+919000000001", "Asha", "Rao"), hubspot.add_contact("+919000000002", "Kiran", "Kumar")
+    asha = hubspot.add_contact("+919000000001", "Asha", "Rao")
+    kiran = hubspot.add_contact("+919000000002", "Kiran", "Kumar")
     for i, name in enumerate(["Dev", "Meera", "Ravi"], start=3):
         hubspot.add_contact(f"+91900000000{i}", name, "Shah")
     assert admin.post("/api/v1/integrations/hubspot/pull").status_code == 202  # one page: Asha and Kiran
