@@ -6,8 +6,20 @@
   the contact (associationTypeId 194, HUBSPOT_DEFINED). Its title carries our
   call id ("CallSync call #<id>"), so `find_logged_call` can search for it
   (`POST /crm/v3/objects/calls/search`, `hs_call_title EQ`).
-- The pull searches contacts by `lastmodifieddate GT <since>`, oldest change
-  first, 100 a page (`after` is the cursor). The search never returns an
+- The pull searches contacts by modification time, oldest change first, 100
+  a page, by keyset rather than by HubSpot's `after` offset: a contact that
+  changes between two pages moves behind the cursor instead of shifting the
+  pages under it, and no query pages past the 10,000 results HubSpot's
+  search returns for one query (a 400 beyond). Each page asks again for
+  `lastmodifieddate GTE <the latest time read>` (GT `since` on a first
+  page) and leaves out the contacts already read at exactly that time, whose
+  ids the cursor keeps (`modified:<ms>:<id>,...`; `modified:<ms>` when all
+  of them were read). The search sorts on one property and relies on no
+  order among ties: when more than MAX_TIED contacts share one time it reads
+  that millisecond by id (`tied:<ms>:<last id>`: `lastmodifieddate` equal,
+  `hs_object_id GT`, sorted by id), then goes on after it. A cursor of the
+  old offset paging (digits) starts the search again at `since`: pages are
+  idempotent, so reading again is safe. The search never returns an
   archived contact (deleted, or merged into another), so the pull then lists
   the archived ones (`GET /crm/v3/objects/contacts?archived=true`, by id, 100
   a page, cursor `archived:<after>`) and reports those archived at or after
@@ -27,7 +39,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -40,9 +52,13 @@ WINDOW_S = 10.0  # HubSpot's rolling window when it does not say
 MAX_WAIT_S = 2.0  # waited in place for the window; longer: RateLimited, the item is retried later
 PAGE = 100
 ARCHIVED = "archived:"  # the pull's cursor while it lists the archived contacts
+MODIFIED = "modified:"  # the search's cursor: modified:<ms>[:<ids read at ms>]
+TIED = "tied:"  # the contacts modified at one millisecond, by id: tied:<ms>:<last id read>
+MAX_TIED = 20  # ids read at one millisecond the cursor keeps; more: that millisecond is read by id
 TITLE = "CallSync call #{}"
 ASSOCIATION_CALL_TO_CONTACT = 194
 _DIRECTIONS = {"incoming": "INBOUND", "missed": "INBOUND", "rejected": "INBOUND", "outgoing": "OUTBOUND"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _PERSON_PROPERTIES = ["firstname", "lastname", "company", "email", "phone", "mobilephone", "lastmodifieddate"]
 
 
@@ -181,21 +197,53 @@ class HubSpotClient:
     def people_updated_since(self, since: datetime | None, cursor: str | None) -> PeoplePage:
         if cursor and cursor.startswith(ARCHIVED):
             return self._archived_since(since, cursor[len(ARCHIVED):] or None)
-        body: dict = {"properties": _PERSON_PROPERTIES, "limit": PAGE,
+        if cursor and cursor.startswith(TIED):
+            stamp, _, after = cursor[len(TIED):].partition(":")
+            return self._tied_page(int(stamp), after or None)
+        if cursor and cursor.startswith(MODIFIED):
+            stamp, _, ids = cursor[len(MODIFIED):].partition(":")
+            return self._modified_page(int(stamp), set(ids.split(",")) if ids else set())
+        # A first page, or an old offset cursor stored before keyset paging: from `since`.
+        return self._modified_page(_ms(since) if since is not None else None, set())
+
+    def _modified_page(self, bound: int | None, read: set[str]) -> PeoplePage:
+        """The contacts modified after `bound`, and those at `bound` not in `read`."""
+        limit = PAGE + len(read)  # the ids read come again: a page still brings PAGE others
+        body: dict = {"properties": _PERSON_PROPERTIES, "limit": limit,
                       "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]}
-        if since is not None:
-            body["filterGroups"] = [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GT",
-                                                  "value": str(int(since.timestamp() * 1000))}]}]
-        if cursor:
-            body["after"] = cursor
-        page = self._request("POST", "/crm/v3/objects/contacts/search", body)
-        people = [_person(result) for result in page.get("results") or []]
-        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if bound is not None:
+            body["filterGroups"] = [{"filters": [{"propertyName": "lastmodifieddate",
+                                                  "operator": "GTE" if read else "GT", "value": str(bound)}]}]
+        results = self._request("POST", "/crm/v3/objects/contacts/search", body).get("results") or []
+        stamps = [(str(result.get("id")), _modified_ms(result)) for result in results]
+        people = [_person(result) for result, (key, stamp) in zip(results, stamps)
+                  if not (stamp == bound and key in read)]
+        if len(results) < limit:
+            # The changes read; the pull goes on with the archivals. A first pull
+            # too: a person it linked may have been archived while it ran.
+            return PeoplePage(people=people, cursor=ARCHIVED)
+        last = max((stamp for _, stamp in stamps if stamp is not None), default=None)
+        if last is None:
+            raise TransientError("HubSpot's contacts have no lastmodifieddate")
+        at_last = {key for key, stamp in stamps if stamp == last} | (read if last == bound else set())
+        if len(at_last) > MAX_TIED:
+            return PeoplePage(people=people, cursor=f"{TIED}{last}:")
+        return PeoplePage(people=people, cursor=f"{MODIFIED}{last}:{','.join(sorted(at_last, key=_id_order))}")
+
+    def _tied_page(self, stamp: int, after: str | None) -> PeoplePage:
+        """The contacts modified at the millisecond `stamp`, by id after `after`."""
+        filters = [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(stamp)},
+                   {"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(stamp)}]
         if after:
-            return PeoplePage(people=people, cursor=str(after))
-        # The changes read; the pull goes on with the archivals. A first pull
-        # too: a person it linked may have been archived while it ran.
-        return PeoplePage(people=people, cursor=ARCHIVED)
+            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": after})
+        results = self._request("POST", "/crm/v3/objects/contacts/search", {
+            "properties": _PERSON_PROPERTIES, "limit": PAGE, "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]}).get("results") or []
+        people = [_person(result) for result in results]
+        if len(results) < PAGE:  # that millisecond read: on with the changes after it
+            return PeoplePage(people=people, cursor=f"{MODIFIED}{stamp}")
+        last = max((str(result.get("id")) for result in results), key=_id_order)
+        return PeoplePage(people=people, cursor=f"{TIED}{stamp}:{last}")
 
     def _archived_since(self, since: datetime | None, after: str | None) -> PeoplePage:
         """A page of the archived contacts; those archived at or after `since`
@@ -220,6 +268,23 @@ def _person(result: dict) -> CrmPerson:
     return CrmPerson(external_id=str(result.get("id")), name=name, company=props.get("company") or None,
                      email=props.get("email") or None, phones=phones,
                      updated_at=_parse_time(props.get("lastmodifieddate") or result.get("updatedAt")))
+
+
+def _modified_ms(result: dict) -> int | None:
+    """A search result's modification time in epoch milliseconds, as the filters take it."""
+    props = result.get("properties") or {}
+    moment = _parse_time(props.get("lastmodifieddate") or result.get("updatedAt"))
+    return _ms(moment) if moment is not None else None
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _id_order(value: str):
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
 def _id(answer: dict) -> str:

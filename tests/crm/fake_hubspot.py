@@ -11,6 +11,11 @@ It enforces what the real one does that our client depends on:
 - archiving: a contact deleted, or merged into another (`archive`,
   `merge`), leaves the search and is listed by `GET /crm/v3/objects/contacts
   ?archived=true` (by id, `after`, limit ≤ 100) with its `archivedAt`;
+- the contact search as the pull depends on it: filters on
+  `lastmodifieddate` and `hs_object_id` (GT, GTE, LT, LTE, EQ), one sort,
+  ties in no set order (shuffled, the same way for the same search count),
+  `after` an offset, and no more than `search_cap` results for one query
+  (HubSpot's 10,000: paging past it is a 400);
 - a rolling window (10 s, `limit` requests): past it, 429 with
   `Retry-After` and the X-HubSpot-RateLimit-* headers (announced on every
   answer unless `announce_budget` is False).
@@ -20,6 +25,7 @@ record the call and then hang (a worker killed after its POST landed)."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
@@ -51,6 +57,7 @@ class FakeHubSpot:
         self.held = threading.Event()  # a call creation is being held
         self.fail_searches_after: int | None = None  # contact searches answered before a 503 (then healthy)
         self.searches: list[dict] = []  # bodies of the contact searches (the pull's pages)
+        self.search_cap = 10_000  # results one search query reaches, `after` included (HubSpot's limit)
         self._stamps: list[float] = []
         self._next_id = 1000
         self._lock = threading.Lock()
@@ -95,17 +102,19 @@ class FakeHubSpot:
     # ------------------------------------------------------------ test data
 
     def add_contact(self, phone: str, firstname: str = "", lastname: str = "", company: str = "",
-                    email: str = "") -> str:
+                    email: str = "", modified_ms: int | None = None) -> str:
+        """`modified_ms`: the contact's modification time (ties); else now, distinct from the others'."""
         with self._lock:
             contact_id = self._new_id()
             self.contacts[contact_id] = {"phone": phone, "firstname": firstname, "lastname": lastname,
-                                         "company": company, "email": email, "lastmodifieddate": _now_ms()}
+                                         "company": company, "email": email,
+                                         "lastmodifieddate": modified_ms or _now_ms()}
             time.sleep(0.002)  # distinct modification times
             return contact_id
 
-    def touch(self, contact_id: str, **changes) -> None:
+    def touch(self, contact_id: str, modified_ms: int | None = None, **changes) -> None:
         with self._lock:
-            self.contacts[contact_id].update(changes, lastmodifieddate=_now_ms())
+            self.contacts[contact_id].update(changes, lastmodifieddate=modified_ms or _now_ms())
         time.sleep(0.002)
 
     def archive(self, contact_id: str) -> None:
@@ -282,16 +291,27 @@ class FakeHubSpot:
             name, op, value = item["propertyName"], item["operator"], item.get("value")
             if name == "phone" and op == "EQ":
                 rows = [(i, c) for i, c in rows if c["phone"] == value]
-            elif name == "lastmodifieddate" and op in ("GT", "GTE"):
-                bound = int(value)
-                rows = [(i, c) for i, c in rows if c["lastmodifieddate"] > bound
-                        or (op == "GTE" and c["lastmodifieddate"] == bound)]
+            elif name in ("lastmodifieddate", "hs_object_id") and op in _COMPARE and value.isdigit():
+                rows = [(i, c) for i, c in rows if _COMPARE[op](_value(i, c, name), int(value))]
             else:
                 raise ValueError(f"filter not supported by the fake: {name} {op}")
-        rows.sort(key=lambda r: (r[1]["lastmodifieddate"], int(r[0])))
-        start = int(body.get("after") or 0)
-        limit = body.get("limit", 10)
-        page = rows[start:start + limit]
+        sorts = body.get("sorts") or []
+        if len(sorts) > 1 or any(s.get("propertyName") not in ("lastmodifieddate", "hs_object_id")
+                                 or s.get("direction") not in ("ASCENDING", "DESCENDING") for s in sorts):
+            raise ValueError("one sort, on lastmodifieddate or hs_object_id, here")
+        shuffle = random.Random(len(self.searches))  # ties: no set order, from one search to the next
+        ties = {i: shuffle.random() for i, _ in rows}
+        rows.sort(key=lambda r: ties[r[0]])
+        for sort in sorts:
+            rows.sort(key=lambda r: _value(r[0], r[1], sort["propertyName"]),
+                      reverse=sort["direction"] == "DESCENDING")
+        after = str(body.get("after") or "0")
+        if not after.isdigit():
+            raise ValueError("after is the paging cursor HubSpot gave")
+        start, limit = int(after), body.get("limit", 10)
+        if start >= self.search_cap:  # HubSpot: no more than 10,000 results for one query
+            raise ValueError(f"a search returns at most {self.search_cap} results")
+        page = rows[start:min(start + limit, self.search_cap)]
         answer = {"total": len(rows), "results": [self._contact(i, body.get("properties")) for i, _ in page]}
         if start + limit < len(rows):
             answer["paging"] = {"next": {"after": str(start + limit), "link": "?after=" + str(start + limit)}}
@@ -346,6 +366,14 @@ class FakeHubSpot:
             self.calls[call_id] = {"properties": dict(props),
                                    "contacts": [str(a["to"]["id"]) for a in associations]}
         return 201, {"id": call_id, "properties": dict(props), "archived": False}
+
+
+_COMPARE = {"GT": lambda a, b: a > b, "GTE": lambda a, b: a >= b, "LT": lambda a, b: a < b,
+            "LTE": lambda a, b: a <= b, "EQ": lambda a, b: a == b}
+
+
+def _value(contact_id: str, props: dict, name: str) -> int:
+    return int(contact_id) if name == "hs_object_id" else props[name]
 
 
 def _iso(stamp_ms: int) -> str:

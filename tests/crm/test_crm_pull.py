@@ -46,19 +46,24 @@ def test_pages_are_bounded_and_a_failed_pull_resumes_from_its_cursor(connected, 
                                                                    clock):
     admin, _ = connected
     monkeypatch.setattr(hubspot_client, "PAGE", 2)
-    for i in range(7):
-        hubspot.add_contact(f"+9190000000{i:02d}", f"Person{i}", "Test")
+    people = [hubspot.add_contact(f"+9190000000{i:02d}", f"Person{i}", "Test") for i in range(7)]
+    stamp = {p: hubspot.contacts[p]["lastmodifieddate"] for p in people}
     hubspot.fail_searches_after = 2  # pages 1 and 2 answered, page 3 fails
     admin.post("/api/v1/integrations/hubspot/pull")
     assert len(names(admin)) == 4
     row = connection(crm_app)
-    assert row.pull_cursor == "4" and row.last_error == "unavailable" and row.pull_claimed_until is None
-    assert all(s["limit"] == 2 for s in hubspot.searches)
+    # The cursor: the latest change read (Person3's) and who was read at that time.
+    assert row.pull_cursor == f"modified:{stamp[people[3]]}:{people[3]}"
+    assert row.last_error == "unavailable" and row.pull_claimed_until is None
+    # 2 a page: a page after the first asks for one more, the one read at the latest time read.
+    assert [s["limit"] for s in hubspot.searches] == [2, 3]
     # The sweep resumes from the cursor: the pages already imported are not read again.
     before = len(hubspot.searches)
     clock.advance(minutes=1)
     sweep(crm_app)
-    assert [s.get("after") for s in hubspot.searches[before:]] == ["4", "6"]
+    bounds = [s["filterGroups"][0]["filters"][0]["value"] for s in hubspot.searches[before:]]
+    assert bounds == [str(stamp[people[3]]), str(stamp[people[5]])]
+    assert all("after" not in s for s in hubspot.searches)  # no offset: no 10,000 cap
     assert len(names(admin)) == 7
     row = connection(crm_app)
     assert row.pull_cursor is None and row.last_pull_count == 3
@@ -130,11 +135,10 @@ def test_pull_pages_per_run_are_bounded(connected, hubspot, crm_app, monkeypatch
     admin, _ = connected
     monkeypatch.setattr(hubspot_client, "PAGE", 2)
     monkeypatch.setattr(pull_module, "PAGES_PER_RUN", 2)
-    for i in range(5):
-        hubspot.add_contact(f"+9190000001{i:02d}", f"Someone{i}", "Test")
+    people = [hubspot.add_contact(f"+9190000001{i:02d}", f"Someone{i}", "Test") for i in range(5)]
     admin.post("/api/v1/integrations/hubspot/pull")
     assert len(hubspot.searches) == 2 and len(names(admin)) == 4
-    assert connection(crm_app).pull_cursor == "4"
+    assert connection(crm_app).pull_cursor == f"modified:{hubspot.contacts[people[3]]['lastmodifieddate']}:{people[3]}"
     sweep(crm_app)  # the next run goes on from the cursor
     assert len(names(admin)) == 5 and connection(crm_app).pull_cursor is None
 

@@ -47,11 +47,13 @@ def test_people_pages_and_the_updated_since_filter(hubspot, monkeypatch):
     import mobile_sync.crm.hubspot as module
 
     monkeypatch.setattr(module, "PAGE", 2)
-    for i in range(3):
-        hubspot.add_contact(f"+9190000000{i}", f"P{i}", "Test", company="Co", email=f"p{i}@x.test")
+    ids = [hubspot.add_contact(f"+9190000000{i}", f"P{i}", "Test", company="Co", email=f"p{i}@x.test")
+           for i in range(3)]
     client = HubSpotClient(hubspot.url, TOKEN, timeout_s=2)
     first = client.people_updated_since(None, None)
-    assert [p.name for p in first.people] == ["P0 Test", "P1 Test"] and first.cursor == "2"
+    # The cursor is the latest modification time read and who was read at it, not an offset.
+    assert [p.name for p in first.people] == ["P0 Test", "P1 Test"]
+    assert first.cursor == f"modified:{hubspot.contacts[ids[1]]['lastmodifieddate']}:{ids[1]}"
     second = client.people_updated_since(None, first.cursor)
     assert [p.name for p in second.people] == ["P2 Test"] and second.cursor == "archived:"  # the archivals next
     assert second.people[0].phones == ["+91900000002"] and second.people[0].email == "p2@x.test"
