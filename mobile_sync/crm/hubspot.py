@@ -199,11 +199,14 @@ class HubSpotClient:
             return self._archived_since(since, cursor[len(ARCHIVED):] or None)
         if cursor and cursor.startswith(TIED):
             stamp, _, after = cursor[len(TIED):].partition(":")
-            return self._tied_page(int(stamp), after or None)
+            if stamp.isdigit():
+                return self._tied_page(int(stamp), after or None)
         if cursor and cursor.startswith(MODIFIED):
             stamp, _, ids = cursor[len(MODIFIED):].partition(":")
-            return self._modified_page(int(stamp), set(ids.split(",")) if ids else set())
-        # A first page, or an old offset cursor stored before keyset paging: from `since`.
+            if stamp.isdigit():
+                return self._modified_page(int(stamp), set(ids.split(",")) if ids else set())
+        # A first page, an old offset cursor stored before keyset paging, or a
+        # cursor not understood: from `since` (a page read again changes nothing).
         return self._modified_page(_ms(since) if since is not None else None, set())
 
     def _modified_page(self, bound: int | None, read: set[str]) -> PeoplePage:

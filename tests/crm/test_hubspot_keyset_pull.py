@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sqlalchemy import select
 
 import mobile_sync.crm.hubspot as hubspot_client
@@ -109,17 +111,19 @@ def test_more_contacts_at_one_time_than_the_cursor_keeps_are_read_by_id_and_the_
     assert connection(crm_app).last_pull_count == 0 and len(names(admin)) == 10
 
 
+@pytest.mark.parametrize("stored", ["2", "modified:x:1,2", "tied::", "tied:later:5"])
 def test_a_pull_stored_mid_way_with_an_offset_cursor_resumes_without_losing_anyone(connected, hubspot, crm_app,
-                                                                                   clock):
+                                                                                   clock, stored):
+    # An offset cursor stored before keyset paging, or one not understood: the pull starts again from its mark.
     from mobile_sync.store.models import CrmConnection
     from server.extensions import db
 
     admin, rep = connected
     for i in range(5):
         hubspot.add_contact(f"+91940000000{i}", f"Person{i}", "Test")
-    with crm_app.app_context():  # as stored before keyset paging: an offset into the search
+    with crm_app.app_context():
         row = db.session.execute(select(CrmConnection).execution_options(all_organizations=True)).scalar_one()
-        row.pull_cursor = "2"
+        row.pull_cursor = stored
         db.session.commit()
     sweep(crm_app)
     assert connection(crm_app).pull_cursor is None
