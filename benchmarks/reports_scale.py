@@ -40,16 +40,10 @@ from zoneinfo import ZoneInfo
 
 from benchmarks.reports import measuring, time_reports
 from benchmarks.reports_raw import _p
+from benchmarks.reports_seed import TYPES, ZONE, _number, seed_team
 
-ZONE = "Asia/Kolkata"
 REPS = 50
 DAYS = 90
-HOURS = {"days": [0, 1, 2, 3, 4, 5], "start": "09:30", "end": "18:30"}
-TYPES = [1] * 30 + [2] * 45 + [3] * 15 + [5] * 4 + [6] * 1 + [4] * 2 + [7] * 3
-
-
-def _number(rng: random.Random) -> str:
-    return f"+91{rng.choice('6789')}{rng.randrange(10**9):09d}"
 
 
 def seed(app, calls: int, rng: random.Random, now: datetime) -> dict:
@@ -58,33 +52,16 @@ def seed(app, calls: int, rng: random.Random, now: datetime) -> dict:
     first responses and rollups made by the service."""
     from sqlalchemy import insert
 
-    from mobile_sync.accounts import create_user, issue_user_token
     from mobile_sync.reports.rebuild import rebuild_reports
     from mobile_sync.store.lead_figures import refresh_first_responses
-    from mobile_sync.store.models import Call, ConsentState, Device, Lead, Organization, User
+    from mobile_sync.store.models import Call, Lead
     from server.extensions import db
 
     with app.app_context():
         session = db.session
-        org = Organization(name="Scale Traders", region="IN", plan="business", settings={"timezone": ZONE})
-        session.add(org)
-        session.flush()
-        manager = create_user(session, organization_id=org.id, name="Meera Manager", email="meera@scale.test",
-                              password="correct horse battery", role="manager")
-        token = issue_user_token(session, manager)
-        reps = []
-        for i in range(REPS):
-            user = User(organization_id=org.id, name=f"Rep {i}", email=f"rep{i}@scale.test", password_hash="x",
-                        role="rep", office_hours=HOURS if i % 5 == 0 else None)
-            session.add(user)
-            session.flush()
-            device = Device(organization_id=org.id, user_id=user.id, platform="android")
-            session.add(device)
-            session.flush()
-            session.add(ConsentState(organization_id=org.id, device_id=device.id, scope="call_log", granted=True,
-                                     policy_version="bench"))
-            reps.append((user.id, device.id))
-        org_id = org.id
+        team = seed_team(session, reps=REPS, domain="scale.test")
+        reps = list(zip(team["users"], team["devices"]))
+        org_id = team["org"]
         shared = [_number(rng) for _ in range(2_000)]
         books = {user_id: [_number(rng) for _ in range(270)] + rng.sample(shared, 30) for user_id, _ in reps}
         start = now - timedelta(days=DAYS)
@@ -132,7 +109,7 @@ def seed(app, calls: int, rng: random.Random, now: datetime) -> dict:
         else:
             with db.engine.connect() as connection:
                 connection.exec_driver_sql("ANALYZE")
-    return {"org": org_id, "token": token}
+    return {"org": org_id, "token": team["token"]}
 
 
 def _bounds(first, last) -> tuple[datetime, datetime]:

@@ -24,35 +24,43 @@ def _number(rng: random.Random) -> str:
     return f"+91{rng.choice('6789')}{rng.randrange(10**9):09d}"
 
 
-def seed(app, pg, *, calls: int, reps: int, days: int, rng: random.Random, now: datetime) -> dict:
-    """The organisation, its reps and phones, calls (COPY) and leads (COPY)."""
+def seed_team(session, *, reps: int, domain: str = "bench.test") -> dict:
+    """An organisation in ZONE, its manager (with a token) and `reps` reps
+    (a fifth with office hours), each with a phone that consented to its
+    call log: {org, manager, token, users, devices} (ids)."""
     from mobile_sync.accounts import create_user, issue_user_token
     from mobile_sync.store.models import ConsentState, Device, Organization, User
+
+    org = Organization(name="Bench Traders", region="IN", plan="business", settings={"timezone": ZONE})
+    session.add(org)
+    session.flush()
+    manager = create_user(session, organization_id=org.id, name="Meera Manager", email=f"meera@{domain}",
+                          password="correct horse battery", role="manager")
+    token = issue_user_token(session, manager)
+    users, devices = [], []
+    for i in range(reps):
+        user = User(organization_id=org.id, name=f"Rep {i}", email=f"rep{i}@{domain}", password_hash="x",
+                    role="rep", office_hours=HOURS if i % 5 == 0 else None)
+        session.add(user)
+        session.flush()
+        device = Device(organization_id=org.id, user_id=user.id, platform="android")
+        session.add(device)
+        session.flush()
+        session.add(ConsentState(organization_id=org.id, device_id=device.id, scope="call_log", granted=True,
+                                 policy_version="bench"))
+        users.append(user.id)
+        devices.append(device.id)
+    session.commit()
+    return {"org": org.id, "manager": manager.id, "token": token, "users": users, "devices": devices}
+
+
+def seed(app, pg, *, calls: int, reps: int, days: int, rng: random.Random, now: datetime) -> dict:
+    """The organisation, its reps and phones, calls (COPY) and leads (COPY)."""
     from server.extensions import db
 
     with app.app_context():
-        session = db.session
-        org = Organization(name="Bench Traders", region="IN", plan="business", settings={"timezone": ZONE})
-        session.add(org)
-        session.flush()
-        manager = create_user(session, organization_id=org.id, name="Meera Manager", email="meera@bench.test",
-                              password="correct horse battery", role="manager")
-        token = issue_user_token(session, manager)
-        users, devices = [], []
-        for i in range(reps):
-            user = User(organization_id=org.id, name=f"Rep {i}", email=f"rep{i}@bench.test", password_hash="x",
-                        role="rep", office_hours=HOURS if i % 5 == 0 else None)
-            session.add(user)
-            session.flush()
-            device = Device(organization_id=org.id, user_id=user.id, platform="android")
-            session.add(device)
-            session.flush()
-            session.add(ConsentState(organization_id=org.id, device_id=device.id, scope="call_log", granted=True,
-                                     policy_version="bench"))
-            users.append(user.id)
-            devices.append(device.id)
-        session.commit()
-        org_id, manager_id = org.id, manager.id
+        team = seed_team(db.session, reps=reps)
+    org_id, manager_id, token, users, devices = (team[key] for key in ("org", "manager", "token", "users", "devices"))
     # Each rep works a book of ~1,500 clients; a tenth of every book is shared with the whole team.
     shared = [_number(rng) for _ in range(20_000)]
     started = time.perf_counter()
