@@ -151,14 +151,13 @@ class MissedCallback(Base):
     A callback call deleted is found again by `callback_call_id`."""
 
     __tablename__ = "report_missed_calls"
-    # A user's days (recomputing them), the call backs of a span of time
-    # (repairing those of deleted calls), and the missed calls a new call
-    # with a number may return sooner (`number`: its key, as in `numbers`;
-    # with `callback_at`, those returned before the new call are skipped in
-    # the index, not read).
+    # A user's days (recomputing them) and the call backs of a span of time
+    # (repairing those of deleted calls). The missed calls a new call with a
+    # number may return sooner are found by an index on (organisation,
+    # number, call back or 'infinity'), declared in `store.rollup_missed`
+    # with the statement that reads it.
     __table_args__ = (Index("ix_report_missed_calls_user_day", "user_id", "day"),
-                      Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"),
-                      Index("ix_report_missed_calls_org_number_callback", "organization_id", "number", "callback_at"))
+                      Index("ix_report_missed_calls_org_callback", "organization_id", "callback_at"))
 
     call_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     organization_id: Mapped[int] = mapped_column(Integer)
