@@ -1,11 +1,13 @@
-"""Fixtures of the CRM connector tests: a fake HubSpot on 127.0.0.1, the app
-pointed at it, an admin whose organisation is connected, and a rep's phone."""
+"""Fixtures of the CRM connector tests: a fake HubSpot and a fake Pipedrive
+on 127.0.0.1, the app pointed at HubSpot, an admin whose organisation is
+connected, and a rep's phone."""
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
 from tests.crm.fake_hubspot import FakeHubSpot
+from tests.crm.fake_pipedrive import FakePipedrive
 
 TOKEN = "pat-na1-good-token-1234"
 
@@ -13,6 +15,13 @@ TOKEN = "pat-na1-good-token-1234"
 @pytest.fixture
 def hubspot():
     server = FakeHubSpot(token=TOKEN)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pipedrive():
+    server = FakePipedrive()
     yield server
     server.close()
 

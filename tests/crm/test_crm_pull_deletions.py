@@ -13,7 +13,6 @@ import pytest
 import mobile_sync.crm.hubspot as hubspot_client
 from tests.crm.conftest import TOKEN, connection, sweep
 from tests.crm.fake_hubspot import FakeHubSpot
-from tests.crm.fake_pipedrive import FakePipedrive
 
 ASHA, ASHA_E164 = "+91 98765 43210", "+919876543210"
 KIRAN, KIRAN_E164 = "+91 91234 56789", "+919123456789"
@@ -221,13 +220,6 @@ def test_another_organisations_contact_from_a_person_of_the_same_id_is_untouched
 
 
 # Pipedrive
-
-
-@pytest.fixture
-def pipedrive():
-    server = FakePipedrive()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -10,18 +10,10 @@ from datetime import timedelta
 import pytest
 
 from tests.crm.conftest import pushes, sweep
-from tests.crm.fake_pipedrive import FakePipedrive
 from tests.phone_data import call_row
 
 NUMBER = "+91 91234 56789"
 E164 = "+919123456789"
-
-
-@pytest.fixture
-def pipedrive():
-    server = FakePipedrive()
-    yield server
-    server.close()
 
 
 @pytest.fixture
