@@ -54,7 +54,11 @@ class IntegrationSchema(Schema):
     paused_until = fields.AwareDateTime(allow_none=True, metadata={
         "description": "The CRM asked to wait (429): no push before then"})
     last_pulled_at = fields.AwareDateTime(allow_none=True)
-    last_pull_count = fields.Integer(allow_none=True)
+    last_pull_count = fields.Integer(allow_none=True, metadata={
+        "description": "People the last finished pull read from the CRM (all its pages)"})
+    last_pull_removed = fields.Integer(allow_none=True, metadata={
+        "description": "Contacts the last finished pull deleted because the CRM deleted their person "
+                       "(a contact someone here wrote on is kept; it loses the CRM's numbers only)"})
     pull_running = fields.Boolean()
     pushes = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
         "description": "Push items by status: pending, delivered, failed, cancelled"})

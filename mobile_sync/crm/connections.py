@@ -39,6 +39,7 @@ def describe(session, organization_id: int, crm: str, now: datetime) -> dict:
         "paused_until": connection.paused_until if connection.paused_until and connection.paused_until > now
         else None,
         "last_pulled_at": connection.last_pulled_at, "last_pull_count": connection.last_pull_count,
+        "last_pull_removed": connection.last_pull_removed,
         "pull_running": bool(connection.pull_claimed_until and connection.pull_claimed_until > now),
         "pushes": push_counts(session, organization_id, connection.id),
     }

@@ -62,14 +62,14 @@ def run_pull(session, connection_id: int, *, make_client, sealing_key: str, hash
         for _ in range(pages):
             page = client.people_updated_since(connection.pull_since, connection.pull_cursor)
             import_people(session, org, connection.id, connection.crm, page.people, hash_key, now())
-            result.deleted += forget_people(session, org, connection.id, connection.crm, page.deleted, hash_key,
-                                            now())
+            removed = forget_people(session, org, connection.id, connection.crm, page.deleted, hash_key, now())
             seen = max((p.updated_at for p in page.people if p.updated_at is not None), default=None)
-            record_pull_page(connection, page.cursor, seen)
+            record_pull_page(connection, page.cursor, seen, people=len(page.people), removed=removed)
             extend_pull(connection, now(), lease)
             result.people += len(page.people)
+            result.deleted += removed
             if page.cursor is None:
-                finish_pull(connection, now(), result.people)
+                finish_pull(connection, now())
                 result.finished = True
                 commit()
                 return result

@@ -135,15 +135,21 @@ def extend_pull(connection: CrmConnection, now: datetime, lease: timedelta) -> N
     connection.pull_claimed_until = now + lease
 
 
-def record_pull_page(connection: CrmConnection, cursor: str | None, seen_until: datetime | None) -> None:
-    """A page imported: where the next one starts (kept so that a crash resumes)."""
+def record_pull_page(connection: CrmConnection, cursor: str | None, seen_until: datetime | None, *,
+                     people: int, removed: int) -> None:
+    """A page imported: where the next one starts (kept so that a crash
+    resumes), and what it did, added to the pull's counts (committed with
+    the page, so a pull resumed in another run counts each page once)."""
     connection.pull_cursor = cursor
+    connection.pull_people_so_far = (connection.pull_people_so_far or 0) + people
+    connection.pull_removed_so_far = (connection.pull_removed_so_far or 0) + removed
     if seen_until is not None and (connection.pull_seen_until is None or seen_until > connection.pull_seen_until):
         connection.pull_seen_until = seen_until
 
 
-def finish_pull(connection: CrmConnection, now: datetime, count: int) -> None:
-    """The last page imported: the next pull reads what changed after the latest change read."""
+def finish_pull(connection: CrmConnection, now: datetime) -> None:
+    """The last page imported: the next pull reads what changed after the
+    latest change read; the pull's counts become the last pull's."""
     if connection.pull_seen_until is not None:
         connection.pull_since = connection.pull_seen_until
     connection.pull_seen_until = None
@@ -151,7 +157,8 @@ def finish_pull(connection: CrmConnection, now: datetime, count: int) -> None:
     connection.pull_claimed_until = None
     connection.pull_requested_at = None
     connection.last_pulled_at = now
-    connection.last_pull_count = count
+    connection.last_pull_count, connection.pull_people_so_far = connection.pull_people_so_far, 0
+    connection.last_pull_removed, connection.pull_removed_so_far = connection.pull_removed_so_far, 0
 
 
 def release_pull(connection: CrmConnection) -> None:

@@ -39,7 +39,9 @@ def pull(admin, crm="hubspot"):
 # HubSpot
 
 
-def test_a_person_deleted_in_hubspot_leaves_the_contacts_and_caller_id(connected, hubspot):
+def test_a_person_deleted_in_hubspot_leaves_the_contacts_and_caller_id(connected, hubspot, client):
+    from tests.web.conftest import sign_in
+
     admin, rep = connected
     asha = hubspot.add_contact(ASHA, "Asha", "Rao", company="Rao Traders", email="Asha@Rao.test")
     hubspot.add_contact(KIRAN, "Kiran", "Kumar")
@@ -49,6 +51,11 @@ def test_a_person_deleted_in_hubspot_leaves_the_contacts_and_caller_id(connected
     pull(admin)
     assert names(admin) == ["Kiran Kumar"]
     assert caller(rep, ASHA) is None and caller(rep, KIRAN) == "Kiran Kumar"
+    # The admin sees why she went: the integrations' status and page say so.
+    status = admin.get("/api/v1/integrations").json["items"][0]
+    assert (status["crm"], status["last_pull_removed"]) == ("hubspot", 1)
+    sign_in(client, admin.email)
+    assert "1 contact removed: deleted in HubSpot" in client.get("/integrations").get_data(as_text=True)
     assert hubspot.archived_lists and all(q["archived"] == "true" for q in hubspot.archived_lists)
     # A rep adds her again by hand: later pulls, which list the archived contacts again, leave her be.
     again = admin.post("/api/v1/contacts", json={"name": "Asha Rao", "phones": [ASHA]})
@@ -56,6 +63,7 @@ def test_a_person_deleted_in_hubspot_leaves_the_contacts_and_caller_id(connected
     pull(admin)
     pull(admin)
     assert names(admin) == ["Asha Rao", "Kiran Kumar"] and caller(rep, ASHA) == "Asha Rao"
+    assert admin.get("/api/v1/integrations").json["items"][0]["last_pull_removed"] == 0
 
 
 def test_integrations_hear_of_the_deletion_once(connected, hubspot, crm_app):

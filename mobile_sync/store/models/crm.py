@@ -39,8 +39,9 @@ class CrmConnection(Base, OrgScoped):
     # The CRM asked us to wait (429): no push to it before then.
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Pull: the CRM's "updated since" of the next pull; the pull in progress
-    # (its page cursor, kept so that a crash resumes, and the latest change
-    # it read); one pull at a time (held until pull_claimed_until).
+    # (its page cursor, kept so that a crash resumes, the latest change it
+    # read, and what its pages committed so far did); one pull at a time
+    # (held until pull_claimed_until); what the last finished pull did.
     last_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pull_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pull_cursor: Mapped[str | None] = mapped_column(String(500))
@@ -48,6 +49,9 @@ class CrmConnection(Base, OrgScoped):
     pull_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pull_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_pull_count: Mapped[int | None] = mapped_column(Integer)
+    last_pull_removed: Mapped[int | None] = mapped_column(Integer)  # contacts deleted: their person was
+    pull_people_so_far: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pull_removed_so_far: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
