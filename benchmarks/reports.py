@@ -46,11 +46,11 @@ from zoneinfo import ZoneInfo
 from benchmarks.reports_raw import _p, time_raw
 from benchmarks.reports_seed import (
     ZONE, _rollup_design, _rollups_current, build_rollups, forget_ingest, kept_server, measuring,
-    prepare_report_reads, remake_rollup_tables, seed, time_ingest,
+    prepare_report_reads, remake_rollup_tables, seed,
 )
 
 # What benchmarks/reports_ingest.py imports from here.
-__all__ = ["forget_ingest", "kept_server", "measuring", "time_ingest", "time_reports"]
+__all__ = ["forget_ingest", "kept_server", "measuring", "time_reports"]
 
 
 def time_reports(app, world: dict, first, last, repeat: int) -> dict:

@@ -7,7 +7,7 @@
 
 Batches of 1,000 new calls of one rep (as a phone uploads them) are uploaded
 and processed with and without the rollup hook, alternated batch by batch
-(ABBA: `benchmarks.reports.time_ingest`); printed: rows/s of processing by
+(ABBA: `benchmarks.ingest_batches.time_ingest`); printed: rows/s of processing by
 wall clock (one connection: the app's and the database's work are serial,
 so this is per core) and by the app's CPU, with and without, and the
 hook's cost as a share of processing's rows/s. The reference is processing
@@ -55,9 +55,9 @@ import tempfile
 import time
 from datetime import datetime
 
-from benchmarks.reports import forget_ingest, kept_server, measuring, time_ingest
+from benchmarks.ingest_batches import WARMUP, time_ingest
+from benchmarks.reports import forget_ingest, kept_server, measuring
 from benchmarks.reports_world import give_books_contacts
-from benchmarks.reports_seed import WARMUP
 
 
 def forget_ingest_leads(pg, org_id: int, now: str) -> int:

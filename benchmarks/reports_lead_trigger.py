@@ -5,7 +5,7 @@ kept cluster seeded by `benchmarks.reports`:
 
 Batches of 1,000 new calls of one rep (three in ten with a new number, so
 ~300 new leads a batch) are uploaded and processed as
-`benchmarks.reports_seed.time_ingest` makes them, alternated batch by batch
+`benchmarks.ingest_batches.time_ingest` makes them, alternated batch by batch
 (ABBA) between the triggers on `leads` enabled and disabled (`ALTER TABLE
 leads DISABLE TRIGGER`, the fixed reference, in the same run); the reports'
 processing hook runs on both sides. Printed: ms per 1,000 calls of
@@ -34,7 +34,8 @@ import tempfile
 import time
 from datetime import datetime
 
-from benchmarks.reports_seed import forget_ingest, kept_server, measuring, time_ingest
+from benchmarks.ingest_batches import time_ingest
+from benchmarks.reports_seed import forget_ingest, kept_server, measuring
 
 TRIGGERS = ("report_lead_days_insert", "report_lead_days_update", "report_lead_days_delete")
 

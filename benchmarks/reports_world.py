@@ -2,7 +2,7 @@
 
 The seed gives each rep a book of ~1,500 client numbers (a tenth shared with
 the team) and two years of calls with them, written as processed calls
-matched to nothing. An ingest batch (`reports_seed.time_ingest`) takes seven
+matched to nothing. An ingest batch (`ingest_batches.time_ingest`) takes seven
 in ten of its calls from the rep's book ("the rep's own clients") and the
 rest from new numbers; but with no record holding the book's numbers, the
 processing run made a lead of every book number it met, about 770 new leads

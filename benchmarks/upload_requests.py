@@ -1,7 +1,7 @@
 """Uploading call batches as a phone does, for the benchmarks: device
 tokens for seeded phones (`device_tokens`), the CPU the upload request's
 database backends spend (`PoolCpu`), the upload a batch made (`upload_of`).
-Used by `benchmarks.reports_seed.time_ingest`."""
+Used by `benchmarks.ingest_batches.time_ingest`."""
 from __future__ import annotations
 
 from datetime import datetime
