@@ -1,6 +1,6 @@
 """The /integrations page in a real headless Chromium: an admin connects
-HubSpot (a bad token refused first), sets the rules, pulls now, reads the
-push log, by mouse and keyboard. Screenshots at 1280 and 390 px go to
+HubSpot (a bad token refused first), sets the rules, pulls now (and sees
+a contact deleted in HubSpot removed), reads the push log, by mouse and keyboard. Screenshots at 1280 and 390 px go to
 test-artifacts/ (git-ignored)."""
 from __future__ import annotations
 
@@ -44,12 +44,18 @@ def test_an_admin_connects_hubspot_in_the_browser(context, crm_app, live_server,
     rep = make_device(make_user(admin, name="Ravi Rep"))
     rep.post("/api/v1/sync/calls", device=True, json={"batch_id": "b1", "calls": [
         call_row(1, "+91 91234 56789", duration=60), call_row(2, "+91 91234 56789", duration=3)]})
-    hubspot.add_contact("+919000000001", "Dev", "Shah")
+    dev = hubspot.add_contact("+919000000001", "Dev", "Shah")
     page.get_by_role("button", name="Pull now from HubSpot").click()
     expect(page.locator(".flash.ok")).to_contain_text("pull is on its way")
     expect(page.locator("#integration-hubspot")).to_contain_text("1 logged")
     every_input_is_labelled(page)
     shoot(page, "integrations-connected")
+
+    # Dev is deleted in HubSpot: the next pull removes his contact, and the page says why.
+    hubspot.archive(dev)
+    page.get_by_role("button", name="Pull now from HubSpot").click()
+    expect(page.locator("#integration-hubspot")).to_contain_text("1 contact removed: deleted in HubSpot")
+    shoot(page, "integrations-removed")
 
     page.get_by_role("link", name="Push log of HubSpot").click()
     expect(page.locator("h1")).to_have_text("HubSpot: push log")
