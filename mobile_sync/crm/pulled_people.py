@@ -22,7 +22,7 @@ from mobile_sync.number_hash import CRM_PULLED, number_hash
 from mobile_sync.phone_index import record_numbers, set_record_phones
 from mobile_sync.phones import normalize_number, region_for
 from mobile_sync.store.contact_import import existing_contact_keys
-from mobile_sync.store.crm_person_links import link_people, linked_contacts
+from mobile_sync.store.crm_person_links import link_people, linked_contacts, pulled_numbers_of
 from mobile_sync.store.erased_numbers import erased_numbers
 from mobile_sync.store.models import Contact, Organization
 from mobile_sync.webhooks.events import emit
@@ -38,10 +38,14 @@ def import_people(session, org: Organization, connection_id: int, crm: str, peop
     created for a caller nobody named) adds nothing caller ID does not know."""
     linked = linked_contacts(session, org.id, connection_id, (p.external_id for p in people))
     relinked, pulled = {}, {}
+    # What every linked person (of any connection) gave these contacts: a number
+    # another person gave stays the CRM's when this one takes it over (a merge there).
+    given_by_people = pulled_numbers_of(session, org.id, (contact.id for contact, _before in linked.values()))
     for person in people:
         if person.external_id in linked:  # even with no number left: the CRM took them all off
             contact, before = linked[person.external_id]
-            pulled[person.external_id] = _update(session, org, contact, before, person, hash_key, now)
+            pulled[person.external_id] = _update(session, org, contact, before, person, hash_key, now,
+                                                 given_by_people.get(contact.id, set()))
             relinked[person.external_id] = contact.id
     link_people(session, org.id, connection_id, relinked, now, pulled)
     new = [p for p in people if p.external_id not in linked and p.phones and (p.name or p.company or p.email)]
@@ -91,9 +95,10 @@ def _link(session, org: Organization, connection_id: int, people: list[CrmPerson
 
 
 def _update(session, org: Organization, contact: Contact, pulled_before: list[str], person: CrmPerson,
-            hash_key: str, now: datetime) -> list[str]:
+            hash_key: str, now: datetime, given_by_people: set[str]) -> list[str]:
     """Bring the contact in line with its person; return the hashes of the
-    numbers the CRM gives it now."""
+    numbers the CRM gives it now (`given_by_people`: the hashes every person
+    linked to the contact gave it)."""
     changed = False
     if person.name or person.company or person.email:  # a bare number does not rename it
         for field, value in (("name", _name(person)), ("company", person.company), ("email", person.email)):
@@ -107,10 +112,11 @@ def _update(session, org: Organization, contact: Contact, pulled_before: list[st
         current = [n for n in current if n.e164 not in erased]
     before, given = set(pulled_before), {n.e164 for n in current}
     held = record_numbers(session, org.id, RECORD_TYPE, [contact.id])[contact.id]
-    # A number the contact holds and the CRM never gave it (a rep's, or its own
-    # from before the person was merged into it) stays its own.
+    # A number the contact holds and no CRM person ever gave it (a rep's, or
+    # its own from before the person was merged into it) stays its own.
+    from_crm = before | given_by_people
     now_pulled = _hashes(org, [n for n in current if n.e164 not in held
-                               or number_hash(hash_key, CRM_PULLED, org.id, n.e164) in before], hash_key)
+                               or number_hash(hash_key, CRM_PULLED, org.id, n.e164) in from_crm], hash_key)
     gone = {e164 for e164 in held
             if e164 not in given and number_hash(hash_key, CRM_PULLED, org.id, e164) in before}
     numbers = [n for n in current if n.e164 not in held]
@@ -140,4 +146,4 @@ def take_off_pulled_numbers(session, org: Organization, contact: Contact, pulled
     keyed hashes), as a pull does when the CRM takes them all off; the numbers
     a rep added stay, and so do its name and fields."""
     _update(session, org, contact, pulled, CrmPerson(external_id="", name=None, company=None, email=None),
-            hash_key, now)
+            hash_key, now, set())

@@ -163,6 +163,24 @@ def test_a_contact_two_people_became_stays_while_one_of_them_is_left(connected, 
     assert contacts(admin) == [] and caller(rep, ASHA) is None
 
 
+def test_two_people_one_contact_merged_in_hubspot_keep_every_number_the_survivor_has(connected, hubspot):
+    """The survivor takes over a number the other person gave the contact:
+    it stays the CRM's (and on the contact) when the other goes."""
+    admin, rep = connected
+    first = hubspot.add_contact(ASHA, "Asha", "Rao")
+    pull(admin)
+    second = hubspot.add_contact(ASHA, "Asha", "Rao")
+    hubspot.touch(second, mobilephone=KIRAN)
+    pull(admin)
+    hubspot.merge(first, second)  # the first takes the second's mobile number
+    pull(admin)
+    [one] = contacts(admin)
+    assert sorted(one["phones"]) == [KIRAN_E164, ASHA_E164] and caller(rep, KIRAN) == "Asha Rao"
+    hubspot.archive(first)  # and when the survivor goes, the contact goes whole
+    pull(admin)
+    assert contacts(admin) == [] and caller(rep, KIRAN) is None
+
+
 def test_a_failed_page_of_archived_contacts_is_retried_from_its_cursor(connected, hubspot, crm_app, monkeypatch,
                                                                        clock):
     admin, rep = connected
