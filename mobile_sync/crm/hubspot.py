@@ -199,12 +199,13 @@ class HubSpotClient:
             return self._archived_since(since, cursor[len(ARCHIVED):] or None)
         if cursor and cursor.startswith(TIED):
             stamp, _, after = cursor[len(TIED):].partition(":")
-            if stamp.isdigit():
+            if stamp.isdigit() and (not after or after.isdigit()):
                 return self._tied_page(int(stamp), after or None)
         if cursor and cursor.startswith(MODIFIED):
             stamp, _, ids = cursor[len(MODIFIED):].partition(":")
-            if stamp.isdigit():
-                return self._modified_page(int(stamp), set(ids.split(",")) if ids else set())
+            read = set(ids.split(",")) if ids else set()
+            if stamp.isdigit() and len(read) <= MAX_TIED and all(i.isdigit() for i in read):
+                return self._modified_page(int(stamp), read)
         # A first page, an old offset cursor stored before keyset paging, or a
         # cursor not understood: from `since` (a page read again changes nothing).
         return self._modified_page(_ms(since) if since is not None else None, set())

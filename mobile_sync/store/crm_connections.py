@@ -141,15 +141,18 @@ def record_pull_page(connection: CrmConnection, cursor: str | None, seen_until: 
     resumes), and what it did, added to the pull's counts (committed with
     the page, so a pull resumed in another run counts each page once)."""
     connection.pull_cursor = cursor
-    connection.pull_people_so_far = (connection.pull_people_so_far or 0) + people
-    connection.pull_removed_so_far = (connection.pull_removed_so_far or 0) + removed
+    # Added in the UPDATE, not from the value read (a second puller after a lapsed lease adds, not overwrites).
+    connection.pull_people_so_far = CrmConnection.pull_people_so_far + people
+    connection.pull_removed_so_far = CrmConnection.pull_removed_so_far + removed
     if seen_until is not None and (connection.pull_seen_until is None or seen_until > connection.pull_seen_until):
         connection.pull_seen_until = seen_until
 
 
 def finish_pull(connection: CrmConnection, now: datetime) -> None:
     """The last page imported: the next pull reads what changed after the
-    latest change read; the pull's counts become the last pull's."""
+    latest change read; the pull's counts become the last pull's (in the
+    same UPDATE as the last page's additions: each side is the row's value
+    before it, or that value plus the page's)."""
     if connection.pull_seen_until is not None:
         connection.pull_since = connection.pull_seen_until
     connection.pull_seen_until = None

@@ -111,7 +111,8 @@ def test_more_contacts_at_one_time_than_the_cursor_keeps_are_read_by_id_and_the_
     assert connection(crm_app).last_pull_count == 0 and len(names(admin)) == 10
 
 
-@pytest.mark.parametrize("stored", ["2", "modified:x:1,2", "tied::", "tied:later:5"])
+@pytest.mark.parametrize("stored", ["2", "modified:x:1,2", "tied::", "tied:later:5", "tied:5:x",
+                                    "modified:5:" + ",".join(str(10**6 + i) for i in range(30))])
 def test_a_pull_stored_mid_way_with_an_offset_cursor_resumes_without_losing_anyone(connected, hubspot, crm_app,
                                                                                    clock, stored):
     # An offset cursor stored before keyset paging, or one not understood: the pull starts again from its mark.
