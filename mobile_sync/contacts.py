@@ -38,11 +38,15 @@ def contact_dict(contact: Contact, phones: list[str]) -> dict:
             "last_spoken_at": contact.last_spoken_at, "last_call_at": contact.last_call_at}
 
 
-def get_contact(session, organization_id: int, contact_id: int) -> Contact:
-    """The contact, or 404 (also when it belongs to another organisation)."""
-    contact = session.execute(
-        select(Contact).where(Contact.id == contact_id, Contact.organization_id == organization_id)
-    ).scalar_one_or_none()
+def get_contact(session, organization_id: int, contact_id: int, *, for_update: bool = False) -> Contact:
+    """The contact, or 404 (also when it belongs to another organisation).
+    `for_update`: its row locked to the commit and read as it is now, for
+    a change: a deletion committed meanwhile (by a user, or by a CRM pull,
+    `crm.deleted_people`) makes it a 404, and a deletion waits for the change."""
+    query = select(Contact).where(Contact.id == contact_id, Contact.organization_id == organization_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    contact = session.execute(query).scalar_one_or_none()
     if contact is None:
         raise not_found("contact")
     return contact
@@ -114,7 +118,7 @@ def create_contact(session, *, org: Organization, user: User, fields: dict, now:
 def update_contact(session, *, org: Organization, user: User, contact_id: int, changes: dict,
                    now: datetime, hash_key: str) -> dict:
     """Change a contact; `phones`, when given, replaces its numbers."""
-    contact = get_contact(session, org.id, contact_id)
+    contact = get_contact(session, org.id, contact_id, for_update=True)
     _check_may_change(user, contact)
     if "owner_id" in changes and changes["owner_id"] != contact.owner_id:
         check_owner(session, org.id, user, changes["owner_id"])
@@ -139,7 +143,7 @@ def delete_contact(session, *, organization_id: int, user: User, contact_id: int
     """Delete a contact: its numbers leave the phone index (caller ID stops
     naming it), its calls are no longer linked to it, and its notes and
     call-back tasks go with it."""
-    contact = get_contact(session, organization_id, contact_id)
+    contact = get_contact(session, organization_id, contact_id, for_update=True)
     _check_may_change(user, contact)
     remove_contact(session, contact, now)
 

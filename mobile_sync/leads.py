@@ -343,9 +343,11 @@ def add_note(session, *, user: User, record_type: str, record_id: int, text: str
     """A note on a record the user may see; it becomes the record's last note."""
     if record_type == "lead":
         record = get_lead(session, record_id, user, own_only)
-    elif record_type == "contact":
-        record = session.get(Contact, record_id)
-        if record is None or record.organization_id != user.organization_id:
+    elif record_type == "contact":  # locked: a deletion meanwhile (a CRM pull's too) makes it a 404
+        record = session.execute(select(Contact).where(
+            Contact.id == record_id, Contact.organization_id == user.organization_id)
+            .with_for_update().execution_options(populate_existing=True)).scalar_one_or_none()
+        if record is None:
             raise not_found("contact")
     else:
         raise not_found("record type")

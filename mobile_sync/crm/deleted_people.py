@@ -38,7 +38,9 @@ def forget_people(session, org: Organization, connection_id: int, crm: str, peop
     changes nothing."""
     if not people:
         return 0
-    linked = linked_contacts(session, org.id, connection_id, (p.external_id for p in people))
+    # Locked first: a rep's note, edit or ownership either came before (and the
+    # contact is kept) or waits and finds it gone (a 404).
+    linked = linked_contacts(session, org.id, connection_id, (p.external_id for p in people), for_update=True)
     unlink_people(session, org.id, connection_id, (p.external_id for p in people))
     if not linked:
         return 0
