@@ -22,6 +22,7 @@ from mobile_sync.plans import check_record_limit
 from mobile_sync.record_pages import record_page, record_rows
 from mobile_sync.roles import is_reviewer
 from mobile_sync.store.list_pages import page_numbers
+from mobile_sync.store.locks import lock_contacts
 from mobile_sync.store.models import Call, Contact, Note, Organization, Task, User
 from mobile_sync.webhooks.events import emit
 
@@ -43,10 +44,11 @@ def get_contact(session, organization_id: int, contact_id: int, *, for_update: b
     `for_update`: its row locked to the commit and read as it is now, for
     a change: a deletion committed meanwhile (by a user, or by a CRM pull,
     `crm.deleted_people`) makes it a 404, and a deletion waits for the change."""
-    query = select(Contact).where(Contact.id == contact_id, Contact.organization_id == organization_id)
     if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    contact = session.execute(query).scalar_one_or_none()
+        contact = next(iter(lock_contacts(session, organization_id, [contact_id])), None)
+    else:
+        contact = session.execute(select(Contact).where(
+            Contact.id == contact_id, Contact.organization_id == organization_id)).scalar_one_or_none()
     if contact is None:
         raise not_found("contact")
     return contact

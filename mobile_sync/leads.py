@@ -27,7 +27,7 @@ from mobile_sync.record_pages import record_page, record_rows
 from mobile_sync.record_search import record_condition
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.lead_figures import refresh_first_responses
-from mobile_sync.store.locks import lock_leads, lock_processing
+from mobile_sync.store.locks import lock_contacts, lock_leads, lock_processing
 from mobile_sync.store.models import Contact, Lead, Note, Suppression, Task, User
 from mobile_sync.store.models.records import LEAD_STATUSES, LeadEvent
 from mobile_sync.webhooks.events import emit, emit_lead_review
@@ -344,9 +344,7 @@ def add_note(session, *, user: User, record_type: str, record_id: int, text: str
     if record_type == "lead":
         record = get_lead(session, record_id, user, own_only)
     elif record_type == "contact":  # locked: a deletion meanwhile (a CRM pull's too) makes it a 404
-        record = session.execute(select(Contact).where(
-            Contact.id == record_id, Contact.organization_id == user.organization_id)
-            .with_for_update().execution_options(populate_existing=True)).scalar_one_or_none()
+        record = next(iter(lock_contacts(session, user.organization_id, [record_id])), None)
         if record is None:
             raise not_found("contact")
     else:

@@ -27,6 +27,7 @@ from mobile_sync.crm.pulled_people import NAME_MAX, RECORD_TYPE, take_off_pulled
 from mobile_sync.number_hash import CRM_PULLED, number_hash
 from mobile_sync.phone_index import record_numbers
 from mobile_sync.store.crm_person_links import linked_contacts, pulled_numbers_of, unlink_people
+from mobile_sync.store.locks import lock_contacts
 from mobile_sync.store.models import Contact, Organization
 from mobile_sync.store.records_with_notes import records_with_notes_or_tasks
 
@@ -38,12 +39,14 @@ def forget_people(session, org: Organization, connection_id: int, crm: str, peop
     changes nothing."""
     if not people:
         return 0
-    # Locked first: a rep's note, edit or ownership either came before (and the
-    # contact is kept) or waits and finds it gone (a 404).
-    linked = linked_contacts(session, org.id, connection_id, (p.external_id for p in people), for_update=True)
+    linked = linked_contacts(session, org.id, connection_id, (p.external_id for p in people))
     unlink_people(session, org.id, connection_id, (p.external_id for p in people))
     if not linked:
         return 0
+    # Locked and read again first (`store.locks`, lock 5): a rep's note, edit or
+    # ownership either came before (the contact is kept) or waits and finds it gone.
+    locked = {c.id for c in lock_contacts(session, org.id, {contact.id for contact, _pulled in linked.values()})}
+    linked = {person: held for person, held in linked.items() if held[0].id in locked}
     by_contact: dict[int, tuple[Contact, set[str], list[CrmPerson]]] = {}
     for person in people:  # two people of a page may have become one contact
         if person.external_id in linked:

@@ -13,24 +13,18 @@ from sqlalchemy import delete, select
 from mobile_sync.store.models import Contact, CrmPersonLink
 
 
-def linked_contacts(session, organization_id: int, connection_id: int, person_ids: Iterable[str], *,
-                    for_update: bool = False) -> dict[str, tuple[Contact, list[str]]]:
+def linked_contacts(session, organization_id: int, connection_id: int,
+                    person_ids: Iterable[str]) -> dict[str, tuple[Contact, list[str]]]:
     """person id → the contact it became and the hashes of the numbers the
-    CRM gave it last, for those of `person_ids` linked. `for_update`: the
-    contacts' rows locked (in id order) to the commit and read as they are
-    now, so that whether one is untouched is decided on its latest state
-    and no note, edit or owner can come in before it goes."""
+    CRM gave it last, for those of `person_ids` linked."""
     wanted = sorted(set(person_ids))
     if not wanted:
         return {}
-    query = (select(CrmPersonLink.person_id, Contact, CrmPersonLink.pulled_numbers)
-             .join(Contact, (Contact.id == CrmPersonLink.contact_id) & (Contact.organization_id == organization_id))
-             .where(CrmPersonLink.organization_id == organization_id, CrmPersonLink.connection_id == connection_id,
-                    CrmPersonLink.person_id.in_(wanted)))
-    if for_update:
-        query = (query.order_by(Contact.id).with_for_update(of=Contact)
-                 .execution_options(populate_existing=True))
-    rows = session.execute(query).all()
+    rows = session.execute(
+        select(CrmPersonLink.person_id, Contact, CrmPersonLink.pulled_numbers)
+        .join(Contact, (Contact.id == CrmPersonLink.contact_id) & (Contact.organization_id == organization_id))
+        .where(CrmPersonLink.organization_id == organization_id, CrmPersonLink.connection_id == connection_id,
+               CrmPersonLink.person_id.in_(wanted))).all()
     return {person_id: (contact, list(pulled or ())) for person_id, contact, pulled in rows}
 
 

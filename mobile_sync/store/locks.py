@@ -18,6 +18,9 @@ Who takes what, always in this order (so no two can wait on each other):
    withdrawal, erasure and merges wait for the run in flight (and it for
    them), instead of deleting rows the run is writing (a deadlock).
 4. lead rows, in id order (`lock_leads`): review decisions.
+5. contact rows, in id order (`lock_contacts`): a note, an edit or a
+   deletion of a contact, and a CRM pull before it deletes the contacts of
+   people deleted in the CRM; each then decides on the contact as it is now.
 """
 from __future__ import annotations
 
@@ -86,3 +89,18 @@ def lock_leads(session, model, ids) -> None:
     if ids:
         session.execute(select(model).where(model.id.in_(ids)).order_by(model.id).with_for_update()
                         .execution_options(populate_existing=True)).scalars().all()
+
+
+def lock_contacts(session, organization_id: int, ids) -> list:
+    """Row locks on these contacts of the organisation, in id order (lock 5),
+    read again as they are now (the session's objects refreshed); returns
+    those that still exist. A change waits for a deletion in flight and then
+    finds the contact gone; a deletion waits for a change and then sees it."""
+    from mobile_sync.store.models import Contact
+
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    return list(session.execute(
+        select(Contact).where(Contact.organization_id == organization_id, Contact.id.in_(ids))
+        .order_by(Contact.id).with_for_update().execution_options(populate_existing=True)).scalars())
