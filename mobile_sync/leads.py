@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, update
 
 from mobile_sync.store.calls import relink_calls
 from mobile_sync.store.record_activity import recount_records
+from mobile_sync.contacts import get_contact
 from mobile_sync.erasure_check import refuse_erased
 from mobile_sync.errors import ServiceError, forbidden, invalid, not_found
 from mobile_sync.lead_rules import SUPPRESS
@@ -27,7 +28,7 @@ from mobile_sync.record_pages import record_page, record_rows
 from mobile_sync.record_search import record_condition
 from mobile_sync.roles import REP, is_reviewer
 from mobile_sync.store.lead_figures import refresh_first_responses
-from mobile_sync.store.locks import lock_contacts, lock_leads, lock_processing
+from mobile_sync.store.locks import lock_leads, lock_processing
 from mobile_sync.store.models import Contact, Lead, Note, Suppression, Task, User
 from mobile_sync.store.models.records import LEAD_STATUSES, LeadEvent
 from mobile_sync.webhooks.events import emit, emit_lead_review
@@ -344,9 +345,7 @@ def add_note(session, *, user: User, record_type: str, record_id: int, text: str
     if record_type == "lead":
         record = get_lead(session, record_id, user, own_only)
     elif record_type == "contact":  # locked: a deletion meanwhile (a CRM pull's too) makes it a 404
-        record = next(iter(lock_contacts(session, user.organization_id, [record_id])), None)
-        if record is None:
-            raise not_found("contact")
+        record = get_contact(session, user.organization_id, record_id, for_update=True)
     else:
         raise not_found("record type")
     note = Note(organization_id=user.organization_id, record_type=record_type, record_id=record_id,
